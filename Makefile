@@ -1,0 +1,48 @@
+# ecodask: `make demo` and `make test` each do all their own set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+UV        := $(VENV)/bin/uv
+PY        := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+DEMO_OUT  ?= demo-output
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_LOGGING_LEVEL ?= WARNING
+export UV_NO_PROGRESS := 1
+
+# A Python 3.12 interpreter: PYTHON=... wins, else the first python3.12 that runs.
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+            "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+
+.PHONY: help venv demo test bench lint clean
+help:
+	@echo "make demo   - set up, generate a synthetic region and run the whole flow on it (DEMO_OUT=$(DEMO_OUT))"
+	@echo "make test   - set up and run the test suite"
+	@echo "make bench  - set up and run the benchmarks (figures for BENCHMARKS.md)"
+	@echo "make lint   - ruff"
+
+# The virtual environment, rebuilt when the lock changes.
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -n "$(PYTHON)" || { echo "error: Python 3.12 not found; install it or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
+	@test -x $(PY) || "$(PYTHON)" -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --python $(PY)
+	@touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/ecodask demo --out "$(DEMO_OUT)"
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) -m benchmarks.run
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .prefect demo-output .pytest_cache

@@ -1,0 +1,47 @@
+"""Map a per-chunk kernel over aligned dask arrays and sum the small per-chunk results in a tree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.delayed import Delayed
+
+
+def _sum(*parts: np.ndarray) -> np.ndarray:
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+def map_sum_blocks(
+    kernel: Callable[..., np.ndarray],
+    arrays: Sequence[da.Array],
+    *,
+    split_every: int = 8,
+    **kwargs: object,
+) -> Delayed:
+    """``sum over chunks of kernel(*chunks, **kwargs)`` as one Delayed numpy array.
+
+    The arrays are chunked alike on their last two (y, x) axes; leading axes are taken whole
+    into every call (so a (year, y, x) array gives the kernel all years of a chunk at once).
+    Per-chunk results are summed ``split_every`` at a time, so memory stays at a few results.
+    """
+    whole = []
+    for a in arrays:
+        lead = tuple(-1 for _ in range(a.ndim - 2))
+        whole.append(a.rechunk(lead + a.chunks[-2:]) if a.ndim > 2 else a)
+    yx = whole[0].chunks[-2:]
+    for a in whole[1:]:
+        if a.chunks[-2:] != yx:
+            raise ValueError("arrays must share their (y, x) chunks")
+    blocks = [a.to_delayed().reshape(-1) for a in whole]
+    fn = dask.delayed(kernel, pure=True)
+    parts = [fn(*bs, **kwargs) for bs in zip(*blocks, strict=True)]
+    add = dask.delayed(_sum, pure=True)
+    while len(parts) > 1:
+        parts = [add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
+    return parts[0]

@@ -1,0 +1,258 @@
+"""The run configuration: one YAML file describes a run, validated before any work starts.
+
+Paths in the file are relative to the file's own folder. Every error names the file, the key
+(dotted, e.g. ``landcover.years.2010``) and the value at fault; all errors are reported at once.
+See the README for the schema with a full example.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from ecodask.errors import CatalogError, ConfigError, Problem, problem
+from ecodask.grid import Grid, equal_area_reason
+from ecodask.io.catalogs import load_class_scheme, load_esv_table
+
+
+def _resolve(value: Any, info: ValidationInfo) -> Path:
+    base = Path((info.context or {}).get("base", "."))
+    p = Path(str(value)).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def _existing_file(value: Any, info: ValidationInfo) -> Path:
+    if not isinstance(value, str | Path) or not str(value):
+        raise ValueError("must be a file path")
+    p = _resolve(value, info)
+    if not p.is_file():
+        raise ValueError(f"file not found (looked for {p})")
+    return p.resolve()
+
+
+def _any_path(value: Any, info: ValidationInfo) -> Path:
+    if not isinstance(value, str | Path) or not str(value):
+        raise ValueError("must be a path")
+    return _resolve(value, info).resolve()
+
+
+InputFile = Annotated[Path, BeforeValidator(_existing_file)]
+OutputDir = Annotated[Path, BeforeValidator(_any_path)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridConfig(_Strict):
+    """The pixel grid: equal-area CRS, pixel size (m), analysis-cell factor, chunk size (px)."""
+
+    crs: str
+    resolution: float = Field(30.0, gt=0, description="pixel size, m")
+    analysis_factor: int = Field(32, ge=1, le=4096, description="analysis cell, pixels per side")
+    bounds: tuple[float, float, float, float] | None = Field(
+        None, description="xmin, ymin, xmax, ymax in CRS metres; default: the zones' extent"
+    )
+    chunk_size: int = Field(4096, ge=16, le=32768, description="chunk side, pixels")
+
+    @field_validator("crs")
+    @classmethod
+    def _equal_area(cls, v: str) -> str:
+        try:
+            crs = CRS.from_user_input(v)
+        except CRSError as exc:
+            raise ValueError(f"not a CRS PROJ/GDAL understands ({exc})") from None
+        reason = equal_area_reason(crs)
+        if reason:
+            raise ValueError(f"the grid CRS must be equal-area: {reason}")
+        return v
+
+    @model_validator(mode="after")
+    def _chunk_multiple(self) -> GridConfig:
+        if self.chunk_size % self.analysis_factor:
+            raise ValueError(
+                f"chunk_size {self.chunk_size} must be a multiple of analysis_factor "
+                f"{self.analysis_factor} so analysis cells never straddle chunks"
+            )
+        if self.bounds is not None:
+            xmin, ymin, xmax, ymax = self.bounds
+            if not (xmax > xmin and ymax > ymin):
+                raise ValueError(f"bounds {self.bounds} must be xmin < xmax, ymin < ymax")
+        return self
+
+    def to_grid(self, bounds: tuple[float, float, float, float]) -> Grid:
+        """The grid covering ``bounds`` (or the configured bounds), snapped to analysis cells."""
+        return Grid.covering(
+            CRS.from_user_input(self.crs),
+            self.resolution,
+            self.analysis_factor,
+            self.bounds or bounds,
+            self.chunk_size,
+        )
+
+
+class LandcoverConfig(_Strict):
+    """Land-cover rasters per year (any CRS) and the class scheme of their codes."""
+
+    scheme: str
+    years: dict[Annotated[int, Field(ge=1900, le=2200)], InputFile] = Field(min_length=1)
+
+
+class EsvConfig(_Strict):
+    """The ESV coefficient table (a catalog name)."""
+
+    table: str
+
+
+class ZonesConfig(_Strict):
+    """County (zone) polygons, any CRS: the id and name fields."""
+
+    path: InputFile
+    layer: str | None = None
+    id_field: str
+    name_field: str
+
+
+def _driver_shorthand(v: Any) -> Any:
+    return {"path": v} if isinstance(v, str | Path) else v
+
+
+class DriverConfig(_Strict):
+    """A driver raster, brought onto the analysis grid by mean (continuous) or mode (categorical)."""
+
+    path: InputFile
+    kind: Literal["continuous", "categorical"] = "continuous"
+
+
+class ClusterConfig(_Strict):
+    """Where Dask runs: a LocalCluster (default) or an existing scheduler."""
+
+    kind: Literal["local", "address"] = "local"
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+    memory_limit: str = Field("auto", description="per worker, e.g. '4GiB' or 'auto'")
+    processes: bool = True
+    address: str | None = None
+
+    @model_validator(mode="after")
+    def _address(self) -> ClusterConfig:
+        if self.kind == "address" and not self.address:
+            raise ValueError("kind 'address' needs an address, e.g. tcp://127.0.0.1:8786")
+        if self.kind == "local" and self.address:
+            raise ValueError("an address is only used with kind: address")
+        return self
+
+
+class RunConfig(_Strict):
+    """One run of ecodask."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    grid: GridConfig
+    landcover: LandcoverConfig
+    esv: EsvConfig
+    zones: ZonesConfig
+    drivers: dict[str, Annotated[DriverConfig, BeforeValidator(_driver_shorthand)]] = {}
+    county_stats: InputFile | None = None
+    output: OutputDir
+    cluster: ClusterConfig = ClusterConfig()
+    catalogs: list[OutputDir] = Field([], description="extra catalog folders, searched first")
+    source: Path | None = Field(None, exclude=True, description="the YAML file (set by loading)")
+
+    @property
+    def years(self) -> list[int]:
+        return sorted(self.landcover.years)
+
+
+def _field_names() -> list[str]:
+    names: set[str] = set()
+    for model in (RunConfig, GridConfig, LandcoverConfig, EsvConfig, ZonesConfig, DriverConfig,
+                  ClusterConfig):
+        names.update(model.model_fields)
+    return sorted(names)
+
+
+def _problem(file: Path, err: dict[str, Any]) -> Problem:
+    key = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(err["loc"][-1]), _field_names(), n=1)
+        msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    elif err["type"] == "missing":
+        value = None
+        msg = "required key is missing"
+    return problem(file, key, value, msg)
+
+
+def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
+    """Checks that need the catalogs and the zone file's fields."""
+    out: list[Problem] = []
+    scheme = table = None
+    try:
+        scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
+    except CatalogError as exc:
+        out.append(problem(file, "landcover.scheme", cfg.landcover.scheme,
+                           f"unknown class scheme ({exc.problems[0].message})"))
+    try:
+        table = load_esv_table(cfg.esv.table, cfg.catalogs)
+    except CatalogError as exc:
+        out.append(problem(file, "esv.table", cfg.esv.table,
+                           f"unknown ESV table ({exc.problems[0].message})"))
+    if scheme and table and table.class_set not in scheme.mappings:
+        out.append(problem(file, "esv.table", cfg.esv.table,
+                           f"its class set {table.class_set!r} has no mapping in class scheme "
+                           f"{scheme.name!r} (has: {', '.join(scheme.mappings)})"))
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(cfg.zones.path, layer=cfg.zones.layer)
+    except Exception as exc:  # noqa: BLE001 - any driver error is an unreadable file
+        out.append(problem(file, "zones.path", str(cfg.zones.path), f"cannot read as vector: {exc}"))
+    else:
+        fields = list(info["fields"])
+        for key in ("id_field", "name_field"):
+            name = getattr(cfg.zones, key)
+            if name not in fields:
+                out.append(problem(file, f"zones.{key}", name,
+                                   f"no such field in {cfg.zones.path.name} (fields: {fields})"))
+    return out
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run configuration; raise :class:`ConfigError` listing every fault."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([problem(file, "", None, f"cannot read the configuration: {exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([problem(file, "", None, f"not valid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([problem(file, "", type(data).__name__, "must be a mapping of keys")])
+    if "source" in data:
+        raise ConfigError([problem(file, "source", data["source"], "unknown key")])
+    try:
+        cfg = RunConfig.model_validate(data, context={"base": file.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(_problem(file, e) for e in exc.errors()) from None
+    problems = _cross_checks(cfg, file)
+    if problems:
+        raise ConfigError(problems)
+    return cfg.model_copy(update={"source": file.resolve()})

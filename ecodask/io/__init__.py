@@ -1,0 +1,1 @@
+"""Input and output: catalogs, grids, ingest to Zarr, and table writers."""

@@ -1,0 +1,172 @@
+"""Catalogs: class schemes and ESV coefficient tables as YAML data.
+
+A catalog folder holds ``class_schemes/*.yaml`` and ``esv_tables/*.yaml``. The project's own
+folder (``catalogs/`` at the top of the source tree, ``ecodask/_catalogs`` in a wheel) is
+always searched; a run configuration may add folders, which win on a name clash. A new region
+or table is a new YAML file, never code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ecodask.errors import CatalogError, problem
+
+
+def builtin_catalog_dir() -> Path:
+    """The project's own catalog folder."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here.parent / "catalogs", here / "_catalogs"):
+        if (cand / "class_schemes").is_dir():
+            return cand
+    raise CatalogError([problem(here, "catalogs", None, "the built-in catalog folder is missing")])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassInfo(_Strict):
+    name: str
+    color: str = Field(pattern=r"^#[0-9A-Fa-f]{6}$")
+
+
+class ClassScheme(_Strict):
+    """Codes of a land-cover product and their mappings onto ESV class sets."""
+
+    name: str
+    title: str
+    source: str
+    nodata: int = Field(ge=0, le=255)
+    classes: dict[int, ClassInfo]
+    mappings: dict[str, dict[int, str]]
+
+    @model_validator(mode="after")
+    def _codes(self) -> ClassScheme:
+        for code in self.classes:
+            if not 0 <= code <= 255 or code == self.nodata:
+                raise ValueError(f"class code {code} must be 0..255 and not the nodata code")
+        for set_name, mapping in self.mappings.items():
+            unknown = sorted(set(mapping) - set(self.classes))
+            if unknown:
+                raise ValueError(f"mappings.{set_name} maps codes {unknown} not in classes")
+        return self
+
+    def mapping_to(self, class_set: str) -> dict[int, str]:
+        """Source code -> ESV class for ``class_set``."""
+        return self.mappings[class_set]
+
+
+class Service(_Strict):
+    name: str
+    group: Literal["provisioning", "regulating", "supporting", "cultural"]
+    market: bool
+
+
+class StandardEquivalent(_Strict):
+    value: float = Field(gt=0)
+    units: Literal["CNY/ha/yr"]
+    note: str = ""
+
+
+class EsvTable(_Strict):
+    """ESV coefficients per unit area: ``values[service][class]``.
+
+    ``kind: value`` tables are in CNY/ha/yr; ``kind: equivalent`` tables are multiples of one
+    standard equivalent (CNY/ha/yr), given as ``standard_equivalent`` or computed from crop data.
+    """
+
+    name: str
+    title: str
+    units: Literal["CNY/ha/yr", "equivalent"]
+    kind: Literal["value", "equivalent"]
+    class_set: str
+    source: str
+    verification: str
+    classes: dict[str, str]
+    services: list[Service]
+    values: dict[str, dict[str, float]]
+    standard_equivalent: StandardEquivalent | None = None
+    verified: dict[str, bool] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> EsvTable:
+        if (self.kind == "value") != (self.units == "CNY/ha/yr"):
+            raise ValueError(f"kind {self.kind!r} does not fit units {self.units!r}")
+        names = [s.name for s in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError("services are not unique")
+        if set(self.values) != set(names):
+            raise ValueError(
+                f"values must have exactly the services {names}, has {sorted(self.values)}"
+            )
+        for svc, row in self.values.items():
+            if set(row) != set(self.classes):
+                raise ValueError(
+                    f"values.{svc} must have exactly the classes {list(self.classes)}, "
+                    f"has {list(row)}"
+                )
+        return self
+
+    @property
+    def service_names(self) -> list[str]:
+        return [s.name for s in self.services]
+
+
+_KINDS = {"class_schemes": ClassScheme, "esv_tables": EsvTable}
+
+
+def _search_dirs(extra: Sequence[Path]) -> list[Path]:
+    return [Path(p) for p in extra] + [builtin_catalog_dir()]
+
+
+def catalog_files(kind: str, extra: Sequence[Path] = ()) -> dict[str, Path]:
+    """Name -> YAML file of every entry of ``kind`` ('class_schemes' or 'esv_tables')."""
+    found: dict[str, Path] = {}
+    for d in reversed(_search_dirs(extra)):  # later (extra) folders win
+        for f in sorted((Path(d) / kind).glob("*.yaml")):
+            found[f.stem] = f
+    return found
+
+
+@cache
+def _load_file(path: Path, kind: str) -> BaseModel:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError([problem(path, "", None, f"cannot read catalog entry: {exc}")]) from exc
+    try:
+        entry = _KINDS[kind].model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(
+            problem(path, ".".join(map(str, e["loc"])), e.get("input"), e["msg"])
+            for e in exc.errors()
+        ) from None
+    if entry.name != path.stem:
+        raise CatalogError([problem(path, "name", entry.name, f"must equal the file name {path.stem!r}")])
+    return entry
+
+
+def _load(kind: str, name: str, extra: Iterable[Path]) -> BaseModel:
+    files = catalog_files(kind, tuple(extra))
+    if name not in files:
+        raise CatalogError(
+            [problem(kind, "name", name, f"unknown; known: {', '.join(sorted(files)) or 'none'}")]
+        )
+    return _load_file(files[name].resolve(), kind)
+
+
+def load_class_scheme(name: str, extra: Sequence[Path] = ()) -> ClassScheme:
+    """The class scheme ``name`` (e.g. 'clcd')."""
+    return _load("class_schemes", name, extra)  # type: ignore[return-value]
+
+
+def load_esv_table(name: str, extra: Sequence[Path] = ()) -> EsvTable:
+    """The ESV coefficient table ``name`` (e.g. 'xinzhou_2023')."""
+    return _load("esv_tables", name, extra)  # type: ignore[return-value]

@@ -1,0 +1,172 @@
+"""Lazy, picklable views of source rasters on the run's grid, for ``dask.array.from_array``.
+
+Each view reads only the window a chunk needs, opening the file in the task that reads it, so
+a cluster's workers read and reproject in parallel and nothing is loaded whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.features import rasterize
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+from shapely import STRtree, box, from_wkb
+
+from ecodask.errors import InputError, problem
+from ecodask.grid import Grid
+
+
+def _slices(key: tuple[slice, ...], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    rows, cols = key[-2], key[-1]
+    r0, r1, _ = rows.indices(shape[0])
+    c0, c1, _ = cols.indices(shape[1])
+    return r0, r1, c0, c1
+
+
+def _aligned(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[int, int] | None:
+    """(row, col) offset of the grid's origin in the source, if the source is on the grid."""
+    if src.crs is None or not src.crs.equals(grid.crs):
+        return None
+    t, g = src.transform, grid.transform
+    if not (np.isclose(t.a, g.a) and np.isclose(t.e, g.e) and t.b == 0 and t.d == 0):
+        return None
+    col, row = (g.c - t.c) / t.a, (g.f - t.f) / t.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return round(row), round(col)
+
+
+@dataclass(frozen=True)
+class WarpedRaster:
+    """Band 1 of ``path`` on ``grid``, resampled with ``resampling``.
+
+    ``shape``/``dtype``/``ndim`` and ``__getitem__`` make it an array-like for dask. Source
+    nodata and pixels outside the source become ``nodata``. Integer sources cast to an integer
+    ``dtype`` are range-checked: an out-of-range value is an :class:`InputError`.
+    """
+
+    path: str
+    grid: Grid
+    dtype: np.dtype
+    nodata: float
+    resampling: Resampling = Resampling.nearest
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.grid.shape
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        r0, r1, c0, c1 = _slices(key, self.shape)
+        out = np.full((r1 - r0, c1 - c0), self.nodata, dtype=self.dtype)
+        if out.size == 0:
+            return out
+        with rasterio.open(self.path) as src:
+            off = _aligned(src, self.grid) if self.resampling == Resampling.nearest else None
+            if off is not None:  # already on the grid: a plain windowed read
+                rr0, cc0 = r0 + off[0], c0 + off[1]
+                sr0, sc0 = max(rr0, 0), max(cc0, 0)
+                sr1, sc1 = min(rr0 + out.shape[0], src.height), min(cc0 + out.shape[1], src.width)
+                if sr1 > sr0 and sc1 > sc0:
+                    data = src.read(1, window=Window(sc0, sr0, sc1 - sc0, sr1 - sr0), masked=True)
+                    self._place(out, data, sr0 - rr0, sc0 - cc0)
+                return out
+            warp = {"src_nodata": src.nodata, "nodata": src.nodata} if src.nodata is not None else {
+                "add_alpha": True  # no nodata: an alpha band marks pixels outside the source
+            }
+            with WarpedVRT(
+                src,
+                crs=self.grid.crs,
+                transform=self.grid.transform,
+                width=self.grid.width,
+                height=self.grid.height,
+                resampling=self.resampling,
+                **warp,
+            ) as vrt:
+                data = vrt.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+            self._place(out, data, 0, 0)
+        return out
+
+    def _place(self, out: np.ndarray, data: np.ma.MaskedArray, r: int, c: int) -> None:
+        valid = ~np.ma.getmaskarray(data)
+        values = np.ma.getdata(data)
+        if np.issubdtype(self.dtype, np.integer):
+            info = np.iinfo(self.dtype)
+            bad = valid & ((values < info.min) | (values > info.max))
+            if bad.any():
+                v = values[bad][0]
+                raise InputError([problem(self.path, "band 1", v.item(),
+                                          f"does not fit {np.dtype(self.dtype).name} "
+                                          f"({int(bad.sum())} pixels in this chunk)")])
+        region = out[r : r + data.shape[0], c : c + data.shape[1]]
+        region[valid] = values[valid].astype(self.dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class RasterizedZones:
+    """Zone polygons burned onto ``grid``: pixel value = zone index (1..n) whose polygon holds the
+    pixel centre, 0 outside every polygon."""
+
+    wkb: tuple[bytes, ...]
+    values: tuple[int, ...]
+    grid: Grid
+    dtype: np.dtype
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.grid.shape
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        r0, r1, c0, c1 = _slices(key, self.shape)
+        shape = (r1 - r0, c1 - c0)
+        if shape[0] == 0 or shape[1] == 0:
+            return np.zeros(shape, self.dtype)
+        geoms = from_wkb(list(self.wkb))
+        t = self.grid.transform * self.grid.transform.translation(c0, r0)
+        window = box(t.c, t.f + t.e * shape[0], t.c + t.a * shape[1], t.f)
+        hits = STRtree(geoms).query(window)
+        if len(hits) == 0:
+            return np.zeros(shape, self.dtype)
+        return rasterize(
+            ((geoms[i], self.values[i]) for i in sorted(hits)),
+            out_shape=shape,
+            transform=t,
+            fill=0,
+            all_touched=False,
+            dtype=self.dtype,
+        )
+
+
+def smallest_uint(n: int) -> np.dtype:
+    """Smallest unsigned integer dtype holding 0..n."""
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if n <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.uint64)
+
+
+def open_info(path: Path) -> dict:
+    """Band count, dtype, CRS, bounds and nodata of a raster, or an :class:`InputError`."""
+    try:
+        with rasterio.open(path) as src:
+            return {
+                "count": src.count,
+                "dtype": src.dtypes[0],
+                "crs": src.crs,
+                "bounds": tuple(src.bounds),
+                "nodata": src.nodata,
+            }
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError([problem(path, "", None, f"cannot open as a raster: {exc}")]) from None

@@ -1,0 +1,66 @@
+"""County (zone) polygons: read, check, reproject and number them."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ecodask.config import RunConfig
+from ecodask.errors import InputError, Problem, problem
+
+
+def read_zones(cfg: RunConfig, crs: object) -> gpd.GeoDataFrame:
+    """Zones from the run's vector file, in ``crs``, numbered 1..n in order of their id.
+
+    Columns: ``zone`` (raster value, 1..n), ``zone_id``, ``zone_name``, ``area_ha`` (polygon area
+    in the equal-area ``crs``, ha), ``geometry``. Raises :class:`InputError` naming the file, field
+    and values for a missing CRS, missing or duplicated ids, missing names or non-polygon geometry.
+    """
+    z = cfg.zones
+    path = z.path
+    try:
+        gdf = gpd.read_file(path, layer=z.layer)
+    except Exception as exc:  # noqa: BLE001 - any driver error is an unreadable file
+        raise InputError([problem(path, "", None, f"cannot read as vector: {exc}")]) from None
+    problems: list[Problem] = []
+    if gdf.crs is None:
+        problems.append(problem(path, "crs", None, "the file has no CRS"))
+    ids = gdf[z.id_field]
+    if ids.isna().any():
+        rows = np.flatnonzero(ids.isna().to_numpy())[:10].tolist()
+        problems.append(problem(path, z.id_field, None, f"missing id in rows {rows}"))
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
+    if len(dup):
+        problems.append(problem(path, z.id_field, sorted(set(dup.tolist()))[:10], "duplicated ids"))
+    names = gdf[z.name_field]
+    if names.isna().any():
+        bad = ids[names.isna()].tolist()[:10]
+        problems.append(problem(path, z.name_field, None, f"missing name for ids {bad}"))
+    geom_ok = gdf.geometry.notna() & ~gdf.geometry.is_empty
+    geom_ok &= gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not geom_ok.all():
+        bad = ids[~geom_ok].tolist()[:10]
+        problems.append(problem(path, "geometry", bad, "ids with empty or non-polygon geometry"))
+    if len(gdf) == 0:
+        problems.append(problem(path, "", 0, "no zones in the file"))
+    if problems:
+        raise InputError(problems)
+    gdf = gdf.to_crs(crs)
+    out = gpd.GeoDataFrame(
+        {
+            "zone_id": ids.to_numpy(),
+            "zone_name": names.astype(str).to_numpy(),
+        },
+        geometry=gdf.geometry.make_valid().to_numpy(),
+        crs=gdf.crs,
+    )
+    out = out.sort_values("zone_id", kind="stable").reset_index(drop=True)
+    out.insert(0, "zone", np.arange(1, len(out) + 1, dtype=np.int64))
+    out.insert(3, "area_ha", out.geometry.area / 10_000.0)
+    return out
+
+
+def zone_table(zones: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The zones without geometry: zone, zone_id, zone_name, area_ha."""
+    return pd.DataFrame(zones.drop(columns="geometry"))

@@ -1,0 +1,38 @@
+"""Histograms of class codes per zone, in one pass over the arrays (numba)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True)
+def _zone_class_counts(zone: np.ndarray, classes: np.ndarray, n_zones: int) -> np.ndarray:
+    n_layers, rows, cols = classes.shape
+    out = np.zeros((n_layers, n_zones + 1, 256), dtype=np.int64)
+    for i in range(rows):
+        for j in range(cols):
+            z = zone[i, j]
+            if z > n_zones:
+                raise ValueError("zone value larger than n_zones")
+            for t in range(n_layers):
+                out[t, z, classes[t, i, j]] += 1
+    return out
+
+
+def zone_class_counts(zone: np.ndarray, classes: np.ndarray, n_zones: int) -> np.ndarray:
+    """Pixel counts per (layer, zone, class code).
+
+    ``zone``: (rows, cols) unsigned ints in 0..n_zones (0 = outside every zone).
+    ``classes``: (layers, rows, cols) uint8 class codes (a 2-D array is one layer).
+    Returns int64 counts of shape (layers, n_zones + 1, 256); row 0 counts pixels outside zones.
+    """
+    if classes.ndim == 2:
+        classes = classes[np.newaxis]
+    if classes.dtype != np.uint8:
+        raise TypeError(f"classes must be uint8, got {classes.dtype}")
+    if zone.shape != classes.shape[1:]:
+        raise ValueError(f"zone shape {zone.shape} != class shape {classes.shape[1:]}")
+    if zone.dtype.kind != "u":
+        raise TypeError(f"zone must be an unsigned integer array, got {zone.dtype}")
+    return _zone_class_counts(zone, classes, int(n_zones))

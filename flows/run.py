@@ -1,0 +1,60 @@
+"""The ecodask run flow: wiring only. Each stage is a task wrapping a function of
+``ecodask.stages``; stages pass paths and small tables, never arrays."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from ecodask import stages
+from ecodask.cluster import dask_client
+from ecodask.config import RunConfig
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(config_path: str) -> RunConfig:
+    return stages.validate(config_path)
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(cfg: RunConfig) -> Path:
+    return stages.ingest_stage(cfg)
+
+
+@task(name="class-areas", cache_policy=NO_CACHE)
+def class_area_task(cfg: RunConfig, store: Path) -> dict[str, Path]:
+    return stages.class_area_stage(cfg, store)
+
+
+@task(name="record-run", cache_policy=NO_CACHE)
+def record_task(cfg: RunConfig, timings: dict[str, float], outputs: dict, started: dt.datetime) -> Path:
+    return stages.write_run_record(cfg, timings, outputs, started)
+
+
+def _timed(timings: dict[str, float], name: str, fn, *args):
+    t0 = time.perf_counter()
+    result = fn(*args)
+    timings[name] = time.perf_counter() - t0
+    return result
+
+
+@flow(name="ecodask-run", log_prints=True)
+def run_flow(config_path: str) -> dict[str, str]:
+    """Validate the configuration, start the Dask cluster, ingest, compute class areas, record."""
+    log = get_run_logger()
+    started = dt.datetime.now(dt.UTC)
+    timings: dict[str, float] = {}
+    cfg = _timed(timings, "validate", validate_task, str(config_path))
+    with dask_client(cfg.cluster) as client:
+        log.info("Dask scheduler %s, dashboard %s", client.scheduler.address, client.dashboard_link)
+        store = _timed(timings, "ingest", ingest_task, cfg)
+        areas = _timed(timings, "class_areas", class_area_task, cfg, store)
+    outputs = {"store": str(store), **{f"class_area.{k}": str(v) for k, v in areas.items()}}
+    record = record_task(cfg, timings, outputs, started)
+    outputs["run_record"] = str(record)
+    log.info("Outputs in %s", cfg.output)
+    return outputs

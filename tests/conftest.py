@@ -1,0 +1,83 @@
+"""Test data made by helpers: a tiny region on an exact grid, and paths to the shared real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from affine import Affine
+from shapely import box
+
+from ecodask.grid import CHINA_ALBERS
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Tiny region: 320 x 256 pixels of 30 m, origin on a 960 m multiple; two counties split at column 160.
+X0, Y1, RES, COLS, ROWS = 960_000.0, 3_360_000.0, 30.0, 320, 256
+SPLIT_COL = 160
+
+
+def shared(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"shared data file {name} not available")
+    return path
+
+
+def tiny_landcover(seed: int, year_index: int) -> np.ndarray:
+    """Patchy CLCD codes 1..9 (4 x 4 pixel blocks), a few blocks changing per year index."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.choice([1, 1, 1, 2, 2, 3, 4, 5, 7, 8, 9], size=(ROWS // 4, COLS // 4)).astype(np.uint8)
+    change = rng.random(blocks.shape) < 0.05 * year_index
+    blocks[change] = 8
+    return np.kron(blocks, np.ones((4, 4), np.uint8))
+
+
+def write_tif(path: Path, data: np.ndarray, crs: str, transform: Affine, nodata: float | None) -> Path:
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata,
+                       tiled=True, blockxsize=128, blockysize=128) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def make_tiny_region(folder: Path, years=(2000, 2010), seed: int = 0, **overrides) -> Path:
+    """Write a tiny region (GeoTIFFs on the exact grid, counties in the grid CRS) and its config."""
+    folder.mkdir(parents=True, exist_ok=True)
+    transform = Affine(RES, 0, X0, 0, -RES, Y1)
+    lc = {}
+    for i, year in enumerate(years):
+        lc[year] = write_tif(folder / f"lc_{year}.tif", tiny_landcover(seed, i), CHINA_ALBERS, transform, 0)
+    xm, y0, x1 = X0 + SPLIT_COL * RES, Y1 - ROWS * RES, X0 + COLS * RES
+    zones = gpd.GeoDataFrame(
+        {"code": [420102, 420101], "name": ["East", "West"]},
+        geometry=[box(xm, y0, x1, Y1), box(X0, y0, xm, Y1)],
+        crs=CHINA_ALBERS,
+    )
+    zones.to_file(folder / "zones.gpkg", driver="GPKG")
+    elev = (np.add.outer(np.arange(ROWS), np.arange(COLS)) / 4.0).astype(np.float32)
+    write_tif(folder / "elev.tif", elev, CHINA_ALBERS, transform, -9999.0)
+    cfg = {
+        "name": "tiny",
+        "grid": {"crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_size": 128},
+        "landcover": {"scheme": "clcd", "years": {y: p.name for y, p in lc.items()}},
+        "esv": {"table": "xinzhou_2023"},
+        "zones": {"path": "zones.gpkg", "id_field": "code", "name_field": "name"},
+        "drivers": {"elevation": {"path": "elev.tif", "kind": "continuous"}},
+        "output": "out",
+        "cluster": {"kind": "local", "n_workers": 2, "threads_per_worker": 1, "memory_limit": "2GiB"},
+    }
+    for key, value in overrides.items():
+        cfg[key] = value
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_region(tmp_path: Path) -> Path:
+    return make_tiny_region(tmp_path / "region")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
@@ -82,6 +83,8 @@ class WarpedRaster:
             warp = {"src_nodata": src.nodata, "nodata": src.nodata} if src.nodata is not None else {
                 "add_alpha": True  # no nodata: an alpha band marks pixels outside the source
             }
+            if np.dtype(self.dtype).kind == "f":  # average/mode in floating point, not source ints
+                warp["dtype"] = np.dtype(self.dtype).name
             with WarpedVRT(
                 src,
                 crs=self.grid.crs,
@@ -134,7 +137,7 @@ class RasterizedZones:
         if shape[0] == 0 or shape[1] == 0:
             return np.zeros(shape, self.dtype)
         geoms = from_wkb(list(self.wkb))
-        t = self.grid.transform * self.grid.transform.translation(c0, r0)
+        t = self.grid.transform @ Affine.translation(c0, r0)
         window = box(t.c, t.f + t.e * shape[0], t.c + t.a * shape[1], t.f)
         hits = STRtree(geoms).query(window)
         if len(hits) == 0:

@@ -5,9 +5,21 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from ecodask.config import RunConfig
 from ecodask.errors import InputError, Problem, problem
+
+
+def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
+    """The polygonal part of a geometry (collections from GIS exports keep their polygons)."""
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    polys = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(polys) if polys else None
 
 
 def read_zones(cfg: RunConfig, crs: object) -> gpd.GeoDataFrame:
@@ -37,11 +49,11 @@ def read_zones(cfg: RunConfig, crs: object) -> gpd.GeoDataFrame:
     if names.isna().any():
         bad = ids[names.isna()].tolist()[:10]
         problems.append(problem(path, z.name_field, None, f"missing name for ids {bad}"))
+    gdf = gdf.set_geometry(gdf.geometry.apply(_polygonal))
     geom_ok = gdf.geometry.notna() & ~gdf.geometry.is_empty
-    geom_ok &= gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
     if not geom_ok.all():
         bad = ids[~geom_ok].tolist()[:10]
-        problems.append(problem(path, "geometry", bad, "ids with empty or non-polygon geometry"))
+        problems.append(problem(path, "geometry", bad, "ids with empty geometry or no polygon in it"))
     if len(gdf) == 0:
         problems.append(problem(path, "", 0, "no zones in the file"))
     if problems:

@@ -1,0 +1,79 @@
+"""Catalogs: the built-in YAML entries match the reference tables they were transcribed from."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from ecodask.errors import CatalogError
+from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table
+
+from conftest import shared
+
+
+def test_clcd_default_mapping_is_methods_section_1() -> None:
+    scheme = load_class_scheme("clcd")
+    assert scheme.nodata == 0
+    assert sorted(scheme.classes) == list(range(1, 10))
+    assert scheme.mapping_to("seed002_six") == {
+        1: "FaL", 2: "FoL", 3: "FoL", 4: "GL", 5: "WL", 9: "WL", 8: "CL", 6: "UL", 7: "UL"
+    }
+    # every ESV table's class set is mapped, onto classes that table has
+    for name in catalog_files("esv_tables"):
+        table = load_esv_table(name)
+        assert set(scheme.mapping_to(table.class_set).values()) <= set(table.classes)
+        assert set(scheme.mapping_to(table.class_set)) == set(scheme.classes)
+
+
+def test_xinzhou_table_matches_reference_csv() -> None:
+    table = load_esv_table("xinzhou_2023")
+    assert table.units == "CNY/ha/yr"
+    rows = list(csv.DictReader(open(shared("xinzhou_esv_coefficients.csv"), encoding="utf-8")))
+    assert table.service_names == [r["service"] for r in rows]
+    for r in rows:
+        svc = next(s for s in table.services if s.name == r["service"])
+        assert svc.group == r["group"]
+        for cls in table.classes:
+            assert table.values[r["service"]][cls] == float(r[cls])
+    market = [s.name for s in table.services if s.market]
+    assert market == ["food_production", "raw_materials"]
+
+
+def test_xie2015_matches_reference_csv_with_verification_flags() -> None:
+    table = load_esv_table("xie2015")
+    assert table.kind == "equivalent" and table.standard_equivalent.value == 3406.50
+    for r in csv.DictReader(open(shared("xie2015_equivalent_factors.csv"), encoding="utf-8")):
+        lt = r["land_type"]
+        assert table.verified[lt] == (r["verified"] == "yes")
+        for s in table.service_names:
+            assert table.values[s][lt] == float(r[s])
+    assert all(table.values[s]["construction"] == 0 for s in table.service_names)
+
+
+def test_hubei_cultivated_market_nonmarket_sums() -> None:
+    # seed 003: market 1.00 + 0.39 = 1.39; non-market 0.72+0.97+0.77+1.39+1.47+1.02+0.17 = 6.51
+    table = load_esv_table("hubei_cultivated_2017")
+    market = sum(table.values[s.name]["cultivated"] for s in table.services if s.market)
+    nonmarket = sum(table.values[s.name]["cultivated"] for s in table.services if not s.market)
+    assert market == pytest.approx(1.39, abs=1e-12)
+    assert nonmarket == pytest.approx(6.51, abs=1e-12)
+    assert market + nonmarket == pytest.approx(7.9, abs=1e-12)
+
+
+def test_unknown_name_lists_known() -> None:
+    with pytest.raises(CatalogError, match="xinzhou_2023"):
+        load_esv_table("atlantis")
+
+
+def test_bad_entry_names_file_and_key(tmp_path: Path) -> None:
+    folder = tmp_path / "esv_tables"
+    folder.mkdir()
+    src = Path(__file__).resolve().parents[1] / "catalogs" / "esv_tables" / "xinzhou_2023.yaml"
+    text = src.read_text().replace("name: xinzhou_2023", "name: broken").replace("CL: 0.0", "XX: 0.0", 1)
+    (folder / "broken.yaml").write_text(text)
+    with pytest.raises(CatalogError) as info:
+        load_esv_table("broken", [tmp_path])
+    msg = str(info.value)
+    assert "broken.yaml" in msg and "values." in msg and "classes" in msg

@@ -1,0 +1,206 @@
+"""Ingest: GeoTIFFs in any CRS and county polygons -> one Zarr v3 store on the equal-area grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import zarr
+from affine import Affine
+from pyproj import CRS, Transformer
+from rasterio.warp import transform_bounds
+
+from ecodask.config import load_config
+from ecodask.errors import InputError
+from ecodask.grid import CHINA_ALBERS, Grid
+from ecodask.io.ingest import check_inputs, ingest, open_store, store_zones
+from ecodask.io.rasters import WarpedRaster, smallest_uint
+
+from conftest import COLS, ROWS, SPLIT_COL, X0, Y1, make_tiny_region, shared, tiny_landcover, write_tif
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    with dask.config.set(scheduler="threads", num_workers=2):
+        yield
+
+
+def test_round_trip_values_crs_transform(tiny_region: Path) -> None:
+    cfg = load_config(tiny_region)
+    store = ingest(cfg)
+    assert store.name == "store.zarr" and not (store.parent / "store.zarr.partial").exists()
+    pix, ana = open_store(store)
+    # values: the aligned land cover comes back exactly
+    assert pix["landcover"].dtype == np.uint8
+    np.testing.assert_array_equal(pix["landcover"].sel(year=2000).values, tiny_landcover(0, 0))
+    np.testing.assert_array_equal(pix["landcover"].sel(year=2010).values, tiny_landcover(0, 1))
+    # zones: 420101 (West) is zone 1, left of the split column; 420102 (East) zone 2
+    zone = pix["zone"].values
+    assert zone.dtype == np.uint8
+    assert (zone[:, :SPLIT_COL] == 1).all() and (zone[:, SPLIT_COL:] == 2).all()
+    zt = store_zones(pix)
+    assert zt["zone_id"].tolist() == [420101, 420102] and zt["zone_name"].tolist() == ["West", "East"]
+    # CRS and transform, through rioxarray
+    assert pix["landcover"].rio.crs == CRS.from_user_input(CHINA_ALBERS)
+    assert pix["zone"].rio.transform() == Affine(30, 0, X0, 0, -30, Y1)
+    assert (pix.sizes["y"], pix.sizes["x"]) == (ROWS, COLS)
+    # the analysis grid: 960 m cells; continuous drivers are the mean of the 32 x 32 pixels
+    elev = ana["elevation"]
+    assert elev.rio.transform() == Affine(960, 0, X0, 0, -960, Y1)
+    src = (np.add.outer(np.arange(ROWS), np.arange(COLS)) / 4.0).reshape(ROWS // 32, 32, COLS // 32, 32)
+    np.testing.assert_allclose(elev.values, src.mean(axis=(1, 3)), rtol=1e-6)
+    # chunks aligned across arrays: chunk (i, j) covers the same ground everywhere
+    lc = zarr.open_array(store / "landcover", mode="r")
+    assert lc.chunks == (1, 128, 128)
+    assert zarr.open_array(store / "zone", mode="r").chunks == (128, 128)
+    assert zarr.open_array(store / "analysis" / "elevation", mode="r").chunks == (4, 4)
+
+
+def test_gdal_reads_crs_and_transform(tiny_region: Path) -> None:
+    store = ingest(load_config(tiny_region))
+    with rasterio.open(f'ZARR:"{store}":/zone') as ds:
+        assert CRS.from_user_input(ds.crs.to_wkt()) == CRS.from_user_input(CHINA_ALBERS)
+        assert ds.transform == Affine(30, 0, X0, 0, -30, Y1)
+        assert ds.read(1)[0, SPLIT_COL] == 2
+    with rasterio.open(f'ZARR:"{store}":/analysis/elevation') as ds:
+        assert ds.transform.a == 960 and ds.crs is not None
+
+
+def test_smallest_zone_dtype() -> None:
+    assert smallest_uint(255) == np.uint8
+    assert smallest_uint(256) == np.uint16
+    assert smallest_uint(70_000) == np.uint32
+
+
+def _wuhan_grid(dem: Path, factor: int = 32) -> Grid:
+    with rasterio.open(dem) as src:
+        b = transform_bounds(src.crs, CHINA_ALBERS, *src.bounds, densify_pts=51)
+    return Grid.covering(CRS.from_user_input(CHINA_ALBERS), 30, factor, b, 1024)
+
+
+def test_wuhan_dem_onto_albers_no_shift() -> None:
+    """The real UTM 49N DEM on the Albers grid: bounds cover it, values keep their range, and the
+    pixel at every sampled target centre is the source pixel under that point (no shift > 0.5 px)."""
+    dem = shared("wuhan_dem_30m_utm49n.tif")
+    grid = _wuhan_grid(dem)
+    out = WarpedRaster(str(dem), grid, np.dtype(np.float32), np.nan)[:, :]
+    with rasterio.open(dem) as src:
+        data = src.read(1)
+        b = transform_bounds(src.crs, CHINA_ALBERS, *src.bounds, densify_pts=51)
+        inv = ~src.transform
+        valid_src = data[data != src.nodata]
+    gx0, gy0, gx1, gy1 = grid.bounds
+    assert gx0 <= b[0] < gx0 + 960 and gy0 <= b[1] < gy0 + 960
+    assert gx1 - 960 < b[2] <= gx1 and gy1 - 960 < b[3] <= gy1
+    assert np.nanmin(out) == valid_src.min() == -45 and np.nanmax(out) == valid_src.max() == 266
+    rows, cols = np.nonzero(np.isfinite(out))
+    pick = np.random.default_rng(1).choice(len(rows), 5000, replace=False)
+    r, c = rows[pick], cols[pick]
+    x, y = grid.transform @ (c + 0.5, r + 0.5)
+    ux, uy = Transformer.from_crs(CHINA_ALBERS, "EPSG:32649", always_xy=True).transform(x, y)
+    sc, sr = inv @ (np.asarray(ux), np.asarray(uy))
+    same = data[np.floor(sr).astype(int), np.floor(sc).astype(int)] == out[r, c]
+    # GDAL's approximate transformer is allowed 0.125 px of error (its default, as gdalwarp):
+    # every pixel is the source pixel within 0.25 px of its centre, most of them exactly.
+    near = np.zeros_like(same)
+    for dr in (-0.25, 0.0, 0.25):
+        for dc in (-0.25, 0.0, 0.25):
+            near |= data[np.floor(sr + dr).astype(int), np.floor(sc + dc).astype(int)] == out[r, c]
+    assert near.all()
+    assert same.mean() > 0.97
+
+
+def test_wuhan_landcover_and_dem_driver_through_ingest(tmp_path: Path) -> None:
+    """Land cover in UTM 49N ingests by nearest; the DEM as a driver is the cell mean."""
+    dem = shared("wuhan_dem_30m_utm49n.tif")
+    with rasterio.open(dem) as src:
+        d, crs, transform = src.read(1), src.crs, src.transform
+    lc = np.where(d == -9999, 0, np.where(d < 25, 5, np.where(d < 60, 1, 2))).astype(np.uint8)
+    write_tif(tmp_path / "lc.tif", lc, crs.to_wkt(), transform, 0)
+    counties = gpd.read_file(shared("hubei_counties.gpkg"))
+    wuhan = counties[counties["adcode"].astype(str).str.startswith("4201")]
+    wuhan.to_file(tmp_path / "wuhan.gpkg")
+    cfg_path = make_tiny_region(
+        tmp_path / "cfg",
+        landcover={"scheme": "clcd", "years": {2020: str(tmp_path / "lc.tif")}},
+        zones={"path": str(tmp_path / "wuhan.gpkg"), "id_field": "adcode", "name_field": "name"},
+        drivers={"elevation": str(dem)},
+        grid={"crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_size": 1024},
+    )
+    cfg = load_config(cfg_path)
+    store = ingest(cfg)
+    pix, ana = open_store(store)
+    assert len(store_zones(pix)) == len(wuhan)
+    out_lc = pix["landcover"].isel(year=0).values
+    grid = check_inputs(cfg).grid
+    # the land cover is the DEM class at the same place: both warps pick the same source pixels
+    dem30 = WarpedRaster(str(dem), grid, np.dtype(np.float32), np.nan)[:, :]
+    expect = np.where(np.isnan(dem30), 0, np.where(dem30 < 25, 5, np.where(dem30 < 60, 1, 2)))
+    assert (expect == out_lc).mean() > 0.999
+    # the driver: the cell mean. GDAL weights source pixels by their overlap with the cell, the
+    # check below takes the 32 x 32 nearest pixels: they agree closely, not to the last digit.
+    cells = dem30[: grid.height, : grid.width].reshape(grid.height // 32, 32, grid.width // 32, 32)
+    full = np.isfinite(cells).all(axis=(1, 3))
+    mean = np.nanmean(np.where(full[:, None, :, None], cells, np.nan), axis=(1, 3))
+    drv = ana["elevation"].values
+    assert full.sum() > 1000
+    diff = np.abs(drv[full] - mean[full])
+    assert np.median(diff) < 0.1 and np.quantile(diff, 0.99) < 1.5 and diff.max() < 5.0
+    assert abs(drv[full].mean() - mean[full].mean()) < 0.05
+
+
+def test_hubei_zone_areas_within_half_percent(tmp_path: Path) -> None:
+    """The real 103 Hubei counties rasterized on the 30 m Albers grid (390 Mpx)."""
+    gpkg = shared("hubei_counties.gpkg")
+    lc = np.ones((64, 64), np.uint8)  # a small land-cover tile: the grid comes from the zones
+    write_tif(tmp_path / "lc.tif", lc, CHINA_ALBERS, Affine(30, 0, 600_000, 0, -30, 3_400_020), 0)
+    cfg = load_config(make_tiny_region(
+        tmp_path / "cfg",
+        landcover={"scheme": "clcd", "years": {2020: str(tmp_path / "lc.tif")}},
+        zones={"path": str(gpkg), "id_field": "adcode", "name_field": "name"},
+        drivers={},
+        grid={"crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_size": 4096},
+    ))
+    store = ingest(cfg)
+    pix, _ = open_store(store)
+    zt = store_zones(pix)
+    assert len(zt) == 103 and pix["zone"].dtype == np.uint8
+    counts = dask.compute(pix["zone"].data.map_blocks(
+        lambda b: np.bincount(b.ravel(), minlength=104)[None, None], chunks=(1, 1, 104), new_axis=2,
+        dtype=np.int64).sum(axis=(0, 1)))[0]
+    raster_ha = counts[zt["zone"].to_numpy()] * 0.09
+    rel = np.abs(raster_ha / zt["area_ha"].to_numpy() - 1)
+    assert rel.max() < 0.005
+    assert zt["area_ha"].sum() / 100 == pytest.approx(186_013, rel=1e-3)  # km², data README
+
+
+def test_bad_inputs_named_before_anything_is_written(tmp_path: Path) -> None:
+    path = make_tiny_region(tmp_path / "r")
+    folder = path.parent
+    two = np.zeros((2, 8, 8), np.uint8)
+    with rasterio.open(folder / "lc_2010.tif", "w", driver="GTiff", width=8, height=8, count=2,
+                       dtype="uint8", crs=CHINA_ALBERS, transform=Affine(30, 0, X0, 0, -30, Y1)) as dst:
+        dst.write(two)
+    write_tif(folder / "elev.tif", np.zeros((8, 8), np.float32), None, Affine(30, 0, 0, 0, -30, 0), None)
+    cfg = load_config(path)
+    with pytest.raises(InputError) as info:
+        ingest(cfg)
+    msg = str(info.value)
+    assert "lc_2010.tif" in msg and "bands" in msg
+    assert "elev.tif" in msg and "no CRS" in msg
+    assert not (folder / "out").exists()
+
+
+def test_landcover_values_that_do_not_fit_uint8(tmp_path: Path) -> None:
+    path = make_tiny_region(tmp_path / "r")
+    data = np.full((ROWS, COLS), 1, np.int16)
+    data[5, 7] = 300
+    write_tif(path.parent / "lc_2010.tif", data, CHINA_ALBERS, Affine(30, 0, X0, 0, -30, Y1), 0)
+    with pytest.raises(InputError, match=r"lc_2010.tif: band 1 = 300: does not fit uint8"):
+        ingest(load_config(path))
+    assert not (path.parent / "out" / "store.zarr").exists()
+    assert not (path.parent / "out" / "store.zarr.partial").exists()

@@ -47,7 +47,9 @@ __all__ = [
     "RegionGrid",
     "Terrain",
     "Towns",
+    "assign_roles",
     "class_counts_by_zone",
+    "county_codes",
     "make_counties",
     "make_county_stats",
     "make_drivers",
@@ -58,8 +60,13 @@ __all__ = [
     "make_region",
     "make_terrain",
     "make_towns",
+    "region_config",
     "region_grid",
+    "reproject_dem",
     "smooth_noise",
+    "town_ratio",
+    "write_counties",
+    "write_geotiff",
 ]
 
 CHINA_ALBERS = (
@@ -297,7 +304,7 @@ def make_terrain(
     relief = (relief - np.float32(lo)) * np.float32(1.0 / max(hi - lo, 1e-6))
 
     # River centre line y(x) in metres from the top edge.
-    height_m, width_m = rows * res, cols * res
+    height_m = rows * res
     wavelength = float(rng.uniform(6000.0, 14000.0))
     amplitude = min(float(rng.uniform(0.06, 0.14)) * height_m, wavelength / (2 * math.pi))
     phase = float(rng.uniform(0, 2 * math.pi))
@@ -1102,6 +1109,6 @@ def make_region(
 
     config_path = out / "config.yaml"
     config_path.write_text(
-        yaml.safe_dump(region_config(years_sorted), sort_keys=False), encoding="utf-8"
+        yaml.safe_dump(region_config(years_sorted), sort_keys=False, width=200), encoding="utf-8"
     )
     return config_path

@@ -1,0 +1,67 @@
+"""Foundation benchmarks: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
+for three chunk sizes. Each case runs in a fresh process so its peak memory (max RSS) is its own.
+
+    python -m benchmarks.run [--width-km 150 --height-km 120] [--repeats 3] [--out bench-output]
+
+Prints a Markdown table (medians over repeats) for BENCHMARKS.md and writes results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _case(args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.case", *args], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"benchmark case {args} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--width-km", type=float, default=150.0)
+    ap.add_argument("--height-km", type=float, default=120.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--chunks", type=int, nargs="+", default=[2048, 4096, 8192])
+    ap.add_argument("--out", type=Path, default=Path("bench-output"))
+    a = ap.parse_args()
+
+    from ecodask.synth import make_region
+
+    region = a.out / f"region-{a.width_km:g}x{a.height_km:g}km"
+    config = region / "config.yaml"
+    if not config.exists():
+        make_region(region, seed=0, width_km=a.width_km, height_km=a.height_km, n_counties=20)
+    rows = []
+    for chunk in a.chunks:
+        for stage in ("ingest", "io_floor", "class_areas"):
+            runs = [_case([stage, str(config), str(chunk)]) for _ in range(a.repeats)]
+            med = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_rss_mb")}
+            mpix = runs[0]["pixels"] / 1e6
+            rows.append({"chunk": chunk, "stage": stage, "pixels": runs[0]["pixels"],
+                         "seconds": med["seconds"], "mpix_per_s": mpix / med["seconds"],
+                         "peak_rss_mb": med["peak_rss_mb"], "all_seconds": [r["seconds"] for r in runs]})
+            print(f"chunk {chunk:5d} {stage:12s} {med['seconds']:7.2f} s  "
+                  f"{mpix / med['seconds']:8.1f} Mpix/s  {med['peak_rss_mb']:7.0f} MB", flush=True)
+    info = {"machine": f"{os.cpu_count()} cores, {platform.machine()}, "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+            "python": platform.python_version(), "region": str(region), "rows": rows}
+    (a.out / "results.json").write_text(json.dumps(info, indent=2))
+    print("\n| chunk | stage | pixels | median s | Mpix/s | peak RSS MB | vs I/O floor |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        floor = next(x for x in rows if x["chunk"] == r["chunk"] and x["stage"] == "io_floor")
+        print(f"| {r['chunk']} | {r['stage']} | {r['pixels'] / 1e6:.1f} M | {r['seconds']:.2f} | "
+              f"{r['mpix_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['seconds'] / floor['seconds']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

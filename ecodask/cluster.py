@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 from collections.abc import Iterator
 
 from distributed import Client, LocalCluster
@@ -27,6 +28,7 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
             processes=cfg.processes,
             dashboard_address=dashboard,
             host="127.0.0.1",
+            silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster, set_as_default=True) as client,
     ):

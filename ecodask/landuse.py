@@ -41,8 +41,9 @@ def check_codes(
     for t, year in enumerate(years):
         for code in np.flatnonzero(inside[t]):
             if int(code) not in known:
+                n = int(inside[t, code])
                 problems.append(problem(sources.get(year, f"landcover {year}"), "class code", int(code),
-                                        f"not in class scheme {scheme.name!r} ({int(inside[t, code])} pixels)"))
+                                        f"not in class scheme {scheme.name!r} ({n} pixels)"))
     if problems:
         raise InputError(problems)
 

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from ecodask.config import load_config
 from ecodask.errors import InputError
+from ecodask.grid import CHINA_ALBERS
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.kernels.histogram import zone_class_counts
 from ecodask.landuse import REGION_ID, class_areas, zone_class_pixel_counts
 from ecodask.stages import class_area_stage, ingest_stage
 
 from conftest import SPLIT_COL, X0, Y1, make_tiny_region, tiny_landcover, write_tif
-from ecodask.grid import CHINA_ALBERS
 
 
 @pytest.fixture(autouse=True)

@@ -72,7 +72,9 @@ def check_inputs(cfg: RunConfig) -> Prepared:
             problems.append(problem(path, f"{key} (crs)", None, "the raster has no CRS"))
             continue
         if is_lc and not np.issubdtype(np.dtype(info["dtype"]), np.integer):
-            problems.append(problem(path, f"{key} (dtype)", info["dtype"], "land cover must be integer codes"))
+            problems.append(
+                problem(path, f"{key} (dtype)", info["dtype"], "land cover must be integer codes")
+            )
         b = transform_bounds(info["crs"], grid.crs, *info["bounds"], densify_pts=21)
         g = grid.bounds
         if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:

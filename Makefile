@@ -10,6 +10,7 @@ DEMO_OUT  ?= demo-output
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export UV_NO_PROGRESS := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 # A Python 3.12 interpreter: PYTHON=... wins, else the first python3.12 that runs.
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 unexpected failure (a bug: rerun with --debug and repor
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,9 @@ import typer
 from rich.console import Console
 
 from ecodask.errors import EcodaskError
+
+# Runs are often offline (clusters, scheduled jobs): no anonymous usage pings from a local server.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(
     help="ecodask: ecosystem service value, land-use transitions and ecological compensation "
@@ -53,7 +57,7 @@ def _run(config: Path) -> dict[str, str]:
 def _print_outputs(outputs: dict[str, str]) -> None:
     out.print("[bold green]Done.[/] Outputs:")
     for key, path in outputs.items():
-        out.print(f"  {key:<22} {path}", highlight=False)
+        out.print(f"  {key:<22} {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()

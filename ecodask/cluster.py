@@ -19,6 +19,7 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
         with Client(cfg.address, set_as_default=True) as client:
             yield client
         return
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     dashboard = ":0" if importlib.util.find_spec("bokeh") else None
     with (
         LocalCluster(

@@ -104,6 +104,8 @@ def synth(
 
     try:
         cfg = make_region(out_dir, seed=seed, width_km=width_km, height_km=height_km, n_counties=counties)
+    except ValueError as exc:  # a bad option value
+        _fail(EcodaskError(str(exc)))
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     out.print(f"wrote {cfg}")

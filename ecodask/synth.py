@@ -40,6 +40,8 @@ from rasterio.transform import Affine, from_origin
 from rasterio.warp import reproject, transform_bounds
 from scipy import ndimage, sparse
 
+from ecodask.grid import CHINA_ALBERS
+
 __all__ = [
     "CHINA_ALBERS",
     "CLCD_CLASSES",
@@ -69,11 +71,6 @@ __all__ = [
     "write_geotiff",
 ]
 
-CHINA_ALBERS = (
-    "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +x_0=0 +y_0=0 "
-    "+ellps=WGS84 +units=m +no_defs"
-)
-"""CLCD's Albers equal-area projection (metres)."""
 
 #: CLCD class codes (0 is nodata).
 CLCD_CLASSES: dict[int, str] = {

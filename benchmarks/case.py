@@ -16,6 +16,15 @@ import time
 import dask
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), MB. Unlike ru_maxrss it is not inherited
+    from the parent that forked the process."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(stage: str, config: str, chunk: int) -> None:
     from ecodask.config import load_config
     from ecodask.io.catalogs import load_class_scheme
@@ -45,7 +54,7 @@ def main(stage: str, config: str, chunk: int) -> None:
                             load_class_scheme(cfg.landcover.scheme), float(pix.attrs["pixel_area_ha"]))
             seconds = time.perf_counter() - t0
     pixels = int(pix.sizes["y"] * pix.sizes["x"] * pix.sizes["year"])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     print(json.dumps({"stage": stage, "seconds": seconds, "pixels": pixels, "peak_rss_mb": peak}))
 
 

@@ -52,7 +52,7 @@ def _any_path(value: Any, info: ValidationInfo) -> Path:
 
 
 InputFile = Annotated[Path, BeforeValidator(_existing_file)]
-OutputDir = Annotated[Path, BeforeValidator(_any_path)]
+ResolvedPath = Annotated[Path, BeforeValidator(_any_path)]
 
 
 class _Strict(BaseModel):
@@ -168,9 +168,9 @@ class RunConfig(_Strict):
     zones: ZonesConfig
     drivers: dict[str, Annotated[DriverConfig, BeforeValidator(_driver_shorthand)]] = {}
     county_stats: InputFile | None = None
-    output: OutputDir
+    output: ResolvedPath
     cluster: ClusterConfig = ClusterConfig()
-    catalogs: list[OutputDir] = Field([], description="extra catalog folders, searched first")
+    catalogs: list[ResolvedPath] = Field([], description="extra catalog folders, searched first")
     source: Path | None = Field(None, exclude=True, description="the YAML file (set by loading)")
 
     @property

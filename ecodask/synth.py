@@ -949,9 +949,10 @@ def write_counties(
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
 
-def region_config(years: Sequence[int]) -> dict:
-    """The run configuration (paths relative to the config file's folder)."""
-    return {
+def region_config(years: Sequence[int], bounds: tuple[float, float, float, float] | None = None) -> dict:
+    """The run configuration (paths relative to the config file's folder); ``bounds`` (m) pins the
+    grid to the region rectangle instead of the zones' reprojected extent."""
+    cfg = {
         "name": "synthetic-region",
         "grid": {
             "crs": CHINA_ALBERS,
@@ -980,6 +981,9 @@ def region_config(years: Sequence[int]) -> dict:
             "memory_limit": "4GiB",
         },
     }
+    if bounds is not None:
+        cfg["grid"]["bounds"] = [float(v) for v in bounds]
+    return cfg
 
 
 _DRIVER_FILES = {
@@ -1106,6 +1110,6 @@ def make_region(
 
     config_path = out / "config.yaml"
     config_path.write_text(
-        yaml.safe_dump(region_config(years_sorted), sort_keys=False, width=200), encoding="utf-8"
+        yaml.safe_dump(region_config(years_sorted, grid.bounds), sort_keys=False, width=200), encoding="utf-8"
     )
     return config_path

@@ -204,3 +204,36 @@ def test_landcover_values_that_do_not_fit_uint8(tmp_path: Path) -> None:
         ingest(load_config(path))
     assert not (path.parent / "out" / "store.zarr").exists()
     assert not (path.parent / "out" / "store.zarr.partial").exists()
+
+
+def test_categorical_driver_is_the_mode_of_the_cell(tmp_path: Path) -> None:
+    """Per 960 m cell (32 x 32 px): 600 px of class 3, 300 of class 7, 124 of class 1 -> 3."""
+    cell = np.ones((32, 32), np.int16).ravel()
+    cell[:600], cell[600:900] = 3, 7
+    cell = np.random.default_rng(0).permutation(cell).reshape(32, 32)
+    soil = np.tile(cell, (ROWS // 32, COLS // 32))
+    soil[:32, :32] = 9  # one cell all 9
+    path = make_tiny_region(tmp_path / "r")
+    write_tif(path.parent / "soil.tif", soil, CHINA_ALBERS, Affine(30, 0, X0, 0, -30, Y1), -1)
+    cfg = load_config(path)
+    cfg = cfg.model_copy(update={"drivers": {**cfg.drivers, "soil": cfg.drivers["elevation"].model_copy(
+        update={"path": path.parent / "soil.tif", "kind": "categorical"})}})
+    _, ana = open_store(ingest(cfg))
+    got = ana["soil"].values
+    assert got[0, 0] == 9 and (got.ravel()[1:] == 3).all()
+    assert ana["soil"].attrs["resampling"] == "mode"
+
+
+def test_failed_reingest_keeps_the_previous_store(tmp_path: Path) -> None:
+    path = make_tiny_region(tmp_path / "r")
+    store = ingest(load_config(path))
+    before = (store / "zarr.json").read_bytes()
+    data = np.full((ROWS, COLS), 1, np.int16)
+    data[0, 0] = 999
+    write_tif(path.parent / "lc_2010.tif", data, CHINA_ALBERS, Affine(30, 0, X0, 0, -30, Y1), 0)
+    with pytest.raises(InputError):
+        ingest(load_config(path))
+    assert (store / "zarr.json").read_bytes() == before
+    pix, _ = open_store(store)
+    np.testing.assert_array_equal(pix["landcover"].sel(year=2010).values, tiny_landcover(0, 1))
+    assert not (store.parent / "store.zarr.partial").exists()

@@ -15,6 +15,7 @@ import yaml
 from rasterio.warp import transform_bounds
 
 from ecodask import synth
+from ecodask.config import load_config
 from ecodask.synth import CHINA_ALBERS, make_region
 
 YEARS = (2000, 2010, 2020)
@@ -71,9 +72,13 @@ def test_config_schema(region: Path) -> None:
         "cluster",
     ]
     assert cfg["name"] == "synthetic-region"
+    bounds = cfg["grid"].pop("bounds")
     assert cfg["grid"] == {
         "crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_size": 4096,
     }
+    with rasterio.open(region / "inputs" / "landcover_2000.tif") as src:
+        assert bounds == list(src.bounds)  # the grid is pinned to the land-cover rectangle
+    assert load_config(cfg_path).grid.bounds == tuple(bounds)  # and the file is a valid config
     assert cfg["landcover"]["scheme"] == "clcd"
     assert cfg["landcover"]["years"] == {y: f"inputs/landcover_{y}.tif" for y in YEARS}
     assert all(isinstance(y, int) for y in cfg["landcover"]["years"])

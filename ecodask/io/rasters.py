@@ -42,8 +42,22 @@ def _aligned(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[int, int] | No
     return round(row), round(col)
 
 
+class _OnGrid:
+    """An array-like of ``self.grid``'s shape, for ``dask.array.from_array``."""
+
+    grid: Grid
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.grid.shape
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+
 @dataclass(frozen=True)
-class WarpedRaster:
+class WarpedRaster(_OnGrid):
     """Band 1 of ``path`` on ``grid``, resampled with ``resampling``.
 
     ``shape``/``dtype``/``ndim`` and ``__getitem__`` make it an array-like for dask. Source
@@ -56,14 +70,6 @@ class WarpedRaster:
     dtype: np.dtype
     nodata: float
     resampling: Resampling = Resampling.nearest
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.grid.shape
-
-    @property
-    def ndim(self) -> int:
-        return 2
 
     def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
         r0, r1, c0, c1 = _slices(key, self.shape)
@@ -114,7 +120,7 @@ class WarpedRaster:
 
 
 @dataclass(frozen=True)
-class RasterizedZones:
+class RasterizedZones(_OnGrid):
     """Zone polygons burned onto ``grid``: pixel value = zone index (1..n) whose polygon holds the
     pixel centre, 0 outside every polygon."""
 
@@ -122,14 +128,6 @@ class RasterizedZones:
     values: tuple[int, ...]
     grid: Grid
     dtype: np.dtype
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.grid.shape
-
-    @property
-    def ndim(self) -> int:
-        return 2
 
     def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
         r0, r1, c0, c1 = _slices(key, self.shape)

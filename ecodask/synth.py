@@ -40,13 +40,13 @@ from rasterio.transform import Affine, from_origin
 from rasterio.warp import reproject, transform_bounds
 from scipy import ndimage, sparse
 
-from ecodask.grid import CHINA_ALBERS
+from ecodask.grid import CHINA_ALBERS, Grid
+from ecodask.io.rasters import smallest_uint
+from ecodask.kernels.histogram import zone_class_counts
 
 __all__ = [
     "CHINA_ALBERS",
-    "CLCD_CLASSES",
     "NDVI_BY_CLASS",
-    "RegionGrid",
     "Terrain",
     "Towns",
     "assign_roles",
@@ -73,17 +73,6 @@ __all__ = [
 
 
 #: CLCD class codes (0 is nodata).
-CLCD_CLASSES: dict[int, str] = {
-    1: "cropland",
-    2: "forest",
-    3: "shrub",
-    4: "grassland",
-    5: "water",
-    6: "snow_ice",
-    7: "barren",
-    8: "impervious",
-    9: "wetland",
-}
 
 #: Mean NDVI (unitless, -1..1) per CLCD class used for the synthetic NDVI driver.
 NDVI_BY_CLASS: dict[int, float] = {
@@ -121,51 +110,6 @@ _REFERENCE_AREA_M2 = 24_000.0 * 18_000.0
 # grid
 
 
-@dataclass(frozen=True)
-class RegionGrid:
-    """The region rectangle and its 30 m pixel grid in CHINA_ALBERS (metres)."""
-
-    x_min: float
-    y_min: float
-    x_max: float
-    y_max: float
-    res: float = RESOLUTION_M
-
-    @property
-    def width(self) -> int:
-        """Number of pixel columns."""
-        return int(round((self.x_max - self.x_min) / self.res))
-
-    @property
-    def height(self) -> int:
-        """Number of pixel rows."""
-        return int(round((self.y_max - self.y_min) / self.res))
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(rows, cols) of the pixel grid."""
-        return (self.height, self.width)
-
-    @property
-    def transform(self) -> Affine:
-        """Affine transform of the pixel grid (north-up)."""
-        return from_origin(self.x_min, self.y_max, self.res, self.res)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(x_min, y_min, x_max, y_max) in metres."""
-        return (self.x_min, self.y_min, self.x_max, self.y_max)
-
-    @property
-    def area_m2(self) -> float:
-        """Area of the rectangle in m²."""
-        return (self.x_max - self.x_min) * (self.y_max - self.y_min)
-
-    def box(self) -> shapely.Polygon:
-        """The rectangle as a shapely polygon (CHINA_ALBERS metres)."""
-        return shapely.box(*self.bounds)
-
-
 def region_grid(
     center_lonlat: tuple[float, float],
     width_km: float,
@@ -173,7 +117,7 @@ def region_grid(
     *,
     res: float = RESOLUTION_M,
     snap: float = SNAP_M,
-) -> RegionGrid:
+) -> Grid:
     """Rectangle of about ``width_km`` x ``height_km`` kilometres centred on ``center_lonlat``.
 
     The centre (degrees lon/lat, WGS84) is projected to CHINA_ALBERS; the width and height
@@ -188,7 +132,8 @@ def region_grid(
     h = max(1, round(height_km * 1000.0 / snap)) * snap
     x0 = round((cx - w / 2.0) / snap) * snap
     y0 = round((cy - h / 2.0) / snap) * snap
-    return RegionGrid(float(x0), float(y0), float(x0 + w), float(y0 + h), float(res))
+    bounds = (float(x0), float(y0), float(x0 + w), float(y0 + h))
+    return Grid(CRS.from_string(CHINA_ALBERS), float(res), round(snap / res), bounds)
 
 
 # --------------------------------------------------------------------------------------
@@ -608,9 +553,7 @@ def county_codes(n: int) -> tuple[list[int], list[str]]:
 
 def class_counts_by_zone(zones: np.ndarray, lc: np.ndarray, n_zones: int) -> np.ndarray:
     """Pixel counts of each CLCD class (columns 0..9) per zone id 1..n_zones (rows 0..n-1)."""
-    flat = zones.astype(np.int64, copy=False).ravel() * 10 + lc.ravel()
-    counts = np.bincount(flat, minlength=(n_zones + 1) * 10)
-    return counts.reshape(n_zones + 1, 10)[1:]
+    return zone_class_counts(zones, lc, n_zones)[0, 1:, :10]
 
 
 # --------------------------------------------------------------------------------------
@@ -769,7 +712,7 @@ def make_ndvi(rng: np.random.Generator, lc: np.ndarray) -> np.ndarray:
 def make_population(
     rng: np.random.Generator,
     towns: Towns,
-    grid: RegionGrid,
+    grid: Grid,
     decades: float,
 ) -> tuple[np.ndarray, Affine]:
     """Population density (persons/km², float32) on a 1 km CHINA_ALBERS grid.
@@ -779,18 +722,18 @@ def make_population(
     after ``decades`` decades of growth.
     """
     res = POPULATION_RES_M
-    x0 = math.floor(grid.x_min / res) * res
-    x1 = math.ceil(grid.x_max / res) * res
-    y0 = math.floor(grid.y_min / res) * res
-    y1 = math.ceil(grid.y_max / res) * res
+    x0 = math.floor(grid.bounds[0] / res) * res
+    x1 = math.ceil(grid.bounds[2] / res) * res
+    y0 = math.floor(grid.bounds[1] / res) * res
+    y1 = math.ceil(grid.bounds[3] / res) * res
     cols, rows = int(round((x1 - x0) / res)), int(round((y1 - y0) / res))
     xs = x0 + (np.arange(cols) + 0.5) * res
     ys = y1 - (np.arange(rows) + 0.5) * res
     background = 300.0 + 100.0 * smooth_noise(rng, (rows, cols), 2.0).astype(np.float64)
     density = np.clip(background, 50.0, None)
-    tx = grid.x_min + towns.col * grid.res
-    ty = grid.y_max - towns.row * grid.res
-    rad_m = towns.radius_px * grid.res * (1.0 + towns.growth * decades)
+    tx = grid.bounds[0] + towns.col * grid.resolution
+    ty = grid.bounds[3] - towns.row * grid.resolution
+    rad_m = towns.radius_px * grid.resolution * (1.0 + towns.growth * decades)
     peak = 4000.0 + 8000.0 * rad_m / max(float(rad_m.max()), 1.0)
     for cx, cy, r, p in zip(tx, ty, rad_m, peak, strict=True):
         d2 = (xs[None, :] - cx) ** 2 + (ys[:, None] - cy) ** 2
@@ -799,7 +742,7 @@ def make_population(
 
 
 def make_precipitation(
-    rng: np.random.Generator, elevation: np.ndarray, grid: RegionGrid
+    rng: np.random.Generator, elevation: np.ndarray, grid: Grid
 ) -> tuple[np.ndarray, Affine]:
     """Annual precipitation (mm/yr, float32) on a 0.01° EPSG:4326 grid around the region.
 
@@ -840,13 +783,13 @@ def make_precipitation(
     return precip.astype(np.float32), transform
 
 
-def reproject_dem(elevation: np.ndarray, grid: RegionGrid) -> tuple[np.ndarray, Affine]:
+def reproject_dem(elevation: np.ndarray, grid: Grid) -> tuple[np.ndarray, Affine]:
     """Elevation (int16 metres, nodata -9999) reprojected bilinearly to a 30 m UTM 49N grid.
 
     The UTM grid is the region's bounding box in EPSG:32649, snapped outwards to 30 m
     plus one pixel; pixels outside the (rotated) region are nodata.
     """
-    res = grid.res
+    res = grid.resolution
     w, s, e, n = transform_bounds(CHINA_ALBERS, UTM49N, *grid.bounds, densify_pts=21)
     x0 = (math.floor(w / res) - 1) * res
     x1 = (math.ceil(e / res) + 1) * res
@@ -876,7 +819,7 @@ def make_drivers(
     terrain: Terrain,
     lc_last: np.ndarray,
     towns: Towns,
-    grid: RegionGrid,
+    grid: Grid,
     decades: float,
 ) -> dict[str, tuple[np.ndarray, Affine, str]]:
     """All driver rasters as ``{name: (array, transform, crs)}``.
@@ -1079,8 +1022,8 @@ def make_region(
         np.random.default_rng(s) for s in streams
     )
 
-    terrain = make_terrain(rng_terrain, grid.shape, grid.res)
-    maps, towns = make_landcover(rng_lc, terrain, years_sorted, grid.res)
+    terrain = make_terrain(rng_terrain, grid.shape, grid.resolution)
+    maps, towns = make_landcover(rng_lc, terrain, years_sorted, grid.resolution)
     for year in years_sorted:
         write_geotiff(inputs / f"landcover_{year}.tif", maps[year], grid.transform,
                       CHINA_ALBERS, 0)
@@ -1093,11 +1036,11 @@ def make_region(
         out_shape=grid.shape,
         transform=grid.transform,
         fill=0,
-        dtype="int32",
+        dtype=smallest_uint(len(polygons)),
     )
     counts = {y: class_counts_by_zone(zones, maps[y], len(polygons)) for y in years_sorted}
     del zones
-    stats = make_county_stats(rng_stats, codes, names, years_sorted, counts, grid.res)
+    stats = make_county_stats(rng_stats, codes, names, years_sorted, counts, grid.resolution)
     stats.to_csv(inputs / "county_stats.csv", index=False, lineterminator="\n")
 
     last = years_sorted[-1]

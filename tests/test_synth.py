@@ -335,8 +335,9 @@ def test_region_grid_snaps_to_960m() -> None:
         assert v % 960 == 0
     assert grid.shape == (608, 800)
     x, y = pyproj.Transformer.from_crs(4326, CHINA_ALBERS, always_xy=True).transform(112.5, 30.6)
-    assert abs((grid.x_min + grid.x_max) / 2 - x) <= 960
-    assert abs((grid.y_min + grid.y_max) / 2 - y) <= 960
+    x0, y0, x1, y1 = grid.bounds
+    assert abs((x0 + x1) / 2 - x) <= 960
+    assert abs((y0 + y1) / 2 - y) <= 960
     tiny = synth.region_grid((112.5, 30.6), 0.1, 0.1)
     assert tiny.shape == (32, 32)
 

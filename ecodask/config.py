@@ -27,7 +27,7 @@ from pyproj.exceptions import CRSError
 
 from ecodask.errors import CatalogError, ConfigError, Problem, problem
 from ecodask.grid import Grid, equal_area_reason
-from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.io.catalogs import ClassScheme, EsvTable, catalog_files, load_class_scheme, load_esv_table
 
 
 def _resolve(value: Any, info: ValidationInfo) -> Path:
@@ -107,16 +107,43 @@ class GridConfig(_Strict):
 
 
 class LandcoverConfig(_Strict):
-    """Land-cover rasters per year (any CRS) and the class scheme of their codes."""
+    """Land-cover rasters per year (any CRS, all years on one grid) and the class scheme of their
+    codes; ``projection_year``: the year of the Markov projection (default: the last year plus
+    the last interval)."""
 
     scheme: str
     years: dict[Annotated[int, Field(ge=1900, le=2200)], InputFile] = Field(min_length=1)
+    projection_year: int | None = Field(None, ge=1900, le=2500)
+
+    @model_validator(mode="after")
+    def _projection(self) -> LandcoverConfig:
+        if self.projection_year is None:
+            return self
+        ys = sorted(self.years)
+        if len(ys) < 2:
+            raise ValueError("projection_year needs at least two land-cover years")
+        step = ys[-1] - ys[-2]
+        if self.projection_year <= ys[-1] or (self.projection_year - ys[-1]) % step:
+            raise ValueError(f"projection_year {self.projection_year} must be {ys[-1]} plus a multiple of "
+                             f"the last interval ({step} years)")
+        return self
 
 
 class EsvConfig(_Strict):
-    """The ESV coefficient table (a catalog name)."""
+    """The ESV coefficient table (a catalog name) and how it is applied.
+
+    standard_equivalent: CNY/ha/yr for an equivalent-factor table, or ``from_county_stats`` to
+        compute it per year from the crop columns of ``county_stats`` (methods.md section 2);
+        default: the table's own value.
+    adjustment: service group -> driver name: a spatial multiplier for the group's values, the
+        driver divided by its mean over the zones' pixels (off unless given).
+    group_grids: also write ``esv_group(year, group, y, x)`` beside the total.
+    """
 
     table: str
+    standard_equivalent: Annotated[float, Field(gt=0)] | Literal["from_county_stats"] | None = None
+    adjustment: dict[Literal["provisioning", "regulating", "supporting", "cultural"], str] = {}
+    group_grids: bool = False
 
 
 class ZonesConfig(_Strict):
@@ -217,6 +244,8 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
         out.append(problem(file, "esv.table", cfg.esv.table,
                            f"its class set {table.class_set!r} has no mapping in class scheme "
                            f"{scheme.name!r} (has: {', '.join(scheme.mappings)})"))
+    elif scheme and table:
+        out += _table_fits(cfg, scheme, table, file)
     import pyogrio
 
     try:
@@ -230,6 +259,41 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
             if name not in fields:
                 out.append(problem(file, f"zones.{key}", name,
                                    f"no such field in {cfg.zones.path.name} (fields: {fields})"))
+    return out
+
+
+def _table_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path) -> list[Problem]:
+    """The table values every class the scheme maps onto it; the ESV options fit the table."""
+    out: list[Problem] = []
+    tfile = catalog_files("esv_tables", cfg.catalogs).get(table.name, file)
+    mapping = scheme.mapping_to(table.class_set)
+    for code in sorted(set(scheme.classes) - set(mapping)):
+        out.append(problem(catalog_files("class_schemes", cfg.catalogs).get(scheme.name, file),
+                           f"mappings.{table.class_set}", code,
+                           f"class code {code} ({scheme.classes[code].name}) is not mapped"))
+    for cls in sorted(set(mapping.values()) - set(table.classes)):
+        out.append(problem(tfile, "classes", cls,
+                           f"missing: class scheme {scheme.name!r} maps codes onto it"))
+    se = cfg.esv.standard_equivalent
+    if se is not None and table.kind == "value":
+        out.append(problem(file, "esv.standard_equivalent", se,
+                           f"table {table.name!r} is in CNY/ha/yr, not equivalent factors"))
+    if table.kind == "equivalent" and se is None and table.standard_equivalent is None:
+        out.append(problem(file, "esv.standard_equivalent", None,
+                           f"table {table.name!r} has no standard equivalent: "
+                           "give a value or from_county_stats"))
+    if se == "from_county_stats" and cfg.county_stats is None:
+        out.append(problem(file, "esv.standard_equivalent", se, "needs county_stats"))
+    groups = {s.group for s in table.services}
+    for group, driver in cfg.esv.adjustment.items():
+        if group not in groups:
+            out.append(problem(file, f"esv.adjustment.{group}", driver,
+                               f"table {table.name!r} has no such group"))
+        if driver not in cfg.drivers:
+            out.append(problem(file, f"esv.adjustment.{group}", driver,
+                               f"no such driver (drivers: {', '.join(cfg.drivers) or 'none'})"))
+        elif cfg.drivers[driver].kind != "continuous":
+            out.append(problem(file, f"esv.adjustment.{group}", driver, "must be a continuous driver"))
     return out
 
 

@@ -55,33 +55,44 @@ def class_area_table(
     scheme: ClassScheme,
     pixel_area_ha: float,
 ) -> pd.DataFrame:
-    """Class areas per zone and year, and for the whole region (zone_id ``ALL``).
-
-    Columns: zone_id, zone_name, year, class_code, class_name, pixels, area_ha (pixels x pixel
-    area, ha), share (of the zone's classified area, 0..1). Every class of the scheme appears for
-    every zone and year (zero where absent); no-data pixels are not counted.
-    """
+    """Class areas per zone and year from raw-code counts (year, zone 0..n, 256): see
+    :func:`class_area_from_pixels`."""
     codes = sorted(scheme.classes)
     names = [scheme.classes[c].name for c in codes]
-    z = zones.sort_values("zone")
-    zone_ids = [*z["zone_id"].astype(str), REGION_ID]
-    zone_names = [*z["zone_name"], "whole region"]
-    per_zone = counts[:, z["zone"].to_numpy(), :][:, :, codes]  # (year, zone, class)
-    region = per_zone.sum(axis=1, keepdims=True)
-    allz = np.concatenate([per_zone, region], axis=1)
+    order = zones.sort_values("zone")["zone"].to_numpy()
+    return class_area_from_pixels(counts[:, order, :][:, :, codes], years, zones, codes, names, pixel_area_ha)
+
+
+def class_area_from_pixels(
+    pixels: np.ndarray,
+    years: list[int],
+    zones: pd.DataFrame,
+    codes: list[int],
+    names: list[str],
+    pixel_area_ha: float,
+) -> pd.DataFrame:
+    """Class areas per zone and year, and for the whole region (zone_id ``ALL``).
+
+    ``pixels``: (year, zone in zone-index order, class) counts of the classes ``codes``.
+    Columns: zone_id, zone_name, year, class_code, class_name, pixels, area_ha (pixels x pixel
+    area, ha), share (of the zone's classified area, 0..1). Every class appears for every zone and
+    year (zero where absent); no-data pixels are not counted.
+    """
+    ids, znames = zone_labels(zones)
+    allz = with_region(pixels, axis=1)
     ny, nz, nc = allz.shape
-    pixels = allz.reshape(-1)
+    flat = allz.reshape(-1)
     tot = allz.sum(axis=2, keepdims=True)
     share = np.divide(allz, tot, out=np.zeros(allz.shape), where=tot > 0).reshape(-1)
     return pd.DataFrame(
         {
-            "zone_id": np.repeat(np.tile(zone_ids, ny), nc),
-            "zone_name": np.repeat(np.tile(zone_names, ny), nc),
+            "zone_id": np.repeat(np.tile(ids, ny), nc),
+            "zone_name": np.repeat(np.tile(znames, ny), nc),
             "year": np.repeat(np.asarray(years, dtype=np.int64), nz * nc),
             "class_code": np.tile(codes, ny * nz).astype(np.int64),
             "class_name": np.tile(names, ny * nz),
-            "pixels": pixels.astype(np.int64),
-            "area_ha": pixels * pixel_area_ha,
+            "pixels": flat.astype(np.int64),
+            "area_ha": flat * pixel_area_ha,
             "share": share,
         }
     )
@@ -104,3 +115,193 @@ def class_areas(
     counts = zone_class_pixel_counts(zone, landcover, len(zones))
     check_codes(counts, years, scheme, sources or {})
     return class_area_table(counts, years, zones, scheme, pixel_area_ha)
+
+
+# --------------------------------------------------------------------------------------
+# Transitions (methods.md section 4)
+
+
+class ClassIndex:
+    """Compact indices of a scheme's class codes: known codes (sorted) 0..n-1, then no data (n),
+    then unknown (n+1). ``lut`` maps every uint8 code to its index."""
+
+    def __init__(self, scheme: ClassScheme):
+        self.codes: list[int] = sorted(scheme.classes)
+        self.names: list[str] = [scheme.classes[c].name for c in self.codes]
+        self.n = len(self.codes)
+        self.nodata = self.n
+        self.unknown = self.n + 1
+        self.k = self.n + 2
+        lut = np.full(256, self.unknown, dtype=np.uint8)
+        lut[self.codes] = np.arange(self.n, dtype=np.uint8)
+        lut[scheme.nodata] = self.nodata
+        self.lut = lut
+
+
+def year_pairs(years: list[int]) -> list[tuple[int, int]]:
+    """Index pairs of the years compared: every consecutive pair, then first-to-last when there
+    are more than two years. A single year gives (0, 0): its class histogram."""
+    n = len(years)
+    if n == 1:
+        return [(0, 0)]
+    pairs = [(i, i + 1) for i in range(n - 1)]
+    if n > 2:
+        pairs.append((0, n - 1))
+    return pairs
+
+
+def check_unknown(unknown: np.ndarray, years: list[int], scheme: ClassScheme,
+                  sources: Mapping[int, object]) -> None:
+    """Raise :class:`InputError` naming each year's file, unknown code and its pixel count.
+
+    ``unknown``: (years, 256) pixel counts inside zones of codes the scheme does not know."""
+    problems = [
+        problem(sources.get(year, f"landcover {year}"), "class code", int(code),
+                f"not in class scheme {scheme.name!r} ({int(unknown[t, code])} pixels)")
+        for t, year in enumerate(years)
+        for code in np.flatnonzero(unknown[t])
+    ]
+    if problems:
+        raise InputError(problems)
+
+
+def year_class_pixels(counts: np.ndarray, pairs: list[tuple[int, int]], n_years: int, n: int) -> np.ndarray:
+    """Pixels per (year, zone, known class) from the pair histograms' margins.
+
+    ``counts``: (pairs, zones, K, K). Year t's areas are the row margins of a pair starting at t or
+    the column margins of one ending at t (pixels whose other year is no data included)."""
+    out = None
+    for t in range(n_years):
+        p = next((p for p, (a, _) in enumerate(pairs) if a == t), None)
+        if p is not None:
+            m = counts[p].sum(axis=2)[:, :n]
+        else:
+            p = next(p for p, (_, b) in enumerate(pairs) if b == t)
+            m = counts[p].sum(axis=1)[:, :n]
+        if out is None:
+            out = np.zeros((n_years, *m.shape), dtype=np.int64)
+        out[t] = m
+    return out
+
+
+def with_region(a: np.ndarray, axis: int) -> np.ndarray:
+    """Append the whole-region total (sum over zones) along the zone ``axis``."""
+    return np.concatenate([a, a.sum(axis=axis, keepdims=True)], axis=axis)
+
+
+def zone_labels(zones: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Zone ids and names in zone-index order, then the whole region (``ALL``)."""
+    z = zones.sort_values("zone")
+    return [*z["zone_id"].astype(str), REGION_ID], [*z["zone_name"], "whole region"]
+
+
+def transfer_matrices(counts: np.ndarray, n: int) -> np.ndarray:
+    """Known-class transfer matrices (pixels) per (pair, zone + region, i, j) from the histograms."""
+    return with_region(counts[:, :, :n, :n], axis=1)
+
+
+def transitions_table(
+    tm: np.ndarray,
+    pairs: list[tuple[int, int]],
+    years: list[int],
+    zones: pd.DataFrame,
+    index: ClassIndex,
+    pixel_area_ha: float,
+    esv_per_ha: np.ndarray,
+) -> pd.DataFrame:
+    """Transfer matrices in long form: one row per (zone, pair of years, class_from, class_to).
+
+    ``tm``: pixels (pairs, zones + region, n, n). ``esv_per_ha``: (years, n) total coefficient of
+    each class code, CNY/ha/yr. ``esv_change_cny`` = area (ha) x (VC_to - VC_from), valued with the
+    coefficients of the later year (methods.md section 4): negative = ESV lost by the transition.
+    """
+    ids, names = zone_labels(zones)
+    n_p, n_z, n, _ = tm.shape
+    frm = np.repeat(np.arange(n), n)
+    to = np.tile(np.arange(n), n)
+    parts = []
+    for p, (a, b) in enumerate(pairs):
+        vc = esv_per_ha[b]
+        area = tm[p].reshape(n_z, n * n) * pixel_area_ha
+        parts.append(pd.DataFrame({
+            "zone_id": np.repeat(ids, n * n),
+            "zone_name": np.repeat(names, n * n),
+            "year_from": years[a],
+            "year_to": years[b],
+            "class_from": np.tile(np.asarray(index.codes)[frm], n_z),
+            "class_from_name": np.tile(np.asarray(index.names)[frm], n_z),
+            "class_to": np.tile(np.asarray(index.codes)[to], n_z),
+            "class_to_name": np.tile(np.asarray(index.names)[to], n_z),
+            "pixels": tm[p].reshape(-1),
+            "area_ha": area.reshape(-1),
+            "esv_change_cny": (area * (vc[to] - vc[frm])[None, :]).reshape(-1),
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def dynamic_degree_table(
+    tm: np.ndarray,
+    pairs: list[tuple[int, int]],
+    years: list[int],
+    zones: pd.DataFrame,
+    index: ClassIndex,
+    pixel_area_ha: float,
+) -> pd.DataFrame:
+    """Transfer-out/in, net change and dynamic degrees per zone, pair of years and class.
+
+    From the transfer matrix T (ha) of years a -> b, span ``T_y = b - a`` years:
+    ``U_a = sum_j T[i, j]``, ``U_b = sum_i T[i, j]``, transfer-out ``U_a - T[i, i]``, transfer-in
+    ``U_b - T[i, i]``, net ``U_b - U_a``; single dynamic degree ``K = (U_b - U_a) / U_a / T_y x 100``
+    (% per year; NaN where U_a = 0); comprehensive (rows with kind ``comprehensive``)
+    ``LC = sum_i out_i / (2 sum_i U_a,i) / T_y x 100``. Areas of pixels that are no data in either
+    year are left out, so both years cover the same pixels.
+    """
+    ids, names = zone_labels(zones)
+    parts = []
+    for p, (a, b) in enumerate(pairs):
+        span = years[b] - years[a]
+        t = tm[p].astype(np.float64) * pixel_area_ha  # (zones, n, n)
+        ua, ub, diag = t.sum(axis=2), t.sum(axis=1), np.diagonal(t, axis1=1, axis2=2)
+        out, inn = ua - diag, ub - diag
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(ua > 0, (ub - ua) / ua / span * 100.0, np.nan) if span else np.full(ua.shape, np.nan)
+            tot = ua.sum(axis=1)
+            lc = np.where(tot > 0, out.sum(axis=1) / (2.0 * tot) / span * 100.0, np.nan) if span else \
+                np.full(tot.shape, np.nan)
+        n_z, n = ua.shape
+        single = pd.DataFrame({
+            "zone_id": np.repeat(ids, n), "zone_name": np.repeat(names, n),
+            "year_from": years[a], "year_to": years[b], "kind": "single",
+            "class_code": pd.array(np.tile(index.codes, n_z), dtype="Int64"),
+            "class_name": np.tile(index.names, n_z),
+            "area_from_ha": ua.reshape(-1), "area_to_ha": ub.reshape(-1),
+            "transfer_out_ha": out.reshape(-1), "transfer_in_ha": inn.reshape(-1),
+            "net_change_ha": (ub - ua).reshape(-1), "dynamic_degree_pct_per_yr": k.reshape(-1),
+        })
+        comp = pd.DataFrame({
+            "zone_id": ids, "zone_name": names, "year_from": years[a], "year_to": years[b],
+            "kind": "comprehensive", "class_code": pd.array([None] * n_z, dtype="Int64"),
+            "class_name": "all classes", "area_from_ha": ua.sum(axis=1), "area_to_ha": ub.sum(axis=1),
+            "transfer_out_ha": out.sum(axis=1), "transfer_in_ha": inn.sum(axis=1),
+            "net_change_ha": (ub - ua).sum(axis=1), "dynamic_degree_pct_per_yr": lc,
+        })
+        parts += [single, comp]
+    return pd.concat(parts, ignore_index=True)
+
+
+def markov_projection(tm: np.ndarray, steps: int) -> np.ndarray:
+    """First-order Markov projection of class areas ``steps`` periods past the pair's end.
+
+    ``tm``: transfer matrices (zones, n, n) of one pair of years (any area unit). Transition
+    probabilities ``P[i, j] = T[i, j] / sum_j T[i, j]`` (a class absent at the start keeps its
+    area: ``P[i, i] = 1``); areas at the pair's end ``A = sum_i T[i, :]``; projection
+    ``A P^steps``. Returns (zones, n) in the unit of ``tm``.
+    """
+    t = tm.astype(np.float64)
+    rows = t.sum(axis=2, keepdims=True)
+    n = t.shape[1]
+    p = np.where(rows > 0, t / np.where(rows > 0, rows, 1.0), np.eye(n)[None])
+    area = t.sum(axis=1)  # (zones, n): areas at the later year
+    for _ in range(steps):
+        area = np.einsum("zi,zij->zj", area, p)
+    return area

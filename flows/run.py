@@ -25,9 +25,9 @@ def ingest_task(cfg: RunConfig) -> Path:
     return stages.ingest_stage(cfg)
 
 
-@task(name="class-areas", cache_policy=NO_CACHE)
-def class_area_task(cfg: RunConfig, store: Path) -> dict[str, Path]:
-    return stages.class_area_stage(cfg, store)
+@task(name="transitions-esv", cache_policy=NO_CACHE)
+def land_esv_task(cfg: RunConfig, store: Path) -> dict[str, Path]:
+    return stages.land_esv_stage(cfg, store)
 
 
 @task(name="record-run", cache_policy=NO_CACHE)
@@ -44,7 +44,8 @@ def _timed(timings: dict[str, float], name: str, fn, *args):
 
 @flow(name="ecodask-run", log_prints=True)
 def run_flow(config_path: str) -> dict[str, str]:
-    """Validate the configuration, start the Dask cluster, ingest, compute class areas, record."""
+    """Validate the configuration, start the Dask cluster, ingest, one pass for transitions and ESV
+    (grids and tables), record the run."""
     log = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}
@@ -52,8 +53,8 @@ def run_flow(config_path: str) -> dict[str, str]:
     with dask_client(cfg.cluster) as client:
         log.info("Dask scheduler %s, dashboard %s", client.scheduler.address, client.dashboard_link)
         store = _timed(timings, "ingest", ingest_task, cfg)
-        areas = _timed(timings, "class_areas", class_area_task, cfg, store)
-    outputs = {"store": str(store), **{f"class_area.{k}": str(v) for k, v in areas.items()}}
+        tables = _timed(timings, "transitions_esv", land_esv_task, cfg, store)
+    outputs = {"store": str(store), **{k: str(v) for k, v in tables.items()}}
     record = record_task(cfg, timings, outputs, started)
     outputs["run_record"] = str(record)
     log.info("Outputs in %s", cfg.output)

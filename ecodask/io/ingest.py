@@ -51,8 +51,10 @@ class Prepared:
 def check_inputs(cfg: RunConfig) -> Prepared:
     """Open every input and check it can be used, before anything is written.
 
-    Rasters: readable, one band, a CRS, overlapping the grid; land cover of an integer type.
-    Zones: see :func:`ecodask.io.zones.read_zones`. Raises :class:`InputError` listing every fault.
+    Rasters: readable, one band, a CRS, overlapping the grid; land cover of an integer type, every
+    year on the same grid as the first (CRS, transform, shape), so that pixels pair up across
+    years in the transfer matrices. Zones: see :func:`ecodask.io.zones.read_zones`. Raises
+    :class:`InputError` listing every fault.
     """
     crs = cfg.grid.to_grid((0, 0, 1, 1)).crs
     zones = read_zones(cfg, crs)
@@ -60,12 +62,17 @@ def check_inputs(cfg: RunConfig) -> Prepared:
     problems: list[Problem] = []
     rasters = [(f"landcover.years.{y}", p, True) for y, p in sorted(cfg.landcover.years.items())]
     rasters += [(f"drivers.{n}", d.path, False) for n, d in cfg.drivers.items()]
+    first_lc: tuple[Path, dict] | None = None
     for key, path, is_lc in rasters:
         try:
             info = open_info(path)
         except InputError as exc:
             problems.extend(exc.problems)
             continue
+        if is_lc and first_lc is None:
+            first_lc = (path, info)
+        elif is_lc:
+            problems.extend(_same_grid(key, path, info, *first_lc))
         if info["count"] != 1:
             problems.append(problem(path, f"{key} (bands)", info["count"], "must have exactly one band"))
         if info["crs"] is None:
@@ -83,6 +90,17 @@ def check_inputs(cfg: RunConfig) -> Prepared:
     if problems:
         raise InputError(problems)
     return Prepared(grid, zones)
+
+
+def _same_grid(key: str, path: Path, info: dict, first: Path, ref: dict) -> list[Problem]:
+    """Problems where a land-cover year is on another grid than the first year's."""
+    for field, fmt in (("crs", lambda v: v.to_string() if v else None), ("shape", tuple),
+                       ("transform", lambda t: tuple(round(v, 6) for v in tuple(t)[:6]))):
+        a, b = info[field], ref[field]
+        if (a != b) if field != "transform" else not a.almost_equals(b, precision=1e-9):
+            return [problem(path, f"{key} ({field})", fmt(a),
+                            f"land-cover years must share one grid; {first.name} has {fmt(b)}")]
+    return []
 
 
 def _georef(obj: xr.Dataset, grid: Grid) -> xr.Dataset:

@@ -159,7 +159,7 @@ def smallest_uint(n: int) -> np.dtype:
 
 
 def open_info(path: Path) -> dict:
-    """Band count, dtype, CRS, bounds and nodata of a raster, or an :class:`InputError`."""
+    """Band count, dtype, CRS, bounds, nodata, transform and shape of a raster, or an :class:`InputError`."""
     try:
         with rasterio.open(path) as src:
             return {
@@ -168,6 +168,8 @@ def open_info(path: Path) -> dict:
                 "crs": src.crs,
                 "bounds": tuple(src.bounds),
                 "nodata": src.nodata,
+                "transform": src.transform,
+                "shape": (src.height, src.width),
             }
     except rasterio.errors.RasterioIOError as exc:
         raise InputError([problem(path, "", None, f"cannot open as a raster: {exc}")]) from None

@@ -1,0 +1,242 @@
+"""Ecosystem service value by the equivalent-factor method (methods.md sections 2 and 3).
+
+Coefficients ``VC[f, k]`` (CNY/ha/yr) come from a catalog table, either directly (``kind:
+value``) or as equivalent factors times the standard equivalent ``Ea`` (CNY/ha/yr). County
+tables are small matrix products of class areas (ha) and coefficients; with a spatial
+adjustment the areas are replaced by "effective areas" (the multiplier summed over a class's
+pixels, times the pixel area), which keeps them exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecodask.errors import InputError, problem
+from ecodask.io.catalogs import ClassScheme, EsvTable
+from ecodask.landuse import ClassIndex, zone_labels
+
+GROUPS = ("provisioning", "regulating", "supporting", "cultural")
+#: 1 CNY in units of 10^8 CNY, the unit the seeds' tables use.
+E8 = 1e-8
+
+CROP_SUFFIXES = ("_sown_ha", "_price_cny_per_kg", "_yield_kg_per_ha")
+
+
+def standard_equivalent_from_crops(
+    stats: pd.DataFrame, year: int, file: str | Path = "county_stats"
+) -> float:
+    """Standard equivalent ``Ea = (1/7) sum_i m_i v_i q_i / M`` (CNY/ha/yr), seed 003 eq. (4).
+
+    ``stats``: a table with a ``year`` column and, for each crop i, the columns
+    ``<crop>_sown_ha`` (m_i, ha), ``<crop>_price_cny_per_kg`` (v_i) and ``<crop>_yield_kg_per_ha``
+    (q_i); all rows of ``year`` (e.g. every county) are summed. ``M`` is the total sown area.
+    """
+    cols = set(stats.columns)
+    crops = sorted(c[: -len("_sown_ha")] for c in cols if c.endswith("_sown_ha")
+                   and all(c[: -len("_sown_ha")] + s in cols for s in CROP_SUFFIXES))
+    if not crops:
+        raise InputError([problem(file, "columns", None, "no crop columns <crop>_sown_ha, <crop>_price_"
+                                  "cny_per_kg, <crop>_yield_kg_per_ha for the standard equivalent")])
+    if "year" not in cols:
+        raise InputError([problem(file, "year", None, "column missing")])
+    rows = stats[stats["year"] == year]
+    if rows.empty:
+        raise InputError([problem(file, "year", year, "no crop data for this land-cover year")])
+    problems = []
+    num = sown = 0.0
+    for crop in crops:
+        vals = [rows[crop + s].to_numpy(dtype=np.float64) for s in CROP_SUFFIXES]
+        for s, v in zip(CROP_SUFFIXES, vals, strict=True):
+            bad = ~np.isfinite(v) | (v < 0)
+            if bad.any():
+                problems.append(problem(file, crop + s, v[bad][0], f"year {year}: must be a number >= 0"))
+        m, price, q = vals
+        num += float(np.sum(m * price * q))
+        sown += float(np.sum(m))
+    if not problems and sown <= 0:
+        problems.append(problem(file, "*_sown_ha", 0, f"year {year}: total sown area is zero"))
+    if problems:
+        raise InputError(problems)
+    return num / sown / 7.0
+
+
+def coefficient_matrix(
+    table: EsvTable, scheme: ClassScheme, index: ClassIndex, ea: float | None
+) -> np.ndarray:
+    """``VC[f, k]`` in CNY/ha/yr: services in table order x the scheme's known codes in ``index``.
+
+    Codes are mapped onto the table's classes by the scheme's mapping for ``table.class_set``.
+    ``ea`` (CNY/ha/yr) multiplies equivalent-factor tables and must be None for value tables.
+    """
+    if (table.kind == "equivalent") != (ea is not None):
+        need = "a value" if table.kind == "equivalent" else "None"
+        raise ValueError(f"table {table.name!r} of kind {table.kind!r} needs ea={need}")
+    mapping = scheme.mapping_to(table.class_set)
+    factor = 1.0 if ea is None else float(ea)
+    return np.array([[table.values[s][mapping[c]] * factor for c in index.codes]
+                     for s in table.service_names])
+
+
+def service_groups(table: EsvTable) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The groups present in the table (in GROUPS order), each service's group index, market flags."""
+    groups = [g for g in GROUPS if any(s.group == g for s in table.services)]
+    g_of = np.array([groups.index(s.group) for s in table.services])
+    market = np.array([s.market for s in table.services])
+    return groups, g_of, market
+
+
+def pixel_values(vc: np.ndarray, g_of: np.ndarray, n_groups: int, index: ClassIndex,
+                 pixel_area_ha: float) -> np.ndarray:
+    """Per-pixel ESV lookup (years, groups, 256) in CNY/yr for the ESV kernels.
+
+    ``vc``: (years, services, n) CNY/ha/yr. Value of group g for code c: pixel area x the sum of
+    the group's coefficients of c's class. No-data and unknown codes are NaN.
+    """
+    n_years = vc.shape[0]
+    out = np.full((n_years, n_groups, 256), np.nan)
+    for g in range(n_groups):
+        out[:, g, index.codes] = vc[:, g_of == g, :].sum(axis=1) * pixel_area_ha
+    return out
+
+
+def esv_by_service(vc: np.ndarray, eff_area: np.ndarray, g_of: np.ndarray) -> np.ndarray:
+    """``ESV[t, z, f] = sum_k VC[t, f, k] * A[t, z, k, g(f)]`` in CNY/yr.
+
+    ``vc``: (years, services, n) CNY/ha/yr; ``eff_area``: (years, zones, n, groups) ha (class
+    areas repeated over groups when there is no spatial adjustment).
+    """
+    a = eff_area[..., g_of]  # (t, z, n, f)
+    return np.einsum("tfk,tzkf->tzf", vc, a)
+
+
+def esv_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame, table: EsvTable) -> pd.DataFrame:
+    """ESV per zone (and region) and year, by service, group, market / non-market and in total.
+
+    ``esv``: (years, zones + region, services) CNY/yr. Columns: zone_id, zone_name, year, level
+    (service, group, market, total), item, group, esv_cny, esv_1e8cny.
+    """
+    groups, g_of, market = service_groups(table)
+    names = table.service_names
+    items: list[tuple[str, str, str, np.ndarray]] = []
+    for f, s in enumerate(names):
+        items.append(("service", s, groups[g_of[f]], esv[:, :, f]))
+    for g, name in enumerate(groups):
+        items.append(("group", name, name, esv[:, :, g_of == g].sum(axis=2)))
+    items.append(("market", "market", "", esv[:, :, market].sum(axis=2)))
+    items.append(("market", "non_market", "", esv[:, :, ~market].sum(axis=2)))
+    items.append(("total", "total", "", esv.sum(axis=2)))
+    ids, znames = zone_labels(zones)
+    n_t, n_z = esv.shape[:2]
+    parts = []
+    for level, item, group, v in items:
+        parts.append(pd.DataFrame({
+            "zone_id": np.tile(ids, n_t), "zone_name": np.tile(znames, n_t),
+            "year": np.repeat(np.asarray(years, dtype=np.int64), n_z),
+            "level": level, "item": item, "group": group, "esv_cny": v.reshape(-1),
+        }))
+    out = pd.concat(parts, ignore_index=True)
+    out["esv_1e8cny"] = out["esv_cny"] * E8
+    order = {k: i for i, k in enumerate(ids)}
+    out = out.sort_values(["zone_id", "year"], key=lambda c: c.map(order) if c.name == "zone_id" else c,
+                          kind="stable")
+    return out.reset_index(drop=True)
+
+
+def esv_change_table(
+    table: pd.DataFrame, pairs: Sequence[tuple[int, int]], years: Sequence[int]
+) -> pd.DataFrame:
+    """Change ``ESV_t2 - ESV_t1`` (CNY/yr and 10^8 CNY/yr) and rate ``change / ESV_t1 x 100`` (%)
+    for every row of :func:`esv_table` and every pair of years (seed 002 App. A.1)."""
+    keys = ["zone_id", "zone_name", "level", "item", "group"]
+    parts = []
+    for a, b in pairs:
+        if a == b:
+            continue
+        t1 = table[table["year"] == years[a]].set_index(keys)["esv_cny"]
+        t2 = table[table["year"] == years[b]].set_index(keys)["esv_cny"]
+        change = t2 - t1
+        rate = (change / t1.where(t1 != 0)) * 100.0
+        df = pd.DataFrame({"year_from": years[a], "year_to": years[b], "esv_from_cny": t1,
+                           "esv_to_cny": t2, "change_cny": change, "change_1e8cny": change * E8,
+                           "rate_pct": rate}).reset_index()
+        parts.append(df)
+    cols = ["zone_id", "zone_name", "year_from", "year_to", *keys[2:], "esv_from_cny", "esv_to_cny",
+            "change_cny", "change_1e8cny", "rate_pct"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def sensitivity_table(
+    vc: np.ndarray,
+    eff_area: np.ndarray,
+    g_of: np.ndarray,
+    years: Sequence[int],
+    zones: pd.DataFrame,
+    table: EsvTable,
+    scheme: ClassScheme,
+    index: ClassIndex,
+    change: float = 0.5,
+) -> pd.DataFrame:
+    """Sensitivity coefficients (seed 002 section 3.4) per zone, year, table class and direction.
+
+    For table class c, every coefficient of c is scaled by (1 +/- ``change``):
+    ``CS = |((ESV_j - ESV_i) / ESV_i) / ((VC_jc - VC_ic) / VC_ic)|``. NaN where the class has no
+    value (all coefficients zero) or the zone has no ESV.
+    """
+    mapping = scheme.mapping_to(table.class_set)
+    base = esv_by_service(vc, eff_area, g_of).sum(axis=2)  # (t, z)
+    ids, znames = zone_labels(zones)
+    n_t, n_z = base.shape
+    parts = []
+    for cls in table.classes:
+        members = np.array([mapping[c] == cls for c in index.codes])
+        vc_cls = vc[:, :, members].sum(axis=(1, 2))  # (t,) total coefficient mass of the class
+        for sign in (+1, -1):
+            d = sign * change
+            scaled = vc.copy()
+            scaled[:, :, members] *= 1.0 + d
+            esv_j = esv_by_service(scaled, eff_area, g_of).sum(axis=2)
+            vc_i = vc_cls[:, None]
+            vc_j = vc_i * (1.0 + d)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel_esv = np.where(base != 0, (esv_j - base) / np.where(base != 0, base, 1.0), np.nan)
+                rel_vc = np.where(vc_i != 0, (vc_j - vc_i) / np.where(vc_i != 0, vc_i, 1.0), np.nan)
+                cs = np.abs(rel_esv / rel_vc)
+            parts.append(pd.DataFrame({
+                "zone_id": np.tile(ids, n_t), "zone_name": np.tile(znames, n_t),
+                "year": np.repeat(np.asarray(years, dtype=np.int64), n_z),
+                "esv_class": cls, "direction": f"{sign * change * 100:+.0f}%",
+                "esv_cny": base.reshape(-1), "esv_adjusted_cny": esv_j.reshape(-1),
+                "cs": np.broadcast_to(cs, (n_t, n_z)).reshape(-1),
+            }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def projection_table(
+    area_ha: np.ndarray,
+    vc_total: np.ndarray,
+    base: tuple[int, int],
+    year: int,
+    zones: pd.DataFrame,
+    index: ClassIndex,
+    observed_ha: np.ndarray,
+) -> pd.DataFrame:
+    """Projected class areas (ha) and the ESV they imply (CNY/yr, at the last year's coefficients).
+
+    ``area_ha``: (zones + region, n) projected; ``observed_ha``: the same at the base pair's end;
+    ``vc_total``: (n,) CNY/ha/yr summed over services.
+    """
+    ids, znames = zone_labels(zones)
+    n_z, n = area_ha.shape
+    return pd.DataFrame({
+        "zone_id": np.repeat(ids, n), "zone_name": np.repeat(znames, n),
+        "base_from": base[0], "base_to": base[1], "year": year,
+        "class_code": np.tile(index.codes, n_z), "class_name": np.tile(index.names, n_z),
+        "area_ha": area_ha.reshape(-1), "change_ha": (area_ha - observed_ha).reshape(-1),
+        "esv_cny": (area_ha * vc_total[None, :]).reshape(-1),
+    })

@@ -1,0 +1,107 @@
+"""Result grids in the run's store: the 30 m ESV arrays, staged then committed, and the
+analysis-grid arrays.
+
+The pixel-grid arrays are created empty under a staging name (metadata only, CF georeferencing
+copied from the store), filled chunk by chunk by the pass, and renamed into place only after the
+pass has succeeded and its inputs were found valid; :func:`discard` removes them otherwise. A
+reader never sees a half-written ``esv``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+import zarr.codecs
+
+from ecodask.io.ingest import ANALYSIS_GROUP
+
+STAGING = "_staging_"
+
+
+def _grid_attrs(pix: xr.Dataset) -> dict:
+    out = {"grid_mapping": "spatial_ref"} if "spatial_ref" in pix.coords else {}
+    if "_CRS" in pix["landcover"].attrs:  # GDAL's Zarr driver reads the CRS from _CRS
+        out["_CRS"] = pix["landcover"].attrs["_CRS"]
+    return out
+
+
+def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> dict[str, Path]:
+    """Create empty ``esv`` (year, y, x) and, with ``groups``, ``esv_group`` (year, group, y, x)
+    float32 arrays (CNY/yr per pixel, NaN outside zones and for no data) under staging names;
+    return the Zarr array paths by final name. The store's own attributes are not touched."""
+    ny, nx = pix.sizes["y"], pix.sizes["x"]
+    cy, cx = (c[0] for c in pix["zone"].chunks)
+    n_t = pix.sizes["year"]
+    attrs = {"long_name": "ecosystem service value", "units": "CNY/yr per pixel", **_grid_attrs(pix)}
+    specs = {"esv": ((n_t, ny, nx), (1, cy, cx), ["year", "y", "x"], attrs)}
+    if groups:
+        specs["esv_group"] = ((n_t, len(groups), ny, nx), (1, 1, cy, cx), ["year", "group", "y", "x"],
+                              {**attrs, "long_name": "ecosystem service value by service group"})
+    discard(store, list(specs))
+    root = zarr.open_group(store, mode="r+")
+    if groups:
+        _write_coord(root, "group", np.asarray(groups, dtype=str))
+    for name, (shape, chunks, dims, at) in specs.items():
+        root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype="float32",
+                          fill_value=np.nan, dimension_names=dims, attributes=at,
+                          compressors=zarr.codecs.ZstdCodec(level=0))
+    return {k: Path(store) / (STAGING + k) for k in specs}
+
+
+def _write_coord(root: zarr.Group, name: str, values: np.ndarray) -> None:
+    if name in root:
+        del root[name]
+    arr = root.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[name])
+    arr[:] = values
+
+
+def commit(store: Path, staged: dict[str, Path]) -> None:
+    """Rename staged arrays to their final names, replacing earlier ones."""
+    for name, path in staged.items():
+        final = Path(store) / name
+        if final.exists():
+            shutil.rmtree(final)
+        path.rename(final)
+
+
+def discard(store: Path, names: list[str]) -> None:
+    """Remove staged arrays ``names`` (final names) if present."""
+    for name in names:
+        shutil.rmtree(Path(store) / (STAGING + name), ignore_errors=True)
+
+
+def write_analysis_esv(store: Path, ana: xr.Dataset, years: np.ndarray, coarse: np.ndarray,
+                       npix: np.ndarray, groups: list[str] | None, pixel_area_ha: float) -> None:
+    """Write ``analysis/esv`` (year, y, x) CNY/yr per cell, ``analysis/esv_pixels`` valued pixels
+    per cell, ``analysis/esv_density`` CNY/ha/yr over the valued pixels and, with ``groups``,
+    ``analysis/esv_group`` (year, group, y, x)."""
+    ny, nx = ana.sizes["y"], ana.sizes["x"]
+    coarse = coarse[:, :, :ny, :nx]
+    npix = npix[:, :ny, :nx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        density = np.where(npix > 0, coarse[:, 0] / (npix * pixel_area_ha), np.nan)
+    attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
+    out = {
+        "esv": (("year", "y", "x"), np.where(npix > 0, coarse[:, 0], np.nan),
+                {"long_name": "ecosystem service value per analysis cell", "units": "CNY/yr", **attrs}),
+        "esv_pixels": (("year", "y", "x"), npix,
+                       {"long_name": "valued pixels per analysis cell", "units": "1", **attrs}),
+        "esv_density": (("year", "y", "x"), density,
+                        {"long_name": "ESV density over valued pixels", "units": "CNY/ha/yr", **attrs}),
+    }
+    coords = {"year": ("year", years), "y": ana["y"], "x": ana["x"]}
+    if groups:
+        out["esv_group"] = (("year", "group", "y", "x"),
+                            np.where(npix[:, None] > 0, coarse[:, 1:], np.nan),
+                            {"long_name": "ESV per analysis cell by service group", "units": "CNY/yr",
+                             **attrs})
+        coords["group"] = ("group", groups)
+    ds = xr.Dataset({k: xr.Variable(d, v, attrs=a) for k, (d, v, a) in out.items()}, coords=coords,
+                    attrs=dict(ana.attrs))  # written back unchanged
+    if "spatial_ref" in ana.coords:
+        ds = ds.assign_coords(spatial_ref=ana["spatial_ref"])
+    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False)

@@ -1,0 +1,98 @@
+"""Transfer-matrix histogram over (zone, class at t1, class at t2), one pass over the arrays (numba).
+
+Class codes are turned into compact indices by a 256-entry lookup table, so the histogram of a
+chunk is small (pairs x zones x K x K) whatever the codes are. No temporary index arrays are
+made: every pixel is read once and every pair of years counted from it. Unknown codes land in
+the last index; only when some are found does a second scan name their raw codes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _transition_counts(zone, classes, lut, pairs, n_zones, k):  # pragma: no cover - numba
+    n_layers, rows, cols = classes.shape
+    n_pairs = pairs.shape[0]
+    kk = k * k
+    zkk = n_zones * kk
+    out = np.zeros(n_pairs * zkk, dtype=np.int64)
+    first = pairs[:, 0].copy()
+    second = pairs[:, 1].copy()
+    bad = 0
+    for i in range(rows):
+        zrow = zone[i]
+        for j in range(cols):
+            z = np.intp(zrow[j])
+            if z == 0:
+                continue
+            if z > n_zones:
+                bad += 1
+                continue
+            base = (z - 1) * kk
+            for p in range(n_pairs):
+                a = np.intp(lut[classes[first[p], i, j]])
+                b = np.intp(lut[classes[second[p], i, j]])
+                out[p * zkk + base + a * k + b] += 1
+    return out.reshape((n_pairs, n_zones, k, k)), bad
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _unknown_codes(zone, classes, lut, unknown_index):  # pragma: no cover - numba
+    n_layers, rows, cols = classes.shape
+    out = np.zeros((n_layers, 256), dtype=np.int64)
+    for t in range(n_layers):
+        for i in range(rows):
+            for j in range(cols):
+                c = classes[t, i, j]
+                if zone[i, j] != 0 and lut[c] == unknown_index:
+                    out[t, c] += 1
+    return out
+
+
+def transition_counts(
+    zone: np.ndarray,
+    classes: np.ndarray,
+    lut: np.ndarray,
+    pairs: np.ndarray,
+    n_zones: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel counts per (pair of layers, zone, class index at the pair's first layer, at its second).
+
+    ``zone``: (rows, cols) unsigned ints, 0 outside every zone, 1..n_zones inside.
+    ``classes``: (layers, rows, cols) uint8 class codes.
+    ``lut``: uint8[256], code -> compact index 0..K-1; its largest value K-1 is the *unknown*
+    index (codes no scheme knows), counted as such and also reported by raw code.
+    ``pairs``: (P, 2) layer indices; a pair (t, t) gives the plain class histogram of layer t.
+
+    Returns ``counts`` int64 (P, n_zones, K, K), row ``z-1`` for zone ``z`` (pixels outside zones
+    are not counted), and ``unknown`` int64 (layers, 256): pixels inside zones per raw code that
+    maps to the unknown index.
+    """
+    if classes.ndim == 2:
+        classes = classes[np.newaxis]
+    if classes.dtype != np.uint8:
+        raise TypeError(f"classes must be uint8, got {classes.dtype}")
+    if zone.shape != classes.shape[1:]:
+        raise ValueError(f"zone shape {zone.shape} != class shape {classes.shape[1:]}")
+    if zone.dtype.kind != "u":
+        raise TypeError(f"zone must be an unsigned integer array, got {zone.dtype}")
+    lut = np.asarray(lut, dtype=np.uint8)
+    if lut.shape != (256,):
+        raise ValueError("lut must have 256 entries")
+    pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= classes.shape[0]):
+        raise ValueError(f"pairs {pairs.tolist()} index layers outside 0..{classes.shape[0] - 1}")
+    k = int(lut.max()) + 1
+    counts, bad = _transition_counts(zone, classes, lut, pairs, int(n_zones), k)
+    if bad:
+        raise ValueError(f"{bad} zone values larger than n_zones={n_zones}")
+    covered = {int(t) for t in pairs.reshape(-1)}
+    if counts[..., k - 1, :].any() or counts[..., k - 1].any() or len(covered) < classes.shape[0]:
+        # Rare path: name the raw codes behind the unknown index (and check layers no pair covers).
+        unknown = _unknown_codes(zone, classes, lut, k - 1)
+    else:
+        unknown = np.zeros((classes.shape[0], 256), dtype=np.int64)
+    return counts, unknown

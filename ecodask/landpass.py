@@ -1,0 +1,132 @@
+"""One pass over a store's pixels for every pair of years: transfer histograms and ESV grids.
+
+Each Dask task takes one (y, x) chunk of the zone raster and of all land-cover years, runs the
+transition kernel and the ESV lookup kernel on it, writes its ESV block straight into the Zarr
+array prepared for it (chunk-aligned, so tasks never touch the same Zarr chunk) and returns only
+small results: the per-zone histograms and the chunk's analysis cells. Those are summed in a
+tree (histograms) or placed (cells). The 30 m float grid is written once and never read back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ecodask.kernels.esv_grid import esv_grid, esv_grid_adjusted
+from ecodask.kernels.transitions import transition_counts
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """Results of :func:`land_pass`.
+
+    counts: int64 (pairs, zones, K, K) pixels per zone and class index of the pair's two years.
+    unknown: int64 (years, 256) pixels inside zones per code the scheme does not know.
+    zone_sums: float64 (years, zones, K, groups) multiplier summed per zone and class, or None.
+    coarse: float64 (years, layers, cells_y, cells_x) ESV per analysis cell, CNY/yr (layer 0 the
+        total, then the groups when requested).
+    npix: int32 (years, cells_y, cells_x) valued pixels per analysis cell.
+    """
+
+    counts: np.ndarray
+    unknown: np.ndarray
+    zone_sums: np.ndarray | None
+    coarse: np.ndarray
+    npix: np.ndarray
+
+
+def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, groups_out, targets):
+    counts, unknown = transition_counts(zone, lc, lut, pairs, n_zones)
+    if mult is None:
+        layers = values.sum(axis=1, keepdims=True)
+        if groups_out:
+            layers = np.concatenate([layers, values], axis=1)
+        grid, coarse, npix = esv_grid(zone, lc, layers, factor)
+        zs = None
+    else:
+        grid, coarse, npix, zs = esv_grid_adjusted(zone, lc, values, mult, lut, n_zones, factor, groups_out)
+    if targets:
+        import zarr
+
+        rows, cols = zone.shape
+        win = (slice(y0, y0 + rows), slice(x0, x0 + cols))
+        zarr.open_array(targets["esv"], mode="r+")[(slice(None), *win)] = grid[:, 0]
+        if groups_out and "esv_group" in targets:
+            zarr.open_array(targets["esv_group"], mode="r+")[(slice(None), slice(None), *win)] = grid[:, 1:]
+    del grid
+    return counts, unknown, zs, [(y0 // factor, x0 // factor, coarse, npix)]
+
+
+def _combine(*parts):
+    counts = parts[0][0].copy()
+    unknown = parts[0][1].copy()
+    zs = None if parts[0][2] is None else parts[0][2].copy()
+    cells = list(parts[0][3])
+    for c, u, z, cl in parts[1:]:
+        counts += c
+        unknown += u
+        if zs is not None:
+            zs += z
+        cells += cl
+    return counts, unknown, zs, cells
+
+
+def land_pass(
+    zone: da.Array,
+    landcover: da.Array,
+    *,
+    lut: np.ndarray,
+    pairs: list[tuple[int, int]],
+    n_zones: int,
+    values: np.ndarray,
+    factor: int,
+    multiplier: np.ndarray | None = None,
+    groups_out: bool = False,
+    targets: dict[str, str | Path] | None = None,
+    split_every: int = 8,
+) -> PassResult:
+    """Run the transitions + ESV pass over ``zone`` (y, x) and ``landcover`` (year, y, x).
+
+    ``values``: (years, groups, 256) CNY/yr per pixel per service group (see
+    ``ecodask.esv.pixel_values``); ``multiplier``: (groups, cells_y, cells_x) spatial adjustment on
+    the analysis grid or None; ``targets``: Zarr array paths ``esv`` (year, y, x) and optionally
+    ``esv_group`` (year, group, y, x) to write the grids into (same chunks as ``zone``), or None to
+    skip writing. Chunks must hold whole analysis cells (chunk size a multiple of ``factor``).
+    Uses the current Dask scheduler.
+    """
+    lc = landcover.rechunk((-1, *zone.chunks))
+    for dim, ch in zip("yx", zone.chunks, strict=True):
+        if any(c % factor for c in ch[:-1]):
+            raise ValueError(f"{dim} chunks {ch} must be multiples of the analysis factor {factor}")
+    offsets = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in zone.chunks]
+    zb, lb = zone.to_delayed(), lc.to_delayed()
+    kw = dict(lut=np.asarray(lut, np.uint8), pairs=np.asarray(pairs, np.intp).reshape(-1, 2),
+              n_zones=int(n_zones), values=np.asarray(values, np.float64), factor=int(factor),
+              groups_out=bool(groups_out), targets={k: str(v) for k, v in (targets or {}).items()})
+    fn = dask.delayed(_chunk, pure=True)
+    parts = []
+    for i, y0 in enumerate(offsets[0]):
+        for j, x0 in enumerate(offsets[1]):
+            mult = None
+            if multiplier is not None:
+                cy0, cx0 = y0 // factor, x0 // factor
+                ny, nx = -(-zone.chunks[0][i] // factor), -(-zone.chunks[1][j] // factor)
+                mult = multiplier[:, cy0 : cy0 + ny, cx0 : cx0 + nx]
+            parts.append(fn(zb[i, j], lb[0, i, j], mult, int(y0), int(x0), **kw))
+    add = dask.delayed(_combine, pure=True)
+    while len(parts) > 1:
+        parts = [add(*parts[k : k + split_every]) for k in range(0, len(parts), split_every)]
+    (counts, unknown, zs, cells), = dask.compute(parts[0])
+    n_years = landcover.shape[0]
+    cy, cx = (-(-n // factor) for n in zone.shape)
+    n_layers = cells[0][2].shape[1]
+    coarse = np.zeros((n_years, n_layers, cy, cx))
+    npix = np.zeros((n_years, cy, cx), np.int32)
+    for y, x, c, n in cells:
+        coarse[:, :, y : y + c.shape[2], x : x + c.shape[3]] = c
+        npix[:, y : y + n.shape[1], x : x + n.shape[2]] = n
+    return PassResult(counts, unknown, zs, coarse, npix)

@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -38,10 +39,20 @@ def test_flow_end_to_end_and_reproducible(prefect_server, tmp_path: Path) -> Non
     assert Path(outputs["store"]) == out / "store.zarr"
     table = pd.read_csv(out / "tables" / "class_area.csv", dtype={"zone_id": str})
     assert set(table.zone_id) == {"420101", "420102", "ALL"} and set(table.year) == {2000, 2010}
-    assert (out / "tables" / "zones.csv").exists()
+    for name in ("zones", "esv_by_service", "esv_change", "transitions", "dynamic_degree", "sensitivity",
+                 "projection"):
+        assert (out / "tables" / f"{name}.csv").exists() and (out / "tables" / f"{name}.parquet").exists()
+    import xarray as xr
+
+    pix = xr.open_zarr(out / "store.zarr", consolidated=False, decode_coords="all")
+    assert pix["esv"].dtype == np.float32 and pix["esv"].rio.crs == pix["landcover"].rio.crs
+    esv = pd.read_csv(out / "tables" / "esv_by_service.csv", dtype={"zone_id": str})
+    total = esv[(esv.zone_id == "ALL") & (esv.level == "total")].sort_values("year").esv_cny.to_numpy()
+    # The 30 m grid and the county table agree (grid in float32 per pixel).
+    np.testing.assert_allclose(pix["esv"].sum(dim=("y", "x")).values, total, rtol=1e-5)
     record = json.loads((out / "run.json").read_text())
     assert record["config"]["name"] == "tiny"
-    assert set(record["stage_seconds"]) >= {"validate", "ingest", "class_areas"}
+    assert set(record["stage_seconds"]) >= {"validate", "ingest", "transitions_esv"}
     assert record["inputs"]["landcover.years.2000"]["checksum"].startswith("blake2b:")
     assert record["versions"]["prefect"] == "3.8.8"
     first = _digest(out)
@@ -73,7 +84,7 @@ def test_flow_run_and_tasks_recorded_in_prefect(prefect_server, tmp_path: Path) 
     fr, tasks = asyncio.run(read())
     assert fr.state.is_completed()
     names = {t.name.rsplit("-", 1)[0] for t in tasks}
-    assert {"validate", "ingest", "class-areas", "record-run"} <= names
+    assert {"validate", "ingest", "transitions-esv", "record-run"} <= names
     assert all(t.state.is_completed() for t in tasks)
 
 

@@ -1,0 +1,166 @@
+"""Transitions, class areas, ESV, change rates, dynamic degrees, sensitivity and projection on a
+4 x 6 raster whose every figure is worked out by hand below (methods.md sections 2-4).
+
+Zone 1 is the left three columns, zone 2 the right three. CLCD codes: 1 cropland (FaL), 2 forest
+(FoL), 5 water (WL), 8 impervious (CL), 0 no data. Xinzhou coefficients (CNY/ha/yr, totals over
+the 11 services): FaL 5758.59, FoL 22822.83, WL 102906.99, CL 0. One pixel = 0.09 ha.
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecodask import esv as esvmod
+from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.landpass import land_pass
+from ecodask.landuse import ClassIndex, year_pairs
+from ecodask.stages import land_esv_tables
+
+Y2000 = np.array([[1, 1, 1, 2, 2, 2],
+                  [1, 1, 2, 2, 2, 2],
+                  [2, 2, 2, 2, 2, 2],
+                  [5, 5, 0, 2, 2, 2]], np.uint8)
+Y2010 = np.array([[1, 1, 8, 2, 2, 2],
+                  [8, 1, 2, 2, 2, 1],
+                  [2, 2, 1, 2, 2, 2],
+                  [5, 5, 5, 2, 2, 2]], np.uint8)
+ZONE = np.array([[1, 1, 1, 2, 2, 2]] * 4, np.uint8)
+ZONES = pd.DataFrame({"zone": [1, 2], "zone_id": ["101", "102"], "zone_name": ["West", "East"],
+                      "area_ha": [1.08, 1.08]})
+FAL, FOL, WL = 5758.59, 22822.83, 102906.99  # sums of the 11 rows (the printed totals round differently)
+FOOD = {"FaL": 984.87, "FoL": 292.56, "WL": 758.93}
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, pd.DataFrame]:
+    scheme, table = load_class_scheme("clcd"), load_esv_table("xinzhou_2023")
+    index = ClassIndex(scheme)
+    years = [2000, 2010]
+    pairs = year_pairs(years)
+    vc = np.stack([esvmod.coefficient_matrix(table, scheme, index, None)] * 2)
+    groups, g_of, _ = esvmod.service_groups(table)
+    values = esvmod.pixel_values(vc, g_of, len(groups), index, 0.09)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        res = land_pass(da.from_array(ZONE, chunks=(2, 2)), da.from_array(np.stack([Y2000, Y2010]), chunks=(1, 2, 2)),
+                        lut=index.lut, pairs=pairs, n_zones=2, values=values, factor=2)
+    out = land_esv_tables(res, years, pairs, ZONES, scheme, table, index, vc, 0.09, projection_year=2020)
+    out["_coarse"] = res.coarse
+    return out
+
+
+def _one(df: pd.DataFrame, **keys) -> pd.Series:
+    sel = df
+    for k, v in keys.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, keys
+    return sel.iloc[0]
+
+
+def test_class_areas(tables) -> None:
+    ca = tables["class_area"]
+    # Zone 1, 2000: 5 cropland, 4 forest, 2 water pixels (one no-data pixel not counted).
+    for code, px in {1: 5, 2: 4, 5: 2, 8: 0}.items():
+        assert _one(ca, zone_id="101", year=2000, class_code=code).area_ha == pytest.approx(px * 0.09)
+    # Zone 1, 2010: 4 cropland, 3 forest, 3 water (the former no-data pixel), 2 impervious.
+    for code, px in {1: 4, 2: 3, 5: 3, 8: 2}.items():
+        assert _one(ca, zone_id="101", year=2010, class_code=code).area_ha == pytest.approx(px * 0.09)
+    assert _one(ca, zone_id="ALL", year=2010, class_code=2).pixels == 3 + 11
+
+
+def test_transfer_matrix(tables) -> None:
+    tr = tables["transitions"]
+    z1 = tr[(tr.zone_id == "101") & (tr.pixels > 0)]
+    got = {(r.class_from, r.class_to): r.pixels for r in z1.itertuples()}
+    # The no-data -> water pixel is in neither year's matrix row.
+    assert got == {(1, 1): 3, (1, 8): 2, (2, 2): 3, (2, 1): 1, (5, 5): 2}
+    z2 = tr[(tr.zone_id == "102") & (tr.pixels > 0)]
+    assert {(r.class_from, r.class_to): r.pixels for r in z2.itertuples()} == {(2, 2): 11, (2, 1): 1}
+    # ESV gained / lost by a transition: area x (VC_to - VC_from).
+    assert _one(tr, zone_id="101", class_from=1, class_to=8).esv_change_cny == pytest.approx(0.18 * (0 - FAL))
+    assert _one(tr, zone_id="ALL", class_from=2, class_to=1).esv_change_cny == pytest.approx(0.18 * (FAL - FOL))
+    assert len(tr[tr.zone_id == "101"]) == 9 * 9  # full matrix of the scheme's classes
+
+
+def test_esv_by_service_and_change(tables) -> None:
+    e = tables["esv_by_service"]
+    esv_2000 = 0.45 * FAL + 0.36 * FOL + 0.18 * WL  # 29330.8389
+    esv_2010 = 0.36 * FAL + 0.27 * FOL + 0.27 * WL + 0.18 * 0.0  # 36020.142
+    assert _one(e, zone_id="101", year=2000, level="total").esv_cny == pytest.approx(esv_2000, rel=1e-12)
+    assert _one(e, zone_id="101", year=2010, level="total").esv_cny == pytest.approx(esv_2010, rel=1e-12)
+    food = 0.45 * FOOD["FaL"] + 0.36 * FOOD["FoL"] + 0.18 * FOOD["WL"]  # 685.1205
+    assert _one(e, zone_id="101", year=2000, item="food_production").esv_cny == pytest.approx(food, rel=1e-12)
+    assert _one(e, zone_id="102", year=2000, level="total").esv_cny == pytest.approx(12 * 0.09 * FOL, rel=1e-12)
+    market = _one(e, zone_id="101", year=2000, item="market").esv_cny
+    assert market == pytest.approx(0.45 * (984.87 + 1575.79) + 0.36 * (292.56 + 672.03) + 0.18 * (758.93 + 422.91))
+    assert market + _one(e, zone_id="101", year=2000, item="non_market").esv_cny == pytest.approx(esv_2000)
+    assert _one(e, zone_id="ALL", year=2000, level="total").esv_cny == pytest.approx(esv_2000 + 12 * 0.09 * FOL)
+
+    c = _one(tables["esv_change"], zone_id="101", item="total", year_from=2000, year_to=2010)
+    assert c.change_cny == pytest.approx(esv_2010 - esv_2000)
+    assert c.rate_pct == pytest.approx((esv_2010 - esv_2000) / esv_2000 * 100)  # 22.806 %
+    assert c.change_1e8cny == pytest.approx((esv_2010 - esv_2000) / 1e8)
+
+
+def test_esv_analysis_grid(tables) -> None:
+    coarse = tables["_coarse"]  # (year, layer, 2, 3): 2 x 2 pixel cells
+    # 2000, top-left cell: pixels 1, 1, 1, 1 -> 4 x 0.09 x FaL.
+    assert coarse[0, 0, 0, 0] == pytest.approx(4 * 0.09 * FAL)
+    # 2000, bottom-middle cell: pixels (2, 2) above (0, 2) -> the no-data pixel adds nothing.
+    assert coarse[0, 0, 1, 1] == pytest.approx(3 * 0.09 * FOL)
+    assert coarse[1].sum() == pytest.approx(_one(tables["esv_by_service"], zone_id="ALL", year=2010,
+                                                 level="total").esv_cny)
+
+
+def test_dynamic_degrees(tables) -> None:
+    dd = tables["dynamic_degree"]
+    crop = _one(dd, zone_id="101", kind="single", class_code=1)
+    assert (crop.area_from_ha, crop.area_to_ha) == pytest.approx((0.45, 0.36))
+    assert (crop.transfer_out_ha, crop.transfer_in_ha, crop.net_change_ha) == pytest.approx((0.18, 0.09, -0.09))
+    assert crop.dynamic_degree_pct_per_yr == pytest.approx((0.36 - 0.45) / 0.45 / 10 * 100)  # -2.0
+    assert _one(dd, zone_id="101", kind="single", class_code=2).dynamic_degree_pct_per_yr == pytest.approx(-2.5)
+    assert np.isnan(_one(dd, zone_id="101", kind="single", class_code=8).dynamic_degree_pct_per_yr)
+    lc = _one(dd, zone_id="101", kind="comprehensive")
+    assert lc.dynamic_degree_pct_per_yr == pytest.approx((0.18 + 0.09) / (2 * 0.99) / 10 * 100)  # 1.3636
+
+
+def test_sensitivity(tables) -> None:
+    s = tables["sensitivity"]
+    esv_2000 = 0.45 * FAL + 0.36 * FOL + 0.18 * WL
+    for direction, d in (("+50%", 0.5), ("-50%", -0.5)):
+        row = _one(s, zone_id="101", year=2000, esv_class="FaL", direction=direction)
+        esv_j = esv_2000 + d * 0.45 * FAL
+        assert row.esv_adjusted_cny == pytest.approx(esv_j)
+        assert row.cs == pytest.approx(abs(((esv_j - esv_2000) / esv_2000) / d))  # 0.08835
+    assert np.isnan(_one(s, zone_id="101", year=2000, esv_class="CL", direction="+50%").cs)
+
+
+def test_markov_projection(tables) -> None:
+    p = tables["projection"]
+    # P (zone 1): cropland stays 3/5, -> impervious 2/5; forest stays 3/4, -> cropland 1/4; water stays;
+    # impervious (absent in 2000) keeps its area. End areas (pixels): 4, 3, 2, 2.
+    expect = {1: 4 * 0.6 + 3 * 0.25, 2: 3 * 0.75, 5: 2.0, 8: 4 * 0.4 + 2}
+    for code, px in expect.items():
+        row = _one(p, zone_id="101", year=2020, class_code=code)
+        assert row.area_ha == pytest.approx(px * 0.09)
+    assert _one(p, zone_id="101", year=2020, class_code=1).esv_cny == pytest.approx(3.15 * 0.09 * FAL)
+
+
+def test_standard_equivalent_from_crops() -> None:
+    stats = pd.DataFrame({"year": [2000, 2000, 2010], "rice_sown_ha": [60.0, 40.0, 1.0],
+                          "rice_price_cny_per_kg": [2.0, 2.0, 9.0], "rice_yield_kg_per_ha": [6000, 6000, 1],
+                          "wheat_sown_ha": [50.0, 0.0, 1.0], "wheat_price_cny_per_kg": [2.4, 2.4, 9.0],
+                          "wheat_yield_kg_per_ha": [5000, 5000, 1]})
+    # (1/7) (100 x 2.0 x 6000 + 50 x 2.4 x 5000) / 150 = 12000 / 7
+    assert esvmod.standard_equivalent_from_crops(stats, 2000) == pytest.approx(12000 / 7)
+
+
+def test_equivalent_table_times_standard_equivalent() -> None:
+    scheme, table = load_class_scheme("clcd"), load_esv_table("xie2015")
+    vc = esvmod.coefficient_matrix(table, scheme, ClassIndex(scheme), 3406.5)
+    f = table.service_names.index("food_production")
+    # CLCD cropland is valued as Xie's dry land: food production 0.85 equivalents.
+    assert vc[f, 0] == pytest.approx(table.values["food_production"]["dry_land"] * 3406.5)

@@ -30,7 +30,6 @@ from ecodask.io.grids import commit, discard, stage_esv_arrays, write_analysis_e
 from ecodask.io.ingest import check_inputs, ingest, open_store, store_zones
 from ecodask.io.tables import write_json, write_table
 from ecodask.landpass import land_pass
-from ecodask.landuse import class_areas
 from ecodask.provenance import file_checksum, package_versions
 
 TABLES = "tables"
@@ -50,22 +49,6 @@ def ingest_stage(cfg: RunConfig) -> Path:
     pix, _ = open_store(store)
     write_table(store_zones(pix), cfg.output / TABLES, "zones")
     return store
-
-
-def class_area_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
-    """Class areas per zone and year (ha) from the store; return the table paths."""
-    pix, _ = open_store(store)
-    scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
-    table = class_areas(
-        pix["zone"].data,
-        pix["landcover"].data,
-        [int(y) for y in pix["year"].values],
-        store_zones(pix),
-        scheme,
-        float(pix.attrs["pixel_area_ha"]),
-        sources=cfg.landcover.years,
-    )
-    return write_table(table, cfg.output / TABLES, "class_area")
 
 
 def _standard_equivalents(cfg: RunConfig, kind: str, table_value: float | None) -> list[float | None]:

@@ -45,8 +45,8 @@ def tables() -> dict[str, pd.DataFrame]:
     groups, g_of, _ = esvmod.service_groups(table)
     values = esvmod.pixel_values(vc, g_of, len(groups), index, 0.09)
     with dask.config.set(scheduler="threads", num_workers=2):
-        res = land_pass(da.from_array(ZONE, chunks=(2, 2)), da.from_array(np.stack([Y2000, Y2010]), chunks=(1, 2, 2)),
-                        lut=index.lut, pairs=pairs, n_zones=2, values=values, factor=2)
+        lc = da.from_array(np.stack([Y2000, Y2010]), chunks=(1, 2, 2))
+        res = land_pass(da.from_array(ZONE, chunks=(2, 2)), lc, lut=index.lut, pairs=pairs, n_zones=2, values=values, factor=2)
     out = land_esv_tables(res, years, pairs, ZONES, scheme, table, index, vc, 0.09, projection_year=2020)
     out["_coarse"] = res.coarse
     return out
@@ -80,8 +80,10 @@ def test_transfer_matrix(tables) -> None:
     z2 = tr[(tr.zone_id == "102") & (tr.pixels > 0)]
     assert {(r.class_from, r.class_to): r.pixels for r in z2.itertuples()} == {(2, 2): 11, (2, 1): 1}
     # ESV gained / lost by a transition: area x (VC_to - VC_from).
-    assert _one(tr, zone_id="101", class_from=1, class_to=8).esv_change_cny == pytest.approx(0.18 * (0 - FAL))
-    assert _one(tr, zone_id="ALL", class_from=2, class_to=1).esv_change_cny == pytest.approx(0.18 * (FAL - FOL))
+    lost = _one(tr, zone_id="101", class_from=1, class_to=8).esv_change_cny
+    assert lost == pytest.approx(0.18 * (0 - FAL))
+    lost = _one(tr, zone_id="ALL", class_from=2, class_to=1).esv_change_cny
+    assert lost == pytest.approx(0.18 * (FAL - FOL))
     assert len(tr[tr.zone_id == "101"]) == 9 * 9  # full matrix of the scheme's classes
 
 
@@ -89,15 +91,18 @@ def test_esv_by_service_and_change(tables) -> None:
     e = tables["esv_by_service"]
     esv_2000 = 0.45 * FAL + 0.36 * FOL + 0.18 * WL  # 29330.8389
     esv_2010 = 0.36 * FAL + 0.27 * FOL + 0.27 * WL + 0.18 * 0.0  # 36020.142
-    assert _one(e, zone_id="101", year=2000, level="total").esv_cny == pytest.approx(esv_2000, rel=1e-12)
-    assert _one(e, zone_id="101", year=2010, level="total").esv_cny == pytest.approx(esv_2010, rel=1e-12)
+    def total(zone: str, year: int) -> float:
+        return _one(e, zone_id=zone, year=year, level="total").esv_cny
+
+    assert total("101", 2000) == pytest.approx(esv_2000, rel=1e-12)
+    assert total("101", 2010) == pytest.approx(esv_2010, rel=1e-12)
     food = 0.45 * FOOD["FaL"] + 0.36 * FOOD["FoL"] + 0.18 * FOOD["WL"]  # 685.1205
     assert _one(e, zone_id="101", year=2000, item="food_production").esv_cny == pytest.approx(food, rel=1e-12)
-    assert _one(e, zone_id="102", year=2000, level="total").esv_cny == pytest.approx(12 * 0.09 * FOL, rel=1e-12)
+    assert total("102", 2000) == pytest.approx(12 * 0.09 * FOL, rel=1e-12)
     market = _one(e, zone_id="101", year=2000, item="market").esv_cny
     assert market == pytest.approx(0.45 * (984.87 + 1575.79) + 0.36 * (292.56 + 672.03) + 0.18 * (758.93 + 422.91))
     assert market + _one(e, zone_id="101", year=2000, item="non_market").esv_cny == pytest.approx(esv_2000)
-    assert _one(e, zone_id="ALL", year=2000, level="total").esv_cny == pytest.approx(esv_2000 + 12 * 0.09 * FOL)
+    assert total("ALL", 2000) == pytest.approx(esv_2000 + 12 * 0.09 * FOL)
 
     c = _one(tables["esv_change"], zone_id="101", item="total", year_from=2000, year_to=2010)
     assert c.change_cny == pytest.approx(esv_2010 - esv_2000)
@@ -119,9 +124,11 @@ def test_dynamic_degrees(tables) -> None:
     dd = tables["dynamic_degree"]
     crop = _one(dd, zone_id="101", kind="single", class_code=1)
     assert (crop.area_from_ha, crop.area_to_ha) == pytest.approx((0.45, 0.36))
-    assert (crop.transfer_out_ha, crop.transfer_in_ha, crop.net_change_ha) == pytest.approx((0.18, 0.09, -0.09))
+    moved = (crop.transfer_out_ha, crop.transfer_in_ha, crop.net_change_ha)
+    assert moved == pytest.approx((0.18, 0.09, -0.09))
     assert crop.dynamic_degree_pct_per_yr == pytest.approx((0.36 - 0.45) / 0.45 / 10 * 100)  # -2.0
-    assert _one(dd, zone_id="101", kind="single", class_code=2).dynamic_degree_pct_per_yr == pytest.approx(-2.5)
+    forest = _one(dd, zone_id="101", kind="single", class_code=2)
+    assert forest.dynamic_degree_pct_per_yr == pytest.approx(-2.5)
     assert np.isnan(_one(dd, zone_id="101", kind="single", class_code=8).dynamic_degree_pct_per_yr)
     lc = _one(dd, zone_id="101", kind="comprehensive")
     assert lc.dynamic_degree_pct_per_yr == pytest.approx((0.18 + 0.09) / (2 * 0.99) / 10 * 100)  # 1.3636

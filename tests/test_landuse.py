@@ -18,7 +18,7 @@ from ecodask.grid import CHINA_ALBERS
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.kernels.histogram import zone_class_counts
 from ecodask.landuse import REGION_ID, class_areas, zone_class_pixel_counts
-from ecodask.stages import class_area_stage, ingest_stage
+from ecodask.stages import ingest_stage, land_esv_stage
 
 from conftest import SPLIT_COL, X0, Y1, make_tiny_region, tiny_landcover, write_tif
 
@@ -66,11 +66,11 @@ def test_kernel_rejects_zone_out_of_range() -> None:
 def test_class_areas_are_pixel_counts_times_009_ha(tiny_region: Path) -> None:
     cfg = load_config(tiny_region)
     store = ingest_stage(cfg)
-    paths = class_area_stage(cfg, store)
+    paths = land_esv_stage(cfg, store)  # class areas are the margins of the transfer histograms
     import pandas as pd
 
-    table = pd.read_csv(paths["csv"], dtype={"zone_id": str})
-    assert table.equals(pd.read_parquet(paths["parquet"]).astype({"zone_id": str}))
+    table = pd.read_csv(paths["class_area.csv"], dtype={"zone_id": str})
+    assert table.equals(pd.read_parquet(paths["class_area.parquet"]).astype({"zone_id": str}))
     scheme = load_class_scheme("clcd")
     for i, year in enumerate((2000, 2010)):
         lc = tiny_landcover(0, i)
@@ -94,10 +94,11 @@ def test_unknown_code_named_with_file_and_pixel_count(tmp_path: Path) -> None:
     cfg = load_config(path)
     store = ingest_stage(cfg)
     with pytest.raises(InputError) as info:
-        class_area_stage(cfg, store)
+        land_esv_stage(cfg, store)
     msg = str(info.value)
     assert "lc_2010.tif" in msg and "class code = 12" in msg and "15 pixels" in msg
     assert not (path.parent / "out" / "tables" / "class_area.csv").exists()
+    assert sorted(p.name for p in store.iterdir() if "esv" in p.name) == []  # nothing staged is left
 
 
 def test_class_areas_count_nodata_nowhere() -> None:

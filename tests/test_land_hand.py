@@ -46,7 +46,8 @@ def tables() -> dict[str, pd.DataFrame]:
     values = esvmod.pixel_values(vc, g_of, len(groups), index, 0.09)
     with dask.config.set(scheduler="threads", num_workers=2):
         lc = da.from_array(np.stack([Y2000, Y2010]), chunks=(1, 2, 2))
-        res = land_pass(da.from_array(ZONE, chunks=(2, 2)), lc, lut=index.lut, pairs=pairs, n_zones=2, values=values, factor=2)
+        res = land_pass(da.from_array(ZONE, chunks=(2, 2)), lc, lut=index.lut, pairs=pairs, n_zones=2,
+                        values=values, factor=2)
     out = land_esv_tables(res, years, pairs, ZONES, scheme, table, index, vc, 0.09, projection_year=2020)
     out["_coarse"] = res.coarse
     return out
@@ -100,7 +101,9 @@ def test_esv_by_service_and_change(tables) -> None:
     assert _one(e, zone_id="101", year=2000, item="food_production").esv_cny == pytest.approx(food, rel=1e-12)
     assert total("102", 2000) == pytest.approx(12 * 0.09 * FOL, rel=1e-12)
     market = _one(e, zone_id="101", year=2000, item="market").esv_cny
-    assert market == pytest.approx(0.45 * (984.87 + 1575.79) + 0.36 * (292.56 + 672.03) + 0.18 * (758.93 + 422.91))
+    # market = food production + raw materials
+    assert market == pytest.approx(0.45 * (984.87 + 1575.79) + 0.36 * (292.56 + 672.03)
+                                   + 0.18 * (758.93 + 422.91))
     assert market + _one(e, zone_id="101", year=2000, item="non_market").esv_cny == pytest.approx(esv_2000)
     assert total("ALL", 2000) == pytest.approx(esv_2000 + 12 * 0.09 * FOL)
 

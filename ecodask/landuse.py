@@ -200,6 +200,13 @@ def transfer_matrices(counts: np.ndarray, n: int) -> np.ndarray:
     return with_region(counts[:, :, :n, :n], axis=1)
 
 
+TRANSITION_COLUMNS = ["zone_id", "zone_name", "year_from", "year_to", "class_from", "class_from_name",
+                      "class_to", "class_to_name", "pixels", "area_ha", "esv_change_cny"]
+DYNAMIC_COLUMNS = ["zone_id", "zone_name", "year_from", "year_to", "kind", "class_code", "class_name",
+                   "area_from_ha", "area_to_ha", "transfer_out_ha", "transfer_in_ha", "net_change_ha",
+                   "dynamic_degree_pct_per_yr"]
+
+
 def transitions_table(
     tm: np.ndarray,
     pairs: list[tuple[int, int]],
@@ -236,7 +243,7 @@ def transitions_table(
             "area_ha": area.reshape(-1),
             "esv_change_cny": (area * (vc[to] - vc[frm])[None, :]).reshape(-1),
         }))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TRANSITION_COLUMNS)
 
 
 def dynamic_degree_table(
@@ -286,7 +293,7 @@ def dynamic_degree_table(
             "net_change_ha": (ub - ua).sum(axis=1), "dynamic_degree_pct_per_yr": lc,
         })
         parts += [single, comp]
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DYNAMIC_COLUMNS)
 
 
 def markov_projection(tm: np.ndarray, steps: int) -> np.ndarray:

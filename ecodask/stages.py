@@ -160,7 +160,7 @@ def land_esv_tables(res, years, pairs, zones, scheme, table, index, vc, area, pr
     out["transitions"] = landuse.transitions_table(tm[sel], mpairs, years, zones, index, area, vc.sum(axis=1))
     out["dynamic_degree"] = landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
     out["sensitivity"] = esvmod.sensitivity_table(vc, eff, g_of, years, zones, table, scheme, index)
-    if len(years) >= 2:
+    if len(years) >= 2:  # a single year has no transitions to project
         last = len(years) - 2  # the last consecutive pair
         step = years[-1] - years[-2]
         target = projection_year or years[-1] + step

@@ -174,3 +174,22 @@ def test_equivalent_table_times_standard_equivalent() -> None:
     f = table.service_names.index("food_production")
     # CLCD cropland is valued as Xie's dry land: food production 0.85 equivalents.
     assert vc[f, 0] == pytest.approx(table.values["food_production"]["dry_land"] * 3406.5)
+
+
+def test_single_year_has_areas_and_esv_but_no_transitions() -> None:
+    scheme, table = load_class_scheme("clcd"), load_esv_table("xinzhou_2023")
+    index = ClassIndex(scheme)
+    pairs = year_pairs([2000])
+    assert pairs == [(0, 0)]
+    vc = esvmod.coefficient_matrix(table, scheme, index, None)[None]
+    _, g_of, _ = esvmod.service_groups(table)
+    values = esvmod.pixel_values(vc, g_of, 4, index, 0.09)
+    with dask.config.set(scheduler="sync"):
+        res = land_pass(da.from_array(ZONE, chunks=2), da.from_array(Y2000[None], chunks=(1, 2, 2)),
+                        lut=index.lut, pairs=pairs, n_zones=2, values=values, factor=2)
+    out = land_esv_tables(res, [2000], pairs, ZONES, scheme, table, index, vc, 0.09)
+    assert _one(out["class_area"], zone_id="101", class_code=1).pixels == 5
+    total = _one(out["esv_by_service"], zone_id="101", level="total").esv_cny
+    assert total == pytest.approx(0.45 * FAL + 0.36 * FOL + 0.18 * WL)
+    assert out["transitions"].empty and out["dynamic_degree"].empty and out["esv_change"].empty
+    assert "projection" not in out

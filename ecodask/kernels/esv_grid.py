@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ecodask.kernels.checks import zone_and_classes
+
 
 @njit(nogil=True, cache=True, boundscheck=False)
 def _esv_plain(zone, classes, grid_lut, sum_lut, valid_lut, factor, grid, coarse, npix):  # pragma: no cover
@@ -94,12 +96,7 @@ def _esv_adjusted(zone, classes, values, multiplier, lut, factor, groups_out,
 
 
 def _check(zone: np.ndarray, classes: np.ndarray, factor: int) -> np.ndarray:
-    if classes.ndim == 2:
-        classes = classes[np.newaxis]
-    if classes.dtype != np.uint8:
-        raise TypeError(f"classes must be uint8, got {classes.dtype}")
-    if zone.shape != classes.shape[1:]:
-        raise ValueError(f"zone shape {zone.shape} != class shape {classes.shape[1:]}")
+    classes = zone_and_classes(zone, classes)
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
     return classes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ecodask.kernels.checks import zone_and_classes
+
 
 @njit(nogil=True, cache=True)
 def _zone_class_counts(zone: np.ndarray, classes: np.ndarray, n_zones: int) -> np.ndarray:
@@ -27,12 +29,5 @@ def zone_class_counts(zone: np.ndarray, classes: np.ndarray, n_zones: int) -> np
     ``classes``: (layers, rows, cols) uint8 class codes (a 2-D array is one layer).
     Returns int64 counts of shape (layers, n_zones + 1, 256); row 0 counts pixels outside zones.
     """
-    if classes.ndim == 2:
-        classes = classes[np.newaxis]
-    if classes.dtype != np.uint8:
-        raise TypeError(f"classes must be uint8, got {classes.dtype}")
-    if zone.shape != classes.shape[1:]:
-        raise ValueError(f"zone shape {zone.shape} != class shape {classes.shape[1:]}")
-    if zone.dtype.kind != "u":
-        raise TypeError(f"zone must be an unsigned integer array, got {zone.dtype}")
+    classes = zone_and_classes(zone, classes)
     return _zone_class_counts(zone, classes, int(n_zones))

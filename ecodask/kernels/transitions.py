@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ecodask.kernels.checks import zone_and_classes
+
 
 @njit(nogil=True, cache=True, boundscheck=False)
 def _transition_counts(zone, classes, lut, pairs, n_zones, k):  # pragma: no cover - numba
@@ -71,14 +73,7 @@ def transition_counts(
     are not counted), and ``unknown`` int64 (layers, 256): pixels inside zones per raw code that
     maps to the unknown index.
     """
-    if classes.ndim == 2:
-        classes = classes[np.newaxis]
-    if classes.dtype != np.uint8:
-        raise TypeError(f"classes must be uint8, got {classes.dtype}")
-    if zone.shape != classes.shape[1:]:
-        raise ValueError(f"zone shape {zone.shape} != class shape {classes.shape[1:]}")
-    if zone.dtype.kind != "u":
-        raise TypeError(f"zone must be an unsigned integer array, got {zone.dtype}")
+    classes = zone_and_classes(zone, classes)
     lut = np.asarray(lut, dtype=np.uint8)
     if lut.shape != (256,):
         raise ValueError("lut must have 256 entries")

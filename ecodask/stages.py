@@ -171,6 +171,20 @@ def land_esv_tables(res, years, pairs, zones, scheme, table, index, vc, area, pr
     return out
 
 
+def esv_summary_markdown(cfg: RunConfig) -> str:
+    """A short Markdown summary of the whole region's ESV per year (10^8 CNY/yr) and its change,
+    read from the written tables (for a Prefect artifact)."""
+    t = pd.read_parquet(cfg.output / TABLES / "esv_by_service.parquet")
+    region = t[(t["zone_id"] == landuse.REGION_ID) & (t["level"] != "service")]
+    wide = region.pivot_table(index="item", columns="year", values="esv_1e8cny", sort=False)
+    lines = [f"### ESV of the whole region, 10^8 CNY/yr ({cfg.esv.table})", "",
+             "| item | " + " | ".join(str(y) for y in wide.columns) + " |",
+             "|---" * (len(wide.columns) + 1) + "|"]
+    for item, row in wide.iterrows():
+        lines.append("| " + str(item) + " | " + " | ".join(f"{v:.4f}" for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def input_files(cfg: RunConfig) -> dict[str, Path]:
     """Every input file of the run, by config key."""
     files = {f"landcover.years.{y}": p for y, p in sorted(cfg.landcover.years.items())}

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ecodask import stages
@@ -54,6 +55,8 @@ def run_flow(config_path: str) -> dict[str, str]:
         log.info("Dask scheduler %s, dashboard %s", client.scheduler.address, client.dashboard_link)
         store = _timed(timings, "ingest", ingest_task, cfg)
         tables = _timed(timings, "transitions_esv", land_esv_task, cfg, store)
+    create_markdown_artifact(stages.esv_summary_markdown(cfg), key="esv-summary",
+                             description=f"ESV of run {cfg.name}")
     outputs = {"store": str(store), **{k: str(v) for k, v in tables.items()}}
     record = record_task(cfg, timings, outputs, started)
     outputs["run_record"] = str(record)

@@ -86,6 +86,11 @@ def test_flow_run_and_tasks_recorded_in_prefect(prefect_server, tmp_path: Path) 
     names = {t.name.rsplit("-", 1)[0] for t in tasks}
     assert {"validate", "ingest", "transitions-esv", "record-run"} <= names
     assert all(t.state.is_completed() for t in tasks)
+    from prefect.artifacts import Artifact
+
+    summary = Artifact.get("esv-summary")
+    assert summary is not None and summary.flow_run_id == flow_run_id
+    assert "| total |" in summary.data
 
 
 def test_flow_fails_cleanly_on_bad_config(prefect_server, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ UV        := $(VENV)/bin/uv
 PY        := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 DEMO_OUT  ?= demo-output
+BENCH_ARGS ?=
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export UV_NO_PROGRESS := 1
@@ -20,7 +21,8 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 help:
 	@echo "make demo   - set up, generate a synthetic region and run the whole flow on it (DEMO_OUT=$(DEMO_OUT))"
 	@echo "make test   - set up and run the test suite"
-	@echo "make bench  - set up and run the benchmarks (figures for BENCHMARKS.md)"
+	@echo "make bench  - set up (with the bench group: flox, xarray-spatial) and run the Hubei-30m benchmark"
+	@echo "              (BENCH_ARGS='--repeats 1', or '--suite foundation' for the foundation benchmark)"
 	@echo "make lint   - ruff"
 
 # The virtual environment, rebuilt when the lock changes.
@@ -39,8 +41,10 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q
 
+# The benchmarks need the `bench` dependency group (baselines) on top of the locked environment.
 bench: venv
-	$(PY) -m benchmarks.run
+	$(UV) sync --frozen --group bench --python $(PY)
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,8 +1,12 @@
-"""Foundation benchmarks: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
+"""The benchmarks behind BENCHMARKS.md (``make bench``), by suite:
+
+    python -m benchmarks.run [--suite hubei30m] [ARGS]      the Hubei-30m transitions + ESV benchmark
+                                                          (default; see benchmarks/hubei30m.py)
+    python -m benchmarks.run --suite foundation [--width-km 150 --height-km 120] [--repeats 3]
+        [--out bench-output]
+
+The foundation suite: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
 for three chunk sizes. Each case runs in a fresh process so its peak memory (max RSS) is its own.
-
-    python -m benchmarks.run [--width-km 150 --height-km 120] [--repeats 3] [--out bench-output]
-
 Prints a Markdown table (medians over repeats) for BENCHMARKS.md and writes results.json.
 """
 
@@ -25,14 +29,14 @@ def _case(args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def foundation(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width-km", type=float, default=150.0)
     ap.add_argument("--height-km", type=float, default=120.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunks", type=int, nargs="+", default=[2048, 4096, 8192])
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
 
     from ecodask.synth import make_region
 
@@ -61,6 +65,18 @@ def main() -> None:
         floor = next(x for x in rows if x["chunk"] == r["chunk"] and x["stage"] == "io_floor")
         print(f"| {r['chunk']} | {r['stage']} | {r['pixels'] / 1e6:.1f} M | {r['seconds']:.2f} | "
               f"{r['mpix_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['seconds'] / floor['seconds']:.2f}x |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--suite", choices=["hubei30m", "foundation"], default="hubei30m")
+    ns, rest = pre.parse_known_args(argv)
+    if ns.suite == "foundation":
+        foundation(rest)
+    else:
+        from benchmarks.hubei30m import main as hubei30m
+
+        hubei30m(rest)
 
 
 if __name__ == "__main__":

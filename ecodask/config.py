@@ -115,18 +115,18 @@ class LandcoverConfig(_Strict):
     years: dict[Annotated[int, Field(ge=1900, le=2200)], InputFile] = Field(min_length=1)
     projection_year: int | None = Field(None, ge=1900, le=2500)
 
-    @model_validator(mode="after")
-    def _projection(self) -> LandcoverConfig:
-        if self.projection_year is None:
-            return self
-        ys = sorted(self.years)
+    @field_validator("projection_year")
+    @classmethod
+    def _projection(cls, year: int | None, info: ValidationInfo) -> int | None:
+        if year is None or "years" not in info.data:
+            return year
+        ys = sorted(info.data["years"])
         if len(ys) < 2:
-            raise ValueError("projection_year needs at least two land-cover years")
+            raise ValueError("needs at least two land-cover years")
         step = ys[-1] - ys[-2]
-        if self.projection_year <= ys[-1] or (self.projection_year - ys[-1]) % step:
-            raise ValueError(f"projection_year {self.projection_year} must be {ys[-1]} plus a multiple of "
-                             f"the last interval ({step} years)")
-        return self
+        if year <= ys[-1] or (year - ys[-1]) % step:
+            raise ValueError(f"must be {ys[-1]} plus a multiple of the last interval ({step} years)")
+        return year
 
 
 class EsvConfig(_Strict):
@@ -226,6 +226,17 @@ def _problem(file: Path, err: dict[str, Any]) -> Problem:
     return problem(file, key, value, msg)
 
 
+def _catalog_problems(exc: CatalogError, kind: str, cfg: RunConfig, file: Path, key: str,
+                      name: str) -> list[Problem]:
+    """An unknown catalog name is the configuration's fault; an invalid entry is its YAML file's,
+    reported with the entry's own file, key and value."""
+    if name in catalog_files(kind, cfg.catalogs):
+        return [problem(p.file, p.key, p.value, p.message.removeprefix("Value error, "))
+                for p in exc.problems]
+    what = "class scheme" if kind == "class_schemes" else "ESV table"
+    return [problem(file, key, name, f"unknown {what} ({exc.problems[0].message})")]
+
+
 def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
     """Checks that need the catalogs and the zone file's fields."""
     out: list[Problem] = []
@@ -233,13 +244,11 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
     try:
         scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
     except CatalogError as exc:
-        out.append(problem(file, "landcover.scheme", cfg.landcover.scheme,
-                           f"unknown class scheme ({exc.problems[0].message})"))
+        out += _catalog_problems(exc, "class_schemes", cfg, file, "landcover.scheme", cfg.landcover.scheme)
     try:
         table = load_esv_table(cfg.esv.table, cfg.catalogs)
     except CatalogError as exc:
-        out.append(problem(file, "esv.table", cfg.esv.table,
-                           f"unknown ESV table ({exc.problems[0].message})"))
+        out += _catalog_problems(exc, "esv_tables", cfg, file, "esv.table", cfg.esv.table)
     if scheme and table and table.class_set not in scheme.mappings:
         out.append(problem(file, "esv.table", cfg.esv.table,
                            f"its class set {table.class_set!r} has no mapping in class scheme "

@@ -61,12 +61,7 @@ def _config_error(path: Path) -> ConfigError:
 
 @pytest.mark.parametrize("group_grids", [
     False,
-    pytest.param(True, marks=pytest.mark.xfail(
-        strict=True,
-        reason="ecodask/io/grids.py stage_esv_arrays writes the 'group' coordinate array into the "
-               "store (_write_coord) before the pass; when the pass then fails (unknown code), "
-               "land_esv_stage discards only the staged esv/esv_group arrays and the new 'group' "
-               "array stays in the store")),
+    True,
 ])
 def test_unknown_code_named_and_nothing_written(tmp_path: Path, group_grids: bool) -> None:
     path = make_tiny_region(tmp_path / "r", esv={"table": "xinzhou_2023", "group_grids": group_grids})
@@ -135,11 +130,6 @@ def test_failed_rerun_keeps_the_previous_results_byte_identical(tmp_path: Path, 
     assert not list(store.glob("_staging_*"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ecodask/io/grids.py stage_esv_arrays/commit only replace the arrays of the current run: after "
-    "a run with esv.group_grids true, a rerun of land_esv_stage on the same store with group_grids "
-    "false leaves the old esv_group, group, analysis/esv_group and analysis/group beside the new "
-    "esv (stale results that may come from another table or other inputs)"))
 def test_rerun_without_group_grids_leaves_no_stale_group_grids(tmp_path: Path) -> None:
     cfg = load_config(_region(tmp_path, group_grids=True))
     store = ingest_stage(cfg)
@@ -241,21 +231,15 @@ def _drop_service_entry(t):
 
 @pytest.mark.parametrize("edit", [_drop_class_from_rows, _drop_service_row, _drop_service_entry])
 def test_incomplete_table_is_a_config_error(tmp_path: Path, edit) -> None:
-    path, _, _ = _catalog(tmp_path, table_edit=edit)
+    path, tfile, _ = _catalog(tmp_path, table_edit=edit)
     err = _config_error(path)
     [p] = err.problems
-    assert p.file == str(path.resolve()) or Path(p.file).resolve() == path.resolve()
-    assert (p.key, p.value) == ("esv.table", "my_table")
+    assert Path(p.file).resolve() == tfile.resolve()  # the faulty table, not the run config
     # what is wrong with it is said: the row or service that does not match
     assert "must have exactly the" in p.message
     assert ("UL" in p.message) if edit is _drop_class_from_rows else ("biodiversity" in p.message)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ecodask/config.py _cross_checks: a table that exists but fails validation is reported as "
-    "'unknown ESV table (Value error, ...)' against the run config's esv.table: the faulty YAML file "
-    "is not named (the CatalogError from ecodask.io.catalogs._load_file carries it in "
-    "problems[0].file), it is called 'unknown', and pydantic's 'Value error, ' prefix is kept"))
 @pytest.mark.parametrize("edit", [_drop_class_from_rows, _drop_service_row])
 def test_incomplete_table_names_its_own_file(tmp_path: Path, edit) -> None:
     path, tfile, _ = _catalog(tmp_path, table_edit=edit)
@@ -350,10 +334,11 @@ def test_adjustment_naming_a_group_the_table_lacks(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("years", "proj", "why"), [
-    ((2000, 2010), 2025, "projection_year 2025 must be 2010 plus a multiple of the last interval (10 years)"),
-    ((2000, 2010), 2010, "projection_year 2010 must be 2010 plus"),
-    ((2000, 2010), 2005, "projection_year 2005 must be 2010 plus"),
-    ((2000,), 2015, "projection_year needs at least two land-cover years"),
+    ((2000, 2010), 2025,
+     "landcover.projection_year = 2025: must be 2010 plus a multiple of the last interval (10 years)"),
+    ((2000, 2010), 2010, "landcover.projection_year = 2010: must be 2010 plus"),
+    ((2000, 2010), 2005, "landcover.projection_year = 2005: must be 2010 plus"),
+    ((2000,), 2015, "landcover.projection_year = 2015: needs at least two land-cover years"),
 ])
 def test_projection_year_not_on_the_step(tmp_path: Path, years, proj, why) -> None:
     path = make_tiny_region(tmp_path / "r", years=years)
@@ -362,7 +347,7 @@ def test_projection_year_not_on_the_step(tmp_path: Path, years, proj, why) -> No
     [p] = err.problems
     msg = str(err)
     assert str(path) in msg or str(path.resolve()) in msg
-    assert p.key.startswith("landcover") and why in p.message
+    assert (p.key, p.value) == ("landcover.projection_year", proj) and why in msg
     assert "projection_year" in msg and str(proj) in msg
 
 
@@ -372,10 +357,6 @@ def test_projection_year_on_the_step_loads(tmp_path: Path) -> None:
     assert load_config(path).landcover.projection_year == 2030
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ecodask/config.py LandcoverConfig._projection is a model validator, so the error's key is "
-    "'landcover' and its value the whole landcover mapping (scheme, every year's file), not "
-    "key 'landcover.projection_year' with value 2025"))
 def test_projection_year_error_names_its_own_key(tmp_path: Path) -> None:
     path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
     _edit(path, lambda d: d["landcover"].__setitem__("projection_year", 2025))

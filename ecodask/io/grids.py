@@ -41,31 +41,41 @@ def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> 
     if groups:
         specs["esv_group"] = ((n_t, len(groups), ny, nx), (1, 1, cy, cx), ["year", "group", "y", "x"],
                               {**attrs, "long_name": "ecosystem service value by service group"})
-    discard(store, list(specs))
+    discard(store, [*specs, "group"])
     root = zarr.open_group(store, mode="r+")
+    staged = {k: Path(store) / (STAGING + k) for k in specs}
     if groups:
-        _write_coord(root, "group", np.asarray(groups, dtype=str))
+        _write_coord(root, STAGING + "group", "group", np.asarray(groups, dtype=str))
+        staged["group"] = Path(store) / (STAGING + "group")
     for name, (shape, chunks, dims, at) in specs.items():
         root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype="float32",
                           fill_value=np.nan, dimension_names=dims, attributes=at,
                           compressors=zarr.codecs.ZstdCodec(level=0))
-    return {k: Path(store) / (STAGING + k) for k in specs}
+    return staged
 
 
-def _write_coord(root: zarr.Group, name: str, values: np.ndarray) -> None:
-    if name in root:
-        del root[name]
-    arr = root.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[name])
+def _write_coord(root: zarr.Group, name: str, dim: str, values: np.ndarray) -> None:
+    arr = root.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[dim])
     arr[:] = values
 
 
+#: Arrays of a run with group grids, removed by a later run without them.
+GROUP_ARRAYS = ("esv_group", "group")
+
+
 def commit(store: Path, staged: dict[str, Path]) -> None:
-    """Rename staged arrays to their final names, replacing earlier ones."""
+    """Rename staged arrays to their final names, replacing earlier ones; remove the group grids
+    of an earlier run (pixel and analysis grid) when this run has none."""
+    store = Path(store)
     for name, path in staged.items():
-        final = Path(store) / name
+        final = store / name
         if final.exists():
             shutil.rmtree(final)
         path.rename(final)
+    if "esv_group" not in staged:
+        for name in GROUP_ARRAYS:
+            shutil.rmtree(store / name, ignore_errors=True)
+            shutil.rmtree(store / ANALYSIS_GROUP / name, ignore_errors=True)
 
 
 def discard(store: Path, names: list[str]) -> None:

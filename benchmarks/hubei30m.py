@@ -19,6 +19,10 @@ Cases (pairs of years = 2000-2010, 2010-2020, 2000-2020, the pairs the stage com
 - ``xrspatial``: ``xrspatial.zonal.crosstab(zone, c1*K + c2)`` on dask arrays.
 - ``stage``: ``ecodask.stages.land_esv_stage(cfg, store)``: transfer matrices, ESV grid written
   to the store, tables.
+- ``stage_warm`` (diagnostic): the stage's second call in its process (the first, untimed, loads
+  the numba kernels and warms the caches): the stage without its start-up costs.
+- ``stage_nogrid`` (diagnostic): the same stage with the 30 m ``esv`` grid not written (the ESV
+  is still computed per pixel and coarsened to the analysis grid): what writing the grid costs.
 
 ``flox`` and ``xrspatial`` run on a chunk-aligned crop of the full extent (``--crop``, default
 8192 x 8192 px in the centre) and are compared per pixel. Mpix/s counts pixel positions (y x x)
@@ -45,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "stage")
+CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "stage", "stage_warm", "stage_nogrid")
+DIAGNOSTIC = ("stage_warm", "stage_nogrid")  # may fail when the stage's internals change: reported, not fatal
 CROPPED = ("flox", "xrspatial")
 TARGETS = {"stage_mpix_s": 300.0, "vs_floor": 2.0, "vs_flox": 20.0, "vs_xrspatial": 100.0,
            "peak_mb": 3000.0, "peak_growth": 0.10}
@@ -58,13 +63,16 @@ def stage_available() -> str | None:
     return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["import failed"])[-1]
 
 
-def run_case(case: str, config: Path, crop: list[int] | None, save: Path | None) -> dict:
+def run_case(case: str, config: Path, crop: list[int] | None, save: Path | None) -> dict | None:
     args = [sys.executable, "-m", "benchmarks.hubei30m_case", case, str(config)]
     if crop:
         args += ["--crop", *map(str, crop)]
     if save:
         args += ["--save", str(save)]
     proc = subprocess.run(args, capture_output=True, text=True)
+    if proc.returncode and case in DIAGNOSTIC:
+        print(f"diagnostic case {case} skipped: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
+        return None
     if proc.returncode:
         raise SystemExit(f"benchmark case {case} {config} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -122,8 +130,8 @@ def identity_checks(saved: dict[tuple[str, str], dict[str, np.ndarray]]) -> list
             add(f"{extent}: {case} vs ecodask kernel on the same crop (all codes)", d["counts"], d["ours"])
         elif case == "kernel" and ref:
             add(f"{extent}: ecodask kernel vs bincount (all codes)", d["counts"], ref["counts"])
-        elif case == "stage" and ref:
-            add(f"{extent}: stage transitions table vs bincount (known classes 1-9)", d["counts"],
+        elif case.startswith("stage") and ref:
+            add(f"{extent}: {case} transitions table vs bincount (known classes 1-9)", d["counts"],
                 ref["counts"], known_only=True)
     return checks
 
@@ -133,7 +141,7 @@ def summarize(rows: list[dict]) -> None:
     for r in rows:
         floor = next((x for x in rows if x["extent"] == r["extent"] and x["case"] == "io_floor"), None)
         r["vs_io_floor"] = (r["s_per_mpos"] / floor["s_per_mpos"]) if floor else None
-        stage = next((x for x in rows if x["extent"] == "full" and x["case"] == "stage"), None)
+        stage = next((x for x in rows if x["extent"] == r["extent"] and x["case"] == "stage"), None)
         r["stage_speedup"] = (stage["mpix_s"] / r["mpix_s"]) if stage else None
 
 
@@ -173,10 +181,12 @@ def targets(rows: list[dict], checks: list[dict]) -> list[dict]:
         out.append({"target": f"peak memory <= {TARGETS['peak_mb']:.0f} MB (full extent)",
                     "value": f"{st['peak_rss_mb']:.0f} MB", "met": st["peak_rss_mb"] <= TARGETS["peak_mb"]})
         if stq:
-            g = st["peak_rss_mb"] / stq["peak_rss_mb"] - 1
-            out.append({"target": f"peak memory at 4x the extent <= +{TARGETS['peak_growth']:.0%}",
-                        "value": f"{stq['peak_rss_mb']:.0f} -> {st['peak_rss_mb']:.0f} MB ({g:+.1%})",
-                        "met": g <= TARGETS["peak_growth"]})
+            for how, q, f in (("median", stq["peak_rss_mb"], st["peak_rss_mb"]),
+                              ("largest", max(stq["all_peak_rss_mb"]), max(st["all_peak_rss_mb"]))):
+                g = f / q - 1
+                out.append({"target": f"peak memory at 4x the extent <= +{TARGETS['peak_growth']:.0%} "
+                                      f"({how} of the runs)",
+                            "value": f"{q:.0f} -> {f:.0f} MB ({g:+.1%})", "met": g <= TARGETS["peak_growth"]})
     if checks:
         out.append({"target": "every result identical to the baselines'",
                     "value": f"{sum(c['identical'] for c in checks)}/{len(checks)} checks identical",
@@ -204,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     info = {"command": " ".join(["python -m benchmarks.hubei30m", *args]),
             "machine": machine(), "repeats": a.repeats, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    missing = stage_available() if "stage" in a.cases else None
+    missing = stage_available() if any(c.startswith("stage") for c in a.cases) else None
     if missing:
         print(f"stage case skipped: ecodask.stages.land_esv_stage is not available ({missing})", flush=True)
         info["stage_missing"] = missing
@@ -213,11 +223,13 @@ def main(argv: list[str] | None = None) -> None:
     rows, saved = [], {}
     for extent in a.extents:
         for case in a.cases:
-            if (case == "stage" and missing) or (case in CROPPED and extent != "full"):
+            if (case.startswith("stage") and missing) or (case in CROPPED and extent != "full"):
                 continue
             c = crop if case in CROPPED else None
             save = root / "counts" / f"{extent}-{case}.npz" if case != "io_floor" else None
             runs = [run_case(case, configs[extent], c, save if r == 0 else None) for r in range(a.repeats)]
+            if any(r is None for r in runs):
+                continue
             if save:
                 saved[extent, case] = dict(np.load(save))
             sec = statistics.median(r["seconds"] for r in runs)

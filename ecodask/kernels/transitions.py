@@ -2,8 +2,10 @@
 
 Class codes are turned into compact indices by a 256-entry lookup table, so the histogram of a
 chunk is small (pairs x zones x K x K) whatever the codes are. No temporary index arrays are
-made: every pixel is read once and every pair of years counted from it. Unknown codes land in
-the last index; only when some are found does a second scan name their raw codes.
+made: every pixel is read once, and a run of equal pixels along a row (same zone, same code in
+every year) is counted once with its length, which makes land cover's large patches cheap (2.6x
+on the Hubei-30m benchmark's data, 20 % slower on white noise; see BENCHMARKS.md). Unknown codes
+land in the last index; only when some are found does a second scan name their raw codes.
 """
 
 from __future__ import annotations
@@ -23,21 +25,38 @@ def _transition_counts(zone, classes, lut, pairs, n_zones, k):  # pragma: no cov
     out = np.zeros(n_pairs * zkk, dtype=np.int64)
     first = pairs[:, 0].copy()
     second = pairs[:, 1].copy()
+    cur = np.empty(n_layers, dtype=np.uint8)
     bad = 0
     for i in range(rows):
         zrow = zone[i]
-        for j in range(cols):
+        j = 0
+        while j < cols:
+            # A run: pixels along the row with the same zone and the same code in every layer.
             z = np.intp(zrow[j])
+            for t in range(n_layers):
+                cur[t] = classes[t, i, j]
+            run = 1
+            j += 1
+            while j < cols and zrow[j] == z:
+                same = True
+                for t in range(n_layers):
+                    if classes[t, i, j] != cur[t]:
+                        same = False
+                        break
+                if not same:
+                    break
+                run += 1
+                j += 1
             if z == 0:
                 continue
             if z > n_zones:
-                bad += 1
+                bad += run
                 continue
             base = (z - 1) * kk
             for p in range(n_pairs):
-                a = np.intp(lut[classes[first[p], i, j]])
-                b = np.intp(lut[classes[second[p], i, j]])
-                out[p * zkk + base + a * k + b] += 1
+                a = np.intp(lut[cur[first[p]]])
+                b = np.intp(lut[cur[second[p]]])
+                out[p * zkk + base + a * k + b] += run
     return out.reshape((n_pairs, n_zones, k, k)), bad
 
 

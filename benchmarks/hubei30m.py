@@ -92,6 +92,18 @@ def default_crop(config: Path, size: int) -> list[int]:
     return [r0, c0, h, w]
 
 
+def code_state() -> dict:
+    """The commit and the modified files of the code measured (the working tree is what runs)."""
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+        return proc.stdout.rstrip() if proc.returncode == 0 else ""
+
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "modified": sorted(line[3:] for line in git("status", "--porcelain", "--", "ecodask",
+                                                        "benchmarks").splitlines())}
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
@@ -213,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     root = a.out / "hubei30m"
     args = argv if argv is not None else sys.argv[1:]
     info = {"command": " ".join(["python -m benchmarks.hubei30m", *args]),
-            "machine": machine(), "repeats": a.repeats, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "machine": machine(), "code": code_state(), "repeats": a.repeats,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     missing = stage_available() if any(c.startswith("stage") for c in a.cases) else None
     if missing:
         print(f"stage case skipped: ecodask.stages.land_esv_stage is not available ({missing})", flush=True)
@@ -244,12 +257,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{extent:8s} {case:10s} {sec:8.2f} s  {rate:8.1f} Mpix/s  {peak:6.0f} MB  (runs: {each})",
                   flush=True)
     summarize(rows)
+    if code_state() != info["code"]:
+        info["code_at_end"] = code_state()
+        print(f"WARNING: the code changed during the run: {info['code']} -> {info['code_at_end']}")
     checks = identity_checks(saved)
     tg = targets(rows, checks)
     info.update(rows=rows, checks=checks, targets=tg)
     (root / "results.json").write_text(json.dumps(info, indent=2, default=str))
     m = info["machine"]
-    print(f"\nMachine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB; Python {m['python']}; "
+    code = info["code"]
+    print(f"\nCode: commit {code['commit']}" + (f", modified: {', '.join(code['modified'])}"
+                                               if code["modified"] else ", clean"))
+    print(f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB; Python {m['python']}; "
           f"load average at start {', '.join(f'{v:.2f}' for v in m['load_avg_at_start'])}")
     r0, c0, h, w = crop
     print(f"Crop for flox/xrspatial: rows {r0}..{r0 + h}, cols {c0}..{c0 + w}\n")

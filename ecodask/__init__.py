@@ -9,3 +9,19 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = ["__version__"]
+
+
+def _fast_zarr() -> None:
+    """Use zarr's synchronous (fused) codec pipeline: chunks are encoded and decoded in the calling
+    thread, so Dask's threads compress in parallel instead of queueing on zarr's one event-loop
+    thread (2-3x faster writes of the ESV grid on 2 cores; BENCHMARKS.md). Set per process, so Dask
+    worker processes that import ecodask get it too; ``ZARR_CODEC_PIPELINE__PATH`` overrides."""
+    import os
+
+    import zarr
+
+    if "ZARR_CODEC_PIPELINE__PATH" not in os.environ:
+        zarr.config.set({"codec_pipeline.path": "zarr.core.codec_pipeline.FusedCodecPipeline"})
+
+
+_fast_zarr()

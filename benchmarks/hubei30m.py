@@ -18,7 +18,10 @@ Cases (pairs of years = 2000-2010, 2010-2020, 2000-2020, the pairs the stage com
 - ``flox``: ``flox.groupby_reduce(c1, zone, c1, c2, func="count", method="map-reduce")``, numba engine.
 - ``xrspatial``: ``xrspatial.zonal.crosstab(zone, c1*K + c2)`` on dask arrays.
 - ``stage``: ``ecodask.stages.land_esv_stage(cfg, store)``: transfer matrices, ESV grid written
-  to the store, tables.
+  to the store, tables. As for flox and xarray-spatial, the numba kernels are loaded outside the
+  clock on a 64 x 64 corner, and the modules a flow process has already imported (distributed,
+  pyarrow) are imported first.
+- ``stage_cold`` (diagnostic): the same with nothing warmed: a fresh process's whole cost.
 - ``stage_warm`` (diagnostic): the stage's second call in its process (the first, untimed, loads
   the numba kernels and warms the caches): the stage without its start-up costs.
 - ``stage_nogrid`` (diagnostic): the same stage with the 30 m ``esv`` grid not written (the ESV
@@ -49,8 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
-CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "stage", "stage_warm", "stage_nogrid")
-DIAGNOSTIC = ("stage_warm", "stage_nogrid")  # may fail when the stage's internals change: reported, not fatal
+CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "stage", "stage_warm", "stage_nogrid",
+         "stage_cold")
+DIAGNOSTIC = ("stage_warm", "stage_nogrid", "stage_cold")  # may fail when the stage's internals change: reported, not fatal
 CROPPED = ("flox", "xrspatial")
 TARGETS = {"stage_mpix_s": 300.0, "vs_floor": 2.0, "vs_flox": 20.0, "vs_xrspatial": 100.0,
            "peak_mb": 3000.0, "peak_growth": 0.10}

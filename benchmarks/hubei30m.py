@@ -54,7 +54,8 @@ import numpy as np
 
 CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "stage", "stage_warm", "stage_nogrid",
          "stage_cold")
-DIAGNOSTIC = ("stage_warm", "stage_nogrid", "stage_cold")  # may fail when the stage's internals change: reported, not fatal
+# Diagnostic cases may fail when the stage's internals change: reported, not fatal.
+DIAGNOSTIC = ("stage_warm", "stage_nogrid", "stage_cold")
 CROPPED = ("flox", "xrspatial")
 TARGETS = {"stage_mpix_s": 300.0, "vs_floor": 2.0, "vs_flox": 20.0, "vs_xrspatial": 100.0,
            "peak_mb": 3000.0, "peak_growth": 0.10}

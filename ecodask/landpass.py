@@ -18,6 +18,7 @@ import numpy as np
 
 from ecodask.kernels.esv_grid import esv_grid, esv_grid_adjusted
 from ecodask.kernels.transitions import transition_counts
+from ecodask.kernels.transitions_esv import transitions_esv
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,18 @@ class PassResult:
 
 
 def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, groups_out, targets):
-    counts, unknown = transition_counts(zone, lc, lut, pairs, n_zones)
-    if mult is None:
-        layers = values.sum(axis=1, keepdims=True)
-        if groups_out:
-            layers = np.concatenate([layers, values], axis=1)
-        grid, coarse, npix = esv_grid(zone, lc, layers, factor)
+    if mult is None and not groups_out:  # the common case: one fused loop
+        counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, lut, pairs, n_zones,
+                                                              values.sum(axis=1), factor)
+        grid, coarse = grid[:, None], coarse[:, None]
         zs = None
     else:
+        counts, unknown = transition_counts(zone, lc, lut, pairs, n_zones)
+    if mult is None and groups_out:  # total, then each group
+        layers = np.concatenate([values.sum(axis=1, keepdims=True), values], axis=1)
+        grid, coarse, npix = esv_grid(zone, lc, layers, factor)
+        zs = None
+    elif mult is not None:
         grid, coarse, npix, zs = esv_grid_adjusted(zone, lc, values, mult, lut, n_zones, factor, groups_out)
     if targets:
         import zarr

@@ -99,14 +99,19 @@ def transition_counts(
     pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
     if pairs.size and (pairs.min() < 0 or pairs.max() >= classes.shape[0]):
         raise ValueError(f"pairs {pairs.tolist()} index layers outside 0..{classes.shape[0] - 1}")
-    k = int(lut.max()) + 1
-    counts, bad = _transition_counts(zone, classes, lut, pairs, int(n_zones), k)
+    counts, bad = _transition_counts(zone, classes, lut, pairs, int(n_zones), int(lut.max()) + 1)
+    return counts, unknown_codes(counts, bad, zone, classes, lut, pairs, n_zones)
+
+
+def unknown_codes(counts: np.ndarray, bad: int, zone: np.ndarray, classes: np.ndarray, lut: np.ndarray,
+                  pairs: np.ndarray, n_zones: int) -> np.ndarray:
+    """After a counting kernel: raise for zone values above ``n_zones`` (``bad`` pixels), and return
+    the (layers, 256) pixel counts inside zones of the codes that map to the unknown index."""
     if bad:
         raise ValueError(f"{bad} zone values larger than n_zones={n_zones}")
-    covered = {int(t) for t in pairs.reshape(-1)}
+    k = int(lut.max()) + 1
+    covered = {int(t) for t in np.asarray(pairs).reshape(-1)}
     if counts[..., k - 1, :].any() or counts[..., k - 1].any() or len(covered) < classes.shape[0]:
         # Rare path: name the raw codes behind the unknown index (and check layers no pair covers).
-        unknown = _unknown_codes(zone, classes, lut, k - 1)
-    else:
-        unknown = np.zeros((classes.shape[0], 256), dtype=np.int64)
-    return counts, unknown
+        return _unknown_codes(zone, classes, lut, k - 1)
+    return np.zeros((classes.shape[0], 256), dtype=np.int64)

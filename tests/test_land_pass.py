@@ -388,3 +388,35 @@ def test_one_year_tables() -> None:
     ca = tables["class_area"]
     assert ca[ca.zone_id == REGION_ID]["pixels"].sum() == np.isin(lc[0][zone > 0], KNOWN).sum()
     assert len(tables["transitions"]) == 0 and len(tables["esv_change"]) == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.integers(1, 40), cols=st.integers(1, 70), years=st.integers(1, 3),
+       factor=st.sampled_from([1, 3, 8]), patch=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_fused_kernel_equals_the_two_kernels(rows, cols, years, factor, patch, seed) -> None:
+    """The run-length fused kernel gives exactly what the histogram and ESV kernels give in turn,
+    on patchy rasters whose runs cross analysis-cell edges."""
+    from ecodask.kernels.esv_grid import esv_grid
+    from ecodask.kernels.transitions import transition_counts
+    from ecodask.kernels.transitions_esv import transitions_esv
+
+    rng = np.random.default_rng(seed)
+
+    def patchy(n: int, dtype) -> np.ndarray:
+        small = rng.integers(0, n, (-(-rows // patch), -(-cols // patch)))
+        return np.kron(small, np.ones((patch, patch), int))[:rows, :cols].astype(dtype)
+
+    zone = patchy(4, np.uint8)
+    lc = np.stack([patchy(11, np.uint8) for _ in range(years)])  # codes 0..10: 0 no data, 10 unknown
+    index = ClassIndex(load_class_scheme("clcd"))
+    pairs = np.asarray(year_pairs(list(range(years))))
+    values = np.full((years, 256), np.nan)
+    values[:, 1:10] = rng.random((years, 9)) * 1000
+    counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, index.lut, pairs, 3, values, factor)
+    ref_counts, ref_unknown = transition_counts(zone, lc, index.lut, pairs, 3)
+    ref_grid, ref_coarse, ref_npix = esv_grid(zone, lc, values[:, None], factor)
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(unknown, ref_unknown)
+    np.testing.assert_array_equal(grid, ref_grid[:, 0])
+    np.testing.assert_allclose(coarse, ref_coarse[:, 0], rtol=1e-12)
+    np.testing.assert_array_equal(npix, ref_npix)

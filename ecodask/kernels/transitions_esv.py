@@ -4,7 +4,7 @@ The fused form of :mod:`ecodask.kernels.transitions` and :func:`ecodask.kernels.
 for the common case (total ESV only, no spatial adjustment). A run of equal pixels along a row
 (same zone, same code in every year, inside one analysis cell) is found once; its length is added
 to the histograms, its value is filled into the float32 grid and added once to the cell's sum. One
-read of the chunk serves both results (25-40 % less time than the two kernels in turn on the
+read of the chunk serves both results (about 25 % less time than the two kernels in turn on the
 Hubei-30m data; BENCHMARKS.md).
 """
 

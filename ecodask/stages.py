@@ -16,15 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from ecodask import __version__, landuse
 from ecodask import esv as esvmod
 from ecodask.config import RunConfig, load_config
 from ecodask.errors import InputError, problem
+from ecodask.esv import land_esv_tables  # noqa: F401 - part of this module's API
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
 from ecodask.io.grids import commit, discard, stage_esv_arrays, write_analysis_esv
 from ecodask.io.ingest import check_inputs, ingest, open_store, store_zones
@@ -62,35 +61,6 @@ def _standard_equivalents(cfg: RunConfig, kind: str, table_value: float | None) 
     return [float(se if se is not None else table_value)] * len(cfg.years)
 
 
-def adjustment_multiplier(cfg: RunConfig, pix: xr.Dataset, ana: xr.Dataset, groups: list[str]) -> np.ndarray:
-    """Spatial adjustment (groups, cells_y, cells_x): each configured driver divided by its mean over
-    the zones' pixels (pixel-weighted over analysis cells), 1 for groups without one. Reads the
-    zone raster once to weight the cells; a cell with zone pixels and no driver value is an error."""
-    f = int(pix.attrs["analysis_factor"])
-    inside = (pix["zone"].data > 0).astype(np.int32)
-    weight = da.coarsen(np.sum, inside, {0: f, 1: f}, trim_excess=True).compute()  # zone pixels per cell
-    ny, nx = ana.sizes["y"], ana.sizes["x"]
-    weight = weight[:ny, :nx]
-    out = np.ones((len(groups), ny, nx))
-    problems = []
-    for group, name in cfg.esv.adjustment.items():
-        v = ana[name].values.astype(np.float64)
-        missing = (weight > 0) & ~np.isfinite(v)
-        if missing.any():
-            problems.append(problem(cfg.drivers[name].path, f"esv.adjustment.{group}", name,
-                                    f"no value in {int(missing.sum())} analysis cells inside the zones"))
-            continue
-        mean = float(np.sum(np.where(weight > 0, v, 0.0) * weight) / weight.sum())
-        if not mean > 0:
-            problems.append(problem(cfg.drivers[name].path, f"esv.adjustment.{group}", name,
-                                    f"mean over the zones is {mean}; a multiplier needs a positive mean"))
-            continue
-        out[groups.index(group)] = np.where(weight > 0, v / mean, 1.0)
-    if problems:
-        raise InputError(problems)
-    return out
-
-
 def land_esv_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     """Transitions and ESV in one pass over the store (methods.md sections 2-4).
 
@@ -116,7 +86,10 @@ def land_esv_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     vc = np.stack([esvmod.coefficient_matrix(table, scheme, index, e) for e in ea])  # (t, f, n)
     groups, g_of, _ = esvmod.service_groups(table)
     values = esvmod.pixel_values(vc, g_of, len(groups), index, area)
-    mult = adjustment_multiplier(cfg, pix, ana, groups) if cfg.esv.adjustment else None
+    mult = None
+    if cfg.esv.adjustment:
+        drivers = {name: (cfg.drivers[name].path, ana[name]) for name in cfg.esv.adjustment.values()}
+        mult = esvmod.adjustment_multiplier(cfg.esv.adjustment, drivers, pix["zone"].data, factor, groups)
     pairs = landuse.year_pairs(years)
     staged = stage_esv_arrays(store, pix, groups if cfg.esv.group_grids else None)
     try:
@@ -124,51 +97,18 @@ def land_esv_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
                         n_zones=len(zones), values=values, factor=factor, multiplier=mult,
                         groups_out=cfg.esv.group_grids, targets=staged)
         landuse.check_unknown(res.unknown, years, scheme, cfg.landcover.years)
-        tables = land_esv_tables(res, years, pairs, zones, scheme, table, index, vc, area,
-                                 cfg.landcover.projection_year)
+        tables = esvmod.land_esv_tables(res, years, pairs, zones, scheme, table, index, vc, area,
+                                        cfg.landcover.projection_year)
+        paths: dict[str, Path] = {}
+        for name, df in tables.items():  # each table written atomically
+            paths |= {f"{name}.{k}": v for k, v in write_table(df, cfg.output / TABLES, name).items()}
     except BaseException:
         discard(store, list(staged))
         raise
-    out_dir = cfg.output / TABLES
-    paths: dict[str, Path] = {}
-    for name, df in tables.items():
-        paths |= {f"{name}.{k}": v for k, v in write_table(df, out_dir, name).items()}
     commit(store, staged)
     write_analysis_esv(store, ana, pix["year"].values, res.coarse, res.npix,
                        groups if cfg.esv.group_grids else None, area)
     return paths
-
-
-def land_esv_tables(res, years, pairs, zones, scheme, table, index, vc, area, projection_year=None):
-    """The tables of :func:`land_esv_stage` from the pass results (pure; see its docstring)."""
-    n = index.n
-    pixels = landuse.year_class_pixels(res.counts, pairs, len(years), n)
-    out = {"class_area": landuse.class_area_from_pixels(pixels, years, zones, index.codes, index.names, area)}
-    areas = landuse.with_region(pixels, axis=1) * area  # (t, z+1, n) ha
-    groups, g_of, _ = esvmod.service_groups(table)
-    if res.zone_sums is None:
-        eff = np.repeat(areas[..., None], len(groups), axis=3)
-    else:
-        eff = landuse.with_region(res.zone_sums[:, :, :n, :], axis=1) * area
-    esv = esvmod.esv_by_service(vc, eff, g_of)
-    out["esv_by_service"] = esvmod.esv_table(esv, years, zones, table)
-    out["esv_change"] = esvmod.esv_change_table(out["esv_by_service"], pairs, years)
-    moves = [(p, ab) for p, ab in enumerate(pairs) if ab[0] != ab[1]]
-    tm = landuse.transfer_matrices(res.counts, n)
-    sel = [p for p, _ in moves]
-    mpairs = [ab for _, ab in moves]
-    out["transitions"] = landuse.transitions_table(tm[sel], mpairs, years, zones, index, area, vc.sum(axis=1))
-    out["dynamic_degree"] = landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
-    out["sensitivity"] = esvmod.sensitivity_table(vc, eff, g_of, years, zones, table, scheme, index)
-    if len(years) >= 2:  # a single year has no transitions to project
-        last = len(years) - 2  # the last consecutive pair
-        step = years[-1] - years[-2]
-        target = projection_year or years[-1] + step
-        proj = landuse.markov_projection(tm[last], (target - years[-1]) // step) * area
-        observed = tm[last].sum(axis=1) * area
-        out["projection"] = esvmod.projection_table(proj, vc[-1].sum(axis=0), (years[-2], years[-1]),
-                                                    target, zones, index, observed)
-    return out
 
 
 def esv_summary_markdown(cfg: RunConfig) -> str:

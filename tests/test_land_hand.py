@@ -193,3 +193,25 @@ def test_single_year_has_areas_and_esv_but_no_transitions() -> None:
     assert total == pytest.approx(0.45 * FAL + 0.36 * FOL + 0.18 * WL)
     assert out["transitions"].empty and out["dynamic_degree"].empty and out["esv_change"].empty
     assert "projection" not in out
+
+
+def test_adjustment_multiplier_is_driver_over_its_zone_pixel_mean(tmp_path) -> None:
+    import xarray as xr
+
+    from ecodask.errors import InputError
+
+    zone = np.array([[1, 1, 2, 2],
+                     [1, 1, 0, 0],
+                     [0, 0, 0, 2],
+                     [0, 0, 0, 0]], np.uint8)  # 2 x 2 cells: 4, 2, 0 and 1 zone pixels
+    v = np.array([[1.0, 2.0], [5.0, 8.0]])
+    mean = (4 * 1.0 + 2 * 2.0 + 1 * 8.0) / 7  # pixel-weighted; the empty cell does not count
+    drivers = {"npp": (tmp_path / "npp.tif", xr.DataArray(v, dims=("y", "x")))}
+    groups = ["provisioning", "regulating", "supporting", "cultural"]
+    zone_da = da.from_array(zone, chunks=2)
+    m = esvmod.adjustment_multiplier({"regulating": "npp"}, drivers, zone_da, 2, groups)
+    np.testing.assert_allclose(m[1], [[1.0 / mean, 2.0 / mean], [1.0, 8.0 / mean]])
+    assert (m[[0, 2, 3]] == 1.0).all()
+    v[1, 1] = np.nan  # a cell with zone pixels and no driver value
+    with pytest.raises(InputError, match=r"npp.tif: esv.adjustment.regulating = 'npp': no value in 1 "):
+        esvmod.adjustment_multiplier({"regulating": "npp"}, drivers, zone_da, 2, groups)

@@ -17,7 +17,12 @@ from ecodask.kernels.checks import zone_and_classes
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def _transition_counts(zone, classes, lut, pairs, n_zones, k):  # pragma: no cover - numba
+def _count_runs(zone, classes, lut, pairs, n_zones, k, with_esv, grid_lut, sum_lut, valid_lut, factor,
+                grid, coarse, npix):  # pragma: no cover - numba
+    """The one loop behind both public kernels. A run: pixels along a row with the same zone and
+    the same code in every layer (with ``with_esv``, also within one analysis cell); its length is
+    added to every pair's histogram and, with ``with_esv``, its value filled into ``grid`` and
+    added to the cell's sum."""
     n_layers, rows, cols = classes.shape
     n_pairs = pairs.shape[0]
     kk = k * k
@@ -26,18 +31,20 @@ def _transition_counts(zone, classes, lut, pairs, n_zones, k):  # pragma: no cov
     first = pairs[:, 0].copy()
     second = pairs[:, 1].copy()
     cur = np.empty(n_layers, dtype=np.uint8)
+    nan = np.float32(np.nan)
     bad = 0
     for i in range(rows):
         zrow = zone[i]
+        ci = i // factor
         j = 0
         while j < cols:
-            # A run: pixels along the row with the same zone and the same code in every layer.
+            j0 = j
             z = np.intp(zrow[j])
             for t in range(n_layers):
                 cur[t] = classes[t, i, j]
-            run = 1
+            end = min((j // factor + 1) * factor, cols) if with_esv else cols
             j += 1
-            while j < cols and zrow[j] == z:
+            while j < end and zrow[j] == z:
                 same = True
                 for t in range(n_layers):
                     if classes[t, i, j] != cur[t]:
@@ -45,8 +52,22 @@ def _transition_counts(zone, classes, lut, pairs, n_zones, k):  # pragma: no cov
                         break
                 if not same:
                     break
-                run += 1
                 j += 1
+            run = j - j0
+            if with_esv:
+                cb = j0 // factor
+                for t in range(n_layers):
+                    c = cur[t]
+                    g = grid[t, i]
+                    if z == 0 or valid_lut[t, c] == 0:
+                        for jj in range(j0, j):
+                            g[jj] = nan
+                    else:
+                        v = grid_lut[t, c]
+                        for jj in range(j0, j):
+                            g[jj] = v
+                        coarse[t, ci, cb] += sum_lut[t, c] * run
+                        npix[t, ci, cb] += run
             if z == 0:
                 continue
             if z > n_zones:
@@ -99,7 +120,9 @@ def transition_counts(
     pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
     if pairs.size and (pairs.min() < 0 or pairs.max() >= classes.shape[0]):
         raise ValueError(f"pairs {pairs.tolist()} index layers outside 0..{classes.shape[0] - 1}")
-    counts, bad = _transition_counts(zone, classes, lut, pairs, int(n_zones), int(lut.max()) + 1)
+    no_f4, no_f8, no_i4 = np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1)), np.zeros((1, 1, 1), np.int32)
+    counts, bad = _count_runs(zone, classes, lut, pairs, int(n_zones), int(lut.max()) + 1, False,
+                              no_f4[0], no_f8[0], no_i4[0], 1, no_f4, no_f8, no_i4)
     return counts, unknown_codes(counts, bad, zone, classes, lut, pairs, n_zones)
 
 

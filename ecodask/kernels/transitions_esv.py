@@ -11,70 +11,9 @@ Hubei-30m data; BENCHMARKS.md).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ecodask.kernels.checks import zone_and_classes
-from ecodask.kernels.transitions import unknown_codes
-
-
-@njit(nogil=True, cache=True, boundscheck=False)
-def _fused(zone, classes, lut, pairs, n_zones, k, grid_lut, sum_lut, valid_lut, factor,
-           grid, coarse, npix):  # pragma: no cover - numba
-    n_layers, rows, cols = classes.shape
-    n_pairs = pairs.shape[0]
-    kk = k * k
-    zkk = n_zones * kk
-    out = np.zeros(n_pairs * zkk, dtype=np.int64)
-    first = pairs[:, 0].copy()
-    second = pairs[:, 1].copy()
-    cur = np.empty(n_layers, dtype=np.uint8)
-    nan = np.float32(np.nan)
-    bad = 0
-    for i in range(rows):
-        zrow = zone[i]
-        ci = i // factor
-        j = 0
-        while j < cols:
-            j0 = j
-            z = np.intp(zrow[j])
-            for t in range(n_layers):
-                cur[t] = classes[t, i, j]
-            end = min((j // factor + 1) * factor, cols)  # runs stop at analysis-cell edges
-            j += 1
-            while j < end and zrow[j] == z:
-                same = True
-                for t in range(n_layers):
-                    if classes[t, i, j] != cur[t]:
-                        same = False
-                        break
-                if not same:
-                    break
-                j += 1
-            run = j - j0
-            cb = j0 // factor
-            for t in range(n_layers):
-                c = cur[t]
-                g = grid[t, i]
-                if z == 0 or valid_lut[t, c] == 0:
-                    for jj in range(j0, j):
-                        g[jj] = nan
-                else:
-                    v = grid_lut[t, c]
-                    for jj in range(j0, j):
-                        g[jj] = v
-                    coarse[t, ci, cb] += sum_lut[t, c] * run
-                    npix[t, ci, cb] += run
-            if z == 0:
-                continue
-            if z > n_zones:
-                bad += run
-                continue
-            base = (z - 1) * kk
-            for p in range(n_pairs):
-                a = np.intp(lut[cur[first[p]]])
-                b = np.intp(lut[cur[second[p]]])
-                out[p * zkk + base + a * k + b] += run
-    return out.reshape((n_pairs, n_zones, k, k)), bad
+from ecodask.kernels.transitions import _count_runs, unknown_codes
 
 
 def transitions_esv(
@@ -112,7 +51,7 @@ def transitions_esv(
     grid = np.empty((n_layers, rows, cols), np.float32)
     coarse = np.zeros((n_layers, cy, cx), np.float64)
     npix = np.zeros((n_layers, cy, cx), np.int32)
-    counts, bad = _fused(zone, classes, lut, pairs, int(n_zones), k, values.astype(np.float32),
-                         np.where(finite, values, 0.0), finite.astype(np.int32), int(factor),
-                         grid, coarse, npix)
+    counts, bad = _count_runs(zone, classes, lut, pairs, int(n_zones), k, True, values.astype(np.float32),
+                              np.where(finite, values, 0.0), finite.astype(np.int32), int(factor),
+                              grid, coarse, npix)
     return counts, unknown_codes(counts, bad, zone, classes, lut, pairs, n_zones), grid, coarse, npix

@@ -3,7 +3,7 @@
 Class codes are turned into compact indices by a 256-entry lookup table, so the histogram of a
 chunk is small (pairs x zones x K x K) whatever the codes are. No temporary index arrays are
 made: every pixel is read once, and a run of equal pixels along a row (same zone, same code in
-every year) is counted once with its length, which makes land cover's large patches cheap (2.6x
+every year) is counted once with its length, which makes land cover's large patches cheap (3.2x
 on the Hubei-30m benchmark's data, 20 % slower on white noise; see BENCHMARKS.md). Unknown codes
 land in the last index; only when some are found does a second scan name their raw codes.
 """

@@ -50,7 +50,7 @@ def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> 
     for name, (shape, chunks, dims, at) in specs.items():
         root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype="float32",
                           fill_value=np.nan, dimension_names=dims, attributes=at,
-                          compressors=zarr.codecs.ZstdCodec(level=0))
+                          compressors=zarr.codecs.ZstdCodec(level=1))  # 25 % faster than 3
     return staged
 
 

@@ -215,3 +215,54 @@ def test_adjustment_multiplier_is_driver_over_its_zone_pixel_mean(tmp_path) -> N
     v[1, 1] = np.nan  # a cell with zone pixels and no driver value
     with pytest.raises(InputError, match=r"npp.tif: esv.adjustment.regulating = 'npp': no value in 1 "):
         esvmod.adjustment_multiplier({"regulating": "npp"}, drivers, zone_da, 2, groups)
+
+
+def test_stage_with_crop_standard_equivalent_adjustment_and_group_grids(tmp_path) -> None:
+    """Through the real stage: an equivalent-factor table valued with Ea from county crop data per
+    year, a spatial adjustment of the regulating group and per-group grids; the county table, the
+    30 m grids and the analysis grid agree."""
+    import xarray as xr
+
+    from ecodask.config import load_config
+    from ecodask.stages import ingest_stage, land_esv_stage
+
+    from conftest import make_tiny_region, tiny_landcover
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    pd.DataFrame({"code": [420101, 420102, 420101, 420102], "year": [2000, 2000, 2010, 2010],
+                  "rice_sown_ha": [100.0, 50.0, 80.0, 80.0], "rice_price_cny_per_kg": [2.0, 2.0, 3.0, 3.0],
+                  "rice_yield_kg_per_ha": [6000.0, 5400.0, 6500.0, 6500.0]}
+                 ).to_csv(folder / "stats.csv", index=False)
+    ea = {2000: (100 * 2.0 * 6000 + 50 * 2.0 * 5400) / 150 / 7, 2010: 3.0 * 6500 / 7}  # CNY/ha/yr
+    path = make_tiny_region(folder, county_stats="stats.csv",
+                            esv={"table": "xie2015", "standard_equivalent": "from_county_stats",
+                                 "adjustment": {"regulating": "elevation"}, "group_grids": True})
+    cfg = load_config(path)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        store = ingest_stage(cfg)
+        paths = land_esv_stage(cfg, store)
+    table = pd.read_csv(paths["esv_by_service.csv"], dtype={"zone_id": str})
+    pix = xr.open_zarr(store, consolidated=False)
+    ana = xr.open_zarr(store, group="analysis", consolidated=False)
+    scheme, xie = load_class_scheme("clcd"), load_esv_table("xie2015")
+    mapping = scheme.mapping_to("xie2015")
+    for t, year in enumerate((2000, 2010)):
+        region = table[(table.zone_id == "ALL") & (table.year == year)].set_index("item").esv_cny
+        # Unadjusted groups: areas x equivalents x Ea(year), by hand from the raster's codes.
+        codes, px = np.unique(tiny_landcover(0, t), return_counts=True)
+        food = sum(n * 0.09 * xie.values["food_production"][mapping[int(c)]] * ea[year]
+                   for c, n in zip(codes, px, strict=True))
+        assert region["food_production"] == pytest.approx(food, rel=1e-9)
+        regulating = [sv.name for sv in xie.services if sv.group == "regulating"]
+        plain = sum(n * 0.09 * xie.values[f][mapping[int(c)]] * ea[year]
+                    for c, n in zip(codes, px, strict=True) for f in regulating)
+        assert abs(region["regulating"] / plain - 1) > 1e-3  # the adjustment changed it
+        # Grids: the total is the sum of the group grids; the county table equals the grid's sum.
+        total = pix["esv"].isel(year=t).values.astype(np.float64)
+        groups = pix["esv_group"].isel(year=t).values.astype(np.float64)
+        np.testing.assert_allclose(total, groups.sum(axis=0), rtol=1e-5)
+        assert np.nansum(total) == pytest.approx(region["total"], rel=1e-5)
+        assert np.nansum(groups[1]) == pytest.approx(region["regulating"], rel=1e-5)
+        assert float(ana["esv"].isel(year=t).sum()) == pytest.approx(region["total"], rel=1e-9)
+    assert list(pix["group"].values) == ["provisioning", "regulating", "supporting", "cultural"]

@@ -32,20 +32,12 @@ def check_codes(
 ) -> None:
     """Raise :class:`InputError` for any code inside the zones that the scheme does not know.
 
-    ``counts`` as from :func:`zone_class_pixel_counts`; the error names the year's source file,
-    the code and its pixel count.
+    ``counts`` as from :func:`zone_class_pixel_counts`; see :func:`check_unknown`.
     """
-    known = set(scheme.classes) | {scheme.nodata}
-    problems = []
-    inside = counts[:, 1:, :].sum(axis=1)  # pixels inside any zone
-    for t, year in enumerate(years):
-        for code in np.flatnonzero(inside[t]):
-            if int(code) not in known:
-                n = int(inside[t, code])
-                problems.append(problem(sources.get(year, f"landcover {year}"), "class code", int(code),
-                                        f"not in class scheme {scheme.name!r} ({n} pixels)"))
-    if problems:
-        raise InputError(problems)
+    unknown = counts[:, 1:, :].sum(axis=1)  # pixels inside any zone, per code
+    unknown[:, sorted(scheme.classes)] = 0
+    unknown[:, scheme.nodata] = 0
+    check_unknown(unknown, years, scheme, sources)
 
 
 def class_area_table(

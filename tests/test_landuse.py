@@ -110,3 +110,15 @@ def test_class_areas_count_nodata_nowhere() -> None:
     t = class_areas(da.from_array(zone), da.from_array(lc), [2020], zones, load_class_scheme("clcd"), 0.09)
     z = t[t.zone_id == "7"].set_index("class_code")
     assert z.pixels.sum() == 2 and z.loc[1, "pixels"] == 1 and z.loc[4, "pixels"] == 1
+
+
+def test_class_areas_name_unknown_codes_inside_zones_only() -> None:
+    import pandas as pd
+
+    zone = np.array([[1, 1], [0, 1]], np.uint8)
+    lc = np.array([[[12, 1], [13, 12]]], np.uint8)  # 13 lies outside every zone
+    zones = pd.DataFrame({"zone": [1], "zone_id": [7], "zone_name": ["z"], "area_ha": [0.27]})
+    with pytest.raises(InputError) as info:
+        class_areas(da.from_array(zone), da.from_array(lc), [2020], zones, load_class_scheme("clcd"), 0.09,
+                    sources={2020: "lc_2020.tif"})
+    assert str(info.value) == "lc_2020.tif: class code = 12: not in class scheme 'clcd' (2 pixels)"

@@ -106,3 +106,17 @@ def test_interaction_classes() -> None:
     assert interaction_class(0.3, 0.4, 0.5) == "bivariate enhancement"
     assert interaction_class(0.3, 0.4, 0.7) == "independent"
     assert interaction_class(0.3, 0.4, 0.8) == "nonlinear enhancement"
+
+
+def test_ecological_detector_by_hand() -> None:
+    from scipy import stats
+
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    out = detect(y, {"a": np.array([0, 0, 1, 1]), "b": np.array([0, 1, 0, 1])})
+    row = out["ecological"].iloc[0]
+    # SSW_a = 0.5 + 0.5 = 1, SSW_b = 2 + 2 = 4; F = N_a (N_b - 1) SSW_a / (N_b (N_a - 1) SSW_b) = 12 / 48
+    assert row.F == pytest.approx(0.25)
+    assert row.p == pytest.approx(stats.f.sf(0.25, 3, 3)) and not row.significant
+    # One-observation strata: the risk detector reports no t for them rather than a number.
+    risk = detect(np.array([1.0, 2.0, 3.0, 5.0]), {"a": np.array([0, 0, 0, 1])})["risk"]
+    assert np.isnan(risk.iloc[0].t) and not risk.iloc[0].significant

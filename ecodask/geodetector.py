@@ -161,9 +161,15 @@ def detect(
         if drop_singletons and (s.n == 1).any():
             keep = np.isin(codes, s.labels[s.n > 1])
             s = stratum_sums(y[keep], codes[keep])
-        q12 = q_value(s)
+        n, s1, s2 = s.total
+        if n < 2 or float(_ss(np.array(n), np.array(s1), np.array(s2))) == 0:
+            # Documented result, not an error: nothing (or a constant y) is left of the overlay.
+            q12, kind = np.nan, "undefined: no variance left after dropping one-observation strata"
+        else:
+            q12 = q_value(s)
+            kind = interaction_class(qs[a], qs[b], q12)
         irows.append({"factor_a": a, "factor_b": b, "q_a": qs[a], "q_b": qs[b], "q_ab": q12,
-                      "interaction": interaction_class(qs[a], qs[b], q12)})
+                      "interaction": kind})
     interaction = pd.DataFrame(irows)
     risk = pd.concat([risk_table(k, s, alpha) for k, s in sums.items()], ignore_index=True)
     erows = []

@@ -117,6 +117,9 @@ def test_ecological_detector_by_hand() -> None:
     # SSW_a = 0.5 + 0.5 = 1, SSW_b = 2 + 2 = 4; F = N_a (N_b - 1) SSW_a / (N_b (N_a - 1) SSW_b) = 12 / 48
     assert row.F == pytest.approx(0.25)
     assert row.p == pytest.approx(stats.f.sf(0.25, 3, 3)) and not row.significant
+    # Their overlay has one observation per stratum: with singletons dropped nothing is left.
+    inter = out["interaction"].iloc[0]
+    assert np.isnan(inter.q_ab) and inter.interaction.startswith("undefined")
     # One-observation strata: the risk detector reports no t for them rather than a number.
     risk = detect(np.array([1.0, 2.0, 3.0, 5.0]), {"a": np.array([0, 0, 0, 1])})["risk"]
     assert np.isnan(risk.iloc[0].t) and not risk.iloc[0].significant

@@ -212,6 +212,38 @@ def ecological_test(a: StratumSums, b: StratumSums, alpha: float = 0.05) -> dict
     return {"F": f, "p": p, "significant": p < alpha}
 
 
+def optimal_discretization(
+    y: np.ndarray,
+    x: np.ndarray,
+    methods: Sequence[str] = ("equal", "quantile", "natural", "geometric", "sd"),
+    ks: Sequence[int] = range(3, 11),
+    name: str = "factor",
+) -> pd.DataFrame:
+    """q of every candidate (method, k) discretization of a continuous factor ``x`` (optimal-
+    parameters GD, Song et al. 2020); the row with the highest q is flagged ``optimal``. A method
+    that cannot apply to the data (e.g. geometric with values <= 0, or k above the number of
+    distinct values) is listed with q NaN and the reason."""
+    from ecodask.discretize import breaks, classify
+
+    rows = []
+    for method in methods:
+        for k in ks:
+            try:
+                b = breaks(x, k, method, name=name)  # type: ignore[arg-type]
+            except InputError as exc:
+                rows.append({"method": method, "k": k, "q": np.nan, "note": exc.problems[0].message})
+                continue
+            s = stratum_sums(y, classify(x, b))
+            q = q_value(s) if len(s.n) > 1 else np.nan
+            rows.append({"method": method, "k": k, "q": q, "note": "" if len(s.n) == k else
+                         f"{len(s.n)} non-empty classes"})
+    out = pd.DataFrame(rows)
+    out["optimal"] = False
+    if out["q"].notna().any():
+        out.loc[out["q"].idxmax(), "optimal"] = True
+    return out
+
+
 def factor_names(columns: Sequence[str], y: str) -> list[str]:
     """Every column but ``y``."""
     return [c for c in columns if c != y]

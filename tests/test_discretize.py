@@ -1,0 +1,71 @@
+"""Discretization for the Geographical Detector: natural breaks against brute force, the other
+methods by hand, the optimal (method, k) by q, and degenerate input."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecodask.discretize import breaks, classify, natural_breaks
+from ecodask.errors import InputError
+from ecodask.geodetector import optimal_discretization, q_value, stratum_sums
+
+
+def _ssd(groups: list[np.ndarray]) -> float:
+    return float(sum(((g - g.mean()) ** 2).sum() for g in groups))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.integers(0, 40), min_size=2, max_size=12), k=st.integers(2, 5))
+def test_natural_breaks_are_the_optimal_partition(values, k) -> None:
+    x = np.asarray(values, dtype=float)
+    distinct = np.unique(x)
+    if k > len(distinct):
+        return
+    got = classify(x, natural_breaks(x, k))
+    assert len(np.unique(got)) == k
+    best = np.inf  # brute force over every split of the sorted distinct values into k classes
+    for cuts in combinations(range(1, len(distinct)), k - 1):
+        edges = distinct[[c - 1 for c in cuts]]
+        best = min(best, _ssd([x[classify(x, edges) == c] for c in range(k)]))
+    assert _ssd([x[got == c] for c in range(k)]) == pytest.approx(best, abs=1e-9)
+
+
+def test_weighted_natural_breaks_equal_the_expanded_data() -> None:
+    v, w = np.array([1.0, 2.0, 10.0, 11.0, 30.0]), np.array([3, 1, 2, 5, 1])
+    np.testing.assert_array_equal(natural_breaks(v, 3, w), natural_breaks(np.repeat(v, w), 3))
+
+
+def test_equal_quantile_geometric_sd_by_hand() -> None:
+    x = np.arange(1.0, 9.0)  # 1..8
+    np.testing.assert_allclose(breaks(x, 4, "equal"), [2.75, 4.5, 6.25])
+    np.testing.assert_array_equal(breaks(x, 4, "quantile"), [2.0, 4.0, 6.0])
+    np.testing.assert_allclose(breaks(x, 3, "geometric"), [2.0, 4.0])  # 1 x 8^(1/3), 1 x 8^(2/3)
+    sd = x.std()
+    np.testing.assert_allclose(breaks(x, 4, "sd"), [4.5 - sd, 4.5, 4.5 + sd])
+    assert classify(x, [2.0, 4.0, 6.0]).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_degenerate_discretizations_are_named() -> None:
+    with pytest.raises(InputError, match="larger than the number of distinct values"):
+        breaks(np.array([1.0, 1.0, 2.0]), 3, "equal", name="slope")
+    with pytest.raises(InputError, match="positive"):
+        breaks(np.array([0.0, 1.0, 2.0, 3.0]), 3, "geometric")
+    with pytest.raises(InputError, match="finite"):
+        breaks(np.array([0.0, np.nan, 2.0, 3.0]), 3, "equal")
+
+
+def test_optimal_discretization_takes_the_highest_q() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(1, 100, 2000)
+    y = np.where(x > 70, 5.0, 0.0) + rng.normal(0, 1, x.size)
+    table = optimal_discretization(y, x, ks=range(3, 7))
+    best = table[table.optimal].iloc[0]
+    assert best.q == table.q.max()
+    q = q_value(stratum_sums(y, classify(x, breaks(x, int(best.k), best.method))))
+    assert best.q == pytest.approx(q)
+    assert table.q.notna().all() and len(table) == 5 * 4

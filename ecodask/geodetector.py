@@ -242,8 +242,3 @@ def optimal_discretization(
     if out["q"].notna().any():
         out.loc[out["q"].idxmax(), "optimal"] = True
     return out
-
-
-def factor_names(columns: Sequence[str], y: str) -> list[str]:
-    """Every column but ``y``."""
-    return [c for c in columns if c != y]

@@ -22,13 +22,15 @@ def map_sum_blocks(
     arrays: Sequence[da.Array],
     *,
     split_every: int = 8,
+    combine: Callable[..., object] = _sum,
     **kwargs: object,
 ) -> Delayed:
     """``sum over chunks of kernel(*chunks, **kwargs)`` as one Delayed numpy array.
 
     The arrays are chunked alike on their last two (y, x) axes; leading axes are taken whole
     into every call (so a (year, y, x) array gives the kernel all years of a chunk at once).
-    Per-chunk results are summed ``split_every`` at a time, so memory stays at a few results.
+    Per-chunk results are summed ``split_every`` at a time, so memory stays at a few results;
+    ``combine`` replaces the sum for results that are not one array (it takes any number of them).
     """
     whole = []
     for a in arrays:
@@ -41,7 +43,7 @@ def map_sum_blocks(
     blocks = [a.to_delayed().reshape(-1) for a in whole]
     fn = dask.delayed(kernel, pure=True)
     parts = [fn(*bs, **kwargs) for bs in zip(*blocks, strict=True)]
-    add = dask.delayed(_sum, pure=True)
+    add = dask.delayed(combine, pure=True)
     while len(parts) > 1:
         parts = [add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
     return parts[0]

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ecodask.errors import InputError, problem
+from ecodask.kernels.jenks import jenks_table
 
 Method = Literal["equal", "quantile", "natural", "geometric", "sd"]
 METHODS: tuple[Method, ...] = ("equal", "quantile", "natural", "geometric", "sd")
@@ -32,37 +33,29 @@ def _weighted(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarra
 
 def natural_breaks(values: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Fisher-Jenks: the k-class partition of the sorted values minimising the (weighted) sum of
-    squared deviations from the class means, exactly (dynamic programming, O(k m²) in the m
-    distinct values). Returns the k-1 inner breaks (each class's largest value)."""
+    squared deviations from the class means, exactly (:mod:`ecodask.kernels.jenks`, O(k m log m)
+    in the m distinct values). Returns the k-1 inner breaks (each class's largest value)."""
     v, w = _weighted(values, weights)
-    m = len(v)
-    cw = np.concatenate([[0.0], np.cumsum(w)])
-    cwv = np.concatenate([[0.0], np.cumsum(w * v)])
-    cwv2 = np.concatenate([[0.0], np.cumsum(w * v * v)])
+    return natural_breaks_all(v, w, [k])[k]
 
-    def ssd(i: np.ndarray, j: int) -> np.ndarray:  # classes v[i..j] inclusive, for every i
-        n = cw[j + 1] - cw[i]
-        s = cwv[j + 1] - cwv[i]
-        return np.maximum(cwv2[j + 1] - cwv2[i] - s * s / n, 0.0)
 
-    cost = np.full((k, m), np.inf)
-    arg = np.zeros((k, m), dtype=np.int64)
-    ends = np.arange(m)
-    cost[0] = np.maximum(cwv2[ends + 1] - cwv[ends + 1] ** 2 / cw[ends + 1], 0.0)  # one class v[0..j]
-    for c in range(1, k):
-        for j in range(c, m):
-            i = np.arange(c, j + 1)  # the class c starts at v[i]
-            total = cost[c - 1, i - 1] + ssd(i, j)
-            best = int(np.argmin(total))
-            cost[c, j], arg[c, j] = total[best], i[best]
-    starts = []
-    j = m - 1
-    for c in range(k - 1, 0, -1):
-        i = arg[c, j]
-        starts.append(i)
-        j = i - 1
-    starts = starts[::-1]
-    return np.array([v[s - 1] for s in starts])
+def natural_breaks_all(v: np.ndarray, w: np.ndarray, ks: list[int]) -> dict[int, np.ndarray]:
+    """Natural breaks of sorted distinct values ``v`` (weights ``w``) for every k in ``ks`` from
+    one dynamic-programming table; a k above ``len(v)`` is left out."""
+    ks = [k for k in ks if 2 <= k <= len(v)]
+    if not ks:
+        return {}
+    _, start = jenks_table(np.ascontiguousarray(v, dtype=np.float64),
+                           np.ascontiguousarray(w, dtype=np.float64), max(ks))
+    out = {}
+    for k in ks:
+        starts, j = [], len(v) - 1
+        for c in range(k - 1, 0, -1):
+            i = int(start[c, j])
+            starts.append(i)
+            j = i - 1
+        out[k] = np.array([v[s - 1] for s in starts[::-1]])
+    return out
 
 
 def breaks(values: np.ndarray, k: int, method: Method, weights: np.ndarray | None = None,

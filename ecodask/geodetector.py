@@ -23,25 +23,38 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
+import dask.array as da
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
+from ecodask.discretize import METHODS
 from ecodask.errors import InputError, problem
+from ecodask.strata import Binning, binning, fine_bin_sums, overlay_sums, scan
 
 #: Relative tolerance for "equal" in the interaction classes (q12 = q1 + q2, q12 = min or max).
 INTERACTION_RTOL = 1e-9
+#: Tables up to this many rows bin a continuous factor one bin per distinct value (exact breaks).
+EXACT_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
 class StratumSums:
-    """Per-stratum sufficient statistics of y: ``labels`` (stratum codes), ``n``, ``s1`` = Σy and
-    ``s2`` = Σy², all 1-D of the same length; strata with n = 0 are absent."""
+    """Per-stratum sufficient statistics of y: ``labels`` (stratum codes), ``n``, ``s1`` = Σd and
+    ``s2`` = Σd² of ``d = y - shift``, all 1-D of the same length; strata with n = 0 are absent.
+    The shift (about the mean of y) keeps Σd² precise; variances do not depend on it."""
 
     labels: np.ndarray
     n: np.ndarray
     s1: np.ndarray
     s2: np.ndarray
+    shift: float = 0.0
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean of y per stratum (units of y)."""
+        return self.s1 / self.n + self.shift
 
     @property
     def total(self) -> tuple[float, float, float]:
@@ -49,7 +62,7 @@ class StratumSums:
 
     def without_singletons(self) -> StratumSums:
         keep = self.n > 1
-        return StratumSums(self.labels[keep], self.n[keep], self.s1[keep], self.s2[keep])
+        return StratumSums(self.labels[keep], self.n[keep], self.s1[keep], self.s2[keep], self.shift)
 
 
 def stratum_sums(y: np.ndarray, strata: np.ndarray) -> StratumSums:
@@ -88,7 +101,7 @@ def factor_test(s: StratumSums, variance: Literal["population", "sample"] = "pop
     q = q_value(s)
     sst = float(_ss(np.array(n), np.array(s1), np.array(s2)))
     var = sst / n if variance == "population" else sst / (n - 1)
-    mean_h = s.s1 / s.n
+    mean_h = s.mean
     lam = (np.sum(mean_h**2) - (np.sum(np.sqrt(s.n) * mean_h) ** 2) / n) / var
     dfn, dfd = levels - 1, n - levels
     if dfd <= 0:
@@ -100,12 +113,6 @@ def factor_test(s: StratumSums, variance: Literal["population", "sample"] = "pop
         p = float(stats.ncf.sf(f, dfn, dfd, lam))
     return {"q": q, "F": f, "p": p, "lambda": float(lam), "strata": levels, "n": int(n),
             "variance": variance}
-
-
-def _overlay_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    return ia.astype(np.int64) * (ib.max() + 1) + ib
 
 
 def interaction_class(q1: float, q2: float, q12: float, rtol: float = INTERACTION_RTOL) -> str:
@@ -122,70 +129,241 @@ def interaction_class(q1: float, q2: float, q12: float, rtol: float = INTERACTIO
     return "nonlinear enhancement"
 
 
-def detect(
-    y: np.ndarray,
-    factors: dict[str, np.ndarray],
+
+Discretize = Literal["equal", "quantile", "natural", "geometric", "sd", "optimal"] | None
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A factor's strata: ``stratum`` maps each fine bin to a stratum 0..K-1 and ``labels`` names
+    the strata (codes or values of a factor used as given, class numbers 1..k of a discretized
+    one); ``candidates`` lists the discretizations tried (empty when used as given)."""
+
+    name: str
+    bins: Binning
+    stratum: np.ndarray
+    labels: np.ndarray
+    candidates: pd.DataFrame
+
+
+def _strata_sums(fine: np.ndarray, stratum: np.ndarray, k: int, labels: np.ndarray,
+                 shift: float) -> StratumSums:
+    n = np.bincount(stratum, weights=fine[:, 0], minlength=k)
+    s1 = np.bincount(stratum, weights=fine[:, 1], minlength=k)
+    s2 = np.bincount(stratum, weights=fine[:, 2], minlength=k)
+    keep = n > 0
+    return StratumSums(np.asarray(labels)[keep], n[keep], s1[keep], s2[keep], shift)
+
+
+def _format_breaks(edges: list[float]) -> str:
+    return ", ".join(f"{e:.10g}" for e in edges)
+
+
+def _as_given(name: str, b: Binning, fine: np.ndarray, labels: np.ndarray | None) -> Factor:
+    """Each non-empty fine bin (a code or a distinct value) is a stratum."""
+    used = np.flatnonzero(fine[: b.nbins, 0] > 0)
+    stratum = np.zeros(b.nbins, dtype=np.int64)
+    stratum[used] = np.arange(len(used))
+    lab = b.values[used] if labels is None else np.asarray(labels)[b.values[used].astype(np.int64)]
+    if lab.dtype.kind == "f" and np.all(lab == np.round(lab)):
+        lab = lab.astype(np.int64)
+    return Factor(name, b, stratum, lab, pd.DataFrame())
+
+
+def _discretized(name: str, b: Binning, fine: np.ndarray, shift: float, methods: Sequence[str],
+                 ks: Sequence[int]) -> Factor:
+    """Every (method, k) scored by q from the fine-bin sums; the highest q wins (optimal-parameters
+    GD, Song et al. 2020; ties go to the first in method order, then the smaller k)."""
+    from ecodask.discretize import breaks, classify, natural_breaks_all
+
+    fine = fine[: b.nbins]
+    used = np.flatnonzero(fine[:, 0] > 0)
+    v, w = b.values[used], fine[used, 0]
+    rows, maps = [], []
+    natural = natural_breaks_all(v, w, list(ks)) if "natural" in methods else {}
+    for method in methods:
+        for k in ks:
+            row = {"factor": name, "method": method, "k": k, "q": np.nan, "strata": 0, "breaks": "",
+                   "note": ""}
+            try:
+                if method == "natural":
+                    if k not in natural:
+                        breaks(v, k, "natural", w, name=name)  # raises the reason
+                    inner = natural[k]
+                else:
+                    inner = breaks(v, k, method, w, name=name)  # type: ignore[arg-type]
+            except InputError as exc:
+                row["note"] = exc.problems[0].message
+                rows.append(row)
+                maps.append(None)
+                continue
+            cls = np.zeros(b.nbins, dtype=np.int64)
+            cls[used] = classify(v, inner)
+            s = _strata_sums(fine, cls, k, np.arange(1, k + 1), shift)
+            last = [int(used[cls[used] == c].max()) for c in np.unique(cls[used])]
+            row.update(strata=len(s.n), breaks=_format_breaks([b.upper_edge(i) for i in last[:-1]]))
+            if len(s.n) > 1 and float(_ss(*map(np.array, s.total)).sum()) > 0:
+                row["q"] = q_value(s)
+            if len(s.n) < k:
+                row["note"] = f"{k - len(s.n)} empty classes"
+            rows.append(row)
+            maps.append(cls)
+    table = pd.DataFrame(rows)
+    table["optimal"] = False
+    if not table["q"].notna().any():
+        raise InputError([problem(name, "discretization", "all", "no (method, k) gives two strata: "
+                                  + "; ".join(sorted(set(table["note"]))))])
+    best = int(table["q"].idxmax())
+    table.loc[best, "optimal"] = True
+    cls = maps[best]
+    k = int(table.loc[best, "k"])
+    present = np.unique(cls[used])
+    compact = np.zeros(k, dtype=np.int64)
+    compact[present] = np.arange(len(present))
+    resolution = "exact values" if b.exact else f"bins {b.width:.6g} wide"
+    table["bin_resolution"] = resolution
+    return Factor(name, b, compact[cls], present + 1, table)
+
+
+def _check_arrays(y: da.Array, xs: list[da.Array], names: list[str], source: str) -> None:
+    bad = [problem(source, n, x.shape, f"shape differs from y's {y.shape}")
+           for n, x in zip(names, xs, strict=True) if x.shape != y.shape]
+    if bad:
+        raise InputError(bad)
+
+
+def detect_arrays(
+    y: ArrayLike,
+    factors: dict[str, ArrayLike],
     *,
+    discretize: Discretize | dict[str, Discretize] = None,
+    k: int | None = None,
+    methods: Sequence[str] = METHODS,
+    ks: Sequence[int] = range(3, 11),
     variance: Literal["population", "sample"] = "population",
     drop_singletons: bool = True,
     alpha: float = 0.05,
+    dropna: bool = False,
+    labels: dict[str, np.ndarray] | None = None,
+    distinct: dict[str, np.ndarray] | None = None,
+    source: str = "table",
+    y_name: str = "y",
 ) -> dict[str, pd.DataFrame]:
-    """All four detectors on a table: y and integer-coded (already discretized) factors.
+    """All four detectors on aligned (numpy or dask) arrays: y and the factors, exact on every row.
 
-    Returns DataFrames ``factor`` (q, F, p, λ per factor), ``interaction`` (q of each pair's overlay
-    and its class), ``risk`` (Welch t between every pair of strata of each factor, with means and
-    counts) and ``ecological`` (F between each pair of factors, one-sided at ``alpha``). NaNs are an
-    input error.
+    ``discretize`` per factor (or one for all): None uses the factor as given (its integer codes
+    or distinct values are its strata); a method name with ``k`` cuts it into k classes;
+    ``"optimal"`` tries every method in ``methods`` and k in ``ks`` and keeps the highest q.
+    Rows where y or a factor is not finite are an error naming the columns, or, with ``dropna``,
+    left out and counted (``rows_dropped``). ``labels[name]`` names the codes 0..n-1 of a factor;
+    ``distinct[name]`` (sorted) lets a factor be binned one bin per value.
+
+    Returns DataFrames ``factor`` (q, F, p, λ), ``interaction``, ``risk``, ``ecological`` and
+    ``discretization`` (every candidate tried, with its q and breaks); every table carries the
+    conventions (variance, drop_singletons, alpha) it was computed with.
     """
-    y = np.asarray(y, dtype=np.float64)
+    names = list(factors)
+    if not names:
+        raise InputError([problem(source, "factors", [], "name at least one factor")])
+    yd = da.asarray(y)
+    xs = [da.asarray(factors[n]).rechunk(yd.chunks) for n in names]
+    _check_arrays(yd, xs, names, source)
+    disc = discretize if isinstance(discretize, dict) else dict.fromkeys(names, discretize)
+    sc = scan(yd, xs)
     problems = []
-    if not np.isfinite(y).all():
-        problems.append(problem("y", "value", "NaN", f"{int((~np.isfinite(y)).sum())} missing values"))
-    for name, f in factors.items():
-        f = np.asarray(f)
-        if f.shape != y.shape:
-            problems.append(problem(name, "length", len(f), f"y has {len(y)}"))
-        elif f.dtype.kind == "f" and not np.isfinite(f).all():
-            problems.append(problem(name, "value", "NaN", f"{int((~np.isfinite(f)).sum())} missing values"))
+    if not dropna:
+        if sc.nonfinite_y:
+            problems.append(problem(source, y_name, "NaN", f"{sc.nonfinite_y} missing values "
+                                    "(drop those rows with dropna)"))
+        problems += [problem(source, n, "NaN", f"{c} missing values (drop those rows with dropna)")
+                     for n, c in zip(names, sc.nonfinite, strict=True) if c]
+    if not problems and sc.n_valid < 2:
+        problems.append(problem(source, y_name, sc.n_valid, "fewer than 2 rows with every value present"))
+    bins = []
+    for f, n in enumerate(names):
+        if problems:
+            break
+        b = binning(sc.lo[f], sc.hi[f], sc.nonint[f] == 0, (distinct or {}).get(n))
+        if disc.get(n) is None and not b.exact:
+            problems.append(problem(source, n, f"{sc.lo[f]:.6g}..{sc.hi[f]:.6g}",
+                                    "continuous values with too many distinct values to use as strata: "
+                                    "discretize it"))
+        bins.append(b)
     if problems:
         raise InputError(problems)
-    sums = {k: stratum_sums(y, v) for k, v in factors.items()}
-    conv = {"variance": variance, "drop_singletons": drop_singletons, "alpha": alpha}
-    frows = [{"factor": k, **factor_test(s, variance)} for k, s in sums.items()]
-    factor = pd.DataFrame(frows)
+    shift = sc.mean_y
+    fine = fine_bin_sums(yd, xs, bins, shift)
+    strata: list[Factor] = []
+    for f, n in enumerate(names):
+        d = disc.get(n)
+        if d is None:
+            strata.append(_as_given(n, bins[f], fine[f], (labels or {}).get(n)))
+        else:
+            m, kk = (methods, ks) if d == "optimal" else ([d], [k or 5])
+            strata.append(_discretized(n, bins[f], fine[f], shift, m, kk))
+    sums = {fa.name: _strata_sums(fine[f, : fa.bins.nbins], fa.stratum, int(fa.stratum.max()) + 1,
+                                  fa.labels, shift) for f, fa in enumerate(strata)}
+    sst = float(_ss(*map(np.array, next(iter(sums.values())).total)))
+    if sst == 0:
+        raise InputError([problem(source, y_name, "constant", "y has no variance: q is undefined")])
+    pairs = list(combinations(range(len(names)), 2))
+    overlays = overlay_sums(yd, xs, bins, shift, [fa.stratum for fa in strata], pairs)
+    conv = {"variance": variance, "drop_singletons": drop_singletons, "alpha": alpha,
+            "rows_dropped": int(yd.size - sc.n_valid)}
+    out = _detectors(sums, pairs, overlays, names, conv)
+    out["discretization"] = pd.concat([fa.candidates for fa in strata if len(fa.candidates)],
+                                      ignore_index=True) if any(len(fa.candidates) for fa in strata) \
+        else pd.DataFrame(columns=["factor", "method", "k", "q", "strata", "breaks", "note", "optimal"])
+    for df in out.values():
+        for key, v in conv.items():
+            df[key] = v
+    return out
+
+
+def _detectors(sums: dict[str, StratumSums], pairs: list[tuple[int, int]], overlays: list[np.ndarray],
+               names: list[str], conv: dict) -> dict[str, pd.DataFrame]:
+    variance, drop, alpha = conv["variance"], conv["drop_singletons"], conv["alpha"]
+    problems = [problem(n, "strata", 1, "a factor needs at least 2 strata") for n, s in sums.items()
+                if len(s.n) < 2]
+    if problems:
+        raise InputError(problems)
+    factor = pd.DataFrame([{"factor": n, **factor_test(s, variance)} for n, s in sums.items()])
     qs = dict(zip(factor["factor"], factor["q"], strict=True))
     irows = []
-    for a, b in combinations(factors, 2):
-        codes = _overlay_codes(np.asarray(factors[a]), np.asarray(factors[b]))
-        s = stratum_sums(y, codes)
-        if drop_singletons and (s.n == 1).any():
-            keep = np.isin(codes, s.labels[s.n > 1])
-            s = stratum_sums(y[keep], codes[keep])
+    for (a, b), ov in zip(pairs, overlays, strict=True):
+        flat = ov.reshape(-1, 3)
+        keep = flat[:, 0] > (1 if drop else 0)
+        s = StratumSums(np.flatnonzero(keep), flat[keep, 0], flat[keep, 1], flat[keep, 2])
+        na, nb = names[a], names[b]
         n, s1, s2 = s.total
         if n < 2 or float(_ss(np.array(n), np.array(s1), np.array(s2))) == 0:
             # Documented result, not an error: nothing (or a constant y) is left of the overlay.
             q12, kind = np.nan, "undefined: no variance left after dropping one-observation strata"
         else:
             q12 = q_value(s)
-            kind = interaction_class(qs[a], qs[b], q12)
-        irows.append({"factor_a": a, "factor_b": b, "q_a": qs[a], "q_b": qs[b], "q_ab": q12,
-                      "interaction": kind})
-    interaction = pd.DataFrame(irows)
+            kind = interaction_class(qs[na], qs[nb], q12)
+        irows.append({"factor_a": na, "factor_b": nb, "q_a": qs[na], "q_b": qs[nb], "q_ab": q12,
+                      "interaction": kind, "strata_ab": len(s.n)})
+    interaction = pd.DataFrame(irows, columns=["factor_a", "factor_b", "q_a", "q_b", "q_ab",
+                                               "interaction", "strata_ab"])
     risk = pd.concat([risk_table(k, s, alpha) for k, s in sums.items()], ignore_index=True)
-    erows = []
-    for a, b in combinations(factors, 2):
-        erows.append({"factor_a": a, "factor_b": b, **ecological_test(sums[a], sums[b], alpha)})
-    ecological = pd.DataFrame(erows)
-    out = {"factor": factor, "interaction": interaction, "risk": risk, "ecological": ecological}
-    for df in out.values():
-        for k, v in conv.items():
-            df[k] = v
-    return out
+    erows = [{"factor_a": names[a], "factor_b": names[b],
+              **ecological_test(sums[names[a]], sums[names[b]], alpha)} for a, b in pairs]
+    ecological = pd.DataFrame(erows, columns=["factor_a", "factor_b", "F", "p", "significant"])
+    return {"factor": factor, "interaction": interaction, "risk": risk, "ecological": ecological}
+
+
+def detect(y: np.ndarray, factors: dict[str, np.ndarray], *, chunk_rows: int = 1 << 20,
+           **options) -> dict[str, pd.DataFrame]:
+    """:func:`detect_arrays` on in-memory columns cut into chunks of ``chunk_rows`` rows."""
+    yd = da.from_array(np.asarray(y, dtype=np.float64), chunks=chunk_rows)
+    return detect_arrays(yd, {k: da.from_array(np.asarray(v), chunks=chunk_rows) for k, v in factors.items()},
+                         **options)
 
 
 def risk_table(name: str, s: StratumSums, alpha: float = 0.05) -> pd.DataFrame:
     """Welch's t test between the means of every pair of strata of a factor (two-sided)."""
-    mean = s.s1 / s.n
+    mean = s.mean
     with np.errstate(invalid="ignore", divide="ignore"):
         var = _ss(s.n, s.s1, s.s2) / (s.n - 1)  # sample variance per stratum
     rows = []
@@ -215,7 +393,7 @@ def ecological_test(a: StratumSums, b: StratumSums, alpha: float = 0.05) -> dict
 def optimal_discretization(
     y: np.ndarray,
     x: np.ndarray,
-    methods: Sequence[str] = ("equal", "quantile", "natural", "geometric", "sd"),
+    methods: Sequence[str] = METHODS,
     ks: Sequence[int] = range(3, 11),
     name: str = "factor",
 ) -> pd.DataFrame:
@@ -223,22 +401,7 @@ def optimal_discretization(
     parameters GD, Song et al. 2020); the row with the highest q is flagged ``optimal``. A method
     that cannot apply to the data (e.g. geometric with values <= 0, or k above the number of
     distinct values) is listed with q NaN and the reason."""
-    from ecodask.discretize import breaks, classify
-
-    rows = []
-    for method in methods:
-        for k in ks:
-            try:
-                b = breaks(x, k, method, name=name)  # type: ignore[arg-type]
-            except InputError as exc:
-                rows.append({"method": method, "k": k, "q": np.nan, "note": exc.problems[0].message})
-                continue
-            s = stratum_sums(y, classify(x, b))
-            q = q_value(s) if len(s.n) > 1 else np.nan
-            rows.append({"method": method, "k": k, "q": q, "note": "" if len(s.n) == k else
-                         f"{len(s.n)} non-empty classes"})
-    out = pd.DataFrame(rows)
-    out["optimal"] = False
-    if out["q"].notna().any():
-        out.loc[out["q"].idxmax(), "optimal"] = True
-    return out
+    x = np.asarray(x, dtype=np.float64)
+    out = detect(y, {name: x}, discretize="optimal", methods=methods, ks=ks,
+                 distinct={name: np.unique(x)} if x.size <= EXACT_ROWS else None)
+    return out["discretization"]

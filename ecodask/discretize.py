@@ -59,9 +59,11 @@ def natural_breaks_all(v: np.ndarray, w: np.ndarray, ks: list[int]) -> dict[int,
 
 
 def breaks(values: np.ndarray, k: int, method: Method, weights: np.ndarray | None = None,
-           name: str = "factor") -> np.ndarray:
+           name: str = "factor", span: tuple[float, float] | None = None) -> np.ndarray:
     """The k-1 inner breaks of ``values`` by ``method``; raises :class:`InputError` when k is
-    larger than the number of distinct values (or a method cannot apply)."""
+    larger than the number of distinct values (or a method cannot apply). ``span`` (least,
+    largest) replaces the values' own range for equal and geometric intervals: the data's range
+    when ``values`` are fine-bin centres."""
     v, w = _weighted(values, weights)
     if len(v) == 0 or not np.isfinite(v).all():
         raise InputError([problem(name, "values", "NaN", "a factor to discretize needs finite values")])
@@ -69,7 +71,7 @@ def breaks(values: np.ndarray, k: int, method: Method, weights: np.ndarray | Non
         raise InputError([problem(name, "k", k, "needs at least 2 classes")])
     if k > len(v):
         raise InputError([problem(name, "k", k, f"larger than the number of distinct values ({len(v)})")])
-    lo, hi = v[0], v[-1]
+    lo, hi = span if span is not None else (v[0], v[-1])
     if method == "equal":
         return lo + (hi - lo) * np.arange(1, k) / k
     if method == "quantile":

@@ -156,7 +156,15 @@ def _strata_sums(fine: np.ndarray, stratum: np.ndarray, k: int, labels: np.ndarr
 
 
 def _format_breaks(edges: list[float]) -> str:
-    return ", ".join(f"{e:.10g}" for e in edges)
+    return ", ".join(repr(float(e)) for e in edges)  # round-trips exactly
+
+
+def _edges(b: Binning, inner: np.ndarray) -> list[float]:
+    """The breaks as the data sees them: the method's values for exact bins, else the bin edge
+    at or below each (a bin goes to the class its centre falls in)."""
+    if b.exact:
+        return [float(t) for t in inner]
+    return [b.lo + int(np.searchsorted(b.values, t, side="right")) / b.scale for t in inner]
 
 
 def _as_given(name: str, b: Binning, fine: np.ndarray, labels: np.ndarray | None) -> Factor:
@@ -179,6 +187,7 @@ def _discretized(name: str, b: Binning, fine: np.ndarray, shift: float, methods:
     fine = fine[: b.nbins]
     used = np.flatnonzero(fine[:, 0] > 0)
     v, w = b.values[used], fine[used, 0]
+    span = None if b.exact else (b.lo, b.lo + b.nbins / b.scale)  # the data's range
     rows, maps = [], []
     natural = natural_breaks_all(v, w, list(ks)) if "natural" in methods else {}
     for method in methods:
@@ -191,7 +200,7 @@ def _discretized(name: str, b: Binning, fine: np.ndarray, shift: float, methods:
                         breaks(v, k, "natural", w, name=name)  # raises the reason
                     inner = natural[k]
                 else:
-                    inner = breaks(v, k, method, w, name=name)  # type: ignore[arg-type]
+                    inner = breaks(v, k, method, w, name=name, span=span)  # type: ignore[arg-type]
             except InputError as exc:
                 row["note"] = exc.problems[0].message
                 rows.append(row)
@@ -200,8 +209,7 @@ def _discretized(name: str, b: Binning, fine: np.ndarray, shift: float, methods:
             cls = np.zeros(b.nbins, dtype=np.int64)
             cls[used] = classify(v, inner)
             s = _strata_sums(fine, cls, k, np.arange(1, k + 1), shift)
-            last = [int(used[cls[used] == c].max()) for c in np.unique(cls[used])]
-            row.update(strata=len(s.n), breaks=_format_breaks([b.upper_edge(i) for i in last[:-1]]))
+            row.update(strata=len(s.n), breaks=_format_breaks(_edges(b, inner)))
             if len(s.n) > 1 and float(_ss(*map(np.array, s.total)).sum()) > 0:
                 row["q"] = q_value(s)
             if len(s.n) < k:
@@ -266,8 +274,9 @@ def detect_arrays(
     if not names:
         raise InputError([problem(source, "factors", [], "name at least one factor")])
     yd = da.asarray(y)
-    xs = [da.asarray(factors[n]).rechunk(yd.chunks) for n in names]
+    xs = [da.asarray(factors[n]) for n in names]
     _check_arrays(yd, xs, names, source)
+    xs = [x.rechunk(yd.chunks) for x in xs]
     disc = discretize if isinstance(discretize, dict) else dict.fromkeys(names, discretize)
     sc = scan(yd, xs)
     problems = []

@@ -68,10 +68,6 @@ class Binning:
         """Bin width in the factor's units (0 for exact bins of distinct values)."""
         return 0.0 if self.exact else 1.0 / self.scale
 
-    def upper_edge(self, b: int) -> float:
-        """The largest value of bin ``b`` (exact) or its upper edge (equal-width)."""
-        return float(self.values[b]) if self.exact else self.lo + (b + 1) / self.scale
-
 
 def binning(lo: float, hi: float, integer: bool, distinct: np.ndarray | None = None) -> Binning:
     """The fine binning of a factor with range [lo, hi]: one bin per integer code when it holds

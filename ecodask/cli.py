@@ -132,6 +132,60 @@ def demo(
     _print_outputs(outputs)
 
 
+@app.command(no_args_is_help=True)
+def geodetector(
+    table: Annotated[Path, typer.Argument(help="CSV or Parquet table, one row per observation.")],
+    more_factors: Annotated[list[str] | None, typer.Argument(hidden=True, metavar="")] = None,
+    y: Annotated[str, typer.Option("--y", help="Column of the dependent variable.")] = ...,  # type: ignore[assignment]
+    factors: Annotated[list[str], typer.Option(
+        "--factors", help="Factor columns: --factors A B C (or A,B,C).")] = ...,  # type: ignore[assignment]
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the tables and charts.")] = Path(
+        "geodetector-output"),
+    discretize: Annotated[str, typer.Option(
+        help="none (use values as strata), optimal (every method and k, highest q), or one of "
+        "equal, quantile, natural, geometric, sd with --k.")] = "none",
+    k: Annotated[int, typer.Option(help="Classes for a single discretization method.")] = 5,
+    categorical: Annotated[list[str] | None, typer.Option(
+        help="Factors used as given even when discretizing (repeat, or A,B).")] = None,
+    variance: Annotated[str, typer.Option(help="λ of the F test: population (GD, gdverse) or sample "
+                                          "(CRAN geodetector).")] = "population",
+    keep_singletons: Annotated[bool, typer.Option(
+        help="Keep one-observation strata in the overlays of the interaction detector.")] = False,
+    alpha: Annotated[float, typer.Option(help="Level of the risk and ecological detectors.")] = 0.05,
+    dropna: Annotated[bool, typer.Option(
+        help="Leave out rows with a missing value (else an error).")] = False,
+) -> None:
+    """Geographical Detector on a table: factor, interaction, risk and ecological detectors.
+
+    Example: ecodask geodetector ntd.csv --y incidence --factors type region level --out gd
+    """
+    from ecodask.drivers import geodetector_on_table
+
+    names = [f for v in [*factors, *(more_factors or [])] for f in v.split(",") if f]
+    cats = [f for v in (categorical or []) for f in v.split(",") if f]
+    choices = ("none", "optimal", "equal", "quantile", "natural", "geometric", "sd")
+    try:
+        if discretize not in choices:
+            raise EcodaskError(f"--discretize = {discretize!r}: one of {', '.join(choices)}")
+        if variance not in ("population", "sample"):
+            raise EcodaskError(f"--variance = {variance!r}: population or sample")
+        results, paths = geodetector_on_table(
+            table, y, names, out_dir, discretize=None if discretize == "none" else discretize, k=k,
+            categorical=cats, variance=variance, drop_singletons=not keep_singletons, alpha=alpha,
+            dropna=dropna)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    from rich.table import Table
+
+    t = Table(title=f"Factor detector (λ on {variance} variance)")
+    for col in ("factor", "q", "p", "strata"):
+        t.add_column(col, justify="left" if col == "factor" else "right")
+    for r in results["factor"].sort_values("q", ascending=False).itertuples():
+        t.add_row(str(r.factor), f"{r.q:.4f}", f"{r.p:.3g}", str(r.strata))
+    out.print(t)
+    _print_outputs({k: str(v) for k, v in paths.items()})
+
+
 def main() -> None:  # pragma: no cover
     app(prog_name="ecodask")
 

@@ -166,6 +166,36 @@ class DriverConfig(_Strict):
     kind: Literal["continuous", "categorical"] = "continuous"
 
 
+class AnalysisConfig(_Strict):
+    """Driver analysis on the analysis grid (methods.md sections 5-6), y = ESV density per year.
+
+    discretize: how continuous drivers become strata: ``optimal`` (every method and k in ``ks``,
+        the highest q), a method with ``k``, or ``none`` (categorical drivers are always used as
+        given). variance / drop_singletons / alpha: the Geographical Detector's conventions.
+    regression: stepwise ``method`` and ``criterion`` with ``p_enter`` / ``p_remove``, on the
+        continuous drivers. hotspots: Moran's I and Gi* of the ESV density.
+    """
+
+    discretize: Literal["optimal", "equal", "quantile", "natural", "geometric", "sd", "none"] = "optimal"
+    k: int | None = Field(None, ge=2, le=64)
+    ks: list[Annotated[int, Field(ge=2, le=64)]] = Field(default_factory=lambda: list(range(3, 11)),
+                                                         min_length=1)
+    variance: Literal["population", "sample"] = "population"
+    drop_singletons: bool = True
+    alpha: float = Field(0.05, gt=0, lt=1)
+    regression_method: Literal["stepwise", "forward", "backward", "enter"] = "stepwise"
+    regression_criterion: Literal["p", "aic"] = "p"
+    p_enter: float = Field(0.05, gt=0, lt=1)
+    p_remove: float = Field(0.10, gt=0, lt=1)
+    hotspots: bool = True
+
+    @model_validator(mode="after")
+    def _k_with_method(self) -> AnalysisConfig:
+        if self.discretize in ("optimal", "none") and self.k is not None:
+            raise ValueError("k goes with a single method (discretize: quantile, natural, ...)")
+        return self
+
+
 class ClusterConfig(_Strict):
     """Where Dask runs: a LocalCluster (default) or an existing scheduler."""
 
@@ -195,6 +225,7 @@ class RunConfig(_Strict):
     zones: ZonesConfig
     drivers: dict[str, Annotated[DriverConfig, BeforeValidator(_driver_shorthand)]] = {}
     county_stats: InputFile | None = None
+    analysis: AnalysisConfig = AnalysisConfig()
     output: ResolvedPath
     cluster: ClusterConfig = ClusterConfig()
     catalogs: list[ResolvedPath] = Field([], description="extra catalog folders, searched first")
@@ -208,7 +239,7 @@ class RunConfig(_Strict):
 def _field_names() -> list[str]:
     names: set[str] = set()
     for model in (RunConfig, GridConfig, LandcoverConfig, EsvConfig, ZonesConfig, DriverConfig,
-                  ClusterConfig):
+                  ClusterConfig, AnalysisConfig):
         names.update(model.model_fields)
     return sorted(names)
 

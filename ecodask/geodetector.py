@@ -37,6 +37,8 @@ from ecodask.strata import Binning, binning, fine_bin_sums, overlay_sums, scan
 INTERACTION_RTOL = 1e-9
 #: Tables up to this many rows bin a continuous factor one bin per distinct value (exact breaks).
 EXACT_ROWS = 1_000_000
+#: Most strata of a factor used as given (codes or distinct values).
+MAX_STRATA = 10_000
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,9 @@ def _edges(b: Binning, inner: np.ndarray) -> list[float]:
 def _as_given(name: str, b: Binning, fine: np.ndarray, labels: np.ndarray | None) -> Factor:
     """Each non-empty fine bin (a code or a distinct value) is a stratum."""
     used = np.flatnonzero(fine[: b.nbins, 0] > 0)
+    if len(used) > MAX_STRATA:
+        raise InputError([problem(name, "strata", len(used), f"more than {MAX_STRATA} distinct values to use "
+                                  "as strata: discretize it")])
     stratum = np.zeros(b.nbins, dtype=np.int64)
     stratum[used] = np.arange(len(used))
     lab = b.values[used] if labels is None else np.asarray(labels)[b.values[used].astype(np.int64)]
@@ -397,6 +402,57 @@ def ecological_test(a: StratumSums, b: StratumSums, alpha: float = 0.05) -> dict
     f = (na * (nb - 1) * ssw_a) / (nb * (na - 1) * ssw_b) if ssw_b > 0 else np.inf
     p = float(stats.f.sf(f, na - 1, nb - 1))
     return {"F": f, "p": p, "significant": p < alpha}
+
+
+def detect_table(
+    table: pd.DataFrame,
+    y: str,
+    factors: Sequence[str],
+    *,
+    discretize: Discretize = None,
+    categorical: Sequence[str] = (),
+    source: str = "table",
+    **options,
+) -> dict[str, pd.DataFrame]:
+    """All four detectors on a table, as researchers run GD today: column ``y`` against the
+    ``factors`` columns. Text, boolean and categorical columns, and the columns named in
+    ``categorical``, are used as given (each value a stratum); the other factors are cut by
+    ``discretize`` (None: used as given too). Tables up to :data:`EXACT_ROWS` rows bin a
+    continuous factor one bin per distinct value, so its breaks are exact data values; larger
+    ones use equal-width fine bins (the ``bin_resolution`` column says which). ``options`` go to
+    :func:`detect_arrays`.
+    """
+    missing = [c for c in [y, *factors] if c not in table.columns]
+    if missing:
+        have = ", ".join(map(str, table.columns))
+        raise InputError([problem(source, c, None, f"no such column (columns: {have})") for c in missing])
+    if len(set(factors)) != len(factors) or y in factors:
+        raise InputError([problem(source, "factors", list(factors), "name each factor once, and not y")])
+    unknown = sorted(set(categorical) - set(factors))
+    if unknown:
+        raise InputError([problem(source, "categorical", unknown, "not among the factors")])
+    yv = pd.to_numeric(table[y], errors="coerce")
+    if yv.isna().sum() > table[y].isna().sum():
+        raise InputError([problem(source, y, str(table[y][yv.isna() & table[y].notna()].iloc[0]),
+                                  "y must be numeric")])
+    arrays, labels, distinct, disc = {}, {}, {}, {}
+    for name in factors:
+        col = table[name]
+        if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+            codes, uniques = pd.factorize(col, sort=True)
+            arrays[name] = np.where(codes < 0, np.nan, codes.astype(np.float64))
+            labels[name] = np.asarray(uniques, dtype=object)
+            disc[name] = None
+            continue
+        x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        arrays[name] = x
+        disc[name] = None if name in categorical else discretize
+        if len(x) <= EXACT_ROWS:
+            finite = x[np.isfinite(x)]
+            if finite.size and not np.all(finite == np.round(finite)):
+                distinct[name] = np.unique(finite)
+    return detect(yv.to_numpy(dtype=np.float64), arrays, discretize=disc, labels=labels, distinct=distinct,
+                  source=source, y_name=y, **options)
 
 
 def optimal_discretization(

@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ecodask import stages
+from ecodask import drivers, stages
 from ecodask.cluster import dask_client
 from ecodask.config import RunConfig
 
@@ -31,6 +31,11 @@ def land_esv_task(cfg: RunConfig, store: Path) -> dict[str, Path]:
     return stages.land_esv_stage(cfg, store)
 
 
+@task(name="driver-analysis", cache_policy=NO_CACHE)
+def driver_analysis_task(cfg: RunConfig, store: Path) -> dict[str, Path]:
+    return drivers.analysis_stage(cfg, store)
+
+
 @task(name="record-run", cache_policy=NO_CACHE)
 def record_task(cfg: RunConfig, timings: dict[str, float], outputs: dict, started: dt.datetime) -> Path:
     return stages.write_run_record(cfg, timings, outputs, started)
@@ -46,7 +51,8 @@ def _timed(timings: dict[str, float], name: str, fn, *args):
 @flow(name="ecodask-run", log_prints=True)
 def run_flow(config_path: str) -> dict[str, str]:
     """Validate the configuration, start the Dask cluster, ingest, one pass for transitions and ESV
-    (grids and tables), record the run."""
+    (grids and tables), the driver analysis (Geographical Detector, stepwise regression, hot
+    spots), record the run."""
     log = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}
@@ -55,8 +61,12 @@ def run_flow(config_path: str) -> dict[str, str]:
         log.info("Dask scheduler %s, dashboard %s", client.scheduler.address, client.dashboard_link)
         store = _timed(timings, "ingest", ingest_task, cfg)
         tables = _timed(timings, "transitions_esv", land_esv_task, cfg, store)
+        tables |= _timed(timings, "driver_analysis", driver_analysis_task, cfg, store)
     create_markdown_artifact(stages.esv_summary_markdown(cfg), key="esv-summary",
                              description=f"ESV of run {cfg.name}")
+    if cfg.drivers:
+        create_markdown_artifact(drivers.driver_summary_markdown(cfg), key="driver-summary",
+                                 description=f"Geographical Detector q of run {cfg.name}")
     outputs = {"store": str(store), **{k: str(v) for k, v in tables.items()}}
     record = record_task(cfg, timings, outputs, started)
     outputs["run_record"] = str(record)

@@ -115,3 +115,22 @@ def write_analysis_esv(store: Path, ana: xr.Dataset, years: np.ndarray, coarse: 
     if "spatial_ref" in ana.coords:
         ds = ds.assign_coords(spatial_ref=ana["spatial_ref"])
     ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False)
+
+
+def write_analysis_hotspots(store: Path, ana: xr.Dataset, years: np.ndarray, gi_z: np.ndarray,
+                            classes: np.ndarray) -> None:
+    """Write ``analysis/esv_gi_z`` (year, y, x) Getis-Ord Gi* z of the ESV density and
+    ``analysis/esv_hotspot`` (year, y, x) int8 classes: ±3/±2/±1 hot/cold spot at 99/95/90 %,
+    0 not significant, -128 no data."""
+    attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
+    ds = xr.Dataset(
+        {"esv_gi_z": (("year", "y", "x"), gi_z.astype(np.float32),
+                      {"long_name": "Getis-Ord Gi* z-score of ESV density (binary queen weights with self)",
+                       "units": "1", **attrs}),
+         "esv_hotspot": (("year", "y", "x"), classes.astype(np.int8),
+                         {"long_name": "ESV hot (+) / cold (-) spot at 99/95/90 % (3/2/1), 0 not significant",
+                          "flag_values": [-3, -2, -1, 0, 1, 2, 3], "_FillValue": -128, **attrs})},
+        coords={"year": ("year", years), "y": ana["y"], "x": ana["x"]}, attrs=dict(ana.attrs))
+    if "spatial_ref" in ana.coords:
+        ds = ds.assign_coords(spatial_ref=ana["spatial_ref"])
+    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False)

@@ -361,6 +361,9 @@ def _detectors(sums: dict[str, StratumSums], pairs: list[tuple[int, int]], overl
     interaction = pd.DataFrame(irows, columns=["factor_a", "factor_b", "q_a", "q_b", "q_ab",
                                                "interaction", "strata_ab"])
     risk = pd.concat([risk_table(k, s, alpha) for k, s in sums.items()], ignore_index=True)
+    for col in ("stratum_a", "stratum_b"):  # text labels of one factor: every label as text
+        if risk[col].map(type).nunique() > 1:
+            risk[col] = risk[col].astype(str)
     erows = [{"factor_a": names[a], "factor_b": names[b],
               **ecological_test(sums[names[a]], sums[names[b]], alpha)} for a, b in pairs]
     ecological = pd.DataFrame(erows, columns=["factor_a", "factor_b", "F", "p", "significant"])
@@ -373,6 +376,10 @@ def detect(y: np.ndarray, factors: dict[str, np.ndarray], *, chunk_rows: int = 1
     yd = da.from_array(np.asarray(y, dtype=np.float64), chunks=chunk_rows)
     return detect_arrays(yd, {k: da.from_array(np.asarray(v), chunks=chunk_rows) for k, v in factors.items()},
                          **options)
+
+
+def _scalar(v: object) -> object:
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def risk_table(name: str, s: StratumSums, alpha: float = 0.05) -> pd.DataFrame:
@@ -389,7 +396,7 @@ def risk_table(name: str, s: StratumSums, alpha: float = 0.05) -> pd.DataFrame:
             t = (mean[i] - mean[j]) / np.sqrt(se2)
             df = se2**2 / ((var[i] / s.n[i]) ** 2 / (s.n[i] - 1) + (var[j] / s.n[j]) ** 2 / (s.n[j] - 1))
             p = float(2 * stats.t.sf(abs(t), df))
-        rows.append({"factor": name, "stratum_a": s.labels[i].item(), "stratum_b": s.labels[j].item(),
+        rows.append({"factor": name, "stratum_a": _scalar(s.labels[i]), "stratum_b": _scalar(s.labels[j]),
                      "mean_a": mean[i], "mean_b": mean[j], "n_a": int(s.n[i]), "n_b": int(s.n[j]),
                      "t": t, "df": df, "p": p, "significant": bool(p < alpha) if p == p else False})
     return pd.DataFrame(rows)

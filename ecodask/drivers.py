@@ -56,10 +56,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def write_charts(results: dict[str, pd.DataFrame], folder: Path, suffix: str = "") -> dict[str, Path]:
     """The q bar chart and the interaction heat map of one set of detector results."""
     label = f", {suffix.strip('_')}" if suffix else ""
-    paths = {"geodetector_q.png": q_bar_chart(results["factor"], folder / f"geodetector_q{suffix}.png",
-                                              title=f"Factor detector{label}")}
+    q_png = folder / f"geodetector_q{suffix}.png"
+    paths = {q_png.name: q_bar_chart(results["factor"], q_png, title=f"Factor detector{label}")}
     if len(results["interaction"]):
-        paths["geodetector_interaction.png"] = interaction_heatmap(
+        paths[f"geodetector_interaction{suffix}.png"] = interaction_heatmap(
             results["interaction"], results["factor"], folder / f"geodetector_interaction{suffix}.png",
             title=f"Interaction detector{label}")
     return paths
@@ -156,7 +156,7 @@ def analysis_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
         tables["morans_i"], tables["hotspots"] = hot[0], _year_first(hot[1])
     paths = write_tables(tables, folder)
     for year, r in charts:
-        paths |= {f"{k}.{year}": v for k, v in write_charts(r, folder, f"_{year}").items()}
+        paths |= write_charts(r, folder, f"_{year}")
     if hot is not None:
         write_analysis_hotspots(store, ana, np.asarray(years), hot[2], hot[3])
     return paths

@@ -31,7 +31,7 @@ from scipy import stats
 
 from ecodask.discretize import METHODS
 from ecodask.errors import InputError, problem
-from ecodask.strata import Binning, binning, fine_bin_sums, overlay_sums, scan
+from ecodask.strata import FUSED_CELLS, Binning, binning, fine_bin_sums, overlay_sums, scan
 
 #: Relative tolerance for "equal" in the interaction classes (q12 = q1 + q2, q12 = min or max).
 INTERACTION_RTOL = 1e-9
@@ -306,7 +306,14 @@ def detect_arrays(
     if problems:
         raise InputError(problems)
     shift = sc.mean_y
-    fine = fine_bin_sums(yd, xs, bins, shift)
+    pairs = list(combinations(range(len(names)), 2))
+    overlays = None
+    if pairs and all(disc.get(n) is None for n in names) and \
+            sum(bins[a].nbins * bins[b].nbins for a, b in pairs) <= FUSED_CELLS:
+        # Every factor used as given: its fine bins are its strata, so one loop does both passes.
+        overlays, fine = overlay_sums(yd, xs, bins, shift, [np.arange(b.nbins) for b in bins], pairs)
+    else:
+        fine = fine_bin_sums(yd, xs, bins, shift)
     strata: list[Factor] = []
     for f, n in enumerate(names):
         d = disc.get(n)
@@ -320,8 +327,8 @@ def detect_arrays(
     sst = float(_ss(*map(np.array, next(iter(sums.values())).total)))
     if sst == 0:
         raise InputError([problem(source, y_name, "constant", "y has no variance: q is undefined")])
-    pairs = list(combinations(range(len(names)), 2))
-    overlays = overlay_sums(yd, xs, bins, shift, [fa.stratum for fa in strata], pairs)
+    if overlays is None:
+        overlays = overlay_sums(yd, xs, bins, shift, [fa.stratum for fa in strata], pairs)[0] if pairs else []
     conv = {"variance": variance, "drop_singletons": drop_singletons, "alpha": alpha,
             "rows_dropped": int(yd.size - sc.n_valid)}
     out = _detectors(sums, pairs, overlays, names, conv)

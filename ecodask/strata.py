@@ -10,7 +10,8 @@ per-chunk kernel (:mod:`ecodask.kernels.strata`) whose small results are summed 
    :data:`FINE_BINS` equal-width bins over its range. Every candidate discretization of a
    factor is scored from these sums, so one pass serves all (method, k);
 3. :func:`overlay_sums`: the same sums per stratum of the overlay of every pair of factors, once
-   each factor's strata (a stratum per fine bin) are fixed.
+   each factor's strata (a stratum per fine bin) are fixed. When every factor is used as given
+   (its fine bins are its strata), passes 2 and 3 are one loop.
 
 Sums are float64; a stratum of a discretized factor is a set of whole fine bins, so its sums and
 every statistic built from them are exact for that stratification on every row.
@@ -136,17 +137,23 @@ def fine_bin_sums(y: da.Array, xs: Sequence[da.Array], bins: Sequence[Binning], 
 
 
 def _pair_chunk(y, *xs, shift, params, layout):
-    return kern.pair_sums(*_stack(y, xs), shift, **params, **layout)
+    pairs, fine = kern.pair_sums(*_stack(y, xs), shift, **params, **layout)
+    return np.concatenate([pairs.ravel(), fine.ravel()])
+
+
+#: Largest overlay table (Σ K_a K_b strata over all pairs) summed in the same pass as the fine
+#: bins when every factor is used as given (one bin, one stratum).
+FUSED_CELLS = 1 << 22
 
 
 def overlay_sums(
     y: da.Array, xs: Sequence[da.Array], bins: Sequence[Binning], shift: float,
     stratum: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]],
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Pass 3: for every pair (a, b) of factor indices, (K_a, K_b, 3) [count, Σd, Σd²] per stratum
-    of the overlay; ``stratum[f]`` maps factor f's fine bins to its strata 0..K_f-1."""
-    if not pairs:
-        return []
+    of the overlay; ``stratum[f]`` maps factor f's fine bins to its strata 0..K_f-1. Also returns
+    the fine-bin sums of pass 2 (from the same loop), so factors whose strata are their fine bins
+    need no separate pass 2."""
     k = np.array([int(s.max()) + 1 for s in stratum])
     table = np.zeros((len(bins), max(len(s) for s in stratum)), dtype=np.int64)
     for f, s in enumerate(stratum):
@@ -158,4 +165,7 @@ def overlay_sums(
     layout = {"stratum": table, "pa": pa, "pb": pb, "offset": offset, "width": k[pb].astype(np.int64),
               "size": int(sizes.sum())}
     flat = map_sum_blocks(_pair_chunk, [y, *xs], shift=shift, params=_params(bins), layout=layout).compute()
-    return [flat[o:o + n].reshape(k[a], k[b], 3) for o, n, a, b in zip(offset, sizes, pa, pb, strict=True)]
+    fine = flat[3 * layout["size"]:].reshape(len(bins), max(b.nbins for b in bins), 3)
+    flat = flat[: 3 * layout["size"]].reshape(-1, 3)
+    tables = [flat[o:o + n].reshape(k[a], k[b], 3) for o, n, a, b in zip(offset, sizes, pa, pb, strict=True)]
+    return tables, fine

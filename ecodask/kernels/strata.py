@@ -99,12 +99,14 @@ def pair_sums(
     y: np.ndarray, xs: np.ndarray, shift: float, mode: np.ndarray, lo: np.ndarray, scale: np.ndarray,
     nbins: np.ndarray, values: np.ndarray, stratum: np.ndarray, pa: np.ndarray, pb: np.ndarray,
     offset: np.ndarray, width: np.ndarray, size: int,
-) -> np.ndarray:
-    """(size, 3): [count, Σd, Σd²] per stratum of every overlay of two factors. ``stratum[f, bin]``
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(pairs, fine)``: pairs (size, 3) [count, Σd, Σd²] per stratum of every overlay of two
+    factors, and fine (F, max nbins, 3) as :func:`fine_sums`, from one loop. ``stratum[f, bin]``
     is the factor's stratum (0..K_f-1) of a fine bin; overlay p of factors ``pa[p]``, ``pb[p]``
     puts strata (a, b) at ``offset[p] + a * width[p] + b``."""
     nf, n = xs.shape
     out = np.zeros((size, 3))
+    fine = np.zeros((nf, nbins.max(), 3))
     s = np.empty(nf, dtype=np.int64)
     for i in range(n):
         if not _valid(y, xs, i):
@@ -112,10 +114,14 @@ def pair_sums(
         d = y[i] - shift
         d2 = d * d
         for f in range(nf):
-            s[f] = stratum[f, _bin(xs[f, i], mode[f], lo[f], scale[f], nbins[f], values[f])]
+            b = _bin(xs[f, i], mode[f], lo[f], scale[f], nbins[f], values[f])
+            fine[f, b, 0] += 1.0
+            fine[f, b, 1] += d
+            fine[f, b, 2] += d2
+            s[f] = stratum[f, b]
         for p in range(pa.shape[0]):
             k = offset[p] + s[pa[p]] * width[p] + s[pb[p]]
             out[k, 0] += 1.0
             out[k, 1] += d
             out[k, 2] += d2
-    return out
+    return out, fine

@@ -380,9 +380,10 @@ def _detectors(sums: dict[str, StratumSums], pairs: list[tuple[int, int]], overl
 def detect(y: np.ndarray, factors: dict[str, np.ndarray], *, chunk_rows: int = 1 << 20,
            **options) -> dict[str, pd.DataFrame]:
     """:func:`detect_arrays` on in-memory columns cut into chunks of ``chunk_rows`` rows."""
-    yd = da.from_array(np.asarray(y, dtype=np.float64), chunks=chunk_rows)
-    return detect_arrays(yd, {k: da.from_array(np.asarray(v), chunks=chunk_rows) for k, v in factors.items()},
-                         **options)
+    # name=False: no hash of the whole column for a graph key (it costs more than a pass).
+    yd = da.from_array(np.asarray(y, dtype=np.float64), chunks=chunk_rows, name=False)
+    xs = {k: da.from_array(np.asarray(v), chunks=chunk_rows, name=False) for k, v in factors.items()}
+    return detect_arrays(yd, xs, **options)
 
 
 def _scalar(v: object) -> object:

@@ -8,6 +8,7 @@ PY        := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 DEMO_OUT  ?= demo-output
 BENCH_ARGS ?=
+BENCH_SUITES ?= hubei30m drivers
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export UV_NO_PROGRESS := 1
@@ -21,8 +22,9 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 help:
 	@echo "make demo   - set up, generate a synthetic region and run the whole flow on it (DEMO_OUT=$(DEMO_OUT))"
 	@echo "make test   - set up and run the test suite"
-	@echo "make bench  - set up (with the bench group: flox, xarray-spatial) and run the Hubei-30m benchmark"
-	@echo "              (BENCH_ARGS='--repeats 1', or '--suite foundation' for the foundation benchmark)"
+	@echo "make bench  - set up (with the bench group: baselines) and run every benchmark suite in BENCH_SUITES"
+	@echo "              ($(BENCH_SUITES): Hubei-30m, driver analysis); BENCH_SUITES=drivers for one;"
+	@echo "              BENCH_ARGS go to every suite ('--repeats 1'), or '--suite foundation' runs that one only"
 	@echo "make lint   - ruff"
 
 # The virtual environment, rebuilt when the lock changes.
@@ -44,7 +46,11 @@ test: venv
 # The benchmarks need the `bench` dependency group (baselines) on top of the locked environment.
 bench: venv
 	$(UV) sync --frozen --group bench --python $(PY)
-	$(PY) -m benchmarks.run $(BENCH_ARGS)
+	@set -e; if [[ " $(BENCH_ARGS)" == *" --suite"* ]]; then \
+	  echo "$(PY) -m benchmarks.run $(BENCH_ARGS)"; $(PY) -m benchmarks.run $(BENCH_ARGS); \
+	else for s in $(BENCH_SUITES); do \
+	  echo "$(PY) -m benchmarks.run --suite $$s $(BENCH_ARGS)"; $(PY) -m benchmarks.run --suite $$s $(BENCH_ARGS); \
+	done; fi
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,11 @@
                                                           (default; see benchmarks/hubei30m.py)
     python -m benchmarks.run --suite foundation [--width-km 150 --height-km 120] [--repeats 3]
         [--out bench-output]
+    python -m benchmarks.run --suite drivers [--rows 10000000] [--repeats 3] [ARGS]
+                                                          the driver analysis: Geographical Detector,
+                                                          stepwise regression, hot spots against
+                                                          PyPI geodetector, statsmodels, esda
+                                                          (see benchmarks/drivers.py)
 
 The foundation suite: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
 for three chunk sizes. Each case runs in a fresh process so its peak memory (max RSS) is its own.
@@ -69,10 +74,14 @@ def foundation(argv: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--suite", choices=["hubei30m", "foundation"], default="hubei30m")
+    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers"], default="hubei30m")
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
+    elif ns.suite == "drivers":
+        from benchmarks.drivers import main as drivers
+
+        drivers(rest)
     else:
         from benchmarks.hubei30m import main as hubei30m
 

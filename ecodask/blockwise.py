@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 
 import dask
@@ -47,3 +48,17 @@ def map_sum_blocks(
     while len(parts) > 1:
         parts = [add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
     return parts[0]
+
+
+def row_chunks(x: np.ndarray, rows: int) -> da.Array:
+    """A numpy array as a dask array chunked along its first axis whose chunks are views of it:
+    no copy and no content hash (``dask.array.from_array`` does both, which on a table of 10^7
+    rows costs more than a pass of the Geographical Detector). The array must not change while
+    the result is in use."""
+    x = np.asarray(x)
+    name = f"rows-{uuid.uuid4().hex}"
+    chunks = da.core.normalize_chunks((rows,) + x.shape[1:], x.shape)
+    starts = np.concatenate([[0], np.cumsum(chunks[0])]).tolist()
+    rest = (0,) * (x.ndim - 1)
+    dsk = {(name, i, *rest): x[a:b] for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))}
+    return da.Array(dsk, name, chunks, dtype=x.dtype)

@@ -29,6 +29,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from ecodask.blockwise import row_chunks
 from ecodask.discretize import METHODS
 from ecodask.errors import InputError, problem
 from ecodask.strata import FUSED_CELLS, Binning, binning, fine_bin_sums, overlay_sums, scan
@@ -380,10 +381,8 @@ def _detectors(sums: dict[str, StratumSums], pairs: list[tuple[int, int]], overl
 def detect(y: np.ndarray, factors: dict[str, np.ndarray], *, chunk_rows: int = 1 << 20,
            **options) -> dict[str, pd.DataFrame]:
     """:func:`detect_arrays` on in-memory columns cut into chunks of ``chunk_rows`` rows."""
-    # name=False: no hash of the whole column for a graph key (it costs more than a pass).
-    yd = da.from_array(np.asarray(y, dtype=np.float64), chunks=chunk_rows, name=False)
-    xs = {k: da.from_array(np.asarray(v), chunks=chunk_rows, name=False) for k, v in factors.items()}
-    return detect_arrays(yd, xs, **options)
+    yd = row_chunks(np.asarray(y, dtype=np.float64), chunk_rows)
+    return detect_arrays(yd, {k: row_chunks(v, chunk_rows) for k, v in factors.items()}, **options)
 
 
 def _scalar(v: object) -> object:

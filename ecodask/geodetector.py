@@ -400,7 +400,7 @@ def risk_table(name: str, s: StratumSums, alpha: float = 0.05) -> pd.DataFrame:
         if s.n[i] < 2 or s.n[j] < 2 or not se2 > 0:
             t, df, p = np.nan, np.nan, np.nan
         else:
-            t = (mean[i] - mean[j]) / np.sqrt(se2)
+            t = (s.s1[i] / s.n[i] - s.s1[j] / s.n[j]) / np.sqrt(se2)  # the shift cancels exactly
             df = se2**2 / ((var[i] / s.n[i]) ** 2 / (s.n[i] - 1) + (var[j] / s.n[j]) ** 2 / (s.n[j] - 1))
             p = float(2 * stats.t.sf(abs(t), df))
         rows.append({"factor": name, "stratum_a": _scalar(s.labels[i]), "stratum_b": _scalar(s.labels[j]),

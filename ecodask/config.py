@@ -196,6 +196,31 @@ class AnalysisConfig(_Strict):
         return self
 
 
+class CompensationConfig(_Strict):
+    """County ecological compensation (methods.md sections 7-8); runs when ``county_stats`` is given.
+
+    variants: ``all_land`` (non-market ESV of every land class from the grids, seed 002) and/or
+        ``cultivated`` (cultivated land, equivalent factors of ``cultivated_table`` valued by each
+        county's crops, seed 003). r_form: the social development stage R from the comprehensive
+        Engel coefficient, ``seed`` (t = En) or ``pearl`` (t = 1/En - 3).
+    reference_gdp_per_capita: CNY per person for G; default: the counties' total GDP over their
+        total population in each year. reference_income: CNY per person for the opportunity cost;
+        default: the population-weighted mean income of the counties in each year.
+    horizon_years / discount_rate: the loss-based compensation's valuation of ESV lost through
+        transitions. footprint_table: the items (c_i, p_i) and factors r, y of the footprint.
+    """
+
+    variants: list[Literal["all_land", "cultivated"]] = Field(
+        default_factory=lambda: ["all_land", "cultivated"], min_length=1)
+    cultivated_table: str = "hubei_cultivated_2017"
+    footprint_table: str = "hubei_2017"
+    r_form: Literal["seed", "pearl"] = "seed"
+    reference_gdp_per_capita: Annotated[float, Field(gt=0)] | None = None
+    reference_income: Annotated[float, Field(gt=0)] | None = None
+    horizon_years: int = Field(20, ge=1, le=500)
+    discount_rate: float = Field(0.03, ge=0, lt=1)
+
+
 class ClusterConfig(_Strict):
     """Where Dask runs: a LocalCluster (default) or an existing scheduler."""
 
@@ -226,6 +251,7 @@ class RunConfig(_Strict):
     drivers: dict[str, Annotated[DriverConfig, BeforeValidator(_driver_shorthand)]] = {}
     county_stats: InputFile | None = None
     analysis: AnalysisConfig = AnalysisConfig()
+    compensation: CompensationConfig = CompensationConfig()
     output: ResolvedPath
     cluster: ClusterConfig = ClusterConfig()
     catalogs: list[ResolvedPath] = Field([], description="extra catalog folders, searched first")
@@ -239,7 +265,7 @@ class RunConfig(_Strict):
 def _field_names() -> list[str]:
     names: set[str] = set()
     for model in (RunConfig, GridConfig, LandcoverConfig, EsvConfig, ZonesConfig, DriverConfig,
-                  ClusterConfig, AnalysisConfig):
+                  ClusterConfig, AnalysisConfig, CompensationConfig):
         names.update(model.model_fields)
     return sorted(names)
 

@@ -31,7 +31,7 @@ from ecodask.errors import InputError, problem
 from ecodask.geodetector import detect_arrays, detect_table
 from ecodask.io.grids import write_analysis_hotspots
 from ecodask.io.ingest import open_store, store_zones
-from ecodask.io.tables import write_table
+from ecodask.io.tables import write_tables
 from ecodask.plots import interaction_heatmap, q_bar_chart
 from ecodask.regression import regression_table
 
@@ -63,12 +63,6 @@ def write_charts(results: dict[str, pd.DataFrame], folder: Path, suffix: str = "
             results["interaction"], results["factor"], folder / f"geodetector_interaction{suffix}.png",
             title=f"Interaction detector{label}")
     return paths
-
-
-def write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
-    """Each table as CSV and Parquet; paths by ``name.ext``."""
-    return {f"{name}.{ext}": p for name, df in tables.items()
-            for ext, p in write_table(df, folder, name).items()}
 
 
 def write_geodetector(results: dict[str, pd.DataFrame], folder: str | Path) -> dict[str, Path]:

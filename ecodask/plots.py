@@ -84,3 +84,32 @@ def interaction_heatmap(interaction: pd.DataFrame, factor: pd.DataFrame, path: s
     legend = textwrap.fill(", ".join(f"{v} {k}" for k, v in INTERACTION_ABBREVIATIONS.items()), 60)
     ax.set_title(f"{title}\n{legend}", fontsize=8)
     return _save(fig, Path(path))
+
+
+def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
+    """One PNG per variant and role for the last year of a compensation table with county geometry:
+    the amount (10^8 CNY/yr) and the priority level (1 = most urgent) side by side, the other
+    counties in grey."""
+    folder = Path(folder)
+    paths = {}
+    year = int(geo["year"].max())
+    last = geo[geo["year"] == year]
+    for variant, v in last.groupby("variant", sort=True):
+        for role, r in v.groupby("role", sort=True):
+            fig = Figure(figsize=(11, 5))
+            panels = (("amount_1e8cny", "amount, 10^8 CNY/yr", "YlOrRd"),
+                      ("level", "priority level (1 most urgent)", "viridis_r"))
+            for i, (column, label, cmap) in enumerate(panels):
+                ax = fig.add_subplot(1, 2, i + 1)
+                v.plot(ax=ax, color="#dddddd", edgecolor="white", linewidth=0.3)
+                r.plot(ax=ax, column=column, cmap=cmap, legend=True, edgecolor="white", linewidth=0.3,
+                       categorical=column == "level", legend_kwds={"title": label} if column == "level"
+                       else {"label": label, "shrink": 0.7})
+                ax.set_axis_off()
+                ax.set_title(label, fontsize=9)
+            direction = str(r["direction"].iloc[0])
+            fig.suptitle(f"Compensation {year}, {variant.replace('_', ' ')}: {role.replace('_', ' ')} "
+                         f"({direction})", fontsize=10)
+            path = folder / f"compensation_{variant}_{role}.png"
+            paths[path.name] = _save(fig, path)
+    return paths

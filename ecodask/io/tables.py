@@ -28,6 +28,12 @@ def write_table(df: pd.DataFrame, folder: str | Path, name: str) -> dict[str, Pa
     return paths
 
 
+def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> dict[str, Path]:
+    """Each table as CSV and Parquet (:func:`write_table`); paths by ``name.ext``."""
+    return {f"{name}.{ext}": p for name, df in tables.items()
+            for ext, p in write_table(df, folder, name).items()}
+
+
 def write_json(obj: object, path: str | Path) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     path = Path(path)

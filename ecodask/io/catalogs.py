@@ -1,8 +1,8 @@
-"""Catalogs: class schemes and ESV coefficient tables as YAML data.
+"""Catalogs: class schemes, ESV coefficient tables and footprint tables as YAML data.
 
-A catalog folder holds ``class_schemes/*.yaml`` and ``esv_tables/*.yaml``. The project's own
-folder (``catalogs/`` at the top of the source tree, ``ecodask/_catalogs`` in a wheel) is
-always searched; a run configuration may add folders, which win on a name clash. A new region
+A catalog folder holds ``class_schemes/*.yaml``, ``esv_tables/*.yaml`` and ``footprint_tables/*.yaml``.
+The project's own folder (``catalogs/`` at the top of the source tree, ``ecodask/_catalogs`` in a
+wheel) is always searched; a run configuration may add folders, which win on a name clash. A new region
 or table is a new YAML file, never code.
 """
 
@@ -119,7 +119,38 @@ class EsvTable(_Strict):
         return [s.name for s in self.services]
 
 
-_KINDS = {"class_schemes": ClassScheme, "esv_tables": EsvTable}
+class FootprintItem(_Strict):
+    """One consumption item: per-capita consumption c_i (kg/person/yr), world average yield p_i (kg/ha)."""
+
+    c_kg_per_capita: float = Field(gt=0)
+    p_kg_per_ha: float = Field(gt=0)
+
+
+class FootprintTable(_Strict):
+    """Items and factors of the cultivated-land ecological footprint (methods.md section 7).
+
+    ``items[i]`` gives c_i and p_i; ``equivalence_factor`` is r (gha/ha, 2.52 for cropland),
+    ``yield_factor`` y (dimensionless, 1.28) and ``biodiversity_reserve`` the fraction of the
+    capacity set aside for biodiversity (0.035 in seed 003: the 12 % of productive land of "Our
+    Common Future", scaled to cultivated land's ~30 % share of Hubei, revised to 3.5 %).
+    """
+
+    name: str
+    title: str
+    source: str
+    verification: str
+    items: dict[str, FootprintItem] = Field(min_length=1)
+    equivalence_factor: float = Field(gt=0)
+    yield_factor: float = Field(gt=0)
+    biodiversity_reserve: float = Field(ge=0, lt=1)
+
+    @property
+    def ha_per_capita(self) -> float:
+        """``sum_i c_i / p_i``: cultivated land (ha) one person's consumption needs, before r."""
+        return sum(it.c_kg_per_capita / it.p_kg_per_ha for it in self.items.values())
+
+
+_KINDS = {"class_schemes": ClassScheme, "esv_tables": EsvTable, "footprint_tables": FootprintTable}
 
 
 def _search_dirs(extra: Sequence[Path]) -> list[Path]:
@@ -127,7 +158,7 @@ def _search_dirs(extra: Sequence[Path]) -> list[Path]:
 
 
 def catalog_files(kind: str, extra: Sequence[Path] = ()) -> dict[str, Path]:
-    """Name -> YAML file of every entry of ``kind`` ('class_schemes' or 'esv_tables')."""
+    """Name -> YAML file of every entry of ``kind``: 'class_schemes', 'esv_tables' or 'footprint_tables'."""
     found: dict[str, Path] = {}
     for d in reversed(_search_dirs(extra)):  # later (extra) folders win
         for f in sorted((Path(d) / kind).glob("*.yaml")):
@@ -170,3 +201,8 @@ def load_class_scheme(name: str, extra: Sequence[Path] = ()) -> ClassScheme:
 def load_esv_table(name: str, extra: Sequence[Path] = ()) -> EsvTable:
     """The ESV coefficient table ``name`` (e.g. 'xinzhou_2023')."""
     return _load("esv_tables", name, extra)  # type: ignore[return-value]
+
+
+def load_footprint_table(name: str, extra: Sequence[Path] = ()) -> FootprintTable:
+    """The footprint table ``name`` (e.g. 'hubei_2017')."""
+    return _load("footprint_tables", name, extra)  # type: ignore[return-value]

@@ -186,6 +186,56 @@ def geodetector(
     _print_outputs({k: str(v) for k, v in paths.items()})
 
 
+@app.command(no_args_is_help=True)
+def compensation(
+    stats: Annotated[Path, typer.Option("--stats", help="County statistics (CSV or Parquet).")] = ...,  # type: ignore[assignment]
+    zones: Annotated[Path, typer.Option("--zones", help="County polygons (any vector format).")] = ...,  # type: ignore[assignment]
+    esv: Annotated[Path | None, typer.Option(
+        "--esv", help="A run's esv_by_service table (CSV or Parquet) for the all-land variant.")] = None,
+    transitions: Annotated[Path | None, typer.Option(
+        help="A run's transitions table, for the loss-based amount.")] = None,
+    id_field: Annotated[str, typer.Option(help="County id field of the polygons.")] = "code",
+    name_field: Annotated[str, typer.Option(help="County name field of the polygons.")] = "name",
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the tables and maps.")] = Path(
+        "compensation-output"),
+    r_form: Annotated[str, typer.Option(help="Development stage R: seed (t = En) or pearl "
+                                        "(t = 1/En - 3).")] = "seed",
+    reference_gdp_per_capita: Annotated[float | None, typer.Option(
+        help="CNY per person for G (default: the counties' GDP over their population).")] = None,
+    reference_income: Annotated[float | None, typer.Option(
+        help="CNY per person for the opportunity cost (default: the counties' mean).")] = None,
+    horizon_years: Annotated[int, typer.Option(help="Years over which a loss is valued.")] = 20,
+    discount_rate: Annotated[float, typer.Option(help="Discount rate of the loss-based amount.")] = 0.03,
+) -> None:
+    """County ecological compensation: priorities and amounts per county and year.
+
+    Example: ecodask compensation --stats stats.csv --esv out/tables/esv_by_service.csv
+    --zones counties.gpkg --out comp
+    """
+    from pydantic import ValidationError
+
+    from ecodask.compensation_stage import compensation_from_files
+    from ecodask.config import CompensationConfig
+
+    try:
+        try:
+            opts = CompensationConfig(r_form=r_form, reference_gdp_per_capita=reference_gdp_per_capita,
+                                      reference_income=reference_income, horizon_years=horizon_years,
+                                      discount_rate=discount_rate)
+        except ValidationError as exc:
+            raise EcodaskError("; ".join(f"--{str(e['loc'][0]).replace('_', '-')} = {e.get('input')!r}: "
+                                         f"{e['msg']}" for e in exc.errors())) from None
+        table, paths = compensation_from_files(stats, esv, zones, id_field, name_field, out_dir, opts,
+                                               transitions)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    last = table[table["year"] == table["year"].max()]
+    summary = last.groupby(["variant", "direction"])["amount_1e8cny"].sum()
+    for (variant, direction), v in summary.items():
+        out.print(f"{variant:<10} {direction:<8} {v:12.4f} x 10^8 CNY/yr ({int(table['year'].max())})")
+    _print_outputs({k: str(v) for k, v in paths.items()})
+
+
 def main() -> None:  # pragma: no cover
     app(prog_name="ecodask")
 

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ecodask import drivers, stages
 from ecodask.cluster import dask_client
+from ecodask.compensation_stage import compensation_stage
 from ecodask.config import RunConfig
 
 
@@ -36,6 +37,11 @@ def driver_analysis_task(cfg: RunConfig, store: Path) -> dict[str, Path]:
     return drivers.analysis_stage(cfg, store)
 
 
+@task(name="compensation", cache_policy=NO_CACHE)
+def compensation_task(cfg: RunConfig, store: Path) -> dict[str, Path]:
+    return compensation_stage(cfg, store)
+
+
 @task(name="record-run", cache_policy=NO_CACHE)
 def record_task(cfg: RunConfig, timings: dict[str, float], outputs: dict, started: dt.datetime) -> Path:
     return stages.write_run_record(cfg, timings, outputs, started)
@@ -52,7 +58,7 @@ def _timed(timings: dict[str, float], name: str, fn, *args):
 def run_flow(config_path: str) -> dict[str, str]:
     """Validate the configuration, start the Dask cluster, ingest, one pass for transitions and ESV
     (grids and tables), the driver analysis (Geographical Detector, stepwise regression, hot
-    spots), record the run."""
+    spots), county compensation (with county statistics), record the run."""
     log = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}
@@ -62,6 +68,7 @@ def run_flow(config_path: str) -> dict[str, str]:
         store = _timed(timings, "ingest", ingest_task, cfg)
         tables = _timed(timings, "transitions_esv", land_esv_task, cfg, store)
         tables |= _timed(timings, "driver_analysis", driver_analysis_task, cfg, store)
+        tables |= _timed(timings, "compensation", compensation_task, cfg, store)
     create_markdown_artifact(stages.esv_summary_markdown(cfg), key="esv-summary",
                              description=f"ESV of run {cfg.name}")
     if cfg.drivers:

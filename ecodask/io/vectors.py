@@ -14,7 +14,7 @@ def write_vectors(gdf: gpd.GeoDataFrame, folder: str | Path, name: str) -> dict[
     folder.mkdir(parents=True, exist_ok=True)
     paths = {f"{name}.gpkg": folder / f"{name}.gpkg", f"{name}.geoparquet": folder / f"{name}.geoparquet"}
     for key, path in paths.items():
-        tmp = path.with_name(f".{path.name}.partial")
+        tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # GDAL picks the format by suffix
         try:
             tmp.unlink(missing_ok=True)
             if key.endswith(".gpkg"):

@@ -1,0 +1,90 @@
+"""Compensation of a synthetic region's run, and the ``ecodask compensation`` command: a table for
+every county, year and variant with no missing value, totals that add up, and the geometry and maps
+written beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ecodask.cli import app
+from ecodask.compensation_stage import compensation_stage
+from ecodask.config import load_config
+from ecodask.stages import ingest_stage, land_esv_stage
+from ecodask.synth import make_region
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[object, dict[str, Path]]:
+    cfg = load_config(make_region(tmp_path_factory.mktemp("comp"), seed=4, width_km=8, height_km=6,
+                                  n_counties=5))
+    store = ingest_stage(cfg)
+    land_esv_stage(cfg, store)
+    return cfg, compensation_stage(cfg, store)
+
+
+def test_every_county_year_and_variant_without_gaps(run) -> None:
+    cfg, paths = run
+    t = pd.read_parquet(paths["compensation.parquet"])
+    stats = pd.read_csv(cfg.county_stats)
+    expected = {(str(c), y, v) for c, y in zip(stats.code, stats.year, strict=True)
+                for v in ("all_land", "cultivated")}
+    assert set(zip(t.zone_id, t.year, t.variant, strict=True)) == expected and len(t) == len(expected)
+    numeric = t.select_dtypes("number").columns
+    assert not t[numeric].isna().any().any(), t[numeric].columns[t[numeric].isna().any()].tolist()
+    # market + non-market = total ESV, and the amounts in 10^8 CNY are the CNY amounts
+    np.testing.assert_allclose(t.esv_market_cny + t.esv_nonmarket_cny, t.esv_total_cny, rtol=1e-12)
+    np.testing.assert_allclose(t.amount_1e8cny * 1e8, t.amount_cny, rtol=1e-12)
+    # the all-land ESV is the run's county ESV table
+    esv = pd.read_parquet(cfg.output / "tables" / "esv_by_service.parquet")
+    total = esv[esv.level == "total"].assign(zone_id=lambda d: d.zone_id.astype(str))
+    merged = t[t.variant == "all_land"].merge(total, on=["zone_id", "year"])
+    np.testing.assert_allclose(merged.esv_total_cny, merged.esv_cny, rtol=1e-12)
+    assert set(t.direction) == {"pay", "receive"}
+
+
+def test_role_totals_add_up(run) -> None:
+    _, paths = run
+    t = pd.read_parquet(paths["compensation.parquet"])
+    totals = pd.read_parquet(paths["compensation_totals.parquet"])
+    sums = t.groupby(["variant", "year", "role"])["amount_cny"].sum()
+    for row in totals.itertuples():
+        assert row.amount_cny == pytest.approx(sums[(row.variant, row.year, row.role)], rel=1e-12)
+    assert len(totals) == len(sums)
+
+
+def test_geometry_and_maps(run) -> None:
+    _, paths = run
+    gdf = gpd.read_file(paths["compensation.gpkg"])
+    t = pd.read_parquet(paths["compensation.parquet"])
+    assert len(gdf) == len(t) and gdf.geometry.notna().all() and gdf.crs is not None
+    assert gpd.read_parquet(paths["compensation.geoparquet"]).geometry.area.gt(0).all()
+    pngs = [p for k, p in paths.items() if k.endswith(".png")]
+    assert pngs and all(p.read_bytes().startswith(PNG) for p in pngs)
+
+
+def test_command_and_bad_statistics(run, tmp_path: Path) -> None:
+    cfg, _ = run
+    tables = cfg.output / "tables"
+    args = ["compensation", "--stats", str(cfg.county_stats), "--esv", str(tables / "esv_by_service.csv"),
+            "--transitions", str(tables / "transitions.parquet"), "--zones", str(cfg.zones.path)]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    t = pd.read_csv(tmp_path / "c" / "compensation.csv")
+    assert set(t.variant) == {"all_land", "cultivated"} and (t.loss_total_cny >= 0).all()
+    stats = pd.read_csv(cfg.county_stats)
+    stats.loc[stats.index[2], "gdp_cny"] = -5
+    bad = tmp_path / "bad.csv"
+    stats.to_csv(bad, index=False)
+    res = CliRunner().invoke(app, ["compensation", "--stats", str(bad), "--zones", str(cfg.zones.path),
+                                   "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2
+    assert "bad.csv: gdp_cny" in res.output and str(stats.code.iloc[2]) in res.output
+    assert not (tmp_path / "d").exists()

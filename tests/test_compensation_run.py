@@ -88,3 +88,21 @@ def test_command_and_bad_statistics(run, tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "bad.csv: gdp_cny" in res.output and str(stats.code.iloc[2]) in res.output
     assert not (tmp_path / "d").exists()
+
+
+def test_bad_statistics_stop_a_run_before_ingest(tmp_path: Path) -> None:
+    from ecodask.errors import InputError
+    from ecodask.stages import validate
+
+    cfg_path = make_region(tmp_path, seed=5, width_km=6, height_km=5, n_counties=3)
+    stats_path = tmp_path / "inputs" / "county_stats.csv"
+    stats = pd.read_csv(stats_path)
+    stats.loc[0, "engel_urban"] = 38.0
+    stats.loc[stats.index[-1], "role"] = "industrial park"
+    stats.to_csv(stats_path, index=False)
+    with pytest.raises(InputError) as err:
+        validate(cfg_path)
+    text = str(err.value)
+    assert "county_stats.csv: engel_urban = 38.0" in text and str(stats.code.iloc[0]) in text
+    assert "role = 'industrial park'" in text and str(stats.code.iloc[-1]) in text
+    assert not (tmp_path / "output").exists()

@@ -102,9 +102,10 @@ def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
             for i, (column, label, cmap) in enumerate(panels):
                 ax = fig.add_subplot(1, 2, i + 1)
                 v.plot(ax=ax, color="#dddddd", edgecolor="white", linewidth=0.3)
+                legend = ({"title": "level", "loc": "upper left", "bbox_to_anchor": (1.0, 1.0)}
+                          if column == "level" else {"label": label, "shrink": 0.7})
                 r.plot(ax=ax, column=column, cmap=cmap, legend=True, edgecolor="white", linewidth=0.3,
-                       categorical=column == "level", legend_kwds={"title": label} if column == "level"
-                       else {"label": label, "shrink": 0.7})
+                       categorical=column == "level", legend_kwds=legend)
                 ax.set_axis_off()
                 ax.set_title(label, fontsize=9)
             direction = str(r["direction"].iloc[0])

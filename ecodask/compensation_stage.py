@@ -152,7 +152,7 @@ def compensation_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     from ecodask.io.ingest import open_store, store_zones
     from ecodask.io.zones import read_zones
 
-    if cfg.county_stats is None:
+    if cfg.county_stats is None or not cfg.compensation.enabled:
         return {}
     pix, _ = open_store(store)
     zones = store_zones(pix)

@@ -197,7 +197,8 @@ class AnalysisConfig(_Strict):
 
 
 class CompensationConfig(_Strict):
-    """County ecological compensation (methods.md sections 7-8); runs when ``county_stats`` is given.
+    """County ecological compensation (methods.md sections 7-8); runs when ``county_stats`` is given
+    and ``enabled`` (set it false when the statistics only value the standard equivalent).
 
     variants: ``all_land`` (non-market ESV of every land class from the grids, seed 002) and/or
         ``cultivated`` (cultivated land, equivalent factors of ``cultivated_table`` valued by each
@@ -210,6 +211,7 @@ class CompensationConfig(_Strict):
         transitions. footprint_table: the items (c_i, p_i) and factors r, y of the footprint.
     """
 
+    enabled: bool = Field(True, description="false: county_stats serve only the standard equivalent")
     variants: list[Literal["all_land", "cultivated"]] = Field(
         default_factory=lambda: ["all_land", "cultivated"], min_length=1)
     cultivated_table: str = "hubei_cultivated_2017"

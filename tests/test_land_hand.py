@@ -235,7 +235,7 @@ def test_stage_with_crop_standard_equivalent_adjustment_and_group_grids(tmp_path
                   "rice_yield_kg_per_ha": [6000.0, 5400.0, 6500.0, 6500.0]}
                  ).to_csv(folder / "stats.csv", index=False)
     ea = {2000: (100 * 2.0 * 6000 + 50 * 2.0 * 5400) / 150 / 7, 2010: 3.0 * 6500 / 7}  # CNY/ha/yr
-    path = make_tiny_region(folder, county_stats="stats.csv",
+    path = make_tiny_region(folder, county_stats="stats.csv", compensation={"enabled": False},
                             esv={"table": "xie2015", "standard_equivalent": "from_county_stats",
                                  "adjustment": {"regulating": "elevation"}, "group_grids": True})
     cfg = load_config(path)

@@ -87,7 +87,7 @@ def check_inputs(cfg: RunConfig) -> Prepared:
         if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
             problems.append(problem(path, f"{key} (bounds)", tuple(round(v) for v in b),
                                     f"does not overlap the run's grid {g}"))
-    if cfg.county_stats is not None:  # checked now, so a bad table fails before any pixel is read
+    if cfg.county_stats is not None and cfg.compensation.enabled:  # fail before any pixel is read
         from ecodask.io.county_stats import read_county_stats
 
         try:

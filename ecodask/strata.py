@@ -127,13 +127,9 @@ def _params(bins: Sequence[Binning]) -> dict[str, np.ndarray]:
             "nbins": np.array([b.nbins for b in bins], dtype=np.int64), "values": values}
 
 
-def _fine_chunk(y, *xs, shift, params):
-    return kern.fine_sums(*_stack(y, xs), shift, **params)
-
-
 def fine_bin_sums(y: da.Array, xs: Sequence[da.Array], bins: Sequence[Binning], shift: float) -> np.ndarray:
     """Pass 2: (F, max nbins, 3) [count, Σd, Σd²] per factor and fine bin, d = y - shift."""
-    return map_sum_blocks(_fine_chunk, [y, *xs], shift=shift, params=_params(bins)).compute()
+    return overlay_sums(y, xs, bins, shift, [np.zeros(b.nbins, dtype=np.int64) for b in bins], [])[1]
 
 
 def _pair_chunk(y, *xs, shift, params, layout):
@@ -160,8 +156,8 @@ def overlay_sums(
         table[f, : len(s)] = s
     pa = np.array([a for a, _ in pairs], dtype=np.int64)
     pb = np.array([b for _, b in pairs], dtype=np.int64)
-    sizes = k[pa] * k[pb]
-    offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    sizes = (k[pa] * k[pb]).astype(np.int64)
+    offset = np.cumsum(sizes) - sizes
     layout = {"stratum": table, "pa": pa, "pb": pb, "offset": offset, "width": k[pb].astype(np.int64),
               "size": int(sizes.sum())}
     flat = map_sum_blocks(_pair_chunk, [y, *xs], shift=shift, params=_params(bins), layout=layout).compute()

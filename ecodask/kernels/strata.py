@@ -74,34 +74,14 @@ def scan(y: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 @njit(cache=True, nogil=True)
-def fine_sums(
-    y: np.ndarray, xs: np.ndarray, shift: float, mode: np.ndarray, lo: np.ndarray, scale: np.ndarray,
-    nbins: np.ndarray, values: np.ndarray,
-) -> np.ndarray:
-    """(F, max nbins, 3): per factor and fine bin, [count, Σd, Σd²] over valid rows."""
-    nf, n = xs.shape
-    out = np.zeros((nf, nbins.max(), 3))
-    for i in range(n):
-        if not _valid(y, xs, i):
-            continue
-        d = y[i] - shift
-        d2 = d * d
-        for f in range(nf):
-            b = _bin(xs[f, i], mode[f], lo[f], scale[f], nbins[f], values[f])
-            out[f, b, 0] += 1.0
-            out[f, b, 1] += d
-            out[f, b, 2] += d2
-    return out
-
-
-@njit(cache=True, nogil=True)
 def pair_sums(
     y: np.ndarray, xs: np.ndarray, shift: float, mode: np.ndarray, lo: np.ndarray, scale: np.ndarray,
     nbins: np.ndarray, values: np.ndarray, stratum: np.ndarray, pa: np.ndarray, pb: np.ndarray,
     offset: np.ndarray, width: np.ndarray, size: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(pairs, fine)``: pairs (size, 3) [count, Σd, Σd²] per stratum of every overlay of two
-    factors, and fine (F, max nbins, 3) as :func:`fine_sums`, from one loop. ``stratum[f, bin]``
+    factors, and fine (F, max nbins, 3) the same per factor and fine bin, from one loop (no pairs:
+    the fine-bin sums alone). ``stratum[f, bin]``
     is the factor's stratum (0..K_f-1) of a fine bin; overlay p of factors ``pa[p]``, ``pb[p]``
     puts strata (a, b) at ``offset[p] + a * width[p] + b``."""
     nf, n = xs.shape

@@ -251,3 +251,10 @@ def test_synthetic_table_passes(tmp_path):
     out = read_county_stats(path, zones, years=years)
     assert len(out) == 12 and set(out["role"]) == set(ROLES)
     assert {f"{c}_sown_ha" for c in ("rice", "wheat", "maize")} <= set(out.columns)
+
+
+def test_county_without_cultivated_land_is_named(tmp_path) -> None:
+    table = valid_table()
+    table.loc[(table["code"] == int(CODES[0])) & (table["year"] == YEARS[0]), "cultivated_area_ha"] = 0.0
+    path = write(tmp_path, table)
+    assert_names(errors(path), path, "cultivated_area_ha", "must be > 0", str(CODES[0]), NAMES[0])

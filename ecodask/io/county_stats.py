@@ -43,9 +43,10 @@ _ROLE_STEMS = {
 ROLE_ALIASES: dict[str, str] = {stem + suffix: role for stem, role in _ROLE_STEMS.items()
                                 for suffix in ("", "_zone", "_area")}
 
-POSITIVE = ("population", "gdp_cny")  # persons, CNY: numbers > 0
+# persons, CNY, ha: numbers > 0 (a county without cultivated land has no overload index Q)
+POSITIVE = ("population", "gdp_cny", "cultivated_area_ha")
 FRACTIONS = ("engel_urban", "engel_rural", "urbanization_rate")  # fractions in [0, 1]
-NON_NEGATIVE = ("cultivated_area_ha", "income_per_capita_cny")  # ha, CNY/person: numbers >= 0
+NON_NEGATIVE = ("income_per_capita_cny",)  # CNY/person: numbers >= 0
 #: Columns every table must have besides the id column; ``name`` is optional.
 REQUIRED = ("year", *POSITIVE, *FRACTIONS, "role", *NON_NEGATIVE)
 

@@ -17,6 +17,7 @@ import xarray as xr
 import zarr
 import zarr.codecs
 
+from ecodask.io.cleanup import remove_tree
 from ecodask.io.ingest import ANALYSIS_GROUP
 
 STAGING = "_staging_"
@@ -80,8 +81,8 @@ def commit(store: Path, staged: dict[str, Path]) -> None:
 
 def discard(store: Path, names: list[str]) -> None:
     """Remove staged arrays ``names`` (final names) if present."""
-    for name in names:
-        shutil.rmtree(Path(store) / (STAGING + name), ignore_errors=True)
+    for name in names:  # after a failure: also what chunk writes still running put there
+        remove_tree(Path(store) / (STAGING + name))
 
 
 def write_analysis_esv(store: Path, ana: xr.Dataset, years: np.ndarray, coarse: np.ndarray,

@@ -33,6 +33,7 @@ from ecodask import __version__
 from ecodask.config import RunConfig
 from ecodask.errors import InputError, Problem, problem
 from ecodask.grid import Grid
+from ecodask.io.cleanup import remove_tree
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, open_info, smallest_uint
 from ecodask.io.zones import read_zones, zone_table
 
@@ -205,7 +206,7 @@ def ingest(cfg: RunConfig, prep: Prepared | None = None, out_dir: Path | None = 
         ana.to_zarr(tmp, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
                     encoding=_encoding(ana, {}))
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)  # also what chunk writes still running put there
         raise
     old = out_dir / (STORE_NAME + ".old")
     if final.exists():

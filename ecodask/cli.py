@@ -48,10 +48,10 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(code)
 
 
-def _run(config: Path) -> dict[str, str]:
+def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     from flows.run import run_flow
 
-    return run_flow(str(config))
+    return run_flow(str(config), force=list(force or []))
 
 
 def _print_outputs(outputs: dict[str, str]) -> None:
@@ -76,13 +76,19 @@ def validate(config: Annotated[Path, typer.Argument(help="Run configuration (YAM
 
 
 @app.command()
-def run(config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")]) -> None:
-    """Run the whole flow for a configuration.
+def run(
+    config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")],
+    force: Annotated[list[str] | None, typer.Option(
+        help="Redo this stage even if it finished earlier with the same inputs (repeatable): ingest, "
+        "transitions_esv, driver_analysis, compensation.")] = None,
+) -> None:
+    """Run the whole flow for a configuration. Stages that finished earlier with the same inputs
+    are skipped.
 
-    Example: ecodask run region.yaml
+    Example: ecodask run region.yaml --force driver_analysis
     """
     try:
-        outputs = _run(config)
+        outputs = _run(config, force)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     _print_outputs(outputs)

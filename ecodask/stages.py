@@ -136,9 +136,11 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
 
 
 def write_run_record(
-    cfg: RunConfig, timings: dict[str, float], outputs: dict[str, object], started: dt.datetime
+    cfg: RunConfig, timings: dict[str, float], outputs: dict[str, object], started: dt.datetime,
+    ran: dict[str, bool] | None = None,
 ) -> Path:
-    """Write ``run.json``: configuration, versions, input checksums, stage timings (s), outputs."""
+    """Write ``run.json``: configuration, versions, input checksums, stage timings (s), which
+    stages ran (false: finished earlier with the same inputs, skipped), outputs."""
     record = {
         "ecodask_version": __version__,
         "config_file": str(cfg.source) if cfg.source else None,
@@ -146,6 +148,7 @@ def write_run_record(
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "stage_ran": ran or {},
         "inputs": {k: {"path": str(p), "checksum": file_checksum(p)} for k, p in input_files(cfg).items()},
         "outputs": outputs,
         "versions": package_versions(),

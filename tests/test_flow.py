@@ -58,8 +58,11 @@ def test_flow_end_to_end_and_reproducible(prefect_server, tmp_path: Path) -> Non
     first = _digest(out)
     assert any(k.startswith("store.zarr/landcover/") for k in first)
 
-    run_flow(str(cfg))
+    run_flow(str(cfg))  # every stage finished with the same inputs: all skipped, nothing changes
     assert _digest(out) == first
+    again = json.loads((out / "run.json").read_text())
+    assert again["stage_ran"] == dict.fromkeys(("ingest", "transitions_esv", "driver_analysis",
+                                                "compensation"), False)
 
 
 def test_flow_run_and_tasks_recorded_in_prefect(prefect_server, tmp_path: Path) -> None:
@@ -100,3 +103,26 @@ def test_flow_fails_cleanly_on_bad_config(prefect_server, tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="esv.table"):
         run_flow(str(cfg))
     assert not (tmp_path / "region" / "out").exists()
+
+
+def test_rerun_redoes_only_what_changed_and_forced_stages(prefect_server, tmp_path: Path) -> None:
+    import yaml
+
+    cfg = make_tiny_region(tmp_path / "region")
+    out = tmp_path / "region" / "out"
+    run_flow(str(cfg))
+    first = _digest(out)
+    doc = yaml.safe_load(cfg.read_text())
+    doc["analysis"] = {"alpha": 0.1}
+    cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+    run_flow(str(cfg))
+    ran = json.loads((out / "run.json").read_text())["stage_ran"]
+    assert ran == {"ingest": False, "transitions_esv": False, "driver_analysis": True, "compensation": False}
+    changed = {k for k in first if _digest(out).get(k) != first[k]}
+    expected = ("tables/geodetector_", ".ecodask/stages/driver_analysis")  # alpha: detectors, charts
+    assert changed and all(k.startswith(expected) for k in changed), changed
+    run_flow(str(cfg), force=["ingest"])
+    ran = json.loads((out / "run.json").read_text())["stage_ran"]
+    assert ran == {"ingest": True, "transitions_esv": False, "driver_analysis": False, "compensation": False}
+    assert {k: v for k, v in _digest(out).items() if k.startswith("store.zarr/landcover")} == {
+        k: v for k, v in first.items() if k.startswith("store.zarr/landcover")}

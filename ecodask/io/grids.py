@@ -130,8 +130,11 @@ def write_analysis_hotspots(store: Path, ana: xr.Dataset, years: np.ndarray, gi_
                        "units": "1", **attrs}),
          "esv_hotspot": (("year", "y", "x"), classes.astype(np.int8),
                          {"long_name": "ESV hot (+) / cold (-) spot at 99/95/90 % (3/2/1), 0 not significant",
-                          "flag_values": [-3, -2, -1, 0, 1, 2, 3], "_FillValue": -128, **attrs})},
+                          "flag_values": [-3, -2, -1, 0, 1, 2, 3], **attrs})},
         coords={"year": ("year", years), "y": ana["y"], "x": ana["x"]}, attrs=dict(ana.attrs))
     if "spatial_ref" in ana.coords:
         ds = ds.assign_coords(spatial_ref=ana["spatial_ref"])
-    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False)
+    for name in ds.data_vars:  # a rerun of the stage replaces them
+        shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
+    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False,
+               encoding={"esv_hotspot": {"_FillValue": -128}, "esv_gi_z": {"_FillValue": np.nan}})

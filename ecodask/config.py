@@ -223,18 +223,39 @@ class CompensationConfig(_Strict):
     discount_rate: float = Field(0.03, ge=0, lt=1)
 
 
-class ClusterConfig(_Strict):
-    """Where Dask runs: a LocalCluster (default) or an existing scheduler."""
+class SlurmConfig(_Strict):
+    """Dask workers as SLURM jobs (dask-jobqueue): each job runs ``processes`` workers sharing
+    ``cores`` cores and ``memory``; ``jobs`` jobs are submitted."""
 
-    kind: Literal["local", "address"] = "local"
+    queue: str | None = None
+    account: str | None = None
+    cores: int = Field(4, ge=1)
+    processes: int = Field(1, ge=1)
+    memory: str = Field("16GiB", description="per job, e.g. '64GiB'")
+    walltime: str = Field("12:00:00", pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")
+    jobs: int = Field(1, ge=1)
+    interface: str | None = Field(None, description="network interface of the workers, e.g. 'ib0'")
+    local_directory: str | None = Field(None, description="spill folder on the compute nodes")
+    job_extra_directives: list[str] = []
+
+
+class ClusterConfig(_Strict):
+    """Where Dask runs: a LocalCluster (default), an existing scheduler, or SLURM jobs."""
+
+    kind: Literal["local", "address", "slurm"] = "local"
     n_workers: int = Field(2, ge=1)
     threads_per_worker: int = Field(1, ge=1)
     memory_limit: str = Field("auto", description="per worker, e.g. '4GiB' or 'auto'")
     processes: bool = True
     address: str | None = None
+    slurm: SlurmConfig | None = None
 
     @model_validator(mode="after")
     def _address(self) -> ClusterConfig:
+        if self.kind == "slurm" and self.slurm is None:
+            raise ValueError("kind 'slurm' needs a slurm section (queue, cores, memory, jobs, ...)")
+        if self.kind != "slurm" and self.slurm is not None:
+            raise ValueError("a slurm section is only used with kind: slurm")
         if self.kind == "address" and not self.address:
             raise ValueError("kind 'address' needs an address, e.g. tcp://127.0.0.1:8786")
         if self.kind == "local" and self.address:
@@ -267,7 +288,7 @@ class RunConfig(_Strict):
 def _field_names() -> list[str]:
     names: set[str] = set()
     for model in (RunConfig, GridConfig, LandcoverConfig, EsvConfig, ZonesConfig, DriverConfig,
-                  ClusterConfig, AnalysisConfig, CompensationConfig):
+                  ClusterConfig, AnalysisConfig, CompensationConfig, SlurmConfig):
         names.update(model.model_fields)
     return sorted(names)
 

@@ -58,3 +58,38 @@ def test_images_pinned_and_environment_locked() -> None:
     assert "uv sync --frozen --no-dev" in docker and "USER ecodask" in docker
     uv = re.search(r"^UV_VERSION\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)
     assert f'"uv=={uv}"' in docker
+
+
+def test_slurm_example_builds_the_job_script() -> None:
+    from ecodask.cluster import slurm_cluster
+    from ecodask.config import ClusterConfig, RunConfig
+
+    doc = yaml.safe_load((ROOT / "infra" / "slurm" / "region-slurm.yaml").read_text(encoding="utf-8"))
+    assert set(doc) <= set(RunConfig.model_fields)
+    cluster = ClusterConfig.model_validate(doc["cluster"])
+    assert cluster.kind == "slurm" and cluster.slurm.jobs == 4
+    with slurm_cluster(cluster.slurm) as c:  # a scheduler in this process; nothing is submitted
+        script = c.job_script()
+        assert len(c.workers) == 0
+    for line in ("#SBATCH -p normal", "#SBATCH --cpus-per-task=32", "#SBATCH --mem=128G",
+                 "#SBATCH -t 24:00:00", "#SBATCH --exclusive"):
+        assert line in script, line
+    assert "--nworkers 8" in script and "--nthreads 4" in script and "--memory-limit 16.00GiB" in script
+    site = yaml.safe_load((ROOT / "infra" / "slurm" / "jobqueue.yaml").read_text(encoding="utf-8"))
+    assert set(site["jobqueue"]["slurm"]) <= {"name", "cores", "memory", "processes", "walltime",
+                                              "local-directory", "death-timeout", "job-extra-directives",
+                                              "log-directory"}
+
+
+def test_slurm_section_only_with_its_kind() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from ecodask.config import ClusterConfig
+
+    with pytest.raises(ValidationError, match="needs a slurm section"):
+        ClusterConfig(kind="slurm")
+    with pytest.raises(ValidationError, match="only used with kind: slurm"):
+        ClusterConfig(kind="local", slurm={"jobs": 2})
+    with pytest.raises(ValidationError, match="walltime"):
+        ClusterConfig(kind="slurm", slurm={"walltime": "forever"})

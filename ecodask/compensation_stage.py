@@ -91,17 +91,6 @@ def county_loss(transitions: pd.DataFrame, years: list[int]) -> pd.DataFrame:
     return lost.rename("esv_loss_cny").rename_axis(["zone_id", "year"]).reset_index()
 
 
-def _references(stats: pd.DataFrame, opts: CompensationConfig) -> dict[int, tuple[float, float]]:
-    """Per year: reference GDP per capita and reference income (CNY per person)."""
-    out = {}
-    for year, g in stats.groupby("year"):
-        pop = g["population"].sum()
-        gdp_pc = opts.reference_gdp_per_capita or float(g["gdp_cny"].sum() / pop)
-        income = opts.reference_income or float((g["income_per_capita_cny"] * g["population"]).sum() / pop)
-        out[int(year)] = (gdp_pc, income)
-    return out
-
-
 def compensation(
     stats: pd.DataFrame,
     esv_all_land: pd.DataFrame | None,
@@ -112,7 +101,6 @@ def compensation(
 ) -> pd.DataFrame:
     """The compensation table of every variant, county and year (see :mod:`ecodask.compensation`)."""
     fp = footprint(stats, load_footprint_table(opts.footprint_table, catalogs))
-    refs = _references(stats, opts)
     tables = []
     for variant in opts.variants:
         if variant == "all_land":
@@ -121,14 +109,11 @@ def compensation(
             esv = esv_all_land
         else:
             esv = county_esv_cultivated(stats, opts.cultivated_table, catalogs, source)
-        for year, st in stats.groupby("year", sort=True):
-            gdp_ref, income_ref = refs[int(year)]
-            tables.append(comp.compensation_table(
-                esv[esv["year"] == year], st, fp[fp["year"] == year], variant=variant,
-                reference_gdp_per_capita=gdp_ref, r_form=opts.r_form,
-                loss=None if loss is None else loss[loss["year"] == year],
-                horizon_years=opts.horizon_years, discount_rate=opts.discount_rate,
-                reference_income=income_ref))
+        # Per year inside; unset references default to the counties' own (see compensation_table).
+        tables.append(comp.compensation_table(
+            esv, stats, fp, variant=variant, reference_gdp_per_capita=opts.reference_gdp_per_capita,
+            r_form=opts.r_form, loss=loss, horizon_years=opts.horizon_years,
+            discount_rate=opts.discount_rate, reference_income=opts.reference_income))
     if not tables:
         raise InputError([problem(source, "compensation.variants", opts.variants,
                                   "nothing to compute: all_land needs a run's ESV table")])

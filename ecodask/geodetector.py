@@ -11,9 +11,9 @@ exact on all cells. Conventions (defaults as the R packages GD and gdverse):
 - ``alpha``: level of the risk (Welch t, two-sided) and ecological (F, one-sided) detectors.
 Every result table carries the conventions it was computed with.
 
-This module holds the first part of the driver analysis (issue 4): the four detectors on
-per-stratum sums and their checks against the published Heshun example. Discretization, the
-chunked map-reduce and the command line follow.
+The statistics here work on per-stratum sums; :mod:`ecodask.strata` gathers those sums over the
+chunks of any array (:func:`detect_arrays`), :func:`detect_table` serves a table and the
+``ecodask geodetector`` command.
 """
 
 from __future__ import annotations
@@ -62,10 +62,6 @@ class StratumSums:
     @property
     def total(self) -> tuple[float, float, float]:
         return float(self.n.sum()), float(self.s1.sum()), float(self.s2.sum())
-
-    def without_singletons(self) -> StratumSums:
-        keep = self.n > 1
-        return StratumSums(self.labels[keep], self.n[keep], self.s1[keep], self.s2[keep], self.shift)
 
 
 def stratum_sums(y: np.ndarray, strata: np.ndarray) -> StratumSums:

@@ -33,23 +33,6 @@ def _count(p, out):  # pragma: no cover - numba
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def _sum(p, star, out):  # pragma: no cover - numba
-    rows, cols = out.shape
-    for i in range(rows):
-        for j in range(cols):
-            if not np.isfinite(p[i + 1, j + 1]):
-                out[i, j] = np.nan
-                continue
-            acc = 0.0
-            for di in range(3):
-                for dj in range(3):
-                    v = p[i + di, j + dj]
-                    if (star or di != 1 or dj != 1) and np.isfinite(v):
-                        acc += v
-            out[i, j] = acc
-
-
-@njit(nogil=True, cache=True, boundscheck=False)
 def _moran(z, k, out):  # pragma: no cover - numba
     rows, cols = out.shape[0], out.shape[1]
     for i in range(rows):
@@ -116,17 +99,6 @@ def queen_count(padded: np.ndarray) -> np.ndarray:
     """
     out = np.empty(_interior(padded), dtype=np.float64)
     _count(np.asarray(padded, dtype=np.float64), out)
-    return out
-
-
-def queen_sum(padded: np.ndarray, star: bool = False) -> np.ndarray:
-    """Sum of the finite queen neighbours' values (the cell's own value too when ``star``), float64.
-
-    Units of the input (e.g. CNY/ha/yr). NaN where the cell is no data; 0 for an island without
-    ``star``.
-    """
-    out = np.empty(_interior(padded), dtype=np.float64)
-    _sum(np.asarray(padded, dtype=np.float64), bool(star), out)
     return out
 
 

@@ -130,3 +130,20 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
                    + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return outputs, True
+
+
+def pending(cfg: RunConfig, force: Sequence[str] = ()) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The stages a run of ``cfg`` would do, and the outputs of those it would skip.
+
+    Returns ``(todo, done)``: ``todo`` maps each stage to run (changed inputs, never finished,
+    or forced) to its key; ``done`` maps each finished stage to its recorded outputs."""
+    keys = plan(cfg)
+    todo: dict[str, str] = {}
+    done: dict[str, dict[str, str]] = {}
+    for stage in STAGES:
+        outputs = None if stage in force else finished(cfg, stage, keys[stage])
+        if outputs is None:
+            todo[stage] = keys[stage]
+        else:
+            done[stage] = outputs
+    return todo, done

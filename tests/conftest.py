@@ -34,10 +34,11 @@ def shared(name: str) -> Path:
     return path
 
 
-def tiny_landcover(seed: int, year_index: int) -> np.ndarray:
+def tiny_landcover(seed: int, year_index: int, shape: tuple[int, int] = (ROWS, COLS)) -> np.ndarray:
     """Patchy CLCD codes 1..9 (4 x 4 pixel blocks), a few blocks changing per year index."""
     rng = np.random.default_rng(seed)
-    blocks = rng.choice([1, 1, 1, 2, 2, 3, 4, 5, 7, 8, 9], size=(ROWS // 4, COLS // 4)).astype(np.uint8)
+    codes = [1, 1, 1, 2, 2, 3, 4, 5, 7, 8, 9]
+    blocks = rng.choice(codes, size=(shape[0] // 4, shape[1] // 4)).astype(np.uint8)
     change = rng.random(blocks.shape) < 0.05 * year_index
     blocks[change] = 8
     return np.kron(blocks, np.ones((4, 4), np.uint8))
@@ -51,21 +52,25 @@ def write_tif(path: Path, data: np.ndarray, crs: str, transform: Affine, nodata:
     return path
 
 
-def make_tiny_region(folder: Path, years=(2000, 2010), seed: int = 0, **overrides) -> Path:
-    """Write a tiny region (GeoTIFFs on the exact grid, counties in the grid CRS) and its config."""
+def make_tiny_region(folder: Path, years=(2000, 2010), seed: int = 0, shape: tuple[int, int] = (ROWS, COLS),
+                     **overrides) -> Path:
+    """Write a tiny region (GeoTIFFs on the exact grid, counties in the grid CRS) and its config;
+    ``shape`` (rows, columns of 30 m pixels, multiples of 32) makes a larger one of the same kind."""
     folder.mkdir(parents=True, exist_ok=True)
+    rows, cols = shape
     transform = Affine(RES, 0, X0, 0, -RES, Y1)
     lc = {}
     for i, year in enumerate(years):
-        lc[year] = write_tif(folder / f"lc_{year}.tif", tiny_landcover(seed, i), CHINA_ALBERS, transform, 0)
-    xm, y0, x1 = X0 + SPLIT_COL * RES, Y1 - ROWS * RES, X0 + COLS * RES
+        lc[year] = write_tif(folder / f"lc_{year}.tif", tiny_landcover(seed, i, shape), CHINA_ALBERS,
+                             transform, 0)
+    xm, y0, x1 = X0 + cols * SPLIT_COL // COLS * RES, Y1 - rows * RES, X0 + cols * RES
     zones = gpd.GeoDataFrame(
         {"code": [420102, 420101], "name": ["East", "West"]},
         geometry=[box(xm, y0, x1, Y1), box(X0, y0, xm, Y1)],
         crs=CHINA_ALBERS,
     )
     zones.to_file(folder / "zones.gpkg", driver="GPKG")
-    elev = (np.add.outer(np.arange(ROWS), np.arange(COLS)) / 4.0).astype(np.float32)
+    elev = (np.add.outer(np.arange(rows), np.arange(cols)) / 4.0).astype(np.float32)
     write_tif(folder / "elev.tif", elev, CHINA_ALBERS, transform, -9999.0)
     cfg = {
         "name": "tiny",

@@ -111,6 +111,43 @@ def run(
 
 
 @app.command()
+def serve(
+    config: Annotated[Path, typer.Argument(help="Run configuration (YAML) of the scheduled run.")],
+    cron: Annotated[str, typer.Option(
+        help="When to run: a cron expression (minute hour day month weekday).")] = "0 2 1 * *",
+    timezone: Annotated[str, typer.Option(help="Time zone of the cron schedule.")] = "Asia/Shanghai",
+    name: Annotated[str, typer.Option(help="Deployment name (the Prefect UI shows ecodask-run/NAME).")] = (
+        "national"),
+) -> None:
+    """Serve the run flow as a scheduled Prefect deployment: create (or update) the deployment with
+    its cron schedule and the config path as its parameter, then run each scheduled or triggered
+    flow run in this process until stopped (Ctrl-C). Needs a Prefect server (PREFECT_API_URL).
+
+    Example: ecodask serve national.yaml --cron "0 2 1 * *"
+    """
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.schedules import Cron
+
+    from flows.run import run_flow
+
+    try:
+        from ecodask.config import load_config
+
+        load_config(config)  # a bad configuration fails here, not at 2 a.m.
+        try:
+            CronSchedule(cron=cron, timezone=timezone)
+        except ValueError as exc:
+            reason = "; ".join(e["msg"] for e in getattr(exc, "errors", lambda: [])()) or str(exc)
+            raise EcodaskError(f"--cron {cron!r} --timezone {timezone!r}: {reason}") from None
+        schedule = Cron(cron, timezone=timezone)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    run_flow.serve(name=name, schedules=[schedule], parameters={"config_path": str(config.resolve())},
+                   description=f"ecodask run of {config.name} on the schedule {cron} ({timezone})",
+                   tags=["ecodask"], pause_on_shutdown=False)
+
+
+@app.command()
 def synth(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the region into.")],
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 0,

@@ -34,7 +34,8 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
             memory_limit=cfg.memory_limit,
             processes=cfg.processes,
             dashboard_address=dashboard,
-            host="127.0.0.1",
+            # Process workers listen on localhost only; thread workers talk in-process (no host).
+            **({"host": "127.0.0.1"} if cfg.processes else {}),
             silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster, set_as_default=True) as client,

@@ -3,23 +3,43 @@
 
 Stages are resumable (:mod:`ecodask.resume`): a stage that finished earlier with the same inputs
 is skipped with a log line, and when every stage is finished no Dask cluster is started at all.
+
+What the Prefect UI shows of a run: one task run per stage named by stage and years
+(``ingest-2000to2020``), the Dask dashboard link in the logs, a progress artifact
+(``ecodask-progress``, % of the run, updated as Dask chunk tasks complete, see
+:mod:`ecodask.progress`), table artifacts ``county-esv`` and ``compensation-summary`` and Markdown
+artifacts ``key-figures``, ``esv-summary`` and ``driver-summary`` (built by
+:mod:`ecodask.summaries` from the written tables).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 
-from ecodask import drivers, resume, stages
+from ecodask import drivers, resume, stages, summaries
 from ecodask.cluster import dask_client
 from ecodask.compensation_stage import compensation_stage
 from ecodask.config import RunConfig
 from ecodask.errors import ConfigError, problem
+from ecodask.progress import ChunkProgress, RunProgress
+
+#: Artifact keys (lowercase letters, digits and dashes).
+PROGRESS_KEY = "ecodask-progress"
+COUNTY_ESV_KEY = "county-esv"
+COMPENSATION_KEY = "compensation-summary"
+KEY_FIGURES_KEY = "key-figures"
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -46,19 +66,50 @@ TASKS = {"ingest": ingest_task, "transitions_esv": land_esv_task, "driver_analys
          "compensation": compensation_task}
 
 
+def years_label(years: Sequence[int]) -> str:
+    """The years of a run in a task run name: ``2000to2020`` (first to last), or one year."""
+    years = sorted(int(y) for y in years)
+    return f"{years[0]}to{years[-1]}" if len(years) > 1 else str(years[0])
+
+
+def stage_run_name(stage: str, years: Sequence[int]) -> str:
+    """The task run name of a stage: its task name and the run's years, e.g. ``ingest-2000to2020``."""
+    return f"{TASKS[stage].name}-{years_label(years)}"
+
+
 @task(name="record-run", cache_policy=NO_CACHE)
 def record_task(cfg: RunConfig, timings: dict[str, float], outputs: dict, started: dt.datetime,
                 ran: dict[str, bool]) -> str:
     return str(stages.write_run_record(cfg, timings, outputs, started, ran))
 
 
+def _publish_summaries(cfg: RunConfig, ran: dict[str, bool], timings: dict[str, float]) -> None:
+    """The run's table and Markdown artifacts, from the written tables."""
+    create_markdown_artifact(summaries.key_figures_markdown(cfg.output, cfg.name, ran, timings),
+                             key=KEY_FIGURES_KEY, description=f"Key figures of run {cfg.name}")
+    rows = summaries.county_esv_rows(cfg.output)
+    if rows:
+        create_table_artifact(rows, key=COUNTY_ESV_KEY,
+                              description=f"Total ESV per county of run {cfg.name}, 10^8 CNY/yr")
+    rows = summaries.compensation_summary_rows(cfg.output)
+    if rows:
+        create_table_artifact(rows, key=COMPENSATION_KEY,
+                              description=f"Compensation totals per variant, year and role of run {cfg.name}")
+    create_markdown_artifact(stages.esv_summary_markdown(cfg), key="esv-summary",
+                             description=f"ESV of run {cfg.name}")
+    if cfg.drivers:
+        create_markdown_artifact(drivers.driver_summary_markdown(cfg), key="driver-summary",
+                                 description=f"Geographical Detector q of run {cfg.name}")
+
+
 @flow(name="ecodask-run", log_prints=True)
-def run_flow(config_path: str, force: Sequence[str] = ()) -> dict[str, str]:
+def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]:
     """Validate the configuration, then the stages: ingest, one pass for transitions and ESV (grids
     and tables), the driver analysis (Geographical Detector, stepwise regression, hot spots), county
     compensation (with county statistics); record the run. ``force`` names stages to redo even if
     they finished earlier with the same inputs."""
     log = get_run_logger()
+    force = list(force or [])
     unknown = sorted(set(force) - set(resume.STAGES))
     if unknown:
         raise ConfigError([problem("--force", "stage", unknown, f"stages are {', '.join(resume.STAGES)}")])
@@ -71,28 +122,30 @@ def run_flow(config_path: str, force: Sequence[str] = ()) -> dict[str, str]:
     todo = [s for s in resume.STAGES if s in force or resume.finished(cfg, s, keys[s]) is None]
     outputs: dict[str, str] = {}
     ran: dict[str, bool] = {}
+    progress_id = create_progress_artifact(
+        0.0, key=PROGRESS_KEY, description=f"Run {cfg.name}: % done (stages and their Dask chunk tasks)")
+    run_progress = RunProgress(resume.STAGES, lambda pct: update_progress_artifact(progress_id, pct))
 
-    def stages_in() -> None:
+    def stages_in(chunks: ChunkProgress | None) -> None:
         store = None
         for stage in resume.STAGES:
             t = time.perf_counter()
-            out, ran[stage] = TASKS[stage](cfg, keys[stage], store, stage in force)
+            stage_task = TASKS[stage].with_options(task_run_name=stage_run_name(stage, cfg.years))
+            with chunks.stage(stage) if chunks is not None else contextlib.nullcontext():
+                out, ran[stage] = stage_task(cfg, keys[stage], store, stage in force)
+            run_progress.finish(stage)
             timings[stage] = time.perf_counter() - t
             outputs.update(out)
             store = outputs.get("store", store)
 
     if todo:
-        with dask_client(cfg.cluster) as client:
+        with dask_client(cfg.cluster) as client, ChunkProgress(run_progress, client) as chunks:
             log.info("Dask scheduler %s, dashboard %s", client.scheduler.address, client.dashboard_link)
-            stages_in()
+            stages_in(chunks)
     else:
         log.info("every stage finished earlier with the same inputs: nothing to compute")
-        stages_in()
-    create_markdown_artifact(stages.esv_summary_markdown(cfg), key="esv-summary",
-                             description=f"ESV of run {cfg.name}")
-    if cfg.drivers:
-        create_markdown_artifact(drivers.driver_summary_markdown(cfg), key="driver-summary",
-                                 description=f"Geographical Detector q of run {cfg.name}")
+        stages_in(None)
+    _publish_summaries(cfg, ran, timings)
     outputs["run_record"] = record_task(cfg, timings, dict(outputs), started, ran)
     log.info("Outputs in %s", cfg.output)
     return outputs

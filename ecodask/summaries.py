@@ -1,0 +1,163 @@
+"""Summaries of a finished run for display (no Prefect): the county ESV and compensation tables as
+lists of rows (plain Python values, ready for JSON), and the run's key figures as Markdown. All
+are read from the run's written tables ``<output>/tables/*.parquet``; a builder whose table is
+missing returns ``None`` (or leaves its section out of the Markdown).
+
+Money is in 10^8 CNY/yr (``*_1e8cny``) unless a column says CNY (``*_cny``); changes in percent
+(``*_pct``) are relative to the first year.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecodask.landuse import REGION_ID
+
+TABLES = "tables"
+
+
+def read_output_table(output: str | Path, name: str) -> pd.DataFrame | None:
+    """``<output>/tables/<name>.parquet``, or None if the run did not write it."""
+    path = Path(output) / TABLES / f"{name}.parquet"
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value (NaN -> None, NumPy scalars -> Python)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _pct(first: float, last: float) -> float | None:
+    return 100.0 * (last - first) / first if first else None
+
+
+def _totals(esv_by_service: pd.DataFrame) -> pd.DataFrame:
+    """zone_id (str), zone_name, one column per year: total ESV (10^8 CNY/yr), zones in table order."""
+    t = esv_by_service[esv_by_service["level"] == "total"]
+    t = t.assign(zone_id=t["zone_id"].astype(str))
+    wide = t.pivot_table(index=["zone_id", "zone_name"], columns="year", values="esv_1e8cny", sort=False)
+    return wide.reset_index()
+
+
+def county_esv_rows(output: str | Path) -> list[dict[str, Any]] | None:
+    """One row per county: ``county_id``, ``county``, ``esv_<year>_1e8cny`` for every year (total
+    ESV, 10^8 CNY/yr), then ``change_<first>_<last>_1e8cny`` and ``change_pct`` (first to last
+    year); None without an ``esv_by_service`` table."""
+    esv = read_output_table(output, "esv_by_service")
+    if esv is None:
+        return None
+    wide = _totals(esv)
+    wide = wide[wide["zone_id"] != REGION_ID]
+    years = [int(y) for y in wide.columns[2:]]
+    rows = []
+    for r in wide.itertuples(index=False):
+        values = [float(v) for v in r[2:]]
+        row: dict[str, Any] = {"county_id": str(r[0]), "county": str(r[1])}
+        row |= {f"esv_{y}_1e8cny": v for y, v in zip(years, values, strict=True)}
+        if len(years) > 1:
+            row[f"change_{years[0]}_{years[-1]}_1e8cny"] = values[-1] - values[0]
+            row["change_pct"] = _pct(values[0], values[-1])
+        rows.append({k: _plain(v) for k, v in row.items()})
+    return rows
+
+
+def compensation_summary_rows(output: str | Path) -> list[dict[str, Any]] | None:
+    """The ``compensation_totals`` table as rows: per variant, year and role its direction, the
+    number of counties, the amount (10^8 CNY/yr and CNY/yr), the non-market ESV, the annual loss,
+    the opportunity cost (CNY/yr) and the sign mismatches; None without the table."""
+    t = read_output_table(output, "compensation_totals")
+    if t is None:
+        return None
+    return [{str(k): _plain(v) for k, v in row.items()} for row in t.to_dict("records")]
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:,.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *["| " + " | ".join(r) + " |" for r in rows], ""]
+
+
+def key_figures_markdown(
+    output: str | Path,
+    name: str,
+    ran: Mapping[str, bool] | None = None,
+    timings: Mapping[str, float] | None = None,
+    top: int = 5,
+) -> str:
+    """The run's key figures as Markdown: the whole region's total ESV per year and its change
+    (10^8 CNY/yr, %), the ``top`` counties by ESV in the last year, the Geographical Detector's
+    strongest driver per year (largest q), the compensation totals per variant and year (paid and
+    received, 10^8 CNY/yr), and the stages run or skipped with their timings (s)."""
+    lines = [f"## Run {name}: key figures", ""]
+    esv = read_output_table(output, "esv_by_service")
+    if esv is not None:
+        wide = _totals(esv)
+        years = [int(y) for y in wide.columns[2:]]
+        region = wide[wide["zone_id"] == REGION_ID]
+        if len(region):
+            values = [float(v) for v in region.iloc[0, 2:]]
+            lines += ["### Total ESV of the region, 10^8 CNY/yr", ""]
+            header = ["", *[str(y) for y in years]]
+            row = ["total ESV", *[_f(v) for v in values]]
+            if len(years) > 1:
+                header += [f"change {years[0]}-{years[-1]}", "change %"]
+                row += [_f(values[-1] - values[0]), _f(_pct(values[0], values[-1]), 2)]
+            lines += _table(header, [row])
+        counties = wide[wide["zone_id"] != REGION_ID]
+        if len(counties) and years:
+            last = years[-1]
+            best = counties.sort_values(last, ascending=False, kind="stable").head(top)
+            lines += [f"### Top {len(best)} counties by ESV in {last}, 10^8 CNY/yr", ""]
+            change = len(years) > 1
+            header = ["county", "id", *([str(years[0])] if change else []), str(last),
+                      *(["change %"] if change else [])]
+            rows = []
+            for r in best.itertuples(index=False):
+                v = [float(x) for x in r[2:]]
+                rows.append([str(r[1]), str(r[0]), *([_f(v[0])] if change else []), _f(v[-1]),
+                             *([_f(_pct(v[0], v[-1]), 2)] if change else [])])
+            lines += _table(header, rows)
+    factor = read_output_table(output, "geodetector_factor")
+    if factor is not None and len(factor):
+        lines += ["### Strongest driver of the ESV density (Geographical Detector)", ""]
+        rows = []
+        for year, g in factor.groupby("year", sort=True):
+            b = g.loc[g["q"].idxmax()]
+            rows.append([str(int(year)), str(b["factor"]), _f(float(b["q"])), _f(float(b["p"]), 4)])
+        lines += _table(["year", "driver", "q", "p"], rows)
+    totals = read_output_table(output, "compensation_totals")
+    if totals is not None and len(totals):
+        lines += ["### Compensation, 10^8 CNY/yr", ""]
+        sums = totals.pivot_table(index=["variant", "year"], columns="direction", values="amount_1e8cny",
+                                  aggfunc="sum", fill_value=0.0, sort=True)
+        counts = totals.pivot_table(index=["variant", "year"], columns="direction", values="counties",
+                                    aggfunc="sum", fill_value=0, sort=True)
+        rows = []
+        for (variant, year), r in sums.iterrows():
+            c = counts.loc[(variant, year)]
+            rows.append([str(variant), str(int(year)),
+                         _f(float(r.get("pay", 0.0))), str(int(c.get("pay", 0))),
+                         _f(float(r.get("receive", 0.0))), str(int(c.get("receive", 0)))])
+        lines += _table(["variant", "year", "paid", "counties paying", "received", "counties receiving"],
+                        rows)
+    if ran or timings:
+        ran = dict(ran or {})
+        timings = dict(timings or {})
+        lines += ["### Stages", ""]
+        names = list(dict.fromkeys([*timings, *ran]))
+        rows = [[s, "ran" if ran.get(s, True) else "skipped (finished earlier)",
+                 _f(timings.get(s), 1)] for s in names]
+        lines += _table(["stage", "status", "seconds"], rows)
+    return "\n".join(lines).rstrip() + "\n"

@@ -3,6 +3,12 @@
 Paths in the file are relative to the file's own folder. Every error names the file, the key
 (dotted, e.g. ``landcover.years.2010``) and the value at fault; all errors are reported at once.
 See the README for the schema with a full example.
+
+Inputs and the output may be object-storage URLs (``s3://bucket/key``, see
+:mod:`ecodask.io.objstore`): :func:`load_config` fetches remote inputs into
+``<work_dir>/inputs`` while validating, so the rest of the code reads local files, and a remote
+``output`` becomes ``remote_output`` with ``output`` set to the local ``<work_dir>/output`` where
+the run computes before publishing.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -27,6 +34,7 @@ from pyproj.exceptions import CRSError
 
 from ecodask.errors import CatalogError, ConfigError, Problem, problem
 from ecodask.grid import Grid, equal_area_reason
+from ecodask.io import objstore
 from ecodask.io.catalogs import ClassScheme, EsvTable, catalog_files, load_class_scheme, load_esv_table
 
 
@@ -36,9 +44,24 @@ def _resolve(value: Any, info: ValidationInfo) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
+def _work_dir(info: ValidationInfo) -> Path:
+    work = (info.context or {}).get("work_dir")
+    if work is None:
+        raise ValueError("a URL is resolved only by ecodask.config.load_config")
+    return Path(work)
+
+
 def _existing_file(value: Any, info: ValidationInfo) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("must be a file path")
+    if objstore.is_remote(value):
+        url = objstore.check_url(str(value))
+        try:
+            return objstore.fetch(url, _work_dir(info) / "inputs")
+        except ValueError as exc:
+            raise ValueError(f"cannot fetch {url}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - network, permissions: the user's to fix
+            raise ValueError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from None
     p = _resolve(value, info)
     if not p.is_file():
         raise ValueError(f"file not found (looked for {p})")
@@ -48,10 +71,37 @@ def _existing_file(value: Any, info: ValidationInfo) -> Path:
 def _any_path(value: Any, info: ValidationInfo) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("must be a path")
+    if objstore.is_remote(value):
+        objstore.check_url(str(value))  # refuses credentials in the URL, an unknown protocol
+        if info.field_name == "output":
+            _work_dir(info)
+            raise ValueError("give either a URL output or remote_output, not both")
+        raise ValueError("must be a local path, not a URL")
     return _resolve(value, info).resolve()
 
 
-InputFile = Annotated[Path, BeforeValidator(_existing_file)]
+def _remote_url(value: Any) -> str:
+    if not objstore.is_remote(value):
+        raise ValueError("must be a URL such as s3://bucket/prefix")
+    return objstore.check_url(value)
+
+
+def default_work_dir(data: Any, base: Path) -> Path:
+    """The local work folder of a configuration (``data``, the raw mapping): ``work_dir``
+    relative to ``base``, by default ``<base>/.ecodask-work/<name>``."""
+    data = data if isinstance(data, dict) else {}
+    work = data.get("work_dir")
+    if isinstance(work, str | Path) and str(work) and not objstore.is_remote(work):
+        p = Path(str(work)).expanduser()
+        return (p if p.is_absolute() else base / p).resolve()
+    name = data.get("name")
+    name = name if isinstance(name, str) and name and "/" not in name and name not in (".", "..") else "run"
+    return (base / ".ecodask-work" / name).resolve()
+
+
+#: A local file; a URL is fetched (load_config) and serialized as the URL.
+InputFile = Annotated[Path, BeforeValidator(_existing_file),
+                      PlainSerializer(objstore.source, return_type=str, when_used="json")]
 ResolvedPath = Annotated[Path, BeforeValidator(_any_path)]
 
 
@@ -239,23 +289,79 @@ class SlurmConfig(_Strict):
     job_extra_directives: list[str] = []
 
 
-class ClusterConfig(_Strict):
-    """Where Dask runs: a LocalCluster (default), an existing scheduler, or SLURM jobs."""
+class KubernetesConfig(_Strict):
+    """Dask on Kubernetes through the Dask operator (dask-kubernetes): the flow creates a
+    ``DaskCluster`` resource (scheduler and ``n_workers`` worker pods from ``image``) in
+    ``namespace`` and deletes it at the end, or connects to an existing one (``create: false``).
+    Secrets (object-storage credentials) are referenced by name, never written here."""
 
-    kind: Literal["local", "address", "slurm"] = "local"
+    name: str = Field("ecodask", pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+    namespace: str | None = Field(None, description="default: the current context's namespace")
+    image: str = Field(pattern=r"^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$",
+                       description="the project's image, pinned by tag or digest")
+    create: bool = True
+    n_workers: int = Field(2, ge=1)
+    worker_threads: int = Field(2, ge=1)
+    worker_cpu: str = Field("2", pattern=r"^\d+(\.\d+)?m?$")
+    worker_memory: str = Field("8Gi", pattern=r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti)$")
+    scheduler_cpu: str = Field("1", pattern=r"^\d+(\.\d+)?m?$")
+    scheduler_memory: str = Field("2Gi", pattern=r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti)$")
+    spill_size: str = Field("50Gi", pattern=r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti)$",
+                            description="each worker's emptyDir spill volume")
+    env: dict[str, str] = Field({}, description="plain settings for the pods (no secrets)")
+    env_from_secret: str | None = Field(None, description="a Secret whose keys become the pods' environment")
+    data_claim: str | None = Field(None, description="a PersistentVolumeClaim (ReadWriteMany) with the "
+                                   "run's files, mounted in every pod at data_mount")
+    data_mount: str = "/data"
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        if "@sha256:" not in v and (":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest")):
+            raise ValueError(f"image {v!r} must be pinned by a tag other than latest, or a digest")
+        return v
+
+
+class MemoryConfig(_Strict):
+    """Dask worker memory management, as fractions of each worker's memory limit: above ``target``
+    (managed memory) and ``spill`` (process memory) data spills to ``local_directory``, at ``pause``
+    the worker stops running tasks, at ``terminate`` its nanny restarts it."""
+
+    target: float = Field(0.6, gt=0, le=1)
+    spill: float = Field(0.7, gt=0, le=1)
+    pause: float = Field(0.8, gt=0, le=1)
+    terminate: float = Field(0.95, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MemoryConfig:
+        if not self.target <= self.spill <= self.pause <= self.terminate:
+            raise ValueError("memory fractions must rise: target <= spill <= pause <= terminate, got "
+                             f"{self.target}, {self.spill}, {self.pause}, {self.terminate}")
+        return self
+
+
+class ClusterConfig(_Strict):
+    """Where Dask runs: a LocalCluster (default), an existing scheduler, SLURM jobs or Kubernetes
+    pods; how workers manage their memory (``memory``) and where they spill (``local_directory``)."""
+
+    kind: Literal["local", "address", "slurm", "kubernetes"] = "local"
     n_workers: int = Field(2, ge=1)
     threads_per_worker: int = Field(1, ge=1)
     memory_limit: str = Field("auto", description="per worker, e.g. '4GiB' or 'auto'")
     processes: bool = True
+    memory: MemoryConfig = MemoryConfig()
+    local_directory: str | None = Field(None, description="spill folder of local workers (default: temp)")
     address: str | None = None
     slurm: SlurmConfig | None = None
+    kubernetes: KubernetesConfig | None = None
 
     @model_validator(mode="after")
     def _address(self) -> ClusterConfig:
-        if self.kind == "slurm" and self.slurm is None:
-            raise ValueError("kind 'slurm' needs a slurm section (queue, cores, memory, jobs, ...)")
-        if self.kind != "slurm" and self.slurm is not None:
-            raise ValueError("a slurm section is only used with kind: slurm")
+        for section in ("slurm", "kubernetes"):
+            if self.kind == section and getattr(self, section) is None:
+                raise ValueError(f"kind {section!r} needs a {section} section")
+            if self.kind != section and getattr(self, section) is not None:
+                raise ValueError(f"a {section} section is only used with kind: {section}")
         if self.kind == "address" and not self.address:
             raise ValueError("kind 'address' needs an address, e.g. tcp://127.0.0.1:8786")
         if self.kind == "local" and self.address:
@@ -276,9 +382,29 @@ class RunConfig(_Strict):
     analysis: AnalysisConfig = AnalysisConfig()
     compensation: CompensationConfig = CompensationConfig()
     output: ResolvedPath
+    remote_output: Annotated[str, BeforeValidator(_remote_url)] | None = Field(
+        None, description="where the run publishes (set from a URL output); output is then local")
+    work_dir: ResolvedPath | None = Field(
+        None, description="local folder for remote inputs and a remote output's computing")
     cluster: ClusterConfig = ClusterConfig()
     catalogs: list[ResolvedPath] = Field([], description="extra catalog folders, searched first")
     source: Path | None = Field(None, exclude=True, description="the YAML file (set by loading)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_output(cls, data: Any, info: ValidationInfo) -> Any:
+        """``output: s3://...`` means: compute in ``<work_dir>/output``, publish to the URL."""
+        if not isinstance(data, dict) or not objstore.is_remote(data.get("output")):
+            return data
+        try:
+            url = objstore.check_url(data["output"])
+            work = _work_dir(info)
+        except ValueError:
+            return data  # the output field reports it
+        if data.get("remote_output") is not None:
+            return data  # the output field reports it
+        return data | {"output": str(work / "output"), "remote_output": url,
+                       "work_dir": data.get("work_dir") or str(work)}
 
     @property
     def years(self) -> list[int]:
@@ -296,7 +422,7 @@ def _field_names() -> list[str]:
 def _problem(file: Path, err: dict[str, Any]) -> Problem:
     key = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
-    value = err.get("input")
+    value = objstore.redact(err.get("input"))
     if err["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(err["loc"][-1]), _field_names(), n=1)
         msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
@@ -401,8 +527,9 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError([problem(file, "", type(data).__name__, "must be a mapping of keys")])
     if "source" in data:
         raise ConfigError([problem(file, "source", data["source"], "unknown key")])
+    base = file.resolve().parent
     try:
-        cfg = RunConfig.model_validate(data, context={"base": file.resolve().parent})
+        cfg = RunConfig.model_validate(data, context={"base": base, "work_dir": default_work_dir(data, base)})
     except ValidationError as exc:
         raise ConfigError(_problem(file, e) for e in exc.errors()) from None
     problems = _cross_checks(cfg, file)

@@ -11,10 +11,20 @@ atomically (stores staged and renamed, tables written to a temporary file and re
 A rerun skips a stage whose manifest holds the same key and whose outputs all exist; a change
 anywhere upstream changes the keys downstream, so only what depends on the change is redone.
 ``force`` names stages to redo regardless.
+
+With a remote output (``cfg.remote_output``, e.g. ``s3://bucket/run``) the run computes in its
+local work folder (``cfg.output``) and a stage, once finished, is **published**: its outputs and
+those of the stages it builds on (later stages add arrays to the ingest stage's store) are synced
+to the same relative paths under the URL, then its manifest is uploaded, last, with the outputs as
+paths relative to the output; files the stage wrote beside its declared outputs (the zone table
+of ingest) are uploaded too. The remote manifest is removed before the stage runs. The bucket's
+manifests decide what is finished; a skipped stage whose outputs are not in the work folder (a new
+one, another machine) has them downloaded first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +33,7 @@ from pathlib import Path
 
 from ecodask import __version__
 from ecodask.config import RunConfig
+from ecodask.io import objstore
 from ecodask.io.catalogs import catalog_files
 from ecodask.provenance import file_checksum
 
@@ -88,16 +99,44 @@ def _manifest(cfg: RunConfig, stage: str) -> Path:
     return cfg.output / STATE_DIR / "stages" / f"{stage}.json"
 
 
-def finished(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
-    """The outputs recorded by the stage's manifest if it holds ``key`` and every output exists."""
-    path = _manifest(cfg, stage)
+def _remote_manifest(cfg: RunConfig, stage: str) -> str:
+    return objstore.join(str(cfg.remote_output), STATE_DIR, "stages", f"{stage}.json")
+
+
+def _local_manifest(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
     try:
-        m = json.loads(path.read_text(encoding="utf-8"))
+        m = json.loads(_manifest(cfg, stage).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if m.get("key") != key or not all(Path(p).exists() for p in m.get("outputs", {}).values()):
         return None
     return m["outputs"]
+
+
+def _relative(cfg: RunConfig, path: str | Path) -> str:
+    """An output's path relative to the output folder (only those can be published)."""
+    rel = Path(path).relative_to(cfg.output).as_posix()  # ValueError outside it
+    if rel in ("", ".") or ".." in Path(rel).parts:
+        raise ValueError(f"cannot publish {path}: not a path inside {cfg.output}")
+    return rel
+
+
+def finished(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
+    """The outputs recorded by the stage's manifest if it holds ``key`` and every output exists
+    (with a remote output: the bucket's manifest and outputs; the local paths they map to)."""
+    if cfg.remote_output is None:
+        return _local_manifest(cfg, stage, key)
+    m = objstore.read_json(_remote_manifest(cfg, stage))
+    if not isinstance(m, dict) or m.get("key") != key:
+        return None
+    outputs = {str(k): str(v) for k, v in m.get("outputs", {}).items()}
+    try:
+        local = {k: str(cfg.output / _relative(cfg, cfg.output / v)) for k, v in outputs.items()}
+    except ValueError:
+        return None
+    if not all(objstore.exists(objstore.join(cfg.remote_output, v)) for v in outputs.values()):
+        return None
+    return local
 
 
 #: The stages each stage builds on.
@@ -113,22 +152,88 @@ def plan(cfg: RunConfig) -> dict[str, str]:
     return keys
 
 
-def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], force: bool = False,
-              log: Callable[[str], None] = print) -> tuple[dict[str, str], bool]:
-    """Run ``fn`` (a stage returning its outputs by name) unless it finished earlier with ``key``
-    (or ``force``); return ``(outputs, ran)``."""
-    done = None if force else finished(cfg, stage, key)
-    if done is not None:
-        log(f"stage {stage}: finished earlier with the same inputs (key {key[:12]}), skipped")
-        return done, False
+def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str]) -> None:
     path = _manifest(cfg, stage)
-    path.unlink(missing_ok=True)
-    outputs = {k: str(v) for k, v in fn().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps({"stage": stage, "key": key, "outputs": outputs}, indent=2, sort_keys=True)
                    + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _upstream_outputs(cfg: RunConfig, stage: str) -> dict[str, str]:
+    """The outputs (local manifests) of every stage ``stage`` builds on, directly or not."""
+    out: dict[str, str] = {}
+    for up in UPSTREAM[stage]:
+        out |= _upstream_outputs(cfg, up)
+        try:
+            out |= json.loads(_manifest(cfg, up).read_text(encoding="utf-8")).get("outputs", {})
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file under ``root`` but the run's state folder."""
+    out: dict[str, tuple[int, int]] = {}
+    for folder, dirs, files in os.walk(root):
+        if Path(folder) == root:
+            dirs[:] = [d for d in dirs if d != STATE_DIR]
+        for name in files:
+            path = Path(folder, name)
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                out[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
+            log: Callable[[str], None] = print, written: Sequence[str] = ()) -> None:
+    """Sync the stage's outputs and its upstream stages' to the remote output, and ``written``
+    (other files the stage wrote, relative to the output folder), then upload its manifest."""
+    remote = str(cfg.remote_output)
+    rels = {k: _relative(cfg, v) for k, v in outputs.items()}
+    trees = set(rels.values()) | {_relative(cfg, p) for p in _upstream_outputs(cfg, stage).values()
+                                  if Path(p).exists()}
+    trees |= {w for w in written if not any(w == t or w.startswith(t + "/") for t in trees)}
+    n = sum(objstore.sync_up(cfg.output / rel, objstore.join(remote, rel)) for rel in sorted(trees))
+    objstore.put_json({"stage": stage, "key": key, "outputs": rels}, _remote_manifest(cfg, stage))
+    log(f"stage {stage}: published to {remote} ({n} files changed)")
+
+
+def _pull(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
+          log: Callable[[str], None]) -> None:
+    """Download a skipped stage's outputs unless the work folder holds them for the same key."""
+    if _local_manifest(cfg, stage, key) == outputs:
+        return
+    _manifest(cfg, stage).unlink(missing_ok=True)
+    remote = str(cfg.remote_output)
+    n = sum(objstore.sync_down(objstore.join(remote, _relative(cfg, p)), Path(p)) for p in outputs.values())
+    _write_manifest(cfg, stage, key, outputs)
+    log(f"stage {stage}: downloaded its outputs from {remote} ({n} files)")
+
+
+def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], force: bool = False,
+              log: Callable[[str], None] = print) -> tuple[dict[str, str], bool]:
+    """Run ``fn`` (a stage returning its outputs by name) unless it finished earlier with ``key``
+    (or ``force``); return ``(outputs, ran)``. With a remote output, a finished stage is published
+    and a skipped one's outputs are downloaded when the work folder lacks them."""
+    done = None if force else finished(cfg, stage, key)
+    if done is not None:
+        if cfg.remote_output is not None:
+            _pull(cfg, stage, key, done, log)
+        log(f"stage {stage}: finished earlier with the same inputs (key {key[:12]}), skipped")
+        return done, False
+    _manifest(cfg, stage).unlink(missing_ok=True)
+    before: dict[str, tuple[int, int]] = {}
+    if cfg.remote_output is not None:
+        objstore.remove(_remote_manifest(cfg, stage))
+        before = _snapshot(cfg.output)
+    outputs = {k: str(v) for k, v in fn().items()}
+    _write_manifest(cfg, stage, key, outputs)
+    if cfg.remote_output is not None:
+        written = [f for f, st in _snapshot(cfg.output).items() if before.get(f) != st]
+        publish(cfg, stage, key, outputs, log, written)
     return outputs, True
 
 

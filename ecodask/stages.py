@@ -24,6 +24,7 @@ from ecodask import esv as esvmod
 from ecodask.config import RunConfig, load_config
 from ecodask.errors import InputError, problem
 from ecodask.esv import land_esv_tables  # noqa: F401 - part of this module's API
+from ecodask.io import objstore
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
 from ecodask.io.grids import commit, discard, stage_esv_arrays, write_analysis_esv
 from ecodask.io.ingest import check_inputs, ingest, open_store, store_zones
@@ -140,7 +141,11 @@ def write_run_record(
     ran: dict[str, bool] | None = None,
 ) -> Path:
     """Write ``run.json``: configuration, versions, input checksums, stage timings (s), which
-    stages ran (false: finished earlier with the same inputs, skipped), outputs."""
+    stages ran (false: finished earlier with the same inputs, skipped), outputs. With a remote
+    output, outputs are named by their URLs and ``run.json`` is uploaded beside them."""
+    remote = cfg.remote_output
+    if remote is not None:
+        outputs = {k: _published(cfg, remote, v) for k, v in outputs.items()}
     record = {
         "ecodask_version": __version__,
         "config_file": str(cfg.source) if cfg.source else None,
@@ -149,8 +154,21 @@ def write_run_record(
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
         "stage_ran": ran or {},
-        "inputs": {k: {"path": str(p), "checksum": file_checksum(p)} for k, p in input_files(cfg).items()},
+        "inputs": {k: {"path": objstore.source(p), "checksum": file_checksum(p)}
+                   for k, p in input_files(cfg).items()},
         "outputs": outputs,
         "versions": package_versions(),
     }
-    return write_json(record, cfg.output / "run.json")
+    path = write_json(record, cfg.output / "run.json")
+    if remote is not None:
+        objstore.put_file(path, objstore.join(remote, "run.json"))
+    return path
+
+
+def _published(cfg: RunConfig, remote: str, value: object) -> object:
+    """An output path inside the output folder as its URL under ``remote``; anything else as is."""
+    try:
+        rel = Path(str(value)).relative_to(cfg.output)
+    except ValueError:
+        return value
+    return objstore.join(remote, rel.as_posix())

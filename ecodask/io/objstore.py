@@ -1,0 +1,296 @@
+"""Object storage (S3 or any other fsspec protocol) for a run's inputs and outputs.
+
+A run never computes on object storage directly: its code relies on local renames for atomic
+outputs. Remote inputs are fetched into a local cache (:func:`fetch`) when the configuration is
+loaded, and a run with a remote output computes in a local work folder and publishes each stage's
+outputs when the stage has finished (:func:`sync_up`); a later run elsewhere downloads what it
+skips (:func:`sync_down`).
+
+Credentials come from the environment only, as the protocol's own library reads it: for S3,
+botocore's ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
+``AWS_ENDPOINT_URL`` and ``AWS_DEFAULT_REGION`` (or a profile). A URL carrying credentials is
+refused (:func:`check_url`) and nothing here logs or records them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import fsspec
+from fsspec.spec import AbstractFileSystem
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+LOCAL_PROTOCOLS = ("file", "local")
+#: Environment variables that select an S3 account or endpoint (a change makes a new client).
+_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE")
+_FETCHED = ".fetched.json"
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+class FetchedPath(Path):
+    """The local copy of a remote input: a path to the local file that remembers its ``url``.
+
+    Serialized (``model_dump(mode="json")``, run keys, ``run.json``) as the URL, so that a run's
+    keys do not depend on where its work folder is. Derived paths (``parent``, ``/``) are plain.
+    """
+
+    url: str = ""
+
+    @classmethod
+    def of(cls, local: str | Path, url: str) -> FetchedPath:
+        """``local`` remembering ``url``."""
+        p = cls(local)
+        p.url = url
+        return p
+
+    def with_segments(self, *args: Any) -> Path:  # noqa: D102 - pathlib hook
+        return Path(*args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FetchedPath.of, (str(self), self.url))
+
+
+def source(path: str | Path) -> str:
+    """Where a file came from: its URL for a fetched input, else the path."""
+    return getattr(path, "url", "") or str(path)
+
+
+def protocol(url: str) -> str | None:
+    """The URL's protocol (``s3``), or None for a plain path."""
+    m = _SCHEME.match(url)
+    return m.group(1).lower() if m else None
+
+
+def is_remote(value: object) -> bool:
+    """Whether ``value`` is a URL of a non-local fsspec protocol (``s3://bucket/key``)."""
+    if not isinstance(value, str):
+        return False
+    proto = protocol(value)
+    return proto is not None and proto not in LOCAL_PROTOCOLS
+
+
+def redact(value: object) -> object:
+    """``value`` with any credentials of a URL (``scheme://user:secret@...``) replaced by ``***``."""
+    if not isinstance(value, str) or not (m := _SCHEME.match(value)):
+        return value
+    rest = value[m.end():]
+    host, slash, path = rest.partition("/")
+    if "@" in rest:
+        return f"{m.group(0)}***@{rest.rsplit('@', 1)[1]}"
+    if ":" in host:
+        return f"{m.group(0)}***{slash}{path}"
+    return value
+
+
+def check_url(url: str) -> str:
+    """``url`` without a trailing slash; :class:`ValueError` (never echoing the URL) if it carries
+    credentials, names no bucket or its protocol is not installed."""
+    proto = protocol(url) or ""
+    host = urlsplit(url).netloc
+    if ":" in host or (proto in ("s3", "s3a", "gs", "gcs") and "@" in host):
+        raise ValueError("credentials in a URL are refused: give them in the environment "
+                         "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)")
+    if not host:
+        raise ValueError(f"a {proto}:// URL must name a bucket: {proto}://bucket/prefix")
+    try:
+        fsspec.get_filesystem_class(proto)
+    except (ValueError, ImportError) as exc:
+        raise ValueError(f"protocol {proto!r} is not available: {exc}") from None
+    return url.rstrip("/")
+
+
+def join(url: str, *parts: str) -> str:
+    """``url/part/...``."""
+    return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+_FS: dict[tuple[str, int, str], AbstractFileSystem] = {}
+
+
+def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    """The filesystem of ``url`` (credentials from the environment) and the path within it.
+
+    One client per protocol, thread and set of ``AWS_*`` variables; its listing cache is cleared
+    on every call, as other machines may have changed the bucket.
+    """
+    proto = protocol(url) or "file"
+    env = hashlib.sha256("\0".join(os.environ.get(k, "") for k in _ENV).encode()).hexdigest()
+    key = (proto, threading.get_ident(), env)
+    fs = _FS.get(key)
+    if fs is None:
+        if len(_FS) >= 32:  # threads come and go
+            _FS.clear()
+        fs = _FS[key] = fsspec.filesystem(proto, skip_instance_cache=True)
+    fs.invalidate_cache()
+    return fs, fs._strip_protocol(url).rstrip("/")
+
+
+def fetch(url: str, folder: Path) -> FetchedPath:
+    """A local copy of the object at ``url`` under ``folder``, with the objects beside it sharing
+    its stem (shapefile parts, ``.aux.xml``, world files); an object is downloaded again only when
+    its ETag or size changed. :class:`ValueError` if there is no such object."""
+    fs, path = filesystem(url)
+    parent, _, name = path.rpartition("/")
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise ValueError("no such object") from None
+    if info.get("type") != "file":
+        raise ValueError("not a file (an object prefix?)")
+    stem = Path(name).stem + "."
+    wanted = [i for i in fs.ls(parent, detail=True)
+              if i.get("type") == "file" and i["name"].rpartition("/")[2].startswith(stem)]
+    wanted = wanted or [info]
+    local = folder / hashlib.sha256(join(protocol(url) or "", parent).encode()).hexdigest()[:16]
+    local.mkdir(parents=True, exist_ok=True)
+    state_file = local / _FETCHED
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    for item in wanted:
+        base = item["name"].rpartition("/")[2]
+        token = f"{item.get('ETag') or fs.ukey(item['name'])}:{item['size']}"
+        target = local / base
+        if state.get(base) == token and target.is_file() and target.stat().st_size == item["size"]:
+            continue
+        tmp = local / f".{base}.partial"
+        fs.get_file(item["name"], str(tmp))
+        os.replace(tmp, target)
+        state[base] = token
+        _write_text(state_file, json.dumps(state, indent=1, sort_keys=True))
+    return FetchedPath.of(local / name, url)
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _same(local: Path, info: dict[str, Any] | None) -> bool:
+    """Whether a local file holds the remote object's bytes: same size and MD5 (a plain ETag);
+    when the store gives no MD5 (multipart uploads, other protocols) the file counts as changed."""
+    if info is None or not local.is_file() or local.stat().st_size != info.get("size"):
+        return False
+    etag = str(info.get("ETag", "")).strip('"')
+    return bool(_MD5.match(etag)) and _md5(local) == etag
+
+
+def _local_files(local: Path) -> dict[str, Path]:
+    if local.is_dir():
+        return {f.relative_to(local).as_posix(): f for f in sorted(local.rglob("*")) if f.is_file()}
+    return {"": local} if local.is_file() else {}
+
+
+def _remote_files(fs: AbstractFileSystem, root: str) -> dict[str, dict[str, Any]]:
+    """Files at ``root`` by path relative to it (``""``: ``root`` is itself a file)."""
+    try:
+        found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for name, info in found.items():
+        name = name.rstrip("/")
+        if name == root:
+            out[""] = info
+        elif name.startswith(root + "/"):
+            out[name[len(root) + 1:]] = info
+    return out
+
+
+def _join_path(root: str, rel: str) -> str:
+    return f"{root}/{rel}" if rel else root
+
+
+def sync_up(local: Path, url: str) -> int:
+    """Make ``url`` a copy of ``local`` (a file or a folder): upload the files whose size or MD5
+    differ, delete remote files under ``url`` that no longer exist locally; return the number of
+    files uploaded."""
+    fs, root = filesystem(url)
+    files = _local_files(local)
+    if not files:
+        raise FileNotFoundError(f"nothing to publish at {local}")
+    remote = _remote_files(fs, root)
+    put = [rel for rel, f in files.items() if not _same(f, remote.get(rel))]
+    if put:
+        fs.put([str(files[r]) for r in put], [_join_path(root, r) for r in put])
+    stale = [_join_path(root, rel) for rel in remote if rel not in files]
+    if stale:
+        fs.rm(stale)
+    return len(put)
+
+
+def sync_down(url: str, local: Path) -> int:
+    """Make ``local`` a copy of the file or folder at ``url``: download what differs, delete local
+    files that are not there; return the number of files downloaded."""
+    fs, root = filesystem(url)
+    remote = _remote_files(fs, root)
+    if not remote:
+        raise FileNotFoundError(f"nothing at {url}")
+    if "" in remote:
+        files = {"": local}
+        remote = {"": remote[""]}
+    else:
+        files = {rel: local / rel for rel in remote}
+        for rel, f in _local_files(local).items():
+            if rel not in remote:
+                f.unlink()
+    get = [rel for rel, f in files.items() if not _same(f, remote[rel])]
+    for rel in get:
+        files[rel].parent.mkdir(parents=True, exist_ok=True)
+    if get:
+        fs.get([_join_path(root, r) for r in get], [str(files[r]) for r in get])
+    return len(get)
+
+
+def exists(url: str) -> bool:
+    """Whether an object (or an object prefix) exists at ``url``."""
+    fs, path = filesystem(url)
+    return bool(fs.exists(path))
+
+
+def read_json(url: str) -> Any:
+    """The JSON document at ``url``; None if there is none or it is not JSON."""
+    fs, path = filesystem(url)
+    try:
+        return json.loads(fs.cat_file(path))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def put_file(local: Path, url: str) -> None:
+    """Upload one file."""
+    fs, path = filesystem(url)
+    fs.put_file(str(local), path)
+
+
+def put_json(obj: Any, url: str) -> None:
+    """Write ``obj`` as indented JSON to ``url`` (one PUT: readers see all of it or nothing)."""
+    fs, path = filesystem(url)
+    fs.pipe_file(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def remove(url: str) -> None:
+    """Delete the object at ``url`` if there is one."""
+    fs, path = filesystem(url)
+    try:
+        fs.rm_file(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

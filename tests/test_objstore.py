@@ -1,0 +1,242 @@
+"""Inputs and outputs on S3-compatible object storage, against a local moto server the tests start:
+remote inputs fetched once into the work folder's cache, output trees synced both ways, a run whose
+inputs and output are ``s3://`` URLs (the Prefect flow) publishing stage by stage, resuming after a
+failed stage on a fresh work folder with the same tables as the region's stages run on local disk,
+and credentials never written or logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from prefect.testing.utilities import prefect_test_harness
+
+from ecodask import drivers, stages
+from ecodask.compensation_stage import compensation_stage
+from ecodask.config import load_config
+from ecodask.errors import CatalogError, ConfigError
+from ecodask.io import objstore
+from ecodask.synth import class_counts_by_zone, make_county_stats
+from flows.run import run_flow
+
+from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover
+
+BUCKET = "ecodask-test"
+KEY_ID, TOKEN = "AKIAECODASKTEST00001", "t0ken-ecodask-test"
+SECRET = "s3cr3t/ecodask+Test0123456789abcdefghij"  # a "/" as real secrets may have
+STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation")
+# Small: one Dask worker process (the flow's cluster).
+CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server on a free local port, the AWS_* variables pointing at it, and a bucket."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
+            mp.delenv(name, raising=False)
+        mp.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+        mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+        mp.setenv("AWS_SESSION_TOKEN", TOKEN)
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        fs, _ = objstore.filesystem(f"s3://{BUCKET}")
+        fs.mkdir(BUCKET)
+        yield fs
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _county_stats(folder: Path, years=(2000, 2010)) -> Path:
+    """County statistics of the tiny region's two counties (West 420101 left of the split)."""
+    zones = np.broadcast_to(np.where(np.arange(COLS) < SPLIT_COL, 1, 2).astype(np.uint8), (ROWS, COLS))
+    counts = {y: class_counts_by_zone(np.ascontiguousarray(zones), tiny_landcover(0, i), 2)
+              for i, y in enumerate(years)}
+    stats = make_county_stats(np.random.default_rng(1), [420101, 420102], ["West", "East"], years, counts,
+                              30.0)
+    path = folder / "county_stats.csv"
+    stats.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def _edit(path: Path, **changes) -> Path:
+    doc = yaml.safe_load(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            doc.pop(key, None)
+        else:
+            doc[key] = value
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _tree(fs, url: str) -> dict[str, bytes]:
+    root = url.removeprefix("s3://")
+    return {name[len(root) + 1:]: fs.cat_file(name) for name in fs.find(root)}
+
+
+def test_url_with_credentials_refused_without_echo(s3, tmp_path: Path) -> None:
+    cfg = make_tiny_region(tmp_path / "r")
+    for url in (f"s3://{KEY_ID}:{SECRET}@{BUCKET}/out", f"s3://{KEY_ID}@{BUCKET}/out"):
+        _edit(cfg, output=url)
+        with pytest.raises(ConfigError) as info:
+            load_config(cfg)
+        [p] = info.value.problems
+        assert p.key == "output" and "credentials" in p.message
+        assert not any(s in str(info.value) for s in (KEY_ID, *SECRET.split("/")))
+    _edit(cfg, output="out")
+    doc = yaml.safe_load(cfg.read_text())
+    doc["zones"]["path"] = f"s3://{KEY_ID}:{SECRET}@{BUCKET}/zones.gpkg"
+    cfg.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="zones.path") as info:
+        load_config(cfg)
+    assert not any(s in str(info.value) for s in (KEY_ID, *SECRET.split("/")))
+
+
+def test_url_output_computes_in_a_local_work_folder(tmp_path: Path) -> None:
+    cfg = make_tiny_region(tmp_path / "r", output="s3://bucket/runs/tiny")
+    loaded = load_config(cfg)
+    work = tmp_path / "r" / ".ecodask-work" / "tiny"
+    assert (loaded.output, loaded.work_dir, loaded.remote_output) == (work / "output", work,
+                                                                      "s3://bucket/runs/tiny")
+    assert loaded.model_dump(mode="json")["remote_output"] == "s3://bucket/runs/tiny"
+    _edit(cfg, work_dir="w")
+    assert load_config(cfg).output == tmp_path / "r" / "w" / "output"
+    for changes, key in (({"work_dir": "s3://bucket/w"}, "work_dir"),
+                         ({"work_dir": None, "remote_output": "s3://bucket/other"}, "output")):
+        _edit(cfg, **changes)
+        with pytest.raises(ConfigError) as info:
+            load_config(cfg)
+        assert [p.key for p in info.value.problems] == [key]
+
+
+def test_fetch_downloads_an_object_once_until_it_changes(s3, tmp_path: Path) -> None:
+    s3.pipe_file(f"{BUCKET}/f/data.csv", b"a,b\n1,2\n")
+    s3.pipe_file(f"{BUCKET}/f/data.csv.aux.xml", b"<x/>")  # a sidecar comes along
+    s3.pipe_file(f"{BUCKET}/f/other.csv", b"no")
+    url = f"s3://{BUCKET}/f/data.csv"
+    p = objstore.fetch(url, tmp_path)
+    assert p.read_bytes() == b"a,b\n1,2\n" and p.url == url and objstore.source(p) == url
+    assert sorted(f.name for f in p.parent.iterdir() if not f.name.startswith(".")) == [
+        "data.csv", "data.csv.aux.xml"]
+    p.write_bytes(b"a local edit")  # no longer the object's size: fetched again
+    assert objstore.fetch(url, tmp_path).read_bytes() == b"a,b\n1,2\n"
+    mtime = p.stat().st_mtime_ns
+    assert objstore.fetch(url, tmp_path) == p and p.stat().st_mtime_ns == mtime  # unchanged: cached
+    s3.pipe_file(f"{BUCKET}/f/data.csv", b"a,b\n3,4\n")  # same size, new ETag
+    assert objstore.fetch(url, tmp_path).read_bytes() == b"a,b\n3,4\n"
+    with pytest.raises(ValueError, match="no such object"):
+        objstore.fetch(f"s3://{BUCKET}/f/missing.tif", tmp_path)
+
+
+def test_sync_up_and_down_mirror_a_tree(s3, tmp_path: Path) -> None:
+    src = tmp_path / "src" / "store.zarr"
+    (src / "a" / "c").mkdir(parents=True)
+    (src / "zarr.json").write_text("{}")
+    (src / "a" / "c" / "0").write_bytes(b"\1" * 100)
+    (src / "a" / "c" / "1").write_bytes(b"\2" * 100)
+    url = f"s3://{BUCKET}/sync/store.zarr"
+    assert objstore.sync_up(src, url) == 3
+    assert objstore.sync_up(src, url) == 0  # nothing changed: nothing uploaded
+    (src / "a" / "c" / "1").unlink()
+    (src / "a" / "c" / "0").write_bytes(b"\3" * 100)
+    assert objstore.sync_up(src, url) == 1
+    assert set(_tree(s3, url)) == {"zarr.json", "a/c/0"}
+    dst = tmp_path / "dst" / "store.zarr"
+    (dst / "stale").mkdir(parents=True)
+    (dst / "stale" / "x").write_text("old")
+    assert objstore.sync_down(url, dst) == 2
+    files = sorted(f.relative_to(dst).as_posix() for f in dst.rglob("*") if f.is_file())
+    assert files == ["a/c/0", "zarr.json"]
+    assert (dst / "a" / "c" / "0").read_bytes() == b"\3" * 100
+    assert objstore.sync_down(url, dst) == 0
+    objstore.sync_up(src / "zarr.json", f"s3://{BUCKET}/sync/one.json")  # a single file
+    assert objstore.sync_down(f"s3://{BUCKET}/sync/one.json", tmp_path / "one.json") == 1
+    with pytest.raises(FileNotFoundError):
+        objstore.sync_down(f"s3://{BUCKET}/sync/none", tmp_path / "none")
+
+
+def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_server, tmp_path: Path,
+                                                                 caplog, capfd) -> None:
+    caplog.set_level(logging.INFO)
+    # The same region with local inputs and output, its stages run one by one: the reference.
+    local_cfg = make_tiny_region(tmp_path / "local", cluster=CLUSTER)
+    _edit(local_cfg, county_stats=_county_stats(local_cfg.parent).name)
+    ref = load_config(local_cfg)
+    store = stages.ingest_stage(ref)
+    stages.land_esv_stage(ref, store)
+    drivers.analysis_stage(ref, store)
+    compensation_stage(ref, store)
+    local_tables = tmp_path / "local" / "out" / "tables"
+    # Its inputs uploaded to the bucket; a configuration naming only URLs.
+    for name in ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif", "county_stats.csv"):
+        s3.put_file(str(local_cfg.parent / name), f"{BUCKET}/inputs/{name}")
+    inputs, out = f"s3://{BUCKET}/inputs", f"s3://{BUCKET}/runs/tiny"
+    doc = yaml.safe_load(local_cfg.read_text())
+    doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
+    doc["zones"]["path"] = f"{inputs}/zones.gpkg"
+    doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
+    doc |= {"county_stats": f"{inputs}/county_stats.csv", "output": out, "work_dir": "work1",
+            "compensation": {"footprint_table": "no_such_table"}}  # only compensation reads it
+    remote_cfg = tmp_path / "remote" / "config.yaml"
+    remote_cfg.parent.mkdir()
+    remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    cfg = load_config(remote_cfg)  # validating writes nothing to the output
+    assert cfg.remote_output == out and cfg.output == tmp_path / "remote" / "work1" / "output"
+    assert cfg.landcover.years[2000].is_file() and not cfg.output.exists() and not s3.exists(out)
+    assert cfg.model_dump(mode="json")["zones"]["path"] == f"{inputs}/zones.gpkg"
+
+    with pytest.raises(CatalogError, match="no_such_table"):
+        run_flow(str(remote_cfg))
+    manifests = f"{BUCKET}/runs/tiny/.ecodask/stages"
+    assert sorted(p.rsplit("/", 1)[1] for p in s3.ls(manifests)) == [
+        "driver_analysis.json", "ingest.json", "transitions_esv.json"]
+    ingest = json.loads(s3.cat_file(f"{manifests}/ingest.json"))
+    assert ingest["outputs"] == {"store": "store.zarr"}  # paths relative to the output
+    assert s3.exists(f"{BUCKET}/runs/tiny/store.zarr/analysis/esv_density/zarr.json")
+    assert not s3.exists(f"{BUCKET}/runs/tiny/run.json")
+
+    # The stage fixed; a fresh work folder (another machine): the finished stages are skipped, their
+    # outputs downloaded for the failed stage to read.
+    doc["work_dir"] = "work2"
+    doc["compensation"] = {"footprint_table": "hubei_2017"}
+    remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+    run_flow(str(remote_cfg))
+    record = json.loads(s3.cat_file(f"{BUCKET}/runs/tiny/run.json"))
+    assert record["stage_ran"] == {"ingest": False, "transitions_esv": False, "driver_analysis": False,
+                                   "compensation": True}
+    assert record["outputs"]["store"] == f"{out}/store.zarr"
+    assert record["inputs"]["zones.path"]["path"] == f"{inputs}/zones.gpkg"
+    assert (tmp_path / "remote" / "work2" / "output" / "store.zarr" / "zarr.json").is_file()
+    bucket = _tree(s3, out)
+    assert {f"{s}.json" for s in STAGES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
+    assert any(k.startswith("store.zarr/esv/") for k in bucket)
+    tables = {k.removeprefix("tables/"): v for k, v in bucket.items() if k.startswith("tables/")}
+    assert set(tables) == {f.name for f in local_tables.iterdir()}
+    assert {"compensation.csv", "esv_by_service.csv", "geodetector_factor.csv"} <= set(tables)
+    differ = {name for name, data in tables.items() if data != (local_tables / name).read_bytes()}
+    assert differ <= {"compensation.gpkg"}, differ  # a GeoPackage records when it was written
+
+    # Credentials: nowhere in what was written or logged.
+    secrets = (KEY_ID, SECRET, TOKEN)
+    written = [v for k, v in bucket.items() if k.endswith(".json")]
+    written += [f.read_bytes() for f in (tmp_path / "remote").rglob("*.json")]
+    assert all(s.encode() not in data for s in secrets for data in written)
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "published to" in logged and "downloaded its outputs" in logged
+    assert not any(s in logged for s in secrets)

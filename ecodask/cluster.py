@@ -1,16 +1,31 @@
-"""The run's Dask client from the config: a LocalCluster (default), an existing scheduler, or
-workers submitted as SLURM jobs (dask-jobqueue)."""
+"""The run's Dask client from the config: a LocalCluster (default), an existing scheduler, workers
+submitted as SLURM jobs (dask-jobqueue), or pods of a ``DaskCluster`` on Kubernetes (the Dask
+operator). Every kind gets the config's worker memory management (spill, pause, terminate)."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import logging
+import re
 from collections.abc import Iterator
 
+import dask
 from distributed import Client, LocalCluster
 
-from ecodask.config import ClusterConfig, SlurmConfig
+from ecodask.config import ClusterConfig, KubernetesConfig, MemoryConfig, SlurmConfig
+
+
+def memory_settings(memory: MemoryConfig) -> dict[str, float]:
+    """The Dask config keys of worker memory management (fractions of the worker's limit)."""
+    return {f"distributed.worker.memory.{k}": getattr(memory, k) for k in ("target", "spill", "pause",
+                                                                           "terminate")}
+
+
+def memory_env(memory: MemoryConfig) -> dict[str, str]:
+    """The same settings as environment variables, for workers started elsewhere (jobs, pods)."""
+    return {"DASK_" + key.upper().replace(".", "__"): str(value)
+            for key, value in memory_settings(memory).items()}
 
 
 @contextlib.contextmanager
@@ -21,13 +36,19 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
             yield client
         return
     if cfg.kind == "slurm":
-        with slurm_cluster(cfg.slurm) as cluster, Client(cluster, set_as_default=True) as client:
+        with slurm_cluster(cfg.slurm, cfg.memory) as cluster, Client(cluster, set_as_default=True) as client:
             cluster.scale(jobs=cfg.slurm.jobs)
+            yield client
+        return
+    if cfg.kind == "kubernetes":
+        with kubernetes_cluster(cfg.kubernetes, cfg.memory) as cluster, \
+                Client(cluster, set_as_default=True) as client:
             yield client
         return
     logging.getLogger("distributed").setLevel(logging.WARNING)
     dashboard = ":0" if importlib.util.find_spec("bokeh") else None
     with (
+        dask.config.set(memory_settings(cfg.memory)),  # the nannies pass it on to their workers
         LocalCluster(
             n_workers=cfg.n_workers,
             threads_per_worker=cfg.threads_per_worker,
@@ -36,6 +57,7 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
             dashboard_address=dashboard,
             # Process workers listen on localhost only; thread workers talk in-process (no host).
             **({"host": "127.0.0.1"} if cfg.processes else {}),
+            local_directory=cfg.local_directory,
             silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster, set_as_default=True) as client,
@@ -43,15 +65,75 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
         yield client
 
 
-def slurm_cluster(cfg: SlurmConfig):
+def slurm_cluster(cfg: SlurmConfig, memory: MemoryConfig | None = None):
     """A dask-jobqueue ``SLURMCluster`` for the config (no job submitted until it is scaled). The
     scheduler runs in the flow's process; the workers' memory limit is the job's memory split over
-    its processes, and they spill to ``local_directory``."""
+    its processes, they manage it as ``memory`` says and spill to ``local_directory``."""
     from dask_jobqueue import SLURMCluster
 
+    env = memory_env(memory or MemoryConfig())
     return SLURMCluster(
         queue=cfg.queue, account=cfg.account, cores=cfg.cores, processes=cfg.processes,
         memory=cfg.memory, walltime=cfg.walltime, interface=cfg.interface,
         local_directory=cfg.local_directory, job_extra_directives=list(cfg.job_extra_directives),
+        job_script_prologue=[f"export {k}={v}" for k, v in env.items()],
         silence_logs="warning",
     )
+
+
+def _quantity_bytes(q: str) -> int:
+    """Bytes of a Kubernetes memory quantity with a binary suffix ('8Gi')."""
+    num, unit = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti)", q).groups()
+    return int(float(num) * 1024 ** ("KMGT".index(unit[0]) + 1))
+
+
+def kubernetes_spec(cfg: KubernetesConfig, memory: MemoryConfig | None = None) -> dict:
+    """The ``DaskCluster`` resource (kubernetes.dask.org/v1) for the config: the scheduler behind a
+    ClusterIP service (reachable inside the cluster only), ``n_workers`` workers with CPU and memory
+    requests equal to their limits, a Dask memory limit of 90 % of the pod's (the rest for the
+    interpreter and libraries), memory management as ``memory`` says, an emptyDir spill volume and
+    the run's files from ``data_claim``; plain settings from ``env``, secrets only by reference
+    (``env_from_secret``)."""
+    from dask_kubernetes.operator import make_cluster_spec
+
+    env = {**memory_env(memory or MemoryConfig()), **cfg.env}
+    spec = make_cluster_spec(name=cfg.name, image=cfg.image, n_workers=cfg.n_workers, env=env,
+                             worker_command="dask worker", scheduler_service_type="ClusterIP")
+    worker = spec["spec"]["worker"]["spec"]["containers"][0]
+    worker["args"] += ["--nthreads", str(cfg.worker_threads),
+                       "--memory-limit", str(int(_quantity_bytes(cfg.worker_memory) * 0.9)),
+                       "--local-directory", "/spill"]
+    worker["resources"] = {"requests": {"cpu": cfg.worker_cpu, "memory": cfg.worker_memory},
+                           "limits": {"cpu": cfg.worker_cpu, "memory": cfg.worker_memory}}
+    worker["volumeMounts"] = [{"name": "spill", "mountPath": "/spill"}]
+    spec["spec"]["worker"]["spec"]["volumes"] = [{"name": "spill", "emptyDir": {"sizeLimit": cfg.spill_size}}]
+    if cfg.data_claim:
+        worker["volumeMounts"].append({"name": "data", "mountPath": cfg.data_mount})
+        spec["spec"]["worker"]["spec"]["volumes"].append(
+            {"name": "data", "persistentVolumeClaim": {"claimName": cfg.data_claim}})
+    scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]
+    # The image has the `dask` command (distributed no longer installs `dask-scheduler`).
+    scheduler["args"] = ["dask", "scheduler", *scheduler["args"][1:]]
+    scheduler["resources"] = {"requests": {"cpu": cfg.scheduler_cpu, "memory": cfg.scheduler_memory},
+                              "limits": {"cpu": cfg.scheduler_cpu, "memory": cfg.scheduler_memory}}
+    if cfg.env_from_secret:
+        for container in (worker, scheduler):
+            container["envFrom"] = [{"secretRef": {"name": cfg.env_from_secret}}]
+    labels = {"app.kubernetes.io/name": "ecodask", "app.kubernetes.io/component": "dask"}
+    spec["metadata"]["labels"] = dict(labels)
+    for part in ("scheduler", "worker"):
+        spec["spec"][part]["metadata"] = {"labels": dict(labels)}
+    return spec
+
+
+def kubernetes_cluster(cfg: KubernetesConfig, memory: MemoryConfig | None = None):
+    """A dask-kubernetes ``KubeCluster``: created from :func:`kubernetes_spec` (and deleted when
+    closed), or the existing ``DaskCluster`` named ``cfg.name`` when ``create`` is false."""
+    from dask_kubernetes.operator import KubeCluster
+    from dask_kubernetes.operator.kubecluster.kubecluster import CreateMode
+
+    if not cfg.create:
+        return KubeCluster(name=cfg.name, namespace=cfg.namespace, create_mode=CreateMode.CONNECT_ONLY,
+                           shutdown_on_close=False)
+    return KubeCluster(custom_cluster_spec=kubernetes_spec(cfg, memory), namespace=cfg.namespace,
+                       shutdown_on_close=True)

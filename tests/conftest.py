@@ -102,19 +102,24 @@ def tiny_region(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory):
-    """A real Prefect server (``prefect server start``) on a free localhost port with its own home and
-    database; yields the environment for processes that talk to it (``PREFECT_API_URL`` set)."""
+    """A real Prefect server (``prefect server start``, UI served) on a free localhost port with its
+    own home and SQLite database; yields the environment for processes that talk to it
+    (``PREFECT_API_URL`` set), shared by every test that needs a server."""
     home = tmp_path_factory.mktemp("prefect-home")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_LOGGING_LEVEL": "WARNING"}
-    env.pop("PREFECT_API_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port), "--no-ui"], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "WARNING",
+           "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+           "PREFECT_UI_ENABLED": "true", "PREFECT_UI_API_URL": url,
+           "PREFECT_UI_STATIC_DIRECTORY": str(home / "ui")}  # the UI bundle is copied here
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, start_new_session=True,
+                              stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -123,7 +128,7 @@ def prefect_api(tmp_path_factory):
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 os.killpg(server.pid, signal.SIGKILL)
-                pytest.fail("the Prefect server did not start")
+                pytest.fail(f"the Prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
             time.sleep(0.5)
     yield {**env, "PREFECT_API_URL": url}
     os.killpg(server.pid, signal.SIGTERM)
@@ -131,3 +136,4 @@ def prefect_api(tmp_path_factory):
         server.wait(20)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
+    log.close()

@@ -106,13 +106,14 @@ def test_serve_rejects_a_bad_schedule_before_deploying(tmp_path: Path) -> None:
     assert "--cron '61 2 * * *'" in done.stderr and "Invalid cron string" in done.stderr
 
 
-@pytest.mark.parametrize("name", ["national", "demo"])
-def test_prefect_yaml_names_the_flow_and_a_schedule(name: str) -> None:
+@pytest.mark.parametrize("name,pool", [("national", "ecodask-local"), ("demo", "ecodask-local"),
+                                       ("national-k8s", "ecodask-k8s")])
+def test_prefect_yaml_names_the_flow_and_a_schedule(name: str, pool: str) -> None:
     import yaml
 
     doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     [dep] = [d for d in doc["deployments"] if d["name"] == name]
     module, func = dep["entrypoint"].split(":")
     assert (ROOT / module).exists() and f"def {func}(" in (ROOT / module).read_text()
-    assert dep["schedules"][0]["cron"] and dep["work_pool"]["name"] == "ecodask-local"
+    assert dep["schedules"][0]["cron"] and dep["work_pool"]["name"] == pool
     assert doc["prefect-version"] == "3.8.8"

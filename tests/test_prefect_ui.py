@@ -8,13 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,55 +32,10 @@ ARTIFACTS = {"ecodask-progress", "county-esv", "compensation-summary", "key-figu
              "driver-summary"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A ``prefect server start`` subprocess (UI served) on a free localhost port; its base URL."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = os.environ | {
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "true",
-        "PREFECT_UI_API_URL": f"{url}/api",
-        "PREFECT_API_URL": f"{url}/api",
-        "PREFECT_UI_STATIC_DIRECTORY": str(home / "ui"),  # the UI bundle is copied here, not into the venv
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    log = (home / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+def server(prefect_api: dict[str, str]) -> str:
+    """The base URL of the session's Prefect server (conftest ``prefect_api``, UI served)."""
+    return prefect_api["PREFECT_API_URL"].removesuffix("/api")
 
 
 async def _read_back(flow_run_id) -> tuple:

@@ -1,0 +1,57 @@
+"""The run's Dask cluster applies the configuration's worker memory management: a real
+LocalCluster's process workers run with the configured spill/pause/terminate fractions, memory
+limit and spill folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+
+from ecodask.cluster import dask_client, memory_env
+from ecodask.config import ClusterConfig, MemoryConfig
+
+
+def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
+    cfg = ClusterConfig(n_workers=2, threads_per_worker=1, memory_limit="1GiB", local_directory=str(tmp_path),
+                        memory={"target": 0.5, "spill": 0.6, "pause": 0.75, "terminate": 0.9})
+    before = dask.config.get("distributed.worker.memory.spill")
+
+    def _worker_settings(dask_worker) -> dict:  # runs in each worker process
+        import dask as d
+
+        keys = ("target", "spill", "pause", "terminate")
+        return {"memory": {k: d.config.get(f"distributed.worker.memory.{k}") for k in keys},
+                "limit": dask_worker.memory_manager.memory_limit,
+                "local_directory": dask_worker.local_directory}
+
+    with dask_client(cfg) as client:
+        client.wait_for_workers(2)
+        settings = list(client.run(_worker_settings).values())
+    assert len(settings) == 2
+    for s in settings:
+        assert s["memory"] == {"target": 0.5, "spill": 0.6, "pause": 0.75, "terminate": 0.9}
+        assert s["limit"] == 2**30
+        assert Path(s["local_directory"]).is_relative_to(tmp_path)
+    assert dask.config.get("distributed.worker.memory.spill") == before  # set for the cluster only
+
+
+def test_memory_env_names_the_dask_settings() -> None:
+    env = memory_env(MemoryConfig(spill=0.65))
+    assert env == {"DASK_DISTRIBUTED__WORKER__MEMORY__TARGET": "0.6",
+                   "DASK_DISTRIBUTED__WORKER__MEMORY__SPILL": "0.65",
+                   "DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE": "0.8",
+                   "DASK_DISTRIBUTED__WORKER__MEMORY__TERMINATE": "0.95"}
+    # Dask reads them back as the same settings.
+    import os
+
+    saved = {k: os.environ.get(k) for k in env}
+    try:
+        os.environ.update(env)
+        assert dask.config.collect(env=os.environ)["distributed"]["worker"]["memory"]["spill"] == 0.65
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v

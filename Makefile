@@ -18,13 +18,15 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
             "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: help venv demo test bench lint clean
+.PHONY: help venv browser demo test bench bench-national lint clean
 help:
 	@echo "make demo   - set up, generate a synthetic region and run the whole flow on it (DEMO_OUT=$(DEMO_OUT))"
 	@echo "make test   - set up and run the test suite"
 	@echo "make bench  - set up (with the bench group: baselines) and run every benchmark suite in BENCH_SUITES"
 	@echo "              ($(BENCH_SUITES): Hubei-30m, driver analysis); BENCH_SUITES=drivers for one;"
 	@echo "              BENCH_ARGS go to every suite ('--repeats 1'), or '--suite foundation' runs that one only"
+	@echo "make bench-national - set up (bench group) and run the whole flow on a synthetic country of 1.07e10 px"
+	@echo "              a year, 2 years (30-60+ min, ~4 GB under bench-output/national); BENCH_ARGS='--scale 0.01' to try"
 	@echo "make lint   - ruff"
 
 # The virtual environment, rebuilt when the lock changes.
@@ -40,7 +42,14 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/ecodask demo --out "$(DEMO_OUT)"
 
-test: venv
+# The browser test renders the Prefect UI in headless Chromium (Debian's package); installed when
+# missing and this user may (root with apt), else that one test is skipped with its reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: chromium not installed; the Prefect UI browser test will be skipped"; }
+
+test: venv browser
 	$(PY) -m pytest -q
 
 # The benchmarks need the `bench` dependency group (baselines) on top of the locked environment.
@@ -51,6 +60,11 @@ bench: venv
 	else for s in $(BENCH_SUITES); do \
 	  echo "$(PY) -m benchmarks.run --suite $$s $(BENCH_ARGS)"; $(PY) -m benchmarks.run --suite $$s $(BENCH_ARGS); \
 	done; fi
+
+# The whole flow at national scale: data generated once (cached), stage times, peak memory, projection.
+bench-national: venv
+	$(UV) sync --frozen --group bench --python $(PY)
+	$(PY) -m benchmarks.national $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

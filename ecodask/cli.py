@@ -95,7 +95,8 @@ def validate(config: Annotated[Path, typer.Argument(help="Run configuration (YAM
 def run(
     config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")],
     force: Annotated[list[str] | None, typer.Option(
-        help="Redo this stage even if it finished earlier with the same inputs (repeatable): ingest, "
+        help="Redo this stage, and the stages built on it, even if it finished earlier with the same "
+        "inputs (repeatable): ingest, "
         "transitions_esv, driver_analysis, compensation.")] = None,
 ) -> None:
     """Run the whole flow for a configuration. Stages that finished earlier with the same inputs

@@ -252,3 +252,14 @@ def pending(cfg: RunConfig, force: Sequence[str] = ()) -> tuple[dict[str, str], 
         else:
             done[stage] = outputs
     return todo, done
+
+
+def with_downstream(stages: Sequence[str]) -> list[str]:
+    """The named stages and every stage that builds on one of them, in run order: redoing a stage
+    rewrites outputs its downstream stages read (ingest replaces the store the others add arrays
+    to), so forcing it forces them too."""
+    chosen = set(stages)
+    for stage in STAGES:  # upstream stages come first
+        if any(u in chosen for u in UPSTREAM[stage]):
+            chosen.add(stage)
+    return [s for s in STAGES if s in chosen]

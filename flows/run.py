@@ -113,6 +113,7 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
     unknown = sorted(set(force) - set(resume.STAGES))
     if unknown:
         raise ConfigError([problem("--force", "stage", unknown, f"stages are {', '.join(resume.STAGES)}")])
+    force = resume.with_downstream(force)  # a redone stage's outputs are what later stages read
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -42,6 +42,13 @@ def _digest(folder: Path, skip: tuple[str, ...] = ("run.json", ".ecodask")) -> d
             if p.is_file() and not any(part in skip for part in p.relative_to(folder).parts)}
 
 
+def _same(got: dict[str, str], want: dict[str, str]) -> None:
+    """Equal digests, else the files that differ, are missing or are extra, by name."""
+    differ = sorted(k for k in got.keys() & want.keys() if got[k] != want[k])
+    assert got == want, {"differ": differ, "missing": sorted(want.keys() - got.keys()),
+                         "extra": sorted(got.keys() - want.keys())}
+
+
 def _ingest(cfg):
     return lambda: {"store": stages.ingest_stage(cfg)}
 
@@ -96,7 +103,7 @@ def test_worker_killed_mid_stage(tmp_path: Path, stage: str) -> None:
         client.wait_for_workers(2, timeout=60)
         assert killer.killed["pid"] not in client.run(os.getpid).values()
     assert resume.finished(cfg, stage, key) is not None
-    assert _digest(cfg.output) == _digest(reference.output)
+    _same(_digest(cfg.output), _digest(reference.output))
 
 
 def _ecodask(*args: str, env: dict[str, str]) -> subprocess.Popen:
@@ -134,4 +141,4 @@ def test_flow_process_killed_mid_run(tmp_path: Path, prefect_api) -> None:
     record = json.loads((out / "run.json").read_text())
     assert record["stage_ran"] == {"ingest": False, "transitions_esv": True, "driver_analysis": True,
                                    "compensation": True}
-    assert _digest(out) == _digest(reference.parent / "out")
+    _same(_digest(out), _digest(reference.parent / "out"))

@@ -66,3 +66,11 @@ def test_finished_stage_skipped_interrupted_stage_rerun(cfg, tmp_path: Path) -> 
         resume.run_stage(cfg, "ingest", "another key", failing, force=True)
     assert resume.finished(cfg, "ingest", "another key") is None
     assert resume.run_stage(cfg, "ingest", "another key", stage)[1] and len(calls) == 5
+
+
+def test_forcing_a_stage_forces_the_stages_built_on_it() -> None:
+    assert resume.with_downstream(["ingest"]) == list(resume.STAGES)
+    assert resume.with_downstream(["transitions_esv"]) == list(resume.STAGES[1:])
+    assert resume.with_downstream(["driver_analysis"]) == ["driver_analysis"]
+    assert resume.with_downstream(["compensation", "driver_analysis"]) == ["driver_analysis", "compensation"]
+    assert resume.with_downstream([]) == []

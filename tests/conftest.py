@@ -137,3 +137,12 @@ def prefect_api(tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def prefect_server(prefect_api: dict[str, str]):
+    """This process's Prefect client pointed at the session's server (flows run in the test)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api["PREFECT_API_URL"]}):
+        yield prefect_api["PREFECT_API_URL"]

@@ -11,17 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.run import run_flow
 
 from conftest import make_tiny_region
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from prefect.testing.utilities import prefect_test_harness
 
 from ecodask import drivers, stages
 from ecodask.compensation_stage import compensation_stage
@@ -53,12 +52,6 @@ def s3():
         fs.mkdir(BUCKET)
         yield fs
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _county_stats(folder: Path, years=(2000, 2010)) -> Path:

@@ -166,6 +166,7 @@ def test_sync_up_and_down_mirror_a_tree(s3, tmp_path: Path) -> None:
 def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_server, tmp_path: Path,
                                                                  caplog, capfd) -> None:
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="prefect")  # make test runs Prefect at WARNING
     # The same region with local inputs and output, its stages run one by one: the reference.
     local_cfg = make_tiny_region(tmp_path / "local", cluster=CLUSTER)
     _edit(local_cfg, county_stats=_county_stats(local_cfg.parent).name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -108,6 +109,9 @@ def ui_run(server, cluster, tmp_path_factory) -> Iterator[UIRun]:
         sent.append(progress)
         return update_progress_artifact(artifact_id, progress, *args, **kwargs)
 
+    prefect_log = logging.getLogger("prefect")  # make test runs Prefect at WARNING: the run logs at INFO
+    level = prefect_log.level
+    prefect_log.setLevel(logging.INFO)
     with pytest.MonkeyPatch.context() as mp, temporary_settings(updates={PREFECT_API_URL: f"{server}/api"}):
         mp.setattr(flows.run, "update_progress_artifact", spy)
         state = run_flow(str(cfg), return_state=True)
@@ -121,6 +125,7 @@ def ui_run(server, cluster, tmp_path_factory) -> Iterator[UIRun]:
                     or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        prefect_log.setLevel(level)
         yield UIRun(folder / "output", state, fr, tasks, {a.key: a for a in artifacts},
                     [lg.message for lg in logs], sent)
 

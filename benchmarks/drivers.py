@@ -37,17 +37,18 @@ writes ``<out>/drivers/results.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.hubei30m import code_state
+from benchmarks.env import code_state, machine, print_targets
+
+#: Versions recorded with the results.
+PACKAGES = ("numpy", "numba", "dask", "pandas", "scipy", "statsmodels", "geodetector", "esda", "libpysal")
 
 CASES = ("gd_optimal", "gd_pair", "gd_pypi", "stepwise", "stepwise_sm", "hotspots", "hotspots_esda")
 BASELINES = ("gd_pypi", "stepwise_sm", "hotspots_esda")
@@ -62,20 +63,6 @@ WHAT = {
     "hotspots": "ecodask `morans_i` + Gi* z grid (`.compute()`), dask 1024² chunks",
     "hotspots_esda": "esda `Moran` + `G_Local(B, star)`, libpysal `lat2W` queen W (built in the clock)",
 }
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    vers = {}
-    for p in ("numpy", "numba", "dask", "pandas", "scipy", "statsmodels", "geodetector", "esda", "libpysal"):
-        try:
-            vers[p] = md.version(p)
-        except md.PackageNotFoundError:
-            vers[p] = None
-    return {"cores": os.cpu_count(), "cpu": cpu, "arch": platform.machine(), "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "versions": vers, "load_avg_at_start": os.getloadavg()}
 
 
 def run_case(case: str, size: int, repeats: int, seed: int) -> dict:
@@ -227,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     root = a.out / "drivers"
     root.mkdir(parents=True, exist_ok=True)
     args = argv if argv is not None else sys.argv[1:]
-    info = {"command": " ".join(["python -m benchmarks.run --suite drivers", *args]), "machine": machine(),
+    info = {"command": " ".join(["python -m benchmarks.run --suite drivers", *args]),
+            "machine": machine(PACKAGES),
             "code": code_state(), "repeats": a.repeats, "seed": a.seed,
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows = []
@@ -265,10 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         p = g["profile"]
         print(f"\ngd_optimal, one more call ({p['total']:.2f} s): "
               + ", ".join(f"{k} {v:.2f} s" for k, v in p.items() if k != "total"))
-    if tg:
-        print("\n| target | value | met |\n|---|---|---|")
-        for t in tg:
-            print(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |")
+    print_targets(tg)
     print(f"\nresults: {results}")
 
 

@@ -40,10 +40,7 @@ Prints Markdown tables for BENCHMARKS.md and writes ``<out>/hubei30m/results.jso
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -52,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.env import code_state, machine, print_targets
+
 CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "stage", "stage_warm", "stage_nogrid",
          "stage_cold")
 # Diagnostic cases may fail when the stage's internals change: reported, not fatal.
@@ -59,6 +58,11 @@ DIAGNOSTIC = ("stage_warm", "stage_nogrid", "stage_cold")
 CROPPED = ("flox", "xrspatial")
 TARGETS = {"stage_mpix_s": 300.0, "vs_floor": 2.0, "vs_flox": 20.0, "vs_xrspatial": 100.0,
            "peak_mb": 3000.0, "peak_growth": 0.10}
+
+
+#: Versions recorded with the results.
+PACKAGES = ("numpy", "numba", "dask", "xarray", "zarr", "numcodecs", "flox", "numpy-groupies",
+            "xarray-spatial")
 
 
 def stage_available() -> str | None:
@@ -95,33 +99,6 @@ def default_crop(config: Path, size: int) -> list[int]:
     r0 = min(max(round((rows - h) / 2 / c) * c, 0), rows - h)
     c0 = min(max(round((cols - w) / 2 / c) * c, 0), cols - w)
     return [r0, c0, h, w]
-
-
-def code_state() -> dict:
-    """The commit and the modified files of the code measured (the working tree is what runs)."""
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", *args], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
-        return proc.stdout.rstrip() if proc.returncode == 0 else ""
-
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "modified": sorted(line[3:] for line in git("status", "--porcelain", "--", "ecodask",
-                                                        "benchmarks").splitlines())}
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    vers = {}
-    for p in ("numpy", "numba", "dask", "xarray", "zarr", "numcodecs", "flox", "numpy-groupies",
-              "xarray-spatial"):
-        try:
-            vers[p] = md.version(p)
-        except md.PackageNotFoundError:
-            vers[p] = None
-    return {"cores": os.cpu_count(), "cpu": cpu, "arch": platform.machine(), "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "versions": vers, "load_avg_at_start": os.getloadavg()}
 
 
 def _known(c: np.ndarray) -> np.ndarray:
@@ -230,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     root = a.out / "hubei30m"
     args = argv if argv is not None else sys.argv[1:]
     info = {"command": " ".join(["python -m benchmarks.hubei30m", *args]),
-            "machine": machine(), "code": code_state(), "repeats": a.repeats,
+            "machine": machine(PACKAGES), "code": code_state(), "repeats": a.repeats,
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     missing = stage_available() if any(c.startswith("stage") for c in a.cases) else None
     if missing:
@@ -278,10 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     r0, c0, h, w = crop
     print(f"Crop for flox/xrspatial: rows {r0}..{r0 + h}, cols {c0}..{c0 + w}\n")
     print(markdown(rows, checks))
-    if tg:
-        print("\n| target | value | met |\n|---|---|---|")
-        for t in tg:
-            print(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |")
+    print_targets(tg)
     print(f"\nresults: {root / 'results.json'}")
 
 

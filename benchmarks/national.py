@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.metadata as md
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -45,6 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.env import code_state, machine
+
+#: Versions recorded with the results.
+PACKAGES = ("numpy", "numba", "dask", "distributed", "zarr", "rasterio", "prefect", "psutil")
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation")
@@ -520,26 +523,6 @@ def memory_projection(result: dict, years_to: int = ARCHIVE_YEARS) -> dict:
 # report
 
 
-def machine() -> dict:
-    """Cores, CPU, memory, Python and package versions, load at the start."""
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    vers = {}
-    for p in ("numpy", "numba", "dask", "distributed", "zarr", "rasterio", "prefect", "psutil"):
-        try:
-            vers[p] = md.version(p)
-        except md.PackageNotFoundError:
-            vers[p] = None
-    return {"cores": os.cpu_count(), "cpu": cpu, "arch": platform.machine(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "python": platform.python_version(), "versions": vers, "load_avg_at_start": os.getloadavg()}
-
-
-def commit() -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    return proc.stdout.strip()
-
-
 def markdown(res: dict) -> str:
     """The tables for BENCHMARKS.md: stages, sizes, projection, memory at 39 years."""
     d = res["data"]
@@ -589,8 +572,8 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     written to ``raw.json`` (``--report-only`` analyses them again without running)."""
     from benchmarks.national_data import FACTOR, YEARS, _root, build
 
-    raw = {"command": " ".join(["python -m benchmarks.national", *argv]), "machine": machine(),
-           "commit": commit(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "scale": a.scale,
+    raw = {"command": " ".join(["python -m benchmarks.national", *argv]), "machine": machine(PACKAGES),
+           "commit": code_state()["commit"], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "scale": a.scale,
            "chunk": a.chunk, "factor": FACTOR, "years": len(YEARS), "workers": a.workers,
            "memory_limit": a.memory_limit}
     built = build(a.out, a.scale, a.seed, a.chunk, a.compress, a.gen_workers)

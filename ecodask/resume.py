@@ -237,12 +237,14 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     return outputs, True
 
 
-def pending(cfg: RunConfig, force: Sequence[str] = ()) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """The stages a run of ``cfg`` would do, and the outputs of those it would skip.
+def pending(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None = None,
+            ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The stages a run of ``cfg`` would do, and the outputs of those it would skip (``keys``: the
+    run's :func:`plan`, when the caller has it already; computing it reads every input).
 
     Returns ``(todo, done)``: ``todo`` maps each stage to run (changed inputs, never finished,
     or forced) to its key; ``done`` maps each finished stage to its recorded outputs."""
-    keys = plan(cfg)
+    keys = keys if keys is not None else plan(cfg)
     todo: dict[str, str] = {}
     done: dict[str, dict[str, str]] = {}
     for stage in STAGES:

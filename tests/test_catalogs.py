@@ -52,16 +52,6 @@ def test_xie2015_matches_reference_csv_with_verification_flags() -> None:
     assert all(table.values[s]["construction"] == 0 for s in table.service_names)
 
 
-def test_hubei_cultivated_market_nonmarket_sums() -> None:
-    # seed 003: market 1.00 + 0.39 = 1.39; non-market 0.72+0.97+0.77+1.39+1.47+1.02+0.17 = 6.51
-    table = load_esv_table("hubei_cultivated_2017")
-    market = sum(table.values[s.name]["cultivated"] for s in table.services if s.market)
-    nonmarket = sum(table.values[s.name]["cultivated"] for s in table.services if not s.market)
-    assert market == pytest.approx(1.39, abs=1e-12)
-    assert nonmarket == pytest.approx(6.51, abs=1e-12)
-    assert market + nonmarket == pytest.approx(7.9, abs=1e-12)
-
-
 def test_unknown_name_lists_known() -> None:
     with pytest.raises(CatalogError, match="xinzhou_2023"):
         load_esv_table("atlantis")

@@ -1,0 +1,48 @@
+"""What every benchmark records about where it ran: the machine, the code measured, and how its
+targets print."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def machine(packages: Iterable[str]) -> dict:
+    """Cores, CPU model, memory (GiB), Python and the versions of ``packages`` (None when not
+    installed), and the load average at the start."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    vers = {}
+    for p in packages:
+        try:
+            vers[p] = md.version(p)
+        except md.PackageNotFoundError:
+            vers[p] = None
+    return {"cores": os.cpu_count(), "cpu": cpu, "arch": platform.machine(),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(), "versions": vers, "load_avg_at_start": os.getloadavg()}
+
+
+def code_state() -> dict:
+    """The commit and the modified files of the code measured (the working tree is what runs)."""
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO)
+        return proc.stdout.rstrip() if proc.returncode == 0 else ""
+
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "modified": sorted(line[3:] for line in git("status", "--porcelain", "--", "ecodask",
+                                                        "benchmarks").splitlines())}
+
+
+def print_targets(targets: list[dict]) -> None:
+    """The targets as a Markdown table (target, value, met)."""
+    if targets:
+        print("\n| target | value | met |\n|---|---|---|")
+        for t in targets:
+            print(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |")

@@ -18,6 +18,9 @@ from ecodask.errors import EcodaskError
 
 # Runs are often offline (clusters, scheduled jobs): no anonymous usage pings from a local server.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A run without a Prefect server starts a temporary one; its first start on a fresh machine (database
+# migrations, cold imports) can take longer than Prefect's default 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 app = typer.Typer(
     help="ecodask: ecosystem service value, land-use transitions and ecological compensation "

@@ -307,6 +307,27 @@ class RunProgress:
                     self._failed = True
 
 
+#: Sinks that show progress to a person (a terminal progress bar), fed by every run in this process.
+_displays: list[Sink] = []
+
+
+@contextlib.contextmanager
+def displaying(sink: Sink) -> Iterator[None]:
+    """Feed ``sink`` the ``(stage, done, total)`` reports of every run started in this process while
+    the block runs (the command line's progress bar; the flow tees them in, see
+    :func:`display_sinks`)."""
+    _displays.append(sink)
+    try:
+        yield
+    finally:
+        _displays.remove(sink)
+
+
+def display_sinks() -> list[Sink]:
+    """The sinks registered with :func:`displaying`, now."""
+    return list(_displays)
+
+
 def tee(*sinks: Sink) -> Sink:
     """One sink feeding each of ``sinks`` in turn."""
 

@@ -33,7 +33,7 @@ from ecodask.cluster import dask_client
 from ecodask.compensation_stage import compensation_stage
 from ecodask.config import RunConfig
 from ecodask.errors import ConfigError, problem
-from ecodask.progress import ChunkProgress, RunProgress
+from ecodask.progress import ChunkProgress, RunProgress, display_sinks, tee
 
 #: Artifact keys (lowercase letters, digits and dashes).
 PROGRESS_KEY = "ecodask-progress"
@@ -140,7 +140,7 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
             store = outputs.get("store", store)
 
     if todo:
-        with dask_client(cfg.cluster) as client, ChunkProgress(run_progress, client) as chunks:
+        with dask_client(cfg.cluster) as client, ChunkProgress(tee(run_progress, *display_sinks()), client) as chunks:
             log.info("Dask scheduler %s, dashboard %s", client.scheduler.address, client.dashboard_link)
             stages_in(chunks)
     else:

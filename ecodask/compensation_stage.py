@@ -120,15 +120,16 @@ def compensation(
     return pd.concat(tables, ignore_index=True)
 
 
-def write_compensation(table: pd.DataFrame, zones, folder: Path) -> dict[str, Path]:
-    """Tables (CSV, Parquet), the table with county geometry (GeoPackage, GeoParquet) and one
-    choropleth PNG per variant, year and role (amount and priority level)."""
+def write_compensation(table: pd.DataFrame, zones, folder: Path, figures: Path | None = None) -> dict[str, Path]:
+    """Tables (CSV, Parquet), the table with county geometry (GeoPackage, GeoParquet) in ``folder``
+    and one choropleth PNG per variant and role (amount and priority level, last year) in
+    ``figures`` (default ``folder``)."""
     totals = comp.role_totals(table)
     paths = write_tables({"compensation": table, "compensation_totals": totals}, folder)
     geo = zones[["zone_id", "geometry"]].assign(zone_id=zones["zone_id"].astype(str)).merge(
         table, on="zone_id", how="inner")
     paths |= write_vectors(geo, folder, "compensation")
-    paths |= compensation_maps(geo, folder)
+    paths |= compensation_maps(geo, figures or folder)
     return paths
 
 
@@ -147,7 +148,7 @@ def compensation_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     loss = county_loss(pd.read_parquet(folder / "transitions.parquet"), cfg.years)
     table = compensation(stats, esv, loss, cfg.compensation, cfg.catalogs, cfg.county_stats)
     polygons = read_zones(cfg, cfg.grid.crs)
-    return write_compensation(table, polygons, folder)
+    return write_compensation(table, polygons, folder, cfg.output / "figures")
 
 
 def compensation_from_files(

@@ -246,6 +246,16 @@ class AnalysisConfig(_Strict):
         return self
 
 
+class ReportConfig(_Strict):
+    """The run's figures (``<output>/figures/*.png``) and its HTML report (``<output>/report.html``).
+
+    figures: draw the maps and charts (a stage of its own; at national scale it reads the land-cover
+    grid once to draw the land-use maps). The report is written at the end of every run either way.
+    """
+
+    figures: bool = True
+
+
 class CompensationConfig(_Strict):
     """County ecological compensation (methods.md sections 7-8); runs when ``county_stats`` is given
     and ``enabled`` (set it false when the statistics only value the standard equivalent).
@@ -381,6 +391,7 @@ class RunConfig(_Strict):
     county_stats: InputFile | None = None
     analysis: AnalysisConfig = AnalysisConfig()
     compensation: CompensationConfig = CompensationConfig()
+    report: ReportConfig = ReportConfig()
     output: ResolvedPath
     remote_output: Annotated[str, BeforeValidator(_remote_url)] | None = Field(
         None, description="where the run publishes (set from a URL output); output is then local")

@@ -11,7 +11,7 @@ Everything is computed before anything is written; each table and chart is writt
 Outputs (``<folder>/``)::
 
     geodetector_{factor,interaction,risk,ecological,discretization}.{csv,parquet}
-    geodetector_q[_<year>].png, geodetector_interaction[_<year>].png
+    geodetector_q.png, geodetector_interaction.png   (tables; a run's are figures/*_<year>.png)
     regression.*, morans_i.*, hotspots.*            (analysis grid only)
     store.zarr/analysis/esv_gi_z, esv_hotspot         (analysis grid only)
 """
@@ -35,6 +35,7 @@ from ecodask.io.tables import write_tables
 from ecodask.plots import interaction_heatmap, q_bar_chart
 from ecodask.regression import regression_table
 
+FIGURES = "figures"
 GEODETECTOR_TABLES = ("factor", "interaction", "risk", "ecological", "discretization")
 #: Analysis-grid block for the detector passes (cells per side): few, large tasks.
 BLOCK = 1024
@@ -149,7 +150,7 @@ def analysis_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
         tables["morans_i"], tables["hotspots"] = hot[0], _year_first(hot[1])
     paths = write_tables(tables, folder)
     for year, r in charts:
-        paths |= write_charts(r, folder, f"_{year}")
+        paths |= write_charts(r, cfg.output / FIGURES, f"_{year}")
     if hot is not None:
         write_analysis_hotspots(store, ana, np.asarray(years), hot[2], hot[3])
     return paths

@@ -1,19 +1,26 @@
-"""Charts of the driver analysis (PNG, matplotlib without pyplot: no global state, no display).
+"""Charts of a run (PNG, matplotlib without pyplot: no global state, no display).
 
 - :func:`q_bar_chart`: the factor detector's q per factor, highest first, significant ones marked;
 - :func:`interaction_heatmap`: q of every pair's overlay (the diagonal holds each factor's own q),
-  with the interaction type abbreviated in each cell.
+  with the interaction type abbreviated in each cell;
+- :func:`esv_stacked_bars`: ESV per year stacked by service (10^8 CNY/yr);
+- :func:`land_use_flows`: land-use transitions between consecutive years as a Sankey (alluvial)
+  diagram, band width proportional to area (km²);
+- :func:`compensation_maps`: choropleths of compensation amount and priority level per role.
 """
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch, PathPatch
+from matplotlib.path import Path as MplPath
+
+from ecodask.maps import GridFrame, decorate, save
 
 #: Abbreviations of the five interaction types written in the heat map's cells.
 INTERACTION_ABBREVIATIONS = {
@@ -25,15 +32,7 @@ INTERACTION_ABBREVIATIONS = {
 }
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+_save = save
 
 
 def q_bar_chart(factor: pd.DataFrame, path: str | Path, title: str = "Factor detector") -> Path:
@@ -89,11 +88,12 @@ def interaction_heatmap(interaction: pd.DataFrame, factor: pd.DataFrame, path: s
 def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
     """One PNG per variant and role for the last year of a compensation table with county geometry:
     the amount (10^8 CNY/yr) and the priority level (1 = most urgent) side by side, the other
-    counties in grey."""
+    counties in grey; north arrow, scale bar and CRS on each map."""
     folder = Path(folder)
     paths = {}
     year = int(geo["year"].max())
     last = geo[geo["year"] == year]
+    frame = GridFrame.around(geo.total_bounds, geo.crs)
     for variant, v in last.groupby("variant", sort=True):
         for role, r in v.groupby("role", sort=True):
             fig = Figure(figsize=(11, 5))
@@ -106,7 +106,7 @@ def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
                           if column == "level" else {"label": label, "shrink": 0.7})
                 r.plot(ax=ax, column=column, cmap=cmap, legend=True, edgecolor="white", linewidth=0.3,
                        categorical=column == "level", legend_kwds=legend)
-                ax.set_axis_off()
+                decorate(ax, frame)
                 ax.set_title(label, fontsize=9)
             direction = str(r["direction"].iloc[0])
             fig.suptitle(f"Compensation {year}, {variant.replace('_', ' ')}: {role.replace('_', ' ')} "
@@ -114,3 +114,115 @@ def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
             path = folder / f"compensation_{variant}_{role}.png"
             paths[path.name] = _save(fig, path)
     return paths
+
+
+#: Colours of the service groups' bars (methods.md section 3), shades within a group.
+GROUP_COLOURS = {"provisioning": ("#8c510a", "#bf812d", "#dfc27d", "#f6e8c3"),
+                 "regulating": ("#01665e", "#35978f", "#80cdc1", "#c7eae5"),
+                 "supporting": ("#542788", "#8073ac", "#b2abd2", "#d8daeb"),
+                 "cultural": ("#b2182b", "#d6604d", "#f4a582", "#fddbc7")}
+
+
+def esv_stacked_bars(esv: pd.DataFrame, path: str | Path, title: str = "ESV by service") -> Path:
+    """Bars of the region's ESV per year (10^8 CNY/yr), stacked by service, coloured by service group
+    (one legend entry per service). ``esv``: rows of an ``esv_by_service`` table with ``level ==
+    'service'`` for one zone (columns ``year``, ``item``, ``group``, ``esv_1e8cny``)."""
+    t = esv[esv["level"] == "service"]
+    wide = t.pivot_table(index="year", columns="item", values="esv_1e8cny", sort=False, aggfunc="sum")
+    groups = t.drop_duplicates("item").set_index("item")["group"]
+    order = sorted(wide.columns, key=lambda i: (list(GROUP_COLOURS).index(groups[i])
+                                                if groups[i] in GROUP_COLOURS else 99, list(wide.columns).index(i)))
+    used: dict[str, int] = {}
+    fig = Figure(figsize=(8, 5))
+    ax = fig.add_subplot()
+    bottom = np.zeros(len(wide))
+    labels = [str(y) for y in wide.index]
+    for item in order:
+        shades = GROUP_COLOURS.get(groups[item], ("#777777", "#999999", "#bbbbbb", "#dddddd"))
+        colour = shades[used.get(groups[item], 0) % len(shades)]
+        used[groups[item]] = used.get(groups[item], 0) + 1
+        values = wide[item].to_numpy(float)
+        ax.bar(labels, values, bottom=bottom, color=colour, edgecolor="white", linewidth=0.4,
+               label=f"{item.replace('_', ' ')} ({groups[item]})")
+        bottom += values
+    for i, total in enumerate(bottom):
+        ax.text(i, total, f"{total:.3f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("ESV, 10^8 CNY/yr")
+    ax.set_xlabel("year")
+    ax.set_ylim(0, float(bottom.max()) * 1.1 if bottom.size and bottom.max() > 0 else 1.0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, title="service",
+              title_fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return save(fig, Path(path))
+
+
+def _band(x0: float, x1: float, a0: float, a1: float, b0: float, b1: float) -> MplPath:
+    """A band from [a0, a1] at x0 to [b0, b1] at x1 with cubic Bézier edges."""
+    xm = (x0 + x1) / 2
+    verts = [(x0, a0), (xm, a0), (xm, b0), (x1, b0), (x1, b1), (xm, b1), (xm, a1), (x0, a1), (x0, a0)]
+    codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4, MplPath.LINETO,
+             MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4, MplPath.CLOSEPOLY]
+    return MplPath(verts, codes)
+
+
+def land_use_flows(transitions: pd.DataFrame, classes: list[tuple[int, str, str]], path: str | Path,
+                   title: str = "Land-use transitions") -> Path:
+    """A Sankey (alluvial) diagram of land-use transitions: one column of class bars per year (height
+    = area, km²), bands between consecutive years from each class to each class (width = area that
+    changed from one to the other; staying areas drawn paler). ``transitions``: rows of a
+    ``transitions`` table for one zone (``year_from``, ``year_to``, ``class_from``, ``class_to``,
+    ``area_ha``); ``classes``: ``(code, name, colour)``. The legend names the classes drawn."""
+    t = transitions[transitions["area_ha"] > 0]
+    years = sorted({int(y) for y in t["year_from"]} | {int(y) for y in t["year_to"]})
+    pairs = list(zip(years[:-1], years[1:], strict=True))  # consecutive years (the table may add others)
+    colour = {c: col for c, _, col in classes}
+    name = {c: n for c, n, _ in classes}
+    codes = [c for c, _, _ in classes if c in set(t["class_from"]) | set(t["class_to"])]
+    fig = Figure(figsize=(max(7.0, 2.6 * len(years) + 2.5), 6))
+    ax = fig.add_subplot()
+    total = float(t[t["year_from"] == pairs[0][0]]["area_ha"].sum()) / 100 if pairs else 1.0
+    gap = 0.015 * total
+    bar_w = 0.06
+
+    def stack(areas: dict[int, float]) -> dict[int, float]:
+        tops, y = {}, 0.0
+        for c in codes:
+            tops[c] = y
+            y += areas.get(c, 0.0) + (gap if areas.get(c, 0.0) > 0 else 0.0)
+        return tops
+
+    for k, (y0, y1) in enumerate(pairs):
+        p = t[(t["year_from"] == y0) & (t["year_to"] == y1)]
+        m = p.groupby(["class_from", "class_to"])["area_ha"].sum() / 100.0  # km²
+        out_area = m.groupby(level=0).sum().to_dict()
+        in_area = m.groupby(level=1).sum().to_dict()
+        left, right = stack(out_area), stack(in_area)
+        x0, x1 = k + bar_w / 2, k + 1 - bar_w / 2
+        lo = dict(left)
+        ri = dict(right)
+        for a in codes:
+            for b in codes:
+                v = float(m.get((a, b), 0.0))
+                if v <= 0:
+                    continue
+                band = _band(x0, x1, lo[a], lo[a] + v, ri[b], ri[b] + v)
+                ax.add_patch(PathPatch(band, facecolor=colour[a], edgecolor="none",
+                                       alpha=0.25 if a == b else 0.75, zorder=1))
+                lo[a] += v
+                ri[b] += v
+        for x, areas, tops in ((k, out_area, left), (k + 1, in_area, right)):
+            for c in codes:
+                if areas.get(c, 0.0) > 0:
+                    ax.bar(x, areas[c], bottom=tops[c], width=bar_w, color=colour[c], edgecolor="#333333",
+                           linewidth=0.4, zorder=2)
+    ax.set_xticks(range(len(years)), [str(y) for y in years])
+    ax.set_xlim(-0.3, len(years) - 0.7)
+    ax.invert_yaxis()
+    ax.set_ylabel("area, km² (classes stacked)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = [Patch(facecolor=colour[c], edgecolor="#333333", linewidth=0.4, label=name[c]) for c in codes]
+    ax.legend(handles=handles, title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              title_fontsize=8, frameon=False)
+    ax.set_title(f"{title} (band width: area changed; pale: unchanged)", fontsize=10)
+    return save(fig, Path(path))

@@ -39,7 +39,7 @@ from ecodask.provenance import file_checksum
 
 STATE_DIR = ".ecodask"
 #: Stages of a run, in order.
-STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation")
+STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation", "figures")
 
 
 def _config_parts(cfg: RunConfig, stage: str) -> dict[str, object]:
@@ -54,6 +54,9 @@ def _config_parts(cfg: RunConfig, stage: str) -> dict[str, object]:
         return {"analysis": c["analysis"], "drivers": c["drivers"]}
     if stage == "compensation":
         return {"compensation": c["compensation"], "county_stats": c["county_stats"]}
+    if stage == "figures":
+        return {"report": c["report"], "name": c["name"], "grid.crs": c["grid"]["crs"],
+                "landcover.scheme": c["landcover"]["scheme"], "esv.table": c["esv"]["table"]}
     raise ValueError(f"unknown stage {stage!r}")
 
 
@@ -71,6 +74,8 @@ def _files(cfg: RunConfig, stage: str) -> dict[str, Path]:
         files |= _catalog("esv_tables", cfg.esv.table, cfg)
         if cfg.esv.standard_equivalent == "from_county_stats" and cfg.county_stats is not None:
             files["county_stats"] = cfg.county_stats
+    elif stage == "figures":
+        files |= _catalog("class_schemes", cfg.landcover.scheme, cfg)  # the classes' colours
     elif stage == "compensation" and cfg.county_stats is not None:
         files["county_stats"] = cfg.county_stats
         files |= _catalog("esv_tables", cfg.compensation.cultivated_table, cfg)
@@ -141,7 +146,7 @@ def finished(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
 
 #: The stages each stage builds on.
 UPSTREAM = {"ingest": (), "transitions_esv": ("ingest",), "driver_analysis": ("transitions_esv",),
-            "compensation": ("transitions_esv",)}
+            "compensation": ("transitions_esv",), "figures": ("driver_analysis",)}
 
 
 def plan(cfg: RunConfig) -> dict[str, str]:

@@ -9,7 +9,8 @@ What the Prefect UI shows of a run: one task run per stage named by stage and ye
 (``ecodask-progress``, % of the run, updated as Dask chunk tasks complete, see
 :mod:`ecodask.progress`), table artifacts ``county-esv`` and ``compensation-summary`` and Markdown
 artifacts ``key-figures``, ``esv-summary`` and ``driver-summary`` (built by
-:mod:`ecodask.summaries` from the written tables).
+:mod:`ecodask.summaries` from the written tables), and ``report`` linking the run's HTML report
+(:mod:`ecodask.report`, written after ``run.json``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from ecodask import drivers, resume, stages, summaries
+from ecodask import drivers, figures, report, resume, stages, summaries
 from ecodask.cluster import dask_client
 from ecodask.compensation_stage import compensation_stage
 from ecodask.config import RunConfig
@@ -40,6 +41,7 @@ PROGRESS_KEY = "ecodask-progress"
 COUNTY_ESV_KEY = "county-esv"
 COMPENSATION_KEY = "compensation-summary"
 KEY_FIGURES_KEY = "key-figures"
+REPORT_KEY = "report"
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -62,8 +64,9 @@ ingest_task = _stage_task("ingest", lambda cfg, _: {"store": stages.ingest_stage
 land_esv_task = _stage_task("transitions_esv", stages.land_esv_stage)
 driver_analysis_task = _stage_task("driver_analysis", drivers.analysis_stage)
 compensation_task = _stage_task("compensation", compensation_stage)
+figures_task = _stage_task("figures", figures.figures_stage)
 TASKS = {"ingest": ingest_task, "transitions_esv": land_esv_task, "driver_analysis": driver_analysis_task,
-         "compensation": compensation_task}
+         "compensation": compensation_task, "figures": figures_task}
 
 
 def years_label(years: Sequence[int]) -> str:
@@ -81,6 +84,14 @@ def stage_run_name(stage: str, years: Sequence[int]) -> str:
 def record_task(cfg: RunConfig, timings: dict[str, float], outputs: dict, started: dt.datetime,
                 ran: dict[str, bool]) -> str:
     return str(stages.write_run_record(cfg, timings, outputs, started, ran))
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(cfg: RunConfig) -> str:
+    where = report.write_run_report(cfg.output, cfg.remote_output)
+    create_markdown_artifact(report.report_markdown(cfg.name, where), key=REPORT_KEY,
+                             description=f"The HTML report of run {cfg.name}")
+    return where
 
 
 def _publish_summaries(cfg: RunConfig, ran: dict[str, bool], timings: dict[str, float]) -> None:
@@ -148,5 +159,6 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
         stages_in(None)
     _publish_summaries(cfg, ran, timings)
     outputs["run_record"] = record_task(cfg, timings, dict(outputs), started, ran)
+    outputs["report"] = report_task(cfg)
     log.info("Outputs in %s", cfg.output)
     return outputs

@@ -146,3 +146,31 @@ def prefect_server(prefect_api: dict[str, str]):
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_api["PREFECT_API_URL"]}):
         yield prefect_api["PREFECT_API_URL"]
+
+
+def png_pixels(path: Path) -> np.ndarray:
+    """An RGB PNG's pixels as uint8 (rows, cols, 3), after checking the file is a PNG."""
+    from matplotlib.image import imread
+
+    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    img = imread(path)
+    return np.round(img[..., :3] * 255).astype(np.uint8)
+
+
+def assert_figure(path: Path, min_width: int = 600, min_height: int = 400, min_colours: int = 8) -> np.ndarray:
+    """The PNG at ``path`` is a readable figure: at least the size given, not blank (many colours,
+    ink on at least 5 % of it); returns its pixels."""
+    img = png_pixels(path)
+    h, w, _ = img.shape
+    assert w >= min_width and h >= min_height, f"{path.name}: {w} x {h} px"
+    colours = np.unique(img.reshape(-1, 3), axis=0)
+    assert len(colours) >= min_colours, f"{path.name}: {len(colours)} colours, blank?"
+    ink = (img.astype(int).sum(axis=2) < 3 * 245).mean()
+    assert ink > 0.05, f"{path.name}: {ink:.1%} of it has ink"
+    return img
+
+
+def has_colour(img: np.ndarray, hex_colour: str, min_pixels: int = 20, tol: int = 0) -> bool:
+    """Whether at least ``min_pixels`` pixels have this colour (#rrggbb), each channel within ``tol``."""
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], int)
+    return int((np.abs(img.astype(int) - rgb) <= tol).all(axis=2).sum()) >= min_pixels

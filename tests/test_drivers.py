@@ -109,7 +109,7 @@ def test_analysis_stage_tables_match_the_grids(analysed) -> None:
         edges = np.array([float(e) for e in best.breaks.split(",")])
         strata = np.searchsorted(edges, elev[keep], side="right")
         assert row.loc["elevation", "q"] == pytest.approx(_q(y[keep], strata), rel=1e-9)
-        assert (tables / f"geodetector_interaction_{year}.png").read_bytes().startswith(PNG)
+        assert (cfg.output / "figures" / f"geodetector_interaction_{year}.png").read_bytes().startswith(PNG)
     inter = pd.read_parquet(tables / "geodetector_interaction.parquet")
     assert len(inter) == 2 and inter.q_ab.notna().all()
     reg = pd.read_parquet(tables / "regression.parquet")

@@ -1,0 +1,121 @@
+"""The figures of a run (PNG under ``<output>/figures/``), drawn from the store's analysis grid and
+the written tables, never from the 30 m arrays:
+
+- ``landuse_<year>.png``: land use per year in the class scheme's colours (CLCD's colour table), from
+  the modal class of each analysis cell (an overview computed chunk by chunk with Dask,
+  :func:`landcover_overview`);
+- ``esv_<year>.png``: ESV density per year (CNY/ha/yr, one colour scale for all years);
+- ``esv_change_<first>_<last>.png``: change of ESV density from the first to the last year
+  (CNY/ha/yr, diverging colours centred on 0);
+- ``hotspots_<year>.png``: Getis-Ord Gi* hot and cold spots of ESV density per year;
+- ``esv_by_service.png``: the region's ESV per year stacked by service (10^8 CNY/yr);
+- ``landuse_flows.png``: Sankey diagram of the region's land-use transitions between the years.
+
+The driver and compensation stages draw their own charts beside these (q bars, interaction heat
+map, compensation choropleths). Every map has a north arrow, a scale bar, its CRS and the county
+boundaries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+from matplotlib.colors import Normalize, TwoSlopeNorm
+
+from ecodask import landuse, maps, plots
+from ecodask.config import RunConfig
+from ecodask.errors import InputError, problem
+from ecodask.hotspots import CLASS_NODATA
+from ecodask.io.catalogs import load_class_scheme
+from ecodask.io.ingest import open_store
+from ecodask.kernels.overview import block_mode
+
+FIGURES = "figures"
+TABLES = "tables"
+
+#: Hot/cold spot classes (value of ``analysis/esv_hotspot``, label, colour), as ArcGIS draws them.
+HOTSPOT_CLASSES = [(3, "hot spot, 99 % confidence", "#d62f27"), (2, "hot spot, 95 %", "#ed7551"),
+                   (1, "hot spot, 90 %", "#fab984"), (0, "not significant", "#eeeee4"),
+                   (-1, "cold spot, 90 %", "#c0ccbe"), (-2, "cold spot, 95 %", "#849eba"),
+                   (-3, "cold spot, 99 %", "#4575b5")]
+
+
+def landcover_overview(codes: da.Array, factor: int, nodata: int) -> da.Array:
+    """The modal class of each ``factor`` x ``factor`` cell of a (y, x) uint8 class grid, chunk by
+    chunk (chunks hold whole cells, as the store's do): the analysis grid's shape, uint8, ``nodata``
+    where a cell has no class."""
+    chunks = tuple(tuple(-(-c // factor) for c in axis) for axis in codes.chunks)
+    return codes.map_blocks(block_mode, factor, nodata, chunks=chunks, dtype=np.uint8)
+
+
+def _finite_limit(a: np.ndarray, q: float) -> float:
+    v = np.abs(a[np.isfinite(a)])
+    return float(np.percentile(v, q)) if v.size else 0.0
+
+
+def figures_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
+    """Draw every figure of the run (see the module docstring); returns their paths by file name
+    (none when ``report.figures`` is false)."""
+    from ecodask.io.zones import read_zones
+
+    if not cfg.report.figures:
+        return {}
+
+    store = Path(store)
+    pix, ana = open_store(store)
+    if "esv_density" not in ana:
+        raise InputError([problem(store, "analysis/esv_density", None, "missing: run the ESV stage first")])
+    out = cfg.output / FIGURES
+    tables = cfg.output / TABLES
+    years = [int(y) for y in ana["year"].values]
+    frame = maps.GridFrame.from_coords(ana["x"].values, ana["y"].values, cfg.grid.crs)
+    counties = read_zones(cfg, cfg.grid.crs)
+    scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
+    classes = [(code, c.name.replace("_", " "), c.color) for code, c in sorted(scheme.classes.items())]
+    factor = int(pix.attrs["analysis_factor"])
+    # Everything small is computed first, in one pass over the land-cover chunks.
+    lc = pix["landcover"].data
+    overview = da.stack([landcover_overview(lc[i], factor, scheme.nodata) for i in range(len(years))])
+    density = ana["esv_density"].data
+    hot = ana["esv_hotspot"].data if "esv_hotspot" in ana else None
+    overview, density, hot = da.compute(overview, density, hot)
+    paths: dict[str, Path] = {}
+
+    def put(path: Path) -> None:
+        paths[path.name] = path
+
+    name = cfg.name
+    for i, year in enumerate(years):
+        put(maps.category_map(overview[i], frame, out / f"landuse_{year}.png", classes=classes,
+                              title=f"Land use {year}, {name} (modal class per {frame.cell_m:g} m cell)",
+                              legend_title=f"class ({scheme.name})", polygons=counties, nodata=scheme.nodata))
+    top = _finite_limit(density, 99.0) or 1.0
+    for i, year in enumerate(years):
+        put(maps.raster_map(density[i], frame, out / f"esv_{year}.png", cmap="YlGn",
+                            norm=Normalize(0.0, top), units="ESV density, CNY/ha/yr",
+                            title=f"Ecosystem service value {year}, {name}", polygons=counties))
+    if len(years) > 1:
+        change = density[-1] - density[0]
+        lim = _finite_limit(change, 99.0) or 1.0
+        put(maps.raster_map(change, frame, out / f"esv_change_{years[0]}_{years[-1]}.png", cmap="RdBu",
+                            norm=TwoSlopeNorm(0.0, -lim, lim), units="ESV density change, CNY/ha/yr",
+                            title=f"ESV change {years[0]}–{years[-1]}, {name} (blue gain, red loss)",
+                            polygons=counties))
+    if hot is not None:
+        for i, year in enumerate(years):
+            h = np.where(np.isfinite(hot[i]), hot[i], CLASS_NODATA)
+            put(maps.category_map(h.astype(np.int16), frame, out / f"hotspots_{year}.png",
+                                  classes=HOTSPOT_CLASSES, legend_title="Gi* class",
+                                  title=f"ESV hot and cold spots {year}, {name} (Getis-Ord Gi*)",
+                                  polygons=counties, nodata=int(CLASS_NODATA)))
+    esv = pd.read_parquet(tables / "esv_by_service.parquet")
+    put(plots.esv_stacked_bars(esv[esv["zone_id"] == landuse.REGION_ID], out / "esv_by_service.png",
+                               title=f"ESV of the whole region by service, {name} ({cfg.esv.table})"))
+    if len(years) > 1:
+        tr = pd.read_parquet(tables / "transitions.parquet")
+        put(plots.land_use_flows(tr[tr["zone_id"] == landuse.REGION_ID], classes, out / "landuse_flows.png",
+                                 title=f"Land-use transitions, {name}"))
+    return paths

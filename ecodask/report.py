@@ -1,0 +1,273 @@
+"""The run report: one self-contained HTML file (``<output>/report.html``, images embedded as data
+URIs, no external resources) to read a run and hand it on.
+
+Built from what the run wrote, nothing recomputed: ``run.json`` (configuration, versions, input
+checksums, stage timings), the tables (``tables/*.parquet``) and the figures (``figures/*.png``). Sections: key figures (the region's ESV per year, top counties,
+strongest drivers, compensation totals: :func:`ecodask.summaries.key_figures_markdown`), maps and
+charts, tables (ESV by service and year for the region, every county's total ESV, compensation per
+role), the conventions used, the run configuration, versions and timings, and a list of the output
+files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from markdown_it import MarkdownIt
+
+from ecodask import summaries
+from ecodask.errors import InputError, problem
+from ecodask.landuse import REGION_ID
+
+REPORT = "report.html"
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
+margin:0;color:#1f2933;background:#f5f7f8;line-height:1.45}
+header{background:#184e3b;color:#fff;padding:18px 32px}
+header h1{margin:0 0 4px 0;font-size:24px}
+header p{margin:2px 0;opacity:.9;font-size:14px}
+nav{background:#e3ece7;padding:8px 32px;font-size:14px;position:sticky;top:0;z-index:2}
+nav a{margin-right:16px;color:#184e3b;text-decoration:none;font-weight:600}
+main{padding:8px 32px 40px 32px;max-width:1400px}
+section{background:#fff;border-radius:6px;padding:12px 20px;margin:16px 0;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+h2{color:#184e3b;border-bottom:2px solid #e3ece7;padding-bottom:4px}
+h3{margin-bottom:6px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0 14px 0}
+th,td{border:1px solid #d5dde0;padding:3px 8px;text-align:right}
+th{background:#eef3f1}
+td:first-child,th:first-child{text-align:left}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
+figure{margin:0;background:#fff}
+figure img{width:100%;height:auto;border:1px solid #e3e8ea}
+figcaption{font-size:12px;color:#52606d}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0}
+.card{background:#eef3f1;border-radius:6px;padding:10px 16px;min-width:180px}
+.card b{display:block;font-size:22px;color:#184e3b}
+pre{background:#f3f5f6;padding:10px;font-size:12px;overflow-x:auto}
+details summary{cursor:pointer;font-weight:600;margin:6px 0}
+"""
+
+#: Figures shown first (by file-name prefix), in this order; the rest follow under "All figures".
+KEY_PREFIXES = ("landuse_", "esv_change_", "esv_", "hotspots_", "esv_by_service", "landuse_flows",
+                "geodetector_q_", "geodetector_interaction_", "compensation_")
+
+
+def _img(path: Path, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _caption(path: Path) -> str:
+    return path.stem.replace("_", " ")
+
+
+def _frame(df: pd.DataFrame, digits: int = 4) -> str:
+    return df.to_html(index=False, border=0, na_rep="–", float_format=lambda v: f"{v:,.{digits}f}",
+                      escape=True)
+
+
+def figure_files(output: Path) -> list[Path]:
+    """Every PNG of the run (``figures/``), sorted by name."""
+    return sorted((output / "figures").glob("*.png"))
+
+
+def _key_figures(figures: list[Path], years: list[int]) -> list[Path]:
+    """One of each kind, for the first screen: land use and hot spots of the last year, ESV of the
+    last year, the change map, the bars and flows, the last year's q chart."""
+    last = str(years[-1]) if years else ""
+    wanted = [f"landuse_{last}", f"esv_{last}", "esv_change_", f"hotspots_{last}", "esv_by_service",
+              "landuse_flows", f"geodetector_q_{last}", f"geodetector_interaction_{last}"]
+    by_name = {p.stem: p for p in figures}
+    out: list[Path] = []
+    for w in wanted:
+        hit = next((p for s, p in by_name.items() if s == w or (w.endswith("_") and s.startswith(w))), None)
+        if hit is not None and hit not in out:
+            out.append(hit)
+    return out
+
+
+def _region_esv(output: Path) -> pd.DataFrame | None:
+    t = summaries.read_output_table(output, "esv_by_service")
+    if t is None:
+        return None
+    r = t[(t["zone_id"].astype(str) == REGION_ID)]
+    wide = r.pivot_table(index=["level", "group", "item"], columns="year", values="esv_1e8cny", sort=False)
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index().rename(columns={"item": "service / group"})
+
+
+def _cards(output: Path, record: dict) -> str:
+    cards = []
+    rows = summaries.county_esv_rows(output) or []
+    esv = summaries.read_output_table(output, "esv_by_service")
+    years = [int(y) for y in record.get("config", {}).get("landcover", {}).get("years", {})]
+    if esv is not None and years:
+        tot = esv[(esv["level"] == "total") & (esv["zone_id"].astype(str) == REGION_ID)].set_index("year")
+        if years[-1] in tot.index:
+            v = float(tot.loc[years[-1], "esv_1e8cny"])
+            cards.append((f"{v:,.3f}", f"ESV {years[-1]}, 10^8 CNY/yr"))
+        if len(years) > 1 and years[0] in tot.index and years[-1] in tot.index:
+            a, b = float(tot.loc[years[0], "esv_1e8cny"]), float(tot.loc[years[-1], "esv_1e8cny"])
+            cards.append((f"{100 * (b - a) / a:+.2f} %" if a else "–", f"ESV change {years[0]}–{years[-1]}"))
+    cards.append((str(len(rows)), "counties"))
+    cards.append((str(len(years)), f"years ({years[0]}–{years[-1]})" if years else "years"))
+    totals = summaries.read_output_table(output, "compensation_totals")
+    if totals is not None and len(totals):
+        last = totals[totals["year"] == totals["year"].max()]
+        for variant, g in last.groupby("variant", sort=True):
+            pay = float(g.loc[g["direction"] == "pay", "amount_1e8cny"].sum())
+            rec = float(g.loc[g["direction"] == "receive", "amount_1e8cny"].sum())
+            cards.append((f"{rec:,.2f} / {pay:,.2f}", f"compensation {variant.replace('_', ' ')} "
+                          f"{int(last['year'].iloc[0])}: received / paid, 10^8 CNY/yr"))
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><b>{html.escape(v)}</b>{html.escape(k)}</div>' for v, k in cards) + "</div>"
+
+
+def conventions(config: dict) -> list[str]:
+    """The conventions a reader needs to read the run's numbers, from its configuration."""
+    esv = config.get("esv", {})
+    an = config.get("analysis", {})
+    comp = config.get("compensation", {})
+    grid = config.get("grid", {})
+    se = esv.get("standard_equivalent")
+    return [
+        "Money: ESV in CNY/yr (tables *_cny) or 10^8 CNY/yr (*_1e8cny); ESV density in CNY/ha/yr.",
+        f"ESV table: {esv.get('table')} (equivalent-factor method); standard equivalent Ea: "
+        f"{'from the county crop statistics' if se == 'from_county_stats' else (se or 'the table value')}"
+        " (CNY/ha/yr).",
+        f"Areas on the run's equal-area grid: {grid.get('resolution')} m pixels; analysis cells of "
+        f"{grid.get('analysis_factor')} × {grid.get('analysis_factor')} pixels; CRS {grid.get('crs')}.",
+        "Land-use maps: the modal class of each analysis cell; ESV maps: ESV density of each analysis cell.",
+        "Transitions: pixels with a class in both years; dynamic degrees in % per year.",
+        f"Geographical Detector: q on ESV density per analysis cell; discretization {an.get('discretize')}; "
+        f"F test λ on {an.get('variance')} variance; risk/ecological detectors at α = {an.get('alpha')}.",
+        "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
+        "(|z| ≥ 1.645/1.960/2.576).",
+        f"Compensation: development stage R form {comp.get('r_form')}; loss valued over "
+        f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}; priority level "
+        "1 = most urgent.",
+    ]
+
+
+def _outputs(output: Path) -> Iterable[str]:
+    for path in sorted(output.rglob("*")):
+        rel = path.relative_to(output)
+        if path.is_file() and rel.parts[0] not in ("store.zarr", ".ecodask") and not path.name.startswith("."):
+            yield rel.as_posix()
+
+
+def render(output: str | Path) -> str:
+    """The report of the finished run in ``output`` as an HTML string."""
+    output = Path(output)
+    record_path = output / "run.json"
+    if not record_path.is_file():
+        raise InputError([problem(record_path, "", None, "missing: not a finished run's output folder")])
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    config = record.get("config", {})
+    name = str(config.get("name", output.name))
+    years = sorted(int(y) for y in config.get("landcover", {}).get("years", {}))
+    md = MarkdownIt("commonmark").enable("table")
+    key_md = summaries.key_figures_markdown(output, name, record.get("stage_ran"), record.get("stage_seconds"))
+    key_md = key_md.split("\n", 1)[1] if key_md.startswith("## ") else key_md  # the page has its title
+    figures = figure_files(output)
+    key = _key_figures(figures, years)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>ecodask report: {html.escape(name)}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>Ecosystem service value and ecological compensation: {html.escape(name)}</h1>",
+        f"<p>Years {', '.join(map(str, years))} · ESV table {html.escape(str(config.get('esv', {}).get('table')))}"
+        f" · run finished {html.escape(str(record.get('finished', '')))} · ecodask "
+        f"{html.escape(str(record.get('ecodask_version', '')))}</p>",
+        f"<p>Output folder {html.escape(str(output.resolve()))}</p></header>",
+        '<nav><a href="#key">Key figures</a><a href="#maps">Maps and charts</a><a href="#tables">Tables</a>'
+        '<a href="#conventions">Conventions</a><a href="#run">Run</a><a href="#all">All figures</a></nav>',
+        "<main>",
+        f'<section id="key"><h2>Key figures</h2>{_cards(output, record)}',
+        '<div class="figs">' + "".join(_img(p, _caption(p)) for p in key[:4]) + "</div>",
+        md.render(key_md), "</section>",
+        '<section id="maps"><h2>Maps and charts</h2><div class="figs">'
+        + "".join(_img(p, _caption(p)) for p in key[4:]) + "</div></section>",
+        '<section id="tables"><h2>Tables</h2>',
+    ]
+    region = _region_esv(output)
+    if region is not None:
+        parts += ["<h3>ESV of the whole region by service, 10^8 CNY/yr</h3>", _frame(region)]
+    rows = summaries.county_esv_rows(output)
+    if rows:
+        parts += ["<h3>Total ESV per county, 10^8 CNY/yr</h3>", _frame(pd.DataFrame(rows))]
+    totals = summaries.read_output_table(output, "compensation_totals")
+    if totals is not None and len(totals):
+        cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]
+        parts += ["<h3>Compensation per role, 10^8 CNY/yr</h3>", _frame(totals[[c for c in cols if c in totals]])]
+    parts.append("</section>")
+    parts += ['<section id="conventions"><h2>Conventions</h2><ul>',
+              *[f"<li>{html.escape(c)}</li>" for c in conventions(config)], "</ul></section>"]
+    timing = pd.DataFrame([{"stage": s, "seconds": v,
+                            "status": "ran" if record.get("stage_ran", {}).get(s, True) else "skipped"}
+                           for s, v in record.get("stage_seconds", {}).items()])
+    versions = pd.DataFrame(list(record.get("versions", {}).items()), columns=["package", "version"])
+    inputs = pd.DataFrame([{"input": k, "path": v.get("path"), "sha256": str(v.get("checksum", ""))[:16]}
+                           for k, v in record.get("inputs", {}).items()])
+    parts += ['<section id="run"><h2>Run</h2>',
+              f"<p>Started {html.escape(str(record.get('started')))}, finished "
+              f"{html.escape(str(record.get('finished')))}; configuration file "
+              f"{html.escape(str(record.get('config_file')))}.</p>",
+              "<h3>Stage timings, s</h3>", _frame(timing, 1) if len(timing) else "<p>–</p>",
+              "<h3>Inputs</h3>", _frame(inputs) if len(inputs) else "<p>–</p>",
+              "<h3>Versions</h3>", _frame(versions),
+              "<details><summary>Run configuration (YAML)</summary><pre>"
+              + html.escape(yaml.safe_dump(config, sort_keys=False, allow_unicode=True)) + "</pre></details>",
+              "<details><summary>Output files</summary><pre>" + html.escape("\n".join(_outputs(output)))
+              + "</pre></details></section>",
+              '<section id="all"><h2>All figures</h2><div class="figs">'
+              + "".join(_img(p, _caption(p)) for p in figures if p not in key) + "</div></section>",
+              "</main><footer style='padding:0 32px 24px;font-size:12px;color:#52606d'>Written by ecodask "
+              f"{html.escape(str(record.get('ecodask_version', '')))} from the run's files.</footer>"
+              "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(output: str | Path) -> Path:
+    """Write ``<output>/report.html`` atomically from the finished run in ``output``; return it."""
+    output = Path(output)
+    text = render(output)
+    path = output / REPORT
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_run_report(output: str | Path, remote_output: str | None = None) -> str:
+    """Write the report of the run in ``output``; with a remote output upload it beside the other
+    outputs. Returns where a reader finds it: the local path, or its URL."""
+    path = write_report(output)
+    if remote_output is None:
+        return str(path.resolve())
+    from ecodask.io import objstore
+
+    url = objstore.join(remote_output, REPORT)
+    objstore.put_file(path, url)
+    return url
+
+
+def report_markdown(name: str, where: str) -> str:
+    """The Markdown of the Prefect artifact that links the report."""
+    link = where if "://" in where else Path(where).resolve().as_uri()
+    return (f"## Report of run {name}\n\n[{REPORT}]({link}): one self-contained HTML file (maps, charts, "
+            f"tables, configuration, versions and timings); open it in a browser or hand it on.\n\n"
+            f"`{where}`\n")

@@ -1,0 +1,155 @@
+"""The run's figures: each PNG opened and checked (size, not blank, the colours of exactly the classes
+it shows), the land-use overview kernel against a plain count, and the map furniture (true north,
+scale bar length, CRS caption)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from matplotlib import colormaps
+from matplotlib.colors import TwoSlopeNorm, to_hex
+from pyproj import CRS
+
+from ecodask import maps
+from ecodask.config import load_config
+from ecodask.drivers import analysis_stage
+from ecodask.figures import HOTSPOT_CLASSES, figures_stage, landcover_overview
+from ecodask.io.catalogs import load_class_scheme
+from ecodask.kernels.overview import block_mode
+from ecodask.stages import ingest_stage, land_esv_stage
+
+from conftest import CHINA_ALBERS, assert_figure, has_colour, make_tiny_region
+
+
+def _mode_reference(codes: np.ndarray, factor: int, nodata: int) -> np.ndarray:
+    rows, cols = -(-codes.shape[0] // factor), -(-codes.shape[1] // factor)
+    out = np.zeros((rows, cols), np.uint8)
+    for i in range(rows):
+        for j in range(cols):
+            block = codes[i * factor:(i + 1) * factor, j * factor:(j + 1) * factor].ravel()
+            counts = np.bincount(block, minlength=256)
+            counts[nodata] = 0
+            out[i, j] = int(np.argmax(counts)) if counts.max() > 0 else nodata
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40)), elements=st.integers(0, 5)),
+       st.integers(1, 9), st.integers(0, 5))
+def test_block_mode_is_the_most_frequent_code(codes: np.ndarray, factor: int, nodata: int) -> None:
+    np.testing.assert_array_equal(block_mode(codes, factor, nodata), _mode_reference(codes, factor, nodata))
+
+
+def test_block_mode_by_hand_and_chunked() -> None:
+    a = np.array([[1, 1, 2, 2, 0], [1, 3, 2, 0, 0], [0, 0, 5, 5, 5]], np.uint8)
+    np.testing.assert_array_equal(block_mode(a, 2), [[1, 2, 0], [0, 5, 5]])
+    big = np.random.default_rng(1).integers(0, 4, (96, 70)).astype(np.uint8)
+    chunked = landcover_overview(da.from_array(big, chunks=(32, 32)), 8, 0).compute()
+    np.testing.assert_array_equal(chunked, _mode_reference(big, 8, 0))
+    with pytest.raises(ValueError, match="uint8"):
+        block_mode(big.astype(np.int16), 8)
+
+
+def test_map_furniture() -> None:
+    crs = CRS.from_user_input(CHINA_ALBERS)
+    # On the central meridian grid north is true north; east of it true north leans west (left).
+    assert maps.true_north_degrees(crs, 0.0, 3_500_000.0) == pytest.approx(0.0, abs=1e-6)
+    assert maps.true_north_degrees(crs, 900_000.0, 3_300_000.0) > 3.0
+    assert maps.nice_length(24_000) == 5_000 and maps.nice_length(9_000) == 2_000
+    assert maps.nice_length(3_000_000) == 500_000
+    assert maps.crs_label(crs).startswith("CRS: Albers equal-area, lon0 105°, parallels 25° and 47°")
+    assert maps.crs_label(CRS.from_epsg(32649)) == "CRS: WGS 84 / UTM zone 49N (EPSG:32649)"
+
+
+def test_diverging_map_is_centred_on_zero(tmp_path: Path) -> None:
+    values = np.array([[-4.0, -4.0, 0.0, 0.0, 4.0, 4.0]] * 6)
+    frame = maps.GridFrame.from_coords(np.arange(6) * 1000.0 + 500, np.arange(6)[::-1] * 1000.0 + 500,
+                                       CHINA_ALBERS)
+    path = maps.raster_map(values, frame, tmp_path / "d.png", title="t", cmap="RdBu",
+                           norm=TwoSlopeNorm(0.0, -4.0, 4.0), units="CNY/ha/yr")
+    img = assert_figure(path, 500, 400)
+    cmap = colormaps["RdBu"]
+    for v in (0.0, 0.5, 1.0):  # the lowest, zero and highest values in the map's colours
+        assert has_colour(img, to_hex(cmap(v)), 500, tol=2)
+    assert not has_colour(img, to_hex(cmap(0.25)), 500, tol=2)  # nothing between
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("figures")
+    drivers = {"elevation": {"path": "elev.tif"}, "elevation_again": {"path": "elev.tif"}}  # two: a heat map
+    cfg = load_config(make_tiny_region(folder, years=(2000, 2010, 2020), drivers=drivers))
+    store = ingest_stage(cfg)
+    land_esv_stage(cfg, store)
+    paths = analysis_stage(cfg, store)
+    return cfg, store, paths | figures_stage(cfg, store)
+
+
+def test_every_figure_drawn(run) -> None:
+    cfg, _, paths = run
+    names = {k for k in paths if k.endswith(".png")}
+    expected = {f"{kind}_{y}.png" for kind in ("landuse", "esv", "hotspots") for y in (2000, 2010, 2020)}
+    expected |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png"}
+    expected |= {f"geodetector_{k}_{y}.png" for k in ("q", "interaction") for y in (2000, 2010, 2020)}
+    assert names == expected
+    assert {p.name for p in (cfg.output / "figures").glob("*.png")} == expected
+    for name in expected:
+        assert_figure(paths[name], min_height=300)  # a q chart of two factors is short
+
+
+def test_land_use_maps_show_the_classes_present(run) -> None:
+    cfg, store, paths = run
+    import xarray as xr
+
+    scheme = load_class_scheme("clcd", [])
+    pix = xr.open_zarr(store, consolidated=False, mask_and_scale=False)
+    for i, year in enumerate((2000, 2010, 2020)):
+        overview = _mode_reference(pix["landcover"].values[i].astype(np.uint8), 32, scheme.nodata)
+        present = set(np.unique(overview)) - {scheme.nodata}
+        img = assert_figure(paths[f"landuse_{year}.png"])
+        shown = {code for code, c in scheme.classes.items() if has_colour(img, c.color)}
+        assert shown == present, year  # map and legend: the classes present, no others
+
+
+def test_hotspot_maps_show_their_classes(run) -> None:
+    _, store, paths = run
+    import xarray as xr
+
+    ana = xr.open_zarr(store, group="analysis", consolidated=False)
+    for i, year in enumerate((2000, 2010, 2020)):
+        cls = ana["esv_hotspot"].values[i]
+        present = {int(v) for v in np.unique(cls[np.isfinite(cls)])}
+        img = assert_figure(paths[f"hotspots_{year}.png"])
+        shown = {code for code, _, colour in HOTSPOT_CLASSES if has_colour(img, colour)}
+        assert shown == present and present, year
+
+
+def test_charts_show_every_service_and_class(run) -> None:
+    cfg, _, paths = run
+    from ecodask.plots import GROUP_COLOURS
+
+    esv = pd.read_parquet(cfg.output / "tables" / "esv_by_service.parquet")
+    services = esv[(esv.zone_id == "ALL") & (esv.level == "service")].drop_duplicates("item")
+    img = assert_figure(paths["esv_by_service.png"])
+    used = {g: sum(services.group == g) for g in GROUP_COLOURS}
+    colours = [GROUP_COLOURS[g][i] for g, n in used.items() for i in range(n)]
+    assert len(colours) == len(services) and all(has_colour(img, c) for c in colours)
+    tr = pd.read_parquet(cfg.output / "tables" / "transitions.parquet")
+    tr = tr[(tr.zone_id == "ALL") & (tr.area_ha > 0)]
+    scheme = load_class_scheme("clcd", [])
+    img = assert_figure(paths["landuse_flows.png"])
+    present = set(tr.class_from) | set(tr.class_to)
+    assert {c for c, info in scheme.classes.items() if has_colour(img, info.color)} == present
+
+
+def test_figures_can_be_switched_off(tmp_path: Path) -> None:
+    cfg = load_config(make_tiny_region(tmp_path / "r", report={"figures": False}))
+    assert figures_stage(cfg, cfg.output / "store.zarr") == {}
+    assert not (cfg.output / "figures").exists()

@@ -157,7 +157,8 @@ def png_pixels(path: Path) -> np.ndarray:
     return np.round(img[..., :3] * 255).astype(np.uint8)
 
 
-def assert_figure(path: Path, min_width: int = 600, min_height: int = 400, min_colours: int = 8) -> np.ndarray:
+def assert_figure(path: Path, min_width: int = 600, min_height: int = 400,
+                  min_colours: int = 8) -> np.ndarray:
     """The PNG at ``path`` is a readable figure: at least the size given, not blank (many colours,
     ink on at least 5 % of it); returns its pixels."""
     img = png_pixels(path)
@@ -174,3 +175,17 @@ def has_colour(img: np.ndarray, hex_colour: str, min_pixels: int = 20, tol: int 
     """Whether at least ``min_pixels`` pixels have this colour (#rrggbb), each channel within ``tol``."""
     rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], int)
     return int((np.abs(img.astype(int) - rgb) <= tol).all(axis=2).sum()) >= min_pixels
+
+
+#: Debian's Chromium (``make test`` installs it where it may) and its flags for a headless sandbox.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def need_chromium() -> None:
+    """Fail in CI (``make test`` installs Chromium there), else skip, when Chromium is missing."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")

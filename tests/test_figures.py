@@ -153,3 +153,73 @@ def test_figures_can_be_switched_off(tmp_path: Path) -> None:
     cfg = load_config(make_tiny_region(tmp_path / "r", report={"figures": False}))
     assert figures_stage(cfg, cfg.output / "store.zarr") == {}
     assert not (cfg.output / "figures").exists()
+
+
+def _report(run):
+    import datetime as dt
+
+    from ecodask.report import write_report
+    from ecodask.stages import write_run_record
+
+    cfg, _, paths = run
+    write_run_record(cfg, {"ingest": 1.25, "transitions_esv": 2.5}, dict(paths), dt.datetime.now(dt.UTC),
+                     {"ingest": True, "transitions_esv": False})
+    return cfg, write_report(cfg.output)
+
+
+def test_report_is_self_contained_and_complete(run) -> None:
+    import base64
+    import re
+
+    cfg, path = _report(run)
+    text = path.read_text(encoding="utf-8")
+    # Every figure embedded once, byte for byte; nothing fetched from elsewhere.
+    refs = re.findall(r'(?:src|href)="([^"]*)"', text)
+    assert all(r.startswith(("data:image/png;base64,", "#")) for r in refs), [r[:40] for r in refs]
+    embedded = sorted(base64.b64decode(r.split(",", 1)[1]) for r in refs if r.startswith("data:"))
+    assert embedded == sorted(p.read_bytes() for p in (cfg.output / "figures").glob("*.png"))
+    assert "<link" not in text and "<script" not in text
+    # Tables, configuration, conventions, versions and timings.
+    esv = pd.read_parquet(cfg.output / "tables" / "esv_by_service.parquet")
+    total = esv[(esv.zone_id == "ALL") & (esv.level == "total")].set_index("year")["esv_1e8cny"]
+    for year in (2000, 2010, 2020):
+        assert f"{total[year]:,.4f}" in text
+    assert "East" in text and "West" in text  # every county's row
+    assert "xinzhou_2023" in text and "Getis-Ord Gi*" in text and "CNY/ha/yr" in text
+    assert "<td>prefect</td>" in text and "<td>3.8.8</td>" in text
+    assert "<td>transitions_esv</td>" in text and "skipped" in text
+    assert "name: tiny" in text  # the configuration as YAML
+
+
+def test_report_renders_in_chromium_without_network(run, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium
+
+    need_chromium()
+    _, path = _report(run)
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(path.resolve().as_uri())
+            widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+            heading = page.inner_text("h1")
+            page.screenshot(path=tmp_path / "first-screen.png")
+        finally:
+            browser.close()
+    assert widths and all(w > 0 for w in widths)  # every image decoded
+    assert "tiny" in heading
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    assert_figure(tmp_path / "first-screen.png", 1000, 800)
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    from ecodask.errors import InputError
+    from ecodask.report import write_report
+
+    with pytest.raises(InputError, match="run.json"):
+        write_report(tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,13 +24,13 @@ from ecodask.progress import ChunkProgress, LocalCounter, RunProgress, tee
 from ecodask.synth import make_region
 from flows.run import run_flow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium
+
 YEARS = "2000to2020"
-STAGE_RUNS = {f"{t}-{YEARS}" for t in ("ingest", "transitions-esv", "driver-analysis", "compensation")}
+STAGE_RUNS = {f"{t}-{YEARS}" for t in ("ingest", "transitions-esv", "driver-analysis", "compensation",
+                                       "figures")}
 ARTIFACTS = {"ecodask-progress", "county-esv", "compensation-summary", "key-figures", "esv-summary",
-             "driver-summary"}
+             "driver-summary", "report"}
 
 
 @pytest.fixture(scope="module")
@@ -178,10 +177,7 @@ def test_run_tasks_and_artifacts_read_back_from_the_server(ui_run: UIRun) -> Non
 
 
 def test_flow_run_page_shows_the_run_and_its_artifacts(server, ui_run: UIRun, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):  # make test installs it there
-            pytest.fail(f"{CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright import sync_api
     fr = ui_run.flow_run
     with sync_api.sync_playwright() as p:

@@ -130,8 +130,8 @@ def esv_stacked_bars(esv: pd.DataFrame, path: str | Path, title: str = "ESV by s
     t = esv[esv["level"] == "service"]
     wide = t.pivot_table(index="year", columns="item", values="esv_1e8cny", sort=False, aggfunc="sum")
     groups = t.drop_duplicates("item").set_index("item")["group"]
-    order = sorted(wide.columns, key=lambda i: (list(GROUP_COLOURS).index(groups[i])
-                                                if groups[i] in GROUP_COLOURS else 99, list(wide.columns).index(i)))
+    rank = {g: k for k, g in enumerate(GROUP_COLOURS)}
+    order = sorted(wide.columns, key=lambda i: (rank.get(groups[i], 99), list(wide.columns).index(i)))
     used: dict[str, int] = {}
     fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot()

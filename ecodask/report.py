@@ -2,11 +2,11 @@
 URIs, no external resources) to read a run and hand it on.
 
 Built from what the run wrote, nothing recomputed: ``run.json`` (configuration, versions, input
-checksums, stage timings), the tables (``tables/*.parquet``) and the figures (``figures/*.png``). Sections: key figures (the region's ESV per year, top counties,
-strongest drivers, compensation totals: :func:`ecodask.summaries.key_figures_markdown`), maps and
-charts, tables (ESV by service and year for the region, every county's total ESV, compensation per
-role), the conventions used, the run configuration, versions and timings, and a list of the output
-files.
+checksums, stage timings), the tables (``tables/*.parquet``) and the figures (``figures/*.png``).
+Sections: key figures (the region's ESV per year, top counties, strongest drivers, compensation
+totals: :func:`ecodask.summaries.key_figures_markdown`), maps and charts, tables (ESV by service
+and year for the region, every county's total ESV, compensation per role), the conventions used,
+the run configuration, versions and timings, and a list of the output files.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ header p{margin:2px 0;opacity:.9;font-size:14px}
 nav{background:#e3ece7;padding:8px 32px;font-size:14px;position:sticky;top:0;z-index:2}
 nav a{margin-right:16px;color:#184e3b;text-decoration:none;font-weight:600}
 main{padding:8px 32px 40px 32px;max-width:1400px}
-section{background:#fff;border-radius:6px;padding:12px 20px;margin:16px 0;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+section{background:#fff;border-radius:6px;padding:12px 20px;margin:16px 0;
+box-shadow:0 1px 2px rgba(0,0,0,.08)}
 h2{color:#184e3b;border-bottom:2px solid #e3ece7;padding-bottom:4px}
 h3{margin-bottom:6px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0 14px 0}
@@ -153,15 +154,16 @@ def conventions(config: dict) -> list[str]:
         "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
         "(|z| ≥ 1.645/1.960/2.576).",
         f"Compensation: development stage R form {comp.get('r_form')}; loss valued over "
-        f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}; priority level "
-        "1 = most urgent.",
+        f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}; "
+        "priority level 1 = most urgent.",
     ]
 
 
 def _outputs(output: Path) -> Iterable[str]:
     for path in sorted(output.rglob("*")):
         rel = path.relative_to(output)
-        if path.is_file() and rel.parts[0] not in ("store.zarr", ".ecodask") and not path.name.startswith("."):
+        hidden = rel.parts[0] in ("store.zarr", ".ecodask") or path.name.startswith(".")
+        if path.is_file() and not hidden:
             yield rel.as_posix()
 
 
@@ -176,7 +178,8 @@ def render(output: str | Path) -> str:
     name = str(config.get("name", output.name))
     years = sorted(int(y) for y in config.get("landcover", {}).get("years", {}))
     md = MarkdownIt("commonmark").enable("table")
-    key_md = summaries.key_figures_markdown(output, name, record.get("stage_ran"), record.get("stage_seconds"))
+    key_md = summaries.key_figures_markdown(output, name, record.get("stage_ran"),
+                                            record.get("stage_seconds"))
     key_md = key_md.split("\n", 1)[1] if key_md.startswith("## ") else key_md  # the page has its title
     figures = figure_files(output)
     key = _key_figures(figures, years)
@@ -186,7 +189,8 @@ def render(output: str | Path) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>ecodask report: {html.escape(name)}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>Ecosystem service value and ecological compensation: {html.escape(name)}</h1>",
-        f"<p>Years {', '.join(map(str, years))} · ESV table {html.escape(str(config.get('esv', {}).get('table')))}"
+        f"<p>Years {', '.join(map(str, years))} · ESV table "
+        f"{html.escape(str(config.get('esv', {}).get('table')))}"
         f" · run finished {html.escape(str(record.get('finished', '')))} · ecodask "
         f"{html.escape(str(record.get('ecodask_version', '')))}</p>",
         f"<p>Output folder {html.escape(str(output.resolve()))}</p></header>",
@@ -209,7 +213,8 @@ def render(output: str | Path) -> str:
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]
-        parts += ["<h3>Compensation per role, 10^8 CNY/yr</h3>", _frame(totals[[c for c in cols if c in totals]])]
+        parts += ["<h3>Compensation per role, 10^8 CNY/yr</h3>",
+                  _frame(totals[[c for c in cols if c in totals]])]
     parts.append("</section>")
     parts += ['<section id="conventions"><h2>Conventions</h2><ul>',
               *[f"<li>{html.escape(c)}</li>" for c in conventions(config)], "</ul></section>"]

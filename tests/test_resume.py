@@ -26,13 +26,16 @@ def test_keys_follow_what_each_stage_reads(cfg) -> None:
     base = resume.plan(cfg)
     assert resume.plan(cfg) == base  # deterministic
     analysis = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"alpha": 0.1})})
-    assert _changed(base, resume.plan(analysis)) == {"driver_analysis"}
+    assert _changed(base, resume.plan(analysis)) == {"driver_analysis", "figures"}  # figures draw its grids
     esv = cfg.model_copy(update={"esv": cfg.esv.model_copy(update={"table": "xie2015"})})
-    assert _changed(base, resume.plan(esv)) == {"transitions_esv", "driver_analysis", "compensation"}
+    assert _changed(base, resume.plan(esv)) == {"transitions_esv", "driver_analysis", "compensation",
+                                                "figures"}
     comp = cfg.model_copy(update={"compensation": cfg.compensation.model_copy(update={"r_form": "pearl"})})
     assert _changed(base, resume.plan(comp)) == {"compensation"}
     cluster = cfg.model_copy(update={"cluster": cfg.cluster.model_copy(update={"n_workers": 1})})
     assert _changed(base, resume.plan(cluster)) == set()  # where it runs does not change results
+    report = cfg.model_copy(update={"report": cfg.report.model_copy(update={"figures": False})})
+    assert _changed(base, resume.plan(report)) == {"figures"}
     # An input file's bytes (not its name or time) are part of the key.
     elev = cfg.drivers["elevation"].path
     elev.write_bytes(elev.read_bytes() + b"\0")
@@ -71,6 +74,8 @@ def test_finished_stage_skipped_interrupted_stage_rerun(cfg, tmp_path: Path) -> 
 def test_forcing_a_stage_forces_the_stages_built_on_it() -> None:
     assert resume.with_downstream(["ingest"]) == list(resume.STAGES)
     assert resume.with_downstream(["transitions_esv"]) == list(resume.STAGES[1:])
-    assert resume.with_downstream(["driver_analysis"]) == ["driver_analysis"]
-    assert resume.with_downstream(["compensation", "driver_analysis"]) == ["driver_analysis", "compensation"]
+    assert resume.with_downstream(["driver_analysis"]) == ["driver_analysis", "figures"]
+    assert resume.with_downstream(["compensation"]) == ["compensation"]
+    assert resume.with_downstream(["compensation", "driver_analysis"]) == ["driver_analysis", "compensation",
+                                                                          "figures"]
     assert resume.with_downstream([]) == []

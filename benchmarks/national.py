@@ -50,7 +50,7 @@ from benchmarks.env import code_state, machine
 PACKAGES = ("numpy", "numba", "dask", "distributed", "zarr", "rasterio", "prefect", "psutil")
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation")
+STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation", "figures")
 ARCHIVE_YEARS = 39  # 1985-2023
 #: Bytes per pixel-year the run's output may take at most (store + tables), for the disk check; the
 #: synthetic data take ~0.1 (see BENCHMARKS.md), real land cover compresses less.
@@ -449,7 +449,7 @@ def growth(stage: str, model: dict, years: int, years_to: int, wall_s: float = 0
         how = (f"{share['year']:.0%} x {years_to}/{years} years + {share['pair']:.0%} x {pairs_to}/{pairs} "
                f"pairs + {share['fixed']:.0%} fixed")
         return then / now, how
-    if stage in ("driver_analysis", "compensation"):
+    if stage in ("driver_analysis", "compensation", "figures"):  # figures: an overview and maps per year
         return years_to / years, f"all x {years_to}/{years} years"
     return 1.0, "fixed"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ecodask import drivers, resume, stages
+from ecodask import drivers, figures, resume, stages
 from ecodask.cli import app
 from ecodask.compensation_stage import compensation_stage
 from ecodask.config import load_config
@@ -48,7 +48,8 @@ def test_run_of_a_finished_config_writes_nothing(tmp_path: Path) -> None:
     fns = {"ingest": lambda s: {"store": stages.ingest_stage(cfg)},
            "transitions_esv": lambda s: stages.land_esv_stage(cfg, s),
            "driver_analysis": lambda s: drivers.analysis_stage(cfg, s),
-           "compensation": lambda s: compensation_stage(cfg, s)}
+           "compensation": lambda s: compensation_stage(cfg, s),
+           "figures": lambda s: figures.figures_stage(cfg, s)}
     keys, store = resume.plan(cfg), None
     for stage in resume.STAGES:  # every stage run and recorded, without Prefect
         outputs, ran = resume.run_stage(cfg, stage, keys[stage], lambda st=stage, s=store: fns[st](s),

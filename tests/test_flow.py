@@ -21,7 +21,7 @@ def _digest(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "run.json"
+        if p.is_file() and p.name not in ("run.json", "report.html")  # both record the run's timings
     }
 
 
@@ -55,7 +55,7 @@ def test_flow_end_to_end_and_reproducible(prefect_server, tmp_path: Path) -> Non
     assert _digest(out) == first
     again = json.loads((out / "run.json").read_text())
     assert again["stage_ran"] == dict.fromkeys(("ingest", "transitions_esv", "driver_analysis",
-                                                "compensation"), False)
+                                                "compensation", "figures"), False)
 
 
 def test_flow_run_and_tasks_recorded_in_prefect(prefect_server, tmp_path: Path) -> None:
@@ -110,16 +110,20 @@ def test_rerun_redoes_only_what_changed_and_forced_stages(prefect_server, tmp_pa
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
     run_flow(str(cfg))
     ran = json.loads((out / "run.json").read_text())["stage_ran"]
-    assert ran == {"ingest": False, "transitions_esv": False, "driver_analysis": True, "compensation": False}
+    assert ran == {"ingest": False, "transitions_esv": False, "driver_analysis": True, "compensation": False,
+                   "figures": True}  # the figures draw the driver stage's grids
     changed = {k for k in first if _digest(out).get(k) != first[k]}
-    expected = ("tables/geodetector_", ".ecodask/stages/driver_analysis")  # alpha: detectors, charts
+    expected = ("tables/geodetector_", "figures/geodetector_", ".ecodask/stages/driver_analysis",
+                ".ecodask/stages/figures")  # alpha: detectors and their charts; the maps are the same
     assert changed and all(k.startswith(expected) for k in changed), changed
     second = _digest(out)
     run_flow(str(cfg), force=["transitions_esv"])  # forcing a stage redoes the stages built on it
     ran = json.loads((out / "run.json").read_text())["stage_ran"]
-    assert ran == {"ingest": False, "transitions_esv": True, "driver_analysis": True, "compensation": True}
+    assert ran == {"ingest": False, "transitions_esv": True, "driver_analysis": True, "compensation": True,
+                   "figures": True}
     run_flow(str(cfg), force=["ingest"])  # a new store: everything after it is redone into it
     ran = json.loads((out / "run.json").read_text())["stage_ran"]
-    assert ran == {"ingest": True, "transitions_esv": True, "driver_analysis": True, "compensation": True}
+    assert ran == {"ingest": True, "transitions_esv": True, "driver_analysis": True, "compensation": True,
+                   "figures": True}
     assert _digest(out) == second  # the same inputs: the same outputs, the ESV grids in the new store
     assert any(k.startswith("store.zarr/esv/") for k in second)

@@ -34,7 +34,7 @@ def _region(folder: Path) -> Path:
     return make_tiny_region(folder, shape=SHAPE, grid=GRID)
 
 
-def _digest(folder: Path, skip: tuple[str, ...] = ("run.json", ".ecodask")) -> dict[str, str]:
+def _digest(folder: Path, skip: tuple[str, ...] = ("run.json", "report.html", ".ecodask")) -> dict[str, str]:
     """sha256 of every file under ``folder`` by relative path, leaving out the run record and the
     stage manifests (they name the folder)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -140,5 +140,5 @@ def test_flow_process_killed_mid_run(tmp_path: Path, prefect_api) -> None:
     _run_to_end(config, prefect_api)
     record = json.loads((out / "run.json").read_text())
     assert record["stage_ran"] == {"ingest": False, "transitions_esv": True, "driver_analysis": True,
-                                   "compensation": True}
+                                   "compensation": True, "figures": True}
     _same(_digest(out), _digest(reference.parent / "out"))

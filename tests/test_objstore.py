@@ -27,7 +27,7 @@ from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover
 BUCKET = "ecodask-test"
 KEY_ID, TOKEN = "AKIAECODASKTEST00001", "t0ken-ecodask-test"
 SECRET = "s3cr3t/ecodask+Test0123456789abcdefghij"  # a "/" as real secrets may have
-STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation")
+STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation", "figures")
 # Small: one Dask worker process (the flow's cluster).
 CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
 
@@ -213,13 +213,14 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     run_flow(str(remote_cfg))
     record = json.loads(s3.cat_file(f"{BUCKET}/runs/tiny/run.json"))
     assert record["stage_ran"] == {"ingest": False, "transitions_esv": False, "driver_analysis": False,
-                                   "compensation": True}
+                                   "compensation": True, "figures": True}  # figures: never reached before
     assert record["outputs"]["store"] == f"{out}/store.zarr"
     assert record["inputs"]["zones.path"]["path"] == f"{inputs}/zones.gpkg"
     assert (tmp_path / "remote" / "work2" / "output" / "store.zarr" / "zarr.json").is_file()
     bucket = _tree(s3, out)
     assert {f"{s}.json" for s in STAGES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
     assert any(k.startswith("store.zarr/esv/") for k in bucket)
+    assert "report.html" in bucket and "figures/esv_2000.png" in bucket
     tables = {k.removeprefix("tables/"): v for k, v in bucket.items() if k.startswith("tables/")}
     assert set(tables) == {f.name for f in local_tables.iterdir()}
     assert {"compensation.csv", "esv_by_service.csv", "geodetector_factor.csv"} <= set(tables)

@@ -120,7 +120,7 @@ def ui_run(server, cluster, tmp_path_factory) -> Iterator[UIRun]:
         deadline = time.monotonic() + 30
         while True:  # task runs are recorded from events, a moment after the flow returns
             fr, tasks, artifacts, logs = asyncio.run(_read_back(flow_run_id))
-            if (len(tasks) >= 6 and all(t.state and t.state.is_final() for t in tasks)) \
+            if (len(tasks) >= 8 and all(t.state and t.state.is_final() for t in tasks)) \
                     or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -135,7 +135,7 @@ def test_run_tasks_and_artifacts_read_back_from_the_server(ui_run: UIRun) -> Non
     assert state.is_completed() and fr.state.is_completed()
     names = {t.name for t in tasks}
     assert STAGE_RUNS <= names, names
-    assert {n.rsplit("-", 1)[0] for n in names - STAGE_RUNS} == {"validate", "record-run"}
+    assert {n.rsplit("-", 1)[0] for n in names - STAGE_RUNS} == {"validate", "record-run", "report"}
     assert all(t.state.is_completed() for t in tasks)
     assert any("dashboard" in m for m in logs), logs
     assert ARTIFACTS <= set(artifacts), set(artifacts)
@@ -144,7 +144,7 @@ def test_run_tasks_and_artifacts_read_back_from_the_server(ui_run: UIRun) -> Non
     assert progress.type == "progress" and float(progress.data) == 100.0
     assert progress.updated > progress.created  # created at 0, updated as the run went on
     sent = ui_run.progress_sent
-    assert sent == sorted(sent) and sent[-1] == 100.0 and {25.0, 50.0, 75.0} <= set(sent), sent
+    assert sent == sorted(sent) and sent[-1] == 100.0 and {20.0, 40.0, 60.0, 80.0} <= set(sent), sent
 
     county = json.loads(artifacts["county-esv"].data)
     esv = pd.read_parquet(out / "tables" / "esv_by_service.parquet")
@@ -164,6 +164,9 @@ def test_run_tasks_and_artifacts_read_back_from_the_server(ui_run: UIRun) -> Non
         assert row.keys() == expected.keys()
         for k, v in expected.items():
             assert row[k] == (v if isinstance(v, str) else pytest.approx(v, rel=1e-12)), k
+
+    report = artifacts["report"].data  # links the run's HTML report, which is there
+    assert (out / "report.html").resolve().as_uri() in report and (out / "report.html").stat().st_size > 100_000
 
     md = artifacts["key-figures"].data
     region = esv[(esv.level == "total") & (esv.zone_id == "ALL")].sort_values("year").esv_1e8cny.to_numpy()

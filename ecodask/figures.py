@@ -76,41 +76,43 @@ def figures_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
     classes = [(code, c.name.replace("_", " "), c.color) for code, c in sorted(scheme.classes.items())]
     factor = int(pix.attrs["analysis_factor"])
-    # Everything small is computed first, in one pass over the land-cover chunks.
     lc = pix["landcover"].data
-    overview = da.stack([landcover_overview(lc[i], factor, scheme.nodata) for i in range(len(years))])
     density = ana["esv_density"].data
     hot = ana["esv_hotspot"].data if "esv_hotspot" in ana else None
-    overview, density, hot = da.compute(overview, density, hot)
+    # One year at a time: the flow process holds a few analysis grids, not all years' (39 at national
+    # scale). A first pass gives one colour scale for every year's ESV map.
+    top = max(_finite_limit(density[i].compute(), 99.0) for i in range(len(years))) or 1.0
     paths: dict[str, Path] = {}
 
     def put(path: Path) -> None:
         paths[path.name] = path
 
     name = cfg.name
+    first = last = None
     for i, year in enumerate(years):
-        put(maps.category_map(overview[i], frame, out / f"landuse_{year}.png", classes=classes,
+        overview, d, h = da.compute(landcover_overview(lc[i], factor, scheme.nodata), density[i],
+                                    hot[i] if hot is not None else None)
+        put(maps.category_map(overview, frame, out / f"landuse_{year}.png", classes=classes,
                               title=f"Land use {year}, {name} (modal class per {frame.cell_m:g} m cell)",
                               legend_title=f"class ({scheme.name})", polygons=counties, nodata=scheme.nodata))
-    top = _finite_limit(density, 99.0) or 1.0
-    for i, year in enumerate(years):
-        put(maps.raster_map(density[i], frame, out / f"esv_{year}.png", cmap="YlGn",
+        put(maps.raster_map(d, frame, out / f"esv_{year}.png", cmap="YlGn",
                             norm=Normalize(0.0, top), units="ESV density, CNY/ha/yr",
                             title=f"Ecosystem service value {year}, {name}", polygons=counties))
+        if h is not None:
+            h = np.where(np.isfinite(h), h, CLASS_NODATA).astype(np.int16)
+            put(maps.category_map(h, frame, out / f"hotspots_{year}.png", classes=HOTSPOT_CLASSES,
+                                  legend_title="Gi* class",
+                                  title=f"ESV hot and cold spots {year}, {name} (Getis-Ord Gi*)",
+                                  polygons=counties, nodata=int(CLASS_NODATA)))
+        first = d if i == 0 else first
+        last = d
     if len(years) > 1:
-        change = density[-1] - density[0]
+        change = last - first
         lim = _finite_limit(change, 99.0) or 1.0
         put(maps.raster_map(change, frame, out / f"esv_change_{years[0]}_{years[-1]}.png", cmap="RdBu",
                             norm=TwoSlopeNorm(0.0, -lim, lim), units="ESV density change, CNY/ha/yr",
                             title=f"ESV change {years[0]}–{years[-1]}, {name} (blue gain, red loss)",
                             polygons=counties))
-    if hot is not None:
-        for i, year in enumerate(years):
-            h = np.where(np.isfinite(hot[i]), hot[i], CLASS_NODATA)
-            put(maps.category_map(h.astype(np.int16), frame, out / f"hotspots_{year}.png",
-                                  classes=HOTSPOT_CLASSES, legend_title="Gi* class",
-                                  title=f"ESV hot and cold spots {year}, {name} (Getis-Ord Gi*)",
-                                  polygons=counties, nodata=int(CLASS_NODATA)))
     esv = pd.read_parquet(tables / "esv_by_service.parquet")
     put(plots.esv_stacked_bars(esv[esv["zone_id"] == landuse.REGION_ID], out / "esv_by_service.png",
                                title=f"ESV of the whole region by service, {name} ({cfg.esv.table})"))

@@ -1,20 +1,31 @@
 """The ``ecodask`` command.
 
 Exit codes: 0 success; 1 unexpected failure (a bug: rerun with --debug and report it);
-2 invalid configuration, catalog or input data (the message names the file, key and value).
+2 invalid configuration, catalog or input data (the message names the file, key and value);
+130 interrupted (Ctrl-C).
+
+While ``run`` and ``demo`` compute, stderr shows a progress display of the stages
+(:mod:`ecodask.progress_bar`): live bars on a terminal, a plain line per stage otherwise.
+``--quiet`` turns it off, keeps only warnings and errors of Prefect's console log and prints no
+listing of outputs (errors are still printed; the exit code tells the outcome).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from ecodask.errors import EcodaskError
+from ecodask.errors import EcodaskError, ProblemsError
 
 # Runs are often offline (clusters, scheduled jobs): no anonymous usage pings from a local server.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -22,58 +33,153 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # migrations, cold imports) can take longer than Prefect's default 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+EXIT_CODES = (
+    "Exit codes: 0 success; 1 unexpected failure (a bug: rerun with --debug and report it); "
+    "2 invalid configuration, catalog or input data (the message names the file, field and value); "
+    "130 interrupted (Ctrl-C)."
+)
+
+err = Console(stderr=True)
+out = Console()
+_state = {"debug": False, "quiet": False}
+
+
+class _Group(TyperGroup):
+    """Ctrl-C anywhere in a command: one line and exit code 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if _state["debug"]:
+                traceback.print_exc()
+            err.print("interrupted", highlight=False)
+            raise typer.Exit(130) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     help="ecodask: ecosystem service value, land-use transitions and ecological compensation "
     "from multi-year land-use rasters, on Dask + Zarr + Prefect.\n\n"
-    "Example: ecodask demo --out demo-output",
+    "Example: ecodask demo --out demo-output\n\n"
+    "Example: ecodask --quiet run region.yaml",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
-_state = {"debug": False}
 
 
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="For scheduled runs: no progress display, only warnings and errors of "
+        "Prefect's log on the console, no listing of outputs.")] = False,
 ) -> None:
     _state["debug"] = debug
+    _state["quiet"] = quiet
+    if quiet:
+        # Prefect reads it when it sets up logging (on import, later in the command), so its console
+        # handler, and the temporary server's, stay quiet to the end of the process (the server
+        # says it stops at exit); its API handler still sends every record to the UI.
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", text.strip())
+
+
+def _yaml_reason(exc: BaseException | None) -> str | None:
+    """A one-line reason of a YAML syntax error (``line L, column C: problem``), if ``exc`` is one."""
+    import yaml
+
+    if not isinstance(exc, yaml.YAMLError):
+        return None
+    mark = getattr(exc, "problem_mark", None)
+    what = " ".join(str(p) for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML{where}: {what or _one_line(str(exc))}"
+
+
+def describe(exc: BaseException) -> str:
+    """The message of an error: one line per located problem (the first says what failed, naming
+    the file), no traceback."""
+    if isinstance(exc, ProblemsError) and exc.problems:
+        yaml_reason = _yaml_reason(exc.__context__) if len(exc.problems) == 1 else None
+        files = list(dict.fromkeys(p.file for p in exc.problems))
+        one_file = len(exc.problems) > 1 and len(files) == 1  # named once, in the first line
+        lines = []
+        for p in exc.problems:
+            where = (p.key or p.file) if one_file else (f"{p.file}: {p.key}" if p.key else p.file)
+            message = yaml_reason or p.message
+            value = "" if p.value is None and not p.key else f" = {p.value!r}"
+            lines.append(_one_line(f"{where}{value}: {message}"))
+        if len(lines) == 1:
+            return lines[0]
+        return f"{len(lines)} problems in {', '.join(files)}:\n  " + "\n  ".join(lines)
+    return _one_line(str(exc)) or type(exc).__name__
 
 
 def _fail(exc: BaseException) -> None:
+    """Report ``exc`` and exit: 2 for a user's error (EcodaskError), 1 for anything else; with
+    --debug the traceback first."""
     if _state["debug"]:
-        raise exc
+        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="",
+                  soft_wrap=True)
     code = 2 if isinstance(exc, EcodaskError) else 1
     kind = "error" if code == 2 else f"unexpected error ({type(exc).__name__}; rerun with --debug)"
-    err.print(f"[bold red]{kind}:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]{kind}:[/] ", end="", markup=True)
+    err.print(describe(exc), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
-    """Run the flow, unless every stage finished earlier with the same inputs (and none is forced):
-    then say so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
-    from ecodask import resume
-    from ecodask.config import load_config
+def _say(text: str) -> None:
+    """A progress note on stdout, unless --quiet."""
+    if not _state["quiet"]:
+        out.print(text, highlight=False, soft_wrap=True)
 
-    cfg = load_config(config)
-    if not force and cfg.output.exists():
-        todo, done = resume.pending(cfg)
+
+def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
+    """Check the configuration and its inputs, then run the flow with a progress display on
+    stderr; unless every stage finished earlier with the same inputs (and none is forced): then say
+    so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
+    from ecodask import resume
+    from ecodask.errors import ConfigError, problem
+    from ecodask.stages import validate as _validate
+
+    force = list(force or [])
+    unknown = sorted(set(force) - set(resume.STAGES))
+    if unknown:
+        raise ConfigError([problem("--force", "stage", unknown, f"stages are {', '.join(resume.STAGES)}")])
+    cfg = _validate(config)  # configuration and input errors: one line here, before Prefect starts
+    done: dict[str, dict[str, str]] = {}
+    if cfg.output.exists():
+        todo, done = resume.pending(cfg, resume.with_downstream(force))
         if not todo:
             for stage in done:
-                out.print(f"stage {stage}: finished earlier with the same inputs, skipped", highlight=False)
+                _say(f"stage {stage}: finished earlier with the same inputs, skipped")
             outputs = {k: v for stage in done.values() for k, v in stage.items()}
             run_record = cfg.output / "run.json"
             if run_record.exists():
                 outputs["run_record"] = str(run_record)
             return outputs
-    from flows.run import run_flow
+    from ecodask.progress import displaying
+    from ecodask.progress_bar import StageProgressDisplay, quiet_console_logs
+    from flows.run import run_flow  # imports Prefect, which sets up its console logging
 
-    return run_flow(str(config), force=list(force or []))
+    if _state["quiet"]:
+        with quiet_console_logs():
+            return run_flow(str(config), force=force)
+    with StageProgressDisplay(err, stages=resume.STAGES) as display, displaying(display):
+        for stage in done:  # the flow skips them too: same inputs, same outputs present
+            display.skipped(stage)
+        return run_flow(str(config), force=force)
 
 
 def _print_outputs(outputs: dict[str, str]) -> None:
+    if _state["quiet"]:
+        return
     out.print("[bold green]Done.[/] Outputs:")
     for key, path in outputs.items():
         out.print(f"  {key:<22} {path}", highlight=False, soft_wrap=True)
@@ -99,13 +205,20 @@ def run(
     config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")],
     force: Annotated[list[str] | None, typer.Option(
         help="Redo this stage, and the stages built on it, even if it finished earlier with the same "
-        "inputs (repeatable): ingest, "
-        "transitions_esv, driver_analysis, compensation.")] = None,
+        "inputs (repeatable): ingest, transitions_esv, driver_analysis, compensation, "
+        "figures.")] = None,
 ) -> None:
-    """Run the whole flow for a configuration. Stages that finished earlier with the same inputs
-    are skipped.
+    """Run the whole flow for a configuration, showing progress on stderr.
+
+    Stages that finished earlier with the same inputs are skipped.
+    A terminal shows a bar per stage: Dask chunk tasks done of those
+    submitted, time spent and time left; a pipe or a job's log gets a line
+    per stage. The outputs are listed at the end. For scheduled runs, put
+    --quiet before the command.
 
     Example: ecodask run region.yaml --force driver_analysis
+
+    Example: ecodask --quiet run region.yaml
     """
     try:
         outputs = _run(config, force)
@@ -123,9 +236,12 @@ def serve(
     name: Annotated[str, typer.Option(help="Deployment name (the Prefect UI shows ecodask-run/NAME).")] = (
         "national"),
 ) -> None:
-    """Serve the run flow as a scheduled Prefect deployment: create (or update) the deployment with
-    its cron schedule and the config path as its parameter, then run each scheduled or triggered
-    flow run in this process until stopped (Ctrl-C). Needs a Prefect server (PREFECT_API_URL).
+    """Serve the run flow as a scheduled Prefect deployment.
+
+    Creates (or updates) the deployment with its cron schedule and the
+    config path as its parameter, then runs each scheduled or triggered flow
+    run in this process until stopped (Ctrl-C). Needs a Prefect server
+    (PREFECT_API_URL).
 
     Example: ecodask serve national.yaml --cron "0 2 1 * *"
     """
@@ -146,9 +262,12 @@ def serve(
         schedule = Cron(cron, timezone=timezone)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    run_flow.serve(name=name, schedules=[schedule], parameters={"config_path": str(config.resolve())},
-                   description=f"ecodask run of {config.name} on the schedule {cron} ({timezone})",
-                   tags=["ecodask"], pause_on_shutdown=False)
+    from ecodask.progress_bar import quiet_console_logs
+
+    with quiet_console_logs() if _state["quiet"] else contextlib.nullcontext():
+        run_flow.serve(name=name, schedules=[schedule], parameters={"config_path": str(config.resolve())},
+                       description=f"ecodask run of {config.name} on the schedule {cron} ({timezone})",
+                       tags=["ecodask"], pause_on_shutdown=False)
 
 
 @app.command()
@@ -181,8 +300,10 @@ def demo(
     ),
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic region.")] = 0,
 ) -> None:
-    """Generate a synthetic region and run the whole flow on it. A rerun reuses the region when its
-    files are unchanged and skips the stages that finished with the same inputs.
+    """Generate a synthetic region and run the whole flow on it.
+
+    A rerun reuses the region when its files are unchanged and skips the
+    stages that finished with the same inputs. Progress shows as for run.
 
     Example: ecodask demo --out demo-output
     """
@@ -191,8 +312,7 @@ def demo(
     try:
         cfg, generated = prepare_region(out_dir, seed=seed)
         if not generated:
-            out.print(f"synthetic region in {out_dir} is current (same seed, files unchanged): reused",
-                      highlight=False)
+            _say(f"synthetic region in {out_dir} is current (same seed, files unchanged): reused")
         outputs = _run(cfg)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -222,9 +342,11 @@ def geodetector(
     dropna: Annotated[bool, typer.Option(
         help="Leave out rows with a missing value (else an error).")] = False,
 ) -> None:
-    """Geographical Detector on a table: factor, interaction, risk and ecological detectors.
+    """Geographical Detector on a table (factor, interaction, risk, ecological).
 
-    Example: ecodask geodetector ntd.csv --y incidence --factors type region level --out gd
+    Example: ecodask geodetector ntd.csv --y incidence --factors type region
+
+    Example: ecodask geodetector t.csv --y esv --factors dem --discretize optimal
     """
     from ecodask.drivers import geodetector_on_table
 
@@ -274,10 +396,14 @@ def compensation(
     horizon_years: Annotated[int, typer.Option(help="Years over which a loss is valued.")] = 20,
     discount_rate: Annotated[float, typer.Option(help="Discount rate of the loss-based amount.")] = 0.03,
 ) -> None:
-    """County ecological compensation: priorities and amounts per county and year.
+    """County ecological compensation: priorities and amounts per county, year.
 
-    Example: ecodask compensation --stats stats.csv --esv out/tables/esv_by_service.csv
-    --zones counties.gpkg --out comp
+    The all-land variant needs a run's ESV table (--esv), the loss-based
+    amount its transitions table (--transitions).
+
+    Example: ecodask compensation --stats stats.csv --zones counties.gpkg
+
+    Example: ecodask compensation --stats s.csv --zones c.gpkg --esv esv.csv
     """
     from pydantic import ValidationError
 
@@ -301,6 +427,52 @@ def compensation(
     for (variant, direction), v in summary.items():
         out.print(f"{variant:<10} {direction:<8} {v:12.4f} x 10^8 CNY/yr ({int(table['year'].max())})")
     _print_outputs({k: str(v) for k, v in paths.items()})
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Output folder of a finished run (holds run.json).")],
+    cog: Annotated[bool, typer.Option("--cog", help="Also write every grid of the store as a "
+                                      "Cloud-Optimized GeoTIFF.")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write into "
+                                                 "(default: RUN_DIR/export).")] = None,
+) -> None:
+    """Export a finished run for GIS (QGIS, ArcGIS, GDAL).
+
+    Writes the county tables with their polygons (GeoPackage layers and
+    GeoParquet files) and, with --cog, every grid of the store as a
+    Cloud-Optimized GeoTIFF (one per year), in the run's CRS.
+
+    Example: ecodask export demo-output/output --cog
+    """
+    from ecodask.io.export import export_run
+
+    try:
+        paths = export_run(run_dir, cog=cog, out=out_dir, log=_say)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    _print_outputs({k: str(v) for k, v in paths.items()})
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Output folder of a finished run (holds run.json).")],
+) -> None:
+    """Write a finished run's HTML report again (RUN_DIR/report.html).
+
+    One self-contained file: key figures, maps and charts, tables,
+    conventions, configuration, versions and timings. A run writes it at
+    its end; this rebuilds it from the run's files.
+
+    Example: ecodask report demo-output/output
+    """
+    from ecodask.report import write_report
+
+    try:
+        path = write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    _print_outputs({"report": str(path)})
 
 
 def main() -> None:  # pragma: no cover

@@ -533,7 +533,10 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([problem(file, "", None, f"not valid YAML: {exc}")]) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError([problem(file, "", None, f"not valid YAML{where}: "
+                                   f"{getattr(exc, 'problem', None) or exc}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([problem(file, "", type(data).__name__, "must be a mapping of keys")])
     if "source" in data:

@@ -26,6 +26,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.key}" if self.key else self.file
+        if not self.key and self.value is None:  # a problem of the whole file
+            return f"{where}: {self.message}"
         return f"{where} = {self.value!r}: {self.message}"
 
 

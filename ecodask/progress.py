@@ -14,7 +14,11 @@ are finished, reported to pluggable sinks.
   caller's context, so sinks see the caller's context variables (e.g. temporary settings).
 - A **sink** is any callable ``(stage, done, total) -> None``: :class:`RunProgress` turns them into
   the whole run's percentage (each stage one equal share, or given weights; finished and skipped
-  stages count in full) for a progress display; :func:`tee` feeds several sinks.
+  stages count in full) for a progress display; :func:`tee` feeds several sinks. A sink may also
+  have ``end_stage(stage, failed=False)``, called after a stage's final report (``failed``: the
+  stage's block raised, e.g. on Ctrl-C).
+- **Display sinks** (:func:`displaying`, e.g. the command line's progress bar of
+  :mod:`ecodask.progress_bar`) are fed by every run started in the process.
 
 A task here is one node of the Dask graph (mostly one chunk of one step). The total grows as a stage
 submits more computations, so a stage's fraction is an estimate; the run's percentage never goes
@@ -246,13 +250,29 @@ class ChunkProgress:
                                   daemon=True)
         report((0, 0), force=True)
         thread.start()
+        failed = False
         try:
             yield
+        except BaseException:
+            failed = True
+            raise
         finally:
             stop.set()
             thread.join()
             final = since_start()
             report(final if final is not None else last[0], force=True)
+            self._end(name, failed)
+
+    def _end(self, stage: str, failed: bool) -> None:
+        end = getattr(self.sink, "end_stage", None)
+        if not callable(end):
+            return
+        try:
+            end(stage, failed=failed)
+        except Exception as exc:  # noqa: BLE001 - progress must never fail the run
+            if not self._sink_failed:
+                log.warning("progress sink failed (%s); the run goes on", exc)
+            self._sink_failed = True
 
 
 class RunProgress:
@@ -328,11 +348,24 @@ def display_sinks() -> list[Sink]:
     return list(_displays)
 
 
-def tee(*sinks: Sink) -> Sink:
-    """One sink feeding each of ``sinks`` in turn."""
+class _Tee:
+    """Feeds each of its sinks; forwards ``end_stage`` to those that have it."""
 
-    def fan_out(stage: str, done: int, total: int) -> None:
-        for sink in sinks:
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = tuple(sinks)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        for sink in self.sinks:
             sink(stage, done, total)
 
-    return fan_out
+    def end_stage(self, stage: str, failed: bool = False) -> None:
+        for sink in self.sinks:
+            end = getattr(sink, "end_stage", None)
+            if callable(end):
+                end(stage, failed=failed)
+
+
+def tee(*sinks: Sink) -> Sink:
+    """One sink feeding each of ``sinks`` in turn (and passing on the end of a stage, see
+    :class:`ChunkProgress`)."""
+    return _Tee(sinks)

@@ -294,3 +294,17 @@ def test_tables_only_without_cog(run, tmp_path: Path) -> None:
     got = ex.export_run(cfg.output, out=tmp_path / "tables-only")
     assert set(got) == {k for k in paths if not k.startswith("cog/")}
     assert not (tmp_path / "tables-only" / "cog").exists()
+
+
+def test_export_command(run, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ecodask.cli import app
+
+    cfg, paths, _ = run
+    res = CliRunner().invoke(app, ["export", str(cfg.output), "--out", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    written = {p.relative_to(tmp_path / "e").as_posix() for p in (tmp_path / "e").rglob("*") if p.is_file()}
+    assert written == {k for k in paths if not k.startswith("cog/")}
+    bad = CliRunner().invoke(app, ["export", str(tmp_path / "nothing")])
+    assert bad.exit_code == 2 and "nothing" in bad.output and "Traceback" not in bad.output

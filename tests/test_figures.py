@@ -217,9 +217,27 @@ def test_report_renders_in_chromium_without_network(run, tmp_path: Path) -> None
 
 
 def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ecodask.cli import app
     from ecodask.errors import InputError
     from ecodask.report import write_report
 
     with pytest.raises(InputError, match="run.json"):
         write_report(tmp_path)
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and f"{tmp_path / 'run.json'}: missing" in res.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_command_rewrites_the_report(run) -> None:
+    from typer.testing import CliRunner
+
+    from ecodask.cli import app
+
+    cfg, path = _report(run)
+    before = path.read_text(encoding="utf-8")
+    path.unlink()
+    res = CliRunner().invoke(app, ["report", str(cfg.output)])
+    assert res.exit_code == 0, res.output
+    assert path.read_text(encoding="utf-8") == before  # from the run's files alone

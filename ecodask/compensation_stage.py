@@ -120,7 +120,8 @@ def compensation(
     return pd.concat(tables, ignore_index=True)
 
 
-def write_compensation(table: pd.DataFrame, zones, folder: Path, figures: Path | None = None) -> dict[str, Path]:
+def write_compensation(table: pd.DataFrame, zones, folder: Path,
+                       figures: Path | None = None) -> dict[str, Path]:
     """Tables (CSV, Parquet), the table with county geometry (GeoPackage, GeoParquet) in ``folder``
     and one choropleth PNG per variant and role (amount and priority level, last year) in
     ``figures`` (default ``folder``)."""

@@ -151,7 +151,8 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
             store = outputs.get("store", store)
 
     if todo:
-        with dask_client(cfg.cluster) as client, ChunkProgress(tee(run_progress, *display_sinks()), client) as chunks:
+        sink = tee(run_progress, *display_sinks())  # the artifact, and a terminal's progress display
+        with dask_client(cfg.cluster) as client, ChunkProgress(sink, client) as chunks:
             log.info("Dask scheduler %s, dashboard %s", client.scheduler.address, client.dashboard_link)
             stages_in(chunks)
     else:

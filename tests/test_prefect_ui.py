@@ -166,7 +166,8 @@ def test_run_tasks_and_artifacts_read_back_from_the_server(ui_run: UIRun) -> Non
             assert row[k] == (v if isinstance(v, str) else pytest.approx(v, rel=1e-12)), k
 
     report = artifacts["report"].data  # links the run's HTML report, which is there
-    assert (out / "report.html").resolve().as_uri() in report and (out / "report.html").stat().st_size > 100_000
+    html = out / "report.html"
+    assert html.resolve().as_uri() in report and html.stat().st_size > 100_000
 
     md = artifacts["key-figures"].data
     region = esv[(esv.level == "total") & (esv.zone_id == "ALL")].sort_values("year").esv_1e8cny.to_numpy()

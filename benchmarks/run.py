@@ -9,6 +9,11 @@
                                                           stepwise regression, hot spots against
                                                           PyPI geodetector, statsmodels, esda
                                                           (see benchmarks/drivers.py)
+    python -m benchmarks.run --suite figures [--size 16384] [--repeats 3] [ARGS]
+                                                          the land-use overview (block_mode) against
+                                                          GDAL's mode resampling, NumPy and a strided
+                                                          sample, and the figures stage
+                                                          (see benchmarks/figures.py)
 
 The foundation suite: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
 for three chunk sizes. Each case runs in a fresh process so its peak memory (max RSS) is its own.
@@ -74,7 +79,7 @@ def foundation(argv: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers"], default="hubei30m")
+    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers", "figures"], default="hubei30m")
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -82,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.drivers import main as drivers
 
         drivers(rest)
+    elif ns.suite == "figures":
+        from benchmarks.figures import main as figures
+
+        figures(rest)
     else:
         from benchmarks.hubei30m import main as hubei30m
 

@@ -162,7 +162,7 @@ def conventions(config: dict) -> list[str]:
 def _outputs(output: Path) -> Iterable[str]:
     for path in sorted(output.rglob("*")):
         rel = path.relative_to(output)
-        hidden = rel.parts[0] in ("store.zarr", ".ecodask") or path.name.startswith(".")
+        hidden = rel.parts[0] in ("store.zarr", ".ecodask") or path.name.startswith(".") or rel.name == REPORT
         if path.is_file() and not hidden:
             yield rel.as_posix()
 

@@ -18,7 +18,7 @@ from ecodask.config import load_config
 from ecodask.stages import ingest_stage, land_esv_stage
 from ecodask.synth import make_region
 
-PNG = b"\x89PNG\r\n\x1a\n"
+from conftest import assert_figure, has_colour
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,13 @@ def test_geometry_and_maps(run) -> None:
     t = pd.read_parquet(paths["compensation.parquet"])
     assert len(gdf) == len(t) and gdf.geometry.notna().all() and gdf.crs is not None
     assert gpd.read_parquet(paths["compensation.geoparquet"]).geometry.area.gt(0).all()
-    pngs = [p for k, p in paths.items() if k.endswith(".png")]
-    assert pngs and all(p.read_bytes().startswith(PNG) for p in pngs)
+    pngs = {k: p for k, p in paths.items() if k.endswith(".png")}
+    last = t[t.year == t.year.max()]
+    assert set(pngs) == {f"compensation_{v}_{r}.png" for v, r in zip(last.variant, last.role, strict=True)}
+    for (variant, role), g in last.groupby(["variant", "role"]):
+        img = assert_figure(pngs[f"compensation_{variant}_{role}.png"], 1000, 400)
+        others = len(last[last.variant == variant]) > len(g)
+        assert has_colour(img, "#dddddd", 200) == others  # counties of the other roles in grey
 
 
 def test_command_and_bad_statistics(run, tmp_path: Path) -> None:

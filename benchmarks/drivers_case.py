@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import time
@@ -43,36 +42,13 @@ import warnings
 import dask
 import numpy as np
 
+from benchmarks.env import hwm_mb, reset_peak
+
 CASES = ("gd_optimal", "gd_pair", "gd_pypi", "stepwise", "stepwise_sm", "hotspots", "hotspots_esda")
 DRIVERS = ("elevation", "slope", "precipitation", "temperature", "ndvi", "population", "gdp",
            "road_distance")
 PAIR_LEVELS = {"landform": 5, "soil": 7, "landuse": 10}
 CHUNK = 1024  # hot-spot grid chunks (cells per side)
-
-
-# --------------------------------------------------------------------------------------------------
-# memory
-
-
-def _hwm_mb() -> float:
-    """This process's peak resident memory (VmHWM), MB; ru_maxrss where /proc is missing."""
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False if not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -249,9 +225,9 @@ def case_gd(case: str, rows: int, repeats: int, seed: int) -> dict:
     small = min(rows, 100_000)
     detect(y[:small], {k: v[:small] for k, v in x.items()}, **opts)  # warm-up
     data_mb = (y.nbytes + sum(v.nbytes for v in x.values())) / 2**20
-    proc_peak, reset = _hwm_mb(), _reset_peak()
+    proc_peak, reset = hwm_mb(), reset_peak()
     seconds, out = _timed(lambda: detect(y, x, **opts), repeats)
-    res = {"peak_rss_mb": _hwm_mb(), "process_peak_mb": max(proc_peak, _hwm_mb()), "peak_reset": reset,
+    res = {"peak_rss_mb": hwm_mb(), "process_peak_mb": max(proc_peak, hwm_mb()), "peak_reset": reset,
            "data_mb": data_mb, "rows": rows, "factors": len(x), "seconds": seconds,
            "q": dict(zip(out["factor"]["factor"], out["factor"]["q"], strict=True)),
            "strata": dict(zip(out["factor"]["factor"], out["factor"]["strata"].astype(int), strict=True)),
@@ -293,7 +269,7 @@ def case_gd_pypi(rows: int, repeats: int, seed: int) -> dict:
         return q, inter, t1 - t0, time.perf_counter() - t1
 
     run(df.iloc[:10_000])  # warm-up
-    proc_peak, reset = _hwm_mb(), _reset_peak()
+    proc_peak, reset = hwm_mb(), reset_peak()
     factor_s, inter_s = [], []
 
     def timed():
@@ -305,7 +281,7 @@ def case_gd_pypi(rows: int, repeats: int, seed: int) -> dict:
     seconds, (q, inter, _, _) = _timed(timed, repeats)
     iq, it = inter.interaction_q_, inter.interaction_type_
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
-    return {"peak_rss_mb": _hwm_mb(), "process_peak_mb": max(proc_peak, _hwm_mb()), "peak_reset": reset,
+    return {"peak_rss_mb": hwm_mb(), "process_peak_mb": max(proc_peak, hwm_mb()), "peak_reset": reset,
             "data_mb": data_mb, "rows": rows, "factors": len(names), "seconds": seconds,
             "factor_seconds": factor_s, "interaction_seconds": inter_s, "q": q,
             "q_ab": {f"{a}|{b}": float(iq.loc[a, b]) for a, b in pairs},
@@ -328,9 +304,9 @@ def case_stepwise(case: str, rows: int, repeats: int, seed: int) -> dict:
     else:
         run = sm_stepwise
     run(y[:small], {k: v[:small] for k, v in x.items()})  # warm-up
-    proc_peak, reset = _hwm_mb(), _reset_peak()
+    proc_peak, reset = hwm_mb(), reset_peak()
     seconds, out = _timed(lambda: run(y, x), repeats)
-    return {"peak_rss_mb": _hwm_mb(), "process_peak_mb": max(proc_peak, _hwm_mb()), "peak_reset": reset,
+    return {"peak_rss_mb": hwm_mb(), "process_peak_mb": max(proc_peak, hwm_mb()), "peak_reset": reset,
             "data_mb": data_mb, "rows": rows, "drivers": len(x), "seconds": seconds, **out}
 
 
@@ -351,9 +327,9 @@ def case_hotspots(size: int, repeats: int, seed: int) -> dict:
     g = hotspot_grid(size, seed)
     c = size // 2
     _ecodask_hotspots(g[c - 32:c + 32, c - 32:c + 32].copy())  # warm-up
-    proc_peak, reset = _hwm_mb(), _reset_peak()
+    proc_peak, reset = hwm_mb(), reset_peak()
     seconds, (m, z) = _timed(lambda: _ecodask_hotspots(g), repeats)
-    peak = _hwm_mb()
+    peak = hwm_mb()
     cls = hotspot_classes(z)
     values, counts = np.unique(cls, return_counts=True)
     return {"peak_rss_mb": peak, "process_peak_mb": max(proc_peak, peak), "peak_reset": reset,
@@ -384,7 +360,7 @@ def case_hotspots_esda(size: int, repeats: int, seed: int) -> dict:
 
     c = size // 2
     run(g[c - 16:c + 16, c - 16:c + 16].copy())  # warm-up
-    proc_peak, reset = _hwm_mb(), _reset_peak()
+    proc_peak, reset = hwm_mb(), reset_peak()
     stats_s, w_s = [], []
 
     def timed():
@@ -394,7 +370,7 @@ def case_hotspots_esda(size: int, repeats: int, seed: int) -> dict:
         return out
 
     seconds, (ids, moran, zs, _, _) = _timed(timed, repeats)
-    peak = _hwm_mb()
+    peak = hwm_mb()
     with dask.config.set(scheduler="threads", num_workers=2):
         m, z = _ecodask_hotspots(g)
     return {"peak_rss_mb": peak, "process_peak_mb": max(proc_peak, peak), "peak_reset": reset,

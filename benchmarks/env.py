@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+import resource
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,3 +47,24 @@ def print_targets(targets: list[dict]) -> None:
         print("\n| target | value | met |\n|---|---|---|")
         for t in targets:
             print(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |")
+
+
+def hwm_mb() -> float:
+    """This process's peak resident memory (VmHWM), MB; ru_maxrss where /proc is missing."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False

@@ -62,7 +62,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -72,7 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.env import code_state, machine
+from benchmarks.env import code_state, hwm_mb, machine, reset_peak
 
 #: Versions recorded with the results.
 PACKAGES = ("numpy", "numba", "dask", "zarr", "numcodecs", "rasterio", "matplotlib", "xarray")
@@ -107,27 +106,6 @@ RESOLUTION = 30.0
 
 # --------------------------------------------------------------------------------------------------
 # memory and timing (in the case process)
-
-
-def _hwm_mb() -> float:
-    """This process's peak resident memory (VmHWM), MB; ru_maxrss where /proc is missing."""
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False if not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _timed(run, repeats: int) -> tuple[list[float], object]:
@@ -371,9 +349,9 @@ def case_overview(case: str, folder: Path, factor: int, repeats: int, save: Path
     else:
         raise ValueError(case)
     del small
-    proc_peak, reset = _hwm_mb(), _reset_peak()
+    proc_peak, reset = hwm_mb(), reset_peak()
     seconds, out = _timed(run, repeats)
-    peak = _hwm_mb()
+    peak = hwm_mb()
     res = {"peak_rss_mb": peak, "process_peak_mb": max(proc_peak, peak), "peak_reset": reset,
            "data_mb": data_mb, "seconds": seconds}
     with open(folder / "built.json") as f:
@@ -498,9 +476,9 @@ def case_stage(config: Path, repeats: int) -> dict:
     fig.savefig(io.BytesIO(), format="png")
     plt.close(fig)
     del pix
-    proc_peak, reset = _hwm_mb(), _reset_peak()
+    proc_peak, reset = hwm_mb(), reset_peak()
     seconds, paths = _timed(lambda: figures_stage(cfg, store), repeats)
-    peak = _hwm_mb()
+    peak = hwm_mb()
     profile = _stage_profile(cfg, store, (factor, years))
     return {"peak_rss_mb": peak, "process_peak_mb": max(proc_peak, peak), "peak_reset": reset,
             "data_mb": 0.0, "seconds": seconds, "pixels": pixels * years, "pixels_per_year": pixels,

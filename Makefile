@@ -50,8 +50,10 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: chromium not installed; the Prefect UI browser test will be skipped"; }
 
+# Two pytest workers, each taking whole files (module fixtures built once): the suite's long tests
+# wait on subprocesses and servers much of the time.
 test: venv browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The benchmarks need the `bench` dependency group (baselines) on top of the locked environment.
 bench: venv

@@ -18,7 +18,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
             "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: help venv browser demo test bench bench-national lint clean
+.PHONY: help venv bytecode browser demo test bench bench-national lint clean
 help:
 	@echo "make demo   - set up, generate a synthetic region and run the whole flow on it (DEMO_OUT=$(DEMO_OUT))"
 	@echo "make test   - set up and run the test suite"
@@ -35,12 +35,17 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 not found; install it or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
 	@test -x $(PY) || "$(PYTHON)" -m venv $(VENV)
 	@test -x $(UV) || $(VENV)/bin/pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) sync --frozen --python $(PY)
+	$(UV) sync --frozen --compile-bytecode --python $(PY)
 	@touch $@
 
 venv: $(VENV)/.installed
 
-demo: venv
+# Bytecode compiled ahead: where PYTHONDONTWRITEBYTECODE is set, every process (workers, servers,
+# each command) would otherwise compile every module it imports from source, seconds each.
+bytecode: venv
+	@$(PY) -m compileall -q ecodask flows
+
+demo: venv bytecode
 	$(VENV)/bin/ecodask demo --out "$(DEMO_OUT)"
 
 # The browser test renders the Prefect UI in headless Chromium (Debian's package); installed when
@@ -52,12 +57,13 @@ browser:
 
 # Two pytest workers, each taking whole files (module fixtures built once): the suite's long tests
 # wait on subprocesses and servers much of the time.
-test: venv browser
+test: venv bytecode browser
+	$(PY) -m compileall -q tests
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The benchmarks need the `bench` dependency group (baselines) on top of the locked environment.
 bench: venv
-	$(UV) sync --frozen --group bench --python $(PY)
+	$(UV) sync --frozen --compile-bytecode --group bench --python $(PY)
 	@set -e; if [[ " $(BENCH_ARGS)" == *" --suite"* ]]; then \
 	  echo "$(PY) -m benchmarks.run $(BENCH_ARGS)"; $(PY) -m benchmarks.run $(BENCH_ARGS); \
 	else for s in $(BENCH_SUITES); do \
@@ -66,7 +72,7 @@ bench: venv
 
 # The whole flow at national scale: data generated once (cached), stage times, peak memory, projection.
 bench-national: venv
-	$(UV) sync --frozen --group bench --python $(PY)
+	$(UV) sync --frozen --compile-bytecode --group bench --python $(PY)
 	$(PY) -m benchmarks.national $(BENCH_ARGS)
 
 lint: venv

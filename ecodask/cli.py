@@ -145,6 +145,7 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     stderr; unless every stage finished earlier with the same inputs (and none is forced): then say
     so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
     from ecodask import resume
+    from ecodask.config import load_config
     from ecodask.errors import ConfigError, problem
     from ecodask.stages import validate as _validate
 
@@ -152,7 +153,7 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     unknown = sorted(set(force) - set(resume.STAGES))
     if unknown:
         raise ConfigError([problem("--force", "stage", unknown, f"stages are {', '.join(resume.STAGES)}")])
-    cfg = _validate(config)  # configuration and input errors: one line here, before Prefect starts
+    cfg = load_config(config)
     done: dict[str, dict[str, str]] = {}
     if cfg.output.exists():
         todo, done = resume.pending(cfg, resume.with_downstream(force))
@@ -164,6 +165,9 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
             if run_record.exists():
                 outputs["run_record"] = str(run_record)
             return outputs
+    # Every stage finished with the same inputs needs no check of them (a rerun stays quick);
+    # otherwise input errors are one line here, before Prefect starts.
+    _validate(config)
     from ecodask.progress import displaying
     from ecodask.progress_bar import StageProgressDisplay, quiet_console_logs
     from flows.run import run_flow  # imports Prefect, which sets up its console logging

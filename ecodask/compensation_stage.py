@@ -32,6 +32,7 @@ from ecodask import compensation as comp
 from ecodask.config import CompensationConfig, RunConfig, ZonesConfig
 from ecodask.errors import InputError, problem
 from ecodask.esv import standard_equivalent_from_crops
+from ecodask.figures import FIGURES
 from ecodask.footprint import footprint
 from ecodask.grid import CHINA_ALBERS
 from ecodask.io.catalogs import load_esv_table, load_footprint_table
@@ -149,7 +150,7 @@ def compensation_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     loss = county_loss(pd.read_parquet(folder / "transitions.parquet"), cfg.years)
     table = compensation(stats, esv, loss, cfg.compensation, cfg.catalogs, cfg.county_stats)
     polygons = read_zones(cfg, cfg.grid.crs)
-    return write_compensation(table, polygons, folder, cfg.output / "figures")
+    return write_compensation(table, polygons, folder, cfg.output / FIGURES)
 
 
 def compensation_from_files(

@@ -28,6 +28,7 @@ import pandas as pd
 from ecodask import hotspots as hs
 from ecodask.config import RunConfig
 from ecodask.errors import InputError, problem
+from ecodask.figures import FIGURES
 from ecodask.geodetector import detect_arrays, detect_table
 from ecodask.io.grids import write_analysis_hotspots
 from ecodask.io.ingest import open_store, store_zones
@@ -35,7 +36,6 @@ from ecodask.io.tables import write_tables
 from ecodask.plots import interaction_heatmap, q_bar_chart
 from ecodask.regression import regression_table
 
-FIGURES = "figures"
 GEODETECTOR_TABLES = ("factor", "interaction", "risk", "ecological", "discretization")
 #: Analysis-grid block for the detector passes (cells per side): few, large tasks.
 BLOCK = 1024

@@ -32,9 +32,6 @@ INTERACTION_ABBREVIATIONS = {
 }
 
 
-_save = save
-
-
 def q_bar_chart(factor: pd.DataFrame, path: str | Path, title: str = "Factor detector") -> Path:
     """Horizontal bars of q (0..1) per factor from a ``geodetector_factor`` table; a bar is dark
     when p < alpha."""
@@ -49,7 +46,7 @@ def q_bar_chart(factor: pd.DataFrame, path: str | Path, title: str = "Factor det
     ax.set_xlim(0, min(1.0, max(0.05, float(t["q"].max()) * 1.2)))
     ax.set_xlabel("q (share of the variance of y explained)")
     ax.set_title(f"{title} (dark: p < {alpha:g})")
-    return _save(fig, Path(path))
+    return save(fig, Path(path))
 
 
 def interaction_heatmap(interaction: pd.DataFrame, factor: pd.DataFrame, path: str | Path,
@@ -82,7 +79,7 @@ def interaction_heatmap(interaction: pd.DataFrame, factor: pd.DataFrame, path: s
     fig.colorbar(im, ax=ax, label="q")
     legend = textwrap.fill(", ".join(f"{v} {k}" for k, v in INTERACTION_ABBREVIATIONS.items()), 60)
     ax.set_title(f"{title}\n{legend}", fontsize=8)
-    return _save(fig, Path(path))
+    return save(fig, Path(path))
 
 
 def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
@@ -112,7 +109,7 @@ def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
             fig.suptitle(f"Compensation {year}, {variant.replace('_', ' ')}: {role.replace('_', ' ')} "
                          f"({direction})", fontsize=10)
             path = folder / f"compensation_{variant}_{role}.png"
-            paths[path.name] = _save(fig, path)
+            paths[path.name] = save(fig, path)
     return paths
 
 

@@ -127,7 +127,7 @@ def hotspot_grid(size: int, seed: int = 0) -> np.ndarray:
 
 def sm_stepwise(y: np.ndarray, X: dict[str, np.ndarray], p_enter: float = 0.05,
                 p_remove: float = 0.10) -> dict:
-    """SPSS stepwise (as ``ecodask.regression.stepwise``: removal of the smallest |t| if its
+    """SPSS stepwise (as ``ecodask.science.regression.stepwise``: removal of the smallest |t| if its
     p > p_remove, else entry of the largest |t| if its p < p_enter; one move per step, at most
     2 x the variables) with ``statsmodels.api.OLS(...).fit()`` on the raw rows for every model."""
     import statsmodels.api as sm
@@ -184,7 +184,7 @@ def _timed(run, repeats: int) -> tuple[list[float], object]:
 def _gd_profile(y, x) -> dict:
     """One more (untimed) ecodask call with its three passes, the discretization and the detectors
     timed apart (diagnostic: private names, skipped when they change)."""
-    import ecodask.geodetector as g
+    import ecodask.science.geodetector as g
 
     names = ("scan", "fine_bin_sums", "overlay_sums", "_discretized", "_detectors")
     if not all(hasattr(g, n) for n in names):
@@ -217,7 +217,7 @@ def _gd_profile(y, x) -> dict:
 
 
 def case_gd(case: str, rows: int, repeats: int, seed: int) -> dict:
-    from ecodask.geodetector import detect
+    from ecodask.chunked.geodetector import detect
 
     optimal = case == "gd_optimal"
     y, x = driver_table(rows, seed) if optimal else pair_table(rows, seed)
@@ -290,7 +290,8 @@ def case_gd_pypi(rows: int, repeats: int, seed: int) -> dict:
 
 
 def case_stepwise(case: str, rows: int, repeats: int, seed: int) -> dict:
-    from ecodask.regression import moments, stepwise
+    from ecodask.chunked.regression import moments
+    from ecodask.science.regression import stepwise
 
     y, x = regression_table(rows, seed)
     small = min(rows, 10_000)
@@ -313,7 +314,7 @@ def case_stepwise(case: str, rows: int, repeats: int, seed: int) -> dict:
 def _ecodask_hotspots(g: np.ndarray) -> tuple[dict, np.ndarray]:
     import dask.array as da
 
-    from ecodask.hotspots import getis_ord_gi_star, morans_i
+    from ecodask.chunked.hotspots import getis_ord_gi_star, morans_i
 
     a = da.from_array(g, chunks=CHUNK)
     m = morans_i(a)
@@ -322,7 +323,7 @@ def _ecodask_hotspots(g: np.ndarray) -> tuple[dict, np.ndarray]:
 
 
 def case_hotspots(size: int, repeats: int, seed: int) -> dict:
-    from ecodask.hotspots import hotspot_classes
+    from ecodask.chunked.hotspots import hotspot_classes
 
     g = hotspot_grid(size, seed)
     c = size // 2

@@ -3,7 +3,7 @@
     python -m benchmarks.run --suite figures [--size 16384] [--factor 32] [--repeats 3]
         [--width-km 150 --height-km 120] [--cases ...] [--out bench-output]
 
-Part 1, the overview (:func:`ecodask.figures.landcover_overview`, the numba kernel
+Part 1, the overview (:func:`ecodask.run.stages.figures.landcover_overview`, the numba kernel
 :func:`ecodask.kernels.overview.block_mode`) of a ``--size``² 30 m land-cover grid (default
 16384² = 268 Mpx), ``--factor`` 32 (960 m cells), against GDAL's own mode resampling, NumPy and a
 strided sample. Data (built once, cached under ``<out>/figures/grid-<size>/``): CLCD codes 1..9 from
@@ -33,7 +33,7 @@ project's inputs). Cases:
 - ``zarr_read``, ``tiff_read`` (floors): ``sum`` of the Zarr array through dask (every chunk read
   and decompressed once), and rasterio ``read(1)`` of the whole GeoTIFF (one thread).
 
-Part 2, ``stage``: :func:`ecodask.figures.figures_stage` on the synthetic region of the foundation
+Part 2, ``stage``: :func:`ecodask.run.stages.figures.figures_stage` on the synthetic region of the foundation
 suite (``make_region(seed=0, width_km=150, height_km=120, n_counties=20)``, 3 years, shared with it
 under ``<out>/region-150x120km``), after ingest, transitions + ESV and the driver analysis were run
 once directly (``ingest_stage``, ``land_esv_stage``, ``analysis_stage``; cached in
@@ -154,7 +154,7 @@ def build_grid(out: Path, size: int, seed: int, tile: int = CHUNK, workers: int 
     from rasterio.transform import from_origin
     from rasterio.windows import Window
 
-    from ecodask.grid import CHINA_ALBERS
+    from ecodask.science.grid import CHINA_ALBERS
 
     root = out / "figures" / f"grid-{size}"
     params = {"version": BUILDER_VERSION, "size": size, "seed": seed, "tile": tile, "chunk": CHUNK}
@@ -267,7 +267,7 @@ def gdal_mode_threads(tif: Path, factor: int, threads: int) -> np.ndarray:
 def case_overview(case: str, folder: Path, factor: int, repeats: int, save: Path | None) -> dict:
     import dask.array as da
 
-    from ecodask.figures import landcover_overview
+    from ecodask.run.stages.figures import landcover_overview
     from ecodask.kernels.overview import block_mode
 
     zpath, tif = str(folder / "landcover.zarr"), folder / "landcover.tif"
@@ -377,9 +377,10 @@ def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
     import dask.array as da
 
     import ecodask.io.zones as zones
-    from ecodask import maps, plots
-    from ecodask.figures import figures_stage, landcover_overview
-    from ecodask.io.ingest import open_store
+    from ecodask.present import maps
+    from ecodask.present import plots
+    from ecodask.run.stages.figures import figures_stage, landcover_overview
+    from ecodask.io.store import open_store
 
     spent: dict[str, float] = {}
     patched = [(da, "compute", "compute (overview + analysis grids)"), (zones, "read_zones", "counties"),
@@ -423,7 +424,7 @@ def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
 
 
 def _stage_cfg(config: Path):
-    from ecodask.config import load_config
+    from ecodask.run.config import load_config
 
     cfg = load_config(config)
     return cfg.model_copy(update={"output": cfg.output.with_name(f"{cfg.output.name}-figures")})
@@ -431,8 +432,8 @@ def _stage_cfg(config: Path):
 
 def prepare_region(config: Path) -> dict:
     """ingest, transitions + ESV and the driver analysis of the region, once (stamped)."""
-    from ecodask.drivers import analysis_stage
-    from ecodask.stages import ingest_stage, land_esv_stage
+    from ecodask.run.stages.driver_analysis import analysis_stage
+    from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 
     cfg = _stage_cfg(config)
     stamp = cfg.output / "figures-bench-prepared.json"
@@ -461,8 +462,8 @@ def case_stage(config: Path, repeats: int) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ecodask.figures import figures_stage
-    from ecodask.io.ingest import STORE_NAME, open_store
+    from ecodask.run.stages.figures import figures_stage
+    from ecodask.io.store import STORE_NAME, open_store
     from ecodask.kernels.overview import block_mode
 
     cfg = _stage_cfg(config)

@@ -126,7 +126,7 @@ def crosstab_to_counts(frames, n_zones: int) -> np.ndarray:
 
 def our_counts(zone: da.Array, lc: da.Array, pairs, n_zones: int) -> np.ndarray:
     """The same counts from ecodask's own one-pass transition kernel (raw codes 0..15, unknown 16)."""
-    from ecodask.blockwise import map_sum_blocks
+    from ecodask.chunked.blockwise import map_sum_blocks
     from ecodask.kernels.transitions import transition_counts
 
     lut = np.minimum(np.arange(256), K).astype(np.uint8)
@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--numpy", action="store_true", help="xrspatial: on numpy arrays loaded first")
     a = ap.parse_args(argv)
 
-    from ecodask.config import load_config
-    from ecodask.io.ingest import STORE_NAME, open_store, store_zones
+    from ecodask.run.config import load_config
+    from ecodask.io.store import STORE_NAME, open_store, store_zones
 
     cfg = load_config(a.config)
     store = cfg.output / STORE_NAME
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         if a.case == "xrspatial" and a.numpy:
             zone, lc = dask.compute(zone, lc)  # load outside the clock
         if a.case == "stage_warm":  # a first call outside the clock: numba kernels loaded, caches warm
-            from ecodask.stages import land_esv_stage
+            from ecodask.run.stages.transitions_esv import land_esv_stage
 
             land_esv_stage(cfg, store)
         if a.case in ("stage", "stage_nogrid"):
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             import distributed  # noqa: F401
             import pyarrow.parquet  # noqa: F401
 
-            from ecodask.landpass import land_pass
+            from ecodask.chunked.landpass import land_pass
 
             f = cfg.grid.analysis_factor
             land_pass(zone[: 2 * f, : 2 * f], lc[:, : 2 * f, : 2 * f], lut=np.zeros(256, np.uint8),
@@ -234,11 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         elif a.case.startswith("stage"):
             if a.crop:
                 raise SystemExit("the stage runs on a whole extent (make a config for a crop)")
-            import ecodask.stages as stages
+            import ecodask.run.stages.transitions_esv as stages
 
             if a.case == "stage_nogrid":  # no Zarr targets: the pass computes but writes no esv grid
                 if not hasattr(stages, "stage_esv_arrays"):
-                    raise SystemExit("ecodask.stages.stage_esv_arrays is gone: update stage_nogrid")
+                    raise SystemExit("ecodask.run.stages.transitions_esv.stage_esv_arrays is gone: update stage_nogrid")
                 stages.stage_esv_arrays = lambda store, pix, groups: {}
             outputs = stages.land_esv_stage(cfg, store)
         seconds = time.perf_counter() - t0

@@ -65,7 +65,7 @@ def full_grid(gpkg: Path):
     import geopandas as gpd
     from pyproj import CRS
 
-    from ecodask.grid import CHINA_ALBERS, Grid
+    from ecodask.science.grid import CHINA_ALBERS, Grid
 
     bounds = tuple(float(v) for v in gpd.read_file(gpkg).to_crs(CHINA_ALBERS).total_bounds)
     return Grid.covering(CRS.from_user_input(CHINA_ALBERS), RESOLUTION, ANALYSIS_FACTOR, bounds, CHUNK)
@@ -73,7 +73,7 @@ def full_grid(gpkg: Path):
 
 def quarter_grid(grid):
     """A centred crop of ``grid`` with half its width and half its height, on analysis cells."""
-    from ecodask.grid import Grid
+    from ecodask.science.grid import Grid
 
     cell = grid.analysis_cell
     wc, hc = round(grid.width / ANALYSIS_FACTOR), round(grid.height / ANALYSIS_FACTOR)
@@ -130,7 +130,7 @@ def write_config(folder: Path, grid, gpkg: Path, landcover: dict[int, Path]) -> 
     """The run configuration of one extent (paths absolute: the folder is a cache, not a project)."""
     import yaml
 
-    from ecodask.grid import CHINA_ALBERS
+    from ecodask.science.grid import CHINA_ALBERS
 
     cfg = {
         "name": f"hubei-30m-{folder.name}",
@@ -152,8 +152,8 @@ def ingest_extent(config: Path) -> Path:
     """The project's own ingest (store + zone table), on Dask's threaded scheduler, 2 workers."""
     import dask
 
-    from ecodask.config import load_config
-    from ecodask.stages import ingest_stage
+    from ecodask.run.config import load_config
+    from ecodask.run.stages.transitions_esv import ingest_stage
 
     cfg = load_config(config)
     with dask.config.set(scheduler="threads", num_workers=2):

@@ -321,7 +321,7 @@ def _split_chunk(ctx: _SplitContext, win: tuple[slice, slice]) -> dict[str, floa
     """The parts' seconds on one chunk (best of 3 each): see :func:`split_case`."""
     import dask.array as da
 
-    from ecodask.landpass import land_pass
+    from ecodask.chunked.landpass import land_pass
 
     r = {"ingest_read_year": float(np.mean([_best(lambda s=s: s[win]) for s in ctx.lcs])),
          "ingest_zones": _best(lambda: ctx.zsrc[win])}
@@ -358,14 +358,14 @@ def split_case(config: Path, n_chunks: int = 3) -> dict:
     import zarr
     import zarr.codecs
 
-    from ecodask import esv as esvmod
-    from ecodask import landuse
-    from ecodask.config import load_config
+    from ecodask.science import esv as esvmod
+    from ecodask.science import landuse
+    from ecodask.run.config import load_config
     from ecodask.io.catalogs import load_class_scheme, load_esv_table
-    from ecodask.io.ingest import check_inputs, open_store
+    from ecodask.io.store import check_inputs, open_store
     from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
-    from ecodask.provenance import file_checksum
-    from ecodask.stages import _standard_equivalents
+    from ecodask.io.provenance import file_checksum
+    from ecodask.run.stages.transitions_esv import _standard_equivalents
 
     cfg = load_config(config)
     store = cfg.output / "store.zarr"
@@ -455,7 +455,7 @@ def growth(stage: str, model: dict, years: int, years_to: int, wall_s: float = 0
 
 
 def _pairs(n: int) -> list[tuple[int, int]]:
-    from ecodask.landuse import year_pairs
+    from ecodask.science.landuse import year_pairs
 
     return year_pairs(list(range(n)))
 
@@ -496,7 +496,7 @@ def io_volumes(sizes_gb: dict[str, float], years: int, years_to: int = ARCHIVE_Y
 TASK_B_PER_PX_YEAR, TASK_B_PER_PX = 5, 2
 #: Bytes the flow process holds per analysis cell and year at its peak: the cells' ESV (float64) and
 #: valued-pixel counts (int32), twice while the chunks' pieces are assembled, then ESV and density
-#: (float64) written beside them (ecodask.landpass, ecodask.io.grids.write_analysis_esv).
+#: (float64) written beside them (ecodask.chunked.landpass, ecodask.io.grids.write_analysis_esv).
 FLOW_B_PER_CELL_YEAR = 2 * 12 + 16
 
 

@@ -78,7 +78,7 @@ def national_grid(scale: float = 1.0, chunk: int = 4096):
     sqrt(scale), rounded to whole 960 m analysis cells), centred on :data:`CENTER_LONLAT`."""
     from pyproj import CRS, Transformer
 
-    from ecodask.grid import CHINA_ALBERS, Grid
+    from ecodask.science.grid import CHINA_ALBERS, Grid
 
     cell = RESOLUTION * FACTOR
     f = math.sqrt(scale)
@@ -608,7 +608,7 @@ def write_drivers(inputs: Path, rng: np.random.Generator, fields: dict[str, np.n
     from rasterio.transform import from_origin
     from rasterio.warp import transform_bounds
 
-    from ecodask.grid import CHINA_ALBERS
+    from ecodask.science.grid import CHINA_ALBERS
     from ecodask.synth import NDVI_BY_CLASS, smooth_noise, write_geotiff
 
     res = 1000.0

@@ -5,7 +5,7 @@ Exit codes: 0 success; 1 unexpected failure (a bug: rerun with --debug and repor
 130 interrupted (Ctrl-C).
 
 While ``run`` and ``demo`` compute, stderr shows a progress display of the stages
-(:mod:`ecodask.progress_bar`): live bars on a terminal, a plain line per stage otherwise.
+(:mod:`ecodask.present.progress_bar`): live bars on a terminal, a plain line per stage otherwise.
 ``--quiet`` turns it off, keeps only warnings and errors of Prefect's console log and prints no
 listing of outputs (errors are still printed; the exit code tells the outcome).
 """
@@ -144,10 +144,10 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     """Check the configuration and its inputs, then run the flow with a progress display on
     stderr; unless every stage finished earlier with the same inputs (and none is forced): then say
     so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
-    from ecodask import resume
-    from ecodask.config import load_config
+    from ecodask.run import resume
+    from ecodask.run.config import load_config
     from ecodask.errors import ConfigError, problem
-    from ecodask.stages import validate as _validate
+    from ecodask.run.stages.transitions_esv import validate as _validate
 
     force = list(force or [])
     unknown = sorted(set(force) - set(resume.STAGES))
@@ -168,8 +168,8 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     # Every stage finished with the same inputs needs no check of them (a rerun stays quick);
     # otherwise input errors are one line here, before Prefect starts.
     _validate(config)
-    from ecodask.progress import displaying
-    from ecodask.progress_bar import StageProgressDisplay, quiet_console_logs
+    from ecodask.present.progress import displaying
+    from ecodask.present.progress_bar import StageProgressDisplay, quiet_console_logs
     from flows.run import run_flow  # imports Prefect, which sets up its console logging
 
     if _state["quiet"]:
@@ -195,7 +195,7 @@ def validate(config: Annotated[Path, typer.Argument(help="Run configuration (YAM
 
     Example: ecodask validate region.yaml
     """
-    from ecodask.stages import validate as _validate
+    from ecodask.run.stages.transitions_esv import validate as _validate
 
     try:
         cfg = _validate(config)
@@ -255,7 +255,7 @@ def serve(
     from flows.run import run_flow
 
     try:
-        from ecodask.config import load_config
+        from ecodask.run.config import load_config
 
         load_config(config)  # a bad configuration fails here, not at 2 a.m.
         try:
@@ -266,7 +266,7 @@ def serve(
         schedule = Cron(cron, timezone=timezone)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    from ecodask.progress_bar import quiet_console_logs
+    from ecodask.present.progress_bar import quiet_console_logs
 
     with quiet_console_logs() if _state["quiet"] else contextlib.nullcontext():
         run_flow.serve(name=name, schedules=[schedule], parameters={"config_path": str(config.resolve())},
@@ -352,7 +352,7 @@ def geodetector(
 
     Example: ecodask geodetector t.csv --y esv --factors dem --discretize optimal
     """
-    from ecodask.drivers import geodetector_on_table
+    from ecodask.run.stages.driver_analysis import geodetector_on_table
 
     names = [f for v in [*factors, *(more_factors or [])] for f in v.split(",") if f]
     cats = [f for v in (categorical or []) for f in v.split(",") if f]
@@ -411,8 +411,8 @@ def compensation(
     """
     from pydantic import ValidationError
 
-    from ecodask.compensation_stage import compensation_from_files
-    from ecodask.config import CompensationConfig
+    from ecodask.run.stages.compensation import compensation_from_files
+    from ecodask.run.config import CompensationConfig
 
     try:
         try:
@@ -449,7 +449,7 @@ def export(
 
     Example: ecodask export demo-output/output --cog
     """
-    from ecodask.io.export import export_run
+    from ecodask.export import export_run
 
     try:
         paths = export_run(run_dir, cog=cog, out=out_dir, log=_say)
@@ -470,7 +470,7 @@ def report(
 
     Example: ecodask report demo-output/output
     """
-    from ecodask.report import write_report
+    from ecodask.present.report import write_report
 
     try:
         path = write_report(run_dir)

@@ -10,11 +10,11 @@ an interrupted generation has none and is redone.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ecodask import __version__
-from ecodask.provenance import file_checksum
+from ecodask.io.atomic import write_json
+from ecodask.io.provenance import file_checksum
 
 RECORD = "region.json"
 
@@ -61,7 +61,5 @@ def prepare_region(out_dir: str | Path, seed: int = 0, **region: object) -> tupl
     config = make_region(out, **args)
     rec = {"args": args, "ecodask_version": __version__,
            "files": {str(p.relative_to(out)): file_checksum(p) for p in _written(out)}}
-    tmp = _record(out).with_suffix(".partial")
-    tmp.write_text(json.dumps(rec, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, _record(out))
+    write_json(rec, _record(out), sort_keys=True)
     return config, True

@@ -40,7 +40,7 @@ from rasterio.transform import Affine, from_origin
 from rasterio.warp import reproject, transform_bounds
 from scipy import ndimage, sparse
 
-from ecodask.grid import CHINA_ALBERS, Grid
+from ecodask.science.grid import CHINA_ALBERS, Grid
 from ecodask.io.rasters import smallest_uint
 from ecodask.kernels.histogram import zone_class_counts
 

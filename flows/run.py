@@ -1,16 +1,16 @@
 """The ecodask run flow: wiring only. Each stage is a task wrapping a function of
-``ecodask.stages`` (or its domain module); stages pass paths and small tables, never arrays.
+``ecodask.run.stages.transitions_esv`` (or its domain module); stages pass paths and small tables, never arrays.
 
-Stages are resumable (:mod:`ecodask.resume`): a stage that finished earlier with the same inputs
+Stages are resumable (:mod:`ecodask.run.resume`): a stage that finished earlier with the same inputs
 is skipped with a log line, and when every stage is finished no Dask cluster is started at all.
 
 What the Prefect UI shows of a run: one task run per stage named by stage and years
 (``ingest-2000to2020``), the Dask dashboard link in the logs, a progress artifact
 (``ecodask-progress``, % of the run, updated as Dask chunk tasks complete, see
-:mod:`ecodask.progress`), table artifacts ``county-esv`` and ``compensation-summary`` and Markdown
+:mod:`ecodask.present.progress`), table artifacts ``county-esv`` and ``compensation-summary`` and Markdown
 artifacts ``key-figures``, ``esv-summary`` and ``driver-summary`` (built by
-:mod:`ecodask.summaries` from the written tables), and ``report`` linking the run's HTML report
-(:mod:`ecodask.report`, written after ``run.json``).
+:mod:`ecodask.present.summaries` from the written tables), and ``report`` linking the run's HTML report
+(:mod:`ecodask.present.report`, written after ``run.json``).
 """
 
 from __future__ import annotations
@@ -29,12 +29,22 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from ecodask import drivers, figures, report, resume, stages, summaries
-from ecodask.cluster import dask_client
-from ecodask.compensation_stage import compensation_stage
-from ecodask.config import RunConfig
+from ecodask.run.stages import driver_analysis as drivers
+
+from ecodask.run.stages import figures as figures
+
+from ecodask.present import report
+
+from ecodask.run import resume
+
+from ecodask.run.stages import transitions_esv as stages
+
+from ecodask.present import summaries
+from ecodask.run.cluster import dask_client
+from ecodask.run.stages.compensation import compensation_stage
+from ecodask.run.config import RunConfig
 from ecodask.errors import ConfigError, problem
-from ecodask.progress import ChunkProgress, RunProgress, display_sinks, tee
+from ecodask.present.progress import ChunkProgress, RunProgress, display_sinks, tee
 
 #: Artifact keys (lowercase letters, digits and dashes).
 PROGRESS_KEY = "ecodask-progress"

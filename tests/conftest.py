@@ -19,7 +19,7 @@ import yaml
 from affine import Affine
 from shapely import box
 
-from ecodask.grid import CHINA_ALBERS
+from ecodask.science.grid import CHINA_ALBERS
 
 # The project's reference data (published figures, real boundaries, a real DEM) lives beside the
 # repository; ECODASK_SHARED_DATA overrides. Missing: skipped locally, a failure in CI.

@@ -70,7 +70,7 @@ def test_every_command_has_help_with_an_example() -> None:
 
 
 def test_run_help_names_every_stage_force_accepts() -> None:
-    from ecodask.resume import STAGES
+    from ecodask.run.resume import STAGES
 
     text = " ".join(runner.invoke(app, ["run", "--help"]).output.replace("│", " ").split())
     assert "repeatable): " + ", ".join(STAGES) + "." in text
@@ -177,8 +177,8 @@ def test_quiet_leaves_out_the_outputs_listing_not_the_errors(tiny_region: Path, 
 def _fake_flow(monkeypatch, seen: list) -> None:
     """A stand-in for flows.run (importing the real flow takes long): reports two stages to the
     display sinks the command line registered, and records the console level Prefect would use."""
-    from ecodask.progress import ChunkProgress, NullCounter, display_sinks, tee
-    from ecodask.progress_bar import prefect_console_handlers
+    from ecodask.present.progress import ChunkProgress, NullCounter, display_sinks, tee
+    from ecodask.present.progress_bar import prefect_console_handlers
 
     def run_flow(config_path: str, force: list[str]) -> dict[str, str]:
         seen.append(([h.level for h in prefect_console_handlers()],
@@ -198,7 +198,7 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
                                                                         monkeypatch) -> None:
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    from ecodask import resume
+    from ecodask.run import resume
 
     (tiny_region.parent / "out").mkdir()  # an earlier run: transitions_esv finished, ingest not
     forced: list = []

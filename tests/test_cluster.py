@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dask
 
-from ecodask.cluster import dask_client, memory_env
-from ecodask.config import ClusterConfig, MemoryConfig
+from ecodask.run.cluster import dask_client, memory_env
+from ecodask.run.config import ClusterConfig, MemoryConfig
 
 
 def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:

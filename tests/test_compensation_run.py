@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ecodask.cli import app
-from ecodask.compensation_stage import compensation_stage
-from ecodask.config import load_config
-from ecodask.stages import ingest_stage, land_esv_stage
+from ecodask.run.stages.compensation import compensation_stage
+from ecodask.run.config import load_config
+from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 from ecodask.synth import make_region
 
 from conftest import assert_figure, has_colour
@@ -97,7 +97,7 @@ def test_command_and_bad_statistics(run, tmp_path: Path) -> None:
 
 def test_bad_statistics_stop_a_run_before_ingest(tmp_path: Path) -> None:
     from ecodask.errors import InputError
-    from ecodask.stages import validate
+    from ecodask.run.stages.transitions_esv import validate
 
     cfg_path = make_region(tmp_path, seed=5, width_km=6, height_km=5, n_counties=3)
     stats_path = tmp_path / "inputs" / "county_stats.csv"

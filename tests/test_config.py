@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecodask.config import load_config
+from ecodask.run.config import load_config
 from ecodask.errors import ConfigError
 
 from conftest import make_tiny_region

@@ -9,10 +9,16 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ecodask import drivers, figures, resume, stages
+from ecodask.run.stages import driver_analysis as drivers
+
+from ecodask.run.stages import figures as figures
+
+from ecodask.run import resume
+
+from ecodask.run.stages import transitions_esv as stages
 from ecodask.cli import app
-from ecodask.compensation_stage import compensation_stage
-from ecodask.config import load_config
+from ecodask.run.stages.compensation import compensation_stage
+from ecodask.run.config import load_config
 from ecodask.demo import prepare_region, region_current
 
 from conftest import make_tiny_region

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecodask.discretize import breaks, classify, natural_breaks
+from ecodask.science.discretize import breaks, classify, natural_breaks
 from ecodask.errors import InputError
-from ecodask.geodetector import optimal_discretization, q_value, stratum_sums
+from ecodask.chunked.geodetector import optimal_discretization
+from ecodask.science.geodetector import q_value, stratum_sums
 
 
 def _ssd(groups: list[np.ndarray]) -> float:

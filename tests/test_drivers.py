@@ -13,12 +13,12 @@ import xarray as xr
 from affine import Affine
 from typer.testing import CliRunner
 
-from ecodask import hotspots as hs
+from ecodask.chunked import hotspots as hs
 from ecodask.cli import app
-from ecodask.config import load_config
-from ecodask.drivers import analysis_stage
-from ecodask.grid import CHINA_ALBERS
-from ecodask.stages import ingest_stage, land_esv_stage
+from ecodask.run.config import load_config
+from ecodask.run.stages.driver_analysis import analysis_stage
+from ecodask.science.grid import CHINA_ALBERS
+from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 
 from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, shared, write_tif
 

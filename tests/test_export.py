@@ -22,14 +22,14 @@ from affine import Affine
 from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
 
-from ecodask.compensation_stage import compensation_stage
-from ecodask.config import load_config
-from ecodask.drivers import analysis_stage
+from ecodask.run.stages.compensation import compensation_stage
+from ecodask.run.config import load_config
+from ecodask.run.stages.driver_analysis import analysis_stage
 from ecodask.errors import InputError
 from ecodask.io import export as ex
-from ecodask.io.ingest import open_store
-from ecodask.landuse import REGION_ID
-from ecodask.stages import ingest_stage, land_esv_stage, write_run_record
+from ecodask.io.store import open_store
+from ecodask.science.landuse import REGION_ID
+from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage, write_run_record
 from ecodask.synth import make_region
 
 LAYERS = ("zones", "esv_total", "esv_by_service", "esv_change", "class_area", "hotspots", "compensation")
@@ -49,7 +49,7 @@ def run(tmp_path_factory):
     data["analysis"] = {"ks": [3, 4]}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ecodask.compensation_stage.compensation_maps", lambda *a, **k: {})  # PNGs: not exported
+        mp.setattr("ecodask.run.stages.compensation.compensation_maps", lambda *a, **k: {})  # PNGs: not exported
         cfg = load_config(path)
         started = dt.datetime.now(dt.UTC)
         store = ingest_stage(cfg)

@@ -17,13 +17,13 @@ from matplotlib import colormaps
 from matplotlib.colors import TwoSlopeNorm, to_hex
 from pyproj import CRS
 
-from ecodask import maps
-from ecodask.config import load_config
-from ecodask.drivers import analysis_stage
-from ecodask.figures import HOTSPOT_CLASSES, figures_stage, landcover_overview
+from ecodask.present import maps
+from ecodask.run.config import load_config
+from ecodask.run.stages.driver_analysis import analysis_stage
+from ecodask.run.stages.figures import HOTSPOT_CLASSES, figures_stage, landcover_overview
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.kernels.overview import block_mode
-from ecodask.stages import ingest_stage, land_esv_stage
+from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 
 from conftest import CHINA_ALBERS, assert_figure, has_colour, make_tiny_region
 
@@ -133,7 +133,7 @@ def test_hotspot_maps_show_their_classes(run) -> None:
 
 def test_charts_show_every_service_and_class(run) -> None:
     cfg, _, paths = run
-    from ecodask.plots import GROUP_COLOURS
+    from ecodask.present.plots import GROUP_COLOURS
 
     esv = pd.read_parquet(cfg.output / "tables" / "esv_by_service.parquet")
     services = esv[(esv.zone_id == "ALL") & (esv.level == "service")].drop_duplicates("item")
@@ -158,8 +158,8 @@ def test_figures_can_be_switched_off(tmp_path: Path) -> None:
 def _report(run):
     import datetime as dt
 
-    from ecodask.report import write_report
-    from ecodask.stages import write_run_record
+    from ecodask.present.report import write_report
+    from ecodask.run.stages.transitions_esv import write_run_record
 
     cfg, _, paths = run
     write_run_record(cfg, {"ingest": 1.25, "transitions_esv": 2.5}, dict(paths), dt.datetime.now(dt.UTC),
@@ -221,7 +221,7 @@ def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
     from ecodask.cli import app
     from ecodask.errors import InputError
-    from ecodask.report import write_report
+    from ecodask.present.report import write_report
 
     with pytest.raises(InputError, match="run.json"):
         write_report(tmp_path)

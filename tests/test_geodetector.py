@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecodask.errors import InputError
-from ecodask.geodetector import detect, interaction_class, q_value, stratum_sums
+from ecodask.chunked.geodetector import detect
+from ecodask.science.geodetector import interaction_class, q_value, stratum_sums
 
 from conftest import shared
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from ecodask.discretize import classify
+from ecodask.science.discretize import classify
 from ecodask.errors import InputError
-from ecodask.geodetector import detect, detect_arrays
+from ecodask.chunked.geodetector import detect, detect_arrays
 
 
 def _q(y: np.ndarray, strata: np.ndarray) -> float:

@@ -14,18 +14,16 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from ecodask.errors import InputError
-from ecodask.hotspots import (
-    CLASS_NODATA,
-    CRITICAL_Z,
-    SUMMARY_COLUMNS,
+from ecodask.chunked.hotspots import (
     getis_ord_gi_star,
     hotspot_classes,
     hotspot_summary,
     hotspots,
     morans_i,
 )
+from ecodask.science.hotspots import CLASS_NODATA, CRITICAL_Z, SUMMARY_COLUMNS
 from ecodask.kernels.neighbours import queen_count
-from ecodask.landuse import REGION_ID
+from ecodask.science.landuse import REGION_ID
 
 NY, NX = 12, 15
 

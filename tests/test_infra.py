@@ -63,8 +63,8 @@ def test_images_pinned_and_environment_locked() -> None:
 
 
 def test_slurm_example_builds_the_job_script() -> None:
-    from ecodask.cluster import slurm_cluster
-    from ecodask.config import ClusterConfig, RunConfig
+    from ecodask.run.cluster import slurm_cluster
+    from ecodask.run.config import ClusterConfig, RunConfig
 
     doc = yaml.safe_load((ROOT / "infra" / "slurm" / "region-slurm.yaml").read_text(encoding="utf-8"))
     assert set(doc) <= set(RunConfig.model_fields)
@@ -88,7 +88,7 @@ def test_slurm_section_only_with_its_kind() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from ecodask.config import ClusterConfig
+    from ecodask.run.config import ClusterConfig
 
     with pytest.raises(ValidationError, match="needs a slurm section"):
         ClusterConfig(kind="slurm")
@@ -133,8 +133,8 @@ def _crd_validator():
 
 
 def test_daskcluster_matches_the_config_and_the_operator_schema() -> None:
-    from ecodask.cluster import kubernetes_spec
-    from ecodask.config import ClusterConfig, RunConfig
+    from ecodask.run.cluster import kubernetes_spec
+    from ecodask.run.config import ClusterConfig, RunConfig
 
     doc = yaml.safe_load((K8S / "region-k8s.yaml").read_text(encoding="utf-8"))
     assert set(doc) <= set(RunConfig.model_fields)
@@ -222,7 +222,7 @@ def test_kubernetes_and_memory_sections_are_checked() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from ecodask.config import ClusterConfig
+    from ecodask.run.config import ClusterConfig
 
     with pytest.raises(ValidationError, match="needs a kubernetes section"):
         ClusterConfig(kind="kubernetes")

@@ -14,10 +14,10 @@ from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.warp import transform_bounds
 
-from ecodask.config import load_config
+from ecodask.run.config import load_config
 from ecodask.errors import InputError
-from ecodask.grid import CHINA_ALBERS, Grid
-from ecodask.io.ingest import check_inputs, ingest, open_store, store_zones
+from ecodask.science.grid import CHINA_ALBERS, Grid
+from ecodask.io.store import check_inputs, ingest, open_store, store_zones
 from ecodask.io.rasters import WarpedRaster, smallest_uint
 
 from conftest import COLS, ROWS, SPLIT_COL, X0, Y1, make_tiny_region, shared, tiny_landcover, write_tif

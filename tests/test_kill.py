@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ecodask import resume, stages
-from ecodask.cluster import dask_client
-from ecodask.config import load_config
-from ecodask.grid import CHINA_ALBERS
+from ecodask.run import resume
+
+from ecodask.run.stages import transitions_esv as stages
+from ecodask.run.cluster import dask_client
+from ecodask.run.config import load_config
+from ecodask.science.grid import CHINA_ALBERS
 from ecodask.io.grids import STAGING
 
 from conftest import make_tiny_region

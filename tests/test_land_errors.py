@@ -18,12 +18,12 @@ import yaml
 import zarr
 from affine import Affine
 
-from ecodask.config import load_config
+from ecodask.run.config import load_config
 from ecodask.errors import ConfigError, InputError
-from ecodask.grid import CHINA_ALBERS
+from ecodask.science.grid import CHINA_ALBERS
 from ecodask.io.catalogs import builtin_catalog_dir
-from ecodask.io.ingest import check_inputs
-from ecodask.stages import TABLES, ingest_stage, land_esv_stage
+from ecodask.io.store import check_inputs
+from ecodask.run.stages.transitions_esv import TABLES, ingest_stage, land_esv_stage
 
 from conftest import X0, Y1, make_tiny_region, tiny_landcover, write_tif
 

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecodask import esv as esvmod
+from ecodask.science import esv as esvmod
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
-from ecodask.landpass import land_pass
-from ecodask.landuse import ClassIndex, year_pairs
-from ecodask.stages import land_esv_tables
+from ecodask.chunked.landpass import land_pass
+from ecodask.science.landuse import ClassIndex, year_pairs
+from ecodask.run.stages.transitions_esv import land_esv_tables
 
 Y2000 = np.array([[1, 1, 1, 2, 2, 2],
                   [1, 1, 2, 2, 2, 2],
@@ -223,8 +223,8 @@ def test_stage_with_crop_standard_equivalent_adjustment_and_group_grids(tmp_path
     30 m grids and the analysis grid agree."""
     import xarray as xr
 
-    from ecodask.config import load_config
-    from ecodask.stages import ingest_stage, land_esv_stage
+    from ecodask.run.config import load_config
+    from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 
     from conftest import make_tiny_region, tiny_landcover
 

@@ -1,4 +1,4 @@
-"""The transitions + ESV pass (ecodask.landpass.land_pass) == plain numpy on random rasters.
+"""The transitions + ESV pass (ecodask.chunked.landpass.land_pass) == plain numpy on random rasters.
 
 Random small rasters, random chunkings (chunk sides multiples of the analysis factor, raster
 sides not), random zone rasters (zone 0 = outside, chunks cut through zones), CLCD codes with the
@@ -6,7 +6,7 @@ no-data code 0 and sometimes codes no scheme knows. Everything the pass returns 
 recomputed here pixel by pixel with numpy: the transfer histograms, the unknown-code counts, the
 ESV grids written into Zarr, the analysis-cell sums and pixel counts, the spatially adjusted grids
 and their per-zone multiplier sums; and the per-county tables built from them
-(ecodask.stages.land_esv_tables) against areas and ESV computed straight from the raw rasters.
+(ecodask.run.stages.transitions_esv.land_esv_tables) against areas and ESV computed straight from the raw rasters.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecodask import esv as esvmod
+from ecodask.science import esv as esvmod
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
-from ecodask.landpass import land_pass
-from ecodask.landuse import REGION_ID, ClassIndex, year_pairs
-from ecodask.stages import land_esv_tables
+from ecodask.chunked.landpass import land_pass
+from ecodask.science.landuse import REGION_ID, ClassIndex, year_pairs
+from ecodask.run.stages.transitions_esv import land_esv_tables
 
 SCHEME = load_class_scheme("clcd")
 INDEX = ClassIndex(SCHEME)
@@ -61,7 +61,7 @@ def _raster_case(rng, rows, cols, n_years, n_zones, unknown):
 
 def _random_values(rng, n_years, n_groups):
     """(years, groups, 256) CNY/yr per pixel: random for the known codes (zeros included),
-    NaN for no data and every unknown code, as ecodask.esv.pixel_values makes them."""
+    NaN for no data and every unknown code, as ecodask.science.esv.pixel_values makes them."""
     values = np.full((n_years, n_groups, 256), np.nan)
     v = rng.uniform(0, 1000, (n_years, n_groups, len(KNOWN)))
     v[rng.random(v.shape) < 0.1] = 0.0

@@ -12,13 +12,14 @@ from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecodask.config import load_config
+from ecodask.run.config import load_config
 from ecodask.errors import InputError
-from ecodask.grid import CHINA_ALBERS
+from ecodask.science.grid import CHINA_ALBERS
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.kernels.histogram import zone_class_counts
-from ecodask.landuse import REGION_ID, class_areas, zone_class_pixel_counts
-from ecodask.stages import ingest_stage, land_esv_stage
+from ecodask.chunked.class_counts import class_areas, zone_class_pixel_counts
+from ecodask.science.landuse import REGION_ID
+from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 
 from conftest import SPLIT_COL, X0, Y1, make_tiny_region, tiny_landcover, write_tif
 

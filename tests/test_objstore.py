@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
-from ecodask import drivers, stages
-from ecodask.compensation_stage import compensation_stage
-from ecodask.config import load_config
+from ecodask.run.stages import driver_analysis as drivers
+
+from ecodask.run.stages import transitions_esv as stages
+from ecodask.run.stages.compensation import compensation_stage
+from ecodask.run.config import load_config
 from ecodask.errors import CatalogError, ConfigError
 from ecodask.io import objstore
 from ecodask.synth import class_counts_by_zone, make_county_stats

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ecodask.progress import ChunkProgress, LocalCounter, RunProgress, tee
+from ecodask.present.progress import ChunkProgress, LocalCounter, RunProgress, tee
 from ecodask.synth import make_region
 from flows.run import run_flow
 

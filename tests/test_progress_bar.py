@@ -11,8 +11,8 @@ import dask.array as da
 import pytest
 from rich.console import Console
 
-from ecodask.progress import ChunkProgress, NullCounter, displaying, tee
-from ecodask.progress_bar import (
+from ecodask.present.progress import ChunkProgress, NullCounter, displaying, tee
+from ecodask.present.progress_bar import (
     DONE,
     SKIPPED,
     STOPPED,

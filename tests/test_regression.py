@@ -1,4 +1,4 @@
-"""Stepwise regression from moments (ecodask.regression) against statsmodels OLS refits on raw data."""
+"""Stepwise regression from moments (ecodask.science.regression) against statsmodels OLS refits on raw data."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from ecodask import regression
+from ecodask.chunked import regression
 from ecodask.errors import ConfigError, InputError
-from ecodask.regression import CONSTANT, moments, ols, regression_table, stepwise
+from ecodask.chunked.regression import moments, regression_table
+from ecodask.science.regression import CONSTANT, ols, stepwise
 
 RTOL = 1e-9
 FEW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

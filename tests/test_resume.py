@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ecodask import resume
-from ecodask.config import load_config
+from ecodask.run import resume
+from ecodask.run.config import load_config
 
 from conftest import make_tiny_region
 

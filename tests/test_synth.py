@@ -15,7 +15,7 @@ import yaml
 from rasterio.warp import transform_bounds
 
 from ecodask import synth
-from ecodask.config import load_config
+from ecodask.run.config import load_config
 from ecodask.synth import CHINA_ALBERS, make_region
 
 YEARS = (2000, 2010, 2020)

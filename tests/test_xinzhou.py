@@ -5,7 +5,7 @@ the coefficient table (CNY/ha/yr), but not the class areas. The areas are recove
 non-negative least squares from the published values and the coefficients; construction land (CL)
 has all-zero coefficients, so its area is unidentifiable and set to 0 (it adds no ESV). The
 recovered areas are then put through the project's own code path (catalog table ->
-ecodask.esv.coefficient_matrix with the CLCD -> seed002_six mapping -> esv_by_service ->
+ecodask.science.esv.coefficient_matrix with the CLCD -> seed002_six mapping -> esv_by_service ->
 esv_table) and every service value and total must round to the published figure.
 
 Every one of the 11 x 3 service values and the three totals can be matched at once: the NNLS
@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 from scipy.optimize import nnls
 
-from ecodask import esv as esvmod
+from ecodask.science import esv as esvmod
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
-from ecodask.landuse import ClassIndex
+from ecodask.science.landuse import ClassIndex
 
 from conftest import shared
 

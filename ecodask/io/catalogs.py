@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
 from ecodask.errors import CatalogError, problem
+from ecodask.science.catalogs import ClassScheme, EsvTable, FootprintTable
 
 
 def builtin_catalog_dir() -> Path:
@@ -26,128 +26,6 @@ def builtin_catalog_dir() -> Path:
         if (cand / "class_schemes").is_dir():
             return cand
     raise CatalogError([problem(here, "catalogs", None, "the built-in catalog folder is missing")])
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ClassInfo(_Strict):
-    name: str
-    color: str = Field(pattern=r"^#[0-9A-Fa-f]{6}$")
-
-
-class ClassScheme(_Strict):
-    """Codes of a land-cover product and their mappings onto ESV class sets."""
-
-    name: str
-    title: str
-    source: str
-    nodata: int = Field(ge=0, le=255)
-    classes: dict[int, ClassInfo]
-    mappings: dict[str, dict[int, str]]
-
-    @model_validator(mode="after")
-    def _codes(self) -> ClassScheme:
-        for code in self.classes:
-            if not 0 <= code <= 255 or code == self.nodata:
-                raise ValueError(f"class code {code} must be 0..255 and not the nodata code")
-        for set_name, mapping in self.mappings.items():
-            unknown = sorted(set(mapping) - set(self.classes))
-            if unknown:
-                raise ValueError(f"mappings.{set_name} maps codes {unknown} not in classes")
-        return self
-
-    def mapping_to(self, class_set: str) -> dict[int, str]:
-        """Source code -> ESV class for ``class_set``."""
-        return self.mappings[class_set]
-
-
-class Service(_Strict):
-    name: str
-    group: Literal["provisioning", "regulating", "supporting", "cultural"]
-    market: bool
-
-
-class StandardEquivalent(_Strict):
-    value: float = Field(gt=0)
-    units: Literal["CNY/ha/yr"]
-    note: str = ""
-
-
-class EsvTable(_Strict):
-    """ESV coefficients per unit area: ``values[service][class]``.
-
-    ``kind: value`` tables are in CNY/ha/yr; ``kind: equivalent`` tables are multiples of one
-    standard equivalent (CNY/ha/yr), given as ``standard_equivalent`` or computed from crop data.
-    """
-
-    name: str
-    title: str
-    units: Literal["CNY/ha/yr", "equivalent"]
-    kind: Literal["value", "equivalent"]
-    class_set: str
-    source: str
-    verification: str
-    classes: dict[str, str]
-    services: list[Service]
-    values: dict[str, dict[str, float]]
-    standard_equivalent: StandardEquivalent | None = None
-    verified: dict[str, bool] | None = None
-
-    @model_validator(mode="after")
-    def _complete(self) -> EsvTable:
-        if (self.kind == "value") != (self.units == "CNY/ha/yr"):
-            raise ValueError(f"kind {self.kind!r} does not fit units {self.units!r}")
-        names = [s.name for s in self.services]
-        if len(set(names)) != len(names):
-            raise ValueError("services are not unique")
-        if set(self.values) != set(names):
-            raise ValueError(
-                f"values must have exactly the services {names}, has {sorted(self.values)}"
-            )
-        for svc, row in self.values.items():
-            if set(row) != set(self.classes):
-                raise ValueError(
-                    f"values.{svc} must have exactly the classes {list(self.classes)}, "
-                    f"has {list(row)}"
-                )
-        return self
-
-    @property
-    def service_names(self) -> list[str]:
-        return [s.name for s in self.services]
-
-
-class FootprintItem(_Strict):
-    """One consumption item: per-capita consumption c_i (kg/person/yr), world average yield p_i (kg/ha)."""
-
-    c_kg_per_capita: float = Field(gt=0)
-    p_kg_per_ha: float = Field(gt=0)
-
-
-class FootprintTable(_Strict):
-    """Items and factors of the cultivated-land ecological footprint (methods.md section 7).
-
-    ``items[i]`` gives c_i and p_i; ``equivalence_factor`` is r (gha/ha, 2.52 for cropland),
-    ``yield_factor`` y (dimensionless, 1.28) and ``biodiversity_reserve`` the fraction of the
-    capacity set aside for biodiversity (0.035 in seed 003: the 12 % of productive land of "Our
-    Common Future", scaled to cultivated land's ~30 % share of Hubei, revised to 3.5 %).
-    """
-
-    name: str
-    title: str
-    source: str
-    verification: str
-    items: dict[str, FootprintItem] = Field(min_length=1)
-    equivalence_factor: float = Field(gt=0)
-    yield_factor: float = Field(gt=0)
-    biodiversity_reserve: float = Field(ge=0, lt=1)
-
-    @property
-    def ha_per_capita(self) -> float:
-        """``sum_i c_i / p_i``: cultivated land (ha) one person's consumption needs, before r."""
-        return sum(it.c_kg_per_capita / it.p_kg_per_ha for it in self.items.values())
 
 
 _KINDS = {"class_schemes": ClassScheme, "esv_tables": EsvTable, "footprint_tables": FootprintTable}

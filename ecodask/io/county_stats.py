@@ -7,7 +7,7 @@ One row per county and year (CSV or Parquet). Units:
 - ``role``: the county's main-functional-area role, one of :data:`ROLES` (see :data:`ROLE_ALIASES`);
 - ``cultivated_area_ha``: ha;
 - per crop ``<crop>``, optional, any crop name: ``<crop>_sown_ha`` (ha), ``<crop>_price_cny_per_kg``
-  (CNY/kg) and ``<crop>_yield_kg_per_ha`` (kg/ha), the suffixes of :data:`ecodask.esv.CROP_SUFFIXES`.
+  (CNY/kg) and ``<crop>_yield_kg_per_ha`` (kg/ha), the suffixes of :data:`ecodask.science.esv.CROP_SUFFIXES`.
 
 Every fault is collected before anything is raised: one :class:`~ecodask.errors.Problem` per
 (field, rule), naming the file, the field and every offending county (id and name, and the year).
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ecodask.errors import InputError, Problem, problem
-from ecodask.esv import CROP_SUFFIXES
+from ecodask.science.esv import CROP_SUFFIXES
 
 ROLES = ("key_development", "main_agricultural", "key_ecological")
 #: Roles that receive compensation (they supply ecosystem services) and the role that pays.

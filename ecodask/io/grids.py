@@ -18,7 +18,7 @@ import zarr
 import zarr.codecs
 
 from ecodask.io.cleanup import remove_tree
-from ecodask.io.ingest import ANALYSIS_GROUP
+from ecodask.io.store import ANALYSIS_GROUP
 
 STAGING = "_staging_"
 

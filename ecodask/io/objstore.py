@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
+from ecodask.io.atomic import replacing, write_text
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 LOCAL_PROTOCOLS = ("file", "local")
 #: Environment variables that select an S3 account or endpoint (a change makes a new client).
@@ -162,11 +164,10 @@ def fetch(url: str, folder: Path) -> FetchedPath:
         target = local / base
         if state.get(base) == token and target.is_file() and target.stat().st_size == item["size"]:
             continue
-        tmp = local / f".{base}.partial"
-        fs.get_file(item["name"], str(tmp))
-        os.replace(tmp, target)
+        with replacing(target) as tmp:
+            fs.get_file(item["name"], str(tmp))
         state[base] = token
-        _write_text(state_file, json.dumps(state, indent=1, sort_keys=True))
+        write_text(state_file, json.dumps(state, indent=1, sort_keys=True))
     return FetchedPath.of(local / name, url)
 
 
@@ -290,7 +291,3 @@ def remove(url: str) -> None:
         pass
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

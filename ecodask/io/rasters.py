@@ -19,7 +19,7 @@ from rasterio.windows import Window
 from shapely import STRtree, box, from_wkb
 
 from ecodask.errors import InputError, problem
-from ecodask.grid import Grid
+from ecodask.science.grid import Grid
 
 
 def _slices(key: tuple[slice, ...], shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -8,8 +8,8 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ecodask.config import RunConfig
 from ecodask.errors import InputError, Problem, problem
+from ecodask.run.config import RunConfig
 
 
 def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:

@@ -10,18 +10,16 @@ pixels, times the pixel area), which keeps them exact.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import pandas as pd
-import xarray as xr
 
-from ecodask import landuse
+from ecodask.science import landuse
 from ecodask.errors import InputError, problem
-from ecodask.io.catalogs import ClassScheme, EsvTable
-from ecodask.landpass import PassResult
-from ecodask.landuse import ClassIndex, zone_labels
+from ecodask.science.catalogs import ClassScheme, EsvTable
+from ecodask.science.landuse import ClassIndex, zone_labels
 
 GROUPS = ("provisioning", "regulating", "supporting", "cultural")
 #: 1 CNY in units of 10^8 CNY, the unit the seeds' tables use.
@@ -246,87 +244,97 @@ def projection_table(
     })
 
 
-def adjustment_multiplier(
-    adjustment: dict[str, str],
-    drivers: dict[str, tuple[Path, xr.DataArray]],
-    zone: da.Array,
-    factor: int,
-    groups: list[str],
-) -> np.ndarray:
-    """Spatial adjustment (groups, cells_y, cells_x), dimensionless: for each group of
-    ``adjustment`` (group -> driver name) the driver on the analysis grid divided by its mean over
-    the zones' pixels (a pixel-weighted mean of the cells), 1 for other groups and cells outside
-    the zones. ``drivers``: name -> (source file, analysis-grid DataArray). Reads ``zone`` once to
-    weight the cells; a cell with zone pixels and no driver value is an :class:`InputError`."""
-    inside = (zone > 0).astype(np.int32)
-    weight = da.coarsen(np.sum, inside, {0: factor, 1: factor}, trim_excess=True).compute()
-    problems = []
-    out = None
-    for group, name in adjustment.items():
-        path, arr = drivers[name]
-        v = arr.values.astype(np.float64)
-        w = weight[: v.shape[0], : v.shape[1]]
-        if out is None:
-            out = np.ones((len(groups), *v.shape))
-        missing = (w > 0) & ~np.isfinite(v)
-        if missing.any():
-            problems.append(problem(path, f"esv.adjustment.{group}", name,
-                                    f"no value in {int(missing.sum())} analysis cells inside the zones"))
-            continue
-        mean = float(np.sum(np.where(w > 0, v, 0.0) * w) / w.sum())
-        if not mean > 0:
-            problems.append(problem(path, f"esv.adjustment.{group}", name,
-                                    f"mean over the zones is {mean}; a multiplier needs a positive mean"))
-            continue
-        out[groups.index(group)] = np.where(w > 0, v / mean, 1.0)
-    if problems:
-        raise InputError(problems)
-    return out
+@dataclass(frozen=True)
+class EsvModel:
+    """The ESV model of a run: a class scheme's codes valued by an ESV table, per year.
 
-
-def land_esv_tables(
-    res: PassResult,
-    years: list[int],
-    pairs: list[tuple[int, int]],
-    zones: pd.DataFrame,
-    scheme: ClassScheme,
-    table: EsvTable,
-    index: ClassIndex,
-    vc: np.ndarray,
-    area: float,
-    projection_year: int | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Every table of the transitions + ESV stage from the pass's histograms (pure numpy/pandas).
-
-    ``vc``: (years, services, n) CNY/ha/yr; ``area``: pixel area, ha. Tables: class_area,
-    esv_by_service, esv_change, transitions, dynamic_degree, sensitivity and, with two years or
-    more, projection (to ``projection_year``, default the last year plus the last interval).
+    ``vc``: (years, services, n) coefficients in CNY/ha/yr, services in table order, classes as
+    ``index`` orders the scheme's codes; ``pixel_area_ha``: the area of one pixel, ha.
+    ``projection_year``: the Markov projection's year (default: the last year plus the last interval).
+    Built by :meth:`build` from Ea (CNY/ha/yr) per year (None for value tables).
     """
-    n = index.n
-    pixels = landuse.year_class_pixels(res.counts, pairs, len(years), n)
-    out = {"class_area": landuse.class_area_from_pixels(pixels, years, zones, index.codes, index.names, area)}
-    areas = landuse.with_region(pixels, axis=1) * area  # (t, z+1, n) ha
-    groups, g_of, _ = service_groups(table)
-    if res.zone_sums is None:
-        eff = np.repeat(areas[..., None], len(groups), axis=3)
-    else:
-        eff = landuse.with_region(res.zone_sums[:, :, :n, :], axis=1) * area
-    esv = esv_by_service(vc, eff, g_of)
-    out["esv_by_service"] = esv_table(esv, years, zones, table)
-    out["esv_change"] = esv_change_table(out["esv_by_service"], pairs, years)
-    moves = [(p, ab) for p, ab in enumerate(pairs) if ab[0] != ab[1]]
-    tm = landuse.transfer_matrices(res.counts, n)
-    sel = [p for p, _ in moves]
-    mpairs = [ab for _, ab in moves]
-    out["transitions"] = landuse.transitions_table(tm[sel], mpairs, years, zones, index, area, vc.sum(axis=1))
-    out["dynamic_degree"] = landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
-    out["sensitivity"] = sensitivity_table(vc, eff, g_of, years, zones, table, scheme, index)
-    if len(years) >= 2:  # a single year has no transitions to project
-        last = len(years) - 2  # the last consecutive pair
-        step = years[-1] - years[-2]
-        target = projection_year or years[-1] + step
-        proj = landuse.markov_projection(tm[last], (target - years[-1]) // step) * area
-        observed = tm[last].sum(axis=1) * area
-        out["projection"] = projection_table(proj, vc[-1].sum(axis=0), (years[-2], years[-1]),
-                                                    target, zones, index, observed)
-    return out
+
+    scheme: ClassScheme
+    table: EsvTable
+    years: tuple[int, ...]
+    vc: np.ndarray
+    pixel_area_ha: float
+    projection_year: int | None = None
+
+    def __post_init__(self) -> None:
+        n = ClassIndex(self.scheme).n
+        if self.vc.shape != (len(self.years), len(self.table.service_names), n):
+            raise ValueError(f"vc has shape {self.vc.shape}; expected (years, services, classes) = "
+                             f"({len(self.years)}, {len(self.table.service_names)}, {n})")
+        if not self.pixel_area_ha > 0:
+            raise ValueError(f"pixel_area_ha must be positive, not {self.pixel_area_ha}")
+
+    @classmethod
+    def build(cls, scheme: ClassScheme, table: EsvTable, years: Sequence[int],
+              standard_equivalents: Sequence[float | None], pixel_area_ha: float,
+              projection_year: int | None = None) -> EsvModel:
+        """The model with ``VC`` from :func:`coefficient_matrix` for each year's Ea (CNY/ha/yr)."""
+        index = ClassIndex(scheme)
+        vc = np.stack([coefficient_matrix(table, scheme, index, e) for e in standard_equivalents])
+        return cls(scheme, table, tuple(int(y) for y in years), vc, float(pixel_area_ha), projection_year)
+
+    @property
+    def index(self) -> ClassIndex:
+        return ClassIndex(self.scheme)
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        """Index pairs of the years the land pass counts (see :func:`landuse.year_pairs`)."""
+        return landuse.year_pairs(list(self.years))
+
+    @property
+    def groups(self) -> list[str]:
+        """The service groups of the table, in :data:`GROUPS` order."""
+        return service_groups(self.table)[0]
+
+    def pixel_values(self) -> np.ndarray:
+        """The per-pixel lookup (years, groups, 256) in CNY/yr (:func:`pixel_values`)."""
+        groups, g_of, _ = service_groups(self.table)
+        return pixel_values(self.vc, g_of, len(groups), self.index, self.pixel_area_ha)
+
+    def tables(self, counts: np.ndarray, zone_sums: np.ndarray | None,
+               zones: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Every table of the transitions + ESV stage from the land pass's histograms.
+
+        ``counts``: int64 (pairs, zones, K, K) pixels per zone and class index of each pair of
+        :attr:`pairs`; ``zone_sums``: float64 (years, zones, K, groups) the adjustment multiplier
+        summed per zone and class, or None. Tables: class_area, esv_by_service, esv_change,
+        transitions, dynamic_degree, sensitivity and, with two years or more, projection.
+        """
+        index, years, pairs, table, vc = self.index, list(self.years), self.pairs, self.table, self.vc
+        area = self.pixel_area_ha
+        n = index.n
+        pixels = landuse.year_class_pixels(counts, pairs, len(years), n)
+        out = {"class_area": landuse.class_area_from_pixels(pixels, years, zones, index.codes, index.names,
+                                                            area)}
+        areas = landuse.with_region(pixels, axis=1) * area  # (t, z+1, n) ha
+        groups, g_of, _ = service_groups(table)
+        if zone_sums is None:
+            eff = np.repeat(areas[..., None], len(groups), axis=3)
+        else:
+            eff = landuse.with_region(zone_sums[:, :, :n, :], axis=1) * area
+        esv = esv_by_service(vc, eff, g_of)
+        out["esv_by_service"] = esv_table(esv, years, zones, table)
+        out["esv_change"] = esv_change_table(out["esv_by_service"], pairs, years)
+        moves = [(p, ab) for p, ab in enumerate(pairs) if ab[0] != ab[1]]
+        tm = landuse.transfer_matrices(counts, n)
+        sel = [p for p, _ in moves]
+        mpairs = [ab for _, ab in moves]
+        out["transitions"] = landuse.transitions_table(tm[sel], mpairs, years, zones, index, area,
+                                                       vc.sum(axis=1))
+        out["dynamic_degree"] = landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
+        out["sensitivity"] = sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
+        if len(years) >= 2:  # a single year has no transitions to project
+            last = len(years) - 2  # the last consecutive pair
+            step = years[-1] - years[-2]
+            target = self.projection_year or years[-1] + step
+            proj = landuse.markov_projection(tm[last], (target - years[-1]) // step) * area
+            observed = tm[last].sum(axis=1) * area
+            out["projection"] = projection_table(proj, vc[-1].sum(axis=0), (years[-2], years[-1]),
+                                                 target, zones, index, observed)
+        return out

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 
-from ecodask.maps import GridFrame, decorate, save
+from ecodask.present.maps import GridFrame, decorate, save
 
 #: Abbreviations of the five interaction types written in the heat map's cells.
 INTERACTION_ABBREVIATIONS = {

@@ -2,7 +2,7 @@
 done of those submitted, the time spent and an estimate of the time left.
 
 :class:`StageProgressDisplay` is a progress sink (``(stage, done, total)``, see
-:mod:`ecodask.progress`) and a context manager::
+:mod:`ecodask.present.progress`) and a context manager::
 
     with StageProgressDisplay(Console(stderr=True), stages=resume.STAGES) as display, \\
             progress.displaying(display):
@@ -18,7 +18,7 @@ done of those submitted, the time spent and an estimate of the time left.
   ``line_interval`` seconds; no control characters.
 
 A stage begins with its first report and ends on :meth:`end_stage` (which
-:class:`ecodask.progress.ChunkProgress` calls after the stage's final report, saying whether the
+:class:`ecodask.present.progress.ChunkProgress` calls after the stage's final report, saying whether the
 stage failed: it then shows as stopped), when the next stage begins, or when the display closes.
 A stage named by :meth:`skipped` (the command line knows before the run which stages finished
 earlier with the same inputs) shows as skipped, without a bar; another stage that ends without a

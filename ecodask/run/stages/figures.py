@@ -25,12 +25,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from ecodask import landuse, maps, plots
-from ecodask.config import RunConfig
+from ecodask.science import landuse
+
+from ecodask.present import maps
+
+from ecodask.present import plots
+from ecodask.run.config import RunConfig
 from ecodask.errors import InputError, problem
-from ecodask.hotspots import CLASS_NODATA
+from ecodask.science.hotspots import CLASS_NODATA
 from ecodask.io.catalogs import load_class_scheme
-from ecodask.io.ingest import open_store
+from ecodask.io.store import open_store
 from ecodask.kernels.overview import block_mode
 
 FIGURES = "figures"

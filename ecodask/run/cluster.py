@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import dask
 from distributed import Client, LocalCluster
 
-from ecodask.config import ClusterConfig, KubernetesConfig, MemoryConfig, SlurmConfig
+from ecodask.run.config import ClusterConfig, KubernetesConfig, MemoryConfig, SlurmConfig
 
 
 def memory_settings(memory: MemoryConfig) -> dict[str, float]:

@@ -3,13 +3,12 @@ with a title, a legend or colour bar with units, a north arrow pointing to true 
 centre, a scale bar in km, the CRS named under the map, and county boundaries for orientation.
 
 Grids come from the analysis grid (one value per analysis cell) or an overview of the pixel grid,
-never the 30 m array itself (see :mod:`ecodask.figures`).
+never the 30 m array itself (see :mod:`ecodask.run.stages.figures`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,21 +20,16 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from pyproj import CRS, Transformer
 
+from ecodask.io.atomic import write_atomic
+
 #: Figure resolution, dots per inch.
 DPI = 150
 
 
 def save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG atomically (a partial file renamed); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png", facecolor="white")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png",
+                                                       facecolor="white"))
 
 
 @dataclass(frozen=True)

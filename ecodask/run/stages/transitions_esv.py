@@ -3,7 +3,7 @@ outputs atomically and returns their paths. ``flows/`` wraps each one as a Prefe
 
 Output folder layout::
 
-    <output>/store.zarr          ingested grids (see ecodask.io.ingest)
+    <output>/store.zarr          ingested grids (see ecodask.io.store)
     <output>/tables/zones.*      zone index, id, name, polygon area (ha)
     <output>/tables/class_area.* class areas per zone and year (ha)
     <output>/tables/{esv_by_service,esv_change,transitions,dynamic_degree,sensitivity,projection}.*
@@ -19,18 +19,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecodask import __version__, landuse
-from ecodask import esv as esvmod
-from ecodask.config import RunConfig, load_config
+from ecodask import __version__
+
+from ecodask.science import landuse
+from ecodask.science import esv as esvmod
+from ecodask.run.config import RunConfig, load_config
 from ecodask.errors import InputError, problem
-from ecodask.esv import land_esv_tables  # noqa: F401 - part of this module's API
+from ecodask.science.esv import land_esv_tables  # noqa: F401 - part of this module's API
 from ecodask.io import objstore
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
 from ecodask.io.grids import commit, discard, stage_esv_arrays, write_analysis_esv
-from ecodask.io.ingest import check_inputs, ingest, open_store, store_zones
+from ecodask.io.store import check_inputs, ingest, open_store, store_zones
 from ecodask.io.tables import write_json, write_table
-from ecodask.landpass import land_pass
-from ecodask.provenance import file_checksum, package_versions
+from ecodask.chunked.landpass import land_pass
+from ecodask.io.provenance import file_checksum, package_versions
 
 TABLES = "tables"
 

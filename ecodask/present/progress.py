@@ -18,7 +18,7 @@ are finished, reported to pluggable sinks.
   have ``end_stage(stage, failed=False)``, called after a stage's final report (``failed``: the
   stage's block raised, e.g. on Ctrl-C).
 - **Display sinks** (:func:`displaying`, e.g. the command line's progress bar of
-  :mod:`ecodask.progress_bar`) are fed by every run started in the process.
+  :mod:`ecodask.present.progress_bar`) are fed by every run started in the process.
 
 A task here is one node of the Dask graph (mostly one chunk of one step). The total grows as a stage
 submits more computations, so a stage's fraction is an estimate; the run's percentage never goes

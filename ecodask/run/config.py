@@ -33,9 +33,10 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from ecodask.errors import CatalogError, ConfigError, Problem, problem
-from ecodask.grid import Grid, equal_area_reason
+from ecodask.science.grid import Grid, equal_area_reason
 from ecodask.io import objstore
-from ecodask.io.catalogs import ClassScheme, EsvTable, catalog_files, load_class_scheme, load_esv_table
+from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table
+from ecodask.science.catalogs import ClassScheme, EsvTable
 
 
 def _resolve(value: Any, info: ValidationInfo) -> Path:
@@ -47,7 +48,7 @@ def _resolve(value: Any, info: ValidationInfo) -> Path:
 def _work_dir(info: ValidationInfo) -> Path:
     work = (info.context or {}).get("work_dir")
     if work is None:
-        raise ValueError("a URL is resolved only by ecodask.config.load_config")
+        raise ValueError("a URL is resolved only by ecodask.run.config.load_config")
     return Path(work)
 
 

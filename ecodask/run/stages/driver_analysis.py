@@ -25,16 +25,16 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
-from ecodask import hotspots as hs
-from ecodask.config import RunConfig
+from ecodask.chunked import hotspots as hs
+from ecodask.run.config import RunConfig
 from ecodask.errors import InputError, problem
-from ecodask.figures import FIGURES
-from ecodask.geodetector import detect_arrays, detect_table
+from ecodask.run.stages.figures import FIGURES
+from ecodask.chunked.geodetector import detect_arrays, detect_table
 from ecodask.io.grids import write_analysis_hotspots
-from ecodask.io.ingest import open_store, store_zones
+from ecodask.io.store import open_store, store_zones
 from ecodask.io.tables import write_tables
-from ecodask.plots import interaction_heatmap, q_bar_chart
-from ecodask.regression import regression_table
+from ecodask.present.plots import interaction_heatmap, q_bar_chart
+from ecodask.chunked.regression import regression_table
 
 GEODETECTOR_TABLES = ("factor", "interaction", "risk", "ecological", "discretization")
 #: Analysis-grid block for the detector passes (cells per side): few, large tasks.
@@ -80,7 +80,7 @@ def geodetector_on_table(
     out: str | Path,
     **options,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Path]]:
-    """Read ``table``, run the four detectors (:func:`ecodask.geodetector.detect_table` with
+    """Read ``table``, run the four detectors (:func:`ecodask.chunked.geodetector.detect_table` with
     ``options``), write the results under ``out``; return the tables and the written paths."""
     df = read_table(table)
     results = detect_table(df, y, list(factors), source=str(table), **options)

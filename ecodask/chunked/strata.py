@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import dask.array as da
 import numpy as np
 
-from ecodask.blockwise import map_sum_blocks
+from ecodask.chunked.blockwise import map_sum_blocks
 from ecodask.kernels import strata as kern
 
 #: Equal-width fine bins of a continuous factor: 2520 * 4, a multiple of every k from 3 to 10, so

@@ -32,10 +32,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ecodask import __version__
-from ecodask.config import RunConfig
+from ecodask.run.config import RunConfig
 from ecodask.io import objstore
 from ecodask.io.catalogs import catalog_files
-from ecodask.provenance import file_checksum
+from ecodask.io.provenance import file_checksum
 
 STATE_DIR = ".ecodask"
 #: Stages of a run, in order.

@@ -10,7 +10,7 @@ Conventions:
   writes ``t_d = En_d`` (eq. 8) without units; with percentages every R would be ~1, so fractions
   it is, and values above 1 are an :class:`InputError`.
 - ``Q = (EF - EC) / EC`` keeps the formula's sign (Q > 0 deficit, Q < 0 surplus; see
-  :mod:`ecodask.footprint`). Amounts use ``|Q|`` and are never negative: the ``direction`` column
+  :mod:`ecodask.science.footprint`). Amounts use ``|Q|`` and are never negative: the ``direction`` column
   (from the county's role) says whether the county receives or pays. A receiving county in
   deficit (Q > 0) or a paying county in surplus (Q < 0) is flagged (``role_sign_mismatch``), not
   dropped.
@@ -327,7 +327,7 @@ def compensation_table(
     - ``stats``: :data:`STATS_COLUMNS`; ``role`` one of :data:`ROLE_DIRECTION`'s keys, population
       (persons), GDP (CNY/yr), Engel coefficients and urbanisation rate as fractions, income per
       capita (CNY/person/yr), cultivated area (ha). Its rows are the table's rows.
-    - ``fp``: :func:`ecodask.footprint.footprint`'s output (``ef_gha``, ``ec_gha``, ``overload_q``).
+    - ``fp``: :func:`ecodask.science.footprint.footprint`'s output (``ef_gha``, ``ec_gha``, ``overload_q``).
     - ``loss``: ``esv_loss_cny``, the annual ESV lost through the land-use transitions ending in
       that year (CNY/yr, >= 0); a county and year without a row, or ``loss=None``, has 0. Rows
       of other zones are ignored (as in ``esv`` and ``fp``), but a ``loss`` table none of whose

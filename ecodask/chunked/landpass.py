@@ -99,7 +99,7 @@ def land_pass(
     """Run the transitions + ESV pass over ``zone`` (y, x) and ``landcover`` (year, y, x).
 
     ``values``: (years, groups, 256) CNY/yr per pixel per service group (see
-    ``ecodask.esv.pixel_values``); ``multiplier``: (groups, cells_y, cells_x) spatial adjustment on
+    ``ecodask.science.esv.pixel_values``); ``multiplier``: (groups, cells_y, cells_x) spatial adjustment on
     the analysis grid or None; ``targets``: Zarr array paths ``esv`` (year, y, x) and optionally
     ``esv_group`` (year, group, y, x) to write the grids into (same chunks as ``zone``), or None to
     skip writing. Chunks must hold whole analysis cells (chunk size a multiple of ``factor``).

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ecodask.errors import InputError, Problem, problem
-from ecodask.io.catalogs import FootprintTable
+from ecodask.science.catalogs import FootprintTable
 
 FOOTPRINT_INPUT = ("zone_id", "year", "population", "cultivated_area_ha")
 FOOTPRINT_COLUMNS = ("zone_id", "year", "population", "cultivated_area_ha", "ef_gha", "ec_gha",

@@ -28,19 +28,19 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from ecodask import compensation as comp
-from ecodask.config import CompensationConfig, RunConfig, ZonesConfig
+from ecodask.science import compensation as comp
+from ecodask.run.config import CompensationConfig, RunConfig, ZonesConfig
 from ecodask.errors import InputError, problem
-from ecodask.esv import standard_equivalent_from_crops
-from ecodask.figures import FIGURES
-from ecodask.footprint import footprint
-from ecodask.grid import CHINA_ALBERS
+from ecodask.science.esv import standard_equivalent_from_crops
+from ecodask.run.stages.figures import FIGURES
+from ecodask.science.footprint import footprint
+from ecodask.science.grid import CHINA_ALBERS
 from ecodask.io.catalogs import load_esv_table, load_footprint_table
 from ecodask.io.county_stats import read_county_stats
 from ecodask.io.tables import write_tables
 from ecodask.io.vectors import write_vectors
-from ecodask.landuse import REGION_ID
-from ecodask.plots import compensation_maps
+from ecodask.science.landuse import REGION_ID
+from ecodask.present.plots import compensation_maps
 
 TABLES = "tables"
 
@@ -100,7 +100,7 @@ def compensation(
     catalogs: list[Path],
     source: str | Path,
 ) -> pd.DataFrame:
-    """The compensation table of every variant, county and year (see :mod:`ecodask.compensation`)."""
+    """The compensation table of every variant, county and year (see :mod:`ecodask.science.compensation`)."""
     fp = footprint(stats, load_footprint_table(opts.footprint_table, catalogs))
     tables = []
     for variant in opts.variants:
@@ -137,7 +137,7 @@ def write_compensation(table: pd.DataFrame, zones, folder: Path,
 
 def compensation_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     """Compensation of a run: needs ``county_stats``; reads the run's tables and zones."""
-    from ecodask.io.ingest import open_store, store_zones
+    from ecodask.io.store import open_store, store_zones
     from ecodask.io.zones import read_zones
 
     if cfg.county_stats is None or not cfg.compensation.enabled:
@@ -167,7 +167,7 @@ def compensation_from_files(
     """Compensation from files (the ``ecodask compensation`` command): county statistics, an
     ``esv_by_service`` table (CSV/Parquet, for the all-land variant), county polygons, and
     optionally a ``transitions`` table for the loss-based amount."""
-    from ecodask.drivers import read_table
+    from ecodask.run.stages.driver_analysis import read_table
     from ecodask.io.zones import read_zones
 
     opts = opts or CompensationConfig()

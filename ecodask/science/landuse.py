@@ -7,24 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 
-from ecodask.blockwise import map_sum_blocks
 from ecodask.errors import InputError, problem
-from ecodask.io.catalogs import ClassScheme
-from ecodask.kernels.histogram import zone_class_counts
+from ecodask.science.catalogs import ClassScheme
 
 #: Zone id used for whole-region rows.
 REGION_ID = "ALL"
-
-
-def zone_class_pixel_counts(zone: da.Array, landcover: da.Array, n_zones: int) -> np.ndarray:
-    """Pixel counts per (year, zone 0..n_zones, class code 0..255), int64, in one pass."""
-    (counts,) = dask.compute(map_sum_blocks(zone_class_counts, [zone, landcover], n_zones=n_zones))
-    return counts
 
 
 def check_codes(
@@ -88,25 +78,6 @@ def class_area_from_pixels(
             "share": share,
         }
     )
-
-
-def class_areas(
-    zone: da.Array,
-    landcover: da.Array,
-    years: list[int],
-    zones: pd.DataFrame,
-    scheme: ClassScheme,
-    pixel_area_ha: float,
-    sources: Mapping[int, object] | None = None,
-) -> pd.DataFrame:
-    """Per-zone class areas per year from the store's ``zone`` and ``landcover`` arrays.
-
-    One pass over the pixels; unknown codes inside the zones raise :class:`InputError` before
-    any table is returned.
-    """
-    counts = zone_class_pixel_counts(zone, landcover, len(zones))
-    check_codes(counts, years, scheme, sources or {})
-    return class_area_table(counts, years, zones, scheme, pixel_area_ha)
 
 
 # --------------------------------------------------------------------------------------

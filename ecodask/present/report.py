@@ -4,7 +4,7 @@ URIs, no external resources) to read a run and hand it on.
 Built from what the run wrote, nothing recomputed: ``run.json`` (configuration, versions, input
 checksums, stage timings), the tables (``tables/*.parquet``) and the figures (``figures/*.png``).
 Sections: key figures (the region's ESV per year, top counties, strongest drivers, compensation
-totals: :func:`ecodask.summaries.key_figures_markdown`), maps and charts, tables (ESV by service
+totals: :func:`ecodask.present.summaries.key_figures_markdown`), maps and charts, tables (ESV by service
 and year for the region, every county's total ESV, compensation per role), the conventions used,
 the run configuration, versions and timings, and a list of the output files.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,9 +21,10 @@ import pandas as pd
 import yaml
 from markdown_it import MarkdownIt
 
-from ecodask import summaries
 from ecodask.errors import InputError, problem
-from ecodask.landuse import REGION_ID
+from ecodask.io.atomic import write_text
+from ecodask.present import summaries
+from ecodask.science.landuse import REGION_ID
 
 REPORT = "report.html"
 
@@ -247,14 +247,7 @@ def write_report(output: str | Path) -> Path:
     """Write ``<output>/report.html`` atomically from the finished run in ``output``; return it."""
     output = Path(output)
     text = render(output)
-    path = output / REPORT
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text(output / REPORT, text)
 
 
 def write_run_report(output: str | Path, remote_output: str | None = None) -> str:

@@ -58,17 +58,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
 from ecodask.errors import ConfigError, InputError, problem
 
-Array = np.ndarray | da.Array
+if TYPE_CHECKING:
+    import dask.array as da
+
+#: A NumPy array or a Dask array (the chunked moments, :mod:`ecodask.chunked.regression`).
+Array: TypeAlias = "np.ndarray | da.Array"
 Method = Literal["stepwise", "forward", "backward", "enter"]
 Criterion = Literal["p", "aic"]
 
@@ -125,7 +127,7 @@ class Moments:
 
 
 # A partial: n, n_dropped, mean as an unevaluated sum hi + lo (double-double), css about that mean.
-_Partial = tuple[float, float, np.ndarray, np.ndarray, np.ndarray]
+Partial = tuple[float, float, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +137,7 @@ def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, (a - (s - bb)) + (b - bb)
 
 
-def _partial(columns: Sequence[np.ndarray]) -> _Partial:
+def partial(columns: Sequence[np.ndarray]) -> Partial:
     """Count, means and centred cross-products of one chunk; ``columns`` are equal-size arrays,
     x's then y (any numeric dtype, any shape; computed in float64)."""
     z = np.stack([np.asarray(c, dtype=np.float64).ravel() for c in columns])
@@ -155,26 +157,26 @@ def _partial(columns: Sequence[np.ndarray]) -> _Partial:
     return float(n), float(ok.size - n), hi, lo, css
 
 
-def _pack(part: _Partial) -> np.ndarray:
+def pack(part: Partial) -> np.ndarray:
     n, dropped, hi, lo, css = part
     return np.concatenate([[n, dropped], hi, lo, css.ravel()])
 
 
-def _packed_size(q: int) -> int:
+def packed_size(q: int) -> int:
     return 2 + 2 * q + q * q
 
 
-def _unpack(v: np.ndarray, q: int) -> _Partial:
+def unpack(v: np.ndarray, q: int) -> Partial:
     return float(v[0]), float(v[1]), v[2:2 + q], v[2 + q:2 + 2 * q], v[2 + 2 * q:].reshape(q, q)
 
 
-def _block_partial(*blocks: np.ndarray) -> np.ndarray:
+def block_partial(*blocks: np.ndarray) -> np.ndarray:
     """Per-block function of the Dask reduction: the packed partial of one block, shaped
     ``(1,) * ndim + (2 + 2q + q²,)`` so that the partials form a small Dask array."""
-    return _pack(_partial(blocks)).reshape((1,) * blocks[0].ndim + (-1,))
+    return pack(partial(blocks)).reshape((1,) * blocks[0].ndim + (-1,))
 
 
-def _merge(a: _Partial, b: _Partial) -> _Partial:
+def merge(a: Partial, b: Partial) -> Partial:
     """Chan et al. pairwise update of two partials. The means are carried as double-doubles, so the
     difference of two chunk means is exact to ~1 ulp of itself even when the means are large
     against the spread (e.g. cells of 1e6 varying by 1): the merge then loses nothing either."""
@@ -191,15 +193,15 @@ def _merge(a: _Partial, b: _Partial) -> _Partial:
     return n, da_ + db, hi, lo, sa + sb + np.outer(delta, delta) * (na * nb / n)
 
 
-def _merge_all(parts: list[_Partial]) -> _Partial:
+def merge_all(parts: list[Partial]) -> Partial:
     """Merge partials as a balanced binary tree (rounding grows with log of the number of chunks)."""
     while len(parts) > 1:
-        parts = [_merge(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+        parts = [merge(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
                  for i in range(0, len(parts), 2)]
     return parts[0]
 
 
-def _check_inputs(y: Array, X: Mapping[str, Array]) -> list[str]:
+def check_inputs(y: Array, X: Mapping[str, Array]) -> list[str]:
     if not X:
         raise InputError([problem("X", "", {}, "no x variables given")])
     names = list(X)
@@ -217,62 +219,6 @@ def _check_inputs(y: Array, X: Mapping[str, Array]) -> list[str]:
     if problems:
         raise InputError(problems)
     return names
-
-
-def _lazy_partials(y: Array, X: Mapping[str, Array]) -> tuple[tuple[str, ...], object]:
-    """The names and either a Dask array of packed per-block partials (not computed) or the list of
-    partials of a NumPy input (computed slab by slab)."""
-    names = _check_inputs(y, X)
-    arrays = [X[k] for k in names] + [y]
-    q = len(arrays)
-    ref = next((a for a in arrays if isinstance(a, da.Array)), None)
-    if ref is None:
-        flat = [np.asarray(a).ravel() for a in arrays]
-        size = flat[0].size
-        parts = [_partial([f[i:i + SLAB_ROWS] for f in flat]) for i in range(0, max(size, 1), SLAB_ROWS)]
-        return tuple(names), parts
-    chunks = ref.chunks
-    arrays = [a.rechunk(chunks) if isinstance(a, da.Array) else da.from_array(np.asarray(a), chunks=chunks)
-              for a in arrays]
-    out_chunks = tuple((1,) * len(c) for c in chunks) + ((_packed_size(q),),)
-    packed = da.map_blocks(_block_partial, *arrays, new_axis=ref.ndim, chunks=out_chunks, dtype=np.float64,
-                           meta=np.empty((0,) * (ref.ndim + 1), dtype=np.float64))
-    return tuple(names), packed
-
-
-def _finish(names: tuple[str, ...], parts: list[_Partial]) -> Moments:
-    n, dropped, hi, lo, css = _merge_all(parts)
-    css = (css + css.T) / 2
-    return Moments(names, int(round(n)), np.asarray(hi + lo, dtype=np.float64), css, int(round(dropped)))
-
-
-def _compute_all(lazies: list[tuple[tuple[str, ...], object]]) -> list[Moments]:
-    """Finish several lazy moment computations with one ``dask.compute``."""
-    dask_idx = [i for i, (_, p) in enumerate(lazies) if isinstance(p, da.Array)]
-    computed = dask.compute(*[lazies[i][1] for i in dask_idx]) if dask_idx else ()
-    results = dict(zip(dask_idx, computed, strict=True))
-    out = []
-    for i, (names, parts) in enumerate(lazies):
-        if i in results:
-            q = len(names) + 1
-            packed = np.asarray(results[i]).reshape(-1, _packed_size(q))
-            parts = [_unpack(v, q) for v in packed]
-        out.append(_finish(names, parts))
-    return out
-
-
-def moments(y: Array, X: Mapping[str, Array]) -> Moments:
-    """Sufficient statistics of the regression of ``y`` on the ``X`` variables.
-
-    ``y`` (e.g. ESV, yuan per cell or per ha) and each ``X[name]`` (a driver, in its own units) are
-    NumPy or Dask arrays of the same shape (1-D or 2-D, any numeric dtype; computed in float64).
-    Rows (cells) where y or any x is NaN are dropped and counted in ``n_dropped``. Dask inputs are
-    reduced block by block (all rechunked to the chunks of the first Dask array among the x's,
-    then y) with a single
-    ``compute``; NumPy inputs slab by slab. The result is exact up to float64 rounding of centred
-    sums, independent of the chunking to ~1e-13 relative.
-    """
-    return _compute_all([_lazy_partials(y, X)])[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -482,7 +428,7 @@ class RegressionResult:
         })
 
 
-def _check_options(method: str, criterion: str, p_enter: float, p_remove: float, tolerance: float,
+def check_options(method: str, criterion: str, p_enter: float, p_remove: float, tolerance: float,
                    max_steps: int | None) -> None:
     src = "regression options"
     problems = []
@@ -597,7 +543,7 @@ def stepwise(m: Moments, method: Method = "stepwise", criterion: Criterion = "p"
     stopping there leaves a note. Raises :class:`InputError` for degenerate inputs and
     :class:`~ecodask.errors.ConfigError` for invalid options.
     """
-    _check_options(method, criterion, p_enter, p_remove, tolerance, max_steps)
+    check_options(method, criterion, p_enter, p_remove, tolerance, max_steps)
     problems = _input_problems(m)
     if problems:
         raise InputError(problems)
@@ -679,44 +625,3 @@ def _aic_move(s: _Search, model: list[int], grow: bool, shrink: bool,
 # --------------------------------------------------------------------------------------------------
 
 
-def regression_table(y_by_year: Mapping[int, Array],
-                     X: Mapping[str, Array] | Mapping[int, Mapping[str, Array]],
-                     **options) -> pd.DataFrame:
-    """Regression table of every year: :meth:`RegressionResult.table` of each year with a ``year``
-    column first, years in increasing order.
-
-    ``y_by_year``: ESV (or any dependent variable) per year; ``X``: the drivers, either one mapping
-    name → array shared by all years, or a mapping year → (name → array) with every year of
-    ``y_by_year``. ``options`` go to :func:`stepwise`. The moments of all years are computed with a
-    single ``dask.compute``; all years are checked before any table is returned, and the problems
-    of every year are raised together (the key names the year).
-    """
-    years = sorted(y_by_year)
-    per_year = bool(X) and all(isinstance(k, int | np.integer) and isinstance(v, Mapping)
-                               for k, v in X.items())
-    if per_year:
-        missing = [y for y in years if y not in X]
-        if missing:
-            raise InputError([problem("X", "years", missing, "no drivers for these years of y")])
-    _check_options(options.get("method", "stepwise"), options.get("criterion", "p"),
-                   options.get("p_enter", 0.05), options.get("p_remove", 0.10),
-                   options.get("tolerance", 1e-4), options.get("max_steps"))
-    lazies, problems = [], []
-    for year in years:
-        try:
-            lazies.append(_lazy_partials(y_by_year[year], X[year] if per_year else X))
-        except InputError as e:
-            problems += [problem(p.file, f"{year}: {p.key}", p.value, p.message) for p in e.problems]
-    if problems:
-        raise InputError(problems)
-    results = []
-    for year, m in zip(years, _compute_all(lazies), strict=True):
-        try:
-            results.append((year, stepwise(m, **options)))
-        except InputError as e:
-            problems += [problem(p.file, f"{year}: {p.key}", p.value, p.message) for p in e.problems]
-    if problems:
-        raise InputError(problems)
-    tables = [r.table().assign(year=year) for year, r in results]
-    out = pd.concat(tables, ignore_index=True)
-    return out[["year", *[c for c in out.columns if c != "year"]]]

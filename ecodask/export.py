@@ -8,7 +8,7 @@ Written under ``<run_dir>/export`` (or ``out``)::
     cog/analysis_<array>[_<year>].tif   and every analysis-grid array, one file per year
 
 County layers (one row per county and year unless said otherwise; the whole-region rows of the
-tables, ``zone_id`` = :data:`ecodask.landuse.REGION_ID`, are left out; ``zone_id`` is text):
+tables, ``zone_id`` = :data:`ecodask.science.landuse.REGION_ID`, are left out; ``zone_id`` is text):
 
 - ``zones``: zone (index in the store's ``zone`` grid), zone_id, zone_name, area_ha (polygon area
   in the grid's equal-area CRS, ha); one row per county.
@@ -63,9 +63,10 @@ from pydantic import ValidationError
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from ecodask.config import ZonesConfig, default_work_dir
 from ecodask.errors import InputError, Problem, problem
-from ecodask.landuse import REGION_ID
+from ecodask.io.atomic import write_atomic
+from ecodask.run.config import ZonesConfig, default_work_dir
+from ecodask.science.landuse import REGION_ID
 
 RUN_RECORD = "run.json"
 STORE = "store.zarr"
@@ -162,7 +163,7 @@ def open_run(run_dir: str | Path) -> FinishedRun:
 
 
 def _zones_config(run_dir: Path, record: dict[str, Any]) -> ZonesConfig:
-    """The run's zones input, its path resolved as :func:`ecodask.config.load_config` does
+    """The run's zones input, its path resolved as :func:`ecodask.run.config.load_config` does
     (relative to the configuration file's folder). The recorded entry (an absolute path after
     the run) is tried first, then the configuration file's current entry."""
     record_path = run_dir / RUN_RECORD
@@ -369,13 +370,7 @@ def write_layers(layers: dict[str, gpd.GeoDataFrame], folder: str | Path,
     paths = {gpkg.name: gpkg}
     for name, gdf in layers.items():
         path = folder / f"{name}.geoparquet"
-        tmp = _partial(path)
-        try:
-            tmp.unlink(missing_ok=True)
-            gdf.to_parquet(tmp, index=False, compression="zstd")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(path, lambda tmp, gdf=gdf: gdf.to_parquet(tmp, index=False, compression="zstd"))
         log(f"wrote {path}")
         paths[path.name] = path
     return paths

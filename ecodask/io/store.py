@@ -30,12 +30,12 @@ from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 
 from ecodask import __version__
-from ecodask.config import RunConfig
 from ecodask.errors import InputError, Problem, problem
-from ecodask.grid import Grid
 from ecodask.io.cleanup import remove_tree
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, open_info, smallest_uint
 from ecodask.io.zones import read_zones, zone_table
+from ecodask.run.config import RunConfig
+from ecodask.science.grid import Grid
 
 STORE_NAME = "store.zarr"
 ANALYSIS_GROUP = "analysis"

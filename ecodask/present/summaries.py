@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ecodask.landuse import REGION_ID
+from ecodask.science.landuse import REGION_ID
 
 TABLES = "tables"
 

@@ -144,30 +144,25 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     """Check the configuration and its inputs, then run the flow with a progress display on
     stderr; unless every stage finished earlier with the same inputs (and none is forced): then say
     so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
-    from ecodask.run import resume
-    from ecodask.run.config import load_config
-    from ecodask.errors import ConfigError, problem
-    from ecodask.run.stages.transitions_esv import validate as _validate
+    from ecodask.io.layout import RunFolder
+    from ecodask.run import inputs, resume
 
-    force = list(force or [])
-    unknown = sorted(set(force) - set(resume.STAGES))
-    if unknown:
-        raise ConfigError([problem("--force", "stage", unknown, f"stages are {', '.join(resume.STAGES)}")])
-    cfg = load_config(config)
+    force = resume.forced(force)
+    cfg = inputs.load(config)
     done: dict[str, dict[str, str]] = {}
     if cfg.output.exists():
-        todo, done = resume.pending(cfg, resume.with_downstream(force))
+        todo, done = resume.pending(cfg, force)
         if not todo:
             for stage in done:
                 _say(f"stage {stage}: finished earlier with the same inputs, skipped")
             outputs = {k: v for stage in done.values() for k, v in stage.items()}
-            run_record = cfg.output / "run.json"
+            run_record = RunFolder(cfg.output).run_record
             if run_record.exists():
                 outputs["run_record"] = str(run_record)
             return outputs
     # Every stage finished with the same inputs needs no check of them (a rerun stays quick);
     # otherwise input errors are one line here, before Prefect starts.
-    _validate(config)
+    inputs.checked(cfg)  # the flow's own check (same process) finds it done
     from ecodask.present.progress import displaying
     from ecodask.present.progress_bar import StageProgressDisplay, quiet_console_logs
     from flows.run import run_flow  # imports Prefect, which sets up its console logging
@@ -175,7 +170,9 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     if _state["quiet"]:
         with quiet_console_logs():
             return run_flow(str(config), force=force)
-    with StageProgressDisplay(err, stages=resume.STAGES) as display, displaying(display):
+    from ecodask.run.stages import NAMES
+
+    with StageProgressDisplay(err, stages=NAMES) as display, displaying(display):
         for stage in done:  # the flow skips them too: same inputs, same outputs present
             display.skipped(stage)
         return run_flow(str(config), force=force)
@@ -195,7 +192,7 @@ def validate(config: Annotated[Path, typer.Argument(help="Run configuration (YAM
 
     Example: ecodask validate region.yaml
     """
-    from ecodask.run.stages.transitions_esv import validate as _validate
+    from ecodask.run.inputs import validate as _validate
 
     try:
         cfg = _validate(config)
@@ -255,9 +252,9 @@ def serve(
     from flows.run import run_flow
 
     try:
-        from ecodask.run.config import load_config
+        from ecodask.run.inputs import load
 
-        load_config(config)  # a bad configuration fails here, not at 2 a.m.
+        load(config)  # a bad configuration fails here, not at 2 a.m.
         try:
             CronSchedule(cron=cron, timezone=timezone)
         except ValueError as exc:
@@ -352,7 +349,7 @@ def geodetector(
 
     Example: ecodask geodetector t.csv --y esv --factors dem --discretize optimal
     """
-    from ecodask.run.stages.driver_analysis import geodetector_on_table
+    from ecodask.on_tables import geodetector_on_table
 
     names = [f for v in [*factors, *(more_factors or [])] for f in v.split(",") if f]
     cats = [f for v in (categorical or []) for f in v.split(",") if f]
@@ -411,7 +408,7 @@ def compensation(
     """
     from pydantic import ValidationError
 
-    from ecodask.run.stages.compensation import compensation_from_files
+    from ecodask.on_tables import compensation_from_files
     from ecodask.run.config import CompensationConfig
 
     try:

@@ -200,12 +200,10 @@ def _zones_config(run_dir: Path, record: dict[str, Any]) -> ZonesConfig:
 
 def _county_polygons(run_dir: Path, record: dict[str, Any], grid_crs: str) -> gpd.GeoDataFrame:
     """The county polygons of the run in its grid CRS, as the run numbered them."""
-    from types import SimpleNamespace
-
     from ecodask.io.zones import read_zones
 
-    zcfg = _zones_config(run_dir, record)
-    polygons = read_zones(SimpleNamespace(zones=zcfg), grid_crs)  # type: ignore[arg-type]
+    z = _zones_config(run_dir, record)
+    polygons = read_zones(z.path, z.id_field, z.name_field, grid_crs, z.layer)
     return polygons.assign(zone_id=polygons["zone_id"].astype(str))
 
 

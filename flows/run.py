@@ -1,16 +1,18 @@
-"""The ecodask run flow: wiring only. Each stage is a task wrapping a function of
-``ecodask.run.stages.transitions_esv`` (or its domain module); stages pass paths and small tables, never arrays.
+"""The ecodask run flow: wiring only. Each stage record of :mod:`ecodask.run.stages` becomes a
+Prefect task; stages pass paths and small tables, never arrays.
 
-Stages are resumable (:mod:`ecodask.run.resume`): a stage that finished earlier with the same inputs
-is skipped with a log line, and when every stage is finished no Dask cluster is started at all.
+Stages are resumable (:mod:`ecodask.run.resume`): a stage that finished earlier with the same
+inputs is skipped with a log line, and when every stage is finished no Dask cluster is started at
+all. The configuration is loaded, and its inputs checked and hashed, once per process
+(:mod:`ecodask.run.inputs`): the command line's checks before Prefect starts are the flow's.
 
 What the Prefect UI shows of a run: one task run per stage named by stage and years
 (``ingest-2000to2020``), the Dask dashboard link in the logs, a progress artifact
 (``ecodask-progress``, % of the run, updated as Dask chunk tasks complete, see
-:mod:`ecodask.present.progress`), table artifacts ``county-esv`` and ``compensation-summary`` and Markdown
-artifacts ``key-figures``, ``esv-summary`` and ``driver-summary`` (built by
-:mod:`ecodask.present.summaries` from the written tables), and ``report`` linking the run's HTML report
-(:mod:`ecodask.present.report`, written after ``run.json``).
+:mod:`ecodask.present.progress`), table artifacts ``county-esv`` and ``compensation-summary`` and
+Markdown artifacts ``key-figures``, ``esv-summary`` and ``driver-summary`` (built by
+:mod:`ecodask.present.summaries` from the written tables), and ``report`` linking the run's HTML
+report (:mod:`ecodask.present.report`, written after ``run.json``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -29,22 +31,13 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from ecodask.run.stages import driver_analysis as drivers
-
-from ecodask.run.stages import figures as figures
-
-from ecodask.present import report
-
-from ecodask.run import resume
-
-from ecodask.run.stages import transitions_esv as stages
-
-from ecodask.present import summaries
-from ecodask.run.cluster import dask_client
-from ecodask.run.stages.compensation import compensation_stage
-from ecodask.run.config import RunConfig
-from ecodask.errors import ConfigError, problem
+from ecodask.present import report, summaries
 from ecodask.present.progress import ChunkProgress, RunProgress, display_sinks, tee
+from ecodask.run import inputs, resume
+from ecodask.run.cluster import dask_client
+from ecodask.run.config import RunConfig
+from ecodask.run.record import write_run_record
+from ecodask.run.stages import NAMES, STAGES, Stage
 
 #: Artifact keys (lowercase letters, digits and dashes).
 PROGRESS_KEY = "ecodask-progress"
@@ -56,27 +49,22 @@ REPORT_KEY = "report"
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_task(config_path: str) -> RunConfig:
-    return stages.validate(config_path)
+    return inputs.validate(config_path)
 
 
-def _stage_task(stage: str, fn: Callable[[RunConfig, object], dict]):
+def _stage_task(stage: Stage):
     """A Prefect task for one resumable stage (the store path comes from the ingest outputs)."""
 
-    @task(name=stage.replace("_", "-"), cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+    @task(name=stage.task_name, cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
     def run(cfg: RunConfig, key: str, store: str | None, force: bool) -> tuple[dict[str, str], bool]:
         log = get_run_logger()
-        return resume.run_stage(cfg, stage, key, lambda: fn(cfg, store), force=force, log=log.info)
+        return resume.run_stage(cfg, stage.name, key, lambda: stage.run(cfg, store), force=force,
+                                log=log.info)
 
     return run
 
 
-ingest_task = _stage_task("ingest", lambda cfg, _: {"store": stages.ingest_stage(cfg)})
-land_esv_task = _stage_task("transitions_esv", stages.land_esv_stage)
-driver_analysis_task = _stage_task("driver_analysis", drivers.analysis_stage)
-compensation_task = _stage_task("compensation", compensation_stage)
-figures_task = _stage_task("figures", figures.figures_stage)
-TASKS = {"ingest": ingest_task, "transitions_esv": land_esv_task, "driver_analysis": driver_analysis_task,
-         "compensation": compensation_task, "figures": figures_task}
+TASKS = {stage.name: _stage_task(stage) for stage in STAGES}
 
 
 def years_label(years: Sequence[int]) -> str:
@@ -93,13 +81,13 @@ def stage_run_name(stage: str, years: Sequence[int]) -> str:
 @task(name="record-run", cache_policy=NO_CACHE)
 def record_task(cfg: RunConfig, timings: dict[str, float], outputs: dict, started: dt.datetime,
                 ran: dict[str, bool]) -> str:
-    return str(stages.write_run_record(cfg, timings, outputs, started, ran))
+    return str(write_run_record(cfg, timings, outputs, started, ran))
 
 
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(cfg: RunConfig) -> str:
     where = report.write_run_report(cfg.output, cfg.remote_output)
-    create_markdown_artifact(report.report_markdown(cfg.name, where), key=REPORT_KEY,
+    create_markdown_artifact(summaries.report_markdown(cfg.name, where), key=REPORT_KEY,
                              description=f"The HTML report of run {cfg.name}")
     return where
 
@@ -116,10 +104,10 @@ def _publish_summaries(cfg: RunConfig, ran: dict[str, bool], timings: dict[str, 
     if rows:
         create_table_artifact(rows, key=COMPENSATION_KEY,
                               description=f"Compensation totals per variant, year and role of run {cfg.name}")
-    create_markdown_artifact(stages.esv_summary_markdown(cfg), key="esv-summary",
+    create_markdown_artifact(summaries.esv_summary_markdown(cfg.output, cfg.esv.table), key="esv-summary",
                              description=f"ESV of run {cfg.name}")
     if cfg.drivers:
-        create_markdown_artifact(drivers.driver_summary_markdown(cfg), key="driver-summary",
+        create_markdown_artifact(summaries.driver_summary_markdown(cfg.output), key="driver-summary",
                                  description=f"Geographical Detector q of run {cfg.name}")
 
 
@@ -127,14 +115,10 @@ def _publish_summaries(cfg: RunConfig, ran: dict[str, bool], timings: dict[str, 
 def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]:
     """Validate the configuration, then the stages: ingest, one pass for transitions and ESV (grids
     and tables), the driver analysis (Geographical Detector, stepwise regression, hot spots), county
-    compensation (with county statistics); record the run. ``force`` names stages to redo even if
-    they finished earlier with the same inputs."""
+    compensation (with county statistics), the figures; record the run. ``force`` names stages to
+    redo even if they finished earlier with the same inputs."""
     log = get_run_logger()
-    force = list(force or [])
-    unknown = sorted(set(force) - set(resume.STAGES))
-    if unknown:
-        raise ConfigError([problem("--force", "stage", unknown, f"stages are {', '.join(resume.STAGES)}")])
-    force = resume.with_downstream(force)  # a redone stage's outputs are what later stages read
+    force = resume.forced(force)  # a redone stage's outputs are what later stages read
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -146,11 +130,11 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
     ran: dict[str, bool] = {}
     progress_id = create_progress_artifact(
         0.0, key=PROGRESS_KEY, description=f"Run {cfg.name}: % done (stages and their Dask chunk tasks)")
-    run_progress = RunProgress(resume.STAGES, lambda pct: update_progress_artifact(progress_id, pct))
+    run_progress = RunProgress(NAMES, lambda pct: update_progress_artifact(progress_id, pct))
 
     def stages_in(chunks: ChunkProgress | None) -> None:
         store = None
-        for stage in resume.STAGES:
+        for stage in NAMES:
             t = time.perf_counter()
             stage_task = TASKS[stage].with_options(task_run_name=stage_run_name(stage, cfg.years))
             with chunks.stage(stage) if chunks is not None else contextlib.nullcontext():

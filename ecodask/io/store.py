@@ -18,7 +18,7 @@ under a temporary name and renamed when complete: a reader never sees half of it
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask.array as da
@@ -27,14 +27,11 @@ import pandas as pd
 import rioxarray  # noqa: F401 - registers the .rio accessor
 import xarray as xr
 from rasterio.enums import Resampling
-from rasterio.warp import transform_bounds
 
 from ecodask import __version__
-from ecodask.errors import InputError, Problem, problem
 from ecodask.io.cleanup import remove_tree
-from ecodask.io.rasters import RasterizedZones, WarpedRaster, open_info, smallest_uint
-from ecodask.io.zones import read_zones, zone_table
-from ecodask.run.config import RunConfig
+from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
+from ecodask.io.zones import zone_table
 from ecodask.science.grid import Grid
 
 STORE_NAME = "store.zarr"
@@ -42,73 +39,22 @@ ANALYSIS_GROUP = "analysis"
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """What ingest needs, checked: the grid and the numbered zones."""
+class StoreInputs:
+    """What a store is made of, checked by the caller: the grid, the numbered zones (a
+    GeoDataFrame in the grid CRS, see :func:`ecodask.io.zones.read_zones`), the land-cover file of
+    each year with its class scheme's name, and each driver's file and kind (continuous or
+    categorical)."""
 
+    run_name: str
     grid: Grid
-    zones: object  # GeoDataFrame in the grid CRS
+    zones: object
+    landcover: dict[int, Path]
+    scheme: str
+    drivers: dict[str, tuple[Path, str]] = field(default_factory=dict)
 
-
-def check_inputs(cfg: RunConfig) -> Prepared:
-    """Open every input and check it can be used, before anything is written.
-
-    Rasters: readable, one band, a CRS, overlapping the grid; land cover of an integer type, every
-    year on the same grid as the first (CRS, transform, shape), so that pixels pair up across
-    years in the transfer matrices. Zones: see :func:`ecodask.io.zones.read_zones`. Raises
-    :class:`InputError` listing every fault.
-    """
-    crs = cfg.grid.to_grid((0, 0, 1, 1)).crs
-    zones = read_zones(cfg, crs)
-    grid = cfg.grid.to_grid(tuple(zones.total_bounds))
-    problems: list[Problem] = []
-    rasters = [(f"landcover.years.{y}", p, True) for y, p in sorted(cfg.landcover.years.items())]
-    rasters += [(f"drivers.{n}", d.path, False) for n, d in cfg.drivers.items()]
-    first_lc: tuple[Path, dict] | None = None
-    for key, path, is_lc in rasters:
-        try:
-            info = open_info(path)
-        except InputError as exc:
-            problems.extend(exc.problems)
-            continue
-        if is_lc and first_lc is None:
-            first_lc = (path, info)
-        elif is_lc:
-            problems.extend(_same_grid(key, path, info, *first_lc))
-        if info["count"] != 1:
-            problems.append(problem(path, f"{key} (bands)", info["count"], "must have exactly one band"))
-        if info["crs"] is None:
-            problems.append(problem(path, f"{key} (crs)", None, "the raster has no CRS"))
-            continue
-        if is_lc and not np.issubdtype(np.dtype(info["dtype"]), np.integer):
-            problems.append(
-                problem(path, f"{key} (dtype)", info["dtype"], "land cover must be integer codes")
-            )
-        b = transform_bounds(info["crs"], grid.crs, *info["bounds"], densify_pts=21)
-        g = grid.bounds
-        if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
-            problems.append(problem(path, f"{key} (bounds)", tuple(round(v) for v in b),
-                                    f"does not overlap the run's grid {g}"))
-    if cfg.county_stats is not None and cfg.compensation.enabled:  # fail before any pixel is read
-        from ecodask.io.county_stats import read_county_stats
-
-        try:
-            read_county_stats(cfg.county_stats, zone_table(zones), cfg.years)
-        except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
-    return Prepared(grid, zones)
-
-
-def _same_grid(key: str, path: Path, info: dict, first: Path, ref: dict) -> list[Problem]:
-    """Problems where a land-cover year is on another grid than the first year's."""
-    for field, fmt in (("crs", lambda v: v.to_string() if v else None), ("shape", tuple),
-                       ("transform", lambda t: tuple(round(v, 6) for v in tuple(t)[:6]))):
-        a, b = info[field], ref[field]
-        if (a != b) if field != "transform" else not a.almost_equals(b, precision=1e-9):
-            return [problem(path, f"{key} ({field})", fmt(a),
-                            f"land-cover years must share one grid; {first.name} has {fmt(b)}")]
-    return []
+    @property
+    def years(self) -> list[int]:
+        return sorted(self.landcover)
 
 
 def _georef(obj: xr.Dataset, grid: Grid) -> xr.Dataset:
@@ -124,12 +70,12 @@ def _georef(obj: xr.Dataset, grid: Grid) -> xr.Dataset:
     return obj
 
 
-def _dataset_pixels(cfg: RunConfig, prep: Prepared) -> xr.Dataset:
+def _dataset_pixels(prep: StoreInputs) -> xr.Dataset:
     grid = prep.grid
     c = grid.chunk_size
-    years = cfg.years
+    years = prep.years
     layers = [
-        da.from_array(WarpedRaster(str(cfg.landcover.years[y]), grid, np.dtype(np.uint8), 0),
+        da.from_array(WarpedRaster(str(prep.landcover[y]), grid, np.dtype(np.uint8), 0),
                       chunks=(c, c), lock=False, asarray=True, name=False)
         for y in years
     ]
@@ -144,7 +90,7 @@ def _dataset_pixels(cfg: RunConfig, prep: Prepared) -> xr.Dataset:
         },
         coords={"year": ("year", np.asarray(years, dtype=np.int32))},
     )
-    ds["landcover"].attrs.update(long_name="land-cover class code", scheme=cfg.landcover.scheme,
+    ds["landcover"].attrs.update(long_name="land-cover class code", scheme=prep.scheme,
                                  nodata=0, resampling="nearest")
     ds["zone"].attrs.update(long_name="zone index (see the store's zones attribute); 0 = outside",
                             nodata=0)
@@ -152,28 +98,28 @@ def _dataset_pixels(cfg: RunConfig, prep: Prepared) -> xr.Dataset:
     ztab = zone_table(zones)
     ds.attrs.update(
         ecodask_version=__version__,
-        run_name=cfg.name,
+        run_name=prep.run_name,
         resolution_m=grid.resolution,
         analysis_factor=grid.analysis_factor,
         pixel_area_ha=grid.pixel_area_ha,
-        class_scheme=cfg.landcover.scheme,
+        class_scheme=prep.scheme,
         zones={k: ztab[k].tolist() for k in ("zone", "zone_id", "zone_name", "area_ha")},
     )
     return ds
 
 
-def _dataset_analysis(cfg: RunConfig, prep: Prepared) -> xr.Dataset:
+def _dataset_analysis(prep: StoreInputs) -> xr.Dataset:
     agrid = prep.grid.analysis
     c = agrid.chunk_size
     data = {}
-    for name, d in sorted(cfg.drivers.items()):
-        resampling = Resampling.average if d.kind == "continuous" else Resampling.mode
-        src = WarpedRaster(str(d.path), agrid, np.dtype(np.float32), np.nan, resampling)
+    for name, (path, kind) in sorted(prep.drivers.items()):
+        resampling = Resampling.average if kind == "continuous" else Resampling.mode
+        src = WarpedRaster(str(path), agrid, np.dtype(np.float32), np.nan, resampling)
         data[name] = (("y", "x"), da.from_array(src, chunks=(c, c), lock=False, asarray=True, name=False))
     ds = xr.Dataset(data)
-    for name, d in cfg.drivers.items():
-        ds[name].attrs.update(kind=d.kind, resampling="average" if d.kind == "continuous" else "mode",
-                              source=Path(d.path).name)
+    for name, (path, kind) in prep.drivers.items():
+        ds[name].attrs.update(kind=kind, resampling="average" if kind == "continuous" else "mode",
+                              source=Path(path).name)
     ds = _georef(ds, agrid)
     ds.attrs.update(cell_size_m=agrid.resolution, analysis_factor=prep.grid.analysis_factor)
     return ds
@@ -186,23 +132,22 @@ def _encoding(ds: xr.Dataset, fill: dict[str, object]) -> dict[str, dict]:
     return enc
 
 
-def ingest(cfg: RunConfig, prep: Prepared | None = None, out_dir: Path | None = None) -> Path:
-    """Write the run's Zarr store; return its path.
+def ingest(prep: StoreInputs, out_dir: str | Path) -> Path:
+    """Write the Zarr store of ``prep`` into ``out_dir``; return its path.
 
     Uses the current Dask scheduler (the run's cluster). The store is first written as
     ``store.zarr.partial`` and renamed into place only when complete.
     """
-    prep = prep or check_inputs(cfg)
-    out_dir = Path(out_dir or cfg.output)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / STORE_NAME
     tmp = out_dir / (STORE_NAME + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        pix = _dataset_pixels(cfg, prep)
+        pix = _dataset_pixels(prep)
         pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
                     encoding=_encoding(pix, {"landcover": 0, "zone": 0}))
-        ana = _dataset_analysis(cfg, prep)
+        ana = _dataset_analysis(prep)
         ana.to_zarr(tmp, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
                     encoding=_encoding(ana, {}))
     except BaseException:

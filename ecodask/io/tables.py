@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ecodask.errors import InputError, problem
 from ecodask.io.atomic import write_atomic
 
 
@@ -24,3 +25,14 @@ def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> dict[st
             for ext, p in write_table(df, folder, name).items()}
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV (UTF-8, BOM allowed) or Parquet table."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError([problem(path, "", None, "no such file")])
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, encoding="utf-8-sig")
+    except Exception as exc:  # noqa: BLE001 - any reader error is an unreadable table
+        raise InputError([problem(path, "", None, f"not a readable CSV or Parquet table ({exc})")]) from None

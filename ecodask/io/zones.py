@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -9,7 +11,6 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ecodask.errors import InputError, Problem, problem
-from ecodask.run.config import RunConfig
 
 
 def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
@@ -22,33 +23,33 @@ def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
     return shapely.union_all(polys) if polys else None
 
 
-def read_zones(cfg: RunConfig, crs: object) -> gpd.GeoDataFrame:
-    """Zones from the run's vector file, in ``crs``, numbered 1..n in order of their id.
+def read_zones(path: str | Path, id_field: str, name_field: str, crs: object,
+               layer: str | None = None) -> gpd.GeoDataFrame:
+    """Zones from a vector file (``layer`` of it, default the first), in ``crs``, numbered 1..n in
+    order of their id field.
 
     Columns: ``zone`` (raster value, 1..n), ``zone_id``, ``zone_name``, ``area_ha`` (polygon area
     in the equal-area ``crs``, ha), ``geometry``. Raises :class:`InputError` naming the file, field
     and values for a missing CRS, missing or duplicated ids, missing names or non-polygon geometry.
     """
-    z = cfg.zones
-    path = z.path
     try:
-        gdf = gpd.read_file(path, layer=z.layer)
+        gdf = gpd.read_file(path, layer=layer)
     except Exception as exc:  # noqa: BLE001 - any driver error is an unreadable file
         raise InputError([problem(path, "", None, f"cannot read as vector: {exc}")]) from None
     problems: list[Problem] = []
     if gdf.crs is None:
         problems.append(problem(path, "crs", None, "the file has no CRS"))
-    ids = gdf[z.id_field]
+    ids = gdf[id_field]
     if ids.isna().any():
         rows = np.flatnonzero(ids.isna().to_numpy())[:10].tolist()
-        problems.append(problem(path, z.id_field, None, f"missing id in rows {rows}"))
+        problems.append(problem(path, id_field, None, f"missing id in rows {rows}"))
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if len(dup):
-        problems.append(problem(path, z.id_field, sorted(set(dup.tolist()))[:10], "duplicated ids"))
-    names = gdf[z.name_field]
+        problems.append(problem(path, id_field, sorted(set(dup.tolist()))[:10], "duplicated ids"))
+    names = gdf[name_field]
     if names.isna().any():
         bad = ids[names.isna()].tolist()[:10]
-        problems.append(problem(path, z.name_field, None, f"missing name for ids {bad}"))
+        problems.append(problem(path, name_field, None, f"missing name for ids {bad}"))
     gdf = gdf.set_geometry(gdf.geometry.apply(_polygonal))
     geom_ok = gdf.geometry.notna() & ~gdf.geometry.is_empty
     if not geom_ok.all():

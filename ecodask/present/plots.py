@@ -223,3 +223,15 @@ def land_use_flows(transitions: pd.DataFrame, classes: list[tuple[int, str, str]
               title_fontsize=8, frameon=False)
     ax.set_title(f"{title} (band width: area changed; pale: unchanged)", fontsize=10)
     return save(fig, Path(path))
+
+
+def detector_charts(results: dict[str, pd.DataFrame], folder: Path, suffix: str = "") -> dict[str, Path]:
+    """The q bar chart and the interaction heat map of one set of detector results."""
+    label = f", {suffix.strip('_')}" if suffix else ""
+    q_png = folder / f"geodetector_q{suffix}.png"
+    paths = {q_png.name: q_bar_chart(results["factor"], q_png, title=f"Factor detector{label}")}
+    if len(results["interaction"]):
+        paths[f"geodetector_interaction{suffix}.png"] = interaction_heatmap(
+            results["interaction"], results["factor"], folder / f"geodetector_interaction{suffix}.png",
+            title=f"Interaction detector{label}")
+    return paths

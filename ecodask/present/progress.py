@@ -327,25 +327,26 @@ class RunProgress:
                     self._failed = True
 
 
-#: Sinks that show progress to a person (a terminal progress bar), fed by every run in this process.
-_displays: list[Sink] = []
+#: Sinks that show progress to a person (a terminal progress bar), for the runs started in this
+#: context (a context variable: a run in another thread or task does not feed them).
+_displays: contextvars.ContextVar[tuple[Sink, ...]] = contextvars.ContextVar("ecodask_displays", default=())
 
 
 @contextlib.contextmanager
 def displaying(sink: Sink) -> Iterator[None]:
-    """Feed ``sink`` the ``(stage, done, total)`` reports of every run started in this process while
+    """Feed ``sink`` the ``(stage, done, total)`` reports of the runs started in this context while
     the block runs (the command line's progress bar; the flow tees them in, see
     :func:`display_sinks`)."""
-    _displays.append(sink)
+    token = _displays.set((*_displays.get(), sink))
     try:
         yield
     finally:
-        _displays.remove(sink)
+        _displays.reset(token)
 
 
 def display_sinks() -> list[Sink]:
-    """The sinks registered with :func:`displaying`, now."""
-    return list(_displays)
+    """The sinks registered with :func:`displaying` in this context, now."""
+    return list(_displays.get())
 
 
 class _Tee:

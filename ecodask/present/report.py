@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from markdown_it import MarkdownIt
 
 from ecodask.errors import InputError, problem
 from ecodask.io.atomic import write_text
+from ecodask.io.layout import REPORT, STATE_DIR, STORE, RunFolder
 from ecodask.present import summaries
 from ecodask.science.landuse import REGION_ID
 
-REPORT = "report.html"
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
@@ -78,7 +77,7 @@ def _frame(df: pd.DataFrame, digits: int = 4) -> str:
 
 def figure_files(output: Path) -> list[Path]:
     """Every PNG of the run (``figures/``), sorted by name."""
-    return sorted((output / "figures").glob("*.png"))
+    return sorted(RunFolder(output).figures.glob("*.png"))
 
 
 def _key_figures(figures: list[Path], years: list[int]) -> list[Path]:
@@ -162,7 +161,7 @@ def conventions(config: dict) -> list[str]:
 def _outputs(output: Path) -> Iterable[str]:
     for path in sorted(output.rglob("*")):
         rel = path.relative_to(output)
-        hidden = rel.parts[0] in ("store.zarr", ".ecodask") or path.name.startswith(".") or rel.name == REPORT
+        hidden = rel.parts[0] in (STORE, STATE_DIR) or path.name.startswith(".") or rel.name == REPORT
         if path.is_file() and not hidden:
             yield rel.as_posix()
 
@@ -170,10 +169,10 @@ def _outputs(output: Path) -> Iterable[str]:
 def render(output: str | Path) -> str:
     """The report of the finished run in ``output`` as an HTML string."""
     output = Path(output)
-    record_path = output / "run.json"
-    if not record_path.is_file():
-        raise InputError([problem(record_path, "", None, "missing: not a finished run's output folder")])
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    folder = RunFolder(output)
+    if not folder.run_record.is_file():
+        raise InputError([problem(folder.run_record, "", None, "missing: not a finished run's output folder")])
+    record = folder.record() or {}
     config = record.get("config", {})
     name = str(config.get("name", output.name))
     years = sorted(int(y) for y in config.get("landcover", {}).get("years", {}))
@@ -261,11 +260,3 @@ def write_run_report(output: str | Path, remote_output: str | None = None) -> st
     url = objstore.join(remote_output, REPORT)
     objstore.put_file(path, url)
     return url
-
-
-def report_markdown(name: str, where: str) -> str:
-    """The Markdown of the Prefect artifact that links the report."""
-    link = where if "://" in where else Path(where).resolve().as_uri()
-    return (f"## Report of run {name}\n\n[{REPORT}]({link}): one self-contained HTML file (maps, charts, "
-            f"tables, configuration, versions and timings); open it in a browser or hand it on.\n\n"
-            f"`{where}`\n")

@@ -16,15 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from ecodask.io.layout import REPORT, RunFolder
 from ecodask.science.landuse import REGION_ID
-
-TABLES = "tables"
 
 
 def read_output_table(output: str | Path, name: str) -> pd.DataFrame | None:
     """``<output>/tables/<name>.parquet``, or None if the run did not write it."""
-    path = Path(output) / TABLES / f"{name}.parquet"
-    return pd.read_parquet(path) if path.is_file() else None
+    return RunFolder(output).table(name)
 
 
 def _plain(value: Any) -> Any:
@@ -161,3 +159,35 @@ def key_figures_markdown(
                  _f(timings.get(s), 1)] for s in names]
         lines += _table(["stage", "status", "seconds"], rows)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _wide_markdown(title: str, label: str, wide: pd.DataFrame) -> str:
+    lines = [title, "", f"| {label} | " + " | ".join(str(y) for y in wide.columns) + " |",
+             "|---" * (len(wide.columns) + 1) + "|"]
+    lines += [f"| {item} | " + " | ".join(f"{v:.4f}" for v in row) + " |" for item, row in wide.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def esv_summary_markdown(output: str | Path, table_name: str) -> str:
+    """The whole region's ESV per year (10^8 CNY/yr) by item (services, groups, market parts,
+    total) as Markdown, from the written ``esv_by_service`` table (``table_name``: the ESV table
+    of the run, for the title)."""
+    t = RunFolder(output).table("esv_by_service")
+    region = t[(t["zone_id"] == REGION_ID) & (t["level"] != "service")]
+    wide = region.pivot_table(index="item", columns="year", values="esv_1e8cny", sort=False)
+    return _wide_markdown(f"### ESV of the whole region, 10^8 CNY/yr ({table_name})", "item", wide)
+
+
+def driver_summary_markdown(output: str | Path) -> str:
+    """q of each driver per year (factor detector) as Markdown, from the written table."""
+    t = RunFolder(output).table("geodetector_factor")
+    wide = t.pivot_table(index="factor", columns="year", values="q", sort=False)
+    return _wide_markdown("### Geographical Detector: q of each driver for the ESV density", "driver", wide)
+
+
+def report_markdown(name: str, where: str) -> str:
+    """The Prefect artifact that links a run's HTML report (``where``: its path or URL)."""
+    link = where if "://" in where else Path(where).resolve().as_uri()
+    return (f"## Report of run {name}\n\n[{REPORT}]({link}): one self-contained HTML file (maps, charts, "
+            f"tables, configuration, versions and timings); open it in a browser or hand it on.\n\n"
+            f"`{where}`\n")

@@ -32,76 +32,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ecodask import __version__
-from ecodask.run.config import RunConfig
+from ecodask.errors import ConfigError, problem
 from ecodask.io import objstore
-from ecodask.io.catalogs import catalog_files
-from ecodask.io.provenance import file_checksum
-
-STATE_DIR = ".ecodask"
-#: Stages of a run, in order.
-STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation", "figures")
-
-
-def _config_parts(cfg: RunConfig, stage: str) -> dict[str, object]:
-    c = cfg.model_dump(mode="json")
-    if stage == "ingest":
-        return {k: c[k] for k in ("grid", "landcover", "zones", "drivers")} | {
-            "county_stats": c["county_stats"] if cfg.compensation.enabled else None,
-            "compensation.enabled": cfg.compensation.enabled}
-    if stage == "transitions_esv":
-        return {"landcover": c["landcover"], "esv": c["esv"], "drivers": c["drivers"]}
-    if stage == "driver_analysis":
-        return {"analysis": c["analysis"], "drivers": c["drivers"]}
-    if stage == "compensation":
-        return {"compensation": c["compensation"], "county_stats": c["county_stats"]}
-    if stage == "figures":
-        return {"report": c["report"], "name": c["name"], "grid.crs": c["grid"]["crs"],
-                "landcover.scheme": c["landcover"]["scheme"], "esv.table": c["esv"]["table"]}
-    raise ValueError(f"unknown stage {stage!r}")
-
-
-def _files(cfg: RunConfig, stage: str) -> dict[str, Path]:
-    """The files a stage reads (beyond its upstream stages' outputs)."""
-    files: dict[str, Path] = {}
-    if stage == "ingest":
-        files |= {f"landcover.{y}": p for y, p in sorted(cfg.landcover.years.items())}
-        files["zones"] = cfg.zones.path
-        files |= {f"drivers.{n}": d.path for n, d in sorted(cfg.drivers.items())}
-        if cfg.county_stats is not None and cfg.compensation.enabled:
-            files["county_stats"] = cfg.county_stats
-    elif stage == "transitions_esv":
-        files |= _catalog("class_schemes", cfg.landcover.scheme, cfg)
-        files |= _catalog("esv_tables", cfg.esv.table, cfg)
-        if cfg.esv.standard_equivalent == "from_county_stats" and cfg.county_stats is not None:
-            files["county_stats"] = cfg.county_stats
-    elif stage == "figures":
-        files |= _catalog("class_schemes", cfg.landcover.scheme, cfg)  # the classes' colours
-    elif stage == "compensation" and cfg.county_stats is not None:
-        files["county_stats"] = cfg.county_stats
-        files |= _catalog("esv_tables", cfg.compensation.cultivated_table, cfg)
-        files |= _catalog("footprint_tables", cfg.compensation.footprint_table, cfg)
-    return files
-
-
-def _catalog(kind: str, name: str, cfg: RunConfig) -> dict[str, Path]:
-    path = catalog_files(kind, tuple(cfg.catalogs)).get(name)
-    return {f"{kind}.{name}": path} if path else {}
+from ecodask.io.atomic import write_json
+from ecodask.io.layout import STATE_DIR, RunFolder
+from ecodask.run.config import RunConfig
+from ecodask.run.inputs import checksum
+from ecodask.run.stages import BY_NAME, NAMES, STAGES
 
 
 def stage_key(cfg: RunConfig, stage: str, upstream: Sequence[str] = ()) -> str:
     """The stage's key (hex): what it reads and which ecodask reads it."""
+    record = BY_NAME[stage]
     doc = {
         "stage": stage,
         "ecodask": __version__,
-        "config": _config_parts(cfg, stage),
-        "files": {k: file_checksum(p) for k, p in _files(cfg, stage).items()},
+        "config": record.config_parts(cfg),
+        "files": {k: checksum(p) for k, p in record.input_files(cfg).items()},
         "upstream": list(upstream),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _manifest(cfg: RunConfig, stage: str) -> Path:
-    return cfg.output / STATE_DIR / "stages" / f"{stage}.json"
+    return RunFolder(cfg.output).manifest(stage)
 
 
 def _remote_manifest(cfg: RunConfig, stage: str) -> str:
@@ -144,32 +98,22 @@ def finished(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
     return local
 
 
-#: The stages each stage builds on.
-UPSTREAM = {"ingest": (), "transitions_esv": ("ingest",), "driver_analysis": ("transitions_esv",),
-            "compensation": ("transitions_esv",), "figures": ("driver_analysis",)}
-
-
 def plan(cfg: RunConfig) -> dict[str, str]:
     """The key of every stage of a run, each chained to its upstream stages' keys."""
     keys: dict[str, str] = {}
     for stage in STAGES:
-        keys[stage] = stage_key(cfg, stage, [keys[u] for u in UPSTREAM[stage]])
+        keys[stage.name] = stage_key(cfg, stage.name, [keys[u] for u in stage.upstream])
     return keys
 
 
 def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str]) -> None:
-    path = _manifest(cfg, stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps({"stage": stage, "key": key, "outputs": outputs}, indent=2, sort_keys=True)
-                   + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json({"stage": stage, "key": key, "outputs": outputs}, _manifest(cfg, stage), sort_keys=True)
 
 
 def _upstream_outputs(cfg: RunConfig, stage: str) -> dict[str, str]:
     """The outputs (local manifests) of every stage ``stage`` builds on, directly or not."""
     out: dict[str, str] = {}
-    for up in UPSTREAM[stage]:
+    for up in BY_NAME[stage].upstream:
         out |= _upstream_outputs(cfg, up)
         try:
             out |= json.loads(_manifest(cfg, up).read_text(encoding="utf-8")).get("outputs", {})
@@ -252,7 +196,7 @@ def pending(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | No
     keys = keys if keys is not None else plan(cfg)
     todo: dict[str, str] = {}
     done: dict[str, dict[str, str]] = {}
-    for stage in STAGES:
+    for stage in NAMES:
         outputs = None if stage in force else finished(cfg, stage, keys[stage])
         if outputs is None:
             todo[stage] = keys[stage]
@@ -267,6 +211,16 @@ def with_downstream(stages: Sequence[str]) -> list[str]:
     to), so forcing it forces them too."""
     chosen = set(stages)
     for stage in STAGES:  # upstream stages come first
-        if any(u in chosen for u in UPSTREAM[stage]):
-            chosen.add(stage)
-    return [s for s in STAGES if s in chosen]
+        if any(u in chosen for u in stage.upstream):
+            chosen.add(stage.name)
+    return [s for s in NAMES if s in chosen]
+
+
+def forced(force: Sequence[str] | None) -> list[str]:
+    """The stages to redo for ``--force`` names: each named stage and every stage built on it, in
+    run order; a name that is not a stage is a :class:`ConfigError`."""
+    force = list(force or [])
+    unknown = sorted(set(force) - set(NAMES))
+    if unknown:
+        raise ConfigError([problem("--force", "stage", unknown, f"stages are {', '.join(NAMES)}")])
+    return with_downstream(force)

@@ -28,6 +28,9 @@ from scipy import stats
 
 from ecodask.errors import InputError, problem
 
+#: The result tables of the detectors, in order.
+GEODETECTOR_TABLES = ("factor", "interaction", "risk", "ecological", "discretization")
+
 #: Relative tolerance for "equal" in the interaction classes (q12 = q1 + q2, q12 = min or max).
 INTERACTION_RTOL = 1e-9
 

@@ -25,20 +25,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from ecodask.science import landuse
-
-from ecodask.present import maps
-
-from ecodask.present import plots
-from ecodask.run.config import RunConfig
+from ecodask.chunked.overview import landcover_overview
 from ecodask.errors import InputError, problem
-from ecodask.science.hotspots import CLASS_NODATA
 from ecodask.io.catalogs import load_class_scheme
+from ecodask.io.layout import RunFolder
 from ecodask.io.store import open_store
-from ecodask.kernels.overview import block_mode
-
-FIGURES = "figures"
-TABLES = "tables"
+from ecodask.io.zones import read_zones
+from ecodask.present import maps, plots
+from ecodask.run.config import RunConfig
+from ecodask.run.stages import Stage, catalog_entry
+from ecodask.science import landuse
+from ecodask.science.hotspots import CLASS_NODATA
 
 #: Hot/cold spot classes (value of ``analysis/esv_hotspot``, label, colour), as ArcGIS draws them.
 HOTSPOT_CLASSES = [(3, "hot spot, 99 % confidence", "#d62f27"), (2, "hot spot, 95 %", "#ed7551"),
@@ -47,12 +44,6 @@ HOTSPOT_CLASSES = [(3, "hot spot, 99 % confidence", "#d62f27"), (2, "hot spot, 9
                    (-3, "cold spot, 99 %", "#4575b5")]
 
 
-def landcover_overview(codes: da.Array, factor: int, nodata: int) -> da.Array:
-    """The modal class of each ``factor`` x ``factor`` cell of a (y, x) uint8 class grid, chunk by
-    chunk (chunks hold whole cells, as the store's do): the analysis grid's shape, uint8, ``nodata``
-    where a cell has no class."""
-    chunks = tuple(tuple(-(-c // factor) for c in axis) for axis in codes.chunks)
-    return codes.map_blocks(block_mode, factor, nodata, chunks=chunks, dtype=np.uint8)
 
 
 def _finite_limit(a: np.ndarray, q: float) -> float:
@@ -60,11 +51,9 @@ def _finite_limit(a: np.ndarray, q: float) -> float:
     return float(np.percentile(v, q)) if v.size else 0.0
 
 
-def figures_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
+def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """Draw every figure of the run (see the module docstring); returns their paths by file name
     (none when ``report.figures`` is false)."""
-    from ecodask.io.zones import read_zones
-
     if not cfg.report.figures:
         return {}
 
@@ -72,11 +61,12 @@ def figures_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
     pix, ana = open_store(store)
     if "esv_density" not in ana:
         raise InputError([problem(store, "analysis/esv_density", None, "missing: run the ESV stage first")])
-    out = cfg.output / FIGURES
-    tables = cfg.output / TABLES
+    folder = RunFolder(cfg.output)
+    out = folder.figures
     years = [int(y) for y in ana["year"].values]
     frame = maps.GridFrame.from_coords(ana["x"].values, ana["y"].values, cfg.grid.crs)
-    counties = read_zones(cfg, cfg.grid.crs)
+    z = cfg.zones
+    counties = read_zones(z.path, z.id_field, z.name_field, cfg.grid.crs, z.layer)
     scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
     classes = [(code, c.name.replace("_", " "), c.color) for code, c in sorted(scheme.classes.items())]
     factor = int(pix.attrs["analysis_factor"])
@@ -117,11 +107,25 @@ def figures_stage(cfg: RunConfig, store: Path) -> dict[str, Path]:
                             norm=TwoSlopeNorm(0.0, -lim, lim), units="ESV density change, CNY/ha/yr",
                             title=f"ESV change {years[0]}–{years[-1]}, {name} (blue gain, red loss)",
                             polygons=counties))
-    esv = pd.read_parquet(tables / "esv_by_service.parquet")
+    esv = pd.read_parquet(folder.table_path("esv_by_service"))
     put(plots.esv_stacked_bars(esv[esv["zone_id"] == landuse.REGION_ID], out / "esv_by_service.png",
                                title=f"ESV of the whole region by service, {name} ({cfg.esv.table})"))
     if len(years) > 1:
-        tr = pd.read_parquet(tables / "transitions.parquet")
+        tr = pd.read_parquet(folder.table_path("transitions"))
         put(plots.land_use_flows(tr[tr["zone_id"] == landuse.REGION_ID], classes, out / "landuse_flows.png",
                                  title=f"Land-use transitions, {name}"))
     return paths
+
+
+def config_parts(cfg: RunConfig) -> dict[str, object]:
+    c = cfg.model_dump(mode="json")
+    return {"report": c["report"], "name": c["name"], "grid.crs": c["grid"]["crs"],
+            "landcover.scheme": c["landcover"]["scheme"], "esv.table": c["esv"]["table"]}
+
+
+def input_files(cfg: RunConfig) -> dict[str, Path]:
+    return catalog_entry("class_schemes", cfg.landcover.scheme, cfg)  # the classes' colours
+
+
+STAGE = Stage("figures", ("driver_analysis",), config_parts, input_files, run,
+              "maps and charts of the run")

@@ -1,0 +1,84 @@
+"""The output folder of a run, named once, and the one reader of a finished run.
+
+::
+
+    <output>/store.zarr        the Zarr store (see :mod:`ecodask.io.store`)
+    <output>/tables/<name>.csv, <name>.parquet   every table (see the README's output section)
+    <output>/figures/*.png     maps and charts
+    <output>/run.json          configuration, versions, input checksums, stage timings, outputs
+    <output>/report.html       the run's HTML report, written after run.json
+    <output>/.ecodask/stages/<stage>.json   the manifest of each finished stage (resume)
+    <output>/export/           what ``ecodask export`` writes
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+STORE = "store.zarr"
+TABLES = "tables"
+FIGURES = "figures"
+RUN_RECORD = "run.json"
+REPORT = "report.html"
+STATE_DIR = ".ecodask"
+EXPORT = "export"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths of a run's output folder and reads of what a run wrote there (plain files, no
+    configuration needed)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def store(self) -> Path:
+        return self.root / STORE
+
+    @property
+    def tables(self) -> Path:
+        return self.root / TABLES
+
+    @property
+    def figures(self) -> Path:
+        return self.root / FIGURES
+
+    @property
+    def run_record(self) -> Path:
+        return self.root / RUN_RECORD
+
+    @property
+    def report(self) -> Path:
+        return self.root / REPORT
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    def manifest(self, stage: str) -> Path:
+        """The manifest a finished stage leaves (see :mod:`ecodask.run.resume`)."""
+        return self.state / "stages" / f"{stage}.json"
+
+    def table_path(self, name: str, ext: str = "parquet") -> Path:
+        return self.tables / f"{name}.{ext}"
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """``tables/<name>.parquet``, or None if the run did not write it."""
+        path = self.table_path(name)
+        return pd.read_parquet(path) if path.is_file() else None
+
+    def record(self) -> dict[str, Any] | None:
+        """The run record (``run.json``), or None when it is missing or unreadable."""
+        try:
+            record = json.loads(self.run_record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None

@@ -1,0 +1,146 @@
+"""A run's way in, done once: the configuration's inputs opened and checked before anything is
+written (:func:`check_inputs`), and every input file's checksum computed once per process and
+reused for the stage keys and ``run.json`` (:class:`Checksums`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rasterio.warp import transform_bounds
+
+from ecodask.errors import InputError, Problem, problem
+from ecodask.io.provenance import file_checksum
+from ecodask.io.rasters import open_info
+from ecodask.io.store import StoreInputs
+from ecodask.io.zones import read_zones, zone_table
+from ecodask.run.config import RunConfig, load_config
+
+
+def check_inputs(cfg: RunConfig) -> StoreInputs:
+    """Open every input and check it can be used, before anything is written.
+
+    Rasters: readable, one band, a CRS, overlapping the grid; land cover of an integer type, every
+    year on the same grid as the first (CRS, transform, shape), so that pixels pair up across
+    years in the transfer matrices. Zones: see :func:`ecodask.io.zones.read_zones`. Raises
+    :class:`InputError` listing every fault.
+    """
+    crs = cfg.grid.to_grid((0, 0, 1, 1)).crs
+    z = cfg.zones
+    zones = read_zones(z.path, z.id_field, z.name_field, crs, z.layer)
+    grid = cfg.grid.to_grid(tuple(zones.total_bounds))
+    problems: list[Problem] = []
+    rasters = [(f"landcover.years.{y}", p, True) for y, p in sorted(cfg.landcover.years.items())]
+    rasters += [(f"drivers.{n}", d.path, False) for n, d in cfg.drivers.items()]
+    first_lc: tuple[Path, dict] | None = None
+    for key, path, is_lc in rasters:
+        try:
+            info = open_info(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        if is_lc and first_lc is None:
+            first_lc = (path, info)
+        elif is_lc:
+            problems.extend(_same_grid(key, path, info, *first_lc))
+        if info["count"] != 1:
+            problems.append(problem(path, f"{key} (bands)", info["count"], "must have exactly one band"))
+        if info["crs"] is None:
+            problems.append(problem(path, f"{key} (crs)", None, "the raster has no CRS"))
+            continue
+        if is_lc and not np.issubdtype(np.dtype(info["dtype"]), np.integer):
+            problems.append(
+                problem(path, f"{key} (dtype)", info["dtype"], "land cover must be integer codes")
+            )
+        b = transform_bounds(info["crs"], grid.crs, *info["bounds"], densify_pts=21)
+        g = grid.bounds
+        if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
+            problems.append(problem(path, f"{key} (bounds)", tuple(round(v) for v in b),
+                                    f"does not overlap the run's grid {g}"))
+    if cfg.county_stats is not None and cfg.compensation.enabled:  # fail before any pixel is read
+        from ecodask.io.county_stats import read_county_stats
+
+        try:
+            read_county_stats(cfg.county_stats, zone_table(zones), cfg.years)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return StoreInputs(
+        run_name=cfg.name, grid=grid, zones=zones, landcover=dict(cfg.landcover.years),
+        scheme=cfg.landcover.scheme, drivers={n: (d.path, d.kind) for n, d in cfg.drivers.items()})
+
+
+def _same_grid(key: str, path: Path, info: dict, first: Path, ref: dict) -> list[Problem]:
+    """Problems where a land-cover year is on another grid than the first year's."""
+    for field, fmt in (("crs", lambda v: v.to_string() if v else None), ("shape", tuple),
+                       ("transform", lambda t: tuple(round(v, 6) for v in tuple(t)[:6]))):
+        a, b = info[field], ref[field]
+        if (a != b) if field != "transform" else not a.almost_equals(b, precision=1e-9):
+            return [problem(path, f"{key} ({field})", fmt(a),
+                            f"land-cover years must share one grid; {first.name} has {fmt(b)}")]
+    return []
+
+
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    st = Path(path).stat()
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
+
+
+class _Memo:
+    """Per-process results keyed by what they were computed from (a file's path, size and
+    modification time): a run's entry, its flow and its stages share one load, one check and one
+    checksum of each file; a file changed in between is read again."""
+
+    def __init__(self) -> None:
+        self.configs: dict[tuple, RunConfig] = {}
+        self.checked: dict[tuple, StoreInputs] = {}
+        self.checksums: dict[tuple, str] = {}
+
+
+_MEMO = _Memo()
+
+
+def checksum(path: str | Path) -> str:
+    """``blake2b:<hex>`` of a file (or a folder's files), computed once per process for the same
+    path, size and modification time (see :func:`ecodask.io.provenance.file_checksum`)."""
+    key = _stamp(Path(path))
+    if key not in _MEMO.checksums:
+        _MEMO.checksums[key] = file_checksum(path)
+    return _MEMO.checksums[key]
+
+
+def load(config_path: str | Path) -> RunConfig:
+    """The run configuration (:func:`ecodask.run.config.load_config`), loaded once per process
+    while the file is unchanged."""
+    key = _stamp(Path(config_path))
+    if key not in _MEMO.configs:
+        _MEMO.configs[key] = load_config(config_path)
+    return _MEMO.configs[key]
+
+
+def input_files(cfg: RunConfig) -> dict[str, Path]:
+    """Every input file of the run, by config key."""
+    files = {f"landcover.years.{y}": p for y, p in sorted(cfg.landcover.years.items())}
+    files["zones.path"] = cfg.zones.path
+    files |= {f"drivers.{n}.path": d.path for n, d in sorted(cfg.drivers.items())}
+    if cfg.county_stats:
+        files["county_stats"] = cfg.county_stats
+    return files
+
+
+def checked(cfg: RunConfig) -> StoreInputs:
+    """:func:`check_inputs` of ``cfg``, done once per process while its input files are unchanged."""
+    key = (cfg.model_dump_json(), *(_stamp(p) for p in input_files(cfg).values()))
+    if key not in _MEMO.checked:
+        _MEMO.checked[key] = check_inputs(cfg)
+    return _MEMO.checked[key]
+
+
+def validate(config_path: str | Path) -> RunConfig:
+    """Load and validate the configuration and every input; nothing is written."""
+    cfg = load(config_path)
+    checked(cfg)
+    return cfg

@@ -26,10 +26,10 @@ def _peak_rss_mb() -> float:
 
 
 def main(stage: str, config: str, chunk: int) -> None:
-    from ecodask.run.config import load_config
+    from ecodask.chunked.class_counts import class_areas
     from ecodask.io.catalogs import load_class_scheme
     from ecodask.io.store import STORE_NAME, check_inputs, ingest, open_store, store_zones
-    from ecodask.chunked.class_counts import class_areas
+    from ecodask.run.config import load_config
 
     cfg = load_config(config)
     grid = cfg.grid.model_copy(update={"chunk_size": chunk})

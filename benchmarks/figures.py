@@ -267,8 +267,8 @@ def gdal_mode_threads(tif: Path, factor: int, threads: int) -> np.ndarray:
 def case_overview(case: str, folder: Path, factor: int, repeats: int, save: Path | None) -> dict:
     import dask.array as da
 
-    from ecodask.run.stages.figures import landcover_overview
     from ecodask.kernels.overview import block_mode
+    from ecodask.run.stages.figures import landcover_overview
 
     zpath, tif = str(folder / "landcover.zarr"), folder / "landcover.tif"
     codes, data_mb = None, 0.0
@@ -377,10 +377,9 @@ def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
     import dask.array as da
 
     import ecodask.io.zones as zones
-    from ecodask.present import maps
-    from ecodask.present import plots
-    from ecodask.run.stages.figures import figures_stage, landcover_overview
     from ecodask.io.store import open_store
+    from ecodask.present import maps, plots
+    from ecodask.run.stages.figures import figures_stage, landcover_overview
 
     spent: dict[str, float] = {}
     patched = [(da, "compute", "compute (overview + analysis grids)"), (zones, "read_zones", "counties"),
@@ -462,9 +461,9 @@ def case_stage(config: Path, repeats: int) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ecodask.run.stages.figures import figures_stage
     from ecodask.io.store import STORE_NAME, open_store
     from ecodask.kernels.overview import block_mode
+    from ecodask.run.stages.figures import figures_stage
 
     cfg = _stage_cfg(config)
     store = cfg.output / STORE_NAME

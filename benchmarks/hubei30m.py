@@ -89,8 +89,8 @@ def run_case(case: str, config: Path, crop: list[int] | None, save: Path | None)
 
 def default_crop(config: Path, size: int) -> list[int]:
     """A ``size``² window in the middle of the extent, on chunk boundaries."""
-    from ecodask.run.config import load_config
     from ecodask.io.store import STORE_NAME, open_store
+    from ecodask.run.config import load_config
 
     cfg = load_config(config)
     pix, _ = open_store(cfg.output / STORE_NAME)

@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--numpy", action="store_true", help="xrspatial: on numpy arrays loaded first")
     a = ap.parse_args(argv)
 
-    from ecodask.run.config import load_config
     from ecodask.io.store import STORE_NAME, open_store, store_zones
+    from ecodask.run.config import load_config
 
     cfg = load_config(a.config)
     store = cfg.output / STORE_NAME

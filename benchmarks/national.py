@@ -358,14 +358,14 @@ def split_case(config: Path, n_chunks: int = 3) -> dict:
     import zarr
     import zarr.codecs
 
+    from ecodask.io.catalogs import load_class_scheme, load_esv_table
+    from ecodask.io.provenance import file_checksum
+    from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
+    from ecodask.io.store import check_inputs, open_store
+    from ecodask.run.config import load_config
+    from ecodask.run.stages.transitions_esv import _standard_equivalents
     from ecodask.science import esv as esvmod
     from ecodask.science import landuse
-    from ecodask.run.config import load_config
-    from ecodask.io.catalogs import load_class_scheme, load_esv_table
-    from ecodask.io.store import check_inputs, open_store
-    from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
-    from ecodask.io.provenance import file_checksum
-    from ecodask.run.stages.transitions_esv import _standard_equivalents
 
     cfg = load_config(config)
     store = cfg.output / "store.zarr"

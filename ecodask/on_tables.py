@@ -11,14 +11,14 @@ import pandas as pd
 
 from ecodask.chunked.geodetector import detect_table
 from ecodask.io.county_stats import read_county_stats
+from ecodask.io.tables import read_table, write_tables
 from ecodask.io.zones import read_zones
+from ecodask.present.plots import detector_charts
 from ecodask.run.config import CompensationConfig
 from ecodask.run.stages.compensation import compensation, write_compensation
 from ecodask.science.county_esv import county_esv_all_land, county_loss
-from ecodask.science.grid import CHINA_ALBERS
-from ecodask.io.tables import read_table, write_tables
-from ecodask.present.plots import detector_charts
 from ecodask.science.geodetector import GEODETECTOR_TABLES
+from ecodask.science.grid import CHINA_ALBERS
 
 
 def write_geodetector(results: dict[str, pd.DataFrame], folder: str | Path) -> dict[str, Path]:

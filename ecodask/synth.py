@@ -40,9 +40,9 @@ from rasterio.transform import Affine, from_origin
 from rasterio.warp import reproject, transform_bounds
 from scipy import ndimage, sparse
 
-from ecodask.science.grid import CHINA_ALBERS, Grid
 from ecodask.io.rasters import smallest_uint
 from ecodask.kernels.histogram import zone_class_counts
+from ecodask.science.grid import CHINA_ALBERS, Grid
 
 __all__ = [
     "CHINA_ALBERS",
@@ -100,7 +100,6 @@ PRECIP_MARGIN_CELLS = 5
 UTM49N = "EPSG:32649"
 WGS84 = "EPSG:4326"
 COUNTY_CODE_BASE = 990100
-ROLES = ("key_development", "main_agricultural", "key_ecological")
 _GPKG_DATE = "2000-01-01T00:00:00.000Z"
 # Reference area of the default region (24 km x 18 km) in m², used to scale town counts.
 _REFERENCE_AREA_M2 = 24_000.0 * 18_000.0

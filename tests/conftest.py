@@ -7,10 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
+import dask
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -20,6 +20,8 @@ from affine import Affine
 from shapely import box
 
 from ecodask.science.grid import CHINA_ALBERS
+
+from helpers import deadline, stop_group, wait_until
 
 # The project's reference data (published figures, real boundaries, a real DEM) lives beside the
 # repository; ECODASK_SHARED_DATA overrides. Missing: skipped locally, a failure in CI.
@@ -100,6 +102,14 @@ def tiny_region(tmp_path: Path) -> Path:
     return make_tiny_region(tmp_path / "region")
 
 
+@pytest.fixture
+def dask_threads(request):
+    """Dask's threaded scheduler for the test, with the module's ``DASK_THREADS`` threads (default 2);
+    a module takes it for every test with ``pytestmark = pytest.mark.usefixtures("dask_threads")``."""
+    with dask.config.set(scheduler="threads", num_workers=getattr(request.module, "DASK_THREADS", 2)):
+        yield
+
+
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory):
     """A real Prefect server (``prefect server start``, UI served) on a free localhost port with its
@@ -120,22 +130,26 @@ def prefect_api(tmp_path_factory):
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, start_new_session=True,
                               stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while True:
+
+    def log_tail() -> str:
+        return (home / "server.log").read_text()[-3000:]
+
+    def healthy() -> bool:
+        if server.poll() is not None:
+            pytest.fail(f"the Prefect server exited:\n{log_tail()}")
         try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
+            urllib.request.urlopen(f"{url}/health", timeout=deadline(2))
         except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                os.killpg(server.pid, signal.SIGKILL)
-                pytest.fail(f"the Prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-    yield {**env, "PREFECT_API_URL": url}
-    os.killpg(server.pid, signal.SIGTERM)
+            return False
+        return True
+
     try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
+        wait_until(healthy, 120, "the Prefect server answering", interval=0.5)
+    except pytest.fail.Exception as exc:
+        stop_group(server, signal.SIGKILL)
+        pytest.fail(f"the Prefect server did not start ({exc}):\n{log_tail()}")
+    yield {**env, "PREFECT_API_URL": url}
+    stop_group(server, signal.SIGTERM, 20)
     log.close()
 
 

@@ -13,21 +13,19 @@ import pytest
 from typer.testing import CliRunner
 
 from ecodask.cli import app
-from ecodask.run.stages.compensation import compensation_stage
 from ecodask.run.config import load_config
-from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 from ecodask.synth import make_region
 
 from conftest import assert_figure, has_colour
+from helpers import run_stages
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[object, dict[str, Path]]:
     cfg = load_config(make_region(tmp_path_factory.mktemp("comp"), seed=4, width_km=8, height_km=6,
                                   n_counties=5))
-    store = ingest_stage(cfg)
-    land_esv_stage(cfg, store)
-    return cfg, compensation_stage(cfg, store)
+    run_stages(cfg, "ingest", "transitions_esv")
+    return cfg, run_stages(cfg, "compensation")[1]
 
 
 def test_every_county_year_and_variant_without_gaps(run) -> None:
@@ -97,7 +95,7 @@ def test_command_and_bad_statistics(run, tmp_path: Path) -> None:
 
 def test_bad_statistics_stop_a_run_before_ingest(tmp_path: Path) -> None:
     from ecodask.errors import InputError
-    from ecodask.run.stages.transitions_esv import validate
+    from ecodask.run.inputs import validate
 
     cfg_path = make_region(tmp_path, seed=5, width_km=6, height_km=5, n_counties=3)
     stats_path = tmp_path / "inputs" / "county_stats.csv"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -12,22 +11,18 @@ from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecodask.run.config import load_config
+from ecodask.chunked.class_counts import class_areas, zone_class_pixel_counts
 from ecodask.errors import InputError
-from ecodask.science.grid import CHINA_ALBERS
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.kernels.histogram import zone_class_counts
-from ecodask.chunked.class_counts import class_areas, zone_class_pixel_counts
+from ecodask.run.config import load_config
+from ecodask.science.grid import CHINA_ALBERS
 from ecodask.science.landuse import REGION_ID
-from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 
 from conftest import SPLIT_COL, X0, Y1, make_tiny_region, tiny_landcover, write_tif
+from helpers import run_stages
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    with dask.config.set(scheduler="threads", num_workers=2):
-        yield
+pytestmark = pytest.mark.usefixtures("dask_threads")
 
 
 def _numpy_counts(zone: np.ndarray, lc: np.ndarray, n_zones: int) -> np.ndarray:
@@ -66,8 +61,7 @@ def test_kernel_rejects_zone_out_of_range() -> None:
 
 def test_class_areas_are_pixel_counts_times_009_ha(tiny_region: Path) -> None:
     cfg = load_config(tiny_region)
-    store = ingest_stage(cfg)
-    paths = land_esv_stage(cfg, store)  # class areas are the margins of the transfer histograms
+    _, paths = run_stages(cfg, "ingest", "transitions_esv")  # class areas: the transfer histograms' margins
     import pandas as pd
 
     table = pd.read_csv(paths["class_area.csv"], dtype={"zone_id": str})
@@ -93,9 +87,9 @@ def test_unknown_code_named_with_file_and_pixel_count(tmp_path: Path) -> None:
     lc[:3, :5] = 12  # 15 pixels of a code CLCD does not have
     write_tif(path.parent / "lc_2010.tif", lc, CHINA_ALBERS, Affine(30, 0, X0, 0, -30, Y1), 0)
     cfg = load_config(path)
-    store = ingest_stage(cfg)
+    store, _ = run_stages(cfg, "ingest")
     with pytest.raises(InputError) as info:
-        land_esv_stage(cfg, store)
+        run_stages(cfg, "transitions_esv")
     msg = str(info.value)
     assert "lc_2010.tif" in msg and "class code = 12" in msg and "15 pixels" in msg
     assert not (path.parent / "out" / "tables" / "class_area.csv").exists()

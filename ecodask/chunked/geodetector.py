@@ -22,7 +22,6 @@ from ecodask.errors import InputError, problem
 from ecodask.science.discretize import METHODS
 from ecodask.science.geodetector import Discretize, StratumSums, detectors, q_value, sum_squares
 
-
 #: Tables up to this many rows bin a continuous factor one bin per distinct value (exact breaks).
 EXACT_ROWS = 1_000_000
 

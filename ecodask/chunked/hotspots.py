@@ -24,7 +24,6 @@ from ecodask.science.hotspots import (
 )
 from ecodask.science.landuse import zone_labels
 
-
 _DEFAULT_SOURCE = "ESV analysis grid"
 
 

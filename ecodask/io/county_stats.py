@@ -3,8 +3,10 @@
 One row per county and year (CSV or Parquet). Units:
 
 - ``population``: persons; ``gdp_cny``: CNY (the county's GDP); ``income_per_capita_cny``: CNY/person;
-- ``engel_urban``, ``engel_rural``, ``urbanization_rate``: fractions in [0, 1] (not percent);
-- ``role``: the county's main-functional-area role, one of :data:`ROLES` (see :data:`ROLE_ALIASES`);
+- ``engel_urban``, ``engel_rural``: fractions in (0, 1]; ``urbanization_rate``: a fraction in [0, 1]
+  (not percent);
+- ``role``: the county's main-functional-area role, one of
+  :data:`ecodask.science.compensation.ROLES` (see :data:`ROLE_ALIASES`);
 - ``cultivated_area_ha``: ha;
 - per crop ``<crop>``, optional, any crop name: ``<crop>_sown_ha`` (ha), ``<crop>_price_cny_per_kg``
   (CNY/kg) and ``<crop>_yield_kg_per_ha`` (kg/ha), the suffixes of :data:`ecodask.science.esv.CROP_SUFFIXES`.
@@ -23,12 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ecodask.errors import InputError, Problem, problem
+from ecodask.science.compensation import ENGEL_RULE, ROLES
 from ecodask.science.esv import CROP_SUFFIXES
-
-ROLES = ("key_development", "main_agricultural", "key_ecological")
-#: Roles that receive compensation (they supply ecosystem services) and the role that pays.
-RECEIVING = frozenset({"main_agricultural", "key_ecological"})
-PAYING = frozenset({"key_development"})
 
 _ROLE_STEMS = {
     "key_development": "key_development",
@@ -45,7 +43,8 @@ ROLE_ALIASES: dict[str, str] = {stem + suffix: role for stem, role in _ROLE_STEM
 
 # persons, CNY, ha: numbers > 0 (a county without cultivated land has no overload index Q)
 POSITIVE = ("population", "gdp_cny", "cultivated_area_ha")
-FRACTIONS = ("engel_urban", "engel_rural", "urbanization_rate")  # fractions in [0, 1]
+ENGEL = ("engel_urban", "engel_rural")  # fractions in (0, 1], the formula's rule (ENGEL_RULE)
+FRACTIONS = (*ENGEL, "urbanization_rate")  # fractions in [0, 1]
 NON_NEGATIVE = ("income_per_capita_cny",)  # CNY/person: numbers >= 0
 #: Columns every table must have besides the id column; ``name`` is optional.
 REQUIRED = ("year", *POSITIVE, *FRACTIONS, "role", *NON_NEGATIVE)
@@ -273,6 +272,8 @@ def read_county_stats(
             checks.append((ok & (arr <= 0), "must be > 0"))
         elif rule == "non_negative":
             checks.append((ok & (arr < 0), "must be >= 0"))
+        elif col in ENGEL:
+            checks.append((ok & (arr <= 0), f"must be > 0: {ENGEL_RULE}"))
         else:
             checks.append((ok & (arr < 0), "must be >= 0 (a fraction in [0, 1])"))
             checks.append((ok & (arr > 1), "must be <= 1: give fractions in [0, 1], not percent"))

@@ -26,7 +26,6 @@ from ecodask.io.layout import REPORT, STATE_DIR, STORE, RunFolder
 from ecodask.present import summaries
 from ecodask.science.landuse import REGION_ID
 
-
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
 margin:0;color:#1f2933;background:#f5f7f8;line-height:1.45}
@@ -171,7 +170,8 @@ def render(output: str | Path) -> str:
     output = Path(output)
     folder = RunFolder(output)
     if not folder.run_record.is_file():
-        raise InputError([problem(folder.run_record, "", None, "missing: not a finished run's output folder")])
+        raise InputError([problem(folder.run_record, "", None,
+                                  "missing: not a finished run's output folder")])
     record = folder.record() or {}
     config = record.get("config", {})
     name = str(config.get("name", output.name))

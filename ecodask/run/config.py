@@ -33,10 +33,10 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from ecodask.errors import CatalogError, ConfigError, Problem, problem
-from ecodask.science.grid import Grid, equal_area_reason
 from ecodask.io import objstore
 from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table
 from ecodask.science.catalogs import ClassScheme, EsvTable
+from ecodask.science.grid import Grid, equal_area_reason
 
 
 def _resolve(value: Any, info: ValidationInfo) -> Path:

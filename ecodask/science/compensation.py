@@ -24,14 +24,21 @@ from collections.abc import Sequence
 from numbers import Real
 from typing import Literal
 
-import mapclassify
 import numpy as np
 import pandas as pd
 
 from ecodask.errors import ConfigError, InputError, Problem, problem
+from ecodask.science.discretize import classify, natural_breaks
 
 RECEIVE, PAY = "receive", "pay"
-ROLE_DIRECTION = {"main_agricultural": RECEIVE, "key_ecological": RECEIVE, "key_development": PAY}
+#: The county roles of the main functional zone plan, each with its direction: the roles that supply
+#: ecosystem services receive compensation, the development role pays. Defined here only.
+ROLE_DIRECTION = {"key_development": PAY, "main_agricultural": RECEIVE, "key_ecological": RECEIVE}
+ROLES = tuple(ROLE_DIRECTION)
+RECEIVING = frozenset(r for r, d in ROLE_DIRECTION.items() if d == RECEIVE)
+PAYING = frozenset(r for r, d in ROLE_DIRECTION.items() if d == PAY)
+#: Engel coefficients are fractions in (0, 1]: no household spends nothing on food.
+ENGEL_RULE = "an Engel coefficient is a fraction in (0, 1] (0.30, not 30 %)"
 R_FORMS = ("seed", "pearl")
 
 ESV_COLUMNS = ("zone_id", "year", "esv_total_cny", "esv_market_cny", "esv_nonmarket_cny")
@@ -88,9 +95,8 @@ def combined_engel(engel_urban, engel_rural, urbanization, *, where: str = "comb
     ``engel_urban`` Ea and ``engel_rural`` Eb: food share of urban / rural household spending,
     fractions in (0, 1]; ``urbanization`` theta: urban share of the population, 0..1.
     """
-    msg = "an Engel coefficient is a fraction in (0, 1] (0.30, not 30 %)"
-    _require(engel_urban, "engel_urban", _engel, msg, where)
-    _require(engel_rural, "engel_rural", _engel, msg, where)
+    _require(engel_urban, "engel_urban", _engel, ENGEL_RULE, where)
+    _require(engel_rural, "engel_rural", _engel, ENGEL_RULE, where)
     _require(urbanization, "urbanization_rate", _fraction, "a fraction in 0..1 (0.60, not 60 %)", where)
     return engel_urban * urbanization + engel_rural * (1 - urbanization)
 
@@ -148,7 +154,7 @@ def natural_break_levels(values: np.ndarray, k: int = 5) -> np.ndarray:
     k_eff = min(k, np.unique(v).size)
     if k_eff == 1:
         return np.ones(v.size, np.int64)
-    yb = np.asarray(mapclassify.FisherJenks(v, k=k_eff).yb, dtype=np.int64)  # 0 = lowest class
+    yb = classify(v, natural_breaks(v, k_eff)).astype(np.int64)  # 0 = lowest class
     return k_eff - yb
 
 
@@ -156,7 +162,8 @@ def priority_levels(ind: pd.Series, roles: pd.Series, k: int = 5) -> tuple[pd.Se
     """Rank and natural-breaks level of the priority index within each role.
 
     ``rank``: 1 = highest IND in the role; ties share the lowest rank (1, 1, 3, ...).
-    ``level``: 1..k from :func:`natural_break_levels` (mapclassify's exact ``FisherJenks``) on
+    ``level``: 1..k from :func:`natural_break_levels` (exact Fisher-Jenks,
+    :func:`ecodask.science.discretize.natural_breaks`) on
     the IND of the role's counties, level 1 = the class of the highest IND (most urgent); fewer
     distinct values than ``k`` give fewer levels. Both Series share ``ind``'s index. Group by year
     yourself (``compensation_table`` ranks within year and role).

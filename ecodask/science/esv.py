@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecodask.science import landuse
 from ecodask.errors import InputError, problem
+from ecodask.science import landuse
 from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.landuse import ClassIndex, zone_labels
 

@@ -24,10 +24,8 @@ Conventions
 
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import stats
-
 
 #: Class value of no-data cells in :func:`hotspot_classes`.
 CLASS_NODATA = np.int8(-128)

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     import dask.array as da
 
 #: A NumPy array or a Dask array (the chunked moments, :mod:`ecodask.chunked.regression`).
-Array: TypeAlias = "np.ndarray | da.Array"
+type Array = np.ndarray | da.Array
 Method = Literal["stepwise", "forward", "backward", "enter"]
 Criterion = Literal["p", "aic"]
 

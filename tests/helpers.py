@@ -1,0 +1,132 @@
+"""Helpers shared by the test files: the run's stages wired as a run wires them, waits that scale with
+the machine's load, digests of output folders, edits of YAML files. (Test data and fixtures:
+conftest.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecodask.errors import ConfigError
+from ecodask.io.layout import RunFolder
+from ecodask.run.config import RunConfig, load_config
+from ecodask.run.stages import BY_NAME
+
+# ------------------------------------------------------------------------------------------
+# waits
+
+#: Multiplies every wait of the tests (a slow or shared machine: 2, 5, ...).
+TIMEOUT_SCALE_ENV = "ECODASK_TEST_TIMEOUT_SCALE"
+
+
+def deadline(base_s: float) -> float:
+    """Seconds to wait for what takes well under ``base_s`` on an idle machine (workers, servers,
+    subprocesses): ``base_s`` x ``$ECODASK_TEST_TIMEOUT_SCALE`` (default 1) x the load per CPU
+    (1-minute load average / CPUs, at least 1), so that waits hold on a busy machine."""
+    raw = os.environ.get(TIMEOUT_SCALE_ENV, "").strip()
+    try:
+        scale = float(raw) if raw else 1.0
+    except ValueError:
+        raise ValueError(f"{TIMEOUT_SCALE_ENV}={raw!r}: must be a number") from None
+    if not scale > 0:
+        raise ValueError(f"{TIMEOUT_SCALE_ENV}={raw!r}: must be positive")
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return base_s * scale * max(1.0, load)
+
+
+def wait_until(condition: Callable[[], object], base_s: float, what: str, interval: float = 0.1):
+    """Poll ``condition`` until it returns something true (returned) or :func:`deadline` of ``base_s``
+    has passed since the start (the test fails naming ``what``). The deadline is worked out again at
+    every poll, so a machine that gets busier meanwhile extends it."""
+    start = time.monotonic()
+    while True:
+        result = condition()
+        if result:
+            return result
+        waited = time.monotonic() - start
+        if waited > deadline(base_s):
+            pytest.fail(f"{what}: not after {waited:.0f} s (base {base_s:g} s, load "
+                        f"{os.getloadavg()[0]:.1f}, {TIMEOUT_SCALE_ENV} to wait longer)")
+        time.sleep(interval)
+
+
+def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace_s: float = 20) -> None:
+    """Send ``sig`` to the process group of ``proc`` (started with ``start_new_session=True``);
+    SIGKILL it if it has not ended within :func:`deadline` of ``grace_s``."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(deadline(grace_s))
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+# ------------------------------------------------------------------------------------------
+# the stages of a run
+
+
+def stage_call(cfg: RunConfig, name: str, store: str | Path | None = None) -> Callable[[], dict[str, Path]]:
+    """The stage record ``name`` as :func:`ecodask.run.resume.run_stage` calls a stage (no
+    arguments), on ``store`` (default: the store in the run's output folder; ingest reads none)."""
+    record = BY_NAME[name]
+    if name == "ingest":
+        return lambda: record.run(cfg, None)
+    where = Path(store) if store is not None else RunFolder(cfg.output).store
+    return lambda: record.run(cfg, where)
+
+
+def run_stages(cfg: RunConfig, *names: str) -> tuple[Path, dict[str, Path]]:
+    """Run the named stages in the order given, as a run does but without Prefect, resume or a
+    cluster of its own (the current Dask scheduler): each on the store of the ingest stage (the
+    store already in the output folder when ingest is not named). Returns the store and the
+    outputs of every stage run, by name (``store`` among them when ingest ran)."""
+    store = RunFolder(cfg.output).store
+    outputs: dict[str, Path] = {}
+    for name in names:
+        out = stage_call(cfg, name, store)()
+        store = Path(out.get("store", store))
+        outputs |= out
+    return store, outputs
+
+
+# ------------------------------------------------------------------------------------------
+# files
+
+
+def digest(folder: Path, skip: tuple[str, ...] = (), mtimes: bool = False) -> dict[str, object]:
+    """sha256 of every file under ``folder`` by relative path (with its modification time in ns when
+    ``mtimes``), leaving out the files with a part of their relative path in ``skip`` (a name:
+    ``run.json``; a folder: ``.ecodask``)."""
+    out: dict[str, object] = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if not p.is_file() or any(part in skip for part in rel.parts):
+            continue
+        sha = hashlib.sha256(p.read_bytes()).hexdigest()
+        out[str(rel)] = (sha, p.stat().st_mtime_ns) if mtimes else sha
+    return out
+
+
+def edit_yaml(path: Path, fn: Callable[[dict], object]) -> Path:
+    """Apply ``fn`` to the YAML document in ``path`` (changing it in place) and write it back."""
+    data = yaml.safe_load(path.read_text())
+    fn(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def config_error(path: Path) -> ConfigError:
+    """The :class:`ConfigError` loading the configuration ``path`` raises (the test fails if none)."""
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value

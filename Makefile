@@ -18,7 +18,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
             "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: help venv bytecode browser demo test bench bench-national lint clean
+.PHONY: help venv bytecode browser demo test bench bench-national lint lint-imports clean
 help:
 	@echo "make demo   - set up, generate a synthetic region and run the whole flow on it (DEMO_OUT=$(DEMO_OUT))"
 	@echo "make test   - set up and run the test suite"
@@ -28,7 +28,7 @@ help:
 	@echo "              BENCH_ARGS go to every suite ('--repeats 1'), or '--suite foundation' runs that one only"
 	@echo "make bench-national - set up (bench group) and run the whole flow on a synthetic country of 1.07e10 px"
 	@echo "              a year, 2 years (30-60+ min, ~4 GB under bench-output/national); BENCH_ARGS='--scale 0.01' to try"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and the import contracts of the layers (make lint-imports)"
 
 # The virtual environment, rebuilt when the lock changes.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -57,7 +57,7 @@ browser:
 
 # Two pytest workers, each taking whole files (module fixtures built once): the suite's long tests
 # wait on subprocesses and servers much of the time.
-test: venv bytecode browser
+test: venv bytecode browser lint-imports
 	$(PY) -m compileall -q tests
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
@@ -75,8 +75,12 @@ bench-national: venv
 	$(UV) sync --frozen --compile-bytecode --group bench --python $(PY)
 	$(PY) -m benchmarks.national $(BENCH_ARGS)
 
-lint: venv
+lint: venv lint-imports
 	$(VENV)/bin/ruff check .
+
+# The layers of the code (pyproject.toml, [tool.importlinter]): each folder imports only those below it.
+lint-imports: venv
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .prefect demo-output .pytest_cache

@@ -28,19 +28,21 @@ def _peak_rss_mb() -> float:
 def main(stage: str, config: str, chunk: int) -> None:
     from ecodask.chunked.class_counts import class_areas
     from ecodask.io.catalogs import load_class_scheme
-    from ecodask.io.store import STORE_NAME, check_inputs, ingest, open_store, store_zones
+    from ecodask.io.layout import RunFolder
+    from ecodask.io.store import ingest, open_store, store_zones
     from ecodask.run.config import load_config
+    from ecodask.run.inputs import check_inputs
 
     cfg = load_config(config)
     grid = cfg.grid.model_copy(update={"chunk_size": chunk})
     out = cfg.output.with_name(f"{cfg.output.name}-chunk{chunk}")
     cfg = cfg.model_copy(update={"grid": grid, "output": out})
-    store = cfg.output / STORE_NAME
+    store = RunFolder(cfg.output).store
     with dask.config.set(scheduler="threads", num_workers=2):
         if stage == "ingest":
             prep = check_inputs(cfg)
             t0 = time.perf_counter()
-            ingest(cfg, prep)
+            ingest(prep, cfg.output)
             seconds = time.perf_counter() - t0
             pix, _ = open_store(store)
         else:

@@ -183,10 +183,11 @@ def _timed(run, repeats: int) -> tuple[list[float], object]:
 
 def _gd_profile(y, x) -> dict:
     """One more (untimed) ecodask call with its three passes, the discretization and the detectors
-    timed apart (diagnostic: private names, skipped when they change)."""
-    import ecodask.science.geodetector as g
+    timed apart (diagnostic: the names as :mod:`ecodask.chunked.geodetector` imported or defined
+    them, some private; skipped when they change)."""
+    import ecodask.chunked.geodetector as g
 
-    names = ("scan", "fine_bin_sums", "overlay_sums", "_discretized", "_detectors")
+    names = ("scan", "fine_bin_sums", "overlay_sums", "_discretized", "detectors")
     if not all(hasattr(g, n) for n in names):
         return {}
     spent = dict.fromkeys(names, 0.0)

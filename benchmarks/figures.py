@@ -3,7 +3,7 @@
     python -m benchmarks.run --suite figures [--size 16384] [--factor 32] [--repeats 3]
         [--width-km 150 --height-km 120] [--cases ...] [--out bench-output]
 
-Part 1, the overview (:func:`ecodask.run.stages.figures.landcover_overview`, the numba kernel
+Part 1, the overview (:func:`ecodask.chunked.overview.landcover_overview`, the numba kernel
 :func:`ecodask.kernels.overview.block_mode`) of a ``--size``² 30 m land-cover grid (default
 16384² = 268 Mpx), ``--factor`` 32 (960 m cells), against GDAL's own mode resampling, NumPy and a
 strided sample. Data (built once, cached under ``<out>/figures/grid-<size>/``): CLCD codes 1..9 from
@@ -33,14 +33,14 @@ project's inputs). Cases:
 - ``zarr_read``, ``tiff_read`` (floors): ``sum`` of the Zarr array through dask (every chunk read
   and decompressed once), and rasterio ``read(1)`` of the whole GeoTIFF (one thread).
 
-Part 2, ``stage``: :func:`ecodask.run.stages.figures.figures_stage` on the synthetic region of the foundation
-suite (``make_region(seed=0, width_km=150, height_km=120, n_counties=20)``, 3 years, shared with it
-under ``<out>/region-150x120km``), after ingest, transitions + ESV and the driver analysis were run
-once directly (``ingest_stage``, ``land_esv_stage``, ``analysis_stage``; cached in
-``output-figures/``). Imports, the numba kernel and matplotlib's Agg + fonts are loaded before the
-clock. One more, untimed, call splits the stage's time between the one ``compute`` (the overview of
-every year + the analysis grids), reading the counties, each kind of figure and the rest; the overview
-alone is timed once more after it.
+Part 2, ``stage``: the figures stage (:func:`ecodask.run.stages.figures.run`) on the synthetic
+region of the foundation suite (``make_region(seed=0, width_km=150, height_km=120, n_counties=20)``,
+3 years, shared with it under ``<out>/region-150x120km``), after ingest, transitions + ESV and the
+driver analysis were run once directly (the ``run`` of :mod:`ecodask.run.stages.ingest`,
+``transitions_esv`` and ``driver_analysis``; cached in ``output-figures/``). Imports, the numba
+kernel and matplotlib's Agg + fonts are loaded before the clock. One more, untimed, call splits the
+stage's time between the one ``compute`` (the overview of every year + the analysis grids), reading
+the counties, each kind of figure and the rest; the overview alone is timed once more after it.
 
 Every case runs in a fresh process (Dask's threaded scheduler, 2 workers): its set-up and a warm-up
 (numba cache, imports, a small read; none for ``tiff_read``) before the clock, then ``--repeats``
@@ -94,8 +94,8 @@ WHAT = {
     "strided": "strided sample `codes[::32, ::32]` through dask (not a mode)",
     "zarr_read": "floor: dask `sum` of the Zarr array (read + zstd)",
     "tiff_read": "floor: rasterio `read(1)` of the whole GeoTIFF (deflate, 1 thread)",
-    "stage": "ecodask `figures_stage(cfg, store)`: every figure of the run from the overview + the "
-             "analysis grid",
+    "stage": "ecodask figures stage `run(cfg, store)`: every figure of the run from the overview + "
+             "the analysis grid",
 }
 CLASSES = np.arange(1, 10, dtype=np.uint8)  # CLCD
 NODATA = 0
@@ -267,8 +267,8 @@ def gdal_mode_threads(tif: Path, factor: int, threads: int) -> np.ndarray:
 def case_overview(case: str, folder: Path, factor: int, repeats: int, save: Path | None) -> dict:
     import dask.array as da
 
+    from ecodask.chunked.overview import landcover_overview
     from ecodask.kernels.overview import block_mode
-    from ecodask.run.stages.figures import landcover_overview
 
     zpath, tif = str(folder / "landcover.zarr"), folder / "landcover.tif"
     codes, data_mb = None, 0.0
@@ -376,13 +376,14 @@ def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
     each kind of figure (by file name), the rest. Then the overview alone, once."""
     import dask.array as da
 
-    import ecodask.io.zones as zones
+    from ecodask.chunked.overview import landcover_overview
     from ecodask.io.store import open_store
     from ecodask.present import maps, plots
-    from ecodask.run.stages.figures import figures_stage, landcover_overview
+    from ecodask.run.stages import figures
 
     spent: dict[str, float] = {}
-    patched = [(da, "compute", "compute (overview + analysis grids)"), (zones, "read_zones", "counties"),
+    # read_zones as the stage module imported it: patched there
+    patched = [(da, "compute", "compute (overview + analysis grids)"), (figures, "read_zones", "counties"),
                (maps, "category_map", None), (maps, "raster_map", None),
                (plots, "esv_stacked_bars", None), (plots, "land_use_flows", None)]
     orig = [getattr(m, n) for m, n, _ in patched]
@@ -404,7 +405,7 @@ def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
         for (m, n, label), f in zip(patched, orig, strict=True):
             setattr(m, n, wrap(f, label))
         t0 = time.perf_counter()
-        figures_stage(cfg, store)
+        figures.run(cfg, store)
         total = time.perf_counter() - t0
     finally:
         for (m, n, _), f in zip(patched, orig, strict=True):
@@ -431,8 +432,7 @@ def _stage_cfg(config: Path):
 
 def prepare_region(config: Path) -> dict:
     """ingest, transitions + ESV and the driver analysis of the region, once (stamped)."""
-    from ecodask.run.stages.driver_analysis import analysis_stage
-    from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
+    from ecodask.run.stages import driver_analysis, ingest, transitions_esv
 
     cfg = _stage_cfg(config)
     stamp = cfg.output / "figures-bench-prepared.json"
@@ -440,13 +440,13 @@ def prepare_region(config: Path) -> dict:
         return json.loads(stamp.read_text())
     times = {}
     t0 = time.perf_counter()
-    store = ingest_stage(cfg)
+    store = ingest.run(cfg, None)["store"]
     times["ingest"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    land_esv_stage(cfg, store)
+    transitions_esv.run(cfg, store)
     times["land_esv"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    analysis_stage(cfg, store)
+    driver_analysis.run(cfg, store)
     times["analysis"] = time.perf_counter() - t0
     info = {"store": str(store), "seconds": times}
     stamp.write_text(json.dumps(info, indent=2))
@@ -461,12 +461,13 @@ def case_stage(config: Path, repeats: int) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ecodask.io.store import STORE_NAME, open_store
+    from ecodask.io.layout import RunFolder
+    from ecodask.io.store import open_store
     from ecodask.kernels.overview import block_mode
-    from ecodask.run.stages.figures import figures_stage
+    from ecodask.run.stages import figures
 
     cfg = _stage_cfg(config)
-    store = cfg.output / STORE_NAME
+    store = RunFolder(cfg.output).store
     pix, _ = open_store(store)
     years, factor = pix.sizes["year"], int(pix.attrs["analysis_factor"])
     pixels = int(pix.sizes["y"] * pix.sizes["x"])
@@ -477,7 +478,7 @@ def case_stage(config: Path, repeats: int) -> dict:
     plt.close(fig)
     del pix
     proc_peak, reset = hwm_mb(), reset_peak()
-    seconds, paths = _timed(lambda: figures_stage(cfg, store), repeats)
+    seconds, paths = _timed(lambda: figures.run(cfg, store), repeats)
     peak = hwm_mb()
     profile = _stage_profile(cfg, store, (factor, years))
     return {"peak_rss_mb": peak, "process_peak_mb": max(proc_peak, peak), "peak_reset": reset,

@@ -17,10 +17,10 @@ Cases (pairs of years = 2000-2010, 2010-2020, 2000-2020, the pairs the stage com
   summed over blocks.
 - ``flox``: ``flox.groupby_reduce(c1, zone, c1, c2, func="count", method="map-reduce")``, numba engine.
 - ``xrspatial``: ``xrspatial.zonal.crosstab(zone, c1*K + c2)`` on dask arrays.
-- ``stage``: ``ecodask.run.stages.transitions_esv.land_esv_stage(cfg, store)``: transfer matrices, ESV grid written
-  to the store, tables. As for flox and xarray-spatial, the numba kernels are loaded outside the
-  clock on a 64 x 64 corner, and the modules a flow process has already imported (distributed,
-  pyarrow) are imported first.
+- ``stage``: the ``transitions_esv`` stage, ``ecodask.run.stages.transitions_esv.run(cfg, store)``:
+  transfer matrices, ESV grid written to the store, tables. As for flox and xarray-spatial, the
+  numba kernels are loaded outside the clock on a 64 x 64 corner, and the modules a flow process
+  has already imported (distributed, pyarrow) are imported first.
 - ``stage_cold`` (diagnostic): the same with nothing warmed: a fresh process's whole cost.
 - ``stage_warm`` (diagnostic): the stage's second call in its process (the first, untimed, loads
   the numba kernels and warms the caches): the stage without its start-up costs.
@@ -66,8 +66,8 @@ PACKAGES = ("numpy", "numba", "dask", "xarray", "zarr", "numcodecs", "flox", "nu
 
 
 def stage_available() -> str | None:
-    """None if ecodask.run.stages.transitions_esv.land_esv_stage can be imported, else why not."""
-    proc = subprocess.run([sys.executable, "-c", "from ecodask.run.stages.transitions_esv import land_esv_stage"],
+    """None if ecodask.run.stages.transitions_esv.run can be imported, else why not."""
+    proc = subprocess.run([sys.executable, "-c", "from ecodask.run.stages.transitions_esv import run"],
                           capture_output=True, text=True)
     return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["import failed"])[-1]
 
@@ -89,11 +89,12 @@ def run_case(case: str, config: Path, crop: list[int] | None, save: Path | None)
 
 def default_crop(config: Path, size: int) -> list[int]:
     """A ``size``² window in the middle of the extent, on chunk boundaries."""
-    from ecodask.io.store import STORE_NAME, open_store
+    from ecodask.io.layout import RunFolder
+    from ecodask.io.store import open_store
     from ecodask.run.config import load_config
 
     cfg = load_config(config)
-    pix, _ = open_store(cfg.output / STORE_NAME)
+    pix, _ = open_store(RunFolder(cfg.output).store)
     rows, cols, c = pix.sizes["y"], pix.sizes["x"], cfg.grid.chunk_size
     h, w = min(size, rows), min(size, cols)
     r0 = min(max(round((rows - h) / 2 / c) * c, 0), rows - h)
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     missing = stage_available() if any(c.startswith("stage") for c in a.cases) else None
     if missing:
-        print(f"stage case skipped: ecodask.run.stages.transitions_esv.land_esv_stage is not available ({missing})", flush=True)
+        print(f"stage case skipped: ecodask.run.stages.transitions_esv.run is not available ({missing})",
+              flush=True)
         info["stage_missing"] = missing
     crop = a.crop or default_crop(configs["full"], a.crop_size)
     info["crop"] = crop

@@ -177,11 +177,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--numpy", action="store_true", help="xrspatial: on numpy arrays loaded first")
     a = ap.parse_args(argv)
 
-    from ecodask.io.store import STORE_NAME, open_store, store_zones
+    from ecodask.io.layout import RunFolder
+    from ecodask.io.store import open_store, store_zones
     from ecodask.run.config import load_config
 
     cfg = load_config(a.config)
-    store = cfg.output / STORE_NAME
+    store = RunFolder(cfg.output).store
     pix, _ = open_store(store)
     zones = store_zones(pix)
     n_zones = len(zones)
@@ -199,9 +200,9 @@ def main(argv: list[str] | None = None) -> None:
         if a.case == "xrspatial" and a.numpy:
             zone, lc = dask.compute(zone, lc)  # load outside the clock
         if a.case == "stage_warm":  # a first call outside the clock: numba kernels loaded, caches warm
-            from ecodask.run.stages.transitions_esv import land_esv_stage
+            from ecodask.run.stages import transitions_esv
 
-            land_esv_stage(cfg, store)
+            transitions_esv.run(cfg, store)
         if a.case in ("stage", "stage_nogrid"):
             # As for flox and xarray-spatial: load the numba kernels outside the clock, on a corner,
             # and import what a flow process has already imported (its Dask client, the Parquet
@@ -234,17 +235,18 @@ def main(argv: list[str] | None = None) -> None:
         elif a.case.startswith("stage"):
             if a.crop:
                 raise SystemExit("the stage runs on a whole extent (make a config for a crop)")
-            import ecodask.run.stages.transitions_esv as stages
+            from ecodask.run.stages import transitions_esv
 
             if a.case == "stage_nogrid":  # no Zarr targets: the pass computes but writes no esv grid
-                if not hasattr(stages, "stage_esv_arrays"):
-                    raise SystemExit("ecodask.run.stages.transitions_esv.stage_esv_arrays is gone: update stage_nogrid")
-                stages.stage_esv_arrays = lambda store, pix, groups: {}
-            outputs = stages.land_esv_stage(cfg, store)
+                if not hasattr(transitions_esv, "stage_esv_arrays"):
+                    raise SystemExit("ecodask.run.stages.transitions_esv.stage_esv_arrays is gone: "
+                                     "update stage_nogrid")
+                transitions_esv.stage_esv_arrays = lambda store, pix, groups: {}
+            outputs = transitions_esv.run(cfg, store)
         seconds = time.perf_counter() - t0
         peak = peak_rss_mb()  # before the checks below
         if a.case.startswith("stage"):
-            counts = stage_counts(cfg.output / "tables", years, pairs, zones)
+            counts = stage_counts(RunFolder(cfg.output).tables, years, pairs, zones)
             extra["outputs"] = {k: str(v) for k, v in outputs.items()}
         if a.save and counts is not None:
             save = {"counts": counts}

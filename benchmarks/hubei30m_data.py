@@ -153,15 +153,17 @@ def ingest_extent(config: Path) -> Path:
     import dask
 
     from ecodask.run.config import load_config
-    from ecodask.run.stages.transitions_esv import ingest_stage
+    from ecodask.run.stages import ingest
 
     cfg = load_config(config)
     with dask.config.set(scheduler="threads", num_workers=2):
-        return ingest_stage(cfg)
+        return ingest.run(cfg, None)["store"]
 
 
 def build(out: Path = Path("bench-output"), seed: int = 0, tile: int = 4096) -> dict[str, Path]:
     """Build (or reuse) the data; return the config path of each extent (``full``, ``quarter``)."""
+    from ecodask.io.layout import RunFolder
+
     gpkg = counties_file()
     root = Path(out) / "hubei30m"
     grid = full_grid(gpkg)
@@ -172,7 +174,7 @@ def build(out: Path = Path("bench-output"), seed: int = 0, tile: int = 4096) -> 
     stamp = root / "built.json"
     configs = {"full": root / "full" / "config.yaml", "quarter": root / "quarter" / "config.yaml"}
     if stamp.exists() and json.loads(stamp.read_text()) == params and all(
-        (c.parent / "output" / "store.zarr").exists() for c in configs.values()
+        RunFolder(c.parent / "output").store.exists() for c in configs.values()
     ):
         return configs
     stamp.unlink(missing_ok=True)

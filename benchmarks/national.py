@@ -258,16 +258,18 @@ def du(path: Path) -> int:
 
 def sizes(root: Path) -> dict[str, float]:
     """Disk sizes (GB) of the inputs, the store's arrays, the tables and the whole output."""
-    data, out = root / "data" / "inputs", root / "output"
-    store = out / "store.zarr"
+    from ecodask.io.layout import RunFolder
+
+    data, out = root / "data" / "inputs", RunFolder(root / "output")
+    store = out.store
     s = {f"input {p.name}": du(p) / 1e9 for p in sorted(data.iterdir())}
     s["inputs"] = du(data) / 1e9
     for name in ("landcover", "zone", "esv"):
         s[f"store {name}"] = du(store / name) / 1e9
     s["store analysis/"] = du(store / "analysis") / 1e9
     s["store"] = du(store) / 1e9
-    s["tables"] = du(out / "tables") / 1e9
-    s["output"] = du(out) / 1e9
+    s["tables"] = du(out.tables) / 1e9
+    s["output"] = du(out.root) / 1e9
     return s
 
 
@@ -358,27 +360,20 @@ def split_case(config: Path, n_chunks: int = 3) -> dict:
     import zarr
     import zarr.codecs
 
-    from ecodask.io.catalogs import load_class_scheme, load_esv_table
+    from ecodask.io.layout import RunFolder
     from ecodask.io.provenance import file_checksum
     from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
-    from ecodask.io.store import check_inputs, open_store
+    from ecodask.io.store import open_store
     from ecodask.run.config import load_config
-    from ecodask.run.stages.transitions_esv import _standard_equivalents
-    from ecodask.science import esv as esvmod
-    from ecodask.science import landuse
+    from ecodask.run.inputs import check_inputs
+    from ecodask.run.stages.transitions_esv import esv_model
 
     cfg = load_config(config)
-    store = cfg.output / "store.zarr"
+    store = RunFolder(cfg.output).store
     prep = check_inputs(cfg)
     grid, c, f = prep.grid, cfg.grid.chunk_size, cfg.grid.analysis_factor
     pix, _ = open_store(store)
-    scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
-    table = load_esv_table(cfg.esv.table, cfg.catalogs)
-    index = landuse.ClassIndex(scheme)
-    se = table.standard_equivalent.value if table.standard_equivalent else None
-    vc = np.stack([esvmod.coefficient_matrix(table, scheme, index, e)
-                   for e in _standard_equivalents(cfg, table.kind, se)])
-    groups, g_of, _ = esvmod.service_groups(table)
+    model = esv_model(cfg, float(pix.attrs["pixel_area_ha"]))  # the stage's lookup tables
     tmp = Path(tempfile.mkdtemp(dir=cfg.output))
     root = zarr.open_group(tmp / "t.zarr", mode="w")
     z_arr = zarr.open_array(store / "zone", mode="r")
@@ -389,8 +384,7 @@ def split_case(config: Path, n_chunks: int = 3) -> dict:
         lcs=[WarpedRaster(str(cfg.landcover.years[y]), grid, np.dtype(np.uint8), 0) for y in cfg.years],
         zsrc=RasterizedZones(tuple(prep.zones.geometry.to_wkb()), tuple(int(v) for v in prep.zones["zone"]),
                              grid, smallest_uint(len(prep.zones))),
-        pix=pix, lut=index.lut,
-        values=esvmod.pixel_values(vc, g_of, len(groups), index, pix.attrs["pixel_area_ha"]),
+        pix=pix, lut=model.index.lut, values=model.pixel_values(),
         n_zones=len(prep.zones), factor=f,
         enc_lc=root.create_array("lc", shape=(c, c), chunks=(c, c), dtype="uint8", compressors=lc_codec),
         enc_z=root.create_array("z", shape=(c, c), chunks=(c, c), dtype=z_arr.dtype,
@@ -571,6 +565,7 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     """Data (built if missing), the monitored run and the cost split; the raw measurements, also
     written to ``raw.json`` (``--report-only`` analyses them again without running)."""
     from benchmarks.national_data import FACTOR, YEARS, _root, build
+    from ecodask.io.layout import RunFolder
 
     raw = {"command": " ".join(["python -m benchmarks.national", *argv]), "machine": machine(PACKAGES),
            "commit": code_state()["commit"], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "scale": a.scale,
@@ -590,9 +585,9 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
         tail = (root / "flow.log").read_text(errors="replace")[-4000:]
         raise SystemExit(f"the flow failed (exit {rc}); log {root / 'flow.log'}:\n{tail}")
     raw["monitor"] = {"t0": t0, "t1": t1, "interval": a.interval, "peak_by_proc": mon.peak_by_proc}
-    raw["run_json"] = json.loads((root / "output" / "run.json").read_text())
-    raw["manifest_mtimes"] = {s: (root / "output" / ".ecodask" / "stages" / f"{s}.json").stat().st_mtime
-                              for s in STAGES}
+    folder = RunFolder(root / "output")
+    raw["run_json"] = json.loads(folder.run_record.read_text())
+    raw["manifest_mtimes"] = {s: folder.manifest(s).stat().st_mtime for s in STAGES}
     raw["sizes"] = sizes(root)
     raw["disk"]["free_gb_after"] = shutil.disk_usage(root).free / 1e9
     if not a.no_split:

@@ -5,25 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ecodask.run.config import load_config
-from ecodask.errors import ConfigError
 
 from conftest import make_tiny_region
-
-
-def _edit(path: Path, fn) -> Path:
-    data = yaml.safe_load(path.read_text())
-    fn(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def _error(path: Path) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value
+from helpers import config_error, edit_yaml
 
 
 def test_valid_config_resolves_paths(tiny_region: Path) -> None:
@@ -37,21 +23,21 @@ def test_valid_config_resolves_paths(tiny_region: Path) -> None:
 
 
 def test_driver_shorthand_is_a_path(tiny_region: Path) -> None:
-    _edit(tiny_region, lambda d: d.__setitem__("drivers", {"elevation": "elev.tif"}))
+    edit_yaml(tiny_region, lambda d: d.__setitem__("drivers", {"elevation": "elev.tif"}))
     assert load_config(tiny_region).drivers["elevation"].path.name == "elev.tif"
 
 
 def test_wrong_key_is_named_with_a_suggestion(tiny_region: Path) -> None:
-    _edit(tiny_region, lambda d: d["grid"].__setitem__("resolutoin", 30))
-    err = _error(tiny_region)
+    edit_yaml(tiny_region, lambda d: d["grid"].__setitem__("resolutoin", 30))
+    err = config_error(tiny_region)
     msg = str(err)
     assert str(tiny_region) in msg and "grid.resolutoin" in msg and "unknown key" in msg
     assert "'resolution'" in msg
 
 
 def test_missing_file_names_key_and_value(tiny_region: Path) -> None:
-    _edit(tiny_region, lambda d: d["landcover"]["years"].__setitem__(2010, "nowhere/lc.tif"))
-    err = _error(tiny_region)
+    edit_yaml(tiny_region, lambda d: d["landcover"]["years"].__setitem__(2010, "nowhere/lc.tif"))
+    err = config_error(tiny_region)
     [p] = err.problems
     assert p.file == str(tiny_region)
     assert p.key == "landcover.years.2010"
@@ -60,15 +46,15 @@ def test_missing_file_names_key_and_value(tiny_region: Path) -> None:
 
 
 def test_unknown_class_scheme(tiny_region: Path) -> None:
-    _edit(tiny_region, lambda d: d["landcover"].__setitem__("scheme", "glc_fcs30"))
-    [p] = _error(tiny_region).problems
+    edit_yaml(tiny_region, lambda d: d["landcover"].__setitem__("scheme", "glc_fcs30"))
+    [p] = config_error(tiny_region).problems
     assert (p.key, p.value) == ("landcover.scheme", "glc_fcs30")
     assert "unknown class scheme" in p.message and "clcd" in p.message
 
 
 def test_unknown_esv_table(tiny_region: Path) -> None:
-    _edit(tiny_region, lambda d: d["esv"].__setitem__("table", "nope"))
-    [p] = _error(tiny_region).problems
+    edit_yaml(tiny_region, lambda d: d["esv"].__setitem__("table", "nope"))
+    [p] = config_error(tiny_region).problems
     assert (p.key, p.value) == ("esv.table", "nope")
     assert "xinzhou_2023" in p.message
 
@@ -83,15 +69,15 @@ def test_unknown_esv_table(tiny_region: Path) -> None:
     ],
 )
 def test_crs_must_be_equal_area(tiny_region: Path, crs: str, why: str) -> None:
-    _edit(tiny_region, lambda d: d["grid"].__setitem__("crs", crs))
-    [p] = _error(tiny_region).problems
+    edit_yaml(tiny_region, lambda d: d["grid"].__setitem__("crs", crs))
+    [p] = config_error(tiny_region).problems
     assert (p.key, p.value) == ("grid.crs", crs)
     assert why in p.message
 
 
 @pytest.mark.parametrize("crs", ["EPSG:6933", "EPSG:3035", "ESRI:102025", "+proj=eqearth"])
 def test_equal_area_crs_accepted(tiny_region: Path, crs: str) -> None:
-    _edit(tiny_region, lambda d: d["grid"].__setitem__("crs", crs))
+    edit_yaml(tiny_region, lambda d: d["grid"].__setitem__("crs", crs))
     assert load_config(tiny_region).grid.crs == crs
 
 
@@ -102,31 +88,31 @@ def test_all_faults_reported_at_once(tiny_region: Path) -> None:
         d["cluster"] = {"kind": "address"}
         del d["output"]
 
-    _edit(tiny_region, bad)
-    keys = {p.key for p in _error(tiny_region).problems}
+    edit_yaml(tiny_region, bad)
+    keys = {p.key for p in config_error(tiny_region).problems}
     assert {"grid.resolution", "cluster", "output"} <= keys
 
 
 def test_zone_fields_checked_against_file(tiny_region: Path) -> None:
-    _edit(tiny_region, lambda d: d["zones"].__setitem__("id_field", "adcode"))
-    [p] = _error(tiny_region).problems
+    edit_yaml(tiny_region, lambda d: d["zones"].__setitem__("id_field", "adcode"))
+    [p] = config_error(tiny_region).problems
     assert (p.key, p.value) == ("zones.id_field", "adcode")
     assert "code" in p.message  # lists the fields that exist
 
 
 def test_chunk_must_nest_analysis_cells(tiny_region: Path) -> None:
-    _edit(tiny_region, lambda d: d["grid"].__setitem__("chunk_size", 100))
-    [p] = _error(tiny_region).problems
+    edit_yaml(tiny_region, lambda d: d["grid"].__setitem__("chunk_size", 100))
+    [p] = config_error(tiny_region).problems
     assert p.key == "grid" and "multiple of analysis_factor" in p.message
 
 
 def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("grid: [unclosed")
-    assert "not valid YAML" in str(_error(f))
+    assert "not valid YAML" in str(config_error(f))
     f.write_text("- a\n- b\n")
-    assert "must be a mapping" in str(_error(f))
-    assert "cannot read" in str(_error(tmp_path / "missing.yaml"))
+    assert "must be a mapping" in str(config_error(f))
+    assert "cannot read" in str(config_error(tmp_path / "missing.yaml"))
 
 
 def test_extra_catalog_folder_adds_a_table(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from ecodask.errors import InputError
-from ecodask.io.county_stats import PAYING, RECEIVING, ROLES, canonical_role, read_county_stats
+from ecodask.io.county_stats import canonical_role, read_county_stats
+from ecodask.science.compensation import PAYING, RECEIVING, ROLES
 from ecodask.synth import make_county_stats
 
 YEARS = (2010, 2020)

@@ -4,32 +4,25 @@ same inputs is reported from the stage manifests without starting Prefect or Das
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ecodask.run.stages import driver_analysis as drivers
-
-from ecodask.run.stages import figures as figures
-
-from ecodask.run import resume
-
-from ecodask.run.stages import transitions_esv as stages
 from ecodask.cli import app
-from ecodask.run.stages.compensation import compensation_stage
-from ecodask.run.config import load_config
 from ecodask.demo import prepare_region, region_current
+from ecodask.run import resume
+from ecodask.run.config import load_config
+from ecodask.run.stages import NAMES
 
 from conftest import make_tiny_region
+from helpers import digest, stage_call
 
 SMALL = {"width_km": 4.0, "height_km": 3.0, "n_counties": 2, "years": (2000, 2010)}
 
 
-def _tree(folder: Path) -> dict[str, tuple[str, int]]:
+def _tree(folder: Path) -> dict[str, object]:
     """Checksum and modification time (ns) of every file under ``folder``."""
-    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return digest(folder, mtimes=True)
 
 
 def test_region_is_reused_until_a_file_changes(tmp_path: Path) -> None:
@@ -51,23 +44,17 @@ def test_region_is_reused_until_a_file_changes(tmp_path: Path) -> None:
 def test_run_of_a_finished_config_writes_nothing(tmp_path: Path) -> None:
     config = make_tiny_region(tmp_path / "r")
     cfg = load_config(config)
-    fns = {"ingest": lambda s: {"store": stages.ingest_stage(cfg)},
-           "transitions_esv": lambda s: stages.land_esv_stage(cfg, s),
-           "driver_analysis": lambda s: drivers.analysis_stage(cfg, s),
-           "compensation": lambda s: compensation_stage(cfg, s),
-           "figures": lambda s: figures.figures_stage(cfg, s)}
     keys, store = resume.plan(cfg), None
-    for stage in resume.STAGES:  # every stage run and recorded, without Prefect
-        outputs, ran = resume.run_stage(cfg, stage, keys[stage], lambda st=stage, s=store: fns[st](s),
-                                        log=str)
+    for stage in NAMES:  # every stage run and recorded, without Prefect
+        outputs, ran = resume.run_stage(cfg, stage, keys[stage], stage_call(cfg, stage, store), log=str)
         assert ran
         store = outputs.get("store", store)
     before = _tree(cfg.output)
     result = CliRunner().invoke(app, ["run", str(config)])
     assert result.exit_code == 0, result.output
-    for stage in resume.STAGES:
+    for stage in NAMES:
         assert f"stage {stage}: finished earlier with the same inputs, skipped" in result.output
     assert "store" in result.output
     assert _tree(cfg.output) == before  # not a byte, not a modification time
     todo, done = resume.pending(cfg, force=["compensation"])
-    assert list(todo) == ["compensation"] and set(done) == set(resume.STAGES) - {"compensation"}
+    assert list(todo) == ["compensation"] and set(done) == set(NAMES) - {"compensation"}

@@ -16,11 +16,10 @@ from typer.testing import CliRunner
 from ecodask.chunked import hotspots as hs
 from ecodask.cli import app
 from ecodask.run.config import load_config
-from ecodask.run.stages.driver_analysis import analysis_stage
 from ecodask.science.grid import CHINA_ALBERS
-from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
 
 from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, shared, write_tif
+from helpers import run_stages
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -83,9 +82,8 @@ def analysed(tmp_path_factory) -> tuple[object, Path]:
                                                   "soil": {"path": "soil.tif", "kind": "categorical"}},
                                 cluster={"kind": "local", "n_workers": 1})
     cfg = load_config(cfg_path)
-    store = ingest_stage(cfg)
-    land_esv_stage(cfg, store)
-    paths = analysis_stage(cfg, store)
+    store, _ = run_stages(cfg, "ingest", "transitions_esv")
+    _, paths = run_stages(cfg, "driver_analysis")
     return cfg, store, paths
 
 

@@ -22,15 +22,15 @@ from affine import Affine
 from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
 
-from ecodask.run.stages.compensation import compensation_stage
-from ecodask.run.config import load_config
-from ecodask.run.stages.driver_analysis import analysis_stage
+from ecodask import export as ex
 from ecodask.errors import InputError
-from ecodask.io import export as ex
 from ecodask.io.store import open_store
+from ecodask.run.config import load_config
+from ecodask.run.record import write_run_record
 from ecodask.science.landuse import REGION_ID
-from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage, write_run_record
 from ecodask.synth import make_region
+
+from helpers import run_stages
 
 LAYERS = ("zones", "esv_total", "esv_by_service", "esv_change", "class_area", "hotspots", "compensation")
 
@@ -49,14 +49,11 @@ def run(tmp_path_factory):
     data["analysis"] = {"ks": [3, 4]}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ecodask.run.stages.compensation.compensation_maps", lambda *a, **k: {})  # PNGs: not exported
+        # the compensation maps (PNGs) are not exported
+        mp.setattr("ecodask.run.stages.compensation.compensation_maps", lambda *a, **k: {})
         cfg = load_config(path)
         started = dt.datetime.now(dt.UTC)
-        store = ingest_stage(cfg)
-        outputs: dict[str, object] = {"store": store}
-        outputs |= land_esv_stage(cfg, store)
-        outputs |= analysis_stage(cfg, store)
-        outputs |= compensation_stage(cfg, store)
+        _, outputs = run_stages(cfg, "ingest", "transitions_esv", "driver_analysis", "compensation")
         write_run_record(cfg, {}, outputs, started)
         lines: list[str] = []
         paths = ex.export_run(cfg.output, cog=True, log=lines.append)

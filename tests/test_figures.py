@@ -17,15 +17,15 @@ from matplotlib import colormaps
 from matplotlib.colors import TwoSlopeNorm, to_hex
 from pyproj import CRS
 
-from ecodask.present import maps
-from ecodask.run.config import load_config
-from ecodask.run.stages.driver_analysis import analysis_stage
-from ecodask.run.stages.figures import HOTSPOT_CLASSES, figures_stage, landcover_overview
+from ecodask.chunked.overview import landcover_overview
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.kernels.overview import block_mode
-from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
+from ecodask.present import maps
+from ecodask.run.config import load_config
+from ecodask.run.stages.figures import HOTSPOT_CLASSES
 
 from conftest import CHINA_ALBERS, assert_figure, has_colour, make_tiny_region
+from helpers import run_stages
 
 
 def _mode_reference(codes: np.ndarray, factor: int, nodata: int) -> np.ndarray:
@@ -86,10 +86,9 @@ def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("figures")
     drivers = {"elevation": {"path": "elev.tif"}, "elevation_again": {"path": "elev.tif"}}  # two: a heat map
     cfg = load_config(make_tiny_region(folder, years=(2000, 2010, 2020), drivers=drivers))
-    store = ingest_stage(cfg)
-    land_esv_stage(cfg, store)
-    paths = analysis_stage(cfg, store)
-    return cfg, store, paths | figures_stage(cfg, store)
+    store, _ = run_stages(cfg, "ingest", "transitions_esv")
+    _, paths = run_stages(cfg, "driver_analysis", "figures")
+    return cfg, store, paths
 
 
 def test_every_figure_drawn(run) -> None:
@@ -151,7 +150,7 @@ def test_charts_show_every_service_and_class(run) -> None:
 
 def test_figures_can_be_switched_off(tmp_path: Path) -> None:
     cfg = load_config(make_tiny_region(tmp_path / "r", report={"figures": False}))
-    assert figures_stage(cfg, cfg.output / "store.zarr") == {}
+    assert run_stages(cfg, "figures")[1] == {}  # on the store of cfg.output, which is not there
     assert not (cfg.output / "figures").exists()
 
 
@@ -159,7 +158,7 @@ def _report(run):
     import datetime as dt
 
     from ecodask.present.report import write_report
-    from ecodask.run.stages.transitions_esv import write_run_record
+    from ecodask.run.record import write_run_record
 
     cfg, _, paths = run
     write_run_record(cfg, {"ingest": 1.25, "transitions_esv": 2.5}, dict(paths), dt.datetime.now(dt.UTC),

@@ -14,24 +14,26 @@ from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.warp import transform_bounds
 
-from ecodask.run.config import load_config
 from ecodask.errors import InputError
-from ecodask.science.grid import CHINA_ALBERS, Grid
-from ecodask.io.store import check_inputs, ingest, open_store, store_zones
 from ecodask.io.rasters import WarpedRaster, smallest_uint
+from ecodask.io.store import ingest, open_store, store_zones
+from ecodask.run.config import RunConfig, load_config
+from ecodask.run.inputs import check_inputs
+from ecodask.science.grid import CHINA_ALBERS, Grid
 
 from conftest import COLS, ROWS, SPLIT_COL, X0, Y1, make_tiny_region, shared, tiny_landcover, write_tif
 
+pytestmark = pytest.mark.usefixtures("dask_threads")
 
-@pytest.fixture(autouse=True)
-def _threads():
-    with dask.config.set(scheduler="threads", num_workers=2):
-        yield
+
+def _ingest(cfg: RunConfig) -> Path:
+    """The store of a configuration's inputs, checked, in its output folder."""
+    return ingest(check_inputs(cfg), cfg.output)
 
 
 def test_round_trip_values_crs_transform(tiny_region: Path) -> None:
     cfg = load_config(tiny_region)
-    store = ingest(cfg)
+    store = _ingest(cfg)
     assert store.name == "store.zarr" and not (store.parent / "store.zarr.partial").exists()
     pix, ana = open_store(store)
     # values: the aligned land cover comes back exactly
@@ -61,7 +63,7 @@ def test_round_trip_values_crs_transform(tiny_region: Path) -> None:
 
 
 def test_gdal_reads_crs_and_transform(tiny_region: Path) -> None:
-    store = ingest(load_config(tiny_region))
+    store = _ingest(load_config(tiny_region))
     with rasterio.open(f'ZARR:"{store}":/zone') as ds:
         assert CRS.from_user_input(ds.crs.to_wkt()) == CRS.from_user_input(CHINA_ALBERS)
         assert ds.transform == Affine(30, 0, X0, 0, -30, Y1)
@@ -132,7 +134,7 @@ def test_wuhan_landcover_and_dem_driver_through_ingest(tmp_path: Path) -> None:
         grid={"crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_size": 1024},
     )
     cfg = load_config(cfg_path)
-    store = ingest(cfg)
+    store = _ingest(cfg)
     pix, ana = open_store(store)
     assert len(store_zones(pix)) == len(wuhan)
     out_lc = pix["landcover"].isel(year=0).values
@@ -165,7 +167,7 @@ def test_hubei_zone_areas_within_half_percent(tmp_path: Path) -> None:
         drivers={},
         grid={"crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_size": 4096},
     ))
-    store = ingest(cfg)
+    store = _ingest(cfg)
     pix, _ = open_store(store)
     zt = store_zones(pix)
     assert len(zt) == 103 and pix["zone"].dtype == np.uint8
@@ -188,7 +190,7 @@ def test_bad_inputs_named_before_anything_is_written(tmp_path: Path) -> None:
     write_tif(folder / "elev.tif", np.zeros((8, 8), np.float32), None, Affine(30, 0, 0, 0, -30, 0), None)
     cfg = load_config(path)
     with pytest.raises(InputError) as info:
-        ingest(cfg)
+        _ingest(cfg)
     msg = str(info.value)
     assert "lc_2010.tif" in msg and "bands" in msg
     assert "elev.tif" in msg and "no CRS" in msg
@@ -201,7 +203,7 @@ def test_landcover_values_that_do_not_fit_uint8(tmp_path: Path) -> None:
     data[5, 7] = 300
     write_tif(path.parent / "lc_2010.tif", data, CHINA_ALBERS, Affine(30, 0, X0, 0, -30, Y1), 0)
     with pytest.raises(InputError, match=r"lc_2010.tif: band 1 = 300: does not fit uint8"):
-        ingest(load_config(path))
+        _ingest(load_config(path))
     assert not (path.parent / "out" / "store.zarr").exists()
     assert not (path.parent / "out" / "store.zarr.partial").exists()
 
@@ -218,7 +220,7 @@ def test_categorical_driver_is_the_mode_of_the_cell(tmp_path: Path) -> None:
     cfg = load_config(path)
     cfg = cfg.model_copy(update={"drivers": {**cfg.drivers, "soil": cfg.drivers["elevation"].model_copy(
         update={"path": path.parent / "soil.tif", "kind": "categorical"})}})
-    _, ana = open_store(ingest(cfg))
+    _, ana = open_store(_ingest(cfg))
     got = ana["soil"].values
     assert got[0, 0] == 9 and (got.ravel()[1:] == 3).all()
     assert ana["soil"].attrs["resampling"] == "mode"
@@ -226,13 +228,13 @@ def test_categorical_driver_is_the_mode_of_the_cell(tmp_path: Path) -> None:
 
 def test_failed_reingest_keeps_the_previous_store(tmp_path: Path) -> None:
     path = make_tiny_region(tmp_path / "r")
-    store = ingest(load_config(path))
+    store = _ingest(load_config(path))
     before = (store / "zarr.json").read_bytes()
     data = np.full((ROWS, COLS), 1, np.int16)
     data[0, 0] = 999
     write_tif(path.parent / "lc_2010.tif", data, CHINA_ALBERS, Affine(30, 0, X0, 0, -30, Y1), 0)
     with pytest.raises(InputError):
-        ingest(load_config(path))
+        _ingest(load_config(path))
     assert (store / "zarr.json").read_bytes() == before
     pix, _ = open_store(store)
     np.testing.assert_array_equal(pix["landcover"].sel(year=2010).values, tiny_landcover(0, 1))

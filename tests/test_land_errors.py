@@ -1,58 +1,34 @@
 """Bad input to the transitions + ESV stage: a clear error naming file, key and value, and nothing
 written (or overwritten).
 
-Through the real stages (ingest_stage, land_esv_stage) on the tiny region, Dask threaded
-scheduler: unknown class codes, a land-cover year on another grid, ESV tables and class schemes
+Through the real stages (the ingest and transitions_esv stage records) on the tiny region, Dask
+threaded scheduler: unknown class codes, a land-cover year on another grid, ESV tables and class schemes
 that do not fit each other, and the configuration options of the ESV stage.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import dask
 import numpy as np
 import pytest
 import yaml
 import zarr
 from affine import Affine
 
-from ecodask.run.config import load_config
-from ecodask.errors import ConfigError, InputError
-from ecodask.science.grid import CHINA_ALBERS
+from ecodask.errors import InputError
 from ecodask.io.catalogs import builtin_catalog_dir
-from ecodask.io.store import check_inputs
-from ecodask.run.stages.transitions_esv import TABLES, ingest_stage, land_esv_stage
+from ecodask.io.layout import TABLES
+from ecodask.run.config import load_config
+from ecodask.run.inputs import check_inputs
+from ecodask.science.grid import CHINA_ALBERS
 
 from conftest import X0, Y1, make_tiny_region, tiny_landcover, write_tif
+from helpers import config_error, digest, edit_yaml, run_stages
 
 TRANSFORM = Affine(30, 0, X0, 0, -30, Y1)
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    with dask.config.set(scheduler="threads", num_workers=2):
-        yield
-
-
-def _tree(folder: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under ``folder``."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _edit(path: Path, fn) -> Path:
-    data = yaml.safe_load(path.read_text())
-    fn(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def _config_error(path: Path) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value
+pytestmark = pytest.mark.usefixtures("dask_threads")
 
 
 # ------------------------------------------------------------------------------------------
@@ -69,13 +45,13 @@ def test_unknown_code_named_and_nothing_written(tmp_path: Path, group_grids: boo
     lc[:3, :5] = 200  # 15 pixels of a code CLCD does not have, inside the zones
     write_tif(path.parent / "lc_2010.tif", lc, CHINA_ALBERS, TRANSFORM, 0)
     cfg = load_config(path)
-    store = ingest_stage(cfg)  # ingest does not judge codes
+    store, _ = run_stages(cfg, "ingest")  # ingest does not judge codes
     tables = cfg.output / TABLES
-    before_store, before_tables = _tree(store), _tree(tables)
+    before_store, before_tables = digest(store), digest(tables)
     assert set(before_tables) == {"zones.csv", "zones.parquet"}
 
     with pytest.raises(InputError) as info:
-        land_esv_stage(cfg, store)
+        run_stages(cfg, "transitions_esv")
     [p] = info.value.problems
     assert Path(p.file).name == "lc_2010.tif"
     assert (p.key, p.value) == ("class code", 200)
@@ -86,8 +62,8 @@ def test_unknown_code_named_and_nothing_written(tmp_path: Path, group_grids: boo
     assert not (store / "esv").exists() and not (store / "esv_group").exists()
     assert not list(store.glob("_staging_*"))
     assert not (store / "analysis" / "esv").exists()
-    assert _tree(tables) == before_tables  # only the zone table from ingest
-    assert _tree(store) == before_store
+    assert digest(tables) == before_tables  # only the zone table from ingest
+    assert digest(store) == before_store
 
 
 def test_unknown_codes_in_two_years_reported_together(tmp_path: Path) -> None:
@@ -97,9 +73,9 @@ def test_unknown_codes_in_two_years_reported_together(tmp_path: Path) -> None:
         lc[10, :n] = code
         write_tif(path.parent / f"lc_{year}.tif", lc, CHINA_ALBERS, TRANSFORM, 0)
     cfg = load_config(path)
-    store = ingest_stage(cfg)
+    store, _ = run_stages(cfg, "ingest")
     with pytest.raises(InputError) as info:
-        land_esv_stage(cfg, store)
+        run_stages(cfg, "transitions_esv")
     got = {(Path(p.file).name, p.key, p.value, p.message.split("(")[-1]) for p in info.value.problems}
     assert got == {("lc_2000.tif", "class code", 13, "4 pixels)"),
                    ("lc_2020.tif", "class code", 255, "7 pixels)")}
@@ -111,32 +87,30 @@ def test_unknown_codes_in_two_years_reported_together(tmp_path: Path) -> None:
 def test_failed_rerun_keeps_the_previous_results_byte_identical(tmp_path: Path, group_grids: bool) -> None:
     path = make_tiny_region(tmp_path / "r", esv={"table": "xinzhou_2023", "group_grids": group_grids})
     cfg = load_config(path)
-    store = ingest_stage(cfg)
-    land_esv_stage(cfg, store)
+    store, _ = run_stages(cfg, "ingest", "transitions_esv")
     assert (store / "esv").is_dir() and (store / "analysis" / "esv").is_dir()
     assert (store / "esv_group").is_dir() == group_grids
     # a bad code appears in the store's 2010 layer (12 pixels, inside the East county)
     lcarr = zarr.open_array(str(store / "landcover"), mode="r+")
     lcarr[1, 100:104, 200:203] = 200
-    before = _tree(cfg.output)
+    before = digest(cfg.output)
     assert any(k.startswith(f"{TABLES}/esv_by_service") for k in before)
 
     with pytest.raises(InputError) as info:
-        land_esv_stage(cfg, store)
+        run_stages(cfg, "transitions_esv")
     [p] = info.value.problems
     assert Path(p.file).name == "lc_2010.tif" and (p.key, p.value) == ("class code", 200)
     assert "12 pixels" in p.message
-    assert _tree(cfg.output) == before  # esv, esv_group, analysis/esv*, every table: untouched
+    assert digest(cfg.output) == before  # esv, esv_group, analysis/esv*, every table: untouched
     assert not list(store.glob("_staging_*"))
 
 
 def test_rerun_without_group_grids_leaves_no_stale_group_grids(tmp_path: Path) -> None:
     cfg = load_config(_region(tmp_path, group_grids=True))
-    store = ingest_stage(cfg)
-    land_esv_stage(cfg, store)
+    store, _ = run_stages(cfg, "ingest", "transitions_esv")
     assert (store / "esv_group").is_dir()
     plain = cfg.model_copy(update={"esv": cfg.esv.model_copy(update={"group_grids": False})})
-    land_esv_stage(plain, store)
+    run_stages(plain, "transitions_esv")
     assert (store / "esv").is_dir()
     left = [n for n in ("esv_group", "group", "analysis/esv_group", "analysis/group") if (store / n).exists()]
     assert left == []
@@ -156,7 +130,7 @@ def test_landcover_year_on_another_grid(tmp_path: Path, what, transform, shape_d
     lc = np.ascontiguousarray(tiny_landcover(0, 1)[::shape_div, ::shape_div])
     write_tif(path.parent / "lc_2010.tif", lc, CHINA_ALBERS, transform, 0)
     cfg = load_config(path)  # the config alone cannot tell
-    for step in (check_inputs, ingest_stage):
+    for step in (check_inputs, lambda c: run_stages(c, "ingest")):
         with pytest.raises(InputError) as info:
             step(cfg)
         [p] = info.value.problems
@@ -191,7 +165,7 @@ def _catalog(tmp_path: Path, table_edit=None, scheme_edit=None) -> tuple[Path, P
         f.write_text(yaml.safe_dump(data, sort_keys=False))
         files.append(f)
     path = make_tiny_region(tmp_path / "r", catalogs=["../cat"], esv={"table": "my_table"})
-    _edit(path, lambda d: d["landcover"].__setitem__("scheme", "my_scheme"))
+    edit_yaml(path, lambda d: d["landcover"].__setitem__("scheme", "my_scheme"))
     return path, *files
 
 
@@ -209,11 +183,11 @@ def _drop_class(t):
 
 def test_table_without_a_class_the_scheme_maps_onto(tmp_path: Path) -> None:
     path, tfile, _ = _catalog(tmp_path, table_edit=_drop_class)
-    [p] = _config_error(path).problems
+    [p] = config_error(path).problems
     assert p.file == str(tfile.resolve()) or Path(p.file).resolve() == tfile.resolve()
     assert (p.key, p.value) == ("classes", "UL")
     assert "my_scheme" in p.message
-    assert f"{tfile.name}: classes = 'UL'" in str(_config_error(path))
+    assert f"{tfile.name}: classes = 'UL'" in str(config_error(path))
 
 
 def _drop_class_from_rows(t):
@@ -232,7 +206,7 @@ def _drop_service_entry(t):
 @pytest.mark.parametrize("edit", [_drop_class_from_rows, _drop_service_row, _drop_service_entry])
 def test_incomplete_table_is_a_config_error(tmp_path: Path, edit) -> None:
     path, tfile, _ = _catalog(tmp_path, table_edit=edit)
-    err = _config_error(path)
+    err = config_error(path)
     [p] = err.problems
     assert Path(p.file).resolve() == tfile.resolve()  # the faulty table, not the run config
     # what is wrong with it is said: the row or service that does not match
@@ -243,7 +217,7 @@ def test_incomplete_table_is_a_config_error(tmp_path: Path, edit) -> None:
 @pytest.mark.parametrize("edit", [_drop_class_from_rows, _drop_service_row])
 def test_incomplete_table_names_its_own_file(tmp_path: Path, edit) -> None:
     path, tfile, _ = _catalog(tmp_path, table_edit=edit)
-    msg = str(_config_error(path))
+    msg = str(config_error(path))
     assert str(tfile.resolve()) in msg or str(tfile) in msg
     assert "unknown ESV table" not in msg and "Value error" not in msg
 
@@ -253,7 +227,7 @@ def test_scheme_code_not_mapped(tmp_path: Path) -> None:
         del s["mappings"]["seed002_six"][9]
 
     path, _, sfile = _catalog(tmp_path, scheme_edit=unmap)
-    [p] = _config_error(path).problems
+    [p] = config_error(path).problems
     assert Path(p.file).resolve() == sfile.resolve()
     assert (p.key, p.value) == ("mappings.seed002_six", 9)
     assert "wetland" in p.message and "not mapped" in p.message
@@ -261,7 +235,7 @@ def test_scheme_code_not_mapped(tmp_path: Path) -> None:
 
 def test_scheme_without_a_mapping_for_the_table(tmp_path: Path) -> None:
     path, _, _ = _catalog(tmp_path, scheme_edit=lambda s: s["mappings"].pop("seed002_six"))
-    [p] = _config_error(path).problems
+    [p] = config_error(path).problems
     assert (p.key, p.value) == ("esv.table", "my_table")
     assert "'seed002_six' has no mapping" in p.message
 
@@ -275,7 +249,7 @@ def _region(tmp_path: Path, **esv) -> Path:
 
 
 def _one_problem(path: Path):
-    err = _config_error(path)
+    err = config_error(path)
     [p] = err.problems
     assert Path(p.file).resolve() == path.resolve()
     assert f"{p.key} = {p.value!r}" in str(err)
@@ -295,7 +269,7 @@ def test_from_county_stats_needs_county_stats(tmp_path: Path) -> None:
     assert (p.key, p.value) == ("esv.standard_equivalent", "from_county_stats")
     assert "county_stats" in p.message
     # with the table's own standard equivalent the same config is valid
-    _edit(path, lambda d: d["esv"].pop("standard_equivalent"))
+    edit_yaml(path, lambda d: d["esv"].pop("standard_equivalent"))
     assert load_config(path).esv.table == "xie2015"
 
 
@@ -308,7 +282,7 @@ def test_adjustment_naming_an_unknown_driver(tmp_path: Path) -> None:
 
 def test_adjustment_naming_a_categorical_driver(tmp_path: Path) -> None:
     path = _region(tmp_path, adjustment={"supporting": "soil"})
-    _edit(path, lambda d: d["drivers"].__setitem__("soil", {"path": "elev.tif", "kind": "categorical"}))
+    edit_yaml(path, lambda d: d["drivers"].__setitem__("soil", {"path": "elev.tif", "kind": "categorical"}))
     p = _one_problem(path)
     assert (p.key, p.value) == ("esv.adjustment.supporting", "soil")
     assert "continuous" in p.message
@@ -327,7 +301,7 @@ def test_adjustment_naming_a_group_the_table_lacks(tmp_path: Path) -> None:
         del t["values"]["aesthetic_landscape"]
 
     path, _, _ = _catalog(tmp_path, table_edit=no_cultural)
-    _edit(path, lambda d: d["esv"].__setitem__("adjustment", {"cultural": "elevation"}))
+    edit_yaml(path, lambda d: d["esv"].__setitem__("adjustment", {"cultural": "elevation"}))
     p = _one_problem(path)
     assert (p.key, p.value) == ("esv.adjustment.cultural", "elevation")
     assert "my_table" in p.message and "no such group" in p.message
@@ -342,8 +316,8 @@ def test_adjustment_naming_a_group_the_table_lacks(tmp_path: Path) -> None:
 ])
 def test_projection_year_not_on_the_step(tmp_path: Path, years, proj, why) -> None:
     path = make_tiny_region(tmp_path / "r", years=years)
-    _edit(path, lambda d: d["landcover"].__setitem__("projection_year", proj))
-    err = _config_error(path)
+    edit_yaml(path, lambda d: d["landcover"].__setitem__("projection_year", proj))
+    err = config_error(path)
     [p] = err.problems
     msg = str(err)
     assert str(path) in msg or str(path.resolve()) in msg
@@ -353,13 +327,13 @@ def test_projection_year_not_on_the_step(tmp_path: Path, years, proj, why) -> No
 
 def test_projection_year_on_the_step_loads(tmp_path: Path) -> None:
     path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
-    _edit(path, lambda d: d["landcover"].__setitem__("projection_year", 2030))
+    edit_yaml(path, lambda d: d["landcover"].__setitem__("projection_year", 2030))
     assert load_config(path).landcover.projection_year == 2030
 
 
 def test_projection_year_error_names_its_own_key(tmp_path: Path) -> None:
     path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
-    _edit(path, lambda d: d["landcover"].__setitem__("projection_year", 2025))
-    [p] = _config_error(path).problems
+    edit_yaml(path, lambda d: d["landcover"].__setitem__("projection_year", 2025))
+    [p] = config_error(path).problems
     assert (p.key, p.value) == ("landcover.projection_year", 2025)
 

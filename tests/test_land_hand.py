@@ -14,11 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecodask.science import esv as esvmod
-from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.chunked.adjustment import adjustment_multiplier
 from ecodask.chunked.landpass import land_pass
-from ecodask.science.landuse import ClassIndex, year_pairs
-from ecodask.run.stages.transitions_esv import land_esv_tables
+from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.science import esv as esvmod
+from ecodask.science.esv import EsvModel
+from ecodask.science.landuse import ClassIndex
+
+from conftest import make_tiny_region, tiny_landcover
+from helpers import run_stages
 
 Y2000 = np.array([[1, 1, 1, 2, 2, 2],
                   [1, 1, 2, 2, 2, 2],
@@ -37,18 +41,14 @@ FOOD = {"FaL": 984.87, "FoL": 292.56, "WL": 758.93}
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, pd.DataFrame]:
-    scheme, table = load_class_scheme("clcd"), load_esv_table("xinzhou_2023")
-    index = ClassIndex(scheme)
-    years = [2000, 2010]
-    pairs = year_pairs(years)
-    vc = np.stack([esvmod.coefficient_matrix(table, scheme, index, None)] * 2)
-    groups, g_of, _ = esvmod.service_groups(table)
-    values = esvmod.pixel_values(vc, g_of, len(groups), index, 0.09)
+    # Xinzhou's table holds values (CNY/ha/yr): no standard equivalent in either year.
+    model = EsvModel.build(load_class_scheme("clcd"), load_esv_table("xinzhou_2023"), (2000, 2010),
+                           [None, None], 0.09, projection_year=2020)
     with dask.config.set(scheduler="threads", num_workers=2):
         lc = da.from_array(np.stack([Y2000, Y2010]), chunks=(1, 2, 2))
-        res = land_pass(da.from_array(ZONE, chunks=(2, 2)), lc, lut=index.lut, pairs=pairs, n_zones=2,
-                        values=values, factor=2)
-    out = land_esv_tables(res, years, pairs, ZONES, scheme, table, index, vc, 0.09, projection_year=2020)
+        res = land_pass(da.from_array(ZONE, chunks=(2, 2)), lc, lut=model.index.lut, pairs=model.pairs,
+                        n_zones=2, values=model.pixel_values(), factor=2)
+    out = model.tables(res.counts, res.zone_sums, ZONES)
     out["_coarse"] = res.coarse
     return out
 
@@ -177,17 +177,14 @@ def test_equivalent_table_times_standard_equivalent() -> None:
 
 
 def test_single_year_has_areas_and_esv_but_no_transitions() -> None:
-    scheme, table = load_class_scheme("clcd"), load_esv_table("xinzhou_2023")
-    index = ClassIndex(scheme)
-    pairs = year_pairs([2000])
-    assert pairs == [(0, 0)]
-    vc = esvmod.coefficient_matrix(table, scheme, index, None)[None]
-    _, g_of, _ = esvmod.service_groups(table)
-    values = esvmod.pixel_values(vc, g_of, 4, index, 0.09)
+    model = EsvModel.build(load_class_scheme("clcd"), load_esv_table("xinzhou_2023"), (2000,), [None], 0.09)
+    assert model.pairs == [(0, 0)]
+    assert model.pixel_values().shape == (1, 4, 256)  # one year, the four service groups
     with dask.config.set(scheduler="sync"):
         res = land_pass(da.from_array(ZONE, chunks=2), da.from_array(Y2000[None], chunks=(1, 2, 2)),
-                        lut=index.lut, pairs=pairs, n_zones=2, values=values, factor=2)
-    out = land_esv_tables(res, [2000], pairs, ZONES, scheme, table, index, vc, 0.09)
+                        lut=model.index.lut, pairs=model.pairs, n_zones=2, values=model.pixel_values(),
+                        factor=2)
+    out = model.tables(res.counts, res.zone_sums, ZONES)
     assert _one(out["class_area"], zone_id="101", class_code=1).pixels == 5
     total = _one(out["esv_by_service"], zone_id="101", level="total").esv_cny
     assert total == pytest.approx(0.45 * FAL + 0.36 * FOL + 0.18 * WL)
@@ -209,12 +206,12 @@ def test_adjustment_multiplier_is_driver_over_its_zone_pixel_mean(tmp_path) -> N
     drivers = {"npp": (tmp_path / "npp.tif", xr.DataArray(v, dims=("y", "x")))}
     groups = ["provisioning", "regulating", "supporting", "cultural"]
     zone_da = da.from_array(zone, chunks=2)
-    m = esvmod.adjustment_multiplier({"regulating": "npp"}, drivers, zone_da, 2, groups)
+    m = adjustment_multiplier({"regulating": "npp"}, drivers, zone_da, 2, groups)
     np.testing.assert_allclose(m[1], [[1.0 / mean, 2.0 / mean], [1.0, 8.0 / mean]])
     assert (m[[0, 2, 3]] == 1.0).all()
     v[1, 1] = np.nan  # a cell with zone pixels and no driver value
     with pytest.raises(InputError, match=r"npp.tif: esv.adjustment.regulating = 'npp': no value in 1 "):
-        esvmod.adjustment_multiplier({"regulating": "npp"}, drivers, zone_da, 2, groups)
+        adjustment_multiplier({"regulating": "npp"}, drivers, zone_da, 2, groups)
 
 
 def test_stage_with_crop_standard_equivalent_adjustment_and_group_grids(tmp_path) -> None:
@@ -224,9 +221,6 @@ def test_stage_with_crop_standard_equivalent_adjustment_and_group_grids(tmp_path
     import xarray as xr
 
     from ecodask.run.config import load_config
-    from ecodask.run.stages.transitions_esv import ingest_stage, land_esv_stage
-
-    from conftest import make_tiny_region, tiny_landcover
 
     folder = tmp_path / "r"
     folder.mkdir()
@@ -240,8 +234,7 @@ def test_stage_with_crop_standard_equivalent_adjustment_and_group_grids(tmp_path
                                  "adjustment": {"regulating": "elevation"}, "group_grids": True})
     cfg = load_config(path)
     with dask.config.set(scheduler="threads", num_workers=2):
-        store = ingest_stage(cfg)
-        paths = land_esv_stage(cfg, store)
+        store, paths = run_stages(cfg, "ingest", "transitions_esv")
     table = pd.read_csv(paths["esv_by_service.csv"], dtype={"zone_id": str})
     pix = xr.open_zarr(store, consolidated=False)
     ana = xr.open_zarr(store, group="analysis", consolidated=False)

@@ -6,7 +6,7 @@ no-data code 0 and sometimes codes no scheme knows. Everything the pass returns 
 recomputed here pixel by pixel with numpy: the transfer histograms, the unknown-code counts, the
 ESV grids written into Zarr, the analysis-cell sums and pixel counts, the spatially adjusted grids
 and their per-zone multiplier sums; and the per-county tables built from them
-(ecodask.run.stages.transitions_esv.land_esv_tables) against areas and ESV computed straight from the raw rasters.
+(ecodask.science.esv.EsvModel.tables) against areas and ESV computed straight from the raw rasters.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -23,23 +22,20 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecodask.science import esv as esvmod
-from ecodask.io.catalogs import load_class_scheme, load_esv_table
 from ecodask.chunked.landpass import land_pass
+from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.science import esv as esvmod
+from ecodask.science.esv import EsvModel
 from ecodask.science.landuse import REGION_ID, ClassIndex, year_pairs
-from ecodask.run.stages.transitions_esv import land_esv_tables
 
 SCHEME = load_class_scheme("clcd")
 INDEX = ClassIndex(SCHEME)
 KNOWN = INDEX.codes  # 1..9
 UNKNOWN_CODES = [13, 200, 255]
 PIXEL_HA = 0.09
+DASK_THREADS = 3  # conftest's dask_threads
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    with dask.config.set(scheduler="threads", num_workers=3):
-        yield
+pytestmark = pytest.mark.usefixtures("dask_threads")
 
 
 # ------------------------------------------------------------------------------------------
@@ -311,16 +307,17 @@ def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones
     table = load_esv_table("xinzhou_2023")
     vc1 = esvmod.coefficient_matrix(table, SCHEME, INDEX, None)  # (services, 9) CNY/ha/yr
     vc = np.stack([vc1] * n_years)
+    model = EsvModel(SCHEME, table, tuple(years), vc, PIXEL_HA)
+    assert model.pairs == pairs
     groups, g_of, market = esvmod.service_groups(table)
-    values = esvmod.pixel_values(vc, g_of, len(groups), INDEX, PIXEL_HA)
     ncy, ncx = -(-rows // factor), -(-cols // factor)
     mult = rng.uniform(0.2, 2.5, (len(groups), ncy, ncx)) if adjusted else None
     ch = (_chunk(factor, ky), _chunk(factor, kx))
     zd, ld = _da(zone, lc, ch, ch)
-    res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values, factor=factor,
-                    multiplier=mult, split_every=split_every)
+    res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=model.pixel_values(),
+                    factor=factor, multiplier=mult, split_every=split_every)
     zones = _zones_table(n_zones)
-    tables = land_esv_tables(res, years, pairs, zones, SCHEME, table, INDEX, vc, PIXEL_HA)
+    tables = model.tables(res.counts, res.zone_sums, zones)
 
     ids = [str(i) for i in zones["zone_id"]] + [REGION_ID]
     m = _blow_up(mult, factor, rows, cols) if adjusted else np.ones((len(groups), rows, cols))
@@ -378,12 +375,10 @@ def test_one_year_tables() -> None:
     zone, lc = _raster_case(rng, 9, 11, 1, 2, unknown=False)
     table = load_esv_table("xinzhou_2023")
     vc = esvmod.coefficient_matrix(table, SCHEME, INDEX, None)[None]
-    groups, g_of, _ = esvmod.service_groups(table)
-    values = esvmod.pixel_values(vc, g_of, len(groups), INDEX, PIXEL_HA)
+    model = EsvModel(SCHEME, table, (2020,), vc, PIXEL_HA)
     res = land_pass(da.from_array(zone, chunks=4), da.from_array(lc, chunks=(1, 4, 4)), lut=INDEX.lut,
-                    pairs=year_pairs([2020]), n_zones=2, values=values, factor=1)
-    tables = land_esv_tables(res, [2020], year_pairs([2020]), _zones_table(2), SCHEME, table, INDEX, vc,
-                             PIXEL_HA)
+                    pairs=model.pairs, n_zones=2, values=model.pixel_values(), factor=1)
+    tables = model.tables(res.counts, res.zone_sums, _zones_table(2))
     # one year still has class areas and ESV; the transition tables are empty
     ca = tables["class_area"]
     assert ca[ca.zone_id == REGION_ID]["pixels"].sum() == np.isin(lc[0][zone > 0], KNOWN).sum()

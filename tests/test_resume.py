@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ecodask.errors import ConfigError
 from ecodask.run import resume
 from ecodask.run.config import load_config
+from ecodask.run.stages import BY_NAME, NAMES, STAGES
 
 from conftest import make_tiny_region
 
@@ -19,7 +21,7 @@ def cfg(tmp_path: Path):
 
 
 def _changed(a: dict[str, str], b: dict[str, str]) -> set[str]:
-    return {s for s in resume.STAGES if a[s] != b[s]}
+    return {s for s in NAMES if a[s] != b[s]}
 
 
 def test_keys_follow_what_each_stage_reads(cfg) -> None:
@@ -39,7 +41,7 @@ def test_keys_follow_what_each_stage_reads(cfg) -> None:
     # An input file's bytes (not its name or time) are part of the key.
     elev = cfg.drivers["elevation"].path
     elev.write_bytes(elev.read_bytes() + b"\0")
-    assert _changed(base, resume.plan(cfg)) == set(resume.STAGES)
+    assert _changed(base, resume.plan(cfg)) == set(NAMES)
 
 
 def test_finished_stage_skipped_interrupted_stage_rerun(cfg, tmp_path: Path) -> None:
@@ -72,10 +74,30 @@ def test_finished_stage_skipped_interrupted_stage_rerun(cfg, tmp_path: Path) -> 
 
 
 def test_forcing_a_stage_forces_the_stages_built_on_it() -> None:
-    assert resume.with_downstream(["ingest"]) == list(resume.STAGES)
-    assert resume.with_downstream(["transitions_esv"]) == list(resume.STAGES[1:])
+    assert resume.with_downstream(["ingest"]) == list(NAMES)
+    assert resume.with_downstream(["transitions_esv"]) == list(NAMES[1:])
     assert resume.with_downstream(["driver_analysis"]) == ["driver_analysis", "figures"]
     assert resume.with_downstream(["compensation"]) == ["compensation"]
     assert resume.with_downstream(["compensation", "driver_analysis"]) == ["driver_analysis", "compensation",
                                                                           "figures"]
     assert resume.with_downstream([]) == []
+
+
+def test_stage_records_in_run_order() -> None:
+    assert NAMES == ("ingest", "transitions_esv", "driver_analysis", "compensation", "figures")
+    assert tuple(s.name for s in STAGES) == NAMES and all(BY_NAME[s.name] is s for s in STAGES)
+    for i, stage in enumerate(STAGES):  # each after the stages it builds on
+        assert set(stage.upstream) <= set(NAMES[:i]), stage.name
+    assert {s.name: s.upstream for s in STAGES} == {
+        "ingest": (), "transitions_esv": ("ingest",), "driver_analysis": ("transitions_esv",),
+        "compensation": ("transitions_esv",), "figures": ("driver_analysis",)}
+
+
+def test_forced_names_are_checked_and_reach_downstream() -> None:
+    assert resume.forced(None) == [] and resume.forced([]) == []
+    assert resume.forced(["driver_analysis"]) == ["driver_analysis", "figures"]
+    assert resume.forced(["figures", "ingest"]) == list(NAMES)
+    with pytest.raises(ConfigError) as info:
+        resume.forced(["ingest", "ingets", "figure"])
+    [p] = info.value.problems
+    assert (p.key, p.value) == ("stage", ["figure", "ingets"]) and ", ".join(NAMES) in p.message

@@ -6,7 +6,8 @@ See the README for the schema with a full example.
 
 Inputs and the output may be object-storage URLs (``s3://bucket/key``, see
 :mod:`ecodask.io.objstore`): :func:`load_config` fetches remote inputs into
-``<work_dir>/inputs`` while validating, so the rest of the code reads local files, and a remote
+``<work_dir>/inputs`` first (:mod:`ecodask.run.fetch`), then validates, so the rest of the code
+reads local files, and a remote
 ``output`` becomes ``remote_output`` with ``output`` set to the local ``<work_dir>/output`` where
 the run computes before publishing.
 """
@@ -35,6 +36,7 @@ from pyproj.exceptions import CRSError
 from ecodask.errors import CatalogError, ConfigError, Problem, problem
 from ecodask.io import objstore
 from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table
+from ecodask.run.fetch import fetch_inputs
 from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.grid import Grid, equal_area_reason
 
@@ -55,14 +57,11 @@ def _work_dir(info: ValidationInfo) -> Path:
 def _existing_file(value: Any, info: ValidationInfo) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("must be a file path")
+    if isinstance(value, objstore.FetchedPath):
+        return value  # fetched by ecodask.run.fetch before validation
     if objstore.is_remote(value):
-        url = objstore.check_url(str(value))
-        try:
-            return objstore.fetch(url, _work_dir(info) / "inputs")
-        except ValueError as exc:
-            raise ValueError(f"cannot fetch {url}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - network, permissions: the user's to fix
-            raise ValueError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from None
+        objstore.check_url(str(value))
+        raise ValueError("a URL input is fetched by ecodask.run.config.load_config")
     p = _resolve(value, info)
     if not p.is_file():
         raise ValueError(f"file not found (looked for {p})")
@@ -543,10 +542,18 @@ def load_config(path: str | Path) -> RunConfig:
     if "source" in data:
         raise ConfigError([problem(file, "source", data["source"], "unknown key")])
     base = file.resolve().parent
+    work_dir = default_work_dir(data, base)
+    data, unfetched = fetch_inputs(data, work_dir, file)  # remote inputs: a step of their own
     try:
-        cfg = RunConfig.model_validate(data, context={"base": base, "work_dir": default_work_dir(data, base)})
+        cfg = RunConfig.model_validate(data, context={"base": base, "work_dir": work_dir})
     except ValidationError as exc:
-        raise ConfigError(_problem(file, e) for e in exc.errors()) from None
+        failed = [tuple(map(str, loc)) for loc in unfetched]  # reported by the fetch step
+        problems = [*unfetched.values()]
+        problems += [_problem(file, e) for e in exc.errors()
+                     if not any(tuple(map(str, e["loc"]))[:len(f)] == f for f in failed)]
+        raise ConfigError(problems) from None
+    if unfetched:
+        raise ConfigError(list(unfetched.values()))
     problems = _cross_checks(cfg, file)
     if problems:
         raise ConfigError(problems)

@@ -70,10 +70,10 @@ def test_every_command_has_help_with_an_example() -> None:
 
 
 def test_run_help_names_every_stage_force_accepts() -> None:
-    from ecodask.run.resume import STAGES
+    from ecodask.run.stages import NAMES
 
     text = " ".join(runner.invoke(app, ["run", "--help"]).output.replace("│", " ").split())
-    assert "repeatable): " + ", ".join(STAGES) + "." in text
+    assert "repeatable): " + ", ".join(NAMES) + "." in text
 
 
 def test_top_level_help_documents_the_exit_codes_and_options() -> None:
@@ -199,6 +199,7 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
     from prefect.logging.handlers import PrefectConsoleHandler
 
     from ecodask.run import resume
+    from ecodask.run.stages import NAMES
 
     (tiny_region.parent / "out").mkdir()  # an earlier run: transitions_esv finished, ingest not
     forced: list = []
@@ -218,7 +219,7 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
         assert "stage ingest: done in 0:00:00 (no Dask tasks)" in result.output
         assert "stage transitions_esv: skipped (finished earlier with the same inputs)" in result.output
         assert "\x1b" not in result.output and "out/x.zarr" in result.output
-        quiet = runner.invoke(app, ["--quiet", "run", str(tiny_region), "--force", resume.STAGES[-1]],
+        quiet = runner.invoke(app, ["--quiet", "run", str(tiny_region), "--force", NAMES[-1]],
                               env=QUIET_ENV)
         assert quiet.exit_code == 0 and quiet.output == ""
     finally:
@@ -228,6 +229,6 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
     assert seen[0][1] is None and seen[1][1] == "WARNING"
     assert "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in os.environ
     assert handler.level == logging.INFO
-    assert forced == [[], resume.with_downstream([resume.STAGES[-1]])]
+    assert forced == [[], resume.with_downstream([NAMES[-1]])]
     bad = runner.invoke(app, ["run", str(tiny_region), "--force", "ingets"])
     assert bad.exit_code == 2 and "--force: stage = ['ingets']: stages are ingest" in bad.output

@@ -7,11 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import dask
+import pytest
 
 from ecodask.run.cluster import dask_client, memory_env
 from ecodask.run.config import ClusterConfig, MemoryConfig
 
+from helpers import deadline
 
+
+@pytest.mark.slow  # a LocalCluster of worker processes
 def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
     cfg = ClusterConfig(n_workers=2, threads_per_worker=1, memory_limit="1GiB", local_directory=str(tmp_path),
                         memory={"target": 0.5, "spill": 0.6, "pause": 0.75, "terminate": 0.9})
@@ -26,7 +30,7 @@ def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
                 "local_directory": dask_worker.local_directory}
 
     with dask_client(cfg) as client:
-        client.wait_for_workers(2)
+        client.wait_for_workers(2, timeout=deadline(60))
         settings = list(client.run(_worker_settings).values())
     assert len(settings) == 2
     for s in settings:

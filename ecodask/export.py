@@ -65,14 +65,11 @@ from rasterio.windows import Window
 
 from ecodask.errors import InputError, Problem, problem
 from ecodask.io.atomic import write_atomic
+from ecodask.io.layout import EXPORT, STORE, TABLES, RunFolder
+from ecodask.io.store import ANALYSIS_GROUP as ANALYSIS
 from ecodask.run.config import ZonesConfig, default_work_dir
 from ecodask.science.landuse import REGION_ID
 
-RUN_RECORD = "run.json"
-STORE = "store.zarr"
-TABLES = "tables"
-ANALYSIS = "analysis"
-EXPORT = "export"
 COUNTIES_GPKG = "counties.gpkg"
 COG_DIR = "cog"
 
@@ -120,7 +117,7 @@ def open_run(run_dir: str | Path) -> FinishedRun:
     if not run_dir.is_dir():
         raise InputError([problem(run_dir, "", None, "no such folder: give the output folder of a "
                                   "finished run (it holds run.json, store.zarr and tables/)")])
-    record_path = run_dir / RUN_RECORD
+    record_path = RunFolder(run_dir).run_record
     problems: list[Problem] = []
     record: dict[str, Any] | None = None
     if not record_path.is_file():
@@ -139,7 +136,7 @@ def open_run(run_dir: str | Path) -> FinishedRun:
     if not (run_dir / STORE / "zarr.json").is_file():
         problems.append(problem(run_dir / STORE, "", None, "missing: the run's Zarr store is not there"))
     for name in REQUIRED_TABLES:
-        path = run_dir / TABLES / f"{name}.parquet"
+        path = RunFolder(run_dir).table_path(name)
         if not path.is_file():
             problems.append(problem(path, "", None, "missing: the run's ESV stage has not finished"))
     if problems:
@@ -151,7 +148,7 @@ def open_run(run_dir: str | Path) -> FinishedRun:
         raise InputError([problem(record_path, "config.grid.crs", grid_crs, "missing")])
     tables = {}
     for name in (*REQUIRED_TABLES, *OPTIONAL_TABLES):
-        path = run_dir / TABLES / f"{name}.parquet"
+        path = RunFolder(run_dir).table_path(name)
         if path.is_file():
             try:
                 tables[name] = pd.read_parquet(path)
@@ -166,7 +163,7 @@ def _zones_config(run_dir: Path, record: dict[str, Any]) -> ZonesConfig:
     """The run's zones input, its path resolved as :func:`ecodask.run.config.load_config` does
     (relative to the configuration file's folder). The recorded entry (an absolute path after
     the run) is tried first, then the configuration file's current entry."""
-    record_path = run_dir / RUN_RECORD
+    record_path = RunFolder(run_dir).run_record
     cfg = record["config"]
     config_file = Path(record["config_file"]) if record.get("config_file") else None
     base = config_file.parent if config_file else run_dir

@@ -5,7 +5,7 @@ uninterrupted run's, the stages finished before the kill not redone)."""
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import signal
@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from ecodask.io.grids import STAGING
+from ecodask.io.layout import RunFolder
 from ecodask.run import resume
-
-from ecodask.run.stages import transitions_esv as stages
 from ecodask.run.cluster import dask_client
 from ecodask.run.config import load_config
 from ecodask.science.grid import CHINA_ALBERS
-from ecodask.io.grids import STAGING
 
 from conftest import make_tiny_region
+from helpers import deadline, digest, run_stages, stage_call, wait_until
+
+pytestmark = pytest.mark.slow  # worker processes and whole runs, killed
 
 #: Big enough for many chunk tasks per stage (2 years of 1024 x 1024 px in 128 px chunks: 64 a year).
 SHAPE = (1024, 1024)
@@ -36,12 +38,10 @@ def _region(folder: Path) -> Path:
     return make_tiny_region(folder, shape=SHAPE, grid=GRID)
 
 
-def _digest(folder: Path, skip: tuple[str, ...] = ("run.json", "report.html", ".ecodask")) -> dict[str, str]:
-    """sha256 of every file under ``folder`` by relative path, leaving out the run record and the
-    stage manifests (they name the folder)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and not any(part in skip for part in p.relative_to(folder).parts)}
+def _digest(folder: Path) -> dict[str, object]:
+    """sha256 of every file under ``folder`` by relative path, leaving out the run record, the report
+    and the stage manifests (they name the folder)."""
+    return digest(folder, skip=("run.json", "report.html", ".ecodask"))
 
 
 def _same(got: dict[str, str], want: dict[str, str]) -> None:
@@ -49,14 +49,6 @@ def _same(got: dict[str, str], want: dict[str, str]) -> None:
     differ = sorted(k for k in got.keys() & want.keys() if got[k] != want[k])
     assert got == want, {"differ": differ, "missing": sorted(want.keys() - got.keys()),
                          "extra": sorted(got.keys() - want.keys())}
-
-
-def _ingest(cfg):
-    return lambda: {"store": stages.ingest_stage(cfg)}
-
-
-def _land_esv(cfg):
-    return lambda: stages.land_esv_stage(cfg, cfg.output / "store.zarr")
 
 
 class _WorkerKiller(threading.Thread):
@@ -85,24 +77,23 @@ def test_worker_killed_mid_stage(tmp_path: Path, stage: str) -> None:
     for c in (reference, cfg):
         if stage != "ingest":  # the stage's input, computed undisturbed
             with dask_client(c.cluster):
-                _ingest(c)()
-    fn = {"ingest": _ingest, "transitions_esv": _land_esv}[stage]
+                run_stages(c, "ingest")
     with dask_client(reference.cluster):
-        fn(reference)()
+        run_stages(reference, stage)
     with dask_client(cfg.cluster) as client:
-        client.wait_for_workers(2)
+        client.wait_for_workers(2, timeout=deadline(60))
         killer = _WorkerKiller(client)
         finished_at_kill = threading.Event()
         killer.start()
         key = resume.plan(cfg)[stage]
-        resume.run_stage(cfg, stage, key, fn(cfg), log=str)
+        resume.run_stage(cfg, stage, key, stage_call(cfg, stage), log=str)
         finished_at_kill.set()
         killer.stop.set()
         killer.join()
         assert killer.killed, "no worker was running a task: the kill never happened"
         assert killer.killed["tasks_lost"] >= 1
         # The nanny restarted the worker: a new process in place of the killed one.
-        client.wait_for_workers(2, timeout=60)
+        client.wait_for_workers(2, timeout=deadline(60))
         assert killer.killed["pid"] not in client.run(os.getpid).values()
     assert resume.finished(cfg, stage, key) is not None
     _same(_digest(cfg.output), _digest(reference.output))
@@ -115,7 +106,13 @@ def _ecodask(*args: str, env: dict[str, str]) -> subprocess.Popen:
 
 def _run_to_end(config: Path, env: dict[str, str]) -> str:
     proc = _ecodask("run", str(config), env=env)
-    out, _ = proc.communicate(timeout=600)
+    try:
+        out, _ = proc.communicate(timeout=deadline(600))
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"ecodask run {config} did not finish:\n{out}")
     assert proc.returncode == 0, out
     return out
 
@@ -124,23 +121,30 @@ def test_flow_process_killed_mid_run(tmp_path: Path, prefect_api) -> None:
     reference = _region(tmp_path / "reference")
     _run_to_end(reference, prefect_api)
     config = _region(tmp_path / "killed")
-    out = config.parent / "out"
+    out = RunFolder(config.parent / "out")
     proc = _ecodask("run", str(config), env=prefect_api)
     # Kill the flow and its Dask workers (the whole process group, as a machine going down would)
     # while the transitions + ESV stage is writing its grids: ingest finished, that stage not.
-    store = out / "store.zarr"
-    deadline = time.monotonic() + 300
-    while not (store.exists() and any(p.name.startswith(STAGING) for p in store.iterdir())):
+    store = out.store
+
+    def staging() -> bool:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.monotonic() < deadline, "the transitions + ESV stage never started"
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert (out / ".ecodask" / "stages" / "ingest.json").exists()
-    assert not (out / ".ecodask" / "stages" / "transitions_esv.json").exists()
-    assert not (out / "run.json").exists()
+        try:
+            return any(p.name.startswith(STAGING) for p in store.iterdir())
+        except FileNotFoundError:  # no store yet
+            return False
+
+    try:
+        wait_until(staging, 300, "the transitions + ESV stage writing its grids", interval=0.01)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone if the run ended
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert out.manifest("ingest").exists()
+    assert not out.manifest("transitions_esv").exists()
+    assert not out.run_record.exists()
     _run_to_end(config, prefect_api)
-    record = json.loads((out / "run.json").read_text())
+    record = json.loads(out.run_record.read_text())
     assert record["stage_ran"] == {"ingest": False, "transitions_esv": True, "driver_analysis": True,
                                    "compensation": True, "figures": True}
-    _same(_digest(out), _digest(reference.parent / "out"))
+    _same(_digest(out.root), _digest(reference.parent / "out"))

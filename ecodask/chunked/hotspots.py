@@ -194,9 +194,9 @@ def hotspots(
     zones: pd.DataFrame,
     *,
     source: str | Path = _DEFAULT_SOURCE,
-) -> tuple[dict[str, float | int], da.Array, da.Array, pd.DataFrame]:
-    """Moran's I, Gi* z-scores (lazy), their classes (lazy int8) and the per-zone summary of ``y``."""
+) -> tuple[dict[str, float | int], np.ndarray, np.ndarray, pd.DataFrame]:
+    """The hot-spot analysis of ``y`` as the driver stage writes it: Moran's I, the Gi* z-scores
+    (computed once, float64), their classes (int8) and the per-zone summary from those z-scores."""
     moran = morans_i(y, source=source)
-    gi_z = getis_ord_gi_star(y, source=source)
-    classes = hotspot_classes(gi_z)
-    return moran, gi_z, classes, hotspot_summary(gi_z, zone_grid, zones, source=source)
+    gi_z = np.asarray(getis_ord_gi_star(y, source=source).compute())
+    return moran, gi_z, hotspot_classes(gi_z), hotspot_summary(gi_z, zone_grid, zones, source=source)

@@ -84,11 +84,11 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         morans, zs, classes, summaries = [], [], [], []
         for i, year in enumerate(years):
             src = f"{store.name}/analysis/esv_density[{year}]"
-            morans.append({"year": year, **hs.morans_i(density[i], source=src)})
-            z = hs.getis_ord_gi_star(density[i], source=src).compute()  # once: grid, classes, summary
+            moran, z, cls, summary = hs.hotspots(density[i], cell_zone, zones, source=src)
+            morans.append({"year": year, **moran})
             zs.append(z.astype(np.float32))
-            classes.append(hs.hotspot_classes(z))
-            summaries.append(hs.hotspot_summary(z, cell_zone, zones, source=src).assign(year=year))
+            classes.append(cls)
+            summaries.append(summary.assign(year=year))
         hot = (pd.DataFrame(morans), pd.concat(summaries, ignore_index=True), np.stack(zs), np.stack(classes))
     # Everything is computed: write.
     tables: dict[str, pd.DataFrame] = {}

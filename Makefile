@@ -18,10 +18,12 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
             "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: help venv bytecode browser demo test bench bench-national lint lint-imports clean
+.PHONY: help venv bytecode browser demo test test-fast bench bench-national lint lint-imports clean
 help:
 	@echo "make demo   - set up, generate a synthetic region and run the whole flow on it (DEMO_OUT=$(DEMO_OUT))"
 	@echo "make test   - set up and run the test suite"
+	@echo "make test-fast - set up and run the quick tests (not marked slow: no servers, flows, process"
+	@echo "              clusters, whole-run subprocesses, browsers, S3, kills or big regions); a few minutes"
 	@echo "make bench  - set up (with the bench group: baselines) and run every benchmark suite in BENCH_SUITES"
 	@echo "              ($(BENCH_SUITES): Hubei-30m, driver analysis, land-use overview + figures"
 	@echo "              stage); BENCH_SUITES=drivers (or figures) for one;"
@@ -60,6 +62,11 @@ browser:
 test: venv bytecode browser lint-imports
 	$(PY) -m compileall -q tests
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# The quick subset, for while you work: the tests not marked slow (pyproject.toml, pytest markers).
+test-fast: venv bytecode lint-imports
+	$(PY) -m compileall -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 # The benchmarks need the `bench` dependency group (baselines) on top of the locked environment.
 bench: venv

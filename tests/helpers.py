@@ -4,6 +4,7 @@ conftest.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -42,10 +43,12 @@ def deadline(base_s: float) -> float:
     return base_s * scale * max(1.0, load)
 
 
-def wait_until(condition: Callable[[], object], base_s: float, what: str, interval: float = 0.1):
+def wait_until(condition: Callable[[], object], base_s: float, what: str | Callable[[], str],
+               interval: float = 0.1):
     """Poll ``condition`` until it returns something true (returned) or :func:`deadline` of ``base_s``
-    has passed since the start (the test fails naming ``what``). The deadline is worked out again at
-    every poll, so a machine that gets busier meanwhile extends it."""
+    has passed since the start: then the test fails naming ``what`` (a text, or a function giving
+    one when it fails). The deadline is worked out again at every poll, so a machine that gets
+    busier meanwhile extends it."""
     start = time.monotonic()
     while True:
         result = condition()
@@ -53,22 +56,23 @@ def wait_until(condition: Callable[[], object], base_s: float, what: str, interv
             return result
         waited = time.monotonic() - start
         if waited > deadline(base_s):
-            pytest.fail(f"{what}: not after {waited:.0f} s (base {base_s:g} s, load "
-                        f"{os.getloadavg()[0]:.1f}, {TIMEOUT_SCALE_ENV} to wait longer)")
+            text = what() if callable(what) else what
+            pytest.fail(f"{text}: not after {waited:.0f} s (base {base_s:g} s, load "
+                        f"{os.getloadavg()[0]:.1f}; {TIMEOUT_SCALE_ENV} to wait longer)")
         time.sleep(interval)
 
 
 def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace_s: float = 20) -> None:
     """Send ``sig`` to the process group of ``proc`` (started with ``start_new_session=True``);
     SIGKILL it if it has not ended within :func:`deadline` of ``grace_s``."""
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group is gone already
         os.killpg(proc.pid, sig)
+    try:
         proc.wait(deadline(grace_s))
-    except ProcessLookupError:
-        pass
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 # ------------------------------------------------------------------------------------------

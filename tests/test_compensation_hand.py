@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecodask.science import compensation as comp
 from ecodask.errors import ConfigError, InputError
-from ecodask.science.footprint import footprint
 from ecodask.io.catalogs import catalog_files, load_esv_table, load_footprint_table
+from ecodask.science import compensation as comp
 from ecodask.science.catalogs import FootprintTable
+from ecodask.science.footprint import footprint
 
 from conftest import shared
 

@@ -169,9 +169,20 @@ def test_engel_in_percent(tmp_path):
     path = write(tmp_path, table)
     err = errors(path)
     p = assert_names(err, path, "engel_rural", "not percent", "420102", "Hongshan")
-    assert "fractions in [0, 1]" in p.message
+    assert "fractions in (0, 1]" in p.message
     assert "420101 (Jiangan)" in p.message and "420103 (Qiaokou)" in p.message
     assert "2000" not in p.message  # rows of years not asked for are ignored
+
+
+def test_engel_of_zero_is_refused_as_the_formula_refuses_it(tmp_path):
+    # The reader and seed 003's eq. 8 share one rule (compensation.ENGEL_RULE): (0, 1]; the
+    # urbanization rate may be 0.
+    table = valid_table()
+    table["engel_urban"] = 0.0
+    table["urbanization_rate"] = 0.0
+    err = errors(write(tmp_path, table))
+    assert [p.key for p in err.problems] == ["engel_urban"]
+    assert "must be > 0" in err.problems[0].message and "(0, 1]" in err.problems[0].message
 
 
 def test_negative_urbanisation(tmp_path):

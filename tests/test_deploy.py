@@ -6,17 +6,16 @@ triggered flow run in its own process."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import make_tiny_region
+from helpers import deadline, stop_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -25,27 +24,32 @@ THREADS = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes"
 
 
 def _cli(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 300) -> str:
-    done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    """Run a command to its end (within :func:`deadline` of ``timeout``); its output."""
+    done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=deadline(timeout))
     assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
 def _api(env: dict[str, str], method: str, path: str, **kw) -> dict:
-    r = httpx.request(method, env["PREFECT_API_URL"] + path, timeout=30, **kw)
+    r = httpx.request(method, env["PREFECT_API_URL"] + path, timeout=deadline(30), **kw)
     r.raise_for_status()
     return r.json()
 
 
 def _wait_for_state(env: dict[str, str], flow_run_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The flow run once it is in a final state (waiting up to :func:`deadline` of ``timeout``)."""
+    seen: list[str] = []
+
+    def final() -> dict | None:
         run = _api(env, "GET", f"/flow_runs/{flow_run_id}")
-        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return run
-        assert time.monotonic() < deadline, f"flow run still {run['state']['type']}"
-        time.sleep(1)
+        seen.append(run["state"]["type"])
+        return run if seen[-1] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+    return wait_until(final, timeout, lambda: f"flow run {flow_run_id} in a final state (still {seen[-1]})",
+                      interval=1)
 
 
+@pytest.mark.slow  # a Prefect server, a deployment and a worker running it
 def test_prefect_yaml_deployment_created_and_run_by_a_worker(prefect_api, tmp_path: Path) -> None:
     config = make_tiny_region(tmp_path / "region", cluster=THREADS)
     env = {**prefect_api, "ECODASK_NATIONAL_CONFIG": str(config)}
@@ -68,21 +72,22 @@ def test_prefect_yaml_deployment_created_and_run_by_a_worker(prefect_api, tmp_pa
     assert all(record["stage_ran"].values())
 
 
+@pytest.mark.slow  # a Prefect server and `ecodask serve` running a flow
 def test_ecodask_serve_creates_a_cron_deployment_and_runs_it(prefect_api, tmp_path: Path) -> None:
     config = make_tiny_region(tmp_path / "region", cluster=THREADS)
     serve = subprocess.Popen([str(BIN / "ecodask"), "serve", str(config), "--cron", "30 1 * * 1",
                               "--name", "weekly"], env=prefect_api, cwd=tmp_path, start_new_session=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            r = httpx.get(prefect_api["PREFECT_API_URL"] + "/deployments/name/ecodask-run/weekly", timeout=30)
+        def deployed() -> dict | None:
+            r = httpx.get(prefect_api["PREFECT_API_URL"] + "/deployments/name/ecodask-run/weekly",
+                          timeout=deadline(30))
             if r.status_code == 200:
-                dep = r.json()
-                break
+                return r.json()
             assert serve.poll() is None, serve.stdout.read() if serve.stdout else ""
-            assert time.monotonic() < deadline, "ecodask serve created no deployment"
-            time.sleep(1)
+            return None
+
+        dep = wait_until(deployed, 180, "ecodask serve creating its deployment", interval=1)
         assert dep["parameters"] == {"config_path": str(config)}
         [schedule] = dep["schedules"]
         assert schedule["schedule"]["cron"] == "30 1 * * 1"
@@ -91,17 +96,14 @@ def test_ecodask_serve_creates_a_cron_deployment_and_runs_it(prefect_api, tmp_pa
         assert run["state"]["type"] == "COMPLETED", run["state"]["message"]
         assert (config.parent / "out" / "run.json").exists()
     finally:
-        os.killpg(serve.pid, signal.SIGINT)
-        try:
-            serve.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(serve.pid, signal.SIGKILL)
+        stop_group(serve, signal.SIGINT, 30)
 
 
+@pytest.mark.slow  # `ecodask serve` as a subprocess (imports Prefect: seconds of CPU)
 def test_serve_rejects_a_bad_schedule_before_deploying(tmp_path: Path) -> None:
     config = make_tiny_region(tmp_path / "region")
     done = subprocess.run([str(BIN / "ecodask"), "serve", str(config), "--cron", "61 2 * * *"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=deadline(120))
     assert done.returncode == 2
     assert "--cron '61 2 * * *'" in done.stderr and "Invalid cron string" in done.stderr
 

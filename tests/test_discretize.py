@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecodask.science.discretize import breaks, classify, natural_breaks
-from ecodask.errors import InputError
 from ecodask.chunked.geodetector import optimal_discretization
+from ecodask.errors import InputError
+from ecodask.science.discretize import breaks, classify, natural_breaks
 from ecodask.science.geodetector import q_value, stratum_sums
 
 

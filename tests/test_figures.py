@@ -25,7 +25,7 @@ from ecodask.run.config import load_config
 from ecodask.run.stages.figures import HOTSPOT_CLASSES
 
 from conftest import CHINA_ALBERS, assert_figure, has_colour, make_tiny_region
-from helpers import run_stages
+from helpers import deadline, run_stages
 
 
 def _mode_reference(codes: np.ndarray, factor: int, nodata: int) -> np.ndarray:
@@ -190,6 +190,7 @@ def test_report_is_self_contained_and_complete(run) -> None:
     assert "name: tiny" in text  # the configuration as YAML
 
 
+@pytest.mark.slow  # a browser
 def test_report_renders_in_chromium_without_network(run, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -198,10 +199,12 @@ def test_report_renders_in_chromium_without_network(run, tmp_path: Path) -> None
     need_chromium()
     _, path = _report(run)
     requests: list[str] = []
+    wait_ms = deadline(30) * 1000
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=wait_ms)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(wait_ms)
             page.on("request", lambda r: requests.append(r.url))
             page.goto(path.resolve().as_uri())
             widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")

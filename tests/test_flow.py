@@ -4,7 +4,6 @@ and every output but run.json byte-identical from one run to the next."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -15,14 +14,13 @@ import pytest
 from flows.run import run_flow
 
 from conftest import make_tiny_region
+from helpers import digest
+
+pytestmark = pytest.mark.slow  # a Prefect server; flows on LocalClusters of worker processes
 
 
-def _digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name not in ("run.json", "report.html")  # both record the run's timings
-    }
+def _digest(folder: Path) -> dict[str, object]:
+    return digest(folder, skip=("run.json", "report.html"))  # both record the run's timings
 
 
 def test_flow_end_to_end_and_reproducible(prefect_server, tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecodask.errors import InputError
 from ecodask.chunked.geodetector import detect
+from ecodask.errors import InputError
 from ecodask.science.geodetector import interaction_class, q_value, stratum_sums
 
 from conftest import shared

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from ecodask.science.discretize import classify
-from ecodask.errors import InputError
 from ecodask.chunked.geodetector import detect, detect_arrays
+from ecodask.errors import InputError
+from ecodask.science.discretize import classify
 
 
 def _q(y: np.ndarray, strata: np.ndarray) -> float:

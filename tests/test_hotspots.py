@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from ecodask.errors import InputError
 from ecodask.chunked.hotspots import (
     getis_ord_gi_star,
     hotspot_classes,
@@ -21,8 +20,9 @@ from ecodask.chunked.hotspots import (
     hotspots,
     morans_i,
 )
-from ecodask.science.hotspots import CLASS_NODATA, CRITICAL_Z, SUMMARY_COLUMNS
+from ecodask.errors import InputError
 from ecodask.kernels.neighbours import queen_count
+from ecodask.science.hotspots import CLASS_NODATA, CRITICAL_Z, SUMMARY_COLUMNS
 from ecodask.science.landuse import REGION_ID
 
 NY, NX = 12, 15

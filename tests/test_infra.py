@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from helpers import deadline
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "compose"
 SECRET = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
@@ -161,7 +163,8 @@ def test_daskcluster_matches_the_config_and_the_operator_schema() -> None:
 
     dask = shutil.which("dask", path=str(Path(sys.executable).parent))
     for sub in ("worker", "scheduler"):
-        assert subprocess.run([dask, sub, "--help"], capture_output=True).returncode == 0, sub
+        assert subprocess.run([dask, sub, "--help"], capture_output=True,
+                              timeout=deadline(120)).returncode == 0, sub
 
 
 def test_kubernetes_files_expose_nothing_and_hold_no_credentials() -> None:

@@ -155,6 +155,7 @@ def test_wuhan_landcover_and_dem_driver_through_ingest(tmp_path: Path) -> None:
     assert abs(drv[full].mean() - mean[full].mean()) < 0.05
 
 
+@pytest.mark.slow  # a big region: 390 Mpx of zones
 def test_hubei_zone_areas_within_half_percent(tmp_path: Path) -> None:
     """The real 103 Hubei counties rasterized on the 30 m Albers grid (390 Mpx)."""
     gpkg = shared("hubei_counties.gpkg")

@@ -14,22 +14,19 @@ import numpy as np
 import pytest
 import yaml
 
-from ecodask.run.stages import driver_analysis as drivers
-
-from ecodask.run.stages import transitions_esv as stages
-from ecodask.run.stages.compensation import compensation_stage
-from ecodask.run.config import load_config
 from ecodask.errors import CatalogError, ConfigError
 from ecodask.io import objstore
+from ecodask.run.config import load_config
+from ecodask.run.stages import NAMES
 from ecodask.synth import class_counts_by_zone, make_county_stats
 from flows.run import run_flow
 
 from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover
+from helpers import edit_yaml, run_stages
 
 BUCKET = "ecodask-test"
 KEY_ID, TOKEN = "AKIAECODASKTEST00001", "t0ken-ecodask-test"
 SECRET = "s3cr3t/ecodask+Test0123456789abcdefghij"  # a "/" as real secrets may have
-STAGES = ("ingest", "transitions_esv", "driver_analysis", "compensation", "figures")
 # Small: one Dask worker process (the flow's cluster).
 CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
 
@@ -69,14 +66,15 @@ def _county_stats(folder: Path, years=(2000, 2010)) -> Path:
 
 
 def _edit(path: Path, **changes) -> Path:
-    doc = yaml.safe_load(path.read_text())
-    for key, value in changes.items():
-        if value is None:
-            doc.pop(key, None)
-        else:
-            doc[key] = value
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    """Set the configuration's top-level keys (None: remove it)."""
+    def change(doc: dict) -> None:
+        for key, value in changes.items():
+            if value is None:
+                doc.pop(key, None)
+            else:
+                doc[key] = value
+
+    return edit_yaml(path, change)
 
 
 def _tree(fs, url: str) -> dict[str, bytes]:
@@ -84,6 +82,7 @@ def _tree(fs, url: str) -> dict[str, bytes]:
     return {name[len(root) + 1:]: fs.cat_file(name) for name in fs.find(root)}
 
 
+@pytest.mark.slow  # the moto S3 server
 def test_url_with_credentials_refused_without_echo(s3, tmp_path: Path) -> None:
     cfg = make_tiny_region(tmp_path / "r")
     for url in (f"s3://{KEY_ID}:{SECRET}@{BUCKET}/out", f"s3://{KEY_ID}@{BUCKET}/out"):
@@ -119,6 +118,7 @@ def test_url_output_computes_in_a_local_work_folder(tmp_path: Path) -> None:
         assert [p.key for p in info.value.problems] == [key]
 
 
+@pytest.mark.slow  # the moto S3 server
 def test_fetch_downloads_an_object_once_until_it_changes(s3, tmp_path: Path) -> None:
     s3.pipe_file(f"{BUCKET}/f/data.csv", b"a,b\n1,2\n")
     s3.pipe_file(f"{BUCKET}/f/data.csv.aux.xml", b"<x/>")  # a sidecar comes along
@@ -138,6 +138,7 @@ def test_fetch_downloads_an_object_once_until_it_changes(s3, tmp_path: Path) -> 
         objstore.fetch(f"s3://{BUCKET}/f/missing.tif", tmp_path)
 
 
+@pytest.mark.slow  # the moto S3 server
 def test_sync_up_and_down_mirror_a_tree(s3, tmp_path: Path) -> None:
     src = tmp_path / "src" / "store.zarr"
     (src / "a" / "c").mkdir(parents=True)
@@ -165,6 +166,7 @@ def test_sync_up_and_down_mirror_a_tree(s3, tmp_path: Path) -> None:
         objstore.sync_down(f"s3://{BUCKET}/sync/none", tmp_path / "none")
 
 
+@pytest.mark.slow  # the moto S3 server, a Prefect server, flows on a LocalCluster of worker processes
 def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_server, tmp_path: Path,
                                                                  caplog, capfd) -> None:
     caplog.set_level(logging.INFO)
@@ -173,10 +175,7 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     local_cfg = make_tiny_region(tmp_path / "local", cluster=CLUSTER)
     _edit(local_cfg, county_stats=_county_stats(local_cfg.parent).name)
     ref = load_config(local_cfg)
-    store = stages.ingest_stage(ref)
-    stages.land_esv_stage(ref, store)
-    drivers.analysis_stage(ref, store)
-    compensation_stage(ref, store)
+    run_stages(ref, "ingest", "transitions_esv", "driver_analysis", "compensation")
     local_tables = tmp_path / "local" / "out" / "tables"
     # Its inputs uploaded to the bucket; a configuration naming only URLs.
     for name in ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif", "county_stats.csv"):
@@ -220,7 +219,7 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     assert record["inputs"]["zones.path"]["path"] == f"{inputs}/zones.gpkg"
     assert (tmp_path / "remote" / "work2" / "output" / "store.zarr" / "zarr.json").is_file()
     bucket = _tree(s3, out)
-    assert {f"{s}.json" for s in STAGES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
+    assert {f"{s}.json" for s in NAMES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
     assert any(k.startswith("store.zarr/esv/") for k in bucket)
     assert "report.html" in bucket and "figures/esv_2000.png" in bucket
     tables = {k.removeprefix("tables/"): v for k, v in bucket.items() if k.startswith("tables/")}

@@ -25,6 +25,7 @@ from ecodask.synth import make_region
 from flows.run import run_flow
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from helpers import deadline
 
 YEARS = "2000to2020"
 STAGE_RUNS = {f"{t}-{YEARS}" for t in ("ingest", "transitions-esv", "driver-analysis", "compensation",
@@ -117,11 +118,11 @@ def ui_run(server, cluster, tmp_path_factory) -> Iterator[UIRun]:
         APILogWorker.drain_all()
         EventsWorker.drain_all()
         flow_run_id = state.state_details.flow_run_id
-        deadline = time.monotonic() + 30
+        until = time.monotonic() + deadline(30)
         while True:  # task runs are recorded from events, a moment after the flow returns
             fr, tasks, artifacts, logs = asyncio.run(_read_back(flow_run_id))
             if (len(tasks) >= 8 and all(t.state and t.state.is_final() for t in tasks)) \
-                    or time.monotonic() > deadline:
+                    or time.monotonic() > until:
                 break
             time.sleep(0.5)
         prefect_log.setLevel(level)
@@ -129,6 +130,7 @@ def ui_run(server, cluster, tmp_path_factory) -> Iterator[UIRun]:
                     [lg.message for lg in logs], sent)
 
 
+@pytest.mark.slow  # a Prefect server and a flow run
 def test_run_tasks_and_artifacts_read_back_from_the_server(ui_run: UIRun) -> None:
     out, fr, tasks, artifacts = ui_run.out, ui_run.flow_run, ui_run.tasks, ui_run.artifacts
     state, logs = ui_run.state, ui_run.logs
@@ -180,26 +182,29 @@ def test_run_tasks_and_artifacts_read_back_from_the_server(ui_run: UIRun) -> Non
     assert "| total |" in artifacts["esv-summary"].data
 
 
+@pytest.mark.slow  # a Prefect server, a flow run and a browser
 def test_flow_run_page_shows_the_run_and_its_artifacts(server, ui_run: UIRun, tmp_path: Path) -> None:
     need_chromium()
     from playwright import sync_api
     fr = ui_run.flow_run
+    wait_ms = deadline(30) * 1000  # for each thing the page shows
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=wait_ms)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(wait_ms)  # page.goto and clicks too
             page.goto(f"{server}/runs/flow-run/{fr.id}", wait_until="domcontentloaded")
-            page.get_by_text(fr.name).first.wait_for(timeout=30_000)
-            page.get_by_text("Completed").first.wait_for(timeout=30_000)
+            page.get_by_text(fr.name).first.wait_for(timeout=wait_ms)
+            page.get_by_text("Completed").first.wait_for(timeout=wait_ms)
             page.screenshot(path=tmp_path / "flow-run.png", full_page=True)
             page.get_by_text("Artifacts", exact=True).first.click()
             for key in ("key-figures", "county-esv", "compensation-summary", "ecodask-progress"):
-                page.get_by_text(key, exact=True).first.wait_for(timeout=30_000)
-            page.get_by_text("Key figures of run synthetic-region").first.wait_for(timeout=30_000)
+                page.get_by_text(key, exact=True).first.wait_for(timeout=wait_ms)
+            page.get_by_text("Key figures of run synthetic-region").first.wait_for(timeout=wait_ms)
             page.screenshot(path=tmp_path / "flow-run-artifacts.png", full_page=True)
             page.get_by_text("key-figures", exact=True).first.click()  # the artifact's page
-            page.get_by_text("Run synthetic-region: key figures").first.wait_for(timeout=30_000)
-            page.get_by_text("Strongest driver of the ESV density").first.wait_for(timeout=30_000)
+            page.get_by_text("Run synthetic-region: key figures").first.wait_for(timeout=wait_ms)
+            page.get_by_text("Strongest driver of the ESV density").first.wait_for(timeout=wait_ms)
             page.screenshot(path=tmp_path / "key-figures.png", full_page=True)
         finally:
             browser.close()

@@ -1,4 +1,5 @@
-"""Stepwise regression from moments (ecodask.science.regression) against statsmodels OLS refits on raw data."""
+"""Stepwise regression from moments (ecodask.science.regression, over chunked arrays
+ecodask.chunked.regression) against statsmodels OLS refits on raw data."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from hypothesis import strategies as st
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from ecodask.chunked import regression
-from ecodask.errors import ConfigError, InputError
 from ecodask.chunked.regression import moments, regression_table
+from ecodask.errors import ConfigError, InputError
 from ecodask.science.regression import CONSTANT, ols, stepwise
 
 RTOL = 1e-9

@@ -8,13 +8,16 @@ import json
 import subprocess
 import sys
 
+from helpers import deadline
+
 HEAVY = ("zarr", "dask", "distributed", "numba", "prefect", "xarray", "rasterio", "geopandas",
          "matplotlib", "mapclassify", "pandas")
 
 
 def _loaded(code: str) -> set[str]:
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         timeout=deadline(120))
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -31,7 +34,7 @@ def test_importing_the_stages_compiles_no_numba_code() -> None:
             "import gc\n"
             "compiled = [d for d in gc.get_objects() if isinstance(d, CPUDispatcher) and d.signatures]\n"
             "assert not compiled, compiled")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=deadline(120))
     assert "mapclassify" not in _loaded("import ecodask.run.stages, ecodask.on_tables")
 
 
@@ -39,5 +42,5 @@ def test_zarr_uses_the_fused_codec_pipeline_whether_imported_before_or_after() -
     for code in ("import ecodask, zarr", "import zarr, ecodask"):
         probe = f"{code}\nprint(zarr.config.get('codec_pipeline.path'))"
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                             env={"PATH": ""})
+                             env={"PATH": ""}, timeout=deadline(120))
         assert out.stdout.strip() == "zarr.core.codec_pipeline.FusedCodecPipeline"

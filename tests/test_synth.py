@@ -16,6 +16,7 @@ from rasterio.warp import transform_bounds
 
 from ecodask import synth
 from ecodask.run.config import load_config
+from ecodask.science.compensation import ROLES
 from ecodask.synth import CHINA_ALBERS, make_region
 
 YEARS = (2000, 2010, 2020)
@@ -271,7 +272,7 @@ def test_county_stats(region: Path, landcover: dict[int, np.ndarray]) -> None:
     assert set(zip(stats["code"], stats["year"], strict=True)) == {
         (c, y) for c in codes for y in YEARS
     }
-    assert set(stats["role"]) == set(synth.ROLES)
+    assert set(stats["role"]) == set(ROLES)
     assert stats.groupby("code")["role"].nunique().eq(1).all()
     for col in ("engel_urban", "engel_rural", "urbanization_rate"):
         assert stats[col].between(0, 1).all(), col

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import nnls
 
-from ecodask.science import esv as esvmod
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.science import esv as esvmod
 from ecodask.science.landuse import ClassIndex
 
 from conftest import shared

@@ -274,6 +274,7 @@ def read_county_stats(
             checks.append((ok & (arr < 0), "must be >= 0"))
         elif col in ENGEL:
             checks.append((ok & (arr <= 0), f"must be > 0: {ENGEL_RULE}"))
+            checks.append((ok & (arr > 1), "must be <= 1: give fractions in (0, 1], not percent"))
         else:
             checks.append((ok & (arr < 0), "must be >= 0 (a fraction in [0, 1])"))
             checks.append((ok & (arr > 1), "must be <= 1: give fractions in [0, 1], not percent"))

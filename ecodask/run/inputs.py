@@ -84,9 +84,14 @@ def _same_grid(key: str, path: Path, info: dict, first: Path, ref: dict) -> list
 
 
 
-def _stamp(path: Path) -> tuple[str, int, int]:
-    st = Path(path).stat()
-    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
+def _stamp(path: Path) -> tuple[object, ...] | None:
+    """What identifies a file's content without reading it: its path, inode, size and change
+    times (a rewrite, in place or by rename, changes one of them); None if it cannot be read."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class _Memo:
@@ -107,6 +112,8 @@ def checksum(path: str | Path) -> str:
     """``blake2b:<hex>`` of a file (or a folder's files), computed once per process for the same
     path, size and modification time (see :func:`ecodask.io.provenance.file_checksum`)."""
     key = _stamp(Path(path))
+    if key is None:
+        return file_checksum(path)  # its own error names the file
     if key not in _MEMO.checksums:
         _MEMO.checksums[key] = file_checksum(path)
     return _MEMO.checksums[key]
@@ -116,6 +123,8 @@ def load(config_path: str | Path) -> RunConfig:
     """The run configuration (:func:`ecodask.run.config.load_config`), loaded once per process
     while the file is unchanged."""
     key = _stamp(Path(config_path))
+    if key is None:
+        return load_config(config_path)  # its ConfigError names the file
     if key not in _MEMO.configs:
         _MEMO.configs[key] = load_config(config_path)
     return _MEMO.configs[key]
@@ -134,6 +143,8 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
 def checked(cfg: RunConfig) -> StoreInputs:
     """:func:`check_inputs` of ``cfg``, done once per process while its input files are unchanged."""
     key = (cfg.model_dump_json(), *(_stamp(p) for p in input_files(cfg).values()))
+    if None in key:
+        return check_inputs(cfg)  # a file gone since loading: its own errors name it
     if key not in _MEMO.checked:
         _MEMO.checked[key] = check_inputs(cfg)
     return _MEMO.checked[key]

@@ -67,6 +67,7 @@ from ecodask.errors import InputError, Problem, problem
 from ecodask.io.atomic import write_atomic
 from ecodask.io.layout import EXPORT, STORE, TABLES, RunFolder
 from ecodask.io.store import ANALYSIS_GROUP as ANALYSIS
+from ecodask.io.store import ESV_HOTSPOT, LANDCOVER, ZONE
 from ecodask.run.config import ZonesConfig, default_work_dir
 from ecodask.science.landuse import REGION_ID
 
@@ -78,7 +79,7 @@ REQUIRED_TABLES = ("esv_by_service", "class_area")
 OPTIONAL_TABLES = ("esv_change", "hotspots", "compensation")
 
 #: Grids of class codes: overviews by MODE, never averaged.
-CATEGORICAL = frozenset({"landcover", "zone", "esv_hotspot"})
+CATEGORICAL = frozenset({LANDCOVER, ZONE, ESV_HOTSPOT})
 
 #: Largest tile side of the COGs (px); smaller rasters get smaller tiles so they have overviews.
 MAX_BLOCK = 512

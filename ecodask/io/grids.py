@@ -18,15 +18,26 @@ import zarr
 import zarr.codecs
 
 from ecodask.io.cleanup import remove_tree
-from ecodask.io.store import ANALYSIS_GROUP
+from ecodask.io.store import (
+    ANALYSIS_GROUP,
+    ESV,
+    ESV_DENSITY,
+    ESV_GI_Z,
+    ESV_GROUP,
+    ESV_HOTSPOT,
+    ESV_PIXELS,
+    GROUP,
+    LANDCOVER,
+    ZONE,
+)
 
 STAGING = "_staging_"
 
 
 def _grid_attrs(pix: xr.Dataset) -> dict:
     out = {"grid_mapping": "spatial_ref"} if "spatial_ref" in pix.coords else {}
-    if "_CRS" in pix["landcover"].attrs:  # GDAL's Zarr driver reads the CRS from _CRS
-        out["_CRS"] = pix["landcover"].attrs["_CRS"]
+    if "_CRS" in pix[LANDCOVER].attrs:  # GDAL's Zarr driver reads the CRS from _CRS
+        out["_CRS"] = pix[LANDCOVER].attrs["_CRS"]
     return out
 
 
@@ -35,19 +46,19 @@ def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> 
     float32 arrays (CNY/yr per pixel, NaN outside zones and for no data) under staging names;
     return the Zarr array paths by final name. The store's own attributes are not touched."""
     ny, nx = pix.sizes["y"], pix.sizes["x"]
-    cy, cx = (c[0] for c in pix["zone"].chunks)
+    cy, cx = (c[0] for c in pix[ZONE].chunks)
     n_t = pix.sizes["year"]
     attrs = {"long_name": "ecosystem service value", "units": "CNY/yr per pixel", **_grid_attrs(pix)}
-    specs = {"esv": ((n_t, ny, nx), (1, cy, cx), ["year", "y", "x"], attrs)}
+    specs = {ESV: ((n_t, ny, nx), (1, cy, cx), ["year", "y", "x"], attrs)}
     if groups:
-        specs["esv_group"] = ((n_t, len(groups), ny, nx), (1, 1, cy, cx), ["year", "group", "y", "x"],
+        specs[ESV_GROUP] = ((n_t, len(groups), ny, nx), (1, 1, cy, cx), ["year", GROUP, "y", "x"],
                               {**attrs, "long_name": "ecosystem service value by service group"})
-    discard(store, [*specs, "group"])
+    discard(store, [*specs, GROUP])
     root = zarr.open_group(store, mode="r+")
     staged = {k: Path(store) / (STAGING + k) for k in specs}
     if groups:
-        _write_coord(root, STAGING + "group", "group", np.asarray(groups, dtype=str))
-        staged["group"] = Path(store) / (STAGING + "group")
+        _write_coord(root, STAGING + GROUP, GROUP, np.asarray(groups, dtype=str))
+        staged[GROUP] = Path(store) / (STAGING + GROUP)
     for name, (shape, chunks, dims, at) in specs.items():
         root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype="float32",
                           fill_value=np.nan, dimension_names=dims, attributes=at,
@@ -61,7 +72,7 @@ def _write_coord(root: zarr.Group, name: str, dim: str, values: np.ndarray) -> N
 
 
 #: Arrays of a run with group grids, removed by a later run without them.
-GROUP_ARRAYS = ("esv_group", "group")
+GROUP_ARRAYS = (ESV_GROUP, GROUP)
 
 
 def commit(store: Path, staged: dict[str, Path]) -> None:
@@ -73,7 +84,7 @@ def commit(store: Path, staged: dict[str, Path]) -> None:
         if final.exists():
             shutil.rmtree(final)
         path.rename(final)
-    if "esv_group" not in staged:
+    if ESV_GROUP not in staged:
         for name in GROUP_ARRAYS:
             shutil.rmtree(store / name, ignore_errors=True)
             shutil.rmtree(store / ANALYSIS_GROUP / name, ignore_errors=True)
@@ -97,20 +108,20 @@ def write_analysis_esv(store: Path, ana: xr.Dataset, years: np.ndarray, coarse: 
         density = np.where(npix > 0, coarse[:, 0] / (npix * pixel_area_ha), np.nan)
     attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
     out = {
-        "esv": (("year", "y", "x"), np.where(npix > 0, coarse[:, 0], np.nan),
+        ESV: (("year", "y", "x"), np.where(npix > 0, coarse[:, 0], np.nan),
                 {"long_name": "ecosystem service value per analysis cell", "units": "CNY/yr", **attrs}),
-        "esv_pixels": (("year", "y", "x"), npix,
+        ESV_PIXELS: (("year", "y", "x"), npix,
                        {"long_name": "valued pixels per analysis cell", "units": "1", **attrs}),
-        "esv_density": (("year", "y", "x"), density,
+        ESV_DENSITY: (("year", "y", "x"), density,
                         {"long_name": "ESV density over valued pixels", "units": "CNY/ha/yr", **attrs}),
     }
     coords = {"year": ("year", years), "y": ana["y"], "x": ana["x"]}
     if groups:
-        out["esv_group"] = (("year", "group", "y", "x"),
+        out[ESV_GROUP] = (("year", GROUP, "y", "x"),
                             np.where(npix[:, None] > 0, coarse[:, 1:], np.nan),
                             {"long_name": "ESV per analysis cell by service group", "units": "CNY/yr",
                              **attrs})
-        coords["group"] = ("group", groups)
+        coords[GROUP] = (GROUP, groups)
     ds = xr.Dataset({k: xr.Variable(d, v, attrs=a) for k, (d, v, a) in out.items()}, coords=coords,
                     attrs=dict(ana.attrs))  # written back unchanged
     if "spatial_ref" in ana.coords:
@@ -125,10 +136,10 @@ def write_analysis_hotspots(store: Path, ana: xr.Dataset, years: np.ndarray, gi_
     0 not significant, -128 no data."""
     attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
     ds = xr.Dataset(
-        {"esv_gi_z": (("year", "y", "x"), gi_z.astype(np.float32),
+        {ESV_GI_Z: (("year", "y", "x"), gi_z.astype(np.float32),
                       {"long_name": "Getis-Ord Gi* z-score of ESV density (binary queen weights with self)",
                        "units": "1", **attrs}),
-         "esv_hotspot": (("year", "y", "x"), classes.astype(np.int8),
+         ESV_HOTSPOT: (("year", "y", "x"), classes.astype(np.int8),
                          {"long_name": "ESV hot (+) / cold (-) spot at 99/95/90 % (3/2/1), 0 not significant",
                           "flag_values": [-3, -2, -1, 0, 1, 2, 3], **attrs})},
         coords={"year": ("year", years), "y": ana["y"], "x": ana["x"]}, attrs=dict(ana.attrs))
@@ -137,4 +148,4 @@ def write_analysis_hotspots(store: Path, ana: xr.Dataset, years: np.ndarray, gi_
     for name in ds.data_vars:  # a rerun of the stage replaces them
         shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
     ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False,
-               encoding={"esv_hotspot": {"_FillValue": -128}, "esv_gi_z": {"_FillValue": np.nan}})
+               encoding={ESV_HOTSPOT: {"_FillValue": -128}, ESV_GI_Z: {"_FillValue": np.nan}})

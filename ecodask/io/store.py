@@ -30,12 +30,17 @@ from rasterio.enums import Resampling
 
 from ecodask import __version__
 from ecodask.io.cleanup import remove_tree
+from ecodask.io.layout import STORE
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
 from ecodask.io.zones import zone_table
 from ecodask.science.grid import Grid
 
-STORE_NAME = "store.zarr"
 ANALYSIS_GROUP = "analysis"
+#: Names of the store's arrays (pixel grid, then the analysis group), defined here only.
+LANDCOVER, ZONE = "landcover", "zone"
+ESV, ESV_GROUP, GROUP = "esv", "esv_group", "group"
+ESV_PIXELS, ESV_DENSITY = "esv_pixels", "esv_density"
+ESV_GI_Z, ESV_HOTSPOT = "esv_gi_z", "esv_hotspot"
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,14 @@ def _dataset_pixels(prep: StoreInputs) -> xr.Dataset:
     zone = da.from_array(zsrc, chunks=(c, c), lock=False, asarray=True, name=False)
     ds = xr.Dataset(
         {
-            "landcover": (("year", "y", "x"), da.stack(layers)),
-            "zone": (("y", "x"), zone),
+            LANDCOVER: (("year", "y", "x"), da.stack(layers)),
+            ZONE: (("y", "x"), zone),
         },
         coords={"year": ("year", np.asarray(years, dtype=np.int32))},
     )
-    ds["landcover"].attrs.update(long_name="land-cover class code", scheme=prep.scheme,
+    ds[LANDCOVER].attrs.update(long_name="land-cover class code", scheme=prep.scheme,
                                  nodata=0, resampling="nearest")
-    ds["zone"].attrs.update(long_name="zone index (see the store's zones attribute); 0 = outside",
+    ds[ZONE].attrs.update(long_name="zone index (see the store's zones attribute); 0 = outside",
                             nodata=0)
     ds = _georef(ds, grid)
     ztab = zone_table(zones)
@@ -140,20 +145,20 @@ def ingest(prep: StoreInputs, out_dir: str | Path) -> Path:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / STORE_NAME
-    tmp = out_dir / (STORE_NAME + ".partial")
+    final = out_dir / STORE
+    tmp = out_dir / (STORE + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         pix = _dataset_pixels(prep)
         pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
-                    encoding=_encoding(pix, {"landcover": 0, "zone": 0}))
+                    encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}))
         ana = _dataset_analysis(prep)
         ana.to_zarr(tmp, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
                     encoding=_encoding(ana, {}))
     except BaseException:
         remove_tree(tmp)  # also what chunk writes still running put there
         raise
-    old = out_dir / (STORE_NAME + ".old")
+    old = out_dir / (STORE + ".old")
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)

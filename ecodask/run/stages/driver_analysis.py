@@ -27,7 +27,7 @@ from ecodask.chunked.regression import regression_table
 from ecodask.errors import InputError, problem
 from ecodask.io.grids import write_analysis_hotspots
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import open_store, store_zones
+from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
 from ecodask.io.tables import write_tables
 from ecodask.present.plots import detector_charts
 from ecodask.run.config import RunConfig
@@ -49,12 +49,13 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     hot-spot grids. Needs the ESV stage's ``analysis/esv_density``."""
     store = Path(store)
     pix, ana = open_store(store)
-    if "esv_density" not in ana:
-        raise InputError([problem(store, "analysis/esv_density", None, "missing: run the ESV stage first")])
+    if ESV_DENSITY not in ana:
+        raise InputError([problem(store, f"{ANALYSIS_GROUP}/{ESV_DENSITY}", None,
+                                  "missing: run the ESV stage first")])
     a = cfg.analysis
     years = [int(v) for v in ana["year"].values]
     out = RunFolder(cfg.output)
-    density = ana["esv_density"].data.rechunk((1, BLOCK, BLOCK))
+    density = ana[ESV_DENSITY].data.rechunk((1, BLOCK, BLOCK))
     names = sorted(cfg.drivers)
     drivers = {n: ana[n].data.rechunk((BLOCK, BLOCK)) for n in names}
     continuous = [n for n in names if cfg.drivers[n].kind == "continuous"]
@@ -80,7 +81,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     hot = None
     if a.hotspots:
         zones = store_zones(pix)
-        cell_zone = _cell_zones(pix["zone"].data, int(pix.attrs["analysis_factor"]))
+        cell_zone = _cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"]))
         morans, zs, classes, summaries = [], [], [], []
         for i, year in enumerate(years):
             src = f"{store.name}/analysis/esv_density[{year}]"

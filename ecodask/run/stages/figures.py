@@ -29,7 +29,7 @@ from ecodask.chunked.overview import landcover_overview
 from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import open_store
+from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ESV_HOTSPOT, LANDCOVER, open_store
 from ecodask.io.zones import read_zones
 from ecodask.present import maps, plots
 from ecodask.run.config import RunConfig
@@ -59,8 +59,9 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
 
     store = Path(store)
     pix, ana = open_store(store)
-    if "esv_density" not in ana:
-        raise InputError([problem(store, "analysis/esv_density", None, "missing: run the ESV stage first")])
+    if ESV_DENSITY not in ana:
+        raise InputError([problem(store, f"{ANALYSIS_GROUP}/{ESV_DENSITY}", None,
+                                  "missing: run the ESV stage first")])
     folder = RunFolder(cfg.output)
     out = folder.figures
     years = [int(y) for y in ana["year"].values]
@@ -70,9 +71,9 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
     classes = [(code, c.name.replace("_", " "), c.color) for code, c in sorted(scheme.classes.items())]
     factor = int(pix.attrs["analysis_factor"])
-    lc = pix["landcover"].data
-    density = ana["esv_density"].data
-    hot = ana["esv_hotspot"].data if "esv_hotspot" in ana else None
+    lc = pix[LANDCOVER].data
+    density = ana[ESV_DENSITY].data
+    hot = ana[ESV_HOTSPOT].data if ESV_HOTSPOT in ana else None
     # One year at a time: the flow process holds a few analysis grids, not all years' (39 at national
     # scale). A first pass gives one colour scale for every year's ESV map.
     top = max(_finite_limit(density[i].compute(), 99.0) for i in range(len(years))) or 1.0

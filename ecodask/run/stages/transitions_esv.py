@@ -19,7 +19,7 @@ from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
 from ecodask.io.grids import commit, discard, stage_esv_arrays, write_analysis_esv
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import open_store, store_zones
+from ecodask.io.store import LANDCOVER, ZONE, open_store, store_zones
 from ecodask.io.tables import write_tables
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
@@ -75,10 +75,10 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     mult = None
     if cfg.esv.adjustment:
         drivers = {name: (cfg.drivers[name].path, ana[name]) for name in cfg.esv.adjustment.values()}
-        mult = adjustment_multiplier(cfg.esv.adjustment, drivers, pix["zone"].data, factor, groups)
+        mult = adjustment_multiplier(cfg.esv.adjustment, drivers, pix[ZONE].data, factor, groups)
     staged = stage_esv_arrays(store, pix, groups if cfg.esv.group_grids else None)
     try:
-        res = land_pass(pix["zone"].data, pix["landcover"].data, lut=model.index.lut, pairs=model.pairs,
+        res = land_pass(pix[ZONE].data, pix[LANDCOVER].data, lut=model.index.lut, pairs=model.pairs,
                         n_zones=len(zones), values=model.pixel_values(), factor=factor, multiplier=mult,
                         groups_out=cfg.esv.group_grids, targets=staged)
         landuse.check_unknown(res.unknown, years, model.scheme, cfg.landcover.years)

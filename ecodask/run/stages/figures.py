@@ -1,5 +1,5 @@
-"""The figures of a run (PNG under ``<output>/figures/``), drawn from the store's analysis grid and
-the written tables, never from the 30 m arrays:
+"""Stage ``figures``: the figures of a run (PNG under ``<output>/figures/``), drawn from the store's
+analysis grid and the written tables, never from the 30 m arrays:
 
 - ``landuse_<year>.png``: land use per year in the class scheme's colours (CLCD's colour table), from
   the modal class of each analysis cell (an overview computed chunk by chunk with Dask,

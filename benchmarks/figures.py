@@ -377,13 +377,14 @@ def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
     import dask.array as da
 
     from ecodask.chunked.overview import landcover_overview
+    from ecodask.io import zones
     from ecodask.io.store import open_store
     from ecodask.present import maps, plots
     from ecodask.run.stages import figures
 
     spent: dict[str, float] = {}
-    # read_zones as the stage module imported it: patched there
-    patched = [(da, "compute", "compute (overview + analysis grids)"), (figures, "read_zones", "counties"),
+    # the stage imports read_zones from ecodask.io.zones when it runs: patched there
+    patched = [(da, "compute", "compute (overview + analysis grids)"), (zones, "read_zones", "counties"),
                (maps, "category_map", None), (maps, "raster_map", None),
                (plots, "esv_stacked_bars", None), (plots, "land_use_flows", None)]
     orig = [getattr(m, n) for m, n, _ in patched]

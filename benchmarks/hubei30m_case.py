@@ -235,13 +235,13 @@ def main(argv: list[str] | None = None) -> None:
         elif a.case.startswith("stage"):
             if a.crop:
                 raise SystemExit("the stage runs on a whole extent (make a config for a crop)")
+            from ecodask.io import grids
             from ecodask.run.stages import transitions_esv
 
             if a.case == "stage_nogrid":  # no Zarr targets: the pass computes but writes no esv grid
-                if not hasattr(transitions_esv, "stage_esv_arrays"):
-                    raise SystemExit("ecodask.run.stages.transitions_esv.stage_esv_arrays is gone: "
-                                     "update stage_nogrid")
-                transitions_esv.stage_esv_arrays = lambda store, pix, groups: {}
+                if not hasattr(grids, "stage_esv_arrays"):
+                    raise SystemExit("ecodask.io.grids.stage_esv_arrays is gone: update stage_nogrid")
+                grids.stage_esv_arrays = lambda store, pix, groups: {}  # the stage calls it through grids
             outputs = transitions_esv.run(cfg, store)
         seconds = time.perf_counter() - t0
         peak = peak_rss_mb()  # before the checks below

@@ -26,6 +26,14 @@ def test_the_command_line_imports_no_heavy_package() -> None:
     assert not [m for m in HEAVY if m in loaded]
 
 
+def test_planning_a_run_imports_no_heavy_package() -> None:
+    # A rerun of a finished run plans (stage keys from the records) and stops: the stage modules
+    # import their Dask, xarray, matplotlib and scipy dependencies only when a stage runs.
+    loaded = _loaded("import ecodask.run.resume, ecodask.run.record")
+    heavy = [m for m in (*HEAVY, "scipy", "pyogrio") if m in loaded]
+    assert not heavy
+
+
 def test_importing_the_stages_compiles_no_numba_code() -> None:
     # numba compiles on a function's first call; an import that ran one (mapclassify did, ~10 s CPU)
     # would leave compiled dispatchers with signatures behind.

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 STORE = "store.zarr"
 TABLES = "tables"
@@ -72,6 +73,8 @@ class RunFolder:
 
     def table(self, name: str) -> pd.DataFrame | None:
         """``tables/<name>.parquet``, or None if the run did not write it."""
+        import pandas as pd
+
         path = self.table_path(name)
         return pd.read_parquet(path) if path.is_file() else None
 

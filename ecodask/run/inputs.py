@@ -5,16 +5,14 @@ reused for the stage keys and ``run.json`` (:class:`Checksums`)."""
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
-from rasterio.warp import transform_bounds
+from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, Problem, problem
 from ecodask.io.provenance import file_checksum
-from ecodask.io.rasters import open_info
-from ecodask.io.store import StoreInputs
-from ecodask.io.zones import read_zones, zone_table
 from ecodask.run.config import RunConfig, load_config
+
+if TYPE_CHECKING:
+    from ecodask.io.store import StoreInputs
 
 
 def check_inputs(cfg: RunConfig) -> StoreInputs:
@@ -25,6 +23,13 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
     years in the transfer matrices. Zones: see :func:`ecodask.io.zones.read_zones`. Raises
     :class:`InputError` listing every fault.
     """
+    import numpy as np
+    from rasterio.warp import transform_bounds
+
+    from ecodask.io.rasters import open_info
+    from ecodask.io.store import StoreInputs
+    from ecodask.io.zones import read_zones, zone_table
+
     crs = cfg.grid.to_grid((0, 0, 1, 1)).crs
     z = cfg.zones
     zones = read_zones(z.path, z.id_field, z.name_field, crs, z.layer)

@@ -3,7 +3,11 @@
 A record says everything the run needs of its stage: its name, the stages it builds on, the parts
 of the configuration and the files it reads (its resume key, :mod:`ecodask.run.resume`) and the
 function that does it. ``flows/run.py`` makes one Prefect task of each record; resume plans from
-them. A new stage is a new module here and one line in :data:`STAGES`.
+them. A new stage is a new module here and one line in :func:`_records`.
+
+A stage module imports its heavy dependencies (Dask, xarray, matplotlib, scipy) inside the
+functions that compute, so that planning a run, which reads every record, stays light: a rerun of
+a finished run only hashes its inputs.
 """
 
 from __future__ import annotations

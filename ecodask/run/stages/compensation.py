@@ -13,23 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_esv_table, load_footprint_table
-from ecodask.io.county_stats import read_county_stats
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import open_store, store_zones
-from ecodask.io.tables import write_tables
-from ecodask.io.vectors import write_vectors
-from ecodask.io.zones import read_zones
-from ecodask.present.plots import compensation_maps
 from ecodask.run.config import CompensationConfig, RunConfig
 from ecodask.run.stages import Stage, catalog_entry
-from ecodask.science import compensation as comp
-from ecodask.science.county_esv import county_esv_all_land, county_esv_cultivated, county_loss
-from ecodask.science.footprint import footprint
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def compensation(
@@ -41,6 +34,12 @@ def compensation(
     source: str | Path,
 ) -> pd.DataFrame:
     """The compensation table of every variant, county and year (see :mod:`ecodask.science.compensation`)."""
+    import pandas as pd
+
+    from ecodask.science import compensation as comp
+    from ecodask.science.county_esv import county_esv_cultivated
+    from ecodask.science.footprint import footprint
+
     fp = footprint(stats, load_footprint_table(opts.footprint_table, catalogs))
     tables = []
     for variant in opts.variants:
@@ -66,6 +65,11 @@ def write_compensation(table: pd.DataFrame, zones, folder: Path,
     """Tables (CSV, Parquet), the table with county geometry (GeoPackage, GeoParquet) in ``folder``
     and one choropleth PNG per variant and role (amount and priority level, last year) in
     ``figures`` (default ``folder``)."""
+    from ecodask.io.tables import write_tables
+    from ecodask.io.vectors import write_vectors
+    from ecodask.present.plots import compensation_maps
+    from ecodask.science import compensation as comp
+
     totals = comp.role_totals(table)
     paths = write_tables({"compensation": table, "compensation_totals": totals}, folder)
     geo = zones[["zone_id", "geometry"]].assign(zone_id=zones["zone_id"].astype(str)).merge(
@@ -77,6 +81,13 @@ def write_compensation(table: pd.DataFrame, zones, folder: Path,
 
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """Compensation of a run: needs ``county_stats``; reads the run's tables and zones."""
+    import pandas as pd
+
+    from ecodask.io.county_stats import read_county_stats
+    from ecodask.io.store import open_store, store_zones
+    from ecodask.io.zones import read_zones
+    from ecodask.science.county_esv import county_esv_all_land, county_loss
+
     if cfg.county_stats is None or not cfg.compensation.enabled:
         return {}
     pix, _ = open_store(store)

@@ -16,23 +16,17 @@ Outputs::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dask.array as da
-import numpy as np
-import pandas as pd
-
-from ecodask.chunked import hotspots as hs
-from ecodask.chunked.geodetector import detect_arrays
-from ecodask.chunked.regression import regression_table
 from ecodask.errors import InputError, problem
-from ecodask.io.grids import write_analysis_hotspots
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
-from ecodask.io.tables import write_tables
-from ecodask.present.plots import detector_charts
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage
-from ecodask.science.geodetector import GEODETECTOR_TABLES
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import pandas as pd
+
 
 #: Analysis-grid block for the detector passes (cells per side): few, large tasks.
 BLOCK = 1024
@@ -47,6 +41,18 @@ def _cell_zones(pix_zone: da.Array, factor: int) -> da.Array:
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """Driver analysis of every year on the run's analysis grid; writes tables, charts and the
     hot-spot grids. Needs the ESV stage's ``analysis/esv_density``."""
+    import numpy as np
+    import pandas as pd
+
+    from ecodask.chunked import hotspots as hs
+    from ecodask.chunked.geodetector import detect_arrays
+    from ecodask.chunked.regression import regression_table
+    from ecodask.io.grids import write_analysis_hotspots
+    from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
+    from ecodask.io.tables import write_tables
+    from ecodask.present.plots import detector_charts
+    from ecodask.science.geodetector import GEODETECTOR_TABLES
+
     store = Path(store)
     pix, ana = open_store(store)
     if ESV_DENSITY not in ana:

@@ -20,22 +20,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
-import pandas as pd
-from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from ecodask.chunked.overview import landcover_overview
 from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ESV_HOTSPOT, LANDCOVER, open_store
-from ecodask.io.zones import read_zones
-from ecodask.present import maps, plots
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
-from ecodask.science import landuse
-from ecodask.science.hotspots import CLASS_NODATA
 
 #: Hot/cold spot classes (value of ``analysis/esv_hotspot``, label, colour), as ArcGIS draws them.
 HOTSPOT_CLASSES = [(3, "hot spot, 99 % confidence", "#d62f27"), (2, "hot spot, 95 %", "#ed7551"),
@@ -54,6 +45,17 @@ def _finite_limit(a: np.ndarray, q: float) -> float:
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """Draw every figure of the run (see the module docstring); returns their paths by file name
     (none when ``report.figures`` is false)."""
+    import dask.array as da
+    import pandas as pd
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+
+    from ecodask.chunked.overview import landcover_overview
+    from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ESV_HOTSPOT, LANDCOVER, open_store
+    from ecodask.io.zones import read_zones
+    from ecodask.present import maps, plots
+    from ecodask.science import landuse
+    from ecodask.science.hotspots import CLASS_NODATA
+
     if not cfg.report.figures:
         return {}
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import ingest, open_store, store_zones
-from ecodask.io.tables import write_table
 from ecodask.run.config import RunConfig
-from ecodask.run.inputs import checked
 from ecodask.run.stages import Stage
 
 
@@ -31,6 +28,10 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
 
 def run(cfg: RunConfig, _store: Path | None = None) -> dict[str, Path]:
     """Ingest the inputs into the run's Zarr store and write the zone table; return the store."""
+    from ecodask.io.store import ingest, open_store, store_zones
+    from ecodask.io.tables import write_table
+    from ecodask.run.inputs import checked
+
     store = ingest(checked(cfg), cfg.output)
     pix, _ = open_store(store)
     write_table(store_zones(pix), RunFolder(cfg.output).tables, "zones")

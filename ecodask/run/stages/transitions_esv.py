@@ -10,21 +10,16 @@ they were.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ecodask.chunked.adjustment import adjustment_multiplier
-from ecodask.chunked.landpass import land_pass
 from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
-from ecodask.io.grids import commit, discard, stage_esv_arrays, write_analysis_esv
 from ecodask.io.layout import RunFolder
-from ecodask.io.store import LANDCOVER, ZONE, open_store, store_zones
-from ecodask.io.tables import write_tables
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
-from ecodask.science import landuse
-from ecodask.science.esv import EsvModel, standard_equivalent_from_crops
+
+if TYPE_CHECKING:
+    from ecodask.science.esv import EsvModel
 
 
 def config_parts(cfg: RunConfig) -> dict[str, object]:
@@ -42,6 +37,10 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
 
 def _standard_equivalents(cfg: RunConfig, kind: str, table_value: float | None) -> list[float | None]:
     """Ea (CNY/ha/yr) per year for an equivalent-factor table; None for value tables."""
+    import pandas as pd
+
+    from ecodask.science.esv import standard_equivalent_from_crops
+
     if kind == "value":
         return [None] * len(cfg.years)
     se = cfg.esv.standard_equivalent
@@ -53,6 +52,8 @@ def _standard_equivalents(cfg: RunConfig, kind: str, table_value: float | None) 
 
 def esv_model(cfg: RunConfig, pixel_area_ha: float) -> EsvModel:
     """The run's ESV model: its class scheme valued by its ESV table for each year."""
+    from ecodask.science.esv import EsvModel
+
     scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
     table = load_esv_table(cfg.esv.table, cfg.catalogs)
     se = table.standard_equivalent.value if table.standard_equivalent else None
@@ -62,6 +63,13 @@ def esv_model(cfg: RunConfig, pixel_area_ha: float) -> EsvModel:
 
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """One pass for transitions and ESV; the grids into the store, the tables into ``tables/``."""
+    from ecodask.chunked.adjustment import adjustment_multiplier
+    from ecodask.chunked.landpass import land_pass
+    from ecodask.io import grids
+    from ecodask.io.store import LANDCOVER, ZONE, open_store, store_zones
+    from ecodask.io.tables import write_tables
+    from ecodask.science import landuse
+
     store = Path(store)
     pix, ana = open_store(store)
     years = [int(y) for y in pix["year"].values]
@@ -76,7 +84,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     if cfg.esv.adjustment:
         drivers = {name: (cfg.drivers[name].path, ana[name]) for name in cfg.esv.adjustment.values()}
         mult = adjustment_multiplier(cfg.esv.adjustment, drivers, pix[ZONE].data, factor, groups)
-    staged = stage_esv_arrays(store, pix, groups if cfg.esv.group_grids else None)
+    staged = grids.stage_esv_arrays(store, pix, groups if cfg.esv.group_grids else None)
     try:
         res = land_pass(pix[ZONE].data, pix[LANDCOVER].data, lut=model.index.lut, pairs=model.pairs,
                         n_zones=len(zones), values=model.pixel_values(), factor=factor, multiplier=mult,
@@ -85,10 +93,10 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         tables = model.tables(res.counts, res.zone_sums, zones)
         paths = write_tables(tables, RunFolder(cfg.output).tables)  # each table written atomically
     except BaseException:
-        discard(store, list(staged))
+        grids.discard(store, list(staged))
         raise
-    commit(store, staged)
-    write_analysis_esv(store, ana, pix["year"].values, res.coarse, res.npix,
+    grids.commit(store, staged)
+    grids.write_analysis_esv(store, ana, pix["year"].values, res.coarse, res.npix,
                        groups if cfg.esv.group_grids else None, model.pixel_area_ha)
     return paths
 

@@ -50,7 +50,7 @@ def run(tmp_path_factory):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as mp:
         # the compensation maps (PNGs) are not exported
-        mp.setattr("ecodask.run.stages.compensation.compensation_maps", lambda *a, **k: {})
+        mp.setattr("ecodask.present.plots.compensation_maps", lambda *a, **k: {})
         cfg = load_config(path)
         started = dt.datetime.now(dt.UTC)
         _, outputs = run_stages(cfg, "ingest", "transitions_esv", "driver_analysis", "compensation")

@@ -1,6 +1,8 @@
-"""A run's way in, done once: the configuration's inputs opened and checked before anything is
-written (:func:`check_inputs`), and every input file's checksum computed once per process and
-reused for the stage keys and ``run.json`` (:class:`Checksums`)."""
+"""A run's way in, done once per process: the configuration loaded (:func:`load`), its inputs opened
+and checked before anything is written (:func:`check_inputs`, :func:`checked`), and each input
+file's checksum computed (:func:`checksum`) and reused for the stage keys and ``run.json``. The
+command line's checks before Prefect starts are the flow's: the same process asks again and gets
+the result it has, while every file is unchanged (same path, inode, size and change times)."""
 
 from __future__ import annotations
 

@@ -6,9 +6,16 @@ tells the user what to fix. Raised before any output is written.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+#: How much of a value a message shows: a few levels, items and characters (a YAML alias bomb
+#: expands to billions of items; its repr must not).
+_SHORT = reprlib.Repr(maxlevel=2, maxtuple=24, maxlist=24, maxarray=24, maxdict=24, maxset=24,
+                      maxfrozenset=24, maxdeque=24, maxstring=300, maxlong=60, maxother=300)
+MAX_TEXT = 500
 
 
 class EcodaskError(Exception):
@@ -53,6 +60,29 @@ class InputError(ProblemsError):
     """An input data file is unreadable or holds values the run cannot use."""
 
 
+class Abbreviated(str):
+    """A value too large to show whole, as its shortened repr (shown without quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def bounded(value: object) -> object:
+    """``value`` itself when it is small; else a shortened stand-in whose repr is bounded (a few
+    levels and items of a container, the first characters of a text)."""
+    if value is None or isinstance(value, bool | int | float | Path):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else Abbreviated(repr(value[:MAX_TEXT]) + "...")
+    short = _SHORT.repr(value)  # bounded work: never the whole of a huge container
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        return value if "..." not in short else Abbreviated(short)  # small ones kept as they are
+    return value if len(short) <= _SHORT.maxother else Abbreviated(short)
+
+
 def problem(file: str | Path, key: str, value: object, message: str) -> Problem:
-    """Build a :class:`Problem`; ``file`` may be a path."""
-    return Problem(str(file), key, value, message)
+    """Build a :class:`Problem`; ``file`` may be a path; ``value`` is kept short (:func:`bounded`)
+    and ``message`` cut to a few hundred characters."""
+    if len(message) > 4 * MAX_TEXT:
+        message = message[: 4 * MAX_TEXT] + "..."
+    return Problem(str(file), key, bounded(value), message)

@@ -28,6 +28,25 @@ def memory_env(memory: MemoryConfig) -> dict[str, str]:
             for key, value in memory_settings(memory).items()}
 
 
+def local_cluster_options(cfg: ClusterConfig, dashboard_served: bool | None = None) -> dict[str, object]:
+    """The LocalCluster of a run: its workers, their memory and spill folder, and where it listens.
+    Process workers and the dashboard listen on localhost only unless ``dashboard_address`` says
+    otherwise; thread workers talk in-process (no host). The dashboard is served only when bokeh is
+    installed (``dashboard_served``; default: looked up)."""
+    if dashboard_served is None:
+        dashboard_served = importlib.util.find_spec("bokeh") is not None
+    return {
+        "n_workers": cfg.n_workers,
+        "threads_per_worker": cfg.threads_per_worker,
+        "memory_limit": cfg.memory_limit,
+        "processes": cfg.processes,
+        "dashboard_address": cfg.dashboard_address if dashboard_served else None,
+        **({"host": "127.0.0.1"} if cfg.processes else {}),
+        "local_directory": cfg.local_directory,
+        "silence_logs": logging.WARNING,
+    }
+
+
 @contextlib.contextmanager
 def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
     """A Dask client for the run, set as the default scheduler while the context is open."""
@@ -46,20 +65,9 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
             yield client
         return
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    dashboard = ":0" if importlib.util.find_spec("bokeh") else None
     with (
         dask.config.set(memory_settings(cfg.memory)),  # the nannies pass it on to their workers
-        LocalCluster(
-            n_workers=cfg.n_workers,
-            threads_per_worker=cfg.threads_per_worker,
-            memory_limit=cfg.memory_limit,
-            processes=cfg.processes,
-            dashboard_address=dashboard,
-            # Process workers listen on localhost only; thread workers talk in-process (no host).
-            **({"host": "127.0.0.1"} if cfg.processes else {}),
-            local_directory=cfg.local_directory,
-            silence_logs=logging.WARNING,
-        ) as cluster,
+        LocalCluster(**local_cluster_options(cfg)) as cluster,
         Client(cluster, set_as_default=True) as client,
     ):
         yield client

@@ -361,6 +361,9 @@ class ClusterConfig(_Strict):
     processes: bool = True
     memory: MemoryConfig = MemoryConfig()
     local_directory: str | None = Field(None, description="spill folder of local workers (default: temp)")
+    dashboard_address: str = Field("127.0.0.1:0", pattern=r"^[^\s/]*:\d{1,5}$",
+                                   description="where a local cluster serves its dashboard (host:port; "
+                                   "port 0 picks a free one); localhost only unless set, e.g. ':8787'")
     address: str | None = None
     slurm: SlurmConfig | None = None
     kubernetes: KubernetesConfig | None = None
@@ -523,6 +526,33 @@ def _table_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path
     return out
 
 
+def _duplicate_keys(node: yaml.Node | None, file: Path, path: str = "") -> list[Problem]:
+    """Every key given twice in one mapping of a YAML document (YAML loaders keep the last one
+    without a word), named by its dotted path and the lines it is on."""
+    out: list[Problem] = []
+    seen: set[int] = set()
+    stack = [(node, path)]
+    while stack:
+        n, where = stack.pop()
+        if n is None or id(n) in seen:  # an alias is checked once
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            given: dict[str, list[tuple[int, object]]] = {}
+            for key, value in n.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else key.tag
+                shown = value.value if isinstance(value, yaml.ScalarNode) else f"({value.id})"
+                given.setdefault(name, []).append((key.start_mark.line + 1, shown))
+                stack.append((value, f"{where}.{name}" if where else name))
+            out += [problem(file, f"{where}.{k}" if where else k, [v for _, v in g],
+                            f"given {len(g)} times (lines {', '.join(str(line) for line, _ in g)}): "
+                            "give it once (YAML would keep the last without a word)")
+                    for k, g in given.items() if len(g) > 1]
+        elif isinstance(n, yaml.SequenceNode):
+            stack += [(item, f"{where}.{i}") for i, item in enumerate(n.value)]
+    return sorted(out, key=lambda p: p.message)
+
+
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run configuration; raise :class:`ConfigError` listing every fault."""
     file = Path(path)
@@ -531,12 +561,15 @@ def load_config(path: str | Path) -> RunConfig:
     except OSError as exc:
         raise ConfigError([problem(file, "", None, f"cannot read the configuration: {exc}")]) from None
     try:
+        duplicates = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), file)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError([problem(file, "", None, f"not valid YAML{where}: "
                                    f"{getattr(exc, 'problem', None) or exc}")]) from None
+    if duplicates:
+        raise ConfigError(duplicates)
     if not isinstance(data, dict):
         raise ConfigError([problem(file, "", type(data).__name__, "must be a mapping of keys")])
     if "source" in data:

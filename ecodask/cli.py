@@ -164,18 +164,24 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     # otherwise input errors are one line here, before Prefect starts.
     inputs.checked(cfg)  # the flow's own check (same process) finds it done
     from ecodask.present.progress import displaying
-    from ecodask.present.progress_bar import StageProgressDisplay, quiet_console_logs
+    from ecodask.present.progress_bar import (
+        StageProgressDisplay,
+        quiet_console_logs,
+        user_errors_without_tracebacks,
+    )
+    from ecodask.run.stages import NAMES
     from flows.run import run_flow  # imports Prefect, which sets up its console logging
 
-    if _state["quiet"]:
-        with quiet_console_logs():
+    # A bad input found inside a stage is the user's to fix: Prefect's log keeps its line, and the
+    # traceback only with --debug (the error itself is printed once, at the end).
+    with contextlib.nullcontext() if _state["debug"] else user_errors_without_tracebacks():
+        if _state["quiet"]:
+            with quiet_console_logs():
+                return run_flow(str(config), force=force)
+        with StageProgressDisplay(err, stages=NAMES) as display, displaying(display):
+            for stage in done:  # the flow skips them too: same inputs, same outputs present
+                display.skipped(stage)
             return run_flow(str(config), force=force)
-    from ecodask.run.stages import NAMES
-
-    with StageProgressDisplay(err, stages=NAMES) as display, displaying(display):
-        for stage in done:  # the flow skips them too: same inputs, same outputs present
-            display.skipped(stage)
-        return run_flow(str(config), force=force)
 
 
 def _print_outputs(outputs: dict[str, str]) -> None:

@@ -31,6 +31,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from ecodask.errors import EcodaskError
 from ecodask.present import report, summaries
 from ecodask.present.progress import ChunkProgress, RunProgress, display_sinks, tee
 from ecodask.run import inputs, resume
@@ -52,10 +53,18 @@ def validate_task(config_path: str) -> RunConfig:
     return inputs.validate(config_path)
 
 
+def transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn
+    """Retry a failed stage unless it failed on the user's input (an :class:`EcodaskError`: the
+    same input fails the same way); a lost worker or a storage hiccup is retried."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    return not isinstance(exc, EcodaskError)
+
+
 def _stage_task(stage: Stage):
     """A Prefect task for one resumable stage (the store path comes from the ingest outputs)."""
 
-    @task(name=stage.task_name, cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+    @task(name=stage.task_name, cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+          retry_condition_fn=transient)
     def run(cfg: RunConfig, key: str, store: str | None, force: bool) -> tuple[dict[str, str], bool]:
         log = get_run_logger()
         return resume.run_stage(cfg, stage.name, key, lambda: stage.run(cfg, store), force=force,

@@ -52,6 +52,8 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.progress_bar import ProgressBar
 from rich.text import Text
 
+from ecodask.errors import EcodaskError
+
 WAITING, RUNNING, DONE, SKIPPED, STOPPED = "waiting", "running", "done", "skipped", "stopped"
 
 
@@ -285,6 +287,33 @@ def prefect_console_handlers() -> list[logging.Handler]:
     from prefect.logging.handlers import PrefectConsoleHandler
 
     return [h for h in _all_handlers() if isinstance(h, PrefectConsoleHandler)]
+
+
+class _MessageOnly(logging.Filter):
+    """Leaves a record about a user's error (an :class:`EcodaskError` attached to it) without its
+    traceback: the command line prints the error itself, one line per problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, EcodaskError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@contextlib.contextmanager
+def user_errors_without_tracebacks() -> Iterator[None]:
+    """While the block runs, Prefect's console handlers print a user's error (bad input, a bad
+    configuration) as its log line without a traceback (``--debug`` shows them: don't use this)."""
+    handlers = prefect_console_handlers()
+    only = _MessageOnly()
+    for h in handlers:
+        h.addFilter(only)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(only)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,58 @@
+"""A bad input found inside a stage (here: a land-cover code the class scheme lacks, seen only in
+the pass over the pixels) ends the run with exit 2 and the one line naming file, field and value:
+never retried as if transient, and no traceback unless --debug. A transient failure is retried."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from affine import Affine
+from prefect.states import Failed
+
+from ecodask.errors import InputError, problem
+from ecodask.science.grid import CHINA_ALBERS
+from flows.run import transient
+
+from conftest import RES, X0, Y1, make_tiny_region, tiny_landcover, write_tif
+from helpers import deadline
+
+THREADS = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False}
+
+
+def _bad_code_region(folder: Path) -> Path:
+    config = make_tiny_region(folder, cluster=THREADS)
+    lc = tiny_landcover(0, 1)
+    lc[10, :15] = 200  # not a CLCD code
+    write_tif(folder / "lc_2010.tif", lc, CHINA_ALBERS, Affine(RES, 0, X0, 0, -RES, Y1), 0)
+    return config
+
+
+def _run(config: Path, *options: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return subprocess.run([sys.executable, "-m", "ecodask.cli", *options, "run", str(config)],
+                          cwd=config.parent, env=env, capture_output=True, text=True, timeout=deadline(300))
+
+
+@pytest.mark.slow
+def test_bad_input_inside_a_stage_is_one_line_not_retried_no_traceback(tmp_path: Path) -> None:
+    config = _bad_code_region(tmp_path / "r")
+    done = _run(config)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert "Retry" not in done.stderr  # Prefect says "Retry 1/1 will start ..." when it retries
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    where = config.parent / "lc_2010.tif"
+    assert errors == [f"error: {where}: class code = 200: not in class scheme 'clcd' (15 pixels)"]
+    debug = _run(config, "--debug")
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_only_transient_failures_are_retried() -> None:
+    bad = InputError([problem("lc.tif", "class code", 200, "not in class scheme 'clcd'")])
+    assert transient(None, None, Failed(data=bad)) is False
+    assert transient(None, None, Failed(data=OSError("connection reset"))) is True
+    assert transient(None, None, Failed(data=KeyError("zones"))) is True

@@ -140,7 +140,7 @@ def _say(text: str) -> None:
         out.print(text, highlight=False, soft_wrap=True)
 
 
-def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
+def _run(config: Path, force: list[str] | None = None, wait: float = 0.0) -> dict[str, str]:
     """Check the configuration and its inputs, then run the flow with a progress display on
     stderr; unless every stage finished earlier with the same inputs (and none is forced): then say
     so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
@@ -163,6 +163,7 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
     # Every stage finished with the same inputs needs no check of them (a rerun stays quick);
     # otherwise input errors are one line here, before Prefect starts.
     inputs.checked(cfg)  # the flow's own check (same process) finds it done
+    from ecodask.io.lock import output_lock
     from ecodask.present.progress import displaying
     from ecodask.present.progress_bar import (
         StageProgressDisplay,
@@ -174,7 +175,8 @@ def _run(config: Path, force: list[str] | None = None) -> dict[str, str]:
 
     # A bad input found inside a stage is the user's to fix: Prefect's log keeps its line, and the
     # traceback only with --debug (the error itself is printed once, at the end).
-    with contextlib.nullcontext() if _state["debug"] else user_errors_without_tracebacks():
+    with (output_lock(RunFolder(cfg.output).state, wait_s=wait),  # one run per output at a time
+          contextlib.nullcontext() if _state["debug"] else user_errors_without_tracebacks()):
         if _state["quiet"]:
             with quiet_console_logs():
                 return run_flow(str(config), force=force)
@@ -214,6 +216,9 @@ def run(
         help="Redo this stage, and the stages built on it, even if it finished earlier with the same "
         "inputs (repeatable): ingest, transitions_esv, driver_analysis, compensation, "
         "figures.")] = None,
+    wait: Annotated[float, typer.Option(
+        help="Seconds to wait for another run on the same output to finish (default: exit 2 at once).",
+        min=0)] = 0.0,
 ) -> None:
     """Run the whole flow for a configuration, showing progress on stderr.
 
@@ -228,7 +233,7 @@ def run(
     Example: ecodask --quiet run region.yaml
     """
     try:
-        outputs = _run(config, force)
+        outputs = _run(config, force, wait)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     _print_outputs(outputs)

@@ -32,6 +32,8 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from ecodask.errors import EcodaskError
+from ecodask.io.layout import RunFolder
+from ecodask.io.lock import output_lock
 from ecodask.present import report, summaries
 from ecodask.present.progress import ChunkProgress, RunProgress, display_sinks, tee
 from ecodask.run import inputs, resume
@@ -133,6 +135,13 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
     t0 = time.perf_counter()
     cfg = validate_task(str(config_path))
     timings["validate"] = time.perf_counter() - t0
+    with output_lock(RunFolder(cfg.output).state):  # one run per output (the command line's, again)
+        return _run_stages(cfg, force, started, timings, log)
+
+
+def _run_stages(cfg: RunConfig, force: list[str], started: dt.datetime, timings: dict[str, float],
+                log) -> dict[str, str]:  # noqa: ANN001 - Prefect's run logger
+    """The body of :func:`run_flow` once the configuration is valid and the output is locked."""
     keys = resume.plan(cfg)
     todo, _ = resume.pending(cfg, force, keys)
     outputs: dict[str, str] = {}

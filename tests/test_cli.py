@@ -163,7 +163,7 @@ def test_interrupted_exits_130_and_unexpected_errors_exit_1(tiny_region: Path, m
 
 
 def test_quiet_leaves_out_the_outputs_listing_not_the_errors(tiny_region: Path, monkeypatch) -> None:
-    monkeypatch.setattr(cli, "_run", lambda config, force=None: {"store": "out/x.zarr"})
+    monkeypatch.setattr(cli, "_run", lambda config, force=None, wait=0.0: {"store": "out/x.zarr"})
     loud = runner.invoke(app, ["run", str(tiny_region)])
     assert loud.exit_code == 0 and "out/x.zarr" in loud.output
     for flag in ("--quiet", "-q"):

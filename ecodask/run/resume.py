@@ -24,10 +24,8 @@ one, another machine) has them downloaded first.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from ecodask.errors import ConfigError, problem
 from ecodask.io import objstore
 from ecodask.io.atomic import write_json
 from ecodask.io.layout import STATE_DIR, RunFolder
+from ecodask.run import verify
 from ecodask.run.config import RunConfig
 from ecodask.run.inputs import checksum
 from ecodask.run.stages import BY_NAME, NAMES, STAGES
@@ -62,12 +61,26 @@ def _remote_manifest(cfg: RunConfig, stage: str) -> str:
     return objstore.join(str(cfg.remote_output), STATE_DIR, "stages", f"{stage}.json")
 
 
-def _local_manifest(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
+def _read_manifest(cfg: RunConfig, stage: str) -> dict | None:
     try:
         m = json.loads(_manifest(cfg, stage).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if m.get("key") != key or not all(Path(p).exists() for p in m.get("outputs", {}).values()):
+    return m if isinstance(m, dict) else None
+
+
+def changed(cfg: RunConfig, stage: str) -> list[str]:
+    """What differs on disk from what ``stage`` recorded writing (see :mod:`ecodask.run.verify`):
+    one line per file; empty when everything it was the last to write is as it wrote it."""
+    records = [(s, m.get("files") or {}) for s in NAMES if (m := _read_manifest(cfg, s)) is not None]
+    return verify.changes(cfg.output, stage, verify.owners(records))
+
+
+def _local_manifest(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
+    m = _read_manifest(cfg, stage)
+    if m is None or m.get("key") != key or not all(Path(p).exists() for p in m.get("outputs", {}).values()):
+        return None
+    if changed(cfg, stage):  # a deleted chunk, a truncated table: not what the stage wrote
         return None
     return m["outputs"]
 
@@ -106,8 +119,12 @@ def plan(cfg: RunConfig) -> dict[str, str]:
     return keys
 
 
-def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str]) -> None:
-    write_json({"stage": stage, "key": key, "outputs": outputs}, _manifest(cfg, stage), sort_keys=True)
+def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
+                    files: dict[str, verify.Record] | None = None) -> None:
+    """The stage's manifest, written last: its key, its outputs and the files it wrote (size and
+    checksum, chunks by size), which a rerun checks before it skips the stage."""
+    doc = {"stage": stage, "key": key, "outputs": outputs, "files": files or {}}
+    write_json(doc, _manifest(cfg, stage), sort_keys=True)
 
 
 def _upstream_outputs(cfg: RunConfig, stage: str) -> dict[str, str]:
@@ -119,20 +136,6 @@ def _upstream_outputs(cfg: RunConfig, stage: str) -> dict[str, str]:
             out |= json.loads(_manifest(cfg, up).read_text(encoding="utf-8")).get("outputs", {})
         except (OSError, ValueError):
             pass
-    return out
-
-
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Size and modification time of every file under ``root`` but the run's state folder."""
-    out: dict[str, tuple[int, int]] = {}
-    for folder, dirs, files in os.walk(root):
-        if Path(folder) == root:
-            dirs[:] = [d for d in dirs if d != STATE_DIR]
-        for name in files:
-            path = Path(folder, name)
-            with contextlib.suppress(OSError):
-                st = path.stat()
-                out[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
     return out
 
 
@@ -168,21 +171,27 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     (or ``force``); return ``(outputs, ran)``. With a remote output, a finished stage is published
     and a skipped one's outputs are downloaded when the work folder lacks them."""
     done = None if force else finished(cfg, stage, key)
+    if done is None and not force and cfg.remote_output is None:
+        m = _read_manifest(cfg, stage)
+        diffs = changed(cfg, stage) if m is not None and m.get("key") == key else []
+        if diffs:
+            shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+            log(f"stage {stage}: finished earlier with the same inputs, but its outputs changed since "
+                f"({shown}): redone")
     if done is not None:
         if cfg.remote_output is not None:
             _pull(cfg, stage, key, done, log)
         log(f"stage {stage}: finished earlier with the same inputs (key {key[:12]}), skipped")
         return done, False
     _manifest(cfg, stage).unlink(missing_ok=True)
-    before: dict[str, tuple[int, int]] = {}
     if cfg.remote_output is not None:
         objstore.remove(_remote_manifest(cfg, stage))
-        before = _snapshot(cfg.output)
+    before = verify.snapshot(cfg.output) if cfg.output.exists() else {}
     outputs = {k: str(v) for k, v in fn().items()}
-    _write_manifest(cfg, stage, key, outputs)
+    files = verify.written(cfg.output, before)
+    _write_manifest(cfg, stage, key, outputs, files)
     if cfg.remote_output is not None:
-        written = [f for f, st in _snapshot(cfg.output).items() if before.get(f) != st]
-        publish(cfg, stage, key, outputs, log, written)
+        publish(cfg, stage, key, outputs, log, list(files))
     return outputs, True
 
 

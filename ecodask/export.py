@@ -68,6 +68,7 @@ from ecodask.io.atomic import write_atomic
 from ecodask.io.layout import EXPORT, STORE, TABLES, RunFolder
 from ecodask.io.store import ANALYSIS_GROUP as ANALYSIS
 from ecodask.io.store import ESV_HOTSPOT, LANDCOVER, ZONE
+from ecodask.io.vectors import reproducible_gpkg
 from ecodask.run.config import ZonesConfig, default_work_dir
 from ecodask.science.landuse import REGION_ID
 
@@ -357,8 +358,9 @@ def write_layers(layers: dict[str, gpd.GeoDataFrame], folder: str | Path,
     tmp = _partial(gpkg)
     try:
         _remove([tmp])
-        for name, gdf in layers.items():
-            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=True)
+        with reproducible_gpkg():
+            for name, gdf in layers.items():
+                pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=True)
         os.replace(tmp, gpkg)
     finally:
         _remove([tmp])

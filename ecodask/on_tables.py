@@ -11,12 +11,17 @@ import pandas as pd
 
 from ecodask.chunked.geodetector import detect_table
 from ecodask.io.county_stats import read_county_stats
-from ecodask.io.tables import read_table, write_tables
+from ecodask.io.tables import read_run_table, read_table, write_tables
 from ecodask.io.zones import read_zones
 from ecodask.present.plots import detector_charts
 from ecodask.run.config import CompensationConfig
 from ecodask.run.stages.compensation import compensation, write_compensation
-from ecodask.science.county_esv import county_esv_all_land, county_loss
+from ecodask.science.county_esv import (
+    ESV_BY_SERVICE_COLUMNS,
+    TRANSITIONS_COLUMNS,
+    county_esv_all_land,
+    county_loss,
+)
 from ecodask.science.geodetector import GEODETECTOR_TABLES
 from ecodask.science.grid import CHINA_ALBERS
 
@@ -61,11 +66,13 @@ def compensation_from_files(
     polygons = read_zones(zones_path, id_field, name_field, CHINA_ALBERS)  # areas in an equal-area CRS
     polygons = polygons.assign(zone_id=polygons["zone_id"].astype(str))
     zones = pd.DataFrame(polygons.drop(columns="geometry"))
-    esv = county_esv_all_land(read_table(esv_path)) if esv_path else None
+    esv = county_esv_all_land(read_run_table(esv_path, ESV_BY_SERVICE_COLUMNS, "esv_by_service")) \
+        if esv_path else None
     years = sorted(int(y) for y in esv["year"].unique()) if esv is not None else None
     stats = read_county_stats(stats_path, zones, years)
     years = years or sorted(int(y) for y in stats["year"].unique())
-    loss = county_loss(read_table(transitions_path), years) if transitions_path else None
+    loss = county_loss(read_run_table(transitions_path, TRANSITIONS_COLUMNS, "transitions"), years) \
+        if transitions_path else None
     if esv is None:
         opts = opts.model_copy(update={"variants": [v for v in opts.variants if v != "all_land"]})
     table = compensation(stats, esv, loss, opts, catalogs, stats_path)

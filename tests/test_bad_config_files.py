@@ -81,3 +81,18 @@ def test_a_bad_dashboard_address_is_a_config_error(tiny_region: Path) -> None:
     tiny_region.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     result = runner.invoke(app, ["validate", str(tiny_region)])
     assert result.exit_code == 2 and "cluster.dashboard_address" in result.output
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything(tiny_region: Path) -> None:
+    data = yaml.safe_load(tiny_region.read_text(encoding="utf-8"))
+    taken = tiny_region.parent / "results.txt"
+    taken.write_text("not a folder\n", encoding="utf-8")
+    data["output"] = "results.txt/run"  # under a file, too
+    tiny_region.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    res = runner.invoke(app, ["validate", str(tiny_region)])
+    assert res.exit_code == 2 and "output" in res.output and "is a file, not a folder" in res.output
+    data["output"] = "results.txt"
+    tiny_region.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    res = runner.invoke(app, ["run", str(tiny_region)])
+    assert res.exit_code == 2 and "exists and is not a folder" in " ".join(res.output.split())
+    assert taken.read_text(encoding="utf-8") == "not a folder\n"

@@ -109,3 +109,30 @@ def test_bad_statistics_stop_a_run_before_ingest(tmp_path: Path) -> None:
     assert "county_stats.csv: engel_urban = 38.0" in text and str(stats.code.iloc[0]) in text
     assert "role = 'industrial park'" in text and str(stats.code.iloc[-1]) in text
     assert not (tmp_path / "output").exists()
+
+
+def test_a_table_that_is_not_a_runs_is_named_with_the_columns_it_lacks(run, tmp_path: Path) -> None:
+    cfg, _ = run
+    tables = cfg.output / "tables"
+    for option, table, lacking in (("--esv", "class_area.csv", "level"),
+                                   ("--transitions", "esv_by_service.csv", "year_from")):
+        args = ["compensation", "--stats", str(cfg.county_stats), "--zones", str(cfg.zones.path),
+                "--esv", str(tables / "esv_by_service.csv"), option, str(tables / table),
+                "--out", str(tmp_path / option.strip("-"))]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2, res.output
+        text = " ".join(res.output.split())
+        assert f"{table}: columns" in text and lacking in text and "not a run's" in text
+        assert not (tmp_path / option.strip("-")).exists()
+
+
+def test_the_compensation_geopackage_is_the_same_bytes_every_time(run, tmp_path: Path) -> None:
+    cfg, paths = run
+    first = Path(paths["compensation.gpkg"]).read_bytes()
+    args = ["compensation", "--stats", str(cfg.county_stats), "--zones", str(cfg.zones.path),
+            "--esv", str(cfg.output / "tables" / "esv_by_service.csv"),
+            "--transitions", str(cfg.output / "tables" / "transitions.parquet")]
+    for out in ("a", "b"):
+        assert CliRunner().invoke(app, [*args, "--out", str(tmp_path / out)]).exit_code == 0
+    a, b = ((tmp_path / out / "compensation.gpkg").read_bytes() for out in ("a", "b"))
+    assert a == b and len(first) > 0

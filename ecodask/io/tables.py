@@ -36,3 +36,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
         return pd.read_csv(path, encoding="utf-8-sig")
     except Exception as exc:  # noqa: BLE001 - any reader error is an unreadable table
         raise InputError([problem(path, "", None, f"not a readable CSV or Parquet table ({exc})")]) from None
+
+
+def read_run_table(path: str | Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    """A table a run wrote (``what``, e.g. ``esv_by_service``), read by :func:`read_table` and
+    checked to have ``columns``: a table of another kind is an :class:`InputError` naming the file
+    and the columns it lacks, not a ``KeyError`` later."""
+    df = read_table(path)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError([problem(path, "columns", missing, f"not a run's {what} table: it lacks these "
+                                  f"columns (has: {', '.join(map(str, df.columns[:12]))})")])
+    return df

@@ -457,9 +457,28 @@ def _catalog_problems(exc: CatalogError, kind: str, cfg: RunConfig, file: Path, 
     return [problem(file, key, name, f"unknown {what} ({exc.problems[0].message})")]
 
 
+def _output_problems(cfg: RunConfig, file: Path) -> list[Problem]:
+    """The output must be a folder this process can create or write into (found now, not after an
+    hour's computing)."""
+    import os
+
+    key = "work_dir" if cfg.remote_output is not None else "output"
+    out = cfg.output
+    if out.exists() and not out.is_dir():
+        return [problem(file, key, str(out), "exists and is not a folder: name a folder for the outputs")]
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return [problem(file, key, str(out), f"{parent} is a file, not a folder")]
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return [problem(file, key, str(out), f"cannot write into {parent} (permissions)")]
+    return []
+
+
 def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
-    """Checks that need the catalogs and the zone file's fields."""
-    out: list[Problem] = []
+    """Checks that need the catalogs, the zone file's fields and the output's place on disk."""
+    out: list[Problem] = _output_problems(cfg, file)
     scheme = table = None
     try:
         scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)

@@ -23,6 +23,10 @@ from ecodask.science.catalogs import EsvTable
 from ecodask.science.esv import standard_equivalent_from_crops
 from ecodask.science.landuse import REGION_ID
 
+#: The columns of a run's tables these functions read.
+ESV_BY_SERVICE_COLUMNS = ("zone_id", "year", "level", "item", "esv_cny")
+TRANSITIONS_COLUMNS = ("zone_id", "year_from", "year_to", "esv_change_cny")
+
 
 def county_esv_all_land(esv_by_service: pd.DataFrame) -> pd.DataFrame:
     """zone_id, year, esv_total_cny, esv_market_cny, esv_nonmarket_cny (CNY/yr) per county from an

@@ -47,6 +47,10 @@ class ProblemsError(EcodaskError):
         head = lines[0] if len(lines) == 1 else f"{len(lines)} problems:\n  " + "\n  ".join(lines)
         super().__init__(head)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in a Dask worker process, it travels back pickled: rebuilt from its problems.
+        return (type(self), (self.problems,))
+
 
 class ConfigError(ProblemsError):
     """The run configuration is invalid."""

@@ -56,3 +56,36 @@ def test_only_transient_failures_are_retried() -> None:
     assert transient(None, None, Failed(data=bad)) is False
     assert transient(None, None, Failed(data=OSError("connection reset"))) is True
     assert transient(None, None, Failed(data=KeyError("zones"))) is True
+
+
+def _corrupt_tile(path: Path, block: str = "1_1") -> None:
+    """Zero the compressed bytes of one tile of a deflate GeoTIFF: its header still reads."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        off = int(src.get_tag_item(f"BLOCK_OFFSET_{block}", "TIFF", bidx=1))
+        size = int(src.get_tag_item(f"BLOCK_SIZE_{block}", "TIFF", bidx=1))
+    data = bytearray(path.read_bytes())
+    data[off + 2: off + size - 2] = bytes(size - 4)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+def test_a_corrupt_tile_is_exit_2_naming_the_file_and_window_from_a_worker_process(tmp_path: Path) -> None:
+    import rasterio
+
+    config = make_tiny_region(tmp_path / "r")  # a cluster of worker processes: the error is pickled back
+    lc = tiny_landcover(0, 1)
+    path = tmp_path / "r" / "lc_2010.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=lc.shape[1], height=lc.shape[0], count=1,
+                       dtype=lc.dtype, crs=CHINA_ALBERS, transform=Affine(RES, 0, X0, 0, -RES, Y1), nodata=0,
+                       tiled=True, blockxsize=128, blockysize=128, compress="deflate") as dst:
+        dst.write(lc, 1)
+    _corrupt_tile(path)
+    done = _run(config)
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: {path}: band 1, window on the run's grid = 'rows 128:256, columns 128:256': cannot be read")
+    assert "Retry" not in done.stderr
+    assert not list((tmp_path / "r" / "out").glob("store.zarr*"))  # nothing of the store left

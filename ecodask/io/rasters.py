@@ -13,6 +13,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
 from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -76,6 +77,18 @@ class WarpedRaster(_OnGrid):
         out = np.full((r1 - r0, c1 - c0), self.nodata, dtype=self.dtype)
         if out.size == 0:
             return out
+        try:
+            return self._read(out, r0, c0)
+        except RasterioError as exc:  # a truncated file, a corrupt compressed tile: the input's fault
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        # Raised outside the handler, so that it carries no chained GDAL error: raised in a Dask
+        # worker, it travels back pickled, and GDAL's exceptions do not unpickle.
+        window = f"rows {r0}:{r1}, columns {c0}:{c1}"
+        raise InputError([problem(self.path, "band 1, window on the run's grid", window,
+                                  f"cannot be read: a truncated file or a corrupt tile? ({reason})")])
+
+    def _read(self, out: np.ndarray, r0: int, c0: int) -> np.ndarray:
+        r1, c1 = r0 + out.shape[0], c0 + out.shape[1]
         with rasterio.open(self.path) as src:
             off = _aligned(src, self.grid) if self.resampling == Resampling.nearest else None
             if off is not None:  # already on the grid: a plain windowed read

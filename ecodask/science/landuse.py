@@ -128,6 +128,19 @@ def check_unknown(unknown: np.ndarray, years: list[int], scheme: ClassScheme,
         raise InputError(problems)
 
 
+def check_years_have_data(pixels: np.ndarray, years: list[int], sources: Mapping[int, object]) -> None:
+    """Raise :class:`InputError` naming each year's file that has no classified pixel inside the
+    zones (all no data there, or zones beside the raster): its areas, ESV and transitions would
+    all read 0. ``pixels``: (years, zones, classes) counts (:func:`year_class_pixels`)."""
+    totals = pixels.reshape(len(years), -1).sum(axis=1)
+    problems = [problem(sources.get(year, f"landcover {year}"), "band 1", 0,
+                        f"no classified pixel inside the zones in {year}: all no data there, or the "
+                        "raster does not cover the zones")
+                for year, total in zip(years, totals, strict=True) if total == 0]
+    if problems:
+        raise InputError(problems)
+
+
 def year_class_pixels(counts: np.ndarray, pairs: list[tuple[int, int]], n_years: int, n: int) -> np.ndarray:
     """Pixels per (year, zone, known class) from the pair histograms' margins.
 

@@ -38,6 +38,29 @@ def _cell_zones(pix_zone: da.Array, factor: int) -> da.Array:
     return pix_zone[c::factor, c::factor]
 
 
+def _check_drivers(cfg: RunConfig, drivers: dict[str, da.Array], density: da.Array) -> None:
+    """Each driver has a value on the cells with ESV and no infinite value, else an
+    :class:`InputError` naming the driver's file (one pass over the analysis grid, before
+    anything is computed or written)."""
+    import dask
+    import dask.array as da
+
+    valued = da.isfinite(density).any(axis=0)
+    counts = dask.compute({n: ((da.isfinite(d) & valued).sum(), da.isinf(d).sum())
+                           for n, d in drivers.items()})[0]
+    problems = []
+    for name, (finite, infinite) in counts.items():
+        path = cfg.drivers[name].path
+        if infinite:
+            problems.append(problem(path, f"drivers.{name}", "inf", f"{int(infinite)} analysis cells "
+                                    "are infinite: a driver needs finite values (or no data)"))
+        elif not finite:
+            problems.append(problem(path, f"drivers.{name}", None, "no value on any analysis cell with "
+                                    "ESV: all no data there, or the raster does not cover the zones"))
+    if problems:
+        raise InputError(problems)
+
+
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """Driver analysis of every year on the run's analysis grid; writes tables, charts and the
     hot-spot grids. Needs the ESV stage's ``analysis/esv_density``."""
@@ -64,6 +87,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     density = ana[ESV_DENSITY].data.rechunk((1, BLOCK, BLOCK))
     names = sorted(cfg.drivers)
     drivers = {n: ana[n].data.rechunk((BLOCK, BLOCK)) for n in names}
+    _check_drivers(cfg, drivers, density)
     continuous = [n for n in names if cfg.drivers[n].kind == "continuous"]
     disc = {n: (None if cfg.drivers[n].kind == "categorical" or a.discretize == "none" else a.discretize)
             for n in names}

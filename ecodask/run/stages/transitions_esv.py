@@ -90,6 +90,8 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
                         n_zones=len(zones), values=model.pixel_values(), factor=factor, multiplier=mult,
                         groups_out=cfg.esv.group_grids, targets=staged)
         landuse.check_unknown(res.unknown, years, model.scheme, cfg.landcover.years)
+        landuse.check_years_have_data(landuse.year_class_pixels(res.counts, model.pairs, len(years),
+                                                                model.index.n), years, cfg.landcover.years)
         tables = model.tables(res.counts, res.zone_sums, zones)
         paths = write_tables(tables, RunFolder(cfg.output).tables)  # each table written atomically
     except BaseException:

@@ -1,0 +1,67 @@
+"""Data that reads but cannot be used, found in the stage that first sees it, before that stage
+writes anything: an exit-2 error naming the input file, not a message about esv_density."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from ecodask.errors import InputError
+from ecodask.io.layout import RunFolder
+from ecodask.run.config import load_config
+from ecodask.science.grid import CHINA_ALBERS
+
+from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, write_tif
+from helpers import run_stages
+
+pytestmark = pytest.mark.usefixtures("dask_threads")
+TRANSFORM = Affine(RES, 0, X0, 0, -RES, Y1)
+
+
+def test_a_year_with_no_data_in_the_zones_is_named(tmp_path: Path) -> None:
+    config = make_tiny_region(tmp_path / "r")
+    write_tif(tmp_path / "r" / "lc_2010.tif", np.zeros((ROWS, COLS), np.uint8), CHINA_ALBERS, TRANSFORM, 0)
+    cfg = load_config(config)
+    run_stages(cfg, "ingest")
+    with pytest.raises(InputError) as info:
+        run_stages(cfg, "transitions_esv")
+    [p] = info.value.problems
+    assert Path(p.file).name == "lc_2010.tif" and "no classified pixel inside the zones in 2010" in p.message
+    store = RunFolder(cfg.output).store
+    assert not (store / "esv").exists() and not list(store.glob("_staging_*"))
+
+
+def test_a_driver_with_no_value_on_the_zones_is_named_with_its_file(tmp_path: Path) -> None:
+    config = make_tiny_region(tmp_path / "r")
+    values = np.full((ROWS, COLS), -9999.0, np.float32)
+    expected = "no value on any analysis cell with ESV"
+    elev = write_tif(tmp_path / "r" / "elev.tif", values, CHINA_ALBERS, TRANSFORM, -9999.0)
+    cfg = load_config(config)
+    run_stages(cfg, "ingest", "transitions_esv")
+    with pytest.raises(InputError) as info:
+        run_stages(cfg, "driver_analysis")
+    [p] = info.value.problems
+    assert Path(p.file) == elev and p.key == "drivers.elevation" and expected in p.message
+    assert not RunFolder(cfg.output).table_path("geodetector_factor").exists()
+
+
+def test_an_infinite_driver_value_is_named_with_its_file(tiny_region: Path) -> None:
+    # GDAL's average leaves infinities out when it brings a driver onto the analysis grid; a driver
+    # stored on that grid already (or by mode) keeps them: the check names its file.
+    import dask.array as da
+
+    from ecodask.run.stages.driver_analysis import _check_drivers
+
+    cfg = load_config(tiny_region)
+    density = da.from_array(np.ones((2, 4, 4)), chunks=(1, 2, 2))
+    elev = np.arange(16, dtype=np.float32).reshape(4, 4)
+    _check_drivers(cfg, {"elevation": da.from_array(elev, chunks=2)}, density)  # fine
+    elev[1, 2] = np.inf
+    with pytest.raises(InputError) as info:
+        _check_drivers(cfg, {"elevation": da.from_array(elev, chunks=2)}, density)
+    [p] = info.value.problems
+    assert Path(p.file) == cfg.drivers["elevation"].path and (p.key, p.value) == ("drivers.elevation", "inf")
+    assert "1 analysis cells are infinite" in p.message

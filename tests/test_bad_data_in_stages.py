@@ -65,3 +65,18 @@ def test_an_infinite_driver_value_is_named_with_its_file(tiny_region: Path) -> N
     [p] = info.value.problems
     assert Path(p.file) == cfg.drivers["elevation"].path and (p.key, p.value) == ("drivers.elevation", "inf")
     assert "1 analysis cells are infinite" in p.message
+
+
+def test_a_constant_driver_is_named_with_its_file(tmp_path: Path) -> None:
+    # One value everywhere: no discretization gives two strata. The detector names the factor; the
+    # run names the driver's file.
+    config = make_tiny_region(tmp_path / "r")
+    elev = write_tif(tmp_path / "r" / "elev.tif", np.full((ROWS, COLS), 42.0, np.float32), CHINA_ALBERS,
+                     TRANSFORM, -9999.0)
+    cfg = load_config(config)
+    run_stages(cfg, "ingest", "transitions_esv")
+    with pytest.raises(InputError) as info:
+        run_stages(cfg, "driver_analysis")
+    assert {Path(p.file) for p in info.value.problems} == {elev}
+    p = info.value.problems[0]
+    assert p.key.startswith("drivers.elevation (") and "ESV of 2000" in p.key

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecodask.errors import InputError, problem
+from ecodask.errors import InputError, Problem, problem
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage
@@ -36,6 +36,13 @@ def _cell_zones(pix_zone: da.Array, factor: int) -> da.Array:
     """The zone of each analysis cell: the zone of its centre pixel (0 outside every zone)."""
     c = factor // 2
     return pix_zone[c::factor, c::factor]
+
+
+def _driver_problem(cfg: RunConfig, p: Problem, year: int) -> Problem:
+    """A detector's problem with a factor (named by the driver) told as the driver file's."""
+    if p.file not in cfg.drivers:
+        return p
+    return problem(cfg.drivers[p.file].path, f"drivers.{p.file} ({p.key}, ESV of {year})", p.value, p.message)
 
 
 def _check_drivers(cfg: RunConfig, drivers: dict[str, da.Array], density: da.Array) -> None:
@@ -96,9 +103,12 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     for i, year in enumerate(years):
         if not names:
             break
-        r = detect_arrays(density[i], drivers, discretize=disc, k=a.k, ks=a.ks, variance=a.variance,
-                          drop_singletons=a.drop_singletons, alpha=a.alpha, dropna=True,
-                          source=f"{store.name}/analysis", y_name=f"esv_density[{year}]")
+        try:
+            r = detect_arrays(density[i], drivers, discretize=disc, k=a.k, ks=a.ks, variance=a.variance,
+                              drop_singletons=a.drop_singletons, alpha=a.alpha, dropna=True,
+                              source=f"{store.name}/analysis", y_name=f"esv_density[{year}]")
+        except InputError as exc:  # a problem of a factor is its driver file's
+            raise InputError([_driver_problem(cfg, p, year) for p in exc.problems]) from None
         for k in GEODETECTOR_TABLES:
             results[k].append(r[k].assign(year=year))
         charts.append((year, r))

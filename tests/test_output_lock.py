@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -60,14 +59,12 @@ def test_a_second_run_exits_2_naming_the_holder_then_takes_over_a_dead_ones_lock
 def test_wait_for_the_holder_to_finish(tmp_path: Path) -> None:
     state = tmp_path / "out" / ".ecodask"
     proc = _holder(state)
-    start = time.monotonic()
     try:
         proc.stdin.close()  # the holder finishes now; the waiter gets the lock when it has
         with output_lock(state, wait_s=deadline(60)):
             assert holder(state / "lock")["pid"] == os.getpid()
     finally:
         proc.wait(deadline(30))
-    assert time.monotonic() - start < deadline(60)
 
 
 def test_the_same_process_may_take_it_again_and_releases_it_last(tmp_path: Path) -> None:

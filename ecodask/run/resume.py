@@ -8,9 +8,10 @@ outputs. Before a stage runs, its manifest is removed, so a stage interrupted ha
 process, a failed task) has none and runs again next time; the outputs themselves are each written
 atomically (stores staged and renamed, tables written to a temporary file and renamed).
 
-A rerun skips a stage whose manifest holds the same key and whose outputs all exist; a change
-anywhere upstream changes the keys downstream, so only what depends on the change is redone.
-``force`` names stages to redo regardless.
+The manifest also lists the files the stage wrote (size, and a checksum for all but the Zarr
+chunks; :mod:`ecodask.run.verify`). A rerun skips a stage whose manifest holds the same key, whose
+outputs exist and whose files are as it wrote them; a change anywhere upstream changes the keys
+downstream, so only what depends on the change is redone. ``force`` names stages to redo regardless.
 
 With a remote output (``cfg.remote_output``, e.g. ``s3://bucket/run``) the run computes in its
 local work folder (``cfg.output``) and a stage, once finished, is **published**: its outputs and
@@ -76,13 +77,19 @@ def changed(cfg: RunConfig, stage: str) -> list[str]:
     return verify.changes(cfg.output, stage, verify.owners(records))
 
 
-def _local_manifest(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
+def _local_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] | None, list[str]]:
+    """The outputs the local manifest records if it holds ``key``, every output exists and every
+    file the stage wrote is as it wrote it; else None, with what changed (a deleted chunk, a
+    truncated table) when that is the reason."""
     m = _read_manifest(cfg, stage)
     if m is None or m.get("key") != key or not all(Path(p).exists() for p in m.get("outputs", {}).values()):
-        return None
-    if changed(cfg, stage):  # a deleted chunk, a truncated table: not what the stage wrote
-        return None
-    return m["outputs"]
+        return None, []
+    diffs = changed(cfg, stage)
+    return (None if diffs else m["outputs"]), diffs
+
+
+def _local_manifest(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
+    return _local_check(cfg, stage, key)[0]
 
 
 def _relative(cfg: RunConfig, path: str | Path) -> str:
@@ -132,10 +139,7 @@ def _upstream_outputs(cfg: RunConfig, stage: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for up in BY_NAME[stage].upstream:
         out |= _upstream_outputs(cfg, up)
-        try:
-            out |= json.loads(_manifest(cfg, up).read_text(encoding="utf-8")).get("outputs", {})
-        except (OSError, ValueError):
-            pass
+        out |= (_read_manifest(cfg, up) or {}).get("outputs", {})
     return out
 
 
@@ -170,14 +174,17 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     """Run ``fn`` (a stage returning its outputs by name) unless it finished earlier with ``key``
     (or ``force``); return ``(outputs, ran)``. With a remote output, a finished stage is published
     and a skipped one's outputs are downloaded when the work folder lacks them."""
-    done = None if force else finished(cfg, stage, key)
-    if done is None and not force and cfg.remote_output is None:
-        m = _read_manifest(cfg, stage)
-        diffs = changed(cfg, stage) if m is not None and m.get("key") == key else []
-        if diffs:
-            shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
-            log(f"stage {stage}: finished earlier with the same inputs, but its outputs changed since "
-                f"({shown}): redone")
+    diffs: list[str] = []
+    if force:
+        done = None
+    elif cfg.remote_output is None:
+        done, diffs = _local_check(cfg, stage, key)
+    else:
+        done = finished(cfg, stage, key)
+    if diffs:
+        shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+        log(f"stage {stage}: finished earlier with the same inputs, but its outputs changed since "
+            f"({shown}): redone")
     if done is not None:
         if cfg.remote_output is not None:
             _pull(cfg, stage, key, done, log)

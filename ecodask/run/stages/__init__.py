@@ -13,7 +13,7 @@ a finished run only hashes its inputs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ecodask.io.catalogs import catalog_files
@@ -37,7 +37,6 @@ class Stage:
     config_parts: Callable[[RunConfig], dict[str, object]]
     input_files: Callable[[RunConfig], dict[str, Path]]
     run: Callable[[RunConfig, Path | None], dict[str, Path]]
-    description: str = field(default="")
 
     @property
     def task_name(self) -> str:

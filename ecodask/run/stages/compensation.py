@@ -115,5 +115,4 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
             | catalog_entry("footprint_tables", cfg.compensation.footprint_table, cfg))
 
 
-STAGE = Stage("compensation", ("transitions_esv",), config_parts, input_files, run,
-              "county compensation priorities and amounts")
+STAGE = Stage("compensation", ("transitions_esv",), config_parts, input_files, run)

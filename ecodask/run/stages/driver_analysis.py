@@ -161,5 +161,4 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
     return {}
 
 
-STAGE = Stage("driver_analysis", ("transitions_esv",), config_parts, input_files, run,
-              "Geographical Detector, stepwise regression and hot spots per year")
+STAGE = Stage("driver_analysis", ("transitions_esv",), config_parts, input_files, run)

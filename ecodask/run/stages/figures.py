@@ -130,5 +130,4 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
     return catalog_entry("class_schemes", cfg.landcover.scheme, cfg)  # the classes' colours
 
 
-STAGE = Stage("figures", ("driver_analysis",), config_parts, input_files, run,
-              "maps and charts of the run")
+STAGE = Stage("figures", ("driver_analysis",), config_parts, input_files, run)

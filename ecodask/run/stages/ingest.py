@@ -38,5 +38,4 @@ def run(cfg: RunConfig, _store: Path | None = None) -> dict[str, Path]:
     return {"store": store}
 
 
-STAGE = Stage("ingest", (), config_parts, input_files, run,
-              "inputs onto the run's grid in one Zarr store")
+STAGE = Stage("ingest", (), config_parts, input_files, run)

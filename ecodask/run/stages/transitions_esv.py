@@ -103,5 +103,4 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     return paths
 
 
-STAGE = Stage("transitions_esv", ("ingest",), config_parts, input_files, run,
-              "transitions and ESV in one pass over the pixels")
+STAGE = Stage("transitions_esv", ("ingest",), config_parts, input_files, run)

@@ -35,12 +35,27 @@ def _record(path: Path, root: Path) -> object:
     return json.loads(json.dumps(record).replace(str(root.parent), "<run>").replace(str(root), "<out>"))
 
 
+def _differing_keys(a: dict, b: dict, prefix: str = "", depth: int = 2) -> list[str]:
+    """Dotted keys (``depth`` levels) whose values differ between two records."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if va == vb:
+            continue
+        if depth > 1 and isinstance(va, dict) and isinstance(vb, dict):
+            out += _differing_keys(va, vb, f"{prefix}{key}.", depth - 1)
+        else:
+            out.append(prefix + key)
+    return out
+
+
 def compare(old: Path, new: Path) -> list[str]:
     """The differences between the output folders ``old`` and ``new`` (empty: the same)."""
     diffs: list[str] = []
     files = {p.relative_to(old).as_posix() for p in old.rglob("*") if p.is_file()}
     files_new = {p.relative_to(new).as_posix() for p in new.rglob("*") if p.is_file()}
-    outside_store = {f for f in files | files_new if not f.startswith("store.zarr/")}
+    outside_store = {f for f in files | files_new
+                     if not f.startswith(("store.zarr/", ".ecodask/"))}  # the state: keys, paths, the lock
     for rel in sorted(outside_store - (files & files_new)):
         diffs.append(f"{rel}: only in {'old' if rel in files else 'new'}")
     compared = 0
@@ -50,8 +65,13 @@ def compare(old: Path, new: Path) -> list[str]:
             same = all(pyogrio.read_dataframe(a, layer=lyr).equals(pyogrio.read_dataframe(b, layer=lyr))
                        for lyr, _ in pyogrio.list_layers(a))
         elif rel == "run.json":
-            same = _record(a, old) == _record(b, new)
-        elif rel in ("report.html",) or rel.startswith(".ecodask/"):
+            ra, rb = _record(a, old), _record(b, new)
+            same = ra == rb
+            if not same:  # say where: a new configuration key is not a changed result
+                diffs.append(f"run.json: differs in {', '.join(_differing_keys(ra, rb))}")
+                compared += 1
+                continue
+        elif rel == "report.html":
             continue  # the report embeds run.json's timings; manifests hold keys of the paths
         else:
             same = a.read_bytes() == b.read_bytes()

@@ -20,18 +20,21 @@ from helpers import deadline, wait_until
 
 HOLD = """
 import sys
+from pathlib import Path
 from ecodask.io.lock import output_lock
 with output_lock(sys.argv[1]):
-    print("held", flush=True)
+    Path(sys.argv[2]).touch()  # the test waits for this
     sys.stdin.read()  # until the test closes it (or kills this process)
 """
 
 
 def _holder(state: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(state)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()  # blocks until the lock is held (or the process ends)
-    assert line.strip() == "held", proc.wait(deadline(30))
+    held = state.parent / "held.marker"
+    held.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(state), str(held)], stdin=subprocess.PIPE,
+                            text=True)
+    wait_until(lambda: held.exists() or proc.poll() is not None, 60, "the holder takes the lock")
+    assert proc.poll() is None, "the holder ended before taking the lock"
     return proc
 
 

@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -36,7 +37,7 @@ from ecodask.io.layout import RunFolder
 from ecodask.io.lock import output_lock
 from ecodask.present import report, summaries
 from ecodask.present.progress import ChunkProgress, RunProgress, display_sinks, tee
-from ecodask.run import inputs, resume
+from ecodask.run import inputs, resume, transaction
 from ecodask.run.cluster import dask_client
 from ecodask.run.config import RunConfig
 from ecodask.run.record import write_run_record
@@ -91,13 +92,13 @@ def stage_run_name(stage: str, years: Sequence[int]) -> str:
 
 @task(name="record-run", cache_policy=NO_CACHE)
 def record_task(cfg: RunConfig, timings: dict[str, float], outputs: dict, started: dt.datetime,
-                ran: dict[str, bool]) -> str:
-    return str(write_run_record(cfg, timings, outputs, started, ran))
+                ran: dict[str, bool], folder: str) -> str:
+    return str(write_run_record(cfg, timings, outputs, started, ran, Path(folder)))
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report_task(cfg: RunConfig) -> str:
-    where = report.write_run_report(cfg.output, cfg.remote_output)
+def report_task(cfg: RunConfig, shown_as: str) -> str:
+    where = report.write_run_report(cfg.output, cfg.remote_output, Path(shown_as))
     create_markdown_artifact(summaries.report_markdown(cfg.name, where), key=REPORT_KEY,
                              description=f"The HTML report of run {cfg.name}")
     return where
@@ -141,8 +142,12 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
 
 def _run_stages(cfg: RunConfig, force: list[str], started: dt.datetime, timings: dict[str, float],
                 log) -> dict[str, str]:  # noqa: ANN001 - Prefect's run logger
-    """The body of :func:`run_flow` once the configuration is valid and the output is locked."""
+    """The body of :func:`run_flow` once the configuration is valid and the output is locked: the
+    stages write in the output's work copy when they compute, published whole at the end
+    (:mod:`ecodask.run.transaction`); the output folder shows the previous run until then."""
     keys = resume.plan(cfg)
+    work = transaction.begin(cfg, force, keys)
+    final, cfg = cfg, work.cfg
     todo, _ = resume.pending(cfg, force, keys)
     outputs: dict[str, str] = {}
     ran: dict[str, bool] = {}
@@ -171,7 +176,11 @@ def _run_stages(cfg: RunConfig, force: list[str], started: dt.datetime, timings:
         log.info("every stage finished earlier with the same inputs: nothing to compute")
         stages_in(None)
     _publish_summaries(cfg, ran, timings)
-    outputs["run_record"] = record_task(cfg, timings, dict(outputs), started, ran)
-    outputs["report"] = report_task(cfg)
-    log.info("Outputs in %s", cfg.output)
+    outputs = {k: work.published(v) for k, v in outputs.items()}
+    record_task(final, timings, dict(outputs), started, ran, str(cfg.output))
+    outputs["run_record"] = str(RunFolder(final.output).run_record)
+    report_task(cfg, str(final.output))
+    transaction.finish(work)
+    outputs["report"] = report.published_report(final.output, final.remote_output)
+    log.info("Outputs in %s", final.output)
     return outputs

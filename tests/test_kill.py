@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ecodask.io import commit
 from ecodask.io.grids import STAGING
 from ecodask.io.layout import RunFolder
 from ecodask.run import resume
@@ -125,7 +126,8 @@ def test_flow_process_killed_mid_run(tmp_path: Path, prefect_api) -> None:
     proc = _ecodask("run", str(config), env=prefect_api)
     # Kill the flow and its Dask workers (the whole process group, as a machine going down would)
     # while the transitions + ESV stage is writing its grids: ingest finished, that stage not.
-    store = out.store
+    work = RunFolder(commit.work_folder(out.root))  # where a run computes until it publishes
+    store = work.store
 
     def staging() -> bool:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -140,9 +142,9 @@ def test_flow_process_killed_mid_run(tmp_path: Path, prefect_api) -> None:
         with contextlib.suppress(ProcessLookupError):  # the group is gone if the run ended
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert out.manifest("ingest").exists()
-    assert not out.manifest("transitions_esv").exists()
-    assert not out.run_record.exists()
+    assert work.manifest("ingest").exists()
+    assert not work.manifest("transitions_esv").exists()
+    assert not out.run_record.exists() and not out.store.exists()  # nothing published yet
     _run_to_end(config, prefect_api)
     record = json.loads(out.run_record.read_text())
     assert record["stage_ran"] == {"ingest": False, "transitions_esv": True, "driver_analysis": True,

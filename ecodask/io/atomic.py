@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ecodask.crashpoints import crash_point
+
 
 def partial_path(path: str | Path, keep_suffix: bool = False) -> Path:
     """The partial name of ``path``: ``.<name>.partial`` beside it, or ``.<stem>.partial<suffix>``
@@ -30,6 +32,7 @@ def replacing(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     tmp.unlink(missing_ok=True)
     try:
         yield tmp
+        crash_point("atomic:written")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

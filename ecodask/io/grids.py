@@ -17,6 +17,7 @@ import xarray as xr
 import zarr
 import zarr.codecs
 
+from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
 from ecodask.io.store import (
     ANALYSIS_GROUP,
@@ -83,6 +84,7 @@ def commit(store: Path, staged: dict[str, Path]) -> None:
         final = store / name
         if final.exists():
             shutil.rmtree(final)
+        crash_point("arrays:removed")
         path.rename(final)
     if ESV_GROUP not in staged:
         for name in GROUP_ARRAYS:
@@ -116,6 +118,8 @@ def write_analysis_esv(store: Path, ana: xr.Dataset, years: np.ndarray, coarse: 
                         {"long_name": "ESV density over valued pixels", "units": "CNY/ha/yr", **attrs}),
     }
     coords = {"year": ("year", years), "y": ana["y"], "x": ana["x"]}
+    for name in (ESV, ESV_PIXELS, ESV_DENSITY, ESV_GROUP):  # written anew, never into
+        shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
     if groups:
         out[ESV_GROUP] = (("year", GROUP, "y", "x"),
                             np.where(npix[:, None] > 0, coarse[:, 1:], np.nan),

@@ -250,6 +250,7 @@ def sync_down(url: str, local: Path) -> int:
     get = [rel for rel, f in files.items() if not _same(f, remote[rel])]
     for rel in get:
         files[rel].parent.mkdir(parents=True, exist_ok=True)
+        files[rel].unlink(missing_ok=True)  # a new file: never write into one a link shares
     if get:
         fs.get([_join_path(root, r) for r in get], [str(files[r]) for r in get])
     return len(get)

@@ -29,6 +29,7 @@ import xarray as xr
 from rasterio.enums import Resampling
 
 from ecodask import __version__
+from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
 from ecodask.io.layout import STORE
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
@@ -158,6 +159,7 @@ def ingest(prep: StoreInputs, out_dir: str | Path) -> Path:
     except BaseException:
         remove_tree(tmp)  # also what chunk writes still running put there
         raise
+    crash_point("ingest:written")
     old = out_dir / (STORE + ".old")
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)

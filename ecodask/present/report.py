@@ -165,8 +165,9 @@ def _outputs(output: Path) -> Iterable[str]:
             yield rel.as_posix()
 
 
-def render(output: str | Path) -> str:
-    """The report of the finished run in ``output`` as an HTML string."""
+def render(output: str | Path, shown_as: Path | None = None) -> str:
+    """The report of the finished run in ``output`` as an HTML string (naming its folder
+    ``shown_as``, where it is read once published, if not ``output``)."""
     output = Path(output)
     folder = RunFolder(output)
     if not folder.run_record.is_file():
@@ -192,7 +193,7 @@ def render(output: str | Path) -> str:
         f"{html.escape(str(config.get('esv', {}).get('table')))}"
         f" · run finished {html.escape(str(record.get('finished', '')))} · ecodask "
         f"{html.escape(str(record.get('ecodask_version', '')))}</p>",
-        f"<p>Output folder {html.escape(str(output.resolve()))}</p></header>",
+        f"<p>Output folder {html.escape(str((shown_as or output).resolve()))}</p></header>",
         '<nav><a href="#key">Key figures</a><a href="#maps">Maps and charts</a><a href="#tables">Tables</a>'
         '<a href="#conventions">Conventions</a><a href="#run">Run</a><a href="#all">All figures</a></nav>',
         "<main>",
@@ -242,21 +243,30 @@ def render(output: str | Path) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(output: str | Path) -> Path:
+def write_report(output: str | Path, shown_as: Path | None = None) -> Path:
     """Write ``<output>/report.html`` atomically from the finished run in ``output``; return it."""
     output = Path(output)
-    text = render(output)
+    text = render(output, shown_as)
     return write_text(output / REPORT, text)
 
 
-def write_run_report(output: str | Path, remote_output: str | None = None) -> str:
-    """Write the report of the run in ``output``; with a remote output upload it beside the other
-    outputs. Returns where a reader finds it: the local path, or its URL."""
-    path = write_report(output)
+def published_report(output: str | Path, remote_output: str | None = None) -> str:
+    """Where a reader finds the report of the run in ``output``: the local path, or its URL."""
     if remote_output is None:
-        return str(path.resolve())
+        return str((Path(output) / REPORT).resolve())
     from ecodask.io import objstore
 
-    url = objstore.join(remote_output, REPORT)
-    objstore.put_file(path, url)
-    return url
+    return objstore.join(remote_output, REPORT)
+
+
+def write_run_report(output: str | Path, remote_output: str | None = None,
+                     shown_as: Path | None = None) -> str:
+    """Write the report of the run in ``output`` (naming its folder ``shown_as`` if not
+    ``output``); with a remote output upload it beside the other outputs. Returns where a reader
+    finds it (:func:`published_report`, of ``shown_as`` or ``output``)."""
+    path = write_report(output, shown_as)
+    if remote_output is not None:
+        from ecodask.io import objstore
+
+        objstore.put_file(path, objstore.join(remote_output, REPORT))
+    return published_report(shown_as or output, remote_output)

@@ -149,7 +149,8 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
 
 def checked(cfg: RunConfig) -> StoreInputs:
     """:func:`check_inputs` of ``cfg``, done once per process while its input files are unchanged."""
-    key = (cfg.model_dump_json(), *(_stamp(p) for p in input_files(cfg).values()))
+    key = (cfg.model_dump_json(exclude={"output"}),  # the same in the run's work copy
+           *(_stamp(p) for p in input_files(cfg).values()))
     if None in key:
         return check_inputs(cfg)  # a file gone since loading: its own errors name it
     if key not in _MEMO.checked:

@@ -17,11 +17,12 @@ from ecodask.run.inputs import checksum, input_files
 
 def write_run_record(
     cfg: RunConfig, timings: dict[str, float], outputs: dict[str, object], started: dt.datetime,
-    ran: dict[str, bool] | None = None,
+    ran: dict[str, bool] | None = None, folder: Path | None = None,
 ) -> Path:
     """Write ``run.json``: configuration, versions, input checksums, stage timings (s), which
     stages ran (false: finished earlier with the same inputs, skipped), outputs. With a remote
-    output, outputs are named by their URLs and ``run.json`` is uploaded beside them."""
+    output, outputs are named by their URLs and ``run.json`` is uploaded beside them. ``folder``: where
+    to write it (the run's work copy), if not in ``cfg.output``."""
     remote = cfg.remote_output
     if remote is not None:
         outputs = {k: _published(cfg, remote, v) for k, v in outputs.items()}
@@ -38,7 +39,7 @@ def write_run_record(
         "outputs": outputs,
         "versions": package_versions(),
     }
-    path = write_json(record, RunFolder(cfg.output).run_record)
+    path = write_json(record, RunFolder(folder or cfg.output).run_record)
     if remote is not None:
         objstore.put_file(path, objstore.join(remote, RUN_RECORD))
     return path

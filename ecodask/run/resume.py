@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ecodask import __version__
+from ecodask.crashpoints import crash_point
 from ecodask.errors import ConfigError, problem
 from ecodask.io import objstore
 from ecodask.io.atomic import write_json
@@ -63,11 +64,16 @@ def _remote_manifest(cfg: RunConfig, stage: str) -> str:
 
 
 def _read_manifest(cfg: RunConfig, stage: str) -> dict | None:
+    """The stage's manifest, its outputs as paths under ``cfg.output`` (recorded relative to it, so
+    that a folder published from its work copy, or moved, reads the same)."""
     try:
         m = json.loads(_manifest(cfg, stage).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return m if isinstance(m, dict) else None
+    if not isinstance(m, dict) or not isinstance(m.get("outputs", {}), dict):
+        return None
+    m["outputs"] = {str(k): str(cfg.output / str(v)) for k, v in m.get("outputs", {}).items()}
+    return m
 
 
 def changed(cfg: RunConfig, stage: str) -> list[str]:
@@ -100,6 +106,14 @@ def _relative(cfg: RunConfig, path: str | Path) -> str:
     return rel
 
 
+def _inside(cfg: RunConfig, path: str) -> str:
+    """An output's path relative to the output folder when inside it, else as it is."""
+    try:
+        return _relative(cfg, path)
+    except ValueError:
+        return str(path)
+
+
 def finished(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
     """The outputs recorded by the stage's manifest if it holds ``key`` and every output exists
     (with a remote output: the bucket's manifest and outputs; the local paths they map to)."""
@@ -130,7 +144,8 @@ def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str
                     files: dict[str, verify.Record] | None = None) -> None:
     """The stage's manifest, written last: its key, its outputs and the files it wrote (size and
     checksum, chunks by size), which a rerun checks before it skips the stage."""
-    doc = {"stage": stage, "key": key, "outputs": outputs, "files": files or {}}
+    doc = {"stage": stage, "key": key, "outputs": {k: _inside(cfg, v) for k, v in outputs.items()},
+           "files": files or {}}
     write_json(doc, _manifest(cfg, stage), sort_keys=True)
 
 
@@ -194,9 +209,12 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     if cfg.remote_output is not None:
         objstore.remove(_remote_manifest(cfg, stage))
     before = verify.snapshot(cfg.output) if cfg.output.exists() else {}
+    crash_point(f"stage:{stage}:start")
     outputs = {k: str(v) for k, v in fn().items()}
+    crash_point(f"stage:{stage}:computed")
     files = verify.written(cfg.output, before)
     _write_manifest(cfg, stage, key, outputs, files)
+    crash_point(f"stage:{stage}:manifest")
     if cfg.remote_output is not None:
         publish(cfg, stage, key, outputs, log, list(files))
     return outputs, True

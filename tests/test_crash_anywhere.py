@@ -1,0 +1,116 @@
+"""A run killed at any instant leaves the output folder holding the previous run's outputs or the
+new run's, whole, never a mix; and the next run finishes what is left, from the last stage that
+finished.
+
+A finished run A is on disk; run B (the two land-cover years swapped: every stage's outputs
+change) is killed with SIGKILL at a crash point (:mod:`ecodask.crashpoints`): while it copies the
+folder, as each stage starts, computes and records its manifest, after table and figure writes,
+as arrays are committed, and at every step of the publication. After each kill the folder is
+read as a user would find it: byte for byte run A (run.json and the report too) unless the kill
+came after the commit point; then the next command finishes the commit and it is run B's
+outputs. A rerun of B then completes and equals an undisturbed run of B byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecodask.io import commit
+from ecodask.run.stages import NAMES
+
+from conftest import make_tiny_region
+from helpers import digest
+
+pytestmark = pytest.mark.slow
+
+RUNNER = Path(__file__).with_name("crash_run.py")
+ROOT = Path(__file__).resolve().parents[1]
+#: What a rerun writes anew even with the same inputs: the run's times and folder.
+RECORDS = ("run.json", "report.html")
+
+#: Where run B is killed (a name, or name#n for its n-th passing; see tests/crash_run.py).
+POINTS = [
+    "clone:entry#1", "clone:entry#6",
+    "stage:ingest:start", "ingest:written", "stage:ingest:manifest",
+    "stage:transitions_esv:start", "atomic:written#10", "arrays:removed",
+    "stage:transitions_esv:computed", "stage:transitions_esv:manifest",
+    "stage:driver_analysis:computed", "atomic:written#40", "stage:compensation:manifest",
+    "stage:figures:start", "atomic:written#49",
+    "publish:journal", "publish:aside#1", "publish:renamed#1", "publish:aside#3", "publish:renamed#5",
+    "publish:aside#6", "publish:done",
+]
+#: After these, the rerun is run to the end too (the others' reruns are the same code).
+RERUN = {"clone:entry#6", "stage:transitions_esv:computed", "stage:compensation:manifest", "publish:journal",
+         "publish:renamed#1"}
+
+
+def _run(config: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECODASK_CRASH")}
+    if crash_at:
+        env["ECODASK_CRASH_AT"] = crash_at
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, str(RUNNER), str(config)], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, object]:
+    """Run A finished in ``a/``; run B's configuration beside it; an undisturbed run of B after
+    A in ``b/``; the digests of both folders."""
+    base = tmp_path_factory.mktemp("crash")
+    region = base / "a"
+    config = make_tiny_region(region)
+    _ok(_run(config))
+    text = config.read_text()
+    swapped = (text.replace("lc_2000.tif", "lc_x").replace("lc_2010.tif", "lc_2000.tif")
+               .replace("lc_x", "lc_2010.tif"))
+    assert swapped != text
+    (region / "config_b.yaml").write_text(swapped)
+    b = base / "b"
+    shutil.copytree(region, b)
+    _ok(_run(b / "config_b.yaml"))
+    out_a = digest(region / "out", skip=(".ecodask",))
+    out_b = digest(b / "out", skip=(".ecodask", *RECORDS))
+    differ = [k for k in out_b if out_a.get(k) != out_b[k]]
+    assert len(differ) > len(out_b) // 2, "run B must change most files for the test to tell A from B"
+    return {"a": region, "digest_a": out_a, "digest_b": out_b}
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_anywhere_the_folder_is_one_run_whole(runs, tmp_path: Path, point: str) -> None:
+    case = tmp_path / "case"
+    shutil.copytree(runs["a"], case)
+    out = case / "out"
+    proc = _run(case / "config_b.yaml", crash_at=point)
+    assert proc.returncode == -signal.SIGKILL, f"never reached {point}: {proc.stderr[-2000:]}"
+
+    journalled = commit.pending_commit(out) is not None
+    if not journalled and point != "publish:done":
+        assert digest(out, skip=(".ecodask",)) == runs["digest_a"]  # untouched, byte for byte
+    else:
+        commit.recover(out)  # what the next command on the folder does first
+        assert commit.pending_commit(out) is None
+        assert digest(out, skip=(".ecodask", *RECORDS)) == runs["digest_b"]
+        assert not commit.work_folder(out).exists()
+    assert journalled == (point.startswith("publish:") and point != "publish:done")
+
+    if point in RERUN:
+        log = _ok(_run(case / "config_b.yaml")).stdout
+        assert digest(out, skip=(".ecodask", *RECORDS)) == runs["digest_b"]
+        assert not commit.work_folder(out).exists()
+        if point.startswith("stage:") and point.endswith(":manifest"):
+            done = NAMES[: NAMES.index(point.split(":")[1]) + 1]
+            for stage in done:  # the finished stages of the killed run are resumed, not redone
+                assert f"stage {stage}: finished earlier with the same inputs" in log, log

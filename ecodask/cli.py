@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from ecodask.errors import EcodaskError, ProblemsError
+from ecodask.errors import EcodaskError, InputWarning, ProblemsError
 
 # Runs are often offline (clusters, scheduled jobs): no anonymous usage pings from a local server.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -79,11 +80,24 @@ def _main(
 ) -> None:
     _state["debug"] = debug
     _state["quiet"] = quiet
+    warnings.showwarning = _show_warning
     if quiet:
         # Prefect reads it when it sets up logging (on import, later in the command), so its console
         # handler, and the temporary server's, stay quiet to the end of the process (the server
         # says it stops at exit); its API handler still sends every record to the UI.
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """An :class:`InputWarning` as one ``warning:`` line on stderr; other warnings as Python shows them."""
+    if not issubclass(category, InputWarning):
+        _default_showwarning(message, category, filename, lineno, file, line)
+        return
+    err.print("[bold yellow]warning:[/] ", end="", markup=True)
+    err.print(_one_line(str(message)), markup=False, highlight=False, soft_wrap=True)
 
 
 def _one_line(text: str) -> str:
@@ -144,6 +158,7 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0) -> dic
     """Check the configuration and its inputs, then run the flow with a progress display on
     stderr; unless every stage finished earlier with the same inputs (and none is forced): then say
     so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
+    from ecodask.io.commit import settle
     from ecodask.io.layout import RunFolder
     from ecodask.run import inputs, resume
 
@@ -151,6 +166,7 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0) -> dic
     cfg = inputs.load(config)
     done: dict[str, dict[str, str]] = {}
     if cfg.output.exists():
+        settle(cfg.output)  # a commit a killed run left half-done is finished first
         todo, done = resume.pending(cfg, force)
         if not todo:
             for stage in done:
@@ -478,9 +494,11 @@ def report(
 
     Example: ecodask report demo-output/output
     """
+    from ecodask.io.commit import settle
     from ecodask.present.report import write_report
 
     try:
+        settle(run_dir)  # a commit a killed run left half-done is finished first
         path = write_report(run_dir)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)

@@ -22,6 +22,11 @@ class EcodaskError(Exception):
     """Base class of all ecodask errors a user can act on."""
 
 
+class InputWarning(UserWarning):
+    """Something ecodask changed or assumed in an input, which the user should know (the command
+    line prints it as one ``warning:`` line)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One fault: where (file, key) and what (value, message)."""

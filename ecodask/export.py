@@ -64,6 +64,7 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from ecodask.errors import InputError, Problem, problem
+from ecodask.io import commit
 from ecodask.io.atomic import write_atomic
 from ecodask.io.layout import EXPORT, STORE, TABLES, RunFolder
 from ecodask.io.store import ANALYSIS_GROUP as ANALYSIS
@@ -119,6 +120,7 @@ def open_run(run_dir: str | Path) -> FinishedRun:
     if not run_dir.is_dir():
         raise InputError([problem(run_dir, "", None, "no such folder: give the output folder of a "
                                   "finished run (it holds run.json, store.zarr and tables/)")])
+    commit.settle(run_dir)  # a commit a killed run left half-done is finished first
     record_path = RunFolder(run_dir).run_record
     problems: list[Problem] = []
     record: dict[str, Any] | None = None

@@ -121,6 +121,18 @@ def digest(folder: Path, skip: tuple[str, ...] = (), mtimes: bool = False) -> di
     return out
 
 
+def corrupt_tile(path: Path, block: str = "1_1") -> None:
+    """Zero the compressed bytes of one tile of a deflate GeoTIFF: its header still reads."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        off = int(src.get_tag_item(f"BLOCK_OFFSET_{block}", "TIFF", bidx=1))
+        size = int(src.get_tag_item(f"BLOCK_SIZE_{block}", "TIFF", bidx=1))
+    data = bytearray(path.read_bytes())
+    data[off + 2: off + size - 2] = bytes(size - 4)
+    path.write_bytes(bytes(data))
+
+
 def edit_yaml(path: Path, fn: Callable[[dict], object]) -> Path:
     """Apply ``fn`` to the YAML document in ``path`` (changing it in place) and write it back."""
     data = yaml.safe_load(path.read_text())

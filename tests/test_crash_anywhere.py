@@ -114,3 +114,18 @@ def test_killed_anywhere_the_folder_is_one_run_whole(runs, tmp_path: Path, point
             done = NAMES[: NAMES.index(point.split(":")[1]) + 1]
             for stage in done:  # the finished stages of the killed run are resumed, not redone
                 assert f"stage {stage}: finished earlier with the same inputs" in log, log
+
+
+def test_a_reader_finishes_a_commit_left_half_done(runs, tmp_path: Path) -> None:
+    """``ecodask export`` (and ``report``, and ``run``) on a folder whose commit was cut short
+    finishes it before reading: it reads run B whole."""
+    from ecodask.export import open_run
+
+    case = tmp_path / "case"
+    shutil.copytree(runs["a"], case)
+    out = case / "out"
+    assert _run(case / "config_b.yaml", crash_at="publish:renamed#2").returncode == -signal.SIGKILL
+    assert commit.pending_commit(out) is not None
+    assert open_run(out).record["config"]["landcover"]["years"]["2000"].endswith("lc_2010.tif")
+    assert commit.pending_commit(out) is None
+    assert digest(out, skip=(".ecodask", *RECORDS)) == runs["digest_b"]

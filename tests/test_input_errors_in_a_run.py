@@ -18,7 +18,7 @@ from ecodask.science.grid import CHINA_ALBERS
 from flows.run import transient
 
 from conftest import RES, X0, Y1, make_tiny_region, tiny_landcover, write_tif
-from helpers import deadline
+from helpers import corrupt_tile, deadline
 
 THREADS = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False}
 
@@ -58,18 +58,6 @@ def test_only_transient_failures_are_retried() -> None:
     assert transient(None, None, Failed(data=KeyError("zones"))) is True
 
 
-def _corrupt_tile(path: Path, block: str = "1_1") -> None:
-    """Zero the compressed bytes of one tile of a deflate GeoTIFF: its header still reads."""
-    import rasterio
-
-    with rasterio.open(path) as src:
-        off = int(src.get_tag_item(f"BLOCK_OFFSET_{block}", "TIFF", bidx=1))
-        size = int(src.get_tag_item(f"BLOCK_SIZE_{block}", "TIFF", bidx=1))
-    data = bytearray(path.read_bytes())
-    data[off + 2: off + size - 2] = bytes(size - 4)
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.slow
 def test_a_corrupt_tile_is_exit_2_naming_the_file_and_window_from_a_worker_process(tmp_path: Path) -> None:
     import rasterio
@@ -81,11 +69,12 @@ def test_a_corrupt_tile_is_exit_2_naming_the_file_and_window_from_a_worker_proce
                        dtype=lc.dtype, crs=CHINA_ALBERS, transform=Affine(RES, 0, X0, 0, -RES, Y1), nodata=0,
                        tiled=True, blockxsize=128, blockysize=128, compress="deflate") as dst:
         dst.write(lc, 1)
-    _corrupt_tile(path)
+    corrupt_tile(path)
     done = _run(config)
     assert done.returncode == 2, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(
         f"error: {path}: band 1, window on the run's grid = 'rows 128:256, columns 128:256': cannot be read")
     assert "Retry" not in done.stderr
+    assert "Traceback" not in done.stderr and "Compute Failed" not in done.stderr  # workers' logs too
     assert not list((tmp_path / "r" / "out").glob("store.zarr*"))  # nothing of the store left

@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from ecodask.chunked.blockwise import row_chunks
 from ecodask.chunked.strata import FUSED_CELLS, Binning, binning, fine_bin_sums, overlay_sums, scan
-from ecodask.errors import InputError, problem
+from ecodask.errors import InputError, Problem, problem
 from ecodask.science.discretize import METHODS
 from ecodask.science.geodetector import Discretize, StratumSums, detectors, q_value, sum_squares
 
@@ -140,6 +140,16 @@ def _check_arrays(y: da.Array, xs: list[da.Array], names: list[str], source: str
         raise InputError(bad)
 
 
+def _not_finite(source: str, name: str, values: da.Array, count: int) -> Problem:
+    """The problem of a column with ``count`` values that are not finite: missing (NaN) or
+    infinite, told apart (one more pass over that column, on the error path only)."""
+    inf = int(da.isinf(values).sum().compute()) if np.issubdtype(values.dtype, np.floating) else 0
+    parts = [f"{count - inf} missing values (NaN)"] if count > inf else []
+    parts += [f"{inf} infinite values"] if inf else []
+    return problem(source, name, "inf" if inf and count == inf else "NaN",
+                   f"{' and '.join(parts)} (drop those rows with dropna)")
+
+
 def detect_arrays(
     y: ArrayLike,
     factors: dict[str, ArrayLike],
@@ -181,11 +191,9 @@ def detect_arrays(
     sc = scan(yd, xs)
     problems = []
     if not dropna:
-        if sc.nonfinite_y:
-            problems.append(problem(source, y_name, "NaN", f"{sc.nonfinite_y} missing values "
-                                    "(drop those rows with dropna)"))
-        problems += [problem(source, n, "NaN", f"{c} missing values (drop those rows with dropna)")
-                     for n, c in zip(names, sc.nonfinite, strict=True) if c]
+        problems += [_not_finite(source, n, a, c)
+                     for n, a, c in zip([y_name, *names], [yd, *xs], [sc.nonfinite_y, *sc.nonfinite],
+                                        strict=True) if c]
     if not problems and sc.n_valid < 2:
         problems.append(problem(source, y_name, sc.n_valid, "fewer than 2 rows with every value present"))
     bins = []

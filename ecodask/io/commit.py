@@ -33,6 +33,7 @@ from pathlib import Path
 from ecodask.crashpoints import crash_point
 from ecodask.io.atomic import write_json
 from ecodask.io.layout import FIGURES, REPORT, RUN_RECORD, STATE_DIR, STORE, TABLES
+from ecodask.io.lock import output_lock
 
 #: What a run owns in its output folder, relative to it: swapped whole at commit.
 ENTRIES = (STORE, TABLES, FIGURES, RUN_RECORD, REPORT, f"{STATE_DIR}/stages")
@@ -184,3 +185,13 @@ def recover(root: str | Path) -> bool:
         return True
     shutil.rmtree(root / OLD, ignore_errors=True)
     return False
+
+
+def settle(root: str | Path, wait_s: float = 60.0) -> None:
+    """Before reading a run's output folder: finish a commit that a killed run journalled (under
+    the output's lock, waiting up to ``wait_s`` for a run that is publishing right now)."""
+    root = Path(root)
+    if pending_commit(root) is None:
+        return
+    with output_lock(root / STATE_DIR, wait_s=wait_s):
+        recover(root)

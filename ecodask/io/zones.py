@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,7 +11,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ecodask.errors import InputError, Problem, problem
+from ecodask.errors import InputError, InputWarning, Problem, problem
 
 
 def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
@@ -65,13 +66,30 @@ def read_zones(path: str | Path, id_field: str, name_field: str, crs: object,
             "zone_id": ids.to_numpy(),
             "zone_name": names.astype(str).to_numpy(),
         },
-        geometry=gdf.geometry.make_valid().to_numpy(),
+        geometry=_repaired(path, id_field, ids, gdf.geometry).to_numpy(),
         crs=gdf.crs,
     )
     out = out.sort_values("zone_id", kind="stable").reset_index(drop=True)
     out.insert(0, "zone", np.arange(1, len(out) + 1, dtype=np.int64))
     out.insert(3, "area_ha", out.geometry.area / 10_000.0)
     return out
+
+
+def _repaired(path: str | Path, id_field: str, ids: pd.Series, geometry: gpd.GeoSeries) -> gpd.GeoSeries:
+    """``geometry`` with invalid polygons (self-intersecting rings, bow ties) made valid, and an
+    :class:`InputWarning` naming the file, the ids and how the area changed (ha, in the run's
+    equal-area CRS: the area a zone is valued by)."""
+    bad = ~geometry.is_valid.to_numpy()
+    if not bad.any():
+        return geometry
+    fixed = geometry.make_valid()
+    before, after = geometry[bad].area.to_numpy() / 1e4, fixed[bad].area.to_numpy() / 1e4
+    shown = ", ".join(f"{i}: {b:.6g} -> {a:.6g} ha" for i, b, a in
+                      zip(ids[bad].tolist()[:10], before[:10], after[:10], strict=True))
+    more = f" and {int(bad.sum()) - 10} more" if bad.sum() > 10 else ""
+    warnings.warn(f"{path}: geometry: {int(bad.sum())} invalid (self-intersecting) polygons repaired; "
+                  f"{id_field} and area before -> after: {shown}{more}", InputWarning, stacklevel=2)
+    return fixed
 
 
 def zone_table(zones: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import dask
 from distributed import Client, LocalCluster
 
+from ecodask.present import worker_logs
 from ecodask.run.config import ClusterConfig, KubernetesConfig, MemoryConfig, SlurmConfig
 
 
@@ -49,7 +50,16 @@ def local_cluster_options(cfg: ClusterConfig, dashboard_served: bool | None = No
 
 @contextlib.contextmanager
 def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
-    """A Dask client for the run, set as the default scheduler while the context is open."""
+    """A Dask client for the run, set as the default scheduler while the context is open; its
+    workers log a user's error (bad input) only through the run, as one line."""
+    with _cluster_client(cfg) as client:
+        worker_logs.install()
+        client.register_plugin(worker_logs.QuietUserErrors())
+        yield client
+
+
+@contextlib.contextmanager
+def _cluster_client(cfg: ClusterConfig) -> Iterator[Client]:
     if cfg.kind == "address":
         with Client(cfg.address, set_as_default=True) as client:
             yield client

@@ -48,7 +48,7 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
             continue
         if is_lc and first_lc is None:
             first_lc = (path, info)
-        elif is_lc:
+        elif is_lc and info["crs"] is not None and first_lc[1]["crs"] is not None:
             problems.extend(_same_grid(key, path, info, *first_lc))
         if info["count"] != 1:
             problems.append(problem(path, f"{key} (bands)", info["count"], "must have exactly one band"))
@@ -78,9 +78,28 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
         scheme=cfg.landcover.scheme, drivers={n: (d.path, d.kind) for n, d in cfg.drivers.items()})
 
 
+def short_crs(crs: object) -> str | None:
+    """A CRS in a message, on one short line: its authority code (``EPSG:32649``), else its PROJ
+    string (with its name when it has one), never the WKT over several lines."""
+    if crs is None:
+        return None
+    import warnings
+
+    from pyproj import CRS
+
+    c = CRS.from_user_input(crs)
+    code = c.to_authority(min_confidence=90)
+    if code:
+        return ":".join(code)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "may lose important projection information"
+        text = c.to_proj4().replace(" +type=crs", "")
+    return text if c.name in ("unknown", "") else f"{c.name} ({text})"
+
+
 def _same_grid(key: str, path: Path, info: dict, first: Path, ref: dict) -> list[Problem]:
     """Problems where a land-cover year is on another grid than the first year's."""
-    for field, fmt in (("crs", lambda v: v.to_string() if v else None), ("shape", tuple),
+    for field, fmt in (("crs", short_crs), ("shape", tuple),
                        ("transform", lambda t: tuple(round(v, 6) for v in tuple(t)[:6]))):
         a, b = info[field], ref[field]
         if (a != b) if field != "transform" else not a.almost_equals(b, precision=1e-9):

@@ -154,7 +154,8 @@ def _say(text: str) -> None:
         out.print(text, highlight=False, soft_wrap=True)
 
 
-def _run(config: Path, force: list[str] | None = None, wait: float = 0.0) -> dict[str, str]:
+def _run(config: Path, force: list[str] | None = None, wait: float = 0.0, verify: bool = False,
+         ) -> dict[str, str]:
     """Check the configuration and its inputs, then run the flow with a progress display on
     stderr; unless every stage finished earlier with the same inputs (and none is forced): then say
     so and return the recorded outputs without starting Prefect or Dask, writing nothing."""
@@ -167,7 +168,7 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0) -> dic
     done: dict[str, dict[str, str]] = {}
     if cfg.output.exists():
         settle(cfg.output)  # a commit a killed run left half-done is finished first
-        todo, done = resume.pending(cfg, force)
+        todo, done = resume.pending(cfg, force, chunks="all" if verify else "sample")
         if not todo:
             for stage in done:
                 _say(f"stage {stage}: finished earlier with the same inputs, skipped")
@@ -195,11 +196,11 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0) -> dic
           contextlib.nullcontext() if _state["debug"] else user_errors_without_tracebacks()):
         if _state["quiet"]:
             with quiet_console_logs():
-                return run_flow(str(config), force=force)
+                return run_flow(str(config), force=force, verify=verify)
         with StageProgressDisplay(err, stages=NAMES) as display, displaying(display):
             for stage in done:  # the flow skips them too: same inputs, same outputs present
                 display.skipped(stage)
-            return run_flow(str(config), force=force)
+            return run_flow(str(config), force=force, verify=verify)
 
 
 def _print_outputs(outputs: dict[str, str]) -> None:
@@ -235,6 +236,9 @@ def run(
     wait: Annotated[float, typer.Option(
         help="Seconds to wait for another run on the same output to finish (default: exit 2 at once).",
         min=0)] = 0.0,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Before skipping a finished stage, read back every chunk it wrote and compare "
+        "checksums (default: sizes of all, content of the tables and of a 1 % sample of chunks).")] = False,
 ) -> None:
     """Run the whole flow for a configuration, showing progress on stderr.
 
@@ -249,7 +253,7 @@ def run(
     Example: ecodask --quiet run region.yaml
     """
     try:
-        outputs = _run(config, force, wait)
+        outputs = _run(config, force, wait, verify)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     _print_outputs(outputs)

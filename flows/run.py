@@ -68,10 +68,11 @@ def _stage_task(stage: Stage):
 
     @task(name=stage.task_name, cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
           retry_condition_fn=transient)
-    def run(cfg: RunConfig, key: str, store: str | None, force: bool) -> tuple[dict[str, str], bool]:
+    def run(cfg: RunConfig, key: str, store: str | None, force: bool, chunks: str = "sample",
+            ) -> tuple[dict[str, str], bool]:
         log = get_run_logger()
         return resume.run_stage(cfg, stage.name, key, lambda: stage.run(cfg, store), force=force,
-                                log=log.info)
+                                log=log.info, chunks=chunks)
 
     return run
 
@@ -124,11 +125,12 @@ def _publish_summaries(cfg: RunConfig, ran: dict[str, bool], timings: dict[str, 
 
 
 @flow(name="ecodask-run", log_prints=True)
-def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]:
+def run_flow(config_path: str, force: list[str] | None = None, verify: bool = False) -> dict[str, str]:
     """Validate the configuration, then the stages: ingest, one pass for transitions and ESV (grids
     and tables), the driver analysis (Geographical Detector, stepwise regression, hot spots), county
     compensation (with county statistics), the figures; record the run. ``force`` names stages to
-    redo even if they finished earlier with the same inputs."""
+    redo even if they finished earlier with the same inputs; ``verify`` reads back every chunk a
+    finished stage wrote before skipping it (else a sample, :mod:`ecodask.run.verify`)."""
     log = get_run_logger()
     force = resume.forced(force)  # a redone stage's outputs are what later stages read
     started = dt.datetime.now(dt.UTC)
@@ -137,18 +139,18 @@ def run_flow(config_path: str, force: list[str] | None = None) -> dict[str, str]
     cfg = validate_task(str(config_path))
     timings["validate"] = time.perf_counter() - t0
     with output_lock(RunFolder(cfg.output).state):  # one run per output (the command line's, again)
-        return _run_stages(cfg, force, started, timings, log)
+        return _run_stages(cfg, force, "all" if verify else "sample", started, timings, log)
 
 
-def _run_stages(cfg: RunConfig, force: list[str], started: dt.datetime, timings: dict[str, float],
-                log) -> dict[str, str]:  # noqa: ANN001 - Prefect's run logger
+def _run_stages(cfg: RunConfig, force: list[str], read_back: str, started: dt.datetime,
+                timings: dict[str, float], log) -> dict[str, str]:  # noqa: ANN001 - Prefect's run logger
     """The body of :func:`run_flow` once the configuration is valid and the output is locked: the
     stages write in the output's work copy when they compute, published whole at the end
     (:mod:`ecodask.run.transaction`); the output folder shows the previous run until then."""
     keys = resume.plan(cfg)
-    work = transaction.begin(cfg, force, keys)
+    work = transaction.begin(cfg, force, keys, read_back)
     final, cfg = cfg, work.cfg
-    todo, _ = resume.pending(cfg, force, keys)
+    todo, _ = resume.pending(cfg, force, keys, read_back)
     outputs: dict[str, str] = {}
     ran: dict[str, bool] = {}
     progress_id = create_progress_artifact(
@@ -161,7 +163,7 @@ def _run_stages(cfg: RunConfig, force: list[str], started: dt.datetime, timings:
             t = time.perf_counter()
             stage_task = TASKS[stage].with_options(task_run_name=stage_run_name(stage, cfg.years))
             with chunks.stage(stage) if chunks is not None else contextlib.nullcontext():
-                out, ran[stage] = stage_task(cfg, keys[stage], store, stage in force)
+                out, ran[stage] = stage_task(cfg, keys[stage], store, stage in force, read_back)
             run_progress.finish(stage)
             timings[stage] = time.perf_counter() - t
             outputs.update(out)

@@ -6,12 +6,13 @@ back identical."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from ecodask.io.layout import RunFolder
-from ecodask.run import resume
+from ecodask.run import resume, verify
 from ecodask.run.config import load_config
 from ecodask.run.stages import BY_NAME, NAMES
 
@@ -51,12 +52,13 @@ def test_manifests_record_what_each_stage_wrote(finished) -> None:
     assert any(k.startswith("store.zarr/landcover/c/") for k in files["ingest"])
     assert files["transitions_esv"]["tables/esv_by_service.csv"][1].startswith("blake2b:")
     chunk = next(k for k in files["transitions_esv"] if k.startswith("store.zarr/esv/c/"))
-    assert files["transitions_esv"][chunk][1] is None and files["transitions_esv"][chunk][0] > 0
+    assert files["transitions_esv"][chunk][1].startswith("blake2b:") and files["transitions_esv"][chunk][0] > 0
     assert resume.pending(cfg)[0] == {}  # a later stage rewriting a group's metadata is no change
 
 
 @pytest.mark.parametrize(("damage", "stage"), [
     ("delete a chunk of esv", "transitions_esv"),
+    ("flip a byte of a chunk of esv, same size", "transitions_esv"),
     ("truncate a table", "transitions_esv"),
     ("edit a figure, same size", "figures"),
     ("delete the zone table", "ingest"),
@@ -68,6 +70,12 @@ def test_a_changed_output_is_redone_and_comes_back_identical(finished, damage: s
         target = sorted((out / "store.zarr" / "esv" / "c").rglob("*"))[-1]
         target.unlink()
         what = "missing"
+    elif damage.startswith("flip a byte"):  # the tiny run's chunks are fewer than the sample: all read
+        target = sorted((out / "store.zarr" / "esv" / "c").rglob("*"))[-1]
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
+        what = "content changed"
     elif damage == "truncate a table":
         target = out / "tables" / "esv_by_service.csv"
         target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
@@ -90,3 +98,49 @@ def test_a_changed_output_is_redone_and_comes_back_identical(finished, damage: s
     assert said and str(target.relative_to(out)) in said[0] and what in said[0]
     assert digest(out, skip=(".ecodask",)) == before
     assert resume.pending(cfg)[0] == {}
+
+
+def test_chunk_content_is_read_for_a_sample_or_all(tmp_path: Path) -> None:
+    """Sizes of every file and content of every table always; the content of chunks for a sample
+    (1 %, at least 32) by default, of every chunk with ``verify="all"`` (``ecodask run --verify``)."""
+    root = tmp_path / "out"
+    chunks = [f"store.zarr/esv/c/0/{i}/0" for i in range(100)]
+    for rel in [*chunks, "tables/t.csv"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"abcd")
+    files = verify.written(root, {})
+    assert set(files) == {*chunks, "tables/t.csv"} and all(d.startswith("blake2b:") for _, d in files.values())
+    owned = verify.owners([("transitions_esv", files)])
+    assert verify.changes(root, "transitions_esv", owned) == []
+    for rel in [*chunks, "tables/t.csv"]:
+        (root / rel).write_bytes(b"abce")  # same size, other bytes
+    sample = verify.changes(root, "transitions_esv", owned, "sample", random.Random(1))
+    every = verify.changes(root, "transitions_esv", owned, "all")
+    assert "tables/t.csv: its content changed" in sample
+    assert len(sample) == 1 + verify.MIN_SAMPLE and len(every) == 1 + len(chunks)
+    (root / chunks[0]).unlink()
+    assert f"{chunks[0]}: missing" in verify.changes(root, "transitions_esv", owned, "sample", random.Random(1))
+
+
+@pytest.mark.slow
+def test_ecodask_run_verify_reads_every_chunk(finished, monkeypatch) -> None:
+    """With a sample of none (share and minimum 0), a flipped chunk goes unseen by a plain rerun
+    and ``ecodask run --verify`` finds it, redoes the stage and restores the bytes."""
+    from typer.testing import CliRunner
+
+    from ecodask.cli import app
+
+    cfg, before = finished
+    monkeypatch.setattr(verify, "MIN_SAMPLE", 0)
+    monkeypatch.setattr(verify, "SAMPLE_SHARE", 0.0)
+    target = sorted(p for p in (cfg.output / "store.zarr" / "esv" / "c").rglob("*") if p.is_file())[0]
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    assert resume.pending(cfg)[0] == {}  # the sample of none reads no chunk
+    result = CliRunner().invoke(app, ["run", str(cfg.source), "--verify"])
+    assert result.exit_code == 0, result.output
+    ran = json.loads(RunFolder(cfg.output).run_record.read_text())["stage_ran"]
+    assert ran["ingest"] is False and ran["transitions_esv"] is True  # the flipped chunk's stage redone
+    assert digest(cfg.output, skip=(".ecodask", "run.json", "report.html")) == {
+        k: v for k, v in before.items() if k not in ("run.json", "report.html")}

@@ -76,26 +76,29 @@ def _read_manifest(cfg: RunConfig, stage: str) -> dict | None:
     return m
 
 
-def changed(cfg: RunConfig, stage: str) -> list[str]:
-    """What differs on disk from what ``stage`` recorded writing (see :mod:`ecodask.run.verify`):
-    one line per file; empty when everything it was the last to write is as it wrote it."""
+def changed(cfg: RunConfig, stage: str, chunks: verify.Verify = "sample") -> list[str]:
+    """What differs on disk from what ``stage`` recorded writing (see :mod:`ecodask.run.verify`;
+    ``chunks``: the content of a sample of its chunks, or of all): one line per file; empty when
+    everything it was the last to write is as it wrote it."""
     records = [(s, m.get("files") or {}) for s in NAMES if (m := _read_manifest(cfg, s)) is not None]
-    return verify.changes(cfg.output, stage, verify.owners(records))
+    return verify.changes(cfg.output, stage, verify.owners(records), chunks)
 
 
-def _local_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] | None, list[str]]:
+def _local_check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample",
+                 ) -> tuple[dict[str, str] | None, list[str]]:
     """The outputs the local manifest records if it holds ``key``, every output exists and every
     file the stage wrote is as it wrote it; else None, with what changed (a deleted chunk, a
     truncated table) when that is the reason."""
     m = _read_manifest(cfg, stage)
     if m is None or m.get("key") != key or not all(Path(p).exists() for p in m.get("outputs", {}).values()):
         return None, []
-    diffs = changed(cfg, stage)
+    diffs = changed(cfg, stage, chunks)
     return (None if diffs else m["outputs"]), diffs
 
 
-def _local_manifest(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
-    return _local_check(cfg, stage, key)[0]
+def _local_manifest(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample",
+                    ) -> dict[str, str] | None:
+    return _local_check(cfg, stage, key, chunks)[0]
 
 
 def _relative(cfg: RunConfig, path: str | Path) -> str:
@@ -114,11 +117,12 @@ def _inside(cfg: RunConfig, path: str) -> str:
         return str(path)
 
 
-def finished(cfg: RunConfig, stage: str, key: str) -> dict[str, str] | None:
-    """The outputs recorded by the stage's manifest if it holds ``key`` and every output exists
-    (with a remote output: the bucket's manifest and outputs; the local paths they map to)."""
+def finished(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample") -> dict[str, str] | None:
+    """The outputs recorded by the stage's manifest if it holds ``key``, every output exists and
+    what it wrote checks (``chunks``: see :mod:`ecodask.run.verify`); with a remote output: the
+    bucket's manifest and outputs, the local paths they map to."""
     if cfg.remote_output is None:
-        return _local_manifest(cfg, stage, key)
+        return _local_manifest(cfg, stage, key, chunks)
     m = objstore.read_json(_remote_manifest(cfg, stage))
     if not isinstance(m, dict) or m.get("key") != key:
         return None
@@ -185,15 +189,17 @@ def _pull(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
 
 
 def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], force: bool = False,
-              log: Callable[[str], None] = print) -> tuple[dict[str, str], bool]:
+              log: Callable[[str], None] = print, chunks: verify.Verify = "sample",
+              ) -> tuple[dict[str, str], bool]:
     """Run ``fn`` (a stage returning its outputs by name) unless it finished earlier with ``key``
-    (or ``force``); return ``(outputs, ran)``. With a remote output, a finished stage is published
-    and a skipped one's outputs are downloaded when the work folder lacks them."""
+    and its files check (``chunks``: the content of a sample of its chunks, or all), or ``force``;
+    return ``(outputs, ran)``. With a remote output, a finished stage is published and a skipped
+    one's outputs are downloaded when the work folder lacks them."""
     diffs: list[str] = []
     if force:
         done = None
     elif cfg.remote_output is None:
-        done, diffs = _local_check(cfg, stage, key)
+        done, diffs = _local_check(cfg, stage, key, chunks)
     else:
         done = finished(cfg, stage, key)
     if diffs:
@@ -221,7 +227,7 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
 
 
 def pending(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None = None,
-            ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+            chunks: verify.Verify = "sample") -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """The stages a run of ``cfg`` would do, and the outputs of those it would skip (``keys``: the
     run's :func:`plan`, when the caller has it already; computing it reads every input).
 
@@ -231,7 +237,7 @@ def pending(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | No
     todo: dict[str, str] = {}
     done: dict[str, dict[str, str]] = {}
     for stage in NAMES:
-        outputs = None if stage in force else finished(cfg, stage, keys[stage])
+        outputs = None if stage in force else finished(cfg, stage, keys[stage], chunks)
         if outputs is None:
             todo[stage] = keys[stage]
         else:

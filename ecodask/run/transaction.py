@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecodask.io import commit
-from ecodask.run import resume
+from ecodask.run import resume, verify
 from ecodask.run.config import RunConfig
 
 
@@ -44,7 +44,8 @@ class Work:
         return str(self.final.output / rel)
 
 
-def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None = None) -> Work:
+def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None = None,
+          chunks: verify.Verify = "sample") -> Work:
     """Finish a commit a killed run journalled, then choose where this run writes: the work copy a
     killed run left (resumed), a fresh one when any stage is to be done, else the folder itself."""
     commit.recover(cfg.output)
@@ -52,7 +53,7 @@ def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None
     in_copy = cfg.model_copy(update={"output": work})
     if work.is_dir():
         return Work(cfg, in_copy)
-    todo, _ = resume.pending(cfg, force, keys)
+    todo, _ = resume.pending(cfg, force, keys, chunks)
     if not todo:
         return Work(cfg, cfg)
     commit.clone(cfg.output)

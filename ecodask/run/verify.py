@@ -1,29 +1,41 @@
 """What a finished stage wrote, recorded in its manifest, and checked before a rerun trusts it.
 
 When a stage finishes, its manifest lists every file it wrote (the files of the output folder
-that are new or changed since it started) with its size and, for every file but the Zarr chunks,
-a checksum. Before a rerun skips a stage it checks that each file the stage was the last to write
-is still there with the same size and (chunks apart) the same checksum: a deleted chunk, a
-truncated table or an edited figure makes the stage run again, saying what changed. A later stage
-that rewrites a file an earlier stage wrote (an array added to the store's group) takes it over:
-each file is checked against the last stage that wrote it.
+that are new or changed since it started) with its size and checksum (BLAKE2b), Zarr chunks
+included (hashed on a thread per core). Before a rerun skips a stage it checks each file the
+stage was the last to write:
 
-Chunks (``store.zarr/**/c/...``) are checked by listing and size, which is cheap at any scale; their
-content is not hashed.
+- always: that it is there with the same size (a deleted chunk, a truncated table);
+- always: the content of every file but the chunks (tables, figures, metadata);
+- chunks' content: a random sample by default (:data:`SAMPLE_SHARE` of the stage's chunks, at least
+  :data:`MIN_SAMPLE`, drawn anew on each rerun), every chunk with ``verify="all"``
+  (``ecodask run --verify``).
+
+Anything that differs makes the stage run again, saying what changed. A later stage that rewrites
+a file an earlier stage wrote (an array added to the store's group) takes it over: each file is
+checked against the last stage that wrote it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-from collections.abc import Iterable, Mapping
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 from ecodask.io.layout import STATE_DIR, STORE
-from ecodask.run.inputs import checksum
+from ecodask.io.provenance import file_checksum
 
-#: A file's record: size in bytes and checksum (None for a Zarr chunk).
+#: A file's record: size in bytes and checksum (None in manifests of earlier versions, for chunks).
 Record = tuple[int, str | None]
+#: How much of a stage's chunk content a rerun reads back: a sample, or all of it.
+Verify = Literal["sample", "all"]
+SAMPLE_SHARE = 0.01
+MIN_SAMPLE = 32
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -52,15 +64,22 @@ def is_partial(rel: str) -> bool:
     return name.startswith(".") or ".partial" in rel or "/_staging_" in f"/{rel}"
 
 
+def checksums(root: Path, rels: Sequence[str]) -> list[str]:
+    """The checksums of the files ``rels`` under ``root``, hashed on a thread per core (hashing
+    releases the GIL)."""
+    if len(rels) < 64:
+        return [file_checksum(root / rel) for rel in rels]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda rel: file_checksum(root / rel), rels, chunksize=256))
+
+
 def written(root: Path, before: Mapping[str, tuple[int, int]]) -> dict[str, Record]:
     """The files under ``root`` that are new or changed since ``before`` (a :func:`snapshot`), with
-    their size and checksum (chunks: size only)."""
-    out: dict[str, Record] = {}
-    for rel, now in sorted(snapshot(root).items()):
-        if before.get(rel) == now or is_partial(rel):
-            continue
-        out[rel] = (now[0], None if is_chunk(rel) else checksum(root / rel))
-    return out
+    their size and checksum."""
+    sizes = {rel: now[0] for rel, now in sorted(snapshot(root).items())
+             if before.get(rel) != now and not is_partial(rel)}
+    rels = list(sizes)
+    return {rel: (sizes[rel], digest) for rel, digest in zip(rels, checksums(root, rels), strict=True)}
 
 
 def owners(records: Iterable[tuple[str, Mapping[str, Record]]]) -> dict[str, tuple[str, Record]]:
@@ -72,21 +91,30 @@ def owners(records: Iterable[tuple[str, Mapping[str, Record]]]) -> dict[str, tup
     return out
 
 
-def changes(root: Path, stage: str, owned: Mapping[str, tuple[str, Record]]) -> list[str]:
+def changes(root: Path, stage: str, owned: Mapping[str, tuple[str, Record]], chunks: Verify = "sample",
+            rng: random.Random | None = None) -> list[str]:
     """What differs, on disk, from the records of the files ``stage`` was the last to write: one
-    short line per file (missing, another size, another checksum)."""
+    short line per file (missing, another size, another checksum). The content of chunks is read
+    for a sample of them, or all with ``chunks="all"`` (see the module's text)."""
+    mine = {rel: rec for rel, (owner, rec) in owned.items() if owner == stage}
     out: list[str] = []
-    for rel, (owner, (size, digest)) in owned.items():
-        if owner != stage:
-            continue
-        path = root / rel
+    hashed: list[str] = []
+    chunk_files: list[str] = []
+    for rel, (size, digest) in mine.items():
         try:
-            now = path.stat().st_size
+            now = (root / rel).stat().st_size
         except OSError:
             out.append(f"{rel}: missing")
             continue
         if now != size:
             out.append(f"{rel}: {now} bytes, {size} when written")
-        elif digest is not None and checksum(path) != digest:
+        elif digest is not None:
+            (chunk_files if is_chunk(rel) else hashed).append(rel)
+    if chunks != "all" and chunk_files:
+        n = min(len(chunk_files), max(MIN_SAMPLE, math.ceil(SAMPLE_SHARE * len(chunk_files))))
+        chunk_files = (rng or random.Random()).sample(chunk_files, n)
+    read = hashed + chunk_files
+    for rel, digest in zip(read, checksums(root, read), strict=True):
+        if digest != mine[rel][1]:
             out.append(f"{rel}: its content changed")
-    return out
+    return sorted(out)

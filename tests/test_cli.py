@@ -163,9 +163,9 @@ def test_interrupted_exits_130_and_unexpected_errors_exit_1(tiny_region: Path, m
 
 
 def test_quiet_leaves_out_the_outputs_listing_not_the_errors(tiny_region: Path, monkeypatch) -> None:
-    monkeypatch.setattr(cli, "_run", lambda config, force=None, wait=0.0: {"store": "out/x.zarr"})
+    monkeypatch.setattr(cli, "_run", lambda config, force=None, wait=0.0, verify=False: {"store": "out/x"})
     loud = runner.invoke(app, ["run", str(tiny_region)])
-    assert loud.exit_code == 0 and "out/x.zarr" in loud.output
+    assert loud.exit_code == 0 and "out/x" in loud.output
     for flag in ("--quiet", "-q"):
         quiet = runner.invoke(app, [flag, "run", str(tiny_region)], env=QUIET_ENV)
         assert quiet.exit_code == 0 and quiet.output == ""
@@ -180,7 +180,7 @@ def _fake_flow(monkeypatch, seen: list) -> None:
     from ecodask.present.progress import ChunkProgress, NullCounter, display_sinks, tee
     from ecodask.present.progress_bar import prefect_console_handlers
 
-    def run_flow(config_path: str, force: list[str]) -> dict[str, str]:
+    def run_flow(config_path: str, force: list[str], verify: bool = False) -> dict[str, str]:
         seen.append(([h.level for h in prefect_console_handlers()],
                      os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL")))
         with ChunkProgress(tee(*display_sinks()), counter=NullCounter(), interval=0.01) as chunks:
@@ -204,7 +204,7 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
     (tiny_region.parent / "out").mkdir()  # an earlier run: transitions_esv finished, ingest not
     forced: list = []
 
-    def pending(cfg, force=(), keys=None):
+    def pending(cfg, force=(), keys=None, chunks="sample"):
         forced.append(list(force))
         return {"ingest": "k"}, {"transitions_esv": {"esv": "out/esv.csv"}}
 

@@ -15,6 +15,12 @@
                                                           sample, and the figures stage
                                                           (see benchmarks/figures.py)
 
+    python -m benchmarks.run --suite transaction [--files 20000] [--size-kib 256]
+                                                          what the output transaction costs: chunk
+                                                          checksums, a rerun's read-back, the work
+                                                          copy and its publication
+                                                          (see benchmarks/transaction.py)
+
 The foundation suite: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
 for three chunk sizes. Each case runs in a fresh process so its peak memory (max RSS) is its own.
 Prints a Markdown table (medians over repeats) for BENCHMARKS.md and writes results.json.
@@ -79,7 +85,8 @@ def foundation(argv: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers", "figures"], default="hubei30m")
+    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers", "figures", "transaction"],
+                     default="hubei30m")
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -91,6 +98,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.figures import main as figures
 
         figures(rest)
+    elif ns.suite == "transaction":
+        from benchmarks.transaction import main as transaction
+
+        transaction(rest)
     else:
         from benchmarks.hubei30m import main as hubei30m
 

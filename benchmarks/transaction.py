@@ -1,0 +1,118 @@
+"""What a run's output transaction costs, on a folder laid out as a run's output with many chunks:
+
+    python -m benchmarks.run --suite transaction [--files 20000] [--size-kib 256] [--out bench-output]
+
+- the checksums a finishing stage records for what it wrote (:func:`ecodask.run.verify.written`,
+  a thread per core), against one thread;
+- a rerun's read-back before it skips a stage: sizes, tables, and the chunks' content for a 1 %
+  sample (the default) or all (``ecodask run --verify``);
+- the work copy of the folder (:func:`ecodask.io.commit.clone`: hard links for the chunks) and
+  its publication (:func:`ecodask.io.commit.publish`: the journalled renames, then removing the
+  previous entries).
+
+The chunk files hold random bytes (incompressible, like the zstd chunks of a real store) and are
+read from the page cache right after being written: the figures are the CPU's hashing rate, not
+a cold disk's (a cold read runs at the disk's rate, which the run's own pass also pays). Prints a
+Markdown table and the projection to a store of the given size, and writes results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.env import code_state, machine
+
+
+def _make_folder(root: Path, files: int, size: int) -> None:
+    """``root`` laid out as a run's output: a 3-D Zarr array with ``files`` chunks of ``size``
+    random bytes, 20 tables, a run record."""
+    shutil.rmtree(root, ignore_errors=True)
+    arr = root / "store.zarr" / "esv"
+    arr.mkdir(parents=True)
+    (root / "store.zarr" / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group"}))
+    side = int(files ** 0.5) + 1
+    (arr / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "array",
+                                               "shape": [1, side * 4096, side * 4096]}))
+    block = os.urandom(size + 4096)
+    for i in range(files):
+        path = arr / "c" / "0" / str(i // side) / str(i % side)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(block[i % 4096: i % 4096 + size])
+    (root / "tables").mkdir()
+    for i in range(20):
+        (root / "tables" / f"t{i}.parquet").write_bytes(os.urandom(200_000))
+    (root / "run.json").write_text("{}\n")
+
+
+def _timed(fn):  # noqa: ANN001, ANN202
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=20_000)
+    ap.add_argument("--size-kib", type=int, default=256)
+    ap.add_argument("--out", type=Path, default=Path("bench-output"))
+    ap.add_argument("--project-gb", type=float, default=390.0,
+                    help="store size to project to (the 39-year national archive's ESV grids, GB)")
+    a = ap.parse_args(argv)
+
+    from ecodask.io import commit
+    from ecodask.io.provenance import file_checksum
+    from ecodask.run import verify
+
+    root = a.out / "transaction"
+    size = a.size_kib * 1024
+    env = machine(["zarr"])
+    _, t_make = _timed(lambda: _make_folder(root, a.files, size))
+    os.sync()  # the written chunks on disk, no write-back competing with what is measured
+    gb = a.files * size / 1e9
+    rels = sorted(str(p.relative_to(root)) for p in (root / "store.zarr").rglob("*") if p.is_file())[:2000]
+    _, t_one = _timed(lambda: [file_checksum(root / r) for r in rels])
+    one_gbs = len(rels) * size / 1e9 / t_one
+    files, t_hash = _timed(lambda: verify.written(root, {}))
+    owned = verify.owners([("transitions_esv", files)])
+    diffs, t_sample = _timed(lambda: verify.changes(root, "transitions_esv", owned, "sample"))
+    diffs_all, t_all = _timed(lambda: verify.changes(root, "transitions_esv", owned, "all"))
+    assert diffs == diffs_all == []
+    (root / ".ecodask").mkdir(exist_ok=True)
+    _, t_clone = _timed(lambda: commit.clone(root))
+    _, t_publish = _timed(lambda: commit.publish(root))
+    assert not commit.work_folder(root).exists() and (root / "store.zarr" / "esv").is_dir()
+    load_end = os.getloadavg()
+    rows = [
+        ("checksums of what a stage wrote (a thread per core)", t_hash, f"{gb / t_hash:.2f} GB/s"),
+        ("the same, one thread (2,000 chunks)", t_one * len(files) / len(rels), f"{one_gbs:.2f} GB/s"),
+        ("rerun read-back, default (sizes, tables, 1 % of chunks)", t_sample,
+         f"{len(files) / t_sample:,.0f} files/s"),
+        ("rerun read-back, --verify (every chunk)", t_all, f"{gb / t_all:.2f} GB/s"),
+        ("work copy (hard links)", t_clone, f"{len(files) / t_clone:,.0f} files/s"),
+        ("publication (renames, previous entries removed)", t_publish, f"{len(files) / t_publish:,.0f} files/s"),
+    ]
+    print(f"\n{a.files:,} chunk files of {a.size_kib} KiB ({gb:.2f} GB) + 20 tables; load average "
+          f"{env['load_avg_at_start'][0]:.2f} at start, {load_end[0]:.2f} at end; {env['cores']} cores, {env['cpu']}\n")
+    print("| step | s | rate |\n|---|---:|---:|")
+    for name, t, rate in rows:
+        print(f"| {name} | {t:.2f} | {rate} |")
+    scale = a.project_gb / gb
+    files_per_gb = a.files / gb
+    print(f"\nProjected to {a.project_gb:g} GB of chunks at {a.size_kib} KiB each "
+          f"({a.project_gb * files_per_gb:,.0f} files), this machine's rates: checksums "
+          f"{t_hash * scale / 60:.1f} min, default read-back {t_sample * scale:.0f} s, --verify "
+          f"{t_all * scale / 60:.1f} min, work copy {t_clone * scale:.0f} s, publication {t_publish * scale:.0f} s.")
+    results = {"machine": env, "code": code_state(), "files": a.files, "size_kib": a.size_kib, "gb": gb,
+               "make_s": t_make, "load_avg_end": load_end,
+               "steps": {name: {"s": t, "rate": rate} for name, t, rate in rows}}
+    (a.out / "transaction-results.json").write_text(json.dumps(results, indent=2, default=str))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

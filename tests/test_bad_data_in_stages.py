@@ -11,10 +11,12 @@ from affine import Affine
 
 from ecodask.errors import InputError
 from ecodask.io.layout import RunFolder
+from ecodask.io.store import ingest
 from ecodask.run.config import load_config
+from ecodask.run.inputs import checked
 from ecodask.science.grid import CHINA_ALBERS
 
-from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, write_tif
+from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, tiny_landcover, write_tif
 from helpers import run_stages
 
 pytestmark = pytest.mark.usefixtures("dask_threads")
@@ -25,26 +27,50 @@ def test_a_year_with_no_data_in_the_zones_is_named(tmp_path: Path) -> None:
     config = make_tiny_region(tmp_path / "r")
     write_tif(tmp_path / "r" / "lc_2010.tif", np.zeros((ROWS, COLS), np.uint8), CHINA_ALBERS, TRANSFORM, 0)
     cfg = load_config(config)
-    run_stages(cfg, "ingest")
+    with pytest.raises(InputError) as info:  # ingest's pass counts the codes inside the zones
+        run_stages(cfg, "ingest")
+    [p] = info.value.problems
+    assert Path(p.file).name == "lc_2010.tif" and "no classified pixel inside the zones in 2010" in p.message
+    assert not list(cfg.output.glob("store.zarr*"))
+    # A store made without that check: the ESV pass names the year's file too.
+    store = ingest(checked(cfg), cfg.output)
     with pytest.raises(InputError) as info:
         run_stages(cfg, "transitions_esv")
     [p] = info.value.problems
     assert Path(p.file).name == "lc_2010.tif" and "no classified pixel inside the zones in 2010" in p.message
-    store = RunFolder(cfg.output).store
     assert not (store / "esv").exists() and not list(store.glob("_staging_*"))
 
 
-def test_a_driver_with_no_value_on_the_zones_is_named_with_its_file(tmp_path: Path) -> None:
+def test_a_driver_without_data_is_named_with_its_file_by_ingest(tmp_path: Path) -> None:
     config = make_tiny_region(tmp_path / "r")
     values = np.full((ROWS, COLS), -9999.0, np.float32)
-    expected = "no value on any analysis cell with ESV"
+    elev = write_tif(tmp_path / "r" / "elev.tif", values, CHINA_ALBERS, TRANSFORM, -9999.0)
+    cfg = load_config(config)
+    with pytest.raises(InputError) as info:  # counted as ingest writes it, before any ESV
+        run_stages(cfg, "ingest")
+    [p] = info.value.problems
+    assert Path(p.file) == elev and p.key == "drivers.elevation" and "no value on the run's grid" in p.message
+    assert not list(cfg.output.glob("store.zarr*"))
+
+
+def test_a_driver_with_no_value_where_there_is_esv_is_named_with_its_file(tmp_path: Path) -> None:
+    # The driver has values only in the first column of analysis cells (32 px), where both years'
+    # land cover is no data: ingest finds values, the driver analysis none beside an ESV.
+    config = make_tiny_region(tmp_path / "r")
+    for i, year in enumerate((2000, 2010)):
+        lc = tiny_landcover(0, i)
+        lc[:, :32] = 0
+        write_tif(tmp_path / "r" / f"lc_{year}.tif", lc, CHINA_ALBERS, TRANSFORM, 0)
+    values = np.full((ROWS, COLS), -9999.0, np.float32)
+    values[:, :32] = 5.0
     elev = write_tif(tmp_path / "r" / "elev.tif", values, CHINA_ALBERS, TRANSFORM, -9999.0)
     cfg = load_config(config)
     run_stages(cfg, "ingest", "transitions_esv")
     with pytest.raises(InputError) as info:
         run_stages(cfg, "driver_analysis")
     [p] = info.value.problems
-    assert Path(p.file) == elev and p.key == "drivers.elevation" and expected in p.message
+    assert Path(p.file) == elev and p.key == "drivers.elevation"
+    assert "no value on any analysis cell with ESV" in p.message
     assert not RunFolder(cfg.output).table_path("geodetector_factor").exists()
 
 

@@ -5,9 +5,9 @@ For every case: exit code 2; exactly one ``error:`` line naming the file, the fi
 (several faults: that line as a heading, then one line each); no traceback; and the previous
 run's output folder byte for byte as it was (run.json, the report and the stage manifests too).
 Faults found before the first pass also leave no work copy; those only a pass over the pixels
-can see (an unknown class code, a corrupt tile, a year or a driver without data) leave the
-previous output whole because the run computes in the work copy and publishes only when it has
-finished (:mod:`ecodask.io.commit`).
+can see (an unknown class code, a corrupt tile, a year or a driver without data: all found by
+ingest's pass, the first) leave the previous output whole because the run computes in the work
+copy and publishes only when it has finished (:mod:`ecodask.io.commit`).
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ CASES: dict[str, Case] = {
                                            "cannot be read"), True),
     "a year without data": Case(_empty_year, ("lc_2010.tif", "no classified pixel inside the zones in 2010"),
                                 True),
-    "a driver without data": Case(_empty_driver, ("elev.tif", "drivers.elevation",
-                                                  "no value on any analysis cell with ESV"), True),
+    "a driver without data": Case(_empty_driver, ("elev.tif", "drivers.elevation", "no value on the run's grid"),
+                                  True),
     "a constant driver": Case(_constant_driver, ("elev.tif", "drivers.elevation ("), True),
 }
 

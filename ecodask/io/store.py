@@ -18,22 +18,27 @@ under a temporary name and renamed when complete: a reader never sees half of it
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
 import rioxarray  # noqa: F401 - registers the .rio accessor
 import xarray as xr
+from dask.delayed import Delayed
 from rasterio.enums import Resampling
 
 from ecodask import __version__
+from ecodask.chunked.blockwise import map_sum_blocks
 from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
 from ecodask.io.layout import STORE
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
 from ecodask.io.zones import zone_table
+from ecodask.kernels.histogram import zone_class_counts
 from ecodask.science.grid import Grid
 
 ANALYSIS_GROUP = "analysis"
@@ -138,11 +143,27 @@ def _encoding(ds: xr.Dataset, fill: dict[str, object]) -> dict[str, dict]:
     return enc
 
 
-def ingest(prep: StoreInputs, out_dir: str | Path) -> Path:
+def _codes_inside(pix: xr.Dataset) -> list[Delayed]:
+    """Per year, pixel counts by land-cover code (256,) outside and inside the zones, (2, 256)
+    int64: a Delayed per year, computed with the store's write (the same reads)."""
+    inside = (pix[ZONE].data > 0).astype(np.uint8)
+    lc = pix[LANDCOVER].data
+    return [map_sum_blocks(zone_class_counts, [inside, lc[t]], n_zones=1) for t in range(lc.shape[0])]
+
+
+def ingest(prep: StoreInputs, out_dir: str | Path,
+           check_codes: Callable[[np.ndarray], None] | None = None,
+           check_drivers: Callable[[dict[str, tuple[int, int]]], None] | None = None) -> Path:
     """Write the Zarr store of ``prep`` into ``out_dir``; return its path.
 
     Uses the current Dask scheduler (the run's cluster). The store is first written as
-    ``store.zarr.partial`` and renamed into place only when complete.
+    ``store.zarr.partial`` and renamed into place only when complete. Checks on what the pass
+    reads, each called in the same pass as the arrays are written; an exception one raises leaves
+    no store:
+
+    - ``check_codes``: the land cover's pixel counts inside the zones by year and code, (years,
+      256) int64, before the drivers are read (a code the class scheme lacks, a year without data);
+    - ``check_drivers``: per driver, its finite and its infinite cells on the analysis grid.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,11 +172,18 @@ def ingest(prep: StoreInputs, out_dir: str | Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         pix = _dataset_pixels(prep)
-        pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
-                    encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}))
+        write = pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
+                            encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}), compute=False)
+        _, *counts = dask.compute(write, *(_codes_inside(pix) if check_codes is not None else []))
+        if check_codes is not None:
+            check_codes(np.stack([c.reshape(2, 256)[1] for c in counts]))
         ana = _dataset_analysis(prep)
-        ana.to_zarr(tmp, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
-                    encoding=_encoding(ana, {}))
+        write = ana.to_zarr(tmp, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
+                            encoding=_encoding(ana, {}), compute=False)
+        finite = {n: (da.isfinite(ana[n].data).sum(), da.isinf(ana[n].data).sum()) for n in ana.data_vars}
+        _, finite = dask.compute(write, finite if check_drivers is not None else {})
+        if check_drivers is not None:
+            check_drivers({n: (int(f), int(i)) for n, (f, i) in finite.items()})
     except BaseException:
         remove_tree(tmp)  # also what chunk writes still running put there
         raise

@@ -141,6 +141,27 @@ def check_years_have_data(pixels: np.ndarray, years: list[int], sources: Mapping
         raise InputError(problems)
 
 
+def check_landcover_counts(inside: np.ndarray, years: list[int], scheme: ClassScheme,
+                           sources: Mapping[int, object]) -> None:
+    """Raise :class:`InputError`, once, naming every code inside the zones that ``scheme`` lacks
+    (with its year's file and pixel count) and every year without a classified pixel inside them.
+
+    ``inside``: (years, 256) pixel counts inside the zones by raw code (the ingest pass's)."""
+    known = sorted(scheme.classes)
+    unknown = np.array(inside, dtype=np.int64, copy=True)
+    unknown[:, known] = 0
+    unknown[:, scheme.nodata] = 0
+    problems = []
+    for check in (lambda: check_unknown(unknown, years, scheme, sources),
+                  lambda: check_years_have_data(inside[:, known].reshape(len(years), 1, -1), years, sources)):
+        try:
+            check()
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        raise InputError(problems)
+
+
 def year_class_pixels(counts: np.ndarray, pairs: list[tuple[int, int]], n_years: int, n: int) -> np.ndarray:
     """Pixels per (year, zone, known class) from the pair histograms' margins.
 

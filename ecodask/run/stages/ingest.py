@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig
-from ecodask.run.stages import Stage
+from ecodask.run.stages import Stage, catalog_entry
 
 
 def config_parts(cfg: RunConfig) -> dict[str, object]:
@@ -21,18 +21,45 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
     files = {f"landcover.{y}": p for y, p in sorted(cfg.landcover.years.items())}
     files["zones"] = cfg.zones.path
     files |= {f"drivers.{n}": d.path for n, d in sorted(cfg.drivers.items())}
+    files |= catalog_entry("class_schemes", cfg.landcover.scheme, cfg)  # its codes are checked here
     if cfg.county_stats is not None and cfg.compensation.enabled:
         files["county_stats"] = cfg.county_stats
     return files
 
 
 def run(cfg: RunConfig, _store: Path | None = None) -> dict[str, Path]:
-    """Ingest the inputs into the run's Zarr store and write the zone table; return the store."""
+    """Ingest the inputs into the run's Zarr store and write the zone table; return the store.
+    The land cover's codes inside the zones are counted in the same pass: a code the class scheme
+    lacks, or a year without a classified pixel there, is an input error before the drivers are
+    read and long before the transitions + ESV pass; so is a driver without a finite value on the
+    grid, or with an infinite one (counted as it is written)."""
+    import numpy as np
+
+    from ecodask.errors import InputError, problem
+    from ecodask.io.catalogs import load_class_scheme
     from ecodask.io.store import ingest, open_store, store_zones
     from ecodask.io.tables import write_table
     from ecodask.run.inputs import checked
+    from ecodask.science.landuse import check_landcover_counts
 
-    store = ingest(checked(cfg), cfg.output)
+    scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
+    def codes(inside: np.ndarray) -> None:
+        check_landcover_counts(inside, cfg.years, scheme, cfg.landcover.years)
+
+    def drivers(cells: dict[str, tuple[int, int]]) -> None:
+        problems = []
+        for name, (finite, infinite) in sorted(cells.items()):
+            path = cfg.drivers[name].path
+            if infinite:
+                problems.append(problem(path, f"drivers.{name}", "inf", f"{infinite} analysis cells are "
+                                        "infinite: a driver needs finite values (or no data)"))
+            elif not finite:
+                problems.append(problem(path, f"drivers.{name}", None, "no value on the run's grid: all "
+                                        "no data there, or the raster does not cover the zones"))
+        if problems:
+            raise InputError(problems)
+
+    store = ingest(checked(cfg), cfg.output, check_codes=codes, check_drivers=drivers)
     pix, _ = open_store(store)
     write_table(store_zones(pix), RunFolder(cfg.output).tables, "zones")
     return {"store": store}

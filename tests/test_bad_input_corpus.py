@@ -135,8 +135,8 @@ CASES: dict[str, Case] = {
                                            "cannot be read"), True),
     "a year without data": Case(_empty_year, ("lc_2010.tif", "no classified pixel inside the zones in 2010"),
                                 True),
-    "a driver without data": Case(_empty_driver, ("elev.tif", "drivers.elevation", "no value on the run's grid"),
-                                  True),
+    "a driver without data": Case(_empty_driver, ("elev.tif", "drivers.elevation",
+                                                  "no value on the run's grid"), True),
     "a constant driver": Case(_constant_driver, ("elev.tif", "drivers.elevation ("), True),
 }
 

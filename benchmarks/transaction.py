@@ -94,10 +94,12 @@ def main(argv: list[str] | None = None) -> None:
          f"{len(files) / t_sample:,.0f} files/s"),
         ("rerun read-back, --verify (every chunk)", t_all, f"{gb / t_all:.2f} GB/s"),
         ("work copy (hard links)", t_clone, f"{len(files) / t_clone:,.0f} files/s"),
-        ("publication (renames, previous entries removed)", t_publish, f"{len(files) / t_publish:,.0f} files/s"),
+        ("publication (renames, previous entries removed)", t_publish,
+         f"{len(files) / t_publish:,.0f} files/s"),
     ]
     print(f"\n{a.files:,} chunk files of {a.size_kib} KiB ({gb:.2f} GB) + 20 tables; load average "
-          f"{env['load_avg_at_start'][0]:.2f} at start, {load_end[0]:.2f} at end; {env['cores']} cores, {env['cpu']}\n")
+          f"{env['load_avg_at_start'][0]:.2f} at start, {load_end[0]:.2f} at end; {env['cores']} cores, "
+          f"{env['cpu']}\n")
     print("| step | s | rate |\n|---|---:|---:|")
     for name, t, rate in rows:
         print(f"| {name} | {t:.2f} | {rate} |")
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nProjected to {a.project_gb:g} GB of chunks at {a.size_kib} KiB each "
           f"({a.project_gb * files_per_gb:,.0f} files), this machine's rates: checksums "
           f"{t_hash * scale / 60:.1f} min, default read-back {t_sample * scale:.0f} s, --verify "
-          f"{t_all * scale / 60:.1f} min, work copy {t_clone * scale:.0f} s, publication {t_publish * scale:.0f} s.")
+          f"{t_all * scale / 60:.1f} min, work copy {t_clone * scale:.0f} s, publication "
+          f"{t_publish * scale:.0f} s.")
     results = {"machine": env, "code": code_state(), "files": a.files, "size_kib": a.size_kib, "gb": gb,
                "make_s": t_make, "load_avg_end": load_end,
                "steps": {name: {"s": t, "rate": rate} for name, t, rate in rows}}

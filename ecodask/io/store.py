@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import rioxarray  # noqa: F401 - registers the .rio accessor
 import xarray as xr
+import zarr
 from dask.delayed import Delayed
 from rasterio.enums import Resampling
 
@@ -38,7 +39,7 @@ from ecodask.io.cleanup import remove_tree
 from ecodask.io.layout import STORE
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
 from ecodask.io.zones import zone_table
-from ecodask.kernels.histogram import zone_class_counts
+from ecodask.kernels.histogram import zone_class_counts, zone_pixel_counts
 from ecodask.science.grid import Grid
 
 ANALYSIS_GROUP = "analysis"
@@ -174,7 +175,12 @@ def ingest(prep: StoreInputs, out_dir: str | Path,
         pix = _dataset_pixels(prep)
         write = pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
                             encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}), compute=False)
-        _, *counts = dask.compute(write, *(_codes_inside(pix) if check_codes is not None else []))
+        n_zones = len(prep.zones)
+        zone_px = map_sum_blocks(zone_pixel_counts, [pix[ZONE].data], n_zones=n_zones)
+        _, zone_px, *counts = dask.compute(write, zone_px,
+                                           *(_codes_inside(pix) if check_codes is not None else []))
+        root = zarr.open_group(tmp, mode="r+")  # the new store's own metadata: the zones' pixel counts
+        root.attrs["zones"] = {**root.attrs["zones"], "pixels": [int(v) for v in zone_px[1:]]}
         if check_codes is not None:
             check_codes(np.stack([c.reshape(2, 256)[1] for c in counts]))
         ana = _dataset_analysis(prep)
@@ -205,5 +211,6 @@ def open_store(path: str | Path) -> tuple[xr.Dataset, xr.Dataset]:
 
 
 def store_zones(pix: xr.Dataset) -> pd.DataFrame:
-    """The zone table recorded in a store: zone, zone_id, zone_name, area_ha."""
+    """The zone table recorded in a store: zone, zone_id, zone_name, area_ha (the polygon's, ha)
+    and, from stores of this version, pixels (the zone's pixels on the run's grid)."""
     return pd.DataFrame(pix.attrs["zones"])

@@ -31,3 +31,14 @@ def zone_class_counts(zone: np.ndarray, classes: np.ndarray, n_zones: int) -> np
     """
     classes = zone_and_classes(zone, classes)
     return _zone_class_counts(zone, classes, int(n_zones))
+
+
+def zone_pixel_counts(zone: np.ndarray, n_zones: int) -> np.ndarray:
+    """Pixels per zone index: int64 of shape (n_zones + 1,), index 0 counting the pixels outside
+    every zone. ``zone``: unsigned ints in 0..n_zones."""
+    if zone.dtype.kind != "u":
+        raise TypeError(f"zone must be an unsigned integer array, got {zone.dtype}")
+    counts = np.bincount(zone.ravel(), minlength=int(n_zones) + 1)
+    if counts.size > int(n_zones) + 1:
+        raise ValueError("zone value larger than n_zones")
+    return counts.astype(np.int64)

@@ -197,12 +197,16 @@ class EsvConfig(_Strict):
 
 
 class ZonesConfig(_Strict):
-    """County (zone) polygons, any CRS: the id and name fields."""
+    """County (zone) polygons, any CRS: the id and name fields; how much of a zone the land cover
+    must cover before its figures are trusted whole (``min_coverage``, a share), and whether zones
+    below it are left out of the compensation tables (``exclude_partial``)."""
 
     path: InputFile
     layer: str | None = None
     id_field: str
     name_field: str
+    min_coverage: float = Field(0.99, ge=0, le=1, description="share of a zone's pixels with land cover")
+    exclude_partial: bool = Field(False, description="leave zones under min_coverage out of compensation")
 
 
 def _driver_shorthand(v: Any) -> Any:

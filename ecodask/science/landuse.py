@@ -80,6 +80,34 @@ def class_area_from_pixels(
     )
 
 
+def coverage_table(data_pixels: np.ndarray, zone_pixels: np.ndarray, years: list[int],
+                   zones: pd.DataFrame, pixel_area_ha: float, min_coverage: float) -> pd.DataFrame:
+    """How much of each zone (and of the whole region, ``ALL``) the land cover covers, per year.
+
+    ``data_pixels``: (years, zones in zone-index order) pixels of a known class; ``zone_pixels``:
+    (zones,) the zone's pixels on the run's grid. Columns: zone_id, zone_name, year, zone_pixels,
+    data_pixels, coverage (data_pixels / zone_pixels, 0..1; 0 for a zone with no pixel on the
+    grid), data_area_ha (data_pixels x pixel area: the area every per-hectare figure divides by)
+    and partial (coverage below ``min_coverage``: the zone's figures miss part of it).
+    """
+    ids, names = zone_labels(zones)
+    data = with_region(np.asarray(data_pixels, dtype=np.int64), axis=1)  # (t, z+1)
+    full = np.append(np.asarray(zone_pixels, dtype=np.int64), int(np.sum(zone_pixels)))  # (z+1,)
+    ny, nz = data.shape
+    full_t = np.broadcast_to(full, data.shape)
+    cover = np.divide(data, full_t, out=np.zeros(data.shape), where=full_t > 0)
+    return pd.DataFrame({
+        "zone_id": np.tile(ids, ny),
+        "zone_name": np.tile(names, ny),
+        "year": np.repeat(np.asarray(years, dtype=np.int64), nz),
+        "zone_pixels": full_t.reshape(-1),
+        "data_pixels": data.reshape(-1),
+        "coverage": cover.reshape(-1),
+        "data_area_ha": data.reshape(-1) * pixel_area_ha,
+        "partial": cover.reshape(-1) < min_coverage,
+    })
+
+
 # --------------------------------------------------------------------------------------
 # Transitions (methods.md section 4)
 

@@ -20,6 +20,7 @@ from ecodask.io.catalogs import load_esv_table, load_footprint_table
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import CompensationConfig, RunConfig
 from ecodask.run.stages import Stage, catalog_entry
+from ecodask.science.landuse import REGION_ID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,14 +98,29 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     esv = county_esv_all_land(pd.read_parquet(out.table_path("esv_by_service")))
     loss = county_loss(pd.read_parquet(out.table_path("transitions")), cfg.years)
     table = compensation(stats, esv, loss, cfg.compensation, cfg.catalogs, cfg.county_stats)
+    table = _with_coverage(table, out, cfg.zones.exclude_partial)
     z = cfg.zones
     polygons = read_zones(z.path, z.id_field, z.name_field, cfg.grid.crs, z.layer)
     return write_compensation(table, polygons, out.tables, out.figures)
 
 
+def _with_coverage(table, out: RunFolder, exclude: bool):  # noqa: ANN001, ANN202 - DataFrames
+    """The compensation rows with their zone's land-cover coverage that year (share) and whether it
+    is partial (under ``zones.min_coverage``); with ``exclude``, the partial zones' rows left out."""
+    coverage = out.table("coverage")
+    if coverage is None:  # a store of an earlier version
+        return table
+    zones_only = coverage["zone_id"].astype(str) != REGION_ID
+    cov = coverage.loc[zones_only, ["zone_id", "year", "coverage", "partial"]]
+    cov = cov.astype({"zone_id": table["zone_id"].dtype, "year": table["year"].dtype})
+    table = table.merge(cov, on=["zone_id", "year"], how="left")
+    return table[~table["partial"].fillna(False).astype(bool)].reset_index(drop=True) if exclude else table
+
+
 def config_parts(cfg: RunConfig) -> dict[str, object]:
     c = cfg.model_dump(mode="json")
-    return {"compensation": c["compensation"], "county_stats": c["county_stats"]}
+    return {"compensation": c["compensation"], "county_stats": c["county_stats"],
+            "zones.exclude_partial": cfg.zones.exclude_partial}
 
 
 def input_files(cfg: RunConfig) -> dict[str, Path]:

@@ -11,7 +11,7 @@ from ecodask.run.stages import Stage, catalog_entry
 
 
 def config_parts(cfg: RunConfig) -> dict[str, object]:
-    c = cfg.model_dump(mode="json")
+    c = cfg.model_dump(mode="json", exclude={"zones": {"min_coverage", "exclude_partial"}})
     return {k: c[k] for k in ("grid", "landcover", "zones", "drivers")} | {
         "county_stats": c["county_stats"] if cfg.compensation.enabled else None,
         "compensation.enabled": cfg.compensation.enabled}

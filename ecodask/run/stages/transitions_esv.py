@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 def config_parts(cfg: RunConfig) -> dict[str, object]:
     c = cfg.model_dump(mode="json")
-    return {"landcover": c["landcover"], "esv": c["esv"], "drivers": c["drivers"]}
+    return {"landcover": c["landcover"], "esv": c["esv"], "drivers": c["drivers"],
+            "zones.min_coverage": cfg.zones.min_coverage}
 
 
 def input_files(cfg: RunConfig) -> dict[str, Path]:
@@ -90,9 +91,13 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
                         n_zones=len(zones), values=model.pixel_values(), factor=factor, multiplier=mult,
                         groups_out=cfg.esv.group_grids, targets=staged)
         landuse.check_unknown(res.unknown, years, model.scheme, cfg.landcover.years)
-        landuse.check_years_have_data(landuse.year_class_pixels(res.counts, model.pairs, len(years),
-                                                                model.index.n), years, cfg.landcover.years)
+        pixels = landuse.year_class_pixels(res.counts, model.pairs, len(years), model.index.n)
+        landuse.check_years_have_data(pixels, years, cfg.landcover.years)
         tables = model.tables(res.counts, res.zone_sums, zones)
+        if "pixels" in zones:  # stores of earlier versions did not count them
+            order = zones.sort_values("zone")
+            tables["coverage"] = landuse.coverage_table(pixels.sum(axis=2), order["pixels"].to_numpy(), years,
+                                                        zones, model.pixel_area_ha, cfg.zones.min_coverage)
         paths = write_tables(tables, RunFolder(cfg.output).tables)  # each table written atomically
     except BaseException:
         grids.discard(store, list(staged))

@@ -204,6 +204,14 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0, verify
 
 
 def _print_outputs(outputs: dict[str, str]) -> None:
+    record = outputs.get("run_record")
+    if record:  # a run's outputs: say which zones its land cover covers only in part
+        from ecodask.present.summaries import coverage_warning
+
+        line = coverage_warning(Path(record).parent)
+        if line:
+            err.print("[bold yellow]warning:[/] ", end="", markup=True)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
     if _state["quiet"]:
         return
     out.print("[bold green]Done.[/] Outputs:")

@@ -49,6 +49,7 @@ COUNTY_ESV_KEY = "county-esv"
 COMPENSATION_KEY = "compensation-summary"
 KEY_FIGURES_KEY = "key-figures"
 REPORT_KEY = "report"
+COVERAGE_KEY = "coverage"
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -122,6 +123,11 @@ def _publish_summaries(cfg: RunConfig, ran: dict[str, bool], timings: dict[str, 
     if cfg.drivers:
         create_markdown_artifact(summaries.driver_summary_markdown(cfg.output), key="driver-summary",
                                  description=f"Geographical Detector q of run {cfg.name}")
+    partial = summaries.coverage_markdown(cfg.output)
+    if partial:
+        create_markdown_artifact(partial, key=COVERAGE_KEY,
+                                 description=f"Zones of run {cfg.name} the land cover covers only in part")
+        get_run_logger().warning("%s", summaries.coverage_warning(cfg.output))
 
 
 @flow(name="ecodask-run", log_prints=True)

@@ -71,3 +71,30 @@ def test_min_coverage_is_configurable_and_reruns_only_the_tables(tmp_path: Path)
     edit_yaml(config, lambda d: d["zones"].__setitem__("min_coverage", 0.5))
     after = resume.plan(load_config(config))
     assert before["ingest"] == after["ingest"] and before["transitions_esv"] != after["transitions_esv"]
+
+
+@pytest.mark.slow
+def test_a_run_says_which_zones_are_partial_and_can_leave_them_out(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from helpers import deadline
+
+    threads = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False}
+    config = make_tiny_region(tmp_path / "r", cluster=threads)
+    lc = tiny_landcover(0, 1)
+    lc[:, :64] = 0
+    write_tif(tmp_path / "r" / "lc_2010.tif", lc, CHINA_ALBERS, TRANSFORM, 0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    done = subprocess.run([sys.executable, "-m", "ecodask.cli", "run", str(config)], env=env, text=True,
+                          capture_output=True, timeout=deadline(300), check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    warning = [x for x in done.stderr.splitlines() if x.startswith("warning: ")]
+    share = 1 - 64 / SPLIT_COL  # the West zone's 2010 pixels with data (tiny land cover: no no-data)
+    assert warning and warning[0].startswith(
+        "warning: 1 of 2 zones have land cover on only part of their area: "
+        f"West (420101) {share * 100:.1f} % in 2010"), warning
+    out = RunFolder(config.parent / "out")
+    assert (out.figures / "coverage.png").is_file()
+    assert "Zones the land cover covers only in part" in out.report.read_text()

@@ -6,7 +6,8 @@
 - :func:`esv_stacked_bars`: ESV per year stacked by service (10^8 CNY/yr);
 - :func:`land_use_flows`: land-use transitions between consecutive years as a Sankey (alluvial)
   diagram, band width proportional to area (km²);
-- :func:`compensation_maps`: choropleths of compensation amount and priority level per role.
+- :func:`compensation_maps`: choropleths of compensation amount and priority level per role;
+- :func:`coverage_map`: each zone's land-cover coverage (its lowest year), partial zones outlined.
 """
 
 from __future__ import annotations
@@ -111,6 +112,29 @@ def compensation_maps(geo, folder: str | Path) -> dict[str, Path]:
             path = folder / f"compensation_{variant}_{role}.png"
             paths[path.name] = save(fig, path)
     return paths
+
+
+def coverage_map(geo, path: str | Path, min_coverage: float, title: str) -> Path:
+    """A choropleth of each zone's coverage (``coverage``, 0..1: its lowest year's share of pixels
+    with land cover), zones under ``min_coverage`` outlined in red and labelled with the share;
+    north arrow, scale bar and CRS."""
+    fig = Figure(figsize=(7.5, 6))
+    ax = fig.add_subplot(1, 1, 1)
+    pct = geo.assign(coverage_pct=geo["coverage"] * 100.0)
+    pct.plot(ax=ax, column="coverage_pct", cmap="Greens", vmin=0.0, vmax=100.0, edgecolor="white",
+             linewidth=0.4, legend=True, legend_kwds={"label": "land cover on the zone, % of its pixels",
+                                                      "shrink": 0.7})
+    partial = pct[pct["coverage"] < min_coverage]
+    if len(partial):
+        partial.boundary.plot(ax=ax, color="#c0392b", linewidth=1.2)
+        for _, row in partial.iterrows():
+            p = row.geometry.representative_point()
+            ax.annotate(f"{row['zone_name']}\n{row['coverage_pct']:.1f} %", (p.x, p.y), fontsize=7,
+                        ha="center", color="#7b241c")
+    decorate(ax, GridFrame.around(geo.total_bounds, geo.crs))
+    ax.set_title(f"{title}\n(red: under {min_coverage * 100:g} %, figures there miss part of the zone)",
+                 fontsize=9)
+    return save(fig, path)
 
 
 #: Colours of the service groups' bars (methods.md section 3), shades within a group.

@@ -204,6 +204,13 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
         + "".join(_img(p, _caption(p)) for p in key[4:]) + "</div></section>",
         '<section id="tables"><h2>Tables</h2>',
     ]
+    partial = summaries.partial_zones(output)
+    if partial is not None and len(partial):
+        shown = partial.assign(coverage_pct=(partial["coverage"] * 100).round(1))
+        parts += ["<h3>Zones the land cover covers only in part (lowest year)</h3>",
+                  "<p>Their areas, ESV and changes count the part with data only; see "
+                  "figures/coverage.png and tables/coverage.</p>",
+                  _frame(shown[["zone_id", "zone_name", "coverage_pct", "year", "data_area_ha"]])]
     region = _region_esv(output)
     if region is not None:
         parts += ["<h3>ESV of the whole region by service, 10^8 CNY/yr</h3>", _frame(region)]

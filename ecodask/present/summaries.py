@@ -191,3 +191,41 @@ def report_markdown(name: str, where: str) -> str:
     return (f"## Report of run {name}\n\n[{REPORT}]({link}): one self-contained HTML file (maps, charts, "
             f"tables, configuration, versions and timings); open it in a browser or hand it on.\n\n"
             f"`{where}`\n")
+
+
+def partial_zones(output: str | Path) -> pd.DataFrame | None:
+    """The zones whose land cover covers less than ``zones.min_coverage`` of them in some year:
+    zone_id, zone_name, coverage (lowest, 0..1), year (of the lowest), data_area_ha (that year);
+    None when the run wrote no coverage table (an earlier version's)."""
+    t = RunFolder(output).table("coverage")
+    if t is None:
+        return None
+    t = t[(t["zone_id"] != REGION_ID) & t["partial"]]
+    lowest = t.sort_values(["coverage", "year"]).groupby("zone_id", sort=False).head(1)
+    return lowest[["zone_id", "zone_name", "coverage", "year", "data_area_ha"]].reset_index(drop=True)
+
+
+def coverage_warning(output: str | Path, shown: int = 5) -> str | None:
+    """One line naming the zones with partial land cover (lowest share and year), or None."""
+    partial = partial_zones(output)
+    if partial is None or partial.empty:
+        return None
+    n_zones = RunFolder(output).table("coverage")["zone_id"].nunique() - 1
+    names = ", ".join(f"{r.zone_name} ({r.zone_id}) {r.coverage * 100:.1f} % in {r.year}"
+                      for r in partial.head(shown).itertuples())
+    more = f" and {len(partial) - shown} more" if len(partial) > shown else ""
+    return (f"{len(partial)} of {n_zones} zones have land cover on only part of their area: {names}{more}; "
+            "their totals miss the rest (tables/coverage, figures/coverage.png; zones.exclude_partial "
+            "leaves them out of compensation)")
+
+
+def coverage_markdown(output: str | Path) -> str | None:
+    """The partial zones as a Markdown table (the Prefect artifact ``coverage``), or None."""
+    partial = partial_zones(output)
+    if partial is None or partial.empty:
+        return None
+    rows = [[str(r.zone_id), str(r.zone_name), f"{r.coverage * 100:.1f} %", str(r.year),
+             f"{r.data_area_ha:,.0f}"] for r in partial.itertuples()]
+    return "\n".join(["### Zones with partial land cover", "",
+                      *_table(["zone", "name", "coverage (lowest)", "year", "area with data, ha"], rows),
+                      ]) + "\n"

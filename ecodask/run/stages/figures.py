@@ -113,6 +113,13 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     esv = pd.read_parquet(folder.table_path("esv_by_service"))
     put(plots.esv_stacked_bars(esv[esv["zone_id"] == landuse.REGION_ID], out / "esv_by_service.png",
                                title=f"ESV of the whole region by service, {name} ({cfg.esv.table})"))
+    coverage = folder.table("coverage")
+    if coverage is not None:
+        lowest = (coverage[coverage["zone_id"] != landuse.REGION_ID].groupby("zone_id")["coverage"].min()
+                  .rename("coverage").reset_index())
+        geo = counties.astype({"zone_id": str}).merge(lowest, on="zone_id", how="left")
+        put(plots.coverage_map(geo, out / "coverage.png", cfg.zones.min_coverage,
+                               title=f"Land-cover coverage of each zone, {name} (lowest year)"))
     if len(years) > 1:
         tr = pd.read_parquet(folder.table_path("transitions"))
         put(plots.land_use_flows(tr[tr["zone_id"] == landuse.REGION_ID], classes, out / "landuse_flows.png",
@@ -123,7 +130,8 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
 def config_parts(cfg: RunConfig) -> dict[str, object]:
     c = cfg.model_dump(mode="json")
     return {"report": c["report"], "name": c["name"], "grid.crs": c["grid"]["crs"],
-            "landcover.scheme": c["landcover"]["scheme"], "esv.table": c["esv"]["table"]}
+            "landcover.scheme": c["landcover"]["scheme"], "esv.table": c["esv"]["table"],
+            "zones.min_coverage": cfg.zones.min_coverage}
 
 
 def input_files(cfg: RunConfig) -> dict[str, Path]:

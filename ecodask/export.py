@@ -13,8 +13,10 @@ tables, ``zone_id`` = :data:`ecodask.science.landuse.REGION_ID`, are left out; `
 - ``zones``: zone (index in the store's ``zone`` grid), zone_id, zone_name, area_ha (polygon area
   in the grid's equal-area CRS, ha); one row per county.
 - ``esv_total``: esv_cny (total ESV, CNY/yr), esv_1e8cny (10^8 CNY/yr), market_cny and
-  non_market_cny, one ``<group>_cny`` column per service group (CNY/yr), area_ha and
-  esv_cny_per_ha (total ESV over the polygon area, CNY/ha/yr).
+  non_market_cny, one ``<group>_cny`` column per service group (CNY/yr), area_ha (the polygon's),
+  coverage (share of the zone's pixels with land cover that year), partial (under
+  ``zones.min_coverage``), data_area_ha (the area with land cover) and esv_cny_per_ha (total ESV
+  over the area with land cover, CNY/ha/yr).
 - ``esv_by_service``: one ``<service>_cny`` column per ecosystem service (CNY/yr).
 - ``esv_change``: one row per county and pair of years (year_from, year_to): esv_from_cny,
   esv_to_cny, change_cny, change_1e8cny, rate_pct of the total ESV.
@@ -76,7 +78,7 @@ from ecodask.science.landuse import REGION_ID
 COUNTIES_GPKG = "counties.gpkg"
 COG_DIR = "cog"
 
-#: Tables a finished run always has (the ESV stage's), and those exported when present.
+OPTIONAL_TABLES = ("esv_change", "hotspots", "compensation", "coverage")
 REQUIRED_TABLES = ("esv_by_service", "class_area")
 OPTIONAL_TABLES = ("esv_change", "hotspots", "compensation")
 
@@ -252,9 +254,12 @@ def _wide(t: pd.DataFrame, index: list[str], columns: str, values: str, suffix: 
     return wide
 
 
-def esv_total_layer(esv_by_service: pd.DataFrame, area_ha: pd.Series) -> pd.DataFrame:
+def esv_total_layer(esv_by_service: pd.DataFrame, area_ha: pd.Series,
+                    coverage: pd.DataFrame | None = None) -> pd.DataFrame:
     """Total, market / non-market and per-group ESV (CNY/yr) per county and year from an
-    ``esv_by_service`` table; ``area_ha`` (by zone_id) gives esv_cny_per_ha (CNY/ha/yr)."""
+    ``esv_by_service`` table, with area_ha (the polygon's, by zone_id). esv_cny_per_ha (CNY/ha/yr)
+    divides by the area with land cover that year (``coverage``'s data_area_ha; its coverage share
+    and partial flag are added), or by the polygon's area for a run without a coverage table."""
     t = _counties(esv_by_service)
     total = t[t["level"] == "total"].set_index(_KEY_COLUMNS)[["esv_cny", "esv_1e8cny"]]
     taken = {*_KEY_COLUMNS, "esv_cny", "esv_1e8cny", "area_ha", "esv_cny_per_ha"}
@@ -265,7 +270,13 @@ def esv_total_layer(esv_by_service: pd.DataFrame, area_ha: pd.Series) -> pd.Data
             parts.append(_wide(rows, _KEY_COLUMNS, "item", "esv_cny", "_cny", taken))
     out = pd.concat(parts, axis=1).reset_index()
     out["area_ha"] = out["zone_id"].map(area_ha).astype(float)
-    out["esv_cny_per_ha"] = out["esv_cny"] / out["area_ha"]
+    if coverage is None:
+        out["esv_cny_per_ha"] = out["esv_cny"] / out["area_ha"]
+    else:
+        cov = _counties(coverage)[["zone_id", "year", "coverage", "partial", "data_area_ha"]]
+        out = out.merge(cov.astype({"zone_id": out["zone_id"].dtype, "year": out["year"].dtype}),
+                        on=["zone_id", "year"], how="left")
+        out["esv_cny_per_ha"] = out["esv_cny"] / out["data_area_ha"].where(out["data_area_ha"] > 0)
     return out.sort_values(["zone_id", "year"], kind="stable").reset_index(drop=True)
 
 
@@ -314,7 +325,7 @@ def county_layers(run: FinishedRun) -> dict[str, gpd.GeoDataFrame]:
     t = run.tables
     frames: dict[str, pd.DataFrame] = {
         "zones": pd.DataFrame(poly.drop(columns="geometry")),
-        "esv_total": esv_total_layer(t["esv_by_service"], area),
+        "esv_total": esv_total_layer(t["esv_by_service"], area, t.get("coverage")),
         "esv_by_service": esv_by_service_layer(t["esv_by_service"]),
     }
     if "esv_change" in t:

@@ -60,6 +60,14 @@ def test_a_zone_half_under_no_data_is_counted_and_flagged(tmp_path: Path) -> Non
             assert row.coverage == pytest.approx(data / n)
             assert row.partial == (data / n < 0.99)
     assert cov.loc[("420101", 2010), "partial"] and not cov.loc[("420102", 2010), "partial"]
+    # Per hectare: over the area with data, not the polygon's (the export's esv_total layer).
+    from ecodask.export import esv_total_layer
+
+    layer = esv_total_layer(folder.table("esv_by_service"), zones["area_ha"].rename(index=str),
+                            folder.table("coverage")).set_index(["zone_id", "year"])
+    west = layer.loc[("420101", 2010)]
+    assert west.esv_cny_per_ha == pytest.approx(west.esv_cny / cov.loc[("420101", 2010), "data_area_ha"])
+    assert west.esv_cny_per_ha > 1.5 * west.esv_cny / west.area_ha  # 60 % coverage: not 40 % low
 
 
 def test_min_coverage_is_configurable_and_reruns_only_the_tables(tmp_path: Path) -> None:
@@ -74,7 +82,7 @@ def test_min_coverage_is_configurable_and_reruns_only_the_tables(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_a_run_says_which_zones_are_partial_and_can_leave_them_out(tmp_path: Path) -> None:
+def test_a_run_says_which_zones_are_partial(tmp_path: Path) -> None:
     import os
     import subprocess
     import sys
@@ -98,3 +106,21 @@ def test_a_run_says_which_zones_are_partial_and_can_leave_them_out(tmp_path: Pat
     out = RunFolder(config.parent / "out")
     assert (out.figures / "coverage.png").is_file()
     assert "Zones the land cover covers only in part" in out.report.read_text()
+
+
+def test_compensation_rows_carry_coverage_and_partial_zones_can_be_left_out(tmp_path: Path) -> None:
+    from ecodask.io.tables import write_table
+    from ecodask.run.stages.compensation import _with_coverage
+
+    zones = pd.DataFrame({"zone": [1, 2], "zone_id": ["420101", "420102"], "zone_name": ["W", "E"]})
+    cov = coverage_table(np.array([[100, 40], [100, 38]]), np.array([100, 40]), [2000, 2010], zones, 0.09, 0.99)
+    folder = RunFolder(tmp_path)
+    write_table(cov, folder.tables, "coverage")
+    table = pd.DataFrame({"zone_id": [420101, 420102] * 2, "year": [2000, 2000, 2010, 2010],
+                          "amount_cny": [1.0, 2.0, 3.0, 4.0]})
+    kept = _with_coverage(table, folder, exclude=False)
+    assert kept["coverage"].tolist() == [1.0, 1.0, 1.0, 0.95] and kept["partial"].tolist() == [
+        False, False, False, True]
+    assert kept["zone_id"].dtype == table["zone_id"].dtype  # the table's own id type kept
+    left = _with_coverage(table, folder, exclude=True)
+    assert left[["zone_id", "year"]].values.tolist() == [[420101, 2000], [420102, 2000], [420101, 2010]]

@@ -113,7 +113,8 @@ def test_compensation_rows_carry_coverage_and_partial_zones_can_be_left_out(tmp_
     from ecodask.run.stages.compensation import _with_coverage
 
     zones = pd.DataFrame({"zone": [1, 2], "zone_id": ["420101", "420102"], "zone_name": ["W", "E"]})
-    cov = coverage_table(np.array([[100, 40], [100, 38]]), np.array([100, 40]), [2000, 2010], zones, 0.09, 0.99)
+    data = np.array([[100, 40], [100, 38]])
+    cov = coverage_table(data, np.array([100, 40]), [2000, 2010], zones, 0.09, 0.99)
     folder = RunFolder(tmp_path)
     write_table(cov, folder.tables, "coverage")
     table = pd.DataFrame({"zone_id": [420101, 420102] * 2, "year": [2000, 2000, 2010, 2010],

@@ -220,17 +220,47 @@ def _print_outputs(outputs: dict[str, str]) -> None:
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")]) -> None:
+def validate(
+    config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")],
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Check the configuration and the inputs' headers only; do not read the land "
+        "cover's pixels.")] = False,
+) -> None:
     """Check a run configuration and every input it names; write nothing.
+
+    Then read the land cover on the run's grid, as a run would (skip with
+    --quick): codes the class scheme lacks are errors, with their pixel
+    counts; the classes' shares inside the zones are printed per year (a
+    wrong scheme shows); zones the land cover covers only in part are named.
 
     Example: ecodask validate region.yaml
     """
+    from ecodask.errors import InputError
+    from ecodask.run.inputs import survey
     from ecodask.run.inputs import validate as _validate
 
     try:
         cfg = _validate(config)
+        found = None if quick else survey(cfg)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+    if found is not None:
+        from ecodask.present.summaries import coverage_line
+
+        out.print(f"Land cover inside the zones, % of the classified pixels (class scheme "
+                  f"{cfg.landcover.scheme!r}):", highlight=False)
+        width = max(len(str(c)) for c in found.shares.index)
+        out.print("  " + " " * width + "".join(f"{y:>9}" for y in found.shares.columns), highlight=False)
+        for name, row in found.shares.iterrows():
+            out.print(f"  {name:<{width}}" + "".join(f"{v * 100:>8.1f}%" for v in row), highlight=False)
+        line = coverage_line(found.coverage)
+        if line:
+            err.print("[bold yellow]warning:[/] ", end="", markup=True)
+            err.print(line.replace(" (tables/coverage, figures/coverage.png; zones.exclude_partial leaves "
+                                   "them out of compensation)", ""), markup=False, highlight=False,
+                      soft_wrap=True)
+        if found.problems:
+            _fail(InputError(found.problems))
     out.print(f"[green]ok[/]: {config} ({len(cfg.years)} years, {len(cfg.drivers)} drivers)")
 
 

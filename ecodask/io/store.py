@@ -39,7 +39,7 @@ from ecodask.io.cleanup import remove_tree
 from ecodask.io.layout import STORE
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
 from ecodask.io.zones import zone_table
-from ecodask.kernels.histogram import zone_class_counts, zone_pixel_counts
+from ecodask.kernels.histogram import zone_class_counts, zone_known_counts, zone_pixel_counts
 from ecodask.science.grid import Grid
 
 ANALYSIS_GROUP = "analysis"
@@ -150,6 +150,32 @@ def _codes_inside(pix: xr.Dataset) -> list[Delayed]:
     inside = (pix[ZONE].data > 0).astype(np.uint8)
     lc = pix[LANDCOVER].data
     return [map_sum_blocks(zone_class_counts, [inside, lc[t]], n_zones=1) for t in range(lc.shape[0])]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one read of the land cover on the run's grid shows, before anything is written:
+    ``inside`` (years, 256) pixels inside the zones by code; ``zone_data`` (years, zones + 1)
+    pixels of a known class by zone index (0: outside every zone); ``zone_pixels`` (zones + 1,)
+    each zone's pixels on the grid."""
+
+    inside: np.ndarray
+    zone_data: np.ndarray
+    zone_pixels: np.ndarray
+
+
+def scan(prep: StoreInputs, known: np.ndarray) -> Scan:
+    """Read the land cover of ``prep`` on the run's grid as ingest would, write nothing, and count
+    (see :class:`Scan`); ``known``: bool (256,), True for the class scheme's codes. Uses the
+    current Dask scheduler."""
+    pix = _dataset_pixels(prep)
+    n = len(prep.zones)
+    zone, lc = pix[ZONE].data, pix[LANDCOVER].data
+    data = [map_sum_blocks(zone_known_counts, [zone, lc[t]], known=known, n_zones=n) for t in range(lc.shape[0])]
+    zone_px = map_sum_blocks(zone_pixel_counts, [zone], n_zones=n)
+    inside, data, zone_px = dask.compute(_codes_inside(pix), data, zone_px)
+    return Scan(np.stack([c.reshape(2, 256)[1] for c in inside]), np.stack([d.reshape(-1) for d in data]),
+                np.asarray(zone_px))
 
 
 def ingest(prep: StoreInputs, out_dir: str | Path,

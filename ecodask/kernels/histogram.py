@@ -42,3 +42,21 @@ def zone_pixel_counts(zone: np.ndarray, n_zones: int) -> np.ndarray:
     if counts.size > int(n_zones) + 1:
         raise ValueError("zone value larger than n_zones")
     return counts.astype(np.int64)
+
+
+def zone_known_counts(zone: np.ndarray, classes: np.ndarray, known: np.ndarray, n_zones: int) -> np.ndarray:
+    """Pixels of a known class per (layer, zone index): int64 of shape (layers, n_zones + 1),
+    index 0 counting those outside every zone. ``classes``: (layers, rows, cols) uint8 codes (a 2-D
+    array is one layer); ``known``: bool (256,), True for the codes of the class scheme."""
+    classes = zone_and_classes(zone, classes)
+    known = np.asarray(known, dtype=bool)
+    if known.shape != (256,):
+        raise ValueError(f"known must have 256 entries, not {known.shape}")
+    out = np.zeros((classes.shape[0], int(n_zones) + 1), dtype=np.int64)
+    for t in range(classes.shape[0]):
+        z = zone[known[classes[t]]]
+        counts = np.bincount(z.ravel(), minlength=int(n_zones) + 1)
+        if counts.size > int(n_zones) + 1:
+            raise ValueError("zone value larger than n_zones")
+        out[t] = counts
+    return out

@@ -193,24 +193,34 @@ def report_markdown(name: str, where: str) -> str:
             f"`{where}`\n")
 
 
-def partial_zones(output: str | Path) -> pd.DataFrame | None:
-    """The zones whose land cover covers less than ``zones.min_coverage`` of them in some year:
-    zone_id, zone_name, coverage (lowest, 0..1), year (of the lowest), data_area_ha (that year);
-    None when the run wrote no coverage table (an earlier version's)."""
-    t = RunFolder(output).table("coverage")
-    if t is None:
-        return None
-    t = t[(t["zone_id"] != REGION_ID) & t["partial"]]
+def partial_of(coverage: pd.DataFrame) -> pd.DataFrame:
+    """The zones of a coverage table (:func:`ecodask.science.landuse.coverage_table`) that are
+    partial in some year: zone_id, zone_name, coverage (lowest, 0..1), year (of the lowest),
+    data_area_ha (that year), lowest first."""
+    t = coverage[(coverage["zone_id"] != REGION_ID) & coverage["partial"]]
     lowest = t.sort_values(["coverage", "year"]).groupby("zone_id", sort=False).head(1)
     return lowest[["zone_id", "zone_name", "coverage", "year", "data_area_ha"]].reset_index(drop=True)
 
 
+def partial_zones(output: str | Path) -> pd.DataFrame | None:
+    """:func:`partial_of` the run's coverage table; None when the run wrote none (an earlier
+    version's)."""
+    t = RunFolder(output).table("coverage")
+    return None if t is None else partial_of(t)
+
+
 def coverage_warning(output: str | Path, shown: int = 5) -> str | None:
-    """One line naming the zones with partial land cover (lowest share and year), or None."""
-    partial = partial_zones(output)
-    if partial is None or partial.empty:
+    """One line naming the run's zones with partial land cover (lowest share and year), or None."""
+    t = RunFolder(output).table("coverage")
+    return None if t is None else coverage_line(t, shown)
+
+
+def coverage_line(coverage: pd.DataFrame, shown: int = 5) -> str | None:
+    """One line naming the zones of a coverage table with partial land cover, or None."""
+    partial = partial_of(coverage)
+    if partial.empty:
         return None
-    n_zones = RunFolder(output).table("coverage")["zone_id"].nunique() - 1
+    n_zones = coverage["zone_id"].nunique() - 1
     names = ", ".join(f"{r.zone_name} ({r.zone_id}) {r.coverage * 100:.1f} % in {r.year}"
                       for r in partial.head(shown).itertuples())
     more = f" and {len(partial) - shown} more" if len(partial) > shown else ""

@@ -6,6 +6,7 @@ the result it has, while every file is unchanged (same path, inode, size and cha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from ecodask.io.provenance import file_checksum
 from ecodask.run.config import RunConfig, load_config
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ecodask.io.store import StoreInputs
 
 
@@ -182,3 +185,46 @@ def validate(config_path: str | Path) -> RunConfig:
     cfg = load(config_path)
     checked(cfg)
     return cfg
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The land cover of a run as one read on its grid shows it, before anything is written:
+    ``shares`` the classes' shares of the classified pixels inside the zones (class name x year,
+    0..1), ``coverage`` each zone's coverage (:func:`ecodask.science.landuse.coverage_table`) and
+    ``problems`` what would stop the run (codes the scheme lacks, years without data)."""
+
+    shares: pd.DataFrame
+    coverage: pd.DataFrame
+    problems: list[Problem]
+
+
+def survey(cfg: RunConfig) -> Survey:
+    """Read every land-cover year on the run's grid (as ingest would: the same pixels, nothing
+    written) and count codes inside the zones and each zone's pixels with data."""
+    import numpy as np
+    import pandas as pd
+
+    from ecodask.io.catalogs import load_class_scheme
+    from ecodask.io.store import scan
+    from ecodask.io.zones import zone_table
+    from ecodask.science import landuse
+
+    prep = checked(cfg)
+    scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
+    codes = sorted(scheme.classes)
+    known = np.zeros(256, dtype=bool)
+    known[codes] = True
+    s = scan(prep, known)
+    try:
+        landuse.check_landcover_counts(s.inside, cfg.years, scheme, cfg.landcover.years)
+        problems: list[Problem] = []
+    except InputError as exc:
+        problems = list(exc.problems)
+    classified = s.inside[:, codes].astype(float)
+    totals = classified.sum(axis=1, keepdims=True)
+    share = np.divide(classified, totals, out=np.zeros_like(classified), where=totals > 0)
+    shares = pd.DataFrame(share.T, index=[scheme.classes[c].name for c in codes], columns=cfg.years)
+    coverage = landuse.coverage_table(s.zone_data[:, 1:], s.zone_pixels[1:], cfg.years, zone_table(prep.zones),
+                                      prep.grid.pixel_area_ha, cfg.zones.min_coverage)
+    return Survey(shares, coverage, problems)

@@ -26,11 +26,12 @@ from ecodask.science.geodetector import GEODETECTOR_TABLES
 from ecodask.science.grid import CHINA_ALBERS
 
 
-def write_geodetector(results: dict[str, pd.DataFrame], folder: str | Path) -> dict[str, Path]:
-    """Write the detector tables and the two charts; return their paths by key."""
+def write_geodetector(results: dict[str, pd.DataFrame], folder: str | Path, y: str = "y") -> dict[str, Path]:
+    """Write the detector tables and the two charts (``y``: the explained column, for the labels);
+    return their paths by key."""
     folder = Path(folder)
     paths = write_tables({f"geodetector_{k}": results[k] for k in GEODETECTOR_TABLES}, folder)
-    return paths | detector_charts(results, folder)
+    return paths | detector_charts(results, folder, y=y)
 
 
 def geodetector_on_table(
@@ -44,7 +45,7 @@ def geodetector_on_table(
     ``options``), write the results under ``out``; return the tables and the written paths."""
     df = read_table(table)
     results = detect_table(df, y, list(factors), source=str(table), **options)
-    return results, write_geodetector(results, out)
+    return results, write_geodetector(results, out, y)
 
 
 def compensation_from_files(

@@ -95,7 +95,7 @@ def test_every_figure_drawn(run) -> None:
     cfg, _, paths = run
     names = {k for k in paths if k.endswith(".png")}
     expected = {f"{kind}_{y}.png" for kind in ("landuse", "esv", "hotspots") for y in (2000, 2010, 2020)}
-    expected |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png"}
+    expected |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png", "coverage.png"}
     expected |= {f"geodetector_{k}_{y}.png" for k in ("q", "interaction") for y in (2000, 2010, 2020)}
     assert names == expected
     assert {p.name for p in (cfg.output / "figures").glob("*.png")} == expected

@@ -147,7 +147,7 @@ def _not_finite(source: str, name: str, values: da.Array, count: int) -> Problem
     parts = [f"{count - inf} missing values (NaN)"] if count > inf else []
     parts += [f"{inf} infinite values"] if inf else []
     return problem(source, name, "inf" if inf and count == inf else "NaN",
-                   f"{' and '.join(parts)} (drop those rows with dropna)")
+                   f"{' and '.join(parts)} (leave those rows out: --dropna, or dropna=True)")
 
 
 def detect_arrays(

@@ -171,7 +171,8 @@ def scan(prep: StoreInputs, known: np.ndarray) -> Scan:
     pix = _dataset_pixels(prep)
     n = len(prep.zones)
     zone, lc = pix[ZONE].data, pix[LANDCOVER].data
-    data = [map_sum_blocks(zone_known_counts, [zone, lc[t]], known=known, n_zones=n) for t in range(lc.shape[0])]
+    data = [map_sum_blocks(zone_known_counts, [zone, lc[t]], known=known, n_zones=n)
+            for t in range(lc.shape[0])]
     zone_px = map_sum_blocks(zone_pixel_counts, [zone], n_zones=n)
     inside, data, zone_px = dask.compute(_codes_inside(pix), data, zone_px)
     return Scan(np.stack([c.reshape(2, 256)[1] for c in inside]), np.stack([d.reshape(-1) for d in data]),

@@ -33,9 +33,9 @@ INTERACTION_ABBREVIATIONS = {
 }
 
 
-def q_bar_chart(factor: pd.DataFrame, path: str | Path, title: str = "Factor detector") -> Path:
+def q_bar_chart(factor: pd.DataFrame, path: str | Path, title: str = "Factor detector", y: str = "y") -> Path:
     """Horizontal bars of q (0..1) per factor from a ``geodetector_factor`` table; a bar is dark
-    when p < alpha."""
+    when p < alpha; ``y`` names what q explains."""
     t = factor.sort_values("q")
     alpha = float(t["alpha"].iloc[0]) if "alpha" in t else 0.05
     fig = Figure(figsize=(6, 0.45 * len(t) + 1.2))
@@ -45,7 +45,7 @@ def q_bar_chart(factor: pd.DataFrame, path: str | Path, title: str = "Factor det
     for i, q in enumerate(t["q"]):
         ax.text(q, i, f" {q:.3f}", va="center", fontsize=8)
     ax.set_xlim(0, min(1.0, max(0.05, float(t["q"].max()) * 1.2)))
-    ax.set_xlabel("q (share of the variance of y explained)")
+    ax.set_xlabel(f"q (share of the variance of {y} explained)")
     ax.set_title(f"{title} (dark: p < {alpha:g})")
     return save(fig, Path(path))
 
@@ -249,11 +249,13 @@ def land_use_flows(transitions: pd.DataFrame, classes: list[tuple[int, str, str]
     return save(fig, Path(path))
 
 
-def detector_charts(results: dict[str, pd.DataFrame], folder: Path, suffix: str = "") -> dict[str, Path]:
-    """The q bar chart and the interaction heat map of one set of detector results."""
+def detector_charts(results: dict[str, pd.DataFrame], folder: Path, suffix: str = "",
+                    y: str = "y") -> dict[str, Path]:
+    """The q bar chart and the interaction heat map of one set of detector results (``y``: what
+    the detector explains, for the labels)."""
     label = f", {suffix.strip('_')}" if suffix else ""
     q_png = folder / f"geodetector_q{suffix}.png"
-    paths = {q_png.name: q_bar_chart(results["factor"], q_png, title=f"Factor detector{label}")}
+    paths = {q_png.name: q_bar_chart(results["factor"], q_png, title=f"Factor detector{label}: {y}", y=y)}
     if len(results["interaction"]):
         paths[f"geodetector_interaction{suffix}.png"] = interaction_heatmap(
             results["interaction"], results["factor"], folder / f"geodetector_interaction{suffix}.png",

@@ -131,6 +131,16 @@ def _cards(output: Path, record: dict) -> str:
         f'<div class="card"><b>{html.escape(v)}</b>{html.escape(k)}</div>' for v, k in cards) + "</div>"
 
 
+def _compensated(config: dict) -> bool:
+    """Whether the run computed compensation (it needs county statistics and the stage enabled)."""
+    return bool(config.get("county_stats")) and bool(config.get("compensation", {}).get("enabled", True))
+
+
+def _title(config: dict) -> str:
+    return ("Ecosystem service value and ecological compensation" if _compensated(config)
+            else "Ecosystem service value")
+
+
 def conventions(config: dict) -> list[str]:
     """The conventions a reader needs to read the run's numbers, from its configuration."""
     esv = config.get("esv", {})
@@ -151,10 +161,19 @@ def conventions(config: dict) -> list[str]:
         f"F test λ on {an.get('variance')} variance; risk/ecological detectors at α = {an.get('alpha')}.",
         "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
         "(|z| ≥ 1.645/1.960/2.576).",
-        f"Compensation: development stage R form {comp.get('r_form')}; loss valued over "
-        f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}; "
-        "priority level 1 = most urgent.",
+        *([f"Compensation: development stage R form {comp.get('r_form')}; loss valued over "
+           f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}; "
+           "priority level 1 = most urgent."] if _compensated(config) else
+          ["Compensation: not computed (no county_stats in the configuration, or compensation.enabled "
+           "false)."]),
     ]
+
+
+def _status(stage: str, record: dict, config: dict) -> str:
+    """A stage's line in the timings: ran, skipped (finished earlier) or not applicable and why."""
+    if stage == "compensation" and not _compensated(config):
+        return "not computed: no county_stats (or compensation.enabled false)"
+    return "ran" if record.get("stage_ran", {}).get(stage, True) else "skipped: finished earlier, same inputs"
 
 
 def _outputs(output: Path) -> Iterable[str]:
@@ -188,7 +207,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>ecodask report: {html.escape(name)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>Ecosystem service value and ecological compensation: {html.escape(name)}</h1>",
+        f"<header><h1>{_title(config)}: {html.escape(name)}</h1>",
         f"<p>Years {', '.join(map(str, years))} · ESV table "
         f"{html.escape(str(config.get('esv', {}).get('table')))}"
         f" · run finished {html.escape(str(record.get('finished', '')))} · ecodask "
@@ -225,11 +244,10 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     parts.append("</section>")
     parts += ['<section id="conventions"><h2>Conventions</h2><ul>',
               *[f"<li>{html.escape(c)}</li>" for c in conventions(config)], "</ul></section>"]
-    timing = pd.DataFrame([{"stage": s, "seconds": v,
-                            "status": "ran" if record.get("stage_ran", {}).get(s, True) else "skipped"}
+    timing = pd.DataFrame([{"stage": s, "seconds": v, "status": _status(s, record, config)}
                            for s, v in record.get("stage_seconds", {}).items()])
     versions = pd.DataFrame(list(record.get("versions", {}).items()), columns=["package", "version"])
-    inputs = pd.DataFrame([{"input": k, "path": v.get("path"), "sha256": str(v.get("checksum", ""))[:16]}
+    inputs = pd.DataFrame([{"input": k, "path": v.get("path"), "checksum": str(v.get("checksum", ""))[:24]}
                            for k, v in record.get("inputs", {}).items()])
     parts += ['<section id="run"><h2>Run</h2>',
               f"<p>Started {html.escape(str(record.get('started')))}, finished "

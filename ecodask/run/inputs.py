@@ -225,6 +225,6 @@ def survey(cfg: RunConfig) -> Survey:
     totals = classified.sum(axis=1, keepdims=True)
     share = np.divide(classified, totals, out=np.zeros_like(classified), where=totals > 0)
     shares = pd.DataFrame(share.T, index=[scheme.classes[c].name for c in codes], columns=cfg.years)
-    coverage = landuse.coverage_table(s.zone_data[:, 1:], s.zone_pixels[1:], cfg.years, zone_table(prep.zones),
-                                      prep.grid.pixel_area_ha, cfg.zones.min_coverage)
+    coverage = landuse.coverage_table(s.zone_data[:, 1:], s.zone_pixels[1:], cfg.years,
+                                      zone_table(prep.zones), prep.grid.pixel_area_ha, cfg.zones.min_coverage)
     return Survey(shares, coverage, problems)

@@ -20,7 +20,6 @@ from ecodask.io.catalogs import load_esv_table, load_footprint_table
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import CompensationConfig, RunConfig
 from ecodask.run.stages import Stage, catalog_entry
-from ecodask.science.landuse import REGION_ID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,6 +106,8 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
 def _with_coverage(table, out: RunFolder, exclude: bool):  # noqa: ANN001, ANN202 - DataFrames
     """The compensation rows with their zone's land-cover coverage that year (share) and whether it
     is partial (under ``zones.min_coverage``); with ``exclude``, the partial zones' rows left out."""
+    from ecodask.science.landuse import REGION_ID
+
     coverage = out.table("coverage")
     if coverage is None:  # a store of an earlier version
         return table

@@ -142,7 +142,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         tables["morans_i"], tables["hotspots"] = hot[0], _year_first(hot[1])
     paths = write_tables(tables, out.tables)
     for year, r in charts:
-        paths |= detector_charts(r, out.figures, f"_{year}")
+        paths |= detector_charts(r, out.figures, f"_{year}", y="ESV density (CNY/ha/yr per analysis cell)")
     if hot is not None:
         write_analysis_hotspots(store, ana, np.asarray(years), hot[2], hot[3])
     return paths

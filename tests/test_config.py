@@ -123,3 +123,13 @@ def test_extra_catalog_folder_adds_a_table(tmp_path: Path) -> None:
     (cat / "my_region.yaml").write_text(text)
     path = make_tiny_region(tmp_path / "r", catalogs=["../mycat"], esv={"table": "my_region"})
     assert load_config(path).esv.table == "my_region"
+
+
+def test_zone_names_are_optional(tiny_region: Path) -> None:
+    from ecodask.io.zones import read_zones
+
+    edit_yaml(tiny_region, lambda d: d["zones"].pop("name_field"))
+    cfg = load_config(tiny_region)
+    assert cfg.zones.name_field is None
+    zones = read_zones(cfg.zones.path, cfg.zones.id_field, cfg.zones.name_field, cfg.grid.crs)
+    assert zones["zone_name"].tolist() == [str(i) for i in zones["zone_id"]]

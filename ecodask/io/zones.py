@@ -24,14 +24,15 @@ def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
     return shapely.union_all(polys) if polys else None
 
 
-def read_zones(path: str | Path, id_field: str, name_field: str, crs: object,
+def read_zones(path: str | Path, id_field: str, name_field: str | None, crs: object,
                layer: str | None = None) -> gpd.GeoDataFrame:
     """Zones from a vector file (``layer`` of it, default the first), in ``crs``, numbered 1..n in
     order of their id field.
 
     Columns: ``zone`` (raster value, 1..n), ``zone_id``, ``zone_name``, ``area_ha`` (polygon area
-    in the equal-area ``crs``, ha), ``geometry``. Raises :class:`InputError` naming the file, field
-    and values for a missing CRS, missing or duplicated ids, missing names or non-polygon geometry.
+    in the equal-area ``crs``, ha), ``geometry``; without a ``name_field`` the names are the ids.
+    Raises :class:`InputError` naming the file, field and values for a missing CRS, missing or
+    duplicated ids, missing names or non-polygon geometry.
     """
     try:
         gdf = gpd.read_file(path, layer=layer)
@@ -47,7 +48,7 @@ def read_zones(path: str | Path, id_field: str, name_field: str, crs: object,
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if len(dup):
         problems.append(problem(path, id_field, sorted(set(dup.tolist()))[:10], "duplicated ids"))
-    names = gdf[name_field]
+    names = gdf[name_field] if name_field is not None else ids.astype(str)  # no names: the ids
     if names.isna().any():
         bad = ids[names.isna()].tolist()[:10]
         problems.append(problem(path, name_field, None, f"missing name for ids {bad}"))

@@ -204,7 +204,7 @@ class ZonesConfig(_Strict):
     path: InputFile
     layer: str | None = None
     id_field: str
-    name_field: str
+    name_field: str | None = Field(None, description="zone names (default: the ids, as text)")
     min_coverage: float = Field(0.99, ge=0, le=1, description="share of a zone's pixels with land cover")
     exclude_partial: bool = Field(False, description="leave zones under min_coverage out of compensation")
 
@@ -508,7 +508,7 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
         fields = list(info["fields"])
         for key in ("id_field", "name_field"):
             name = getattr(cfg.zones, key)
-            if name not in fields:
+            if name is not None and name not in fields:
                 out.append(problem(file, f"zones.{key}", name,
                                    f"no such field in {cfg.zones.path.name} (fields: {fields})"))
     return out

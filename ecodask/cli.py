@@ -454,7 +454,11 @@ def compensation(
     transitions: Annotated[Path | None, typer.Option(
         help="A run's transitions table, for the loss-based amount.")] = None,
     id_field: Annotated[str, typer.Option(help="County id field of the polygons.")] = "code",
-    name_field: Annotated[str, typer.Option(help="County name field of the polygons.")] = "name",
+    name_field: Annotated[str, typer.Option(
+        help="County name field of the polygons (\"\" for none: the ids are the names).")] = "name",
+    variant: Annotated[list[str] | None, typer.Option(
+        help="Variant to compute (repeatable): all_land (needs --esv) or cultivated (needs the crop "
+        "columns of the statistics). Default: all_land when --esv is given, and cultivated.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the tables and maps.")] = Path(
         "compensation-output"),
     r_form: Annotated[str, typer.Option(help="Development stage R: seed (t = En) or pearl "
@@ -482,13 +486,16 @@ def compensation(
 
     try:
         try:
+            chosen = {"variants": variant} if variant else {}
             opts = CompensationConfig(r_form=r_form, reference_gdp_per_capita=reference_gdp_per_capita,
                                       reference_income=reference_income, horizon_years=horizon_years,
-                                      discount_rate=discount_rate)
+                                      discount_rate=discount_rate, **chosen)
         except ValidationError as exc:
             raise EcodaskError("; ".join(f"--{str(e['loc'][0]).replace('_', '-')} = {e.get('input')!r}: "
                                          f"{e['msg']}" for e in exc.errors())) from None
-        table, paths = compensation_from_files(stats, esv, zones, id_field, name_field, out_dir, opts,
+        if variant and "all_land" in variant and esv is None:
+            raise EcodaskError("--variant = 'all_land': needs a run's ESV table, --esv")
+        table, paths = compensation_from_files(stats, esv, zones, id_field, name_field or None, out_dir, opts,
                                                transitions)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)

@@ -53,7 +53,7 @@ def compensation_from_files(
     esv_path: str | Path | None,
     zones_path: str | Path,
     id_field: str,
-    name_field: str,
+    name_field: str | None,
     out: str | Path,
     opts: CompensationConfig | None = None,
     transitions_path: str | Path | None = None,

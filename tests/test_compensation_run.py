@@ -82,6 +82,23 @@ def test_command_and_bad_statistics(run, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     t = pd.read_csv(tmp_path / "c" / "compensation.csv")
     assert set(t.variant) == {"all_land", "cultivated"} and (t.loss_total_cny >= 0).all()
+    # One variant, and statistics without the crop columns the cultivated variant needs.
+    stats = pd.read_csv(cfg.county_stats)
+    crops = [c for c in stats.columns if c.endswith(("_sown_ha", "_price_cny_per_kg", "_yield_kg_per_ha"))]
+    stats.drop(columns=crops).to_csv(tmp_path / "no_crops.csv", index=False)
+    one = [a if a != str(cfg.county_stats) else str(tmp_path / "no_crops.csv") for a in args]
+    res = CliRunner().invoke(app, [*one, "--variant", "all_land", "--name-field", "",
+                                   "--out", str(tmp_path / "v")])
+    assert res.exit_code == 0, res.output
+    v = pd.read_csv(tmp_path / "v" / "compensation.csv")
+    assert set(v.variant) == {"all_land"}
+    assert (v["zone_name"].astype(str) == v["zone_id"].astype(str)).all()
+    both = t[t.variant == "all_land"].set_index(["zone_id", "year"])["amount_cny"]
+    assert np.allclose(v.set_index(["zone_id", "year"])["amount_cny"].loc[both.index], both)
+    res = CliRunner().invoke(app, ["compensation", "--stats", str(cfg.county_stats), "--zones",
+                                   str(cfg.zones.path), "--variant", "all_land",
+                                   "--out", str(tmp_path / "w")])
+    assert res.exit_code == 2 and "needs a run's ESV table, --esv" in res.output
     stats = pd.read_csv(cfg.county_stats)
     stats.loc[stats.index[2], "gdp_cny"] = -5
     bad = tmp_path / "bad.csv"

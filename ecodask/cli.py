@@ -6,8 +6,9 @@ Exit codes: 0 success; 1 unexpected failure (a bug: rerun with --debug and repor
 
 While ``run`` and ``demo`` compute, stderr shows a progress display of the stages
 (:mod:`ecodask.present.progress_bar`): live bars on a terminal, a plain line per stage otherwise.
-``--quiet`` turns it off, keeps only warnings and errors of Prefect's console log and prints no
-listing of outputs (errors are still printed; the exit code tells the outcome).
+Prefect's own console log shows warnings and errors only unless ``--verbose`` (the Prefect UI has
+every line). ``--quiet`` turns the display off and prints no listing of outputs (warnings and
+errors are still printed; the exit code tells the outcome).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ EXIT_CODES = (
 
 err = Console(stderr=True)
 out = Console()
-_state = {"debug": False, "quiet": False}
+_state = {"debug": False, "quiet": False, "verbose": False}
 
 
 class _Group(TyperGroup):
@@ -75,16 +76,21 @@ app = typer.Typer(
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="For scheduled runs: no progress display, only warnings and errors of "
-        "Prefect's log on the console, no listing of outputs.")] = False,
+        "--quiet", "-q", help="For scheduled runs: no progress display and no listing of outputs "
+        "(warnings and errors only).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also show Prefect's log (task runs, the temporary server) on the "
+        "console; the Prefect UI has it in any case.")] = False,
 ) -> None:
     _state["debug"] = debug
     _state["quiet"] = quiet
+    _state["verbose"] = verbose
     warnings.showwarning = _show_warning
-    if quiet:
+    if not verbose and "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in os.environ:
         # Prefect reads it when it sets up logging (on import, later in the command), so its console
         # handler, and the temporary server's, stay quiet to the end of the process (the server
-        # says it stops at exit); its API handler still sends every record to the UI.
+        # says it stops at exit); its API handler still sends every record to the UI. The progress
+        # display says what the stages do.
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
 
 
@@ -197,7 +203,8 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0, verify
         if _state["quiet"]:
             with quiet_console_logs():
                 return run_flow(str(config), force=force, verify=verify)
-        with StageProgressDisplay(err, stages=NAMES) as display, displaying(display):
+        with (StageProgressDisplay(err, stages=NAMES) as display, displaying(display),
+              contextlib.nullcontext() if _state["verbose"] else quiet_console_logs()):
             for stage in done:  # the flow skips them too: same inputs, same outputs present
                 display.skipped(stage)
             return run_flow(str(config), force=force, verify=verify)

@@ -211,3 +211,16 @@ def need_chromium() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(autouse=True)
+def _prefect_console_level_restored():
+    """The command line sets PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL for its process (Prefect reads it
+    when it sets up logging); a command invoked inside the test process must not leave it for the
+    next test."""
+    before = os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL")
+    yield
+    if before is None:
+        os.environ.pop("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", None)
+    else:
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = before

@@ -214,7 +214,7 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
     seen: list = []
     _fake_flow(monkeypatch, seen)
     try:
-        result = runner.invoke(app, ["run", str(tiny_region)])
+        result = runner.invoke(app, ["run", str(tiny_region)], env=QUIET_ENV)
         assert result.exit_code == 0, result.output
         assert "stage ingest: done in 0:00:00 (no Dask tasks)" in result.output
         assert "stage transitions_esv: skipped (finished earlier with the same inputs)" in result.output
@@ -222,13 +222,16 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
         quiet = runner.invoke(app, ["--quiet", "run", str(tiny_region), "--force", NAMES[-1]],
                               env=QUIET_ENV)
         assert quiet.exit_code == 0 and quiet.output == ""
+        verbose = runner.invoke(app, ["--verbose", "run", str(tiny_region)], env=QUIET_ENV)
+        assert verbose.exit_code == 0 and "stage ingest: done" in verbose.output
     finally:
         logging.getLogger("ecodask.test_cli").removeHandler(handler)
-    # Prefect's console: quiet only with --quiet (the handlers there, and for a Prefect set up later)
-    assert logging.INFO in seen[0][0] and logging.WARNING in seen[1][0]
-    assert seen[0][1] is None and seen[1][1] == "WARNING"
+    # Prefect's console: warnings only, unless --verbose (the handlers there, and for a Prefect set
+    # up later: the environment variable); the display says what the stages do.
+    assert logging.WARNING in seen[0][0] and logging.WARNING in seen[1][0] and logging.INFO in seen[2][0]
+    assert seen[0][1] == seen[1][1] == "WARNING" and seen[2][1] is None
     assert "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in os.environ
     assert handler.level == logging.INFO
-    assert forced == [[], resume.with_downstream([NAMES[-1]])]
+    assert forced == [[], resume.with_downstream([NAMES[-1]]), []]
     bad = runner.invoke(app, ["run", str(tiny_region), "--force", "ingets"])
     assert bad.exit_code == 2 and "--force: stage = ['ingets']: stages are ingest" in bad.output

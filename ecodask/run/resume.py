@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -216,11 +217,17 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
         objstore.remove(_remote_manifest(cfg, stage))
     before = verify.snapshot(cfg.output) if cfg.output.exists() else {}
     crash_point(f"stage:{stage}:start")
+    t0 = time.perf_counter()
     outputs = {k: str(v) for k, v in fn().items()}
+    seconds = time.perf_counter() - t0
     crash_point(f"stage:{stage}:computed")
     files = verify.written(cfg.output, before)
     _write_manifest(cfg, stage, key, outputs, files)
     crash_point(f"stage:{stage}:manifest")
+    size = sum(size for size, _ in files.values())
+    log(f"stage {stage}: done in {seconds:.1f} s, {len(cfg.years)} years ({cfg.years[0]}-{cfg.years[-1]}); "
+        f"wrote {len(files)} files, {size / 1e6:.1f} MB ({', '.join(sorted(outputs)) or 'nothing'}; "
+        f"key {key[:12]})")
     if cfg.remote_output is not None:
         publish(cfg, stage, key, outputs, log, list(files))
     return outputs, True

@@ -22,7 +22,7 @@ from ecodask.io.catalogs import load_class_scheme
 from ecodask.kernels.overview import block_mode
 from ecodask.present import maps
 from ecodask.run.config import load_config
-from ecodask.run.stages.figures import HOTSPOT_CLASSES
+from ecodask.run.stages.figures import HOTSPOT_CLASSES, overview_step
 
 from conftest import CHINA_ALBERS, assert_figure, has_colour, make_tiny_region
 from helpers import deadline, run_stages
@@ -110,7 +110,10 @@ def test_land_use_maps_show_the_classes_present(run) -> None:
     scheme = load_class_scheme("clcd", [])
     pix = xr.open_zarr(store, consolidated=False, mask_and_scale=False)
     for i, year in enumerate((2000, 2010, 2020)):
-        overview = _mode_reference(pix["landcover"].values[i].astype(np.uint8), 32, scheme.nodata)
+        codes = pix["landcover"].values[i].astype(np.uint8)
+        step = overview_step(max(codes.shape), 32)  # a small region: drawn at 30 m
+        assert step == 1
+        overview = _mode_reference(codes, step, scheme.nodata) if step > 1 else codes
         present = set(np.unique(overview)) - {scheme.nodata}
         img = assert_figure(paths[f"landuse_{year}.png"])
         shown = {code for code, c in scheme.classes.items() if has_colour(img, c.color)}
@@ -243,3 +246,28 @@ def test_report_command_rewrites_the_report(run) -> None:
     res = CliRunner().invoke(app, ["report", str(cfg.output)])
     assert res.exit_code == 0, res.output
     assert path.read_text(encoding="utf-8") == before  # from the run's files alone
+
+
+def test_overview_step_draws_the_finest_cells_that_fit() -> None:
+    assert overview_step(800, 32) == 1  # a 24 km region: every 30 m pixel
+    assert overview_step(3200, 32) == 2 and overview_step(1601, 32) == 2
+    assert overview_step(40_000, 32) == 32  # a province: the analysis cells (factor 32)
+    assert overview_step(10_000, 30) == 10  # divisors of a factor that is no power of two
+
+
+def test_no_data_is_grey_with_a_legend_entry_not_white(tmp_path: Path) -> None:
+    from matplotlib.colors import Normalize
+
+    frame = maps.GridFrame((0.0, 400.0, 0.0, 300.0), 100.0, CRS.from_epsg(3857))
+    values = np.array([[1.0, 2.0, np.nan, np.nan], [1.0, 0.0, np.nan, 3.0], [2.0, 2.0, 2.0, 2.0]])
+    nodata = np.isnan(values)
+    nodata[0, 3] = False  # outside the region: blank, not grey
+    path = maps.raster_map(values, frame, tmp_path / "m.png", title="t", cmap="YlGn", units="u",
+                           norm=Normalize(0, 3), nodata=nodata)
+    img = assert_figure(path)
+    assert has_colour(img, maps.NODATA_COLOUR)
+    codes = np.array([[1, 0], [2, 1]], np.uint8)
+    small = maps.GridFrame((0.0, 200.0, 0.0, 200.0), 100.0, CRS.from_epsg(3857))
+    path = maps.category_map(codes, small, tmp_path / "c.png", title="t", legend_title="class", nodata=0,
+                             classes=[(1, "a", "#ff0000"), (2, "b", "#0000ff")])
+    assert has_colour(assert_figure(path), maps.NODATA_COLOUR)

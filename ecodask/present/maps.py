@@ -137,6 +137,19 @@ def _boundaries(ax: Axes, polygons: object | None) -> None:
         polygons.boundary.plot(ax=ax, color="#333333", linewidth=0.5, zorder=4)
 
 
+#: The colour of "no data" on every map: not white (outside the region), not a value's colour.
+NODATA_COLOUR = "#b0b0b0"
+
+
+def _nodata_layer(ax: Axes, mask: np.ndarray | None, frame: GridFrame) -> list[Patch]:
+    """Cells of ``mask`` in the no-data colour; the legend entry for it (none when no cell is)."""
+    if mask is None or not np.any(mask):
+        return []
+    ax.imshow(np.ma.masked_where(~mask, np.ones(mask.shape)), extent=frame.extent,
+              cmap=ListedColormap([NODATA_COLOUR]), interpolation="nearest", zorder=0.9)
+    return [Patch(facecolor=NODATA_COLOUR, edgecolor="#555555", linewidth=0.4, label="no data")]
+
+
 def raster_map(
     values: np.ndarray,
     frame: GridFrame,
@@ -147,12 +160,18 @@ def raster_map(
     units: str,
     norm: Normalize | None = None,
     polygons: object | None = None,
+    nodata: np.ndarray | None = None,
 ) -> Path:
-    """A continuous grid (NaN transparent) with a colour bar labelled ``units``."""
+    """A continuous grid (NaN transparent) with a colour bar labelled ``units``; cells of the
+    boolean grid ``nodata`` (e.g. inside the zones but without land cover) in grey, with a
+    legend entry, apart from white (outside the region) and from a value's colour."""
     fig = Figure(figsize=(7.5, 6.0))
     ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_invalid(values), extent=frame.extent, cmap=cmap, norm=norm,
                    interpolation="nearest", zorder=1)
+    handles = _nodata_layer(ax, nodata, frame)
+    if handles:
+        ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=True)
     _boundaries(ax, polygons)
     decorate(ax, frame)
     fig.colorbar(im, ax=ax, shrink=0.75, label=units)
@@ -170,9 +189,12 @@ def category_map(
     legend_title: str,
     polygons: object | None = None,
     nodata: int | None = None,
+    nodata_where: np.ndarray | None = None,
 ) -> Path:
     """A categorical grid: ``classes`` are ``(code, label, colour)``; the legend lists the classes
-    present in ``codes`` (``nodata`` and codes not in ``classes`` are left blank)."""
+    present in ``codes``; ``nodata`` cells are grey with a legend entry "no data" where
+    ``nodata_where`` (a boolean grid, e.g. inside the zones) holds, else blank like codes not in
+    ``classes``."""
     codes = np.asarray(codes)
     present = {int(v) for v in np.unique(codes[np.isfinite(codes)] if codes.dtype.kind == "f" else codes)}
     shown = [c for c in classes if c[0] in present and c[0] != nodata]
@@ -186,10 +208,12 @@ def category_map(
         ax.imshow(np.ma.masked_invalid(index), extent=frame.extent, cmap=cmap,
                   norm=BoundaryNorm(np.arange(len(shown) + 1) - 0.5, len(shown)), interpolation="nearest",
                   zorder=1)
+    missing = _nodata_layer(ax, (codes == nodata) & (True if nodata_where is None else nodata_where)
+                            if nodata is not None else None, frame)
     _boundaries(ax, polygons)
     decorate(ax, frame)
     handles = [Patch(facecolor=colour, edgecolor="#555555", linewidth=0.4, label=label)
-               for _, label, colour in shown]
+               for _, label, colour in shown] + missing
     ax.legend(handles=handles, title=legend_title, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               fontsize=8, title_fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)

@@ -42,6 +42,43 @@ def _finite_limit(a: np.ndarray, q: float) -> float:
     return float(np.percentile(v, q)) if v.size else 0.0
 
 
+#: The most cells a land-use map draws across (about the figure's width in pixels).
+MAP_CELLS = 1600
+
+
+def overview_step(size_px: int, factor: int) -> int:
+    """Pixels per side of a land-use map's cell: the smallest divisor of the analysis ``factor``
+    that draws the grid's ``size_px`` in at most :data:`MAP_CELLS` cells (the factor itself when
+    none does: then the map shows analysis cells)."""
+    for step in (d for d in range(1, factor + 1) if factor % d == 0):
+        if -(-size_px // step) <= MAP_CELLS:
+            return step
+    return factor
+
+
+def _pixel_frame(pix, step: int, crs: object):  # noqa: ANN001, ANN202 - xarray Dataset, maps.GridFrame
+    """The frame of the pixel grid drawn in cells of ``step`` pixels (as landcover_overview cuts it)."""
+    from ecodask.present.maps import GridFrame
+
+    x, y = pix["x"].values, pix["y"].values
+    res = abs(float(x[1] - x[0]))
+    left, top = float(x[0]) - res / 2, float(y[0]) + res / 2
+    ny, nx = -(-len(y) // step), -(-len(x) // step)
+    return GridFrame((left, left + nx * step * res, top - ny * step * res, top), step * res,
+                     GridFrame.from_coords(x[:2], y[:2], crs).crs)
+
+
+def _inside(polygons, frame) -> np.ndarray:  # noqa: ANN001 - GeoDataFrame, maps.GridFrame
+    """Cells of ``frame`` whose centre lies in a zone polygon (boolean grid)."""
+    from affine import Affine
+    from rasterio.features import geometry_mask
+
+    left, right, bottom, top = frame.extent
+    cell = frame.cell_m
+    shape = (round((top - bottom) / cell), round((right - left) / cell))
+    return ~geometry_mask(list(polygons.geometry), shape, Affine(cell, 0, left, 0, -cell, top))
+
+
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """Draw every figure of the run (see the module docstring); returns their paths by file name
     (none when ``report.figures`` is false)."""
@@ -86,21 +123,30 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
 
     name = cfg.name
     first = last = None
+    # Land use at the finest resolution the figure shows (30 m for a small region), like a GIS's
+    # overviews; ESV and hot spots on the analysis grid they are computed on.
+    step = overview_step(max(pix.sizes["y"], pix.sizes["x"]), factor)
+    lc_frame = _pixel_frame(pix, step, cfg.grid.crs)
+    lc_inside = _inside(counties, lc_frame)
+    inside = _inside(counties, frame)
     for i, year in enumerate(years):
-        overview, d, h = da.compute(landcover_overview(lc[i], factor, scheme.nodata), density[i],
+        overview, d, h = da.compute(landcover_overview(lc[i], step, scheme.nodata), density[i],
                                     hot[i] if hot is not None else None)
-        put(maps.category_map(overview, frame, out / f"landuse_{year}.png", classes=classes,
-                              title=f"Land use {year}, {name} (modal class per {frame.cell_m:g} m cell)",
-                              legend_title=f"class ({scheme.name})", polygons=counties, nodata=scheme.nodata))
+        put(maps.category_map(overview, lc_frame, out / f"landuse_{year}.png", classes=classes,
+                              title=f"Land use {year}, {name}" + (
+                                  f" (modal class per {lc_frame.cell_m:g} m cell)" if step > 1 else ""),
+                              legend_title=f"class ({scheme.name})", polygons=counties, nodata=scheme.nodata,
+                              nodata_where=lc_inside))
         put(maps.raster_map(d, frame, out / f"esv_{year}.png", cmap="YlGn",
                             norm=Normalize(0.0, top), units="ESV density, CNY/ha/yr",
-                            title=f"Ecosystem service value {year}, {name}", polygons=counties))
+                            title=f"Ecosystem service value {year}, {name}", polygons=counties,
+                            nodata=inside & ~np.isfinite(d)))
         if h is not None:
             h = np.where(np.isfinite(h), h, CLASS_NODATA).astype(np.int16)
             put(maps.category_map(h, frame, out / f"hotspots_{year}.png", classes=HOTSPOT_CLASSES,
                                   legend_title="Gi* class",
                                   title=f"ESV hot and cold spots {year}, {name} (Getis-Ord Gi*)",
-                                  polygons=counties, nodata=int(CLASS_NODATA)))
+                                  polygons=counties, nodata=int(CLASS_NODATA), nodata_where=inside))
         first = d if i == 0 else first
         last = d
     if len(years) > 1:

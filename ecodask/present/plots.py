@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -239,9 +240,15 @@ def land_use_flows(transitions: pd.DataFrame, classes: list[tuple[int, str, str]
     ax.set_xticks(range(len(years)), [str(y) for y in years])
     ax.set_xlim(-0.3, len(years) - 0.7)
     ax.invert_yaxis()
-    ax.set_ylabel("area, km² (classes stacked)")
-    for side in ("top", "right"):
+    # No area axis: the stacked classes are drawn with gaps between them, which an axis would read
+    # as area. A scale bar gives the band heights instead.
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+    unit = 10 ** math.floor(math.log10(max(total * 0.2, 1e-9)))
+    ax.plot([-0.27, -0.27], [0.0, unit], color="#333333", linewidth=2.0, clip_on=False)
+    ax.text(-0.25, unit / 2, f" {unit:g} km²", va="center", fontsize=8)
+    ax.set_ylabel(f"classes stacked, {total:,.0f} km² with data in all (bar: {unit:g} km²)")
     handles = [Patch(facecolor=colour[c], edgecolor="#333333", linewidth=0.4, label=name[c]) for c in codes]
     ax.legend(handles=handles, title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               title_fontsize=8, frameon=False)

@@ -539,6 +539,65 @@ def export(
 
 
 @app.command()
+def catalogs(
+    check: Annotated[str | None, typer.Option(
+        "--check", help="A class scheme to check against the ESV tables (every table, or --table).")] = None,
+    table: Annotated[str | None, typer.Option(
+        "--table", help="The ESV table to check --check against.")] = None,
+    catalog: Annotated[list[Path] | None, typer.Option(
+        "--catalog", help="An extra catalog folder (with class_schemes/, esv_tables/), searched first "
+        "(repeatable; a run's `catalogs:`).")] = None,
+) -> None:
+    """List the class schemes and ESV tables a run can name; check a scheme of your own.
+
+    A class scheme (class_schemes/<name>.yaml) names the codes of a land-cover
+    product and maps them onto the class set of each ESV table it is used
+    with; --check SCHEME says, for each table, whether every code is mapped
+    and onto a class the table values, and what to write where if not.
+
+    Example: ecodask catalogs
+
+    Example: ecodask catalogs --catalog my-catalogs --check plus --table xinzhou_2023
+    """
+    from ecodask.errors import CatalogError
+    from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table, scheme_fits_table
+
+    extra = list(catalog or [])
+    try:
+        schemes = {n: load_class_scheme(n, extra) for n in catalog_files("class_schemes", extra)}
+        tables = {n: load_esv_table(n, extra) for n in catalog_files("esv_tables", extra)}
+    except CatalogError as exc:
+        _fail(exc)
+    if check is None:
+        out.print("[bold]Class schemes[/] (landcover.scheme):")
+        for name, s in schemes.items():
+            out.print(f"  {name:<16} {len(s.classes)} classes, codes {sorted(s.classes)}, no data "
+                      f"{s.nodata}; maps onto: {', '.join(s.mappings)}  ({s.title})", highlight=False,
+                      soft_wrap=True)
+        out.print("[bold]ESV tables[/] (esv.table):")
+        for name, t in tables.items():
+            fits = [s for s, sc in schemes.items() if not scheme_fits_table(sc, t, extra)]
+            out.print(f"  {name:<22} class set {t.class_set!r}, {t.units}; schemes that fit: "
+                      f"{', '.join(fits) or 'none'}  ({t.title})", highlight=False, soft_wrap=True)
+        return
+    try:
+        if check not in schemes:
+            raise EcodaskError(f"--check = {check!r}: no such class scheme (have: {', '.join(schemes)})")
+        if table is not None and table not in tables:
+            raise EcodaskError(f"--table = {table!r}: no such ESV table (have: {', '.join(tables)})")
+        problems = []
+        for name in [table] if table else list(tables):
+            found = scheme_fits_table(schemes[check], tables[name], extra)
+            out.print(f"{check} with {name}: " + ("fits" if not found else f"{len(found)} problems"),
+                      highlight=False)
+            problems += found
+        if table is not None and problems:
+            raise CatalogError(problems)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
+@app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Output folder of a finished run (holds run.json).")],
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ecodask.errors import CatalogError
-from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table
+from ecodask.io.catalogs import builtin_catalog_dir, catalog_files, load_class_scheme, load_esv_table
 
 from conftest import shared
 
@@ -67,3 +67,28 @@ def test_bad_entry_names_file_and_key(tmp_path: Path) -> None:
         load_esv_table("broken", [tmp_path])
     msg = str(info.value)
     assert "broken.yaml" in msg and "values." in msg and "classes" in msg
+
+
+def test_the_catalogs_command_lists_and_checks_a_scheme_of_ones_own(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ecodask.cli import app
+
+    listing = CliRunner().invoke(app, ["catalogs"])
+    assert listing.exit_code == 0, listing.output
+    assert "plus " in listing.output and "clcd " in listing.output and "xinzhou_2023 " in listing.output
+    own = tmp_path / "cat" / "class_schemes"
+    own.mkdir(parents=True)
+    text = (builtin_catalog_dir() / "class_schemes" / "plus.yaml").read_text()
+    text = text.replace("name: plus", "name: mine").replace("5: UL, 6: WL", "6: Water")
+    (own / "mine.yaml").write_text(text)
+    res = CliRunner().invoke(app, ["catalogs", "--catalog", str(tmp_path / "cat"), "--check", "mine",
+                                   "--table", "xinzhou_2023"])
+    assert res.exit_code == 2
+    flat = " ".join(res.output.split())
+    assert ("mine.yaml: mappings.seed002_six = 5: class code 5 (bare_land) is not mapped: "
+            "add `5: <class>`") in flat
+    assert "xinzhou_2023.yaml: classes = 'Water': missing" in flat
+    assert "one of FaL, FoL, GL, WL, CL, UL" in flat
+    fine = CliRunner().invoke(app, ["catalogs", "--check", "plus", "--table", "xinzhou_2023"])
+    assert fine.exit_code == 0 and "plus with xinzhou_2023: fits" in fine.output

@@ -84,3 +84,27 @@ def load_esv_table(name: str, extra: Sequence[Path] = ()) -> EsvTable:
 def load_footprint_table(name: str, extra: Sequence[Path] = ()) -> FootprintTable:
     """The footprint table ``name`` (e.g. 'hubei_2017')."""
     return _load("footprint_tables", name, extra)  # type: ignore[return-value]
+
+
+def scheme_fits_table(scheme: ClassScheme, table: EsvTable, extra: Sequence[Path] = ()) -> list:
+    """What keeps ``table`` from valuing every class of ``scheme``, as problems naming the catalog
+    file, the key to write and what to write there (empty when the scheme fits the table)."""
+    sfile = catalog_files("class_schemes", extra).get(scheme.name, Path(f"{scheme.name}.yaml"))
+    tfile = catalog_files("esv_tables", extra).get(table.name, Path(f"{table.name}.yaml"))
+    choices = ", ".join(table.classes)
+    if table.class_set not in scheme.mappings:
+        return [problem(sfile, "mappings", sorted(scheme.mappings),
+                        f"no mapping onto class set {table.class_set!r} (ESV table {table.name!r}): add "
+                        f"`{table.class_set}: {{<code>: <class>, ...}}` under mappings, one entry per code "
+                        f"{sorted(scheme.classes)}, each class one of {choices}")]
+    mapping = scheme.mapping_to(table.class_set)
+    out = [problem(sfile, f"mappings.{table.class_set}", code,
+                   f"class code {code} ({scheme.classes[code].name}) is not mapped: add `{code}: <class>`, "
+                   f"the class one of {choices}")
+           for code in sorted(set(scheme.classes) - set(mapping))]
+    out += [problem(tfile, "classes", cls,
+                    f"missing: class scheme {scheme.name!r} maps codes onto it (mappings."
+                    f"{table.class_set} in {sfile.name}): add the class and its values here, or map those "
+                    f"codes onto one of {choices}")
+            for cls in sorted(set(mapping.values()) - set(table.classes))]
+    return out

@@ -35,7 +35,7 @@ from pyproj.exceptions import CRSError
 
 from ecodask.errors import CatalogError, ConfigError, Problem, problem
 from ecodask.io import objstore
-from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table
+from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table, scheme_fits_table
 from ecodask.run.fetch import fetch_inputs
 from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.grid import Grid, equal_area_reason
@@ -516,16 +516,7 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
 
 def _table_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path) -> list[Problem]:
     """The table values every class the scheme maps onto it; the ESV options fit the table."""
-    out: list[Problem] = []
-    tfile = catalog_files("esv_tables", cfg.catalogs).get(table.name, file)
-    mapping = scheme.mapping_to(table.class_set)
-    for code in sorted(set(scheme.classes) - set(mapping)):
-        out.append(problem(catalog_files("class_schemes", cfg.catalogs).get(scheme.name, file),
-                           f"mappings.{table.class_set}", code,
-                           f"class code {code} ({scheme.classes[code].name}) is not mapped"))
-    for cls in sorted(set(mapping.values()) - set(table.classes)):
-        out.append(problem(tfile, "classes", cls,
-                           f"missing: class scheme {scheme.name!r} maps codes onto it"))
+    out: list[Problem] = scheme_fits_table(scheme, table, cfg.catalogs)
     se = cfg.esv.standard_equivalent
     if se is not None and table.kind == "value":
         out.append(problem(file, "esv.standard_equivalent", se,

@@ -119,3 +119,32 @@ def test_class_areas_esv_and_transfer_matrix_equal_an_independent_count(native, 
                 assert got[(i, j)] == pytest.approx(expect, rel=0.02)
     coverage = folder.table("coverage").set_index(["zone_id", "year"])
     assert (coverage["coverage"] > 0).all()
+
+
+@pytest.mark.slow
+def test_q_of_the_dem_equals_the_formula_on_the_run_s_grids(tmp_path: Path) -> None:
+    """q of the real DEM for ESV density, recomputed here from the store's analysis grids with the
+    strata of the breaks the run chose (``breaks[c-1] < x <= breaks[c]``): q = 1 - Σ N_h σ_h² / (N σ²)."""
+    import xarray as xr
+
+    cfg = load_config(_config(tmp_path / "q", "plus"))
+    run_stages(cfg, "ingest", "transitions_esv", "driver_analysis")
+    folder = RunFolder(cfg.output)
+    ana = xr.open_zarr(folder.store, group="analysis", consolidated=False)
+    disc = folder.table("geodetector_discretization")
+    factor = folder.table("geodetector_factor").set_index(["year", "factor"])
+    for year in (YEARS[0], YEARS[-1]):
+        t = YEARS.index(year)
+        y = ana["esv_density"].values[t].ravel()
+        x = ana["elevation"].values.ravel()
+        ok = np.isfinite(y) & np.isfinite(x)
+        y, x = y[ok], x[ok]
+        chosen = disc[(disc["year"] == year) & (disc["factor"] == "elevation") & disc["optimal"]].iloc[0]
+        breaks = np.array([float(b) for b in str(chosen["breaks"]).split(",")])
+        strata = np.searchsorted(breaks, x, side="left")
+        within = sum(((y[strata == h] - y[strata == h].mean()) ** 2).sum() for h in np.unique(strata))
+        q = 1.0 - within / ((y - y.mean()) ** 2).sum()
+        row = factor.loc[(year, "elevation")]
+        assert row["n"] == ok.sum()
+        assert row["q"] == pytest.approx(q, rel=1e-6, abs=1e-9)
+        assert 0.0 < q < 1.0

@@ -72,7 +72,9 @@ def test_the_dashboard_listens_on_localhost_unless_configured() -> None:
     assert default["dashboard_address"] == "127.0.0.1:0" and default["host"] == "127.0.0.1"
     wide = local_cluster_options(ClusterConfig(dashboard_address=":8787"), dashboard_served=True)
     assert wide["dashboard_address"] == ":8787"
-    assert local_cluster_options(ClusterConfig(), dashboard_served=False)["dashboard_address"] is None
+    # Without bokeh the scheduler still serves HTTP (health, metrics): on a free localhost port too.
+    bare = local_cluster_options(ClusterConfig(), dashboard_served=False)
+    assert bare["dashboard_address"] == "127.0.0.1:0"
 
 
 def test_a_bad_dashboard_address_is_a_config_error(tiny_region: Path) -> None:

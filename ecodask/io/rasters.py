@@ -6,6 +6,7 @@ a cluster's workers read and reproject in parallel and nothing is loaded whole.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -161,6 +162,12 @@ class RasterizedZones(_OnGrid):
             all_touched=False,
             dtype=self.dtype,
         )
+
+
+# rasterize() builds an in-memory dataset that warns it has no geotransform although the burn
+# uses the transform given: noise on every chunk (a filter, not catch_warnings: the chunks are
+# burned on Dask's threads, and catch_warnings is not thread-safe).
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.features")
 
 
 def smallest_uint(n: int) -> np.dtype:

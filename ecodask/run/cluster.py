@@ -31,9 +31,11 @@ def memory_env(memory: MemoryConfig) -> dict[str, str]:
 
 def local_cluster_options(cfg: ClusterConfig, dashboard_served: bool | None = None) -> dict[str, object]:
     """The LocalCluster of a run: its workers, their memory and spill folder, and where it listens.
-    Process workers and the dashboard listen on localhost only unless ``dashboard_address`` says
-    otherwise; thread workers talk in-process (no host). The dashboard is served only when bokeh is
-    installed (``dashboard_served``; default: looked up)."""
+    Process workers and the scheduler's HTTP server listen on localhost only unless
+    ``dashboard_address`` says otherwise (default ``127.0.0.1:0``, a free port: two runs never
+    contend for 8787); thread workers talk in-process (no host). The server shows the dashboard
+    when bokeh is installed (``dashboard_served``; default: looked up), its health and metrics
+    routes in any case."""
     if dashboard_served is None:
         dashboard_served = importlib.util.find_spec("bokeh") is not None
     return {
@@ -41,7 +43,7 @@ def local_cluster_options(cfg: ClusterConfig, dashboard_served: bool | None = No
         "threads_per_worker": cfg.threads_per_worker,
         "memory_limit": cfg.memory_limit,
         "processes": cfg.processes,
-        "dashboard_address": cfg.dashboard_address if dashboard_served else None,
+        "dashboard_address": cfg.dashboard_address,  # None would be distributed's default, :8787
         **({"host": "127.0.0.1"} if cfg.processes else {}),
         "local_directory": cfg.local_directory,
         "silence_logs": logging.WARNING,

@@ -118,6 +118,9 @@ def test_grid_with_no_data_cells(cy, cx, seed) -> None:
                         dropna=True)
     keep = np.isfinite(y) & np.isfinite(a)
     assert out["factor"].rows_dropped.iloc[0] == (~keep).sum()
+    # Reported apart: cells without y (outside the region), cells with y but without a factor.
+    assert out["factor"].rows_without_y.iloc[0] == (~np.isfinite(y)).sum() == 4 * 31
+    assert out["factor"].rows_without_a_factor.iloc[0] == (np.isfinite(y) & ~np.isfinite(a)).sum() == 25 * 3
     assert out["factor"].n.iloc[0] == keep.sum()
     q = out["factor"].set_index("factor").q
     assert q["a"] == pytest.approx(_q(y[keep], a[keep]), rel=1e-9)

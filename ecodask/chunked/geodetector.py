@@ -173,8 +173,10 @@ def detect_arrays(
     or distinct values are its strata); a method name with ``k`` cuts it into k classes;
     ``"optimal"`` tries every method in ``methods`` and k in ``ks`` and keeps the highest q.
     Rows where y or a factor is not finite are an error naming the columns, or, with ``dropna``,
-    left out and counted (``rows_dropped``). ``labels[name]`` names the codes 0..n-1 of a factor;
-    ``distinct[name]`` (sorted) lets a factor be binned one bin per value.
+    left out and counted (``rows_dropped``: those without y, ``rows_without_y``, e.g. cells outside
+    the region, and those with y but without a factor, ``rows_without_a_factor``). ``labels[name]``
+    names the codes 0..n-1 of a factor; ``distinct[name]`` (sorted) lets a factor be binned one bin
+    per value.
 
     Returns DataFrames ``factor`` (q, F, p, λ), ``interaction``, ``risk``, ``ecological`` and
     ``discretization`` (every candidate tried, with its q and breaks); every table carries the
@@ -232,8 +234,10 @@ def detect_arrays(
         raise InputError([problem(source, y_name, "constant", "y has no variance: q is undefined")])
     if overlays is None:
         overlays = overlay_sums(yd, xs, bins, shift, [fa.stratum for fa in strata], pairs)[0] if pairs else []
+    dropped = int(yd.size - sc.n_valid)
     conv = {"variance": variance, "drop_singletons": drop_singletons, "alpha": alpha,
-            "rows_dropped": int(yd.size - sc.n_valid)}
+            "rows_dropped": dropped,  # = rows_without_y + rows_without_a_factor
+            "rows_without_y": int(sc.nonfinite_y), "rows_without_a_factor": dropped - int(sc.nonfinite_y)}
     out = detectors(sums, pairs, overlays, names, conv)
     out["discretization"] = pd.concat([fa.candidates for fa in strata if len(fa.candidates)],
                                       ignore_index=True) if any(len(fa.candidates) for fa in strata) \

@@ -2,7 +2,8 @@
 to fix: it reaches the run and is printed once, as one line. Dask's worker would also log it as
 ``Compute Failed`` with its traceback; :class:`QuietUserErrors` drops those records on every
 worker (and :func:`install` in this process, where an in-process cluster's workers log). Any other
-exception's record is kept: a bug's traceback is worth seeing.
+exception's record is kept: a bug's traceback is worth seeing. The nannies' "still alive after
+4 s, killing" at shutdown is dropped too.
 """
 
 from __future__ import annotations
@@ -36,12 +37,23 @@ class DropUserErrorTracebacks(logging.Filter):
         return not any(text.startswith(f"{name}(") for name in _user_error_names())
 
 
+class DropShutdownKills(logging.Filter):
+    """Drops the nanny's "Worker process still alive after N seconds, killing" when a run closes
+    its cluster: the run has its results; the worker is only slow to exit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Worker process still alive after"))
+
+
 _FILTER = DropUserErrorTracebacks()
+_SHUTDOWN = DropShutdownKills()
 
 
 def install() -> None:
-    """Drop user errors' ``Compute Failed`` records of the workers in this process."""
+    """Drop user errors' ``Compute Failed`` records of the workers in this process, and the
+    nannies' kill notices at shutdown."""
     logging.getLogger(WORKER_LOGGER).addFilter(_FILTER)  # added once however often called
+    logging.getLogger("distributed.nanny").addFilter(_SHUTDOWN)
 
 
 class QuietUserErrors(WorkerPlugin):

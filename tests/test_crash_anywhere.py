@@ -129,3 +129,20 @@ def test_a_reader_finishes_a_commit_left_half_done(runs, tmp_path: Path) -> None
     assert open_run(out).record["config"]["landcover"]["years"]["2000"].endswith("lc_2010.tif")
     assert commit.pending_commit(out) is None
     assert digest(out, skip=(".ecodask", *RECORDS)) == runs["digest_b"]
+
+
+def test_a_resumed_work_copy_is_swept_of_what_killed_writers_left(tmp_path: Path) -> None:
+    """A writer killed mid-write leaves partial files (zarr's own ``zarr.<id>.partial`` among them)
+    and staged arrays: a resumed run removes them, so it publishes none of them."""
+    work = tmp_path / "work"
+    for rel in ["store.zarr/zarr.json", "store.zarr/zarr.745e7d25.partial",
+                "store.zarr/_staging_esv/zarr.json", "store.zarr/esv/c/0/0/0", "store.zarr.partial/zarr.json", "tables/.t.csv.partial",
+                "figures/.esv_2000.partial.png", "tables/t.csv", ".ecodask/stages/ingest.json"]:
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text("x")
+    removed = commit.sweep(work)
+    assert removed == ["figures/.esv_2000.partial.png", "store.zarr.partial", "store.zarr/_staging_esv",
+                       "store.zarr/zarr.745e7d25.partial", "tables/.t.csv.partial"]
+    left = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
+    assert left == [".ecodask/stages/ingest.json", "store.zarr/esv/c/0/0/0", "store.zarr/zarr.json",
+                    "tables/t.csv"]

@@ -51,7 +51,8 @@ def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None
     commit.recover(cfg.output)
     work = commit.work_folder(cfg.output)
     in_copy = cfg.model_copy(update={"output": work})
-    if work.is_dir():
+    if work.is_dir():  # a killed run's: what its writers left half-done goes, its stages stay
+        commit.sweep(work)
         return Work(cfg, in_copy)
     todo, _ = resume.pending(cfg, force, keys, chunks)
     if not todo:

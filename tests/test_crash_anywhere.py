@@ -137,7 +137,8 @@ def test_a_resumed_work_copy_is_swept_of_what_killed_writers_left(tmp_path: Path
     work = tmp_path / "work"
     for rel in ["store.zarr/zarr.json", "store.zarr/zarr.745e7d25.partial",
                 "store.zarr/_staging_esv/zarr.json", "store.zarr/esv/c/0/0/0", "store.zarr.partial/zarr.json",
-                "tables/.t.csv.partial", "figures/.esv_2000.partial.png", "tables/t.csv", ".ecodask/stages/ingest.json"]:
+                "tables/.t.csv.partial", "figures/.esv_2000.partial.png", "tables/t.csv",
+                ".ecodask/stages/ingest.json"]:
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         (work / rel).write_text("x")
     removed = commit.sweep(work)

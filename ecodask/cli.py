@@ -418,6 +418,9 @@ def geodetector(
     alpha: Annotated[float, typer.Option(help="Level of the risk and ecological detectors.")] = 0.05,
     dropna: Annotated[bool, typer.Option(
         help="Leave out rows with a missing value (else an error).")] = False,
+    quantile_rule: Annotated[str, typer.Option(
+        help="Quantile breaks: type7 (R's quantile(), as GD and gdverse) or type1 (an order "
+        "statistic).")] = "type7",
 ) -> None:
     """Geographical Detector on a table (factor, interaction, risk, ecological).
 
@@ -435,10 +438,12 @@ def geodetector(
             raise EcodaskError(f"--discretize = {discretize!r}: one of {', '.join(choices)}")
         if variance not in ("population", "sample"):
             raise EcodaskError(f"--variance = {variance!r}: population or sample")
+        if quantile_rule not in ("type7", "type1"):
+            raise EcodaskError(f"--quantile-rule = {quantile_rule!r}: type7 or type1")
         results, paths = geodetector_on_table(
             table, y, names, out_dir, discretize=None if discretize == "none" else discretize, k=k,
             categorical=cats, variance=variance, drop_singletons=not keep_singletons, alpha=alpha,
-            dropna=dropna)
+            dropna=dropna, quantile_rule=quantile_rule)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     from rich.table import Table

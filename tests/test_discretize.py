@@ -44,7 +44,9 @@ def test_weighted_natural_breaks_equal_the_expanded_data() -> None:
 def test_equal_quantile_geometric_sd_by_hand() -> None:
     x = np.arange(1.0, 9.0)  # 1..8
     np.testing.assert_allclose(breaks(x, 4, "equal"), [2.75, 4.5, 6.25])
-    np.testing.assert_array_equal(breaks(x, 4, "quantile"), [2.0, 4.0, 6.0])
+    # R's quantile(1:8, c(.25, .5, .75)) (type 7, GD's and gdverse's): 2.75 4.50 6.25
+    np.testing.assert_allclose(breaks(x, 4, "quantile"), [2.75, 4.5, 6.25])
+    np.testing.assert_array_equal(breaks(x, 4, "quantile", quantile_rule="type1"), [2.0, 4.0, 6.0])
     np.testing.assert_allclose(breaks(x, 3, "geometric"), [2.0, 4.0])  # 1 x 8^(1/3), 1 x 8^(2/3)
     sd = x.std()
     np.testing.assert_allclose(breaks(x, 4, "sd"), [4.5 - sd, 4.5, 4.5 + sd])
@@ -70,3 +72,20 @@ def test_optimal_discretization_takes_the_highest_q() -> None:
     q = q_value(stratum_sums(y, classify(x, breaks(x, int(best.k), best.method))))
     assert best.q == pytest.approx(q)
     assert table.q.notna().all() and len(table) == 5 * 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quantile_breaks_are_r_type_7_on_weighted_values(seed: int) -> None:
+    """On distinct values with counts (fine-bin centres), the breaks are R type 7 quantiles of the
+    sample they stand for: numpy's ``quantile`` with method "linear" is that rule, type 1 its
+    "inverted_cdf"."""
+    rng = np.random.default_rng(seed)
+    v = np.unique(rng.normal(100, 30, 40).round(2))
+    w = rng.integers(1, 6, len(v))
+    sample = np.repeat(v, w)
+    for k in (3, 4, 5, 7, 10):
+        probs = np.arange(1, k) / k
+        np.testing.assert_allclose(breaks(v, k, "quantile", w), np.quantile(sample, probs, method="linear"),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(breaks(v, k, "quantile", w, quantile_rule="type1"),
+                                   np.quantile(sample, probs, method="inverted_cdf"), rtol=1e-12)

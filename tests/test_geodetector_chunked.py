@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from ecodask.chunked.geodetector import detect, detect_arrays
+from ecodask.chunked.geodetector import detect, detect_arrays, detect_table
 from ecodask.errors import InputError
 from ecodask.science.discretize import classify
 
@@ -169,3 +169,29 @@ def test_conventions_are_in_every_table() -> None:
     assert len(out["risk"]) == 3 + 6
     assert [tuple(r) for r in out["interaction"][["factor_a", "factor_b"]].to_numpy()] == list(
         combinations(xs, 2))
+
+
+@pytest.mark.parametrize("column", ["Tempchange", "Precipitation", "GDP", "Popdensity"])
+def test_quantile_q_on_gd_s_ndvi_example_follows_r_type_7(column: str) -> None:
+    """GD's ndvi_40 example (GD 10.8), a continuous factor cut into 5 quantile classes as GD's
+    ``disc(..., method = "quantile")`` does (R's ``quantile()``, type 7; classes ``(a, b]``): q equals
+    the formula on those classes, computed here with numpy alone; type 1 is the other rule."""
+    import pandas as pd
+
+    from conftest import shared
+
+    t = pd.read_csv(shared("reference/geodetector/ndvi_40_GD_10.8.csv"))
+    y, x = t["NDVIchange"].to_numpy(float), t[column].to_numpy(float)
+
+    def q_of(inner: np.ndarray) -> float:
+        strata = np.searchsorted(inner, x, side="left")
+        within = sum(((y[strata == h] - y[strata == h].mean()) ** 2).sum() for h in np.unique(strata))
+        return 1 - within / ((y - y.mean()) ** 2).sum()
+
+    probs = np.arange(1, 5) / 5
+    for rule, method in (("type7", "linear"), ("type1", "inverted_cdf")):
+        out = detect_table(t, "NDVIchange", [column], discretize="quantile", k=5, quantile_rule=rule)
+        expect = q_of(np.quantile(x, probs, method=method))
+        assert out["factor"]["q"].iloc[0] == pytest.approx(expect, rel=1e-9)
+        note = out["discretization"]["note"].iloc[0]
+        assert ("R type 7" if rule == "type7" else "R type 1") in note

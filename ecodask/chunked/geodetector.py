@@ -79,10 +79,10 @@ def _as_given(name: str, b: Binning, fine: np.ndarray, labels: np.ndarray | None
 
 
 def _discretized(name: str, b: Binning, fine: np.ndarray, shift: float, methods: Sequence[str],
-                 ks: Sequence[int]) -> Factor:
+                 ks: Sequence[int], quantile_rule: str = "type7") -> Factor:
     """Every (method, k) scored by q from the fine-bin sums; the highest q wins (optimal-parameters
     GD, Song et al. 2020; ties go to the first in method order, then the smaller k)."""
-    from ecodask.science.discretize import breaks, classify, natural_breaks_all
+    from ecodask.science.discretize import QUANTILE_RULE_NAMES, breaks, classify, natural_breaks_all
 
     fine = fine[: b.nbins]
     used = np.flatnonzero(fine[:, 0] > 0)
@@ -100,7 +100,8 @@ def _discretized(name: str, b: Binning, fine: np.ndarray, shift: float, methods:
                         breaks(v, k, "natural", w, name=name)  # raises the reason
                     inner = natural[k]
                 else:
-                    inner = breaks(v, k, method, w, name=name, span=span)  # type: ignore[arg-type]
+                    inner = breaks(v, k, method, w, name=name, span=span,  # type: ignore[arg-type]
+                                   quantile_rule=quantile_rule)  # type: ignore[arg-type]
             except InputError as exc:
                 row["note"] = exc.problems[0].message
                 rows.append(row)
@@ -112,8 +113,10 @@ def _discretized(name: str, b: Binning, fine: np.ndarray, shift: float, methods:
             row.update(strata=len(s.n), breaks=_format_breaks(_edges(b, inner)))
             if len(s.n) > 1 and float(sum_squares(*map(np.array, s.total)).sum()) > 0:
                 row["q"] = q_value(s)
+            notes = [f"quantiles by {QUANTILE_RULE_NAMES[quantile_rule]}"] if method == "quantile" else []
             if len(s.n) < k:
-                row["note"] = f"{k - len(s.n)} empty classes"
+                notes.append(f"{k - len(s.n)} empty classes")
+            row["note"] = "; ".join(notes)
             rows.append(row)
             maps.append(cls)
     table = pd.DataFrame(rows)
@@ -166,12 +169,14 @@ def detect_arrays(
     distinct: dict[str, np.ndarray] | None = None,
     source: str = "table",
     y_name: str = "y",
+    quantile_rule: str = "type7",
 ) -> dict[str, pd.DataFrame]:
     """All four detectors on aligned (numpy or dask) arrays: y and the factors, exact on every row.
 
     ``discretize`` per factor (or one for all): None uses the factor as given (its integer codes
     or distinct values are its strata); a method name with ``k`` cuts it into k classes;
-    ``"optimal"`` tries every method in ``methods`` and k in ``ks`` and keeps the highest q.
+    ``"optimal"`` tries every method in ``methods`` and k in ``ks`` and keeps the highest q; quantile
+    breaks follow ``quantile_rule`` (R's type 7 by default, as GD and gdverse; or type 1).
     Rows where y or a factor is not finite are an error naming the columns, or, with ``dropna``,
     left out and counted (``rows_dropped``: those without y, ``rows_without_y``, e.g. cells outside
     the region, and those with y but without a factor, ``rows_without_a_factor``). ``labels[name]``
@@ -226,7 +231,7 @@ def detect_arrays(
             strata.append(_as_given(n, bins[f], fine[f], (labels or {}).get(n)))
         else:
             m, kk = (methods, ks) if d == "optimal" else ([d], [k or 5])
-            strata.append(_discretized(n, bins[f], fine[f], shift, m, kk))
+            strata.append(_discretized(n, bins[f], fine[f], shift, m, kk, quantile_rule))
     sums = {fa.name: _strata_sums(fine[f, : fa.bins.nbins], fa.stratum, int(fa.stratum.max()) + 1,
                                   fa.labels, shift) for f, fa in enumerate(strata)}
     sst = float(sum_squares(*map(np.array, next(iter(sums.values())).total)))

@@ -157,7 +157,8 @@ def conventions(config: dict) -> list[str]:
         f"{grid.get('analysis_factor')} × {grid.get('analysis_factor')} pixels; CRS {grid.get('crs')}.",
         "Land-use maps: the modal class of each analysis cell; ESV maps: ESV density of each analysis cell.",
         "Transitions: pixels with a class in both years; dynamic degrees in % per year.",
-        f"Geographical Detector: q on ESV density per analysis cell; discretization {an.get('discretize')}; "
+        f"Geographical Detector: q on ESV density per analysis cell; discretization {an.get('discretize')}"
+        f" (quantile breaks by R's {'type 1' if an.get('quantile_rule') == 'type1' else 'type 7'} rule); "
         f"F test λ on {an.get('variance')} variance; risk/ecological detectors at α = {an.get('alpha')}.",
         "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
         "(|z| ≥ 1.645/1.960/2.576).",

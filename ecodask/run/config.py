@@ -231,6 +231,8 @@ class AnalysisConfig(_Strict):
     """
 
     discretize: Literal["optimal", "equal", "quantile", "natural", "geometric", "sd", "none"] = "optimal"
+    quantile_rule: Literal["type7", "type1"] = Field(
+        "type7", description="quantile breaks: R type 7 (GD, gdverse) or type 1 (an order statistic)")
     k: int | None = Field(None, ge=2, le=64)
     ks: list[Annotated[int, Field(ge=2, le=64)]] = Field(default_factory=lambda: list(range(3, 11)),
                                                          min_length=1)

@@ -17,6 +17,11 @@ from ecodask.errors import InputError, problem
 from ecodask.kernels.jenks import jenks_table
 
 Method = Literal["equal", "quantile", "natural", "geometric", "sd"]
+#: How quantile breaks are taken: R's type 7 (``quantile()``'s default, which GD and gdverse use:
+#: interpolated between order statistics, numpy's "linear"), or type 1 (the inverse of the
+#: empirical distribution: the order statistic itself, ``sorted[ceil(pN) - 1]``).
+QuantileRule = Literal["type7", "type1"]
+QUANTILE_RULE_NAMES = {"type7": "R type 7 (interpolated)", "type1": "R type 1 (inverse empirical CDF)"}
 METHODS: tuple[Method, ...] = ("equal", "quantile", "natural", "geometric", "sd")
 
 
@@ -58,12 +63,31 @@ def natural_breaks_all(v: np.ndarray, w: np.ndarray, ks: list[int]) -> dict[int,
     return out
 
 
+def quantiles(v: np.ndarray, w: np.ndarray, probs: np.ndarray, rule: QuantileRule = "type7") -> np.ndarray:
+    """Quantiles ``probs`` of sorted distinct values ``v`` with counts ``w`` (the sample
+    ``repeat(v, w)``), by R's type 7 (h = (N-1)p; x[floor h] + frac(h) (x[floor h + 1] - x[floor h]),
+    0-based order statistics) or type 1 (x[ceil(Np) - 1])."""
+    cum = np.cumsum(w)
+    n = float(cum[-1])
+
+    def order(j: np.ndarray) -> np.ndarray:  # the j-th (0-based) order statistic of the sample
+        return v[np.minimum(np.searchsorted(cum, j, side="right"), len(v) - 1)]
+
+    probs = np.asarray(probs, dtype=np.float64)
+    if rule == "type1":
+        return order(np.maximum(np.ceil(n * probs) - 1, 0))
+    h = (n - 1) * probs
+    lo = np.floor(h)
+    return order(lo) + (h - lo) * (order(lo + 1) - order(lo))
+
+
 def breaks(values: np.ndarray, k: int, method: Method, weights: np.ndarray | None = None,
-           name: str = "factor", span: tuple[float, float] | None = None) -> np.ndarray:
+           name: str = "factor", span: tuple[float, float] | None = None,
+           quantile_rule: QuantileRule = "type7") -> np.ndarray:
     """The k-1 inner breaks of ``values`` by ``method``; raises :class:`InputError` when k is
     larger than the number of distinct values (or a method cannot apply). ``span`` (least,
     largest) replaces the values' own range for equal and geometric intervals: the data's range
-    when ``values`` are fine-bin centres."""
+    when ``values`` are fine-bin centres. Quantile breaks follow ``quantile_rule``."""
     v, w = _weighted(values, weights)
     if len(v) == 0 or not np.isfinite(v).all():
         raise InputError([problem(name, "values", "NaN", "a factor to discretize needs finite values")])
@@ -75,8 +99,7 @@ def breaks(values: np.ndarray, k: int, method: Method, weights: np.ndarray | Non
     if method == "equal":
         return lo + (hi - lo) * np.arange(1, k) / k
     if method == "quantile":
-        cum = np.cumsum(w) / w.sum()
-        return np.array([v[np.searchsorted(cum, q)] for q in np.arange(1, k) / k])
+        return quantiles(v, w, np.arange(1, k) / k, quantile_rule)
     if method == "natural":
         return natural_breaks(v, k, w)
     if method == "geometric":

@@ -106,6 +106,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         try:
             r = detect_arrays(density[i], drivers, discretize=disc, k=a.k, ks=a.ks, variance=a.variance,
                               drop_singletons=a.drop_singletons, alpha=a.alpha, dropna=True,
+                              quantile_rule=a.quantile_rule,
                               source=f"{store.name}/analysis", y_name=f"esv_density[{year}]")
         except InputError as exc:  # a problem of a factor is its driver file's
             raise InputError([_driver_problem(cfg, p, year) for p in exc.problems]) from None

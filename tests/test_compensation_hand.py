@@ -182,7 +182,7 @@ def test_loss_based_discounting() -> None:
     assert (total, annual) == (300.0, 100.0)
     # r = 0.1: total = 100/1.1 + 100/1.21 + 100/1.331 = 90.9091 + 82.6446 + 75.1315 = 248.6852
     # annual = 248.6852 * 0.1 / (1 - 1/1.331) = 24.86852 / 0.2486852 = 100
-    total, annual = comp.loss_based(np.array([100.0, 0.0]), 3, 0.1)
+    total, annual = comp.loss_based(np.array([100.0, 0.0]), 3, 0.1, "annuity")
     assert total[0] == pytest.approx(100 / 1.1 + 100 / 1.21 + 100 / 1.331, rel=1e-14)
     assert total[0] == pytest.approx(248.6852, abs=1e-4)
     assert annual[0] == pytest.approx(100.0, rel=1e-12)
@@ -265,7 +265,11 @@ def test_three_county_table_by_hand() -> None:
     # loss: A 1e6/yr over 3 years at 10 %: total 1e6 * 2.486852 = 2,486,852; annual 1e6; B, C none -> 0
     assert list(t["loss_cny_per_yr"]) == [1e6, 0.0, 0.0]
     assert t.loc["A", "loss_total_cny"] == pytest.approx(2_486_851.99, abs=0.01)
-    assert list(t["loss_annual_cny"]) == pytest.approx([1e6, 0.0, 0.0], rel=1e-12)
+    # seed 001's reading: the total over the horizon, 2,486,851.99 / 3
+    assert list(t["loss_annual_cny"]) == pytest.approx([2_486_851.99 / 3, 0.0, 0.0], rel=1e-8)
+    annuity = _by_zone(_table(loss=loss, horizon_years=3, discount_rate=0.1, annual_form="annuity"))
+    assert list(annuity["loss_annual_cny"]) == pytest.approx([1e6, 0.0, 0.0], rel=1e-12)
+    assert (annuity["annual_form"] == "annuity").all() and (t["annual_form"] == "seed001").all()
     # reference income (population-weighted): (20,000*120,000 + 25,000*240,000 + 50,000*600,000) / 960,000
     #   = (2.4e9 + 6.0e9 + 3.0e10) / 9.6e5 = 40,000; OC = 20,000*120,000 = 2.4e9; 15,000*240,000 = 3.6e9; 0
     assert list(t["reference_income"]) == pytest.approx([40_000] * 3, rel=1e-12)
@@ -338,3 +342,17 @@ def test_table_input_errors_name_file_field_value() -> None:
     loss = pd.DataFrame({"zone_id": [1], "year": [2017], "esv_loss_cny": [1e6]})  # int ids, stats has str
     with pytest.raises(InputError, match="loss.csv: zone_id = 1: no row matches"):
         _table(loss=loss, files=("esv.csv", "stats.csv", "fp", "loss.csv"))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.03, 0.08, 0.12])
+def test_loss_based_annual_amount_is_seed_001_s_reading_at_any_rate(rate: float) -> None:
+    """Seed 001 prints a total of 229.5956 and an annual amount of 8.8306 (10^6 CNY): a ratio of
+    26.0000, i.e. annual = total / n with n = 26, whatever the discount rate; the annuity reading
+    gives that ratio only at r = 0."""
+    assert 229.5956 / 8.8306 == pytest.approx(26.0, abs=5e-5)
+    total, annual = comp.loss_based(1.0e6, 26, rate)
+    assert total / annual == pytest.approx(26.0, rel=1e-12)
+    total, annual = comp.loss_based(1.0e6, 26, rate, "annuity")
+    assert (total / annual == pytest.approx(26.0, rel=1e-12)) == (rate == 0.0)
+    with pytest.raises(ConfigError, match="annual_form"):
+        comp.loss_based(1.0, 26, rate, "perpetuity")

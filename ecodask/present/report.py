@@ -131,6 +131,10 @@ def _cards(output: Path, record: dict) -> str:
         f'<div class="card"><b>{html.escape(v)}</b>{html.escape(k)}</div>' for v, k in cards) + "</div>"
 
 
+_ANNUAL = {"seed001": "that total over the horizon (seed 001's reading)",
+           "annuity": "the equal annual payment of that total (an annuity)"}
+
+
 def _compensated(config: dict) -> bool:
     """Whether the run computed compensation (it needs county statistics and the stage enabled)."""
     return bool(config.get("county_stats")) and bool(config.get("compensation", {}).get("enabled", True))
@@ -163,7 +167,8 @@ def conventions(config: dict) -> list[str]:
         "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
         "(|z| ≥ 1.645/1.960/2.576).",
         *([f"Compensation: development stage R form {comp.get('r_form')}; loss valued over "
-           f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}; "
+           f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}, the annual "
+           f"amount {_ANNUAL.get(comp.get('annual_form'), _ANNUAL['seed001'])}; "
            "priority level 1 = most urgent."] if _compensated(config) else
           ["Compensation: not computed (no county_stats in the configuration, or compensation.enabled "
            "false)."]),

@@ -280,6 +280,8 @@ class CompensationConfig(_Strict):
     enabled: bool = Field(True, description="false: county_stats serve only the standard equivalent")
     variants: list[Literal["all_land", "cultivated"]] = Field(
         default_factory=lambda: ["all_land", "cultivated"], min_length=1)
+    annual_form: Literal["seed001", "annuity"] = Field(
+        "seed001", description="the loss-based annual amount: total / horizon (seed 001) or an annuity")
     cultivated_table: str = "hubei_cultivated_2017"
     footprint_table: str = "hubei_2017"
     r_form: Literal["seed", "pearl"] = "seed"

@@ -40,6 +40,9 @@ PAYING = frozenset(r for r, d in ROLE_DIRECTION.items() if d == PAY)
 #: Engel coefficients are fractions in (0, 1]: no household spends nothing on food.
 ENGEL_RULE = "an Engel coefficient is a fraction in (0, 1] (0.30, not 30 %)"
 R_FORMS = ("seed", "pearl")
+#: How the loss-based total becomes an annual amount: seed 001's total / n (its printed figures
+#: give 229.5956 / 8.8306 = 26.0000 exactly) or the equal annual payment of the discounted total.
+ANNUAL_FORMS = ("seed001", "annuity")
 
 ESV_COLUMNS = ("zone_id", "year", "esv_total_cny", "esv_market_cny", "esv_nonmarket_cny")
 STATS_COLUMNS = ("zone_id", "zone_name", "year", "role", "population", "gdp_cny", "engel_urban",
@@ -52,7 +55,8 @@ TABLE_COLUMNS = (
     "engel_combined", "r_stage", "gdp_per_capita_cny", "g_affordability", "ind", "rank", "level",
     "amount_cny", "amount_1e8cny", "role_sign_mismatch",
     "loss_cny_per_yr", "loss_total_cny", "loss_annual_cny", "opportunity_cost_cny",
-    "r_form", "reference_gdp_per_capita", "horizon_years", "discount_rate", "reference_income",
+    "r_form", "reference_gdp_per_capita", "horizon_years", "discount_rate", "annual_form",
+    "reference_income",
 )
 
 
@@ -224,14 +228,20 @@ def role_sign_mismatch(role, overload_q):
     return pd.Series(out, index=d.index, name="role_sign_mismatch")
 
 
-def loss_based(loss_cny, horizon_years: int, discount_rate: float):
+def loss_based(loss_cny, horizon_years: int, discount_rate: float, annual_form: str = "seed001"):
     """Loss-based compensation (seed 001): an annual ESV loss L valued over n years at rate r.
 
-    ``total = sum_{t=1..n} L / (1 + r)^t`` (CNY, present value) and
-    ``annual = total * r / (1 - (1 + r)^-n)`` (CNY/yr, the equal annual payment of that total);
-    r = 0: ``total = n * L`` and ``annual = total / n``. ``loss_cny`` CNY/yr, >= 0. For a level
-    stream the annual payment equals L by construction; the total is what n and r change.
-    Returns ``(total, annual)``.
+    ``total = sum_{t=1..n} L / (1 + r)^t`` (CNY, present value). The annual amount (CNY/yr), two
+    readings of a seed that prints no formula for it:
+
+    - ``seed001`` (default): ``annual = total / n``, the total spread evenly over the horizon;
+      seed 001's own figures (229.5956 and 8.8306 x 10^6 CNY) are in this ratio, 26.0000, at
+      whatever rate they were discounted;
+    - ``annuity``: ``annual = total * r / (1 - (1 + r)^-n)``, the equal annual payment of that
+      total (equal to L for a level stream; the seed's ratio only at r = 0).
+
+    r = 0: ``total = n * L`` and both give ``total / n``. ``loss_cny`` CNY/yr, >= 0. Returns
+    ``(total, annual)``.
     """
     where = "loss_based()"
     if not isinstance(horizon_years, int | np.integer) or horizon_years < 1:
@@ -239,12 +249,16 @@ def loss_based(loss_cny, horizon_years: int, discount_rate: float):
     if not isinstance(discount_rate, Real) or not np.isfinite(discount_rate) or discount_rate < 0:
         raise ConfigError([problem(where, "discount_rate", discount_rate, "must be a number >= 0")])
     _require(loss_cny, "esv_loss_cny", _nonneg, "an annual ESV loss must be a number >= 0", where)
+    if annual_form not in ANNUAL_FORMS:
+        raise ConfigError([problem(where, "annual_form", annual_form, f"one of {', '.join(ANNUAL_FORMS)}")])
     n, r = int(horizon_years), float(discount_rate)
     if r == 0:
         total = loss_cny * n
         return total, total / n
     factor = float(np.sum((1.0 + r) ** -np.arange(1, n + 1, dtype=np.float64)))
     total = loss_cny * factor
+    if annual_form == "seed001":
+        return total, total / n
     return total, total * r / (1.0 - (1.0 + r) ** -n)
 
 
@@ -289,7 +303,7 @@ def _row_checks(df: pd.DataFrame, col: str, ok, message: str, file: str) -> list
 
 
 def _options(variant, reference_gdp_per_capita, r_form, horizon_years, discount_rate,
-             reference_income, k) -> list[Problem]:
+             reference_income, k, annual_form="seed001") -> list[Problem]:
     where = "compensation options"
     out = []
     if not isinstance(variant, str) or not variant:
@@ -306,6 +320,8 @@ def _options(variant, reference_gdp_per_capita, r_form, horizon_years, discount_
         out.append(problem(where, "discount_rate", discount_rate, "must be a number >= 0"))
     if not isinstance(k, int | np.integer) or k < 1:
         out.append(problem(where, "k", k, "must be an integer >= 1"))
+    if annual_form not in ANNUAL_FORMS:
+        out.append(problem(where, "annual_form", annual_form, f"one of {', '.join(ANNUAL_FORMS)}"))
     return out
 
 
@@ -323,6 +339,7 @@ def compensation_table(
     reference_income: float | None = None,
     k: int = 5,
     files: tuple[str, str, str, str] = ("esv", "county_stats", "footprint", "esv_loss"),
+    annual_form: str = "seed001",
 ) -> pd.DataFrame:
     """The compensation table: one row per county and year of ``stats``, every intermediate kept.
 
@@ -344,7 +361,8 @@ def compensation_table(
     over their total population, per year. ``reference_income`` (CNY/person/yr) for the
     opportunity cost; None: the population-weighted mean income per capita of the counties,
     per year (``sum(income * N) / sum(N)``). ``r_form``: see :func:`development_stage`.
-    ``horizon_years``, ``discount_rate``: :func:`loss_based`. ``k``: the number of levels.
+    ``horizon_years``, ``discount_rate``, ``annual_form``: :func:`loss_based`. ``k``: the number of
+    levels.
     ``files`` names the four inputs in error messages.
 
     Output columns :data:`TABLE_COLUMNS`, sorted by year and zone_id. ``rank`` and ``level`` are
@@ -355,7 +373,7 @@ def compensation_table(
     """
     f_esv, f_stats, f_fp, f_loss = files
     problems = _options(variant, reference_gdp_per_capita, r_form, horizon_years, discount_rate,
-                        reference_income, k)
+                        reference_income, k, annual_form)
     if problems:
         raise ConfigError(problems)
     problems = (_columns(esv, ESV_COLUMNS, f_esv) + _columns(stats, STATS_COLUMNS, f_stats)
@@ -459,13 +477,14 @@ def compensation_table(
         matched = t[keys].merge(lv, on=keys, how="left", validate="one_to_one")["esv_loss_cny"]
         t["loss_cny_per_yr"] = pd.to_numeric(matched).astype(np.float64).fillna(0.0).to_numpy()
     t["loss_total_cny"], t["loss_annual_cny"] = loss_based(t["loss_cny_per_yr"], int(horizon_years),
-                                                           float(discount_rate))
+                                                           float(discount_rate), annual_form)
     t["opportunity_cost_cny"] = opportunity_cost(t["income_per_capita_cny"], n, ref_income)
 
     t["r_form"] = r_form
     t["reference_gdp_per_capita"] = ref_gdp.to_numpy()
     t["horizon_years"] = int(horizon_years)
     t["discount_rate"] = float(discount_rate)
+    t["annual_form"] = annual_form
     t["reference_income"] = ref_income.to_numpy()
     t["rank"] = t["rank"].astype(np.int64)
     t["level"] = t["level"].astype(np.int64)

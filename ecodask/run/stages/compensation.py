@@ -53,7 +53,8 @@ def compensation(
         tables.append(comp.compensation_table(
             esv, stats, fp, variant=variant, reference_gdp_per_capita=opts.reference_gdp_per_capita,
             r_form=opts.r_form, loss=loss, horizon_years=opts.horizon_years,
-            discount_rate=opts.discount_rate, reference_income=opts.reference_income))
+            discount_rate=opts.discount_rate, reference_income=opts.reference_income,
+            annual_form=opts.annual_form))
     if not tables:
         raise InputError([problem(source, "compensation.variants", opts.variants,
                                   "nothing to compute: all_land needs a run's ESV table")])

@@ -31,9 +31,17 @@ def _cli(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 300
 
 
 def _api(env: dict[str, str], method: str, path: str, **kw) -> dict:
-    r = httpx.request(method, env["PREFECT_API_URL"] + path, timeout=deadline(30), **kw)
-    r.raise_for_status()
-    return r.json()
+    """A call to the Prefect server's API; a 503 or 429 (its database busy, on a loaded machine) is
+    tried again, as Prefect's own client does, until a deadline."""
+
+    def attempt() -> dict | None:
+        r = httpx.request(method, env["PREFECT_API_URL"] + path, timeout=deadline(30), **kw)
+        if r.status_code in (429, 503):
+            return None
+        r.raise_for_status()
+        return r.json()
+
+    return wait_until(attempt, 60, f"{method} {path} answered", interval=0.5)
 
 
 def _wait_for_state(env: dict[str, str], flow_run_id: str, timeout: float = 300) -> dict:

@@ -55,15 +55,21 @@ def _check_drivers(cfg: RunConfig, drivers: dict[str, da.Array], density: da.Arr
     valued = da.isfinite(density).any(axis=0)
     counts = dask.compute({n: ((da.isfinite(d) & valued).sum(), da.isinf(d).sum())
                            for n, d in drivers.items()})[0]
+    check_driver_cells(cfg, counts, "on any analysis cell with ESV")
+
+
+def check_driver_cells(cfg: RunConfig, cells: dict[str, tuple[int, int]], where: str) -> None:
+    """An :class:`InputError` naming each driver's file whose cells (finite, infinite counts by
+    driver name) hold an infinite value, or no value ``where``."""
     problems = []
-    for name, (finite, infinite) in counts.items():
+    for name, (finite, infinite) in sorted(cells.items()):
         path = cfg.drivers[name].path
         if infinite:
             problems.append(problem(path, f"drivers.{name}", "inf", f"{int(infinite)} analysis cells "
                                     "are infinite: a driver needs finite values (or no data)"))
         elif not finite:
-            problems.append(problem(path, f"drivers.{name}", None, "no value on any analysis cell with "
-                                    "ESV: all no data there, or the raster does not cover the zones"))
+            problems.append(problem(path, f"drivers.{name}", None, f"no value {where}: all no data there, "
+                                    "or the raster does not cover the zones"))
     if problems:
         raise InputError(problems)
 

@@ -35,11 +35,11 @@ def run(cfg: RunConfig, _store: Path | None = None) -> dict[str, Path]:
     grid, or with an infinite one (counted as it is written)."""
     import numpy as np
 
-    from ecodask.errors import InputError, problem
     from ecodask.io.catalogs import load_class_scheme
     from ecodask.io.store import ingest, open_store, store_zones
     from ecodask.io.tables import write_table
     from ecodask.run.inputs import checked
+    from ecodask.run.stages.driver_analysis import check_driver_cells
     from ecodask.science.landuse import check_landcover_counts
 
     scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
@@ -47,17 +47,7 @@ def run(cfg: RunConfig, _store: Path | None = None) -> dict[str, Path]:
         check_landcover_counts(inside, cfg.years, scheme, cfg.landcover.years)
 
     def drivers(cells: dict[str, tuple[int, int]]) -> None:
-        problems = []
-        for name, (finite, infinite) in sorted(cells.items()):
-            path = cfg.drivers[name].path
-            if infinite:
-                problems.append(problem(path, f"drivers.{name}", "inf", f"{infinite} analysis cells are "
-                                        "infinite: a driver needs finite values (or no data)"))
-            elif not finite:
-                problems.append(problem(path, f"drivers.{name}", None, "no value on the run's grid: all "
-                                        "no data there, or the raster does not cover the zones"))
-        if problems:
-            raise InputError(problems)
+        check_driver_cells(cfg, cells, "on the run's grid")
 
     store = ingest(checked(cfg), cfg.output, check_codes=codes, check_drivers=drivers)
     pix, _ = open_store(store)

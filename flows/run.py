@@ -155,8 +155,7 @@ def _run_stages(cfg: RunConfig, force: list[str], read_back: str, started: dt.da
     (:mod:`ecodask.run.transaction`); the output folder shows the previous run until then."""
     keys = resume.plan(cfg)
     work = transaction.begin(cfg, force, keys, read_back)
-    final, cfg = cfg, work.cfg
-    todo, _ = resume.pending(cfg, force, keys, read_back)
+    final, cfg, todo = cfg, work.cfg, work.todo
     outputs: dict[str, str] = {}
     ran: dict[str, bool] = {}
     progress_id = create_progress_artifact(

@@ -26,7 +26,7 @@ from ecodask.io import commit
 from ecodask.run.stages import NAMES
 
 from conftest import make_tiny_region
-from helpers import digest
+from helpers import deadline, digest
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def _run(config: Path, crash_at: str | None = None) -> subprocess.CompletedProce
         env["ECODASK_CRASH_AT"] = crash_at
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, str(RUNNER), str(config)], env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+                          text=True, timeout=deadline(600), check=False)
 
 
 def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -112,7 +112,7 @@ def clone(root: str | Path) -> Path:
     return work
 
 
-def _leftover(name: str, is_dir: bool) -> bool:
+def leftover(name: str, is_dir: bool) -> bool:
     """What a killed writer leaves: partial files (``.x.partial``, zarr's ``zarr.<id>.partial``,
     ``.x.partial.png``), a store or array being staged (``store.zarr.partial``, ``_staging_esv``)
     or set aside (``store.zarr.old``)."""
@@ -121,7 +121,7 @@ def _leftover(name: str, is_dir: bool) -> bool:
 
 def sweep(work: str | Path) -> list[str]:
     """Remove from a work copy a killed run left what its writers had not finished (see
-    :func:`_leftover`), so that a resumed run publishes none of it; return what was removed,
+    :func:`leftover`), so that a resumed run publishes none of it; return what was removed,
     relative to the copy. Its manifests (``.ecodask/``) are left alone."""
     work = Path(work)
     removed: list[str] = []
@@ -129,12 +129,12 @@ def sweep(work: str | Path) -> list[str]:
         here = Path(folder)
         if here == work:
             dirs[:] = [d for d in dirs if d != STATE_DIR]
-        for d in [d for d in dirs if _leftover(d, True)]:
+        for d in [d for d in dirs if leftover(d, True)]:
             shutil.rmtree(here / d, ignore_errors=True)
             removed.append((here / d).relative_to(work).as_posix())
             dirs.remove(d)
         for f in files:
-            if _leftover(f, False):
+            if leftover(f, False):
                 (here / f).unlink(missing_ok=True)
                 removed.append((here / f).relative_to(work).as_posix())
     return sorted(removed)

@@ -23,10 +23,12 @@ from ecodask.run.config import RunConfig
 @dataclass(frozen=True)
 class Work:
     """A run's configuration (``final``) and the same configuration writing where the run writes
-    (``cfg``: its output is the work copy, or the folder itself when nothing is computed)."""
+    (``cfg``: its output is the work copy, or the folder itself when nothing is computed), with
+    the stages to do there (``todo``, checked once: a fresh copy holds the folder's own files)."""
 
     final: RunConfig
     cfg: RunConfig
+    todo: dict[str, str]  # the stages to do there, by key (resume.pending of cfg)
 
     @property
     def in_copy(self) -> bool:
@@ -53,12 +55,12 @@ def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None
     in_copy = cfg.model_copy(update={"output": work})
     if work.is_dir():  # a killed run's: what its writers left half-done goes, its stages stay
         commit.sweep(work)
-        return Work(cfg, in_copy)
-    todo, _ = resume.pending(cfg, force, keys, chunks)
+        return Work(cfg, in_copy, resume.pending(in_copy, force, keys, chunks)[0])
+    todo, _ = resume.pending(cfg, force, keys, chunks)  # the copy holds the same files: checked once
     if not todo:
-        return Work(cfg, cfg)
+        return Work(cfg, cfg, {})
     commit.clone(cfg.output)
-    return Work(cfg, in_copy)
+    return Work(cfg, in_copy, todo)
 
 
 def finish(work: Work) -> None:

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
+from ecodask.io.commit import leftover
 from ecodask.io.layout import STATE_DIR, STORE
 from ecodask.io.provenance import file_checksum
 
@@ -59,9 +60,11 @@ def is_chunk(rel: str) -> bool:
 
 
 def is_partial(rel: str) -> bool:
-    """Temporary files and staged arrays a stage leaves behind for a moment: never recorded."""
-    name = rel.rsplit("/", 1)[-1]
-    return name.startswith(".") or ".partial" in rel or "/_staging_" in f"/{rel}"
+    """Temporary files and staged arrays a stage leaves behind for a moment (what
+    :func:`ecodask.io.commit.leftover` calls a writer's leftover, in any part of the path, and
+    hidden files): never recorded."""
+    parts = rel.split("/")
+    return parts[-1].startswith(".") or any(leftover(p, i < len(parts) - 1) for i, p in enumerate(parts))
 
 
 def checksums(root: Path, rels: Sequence[str]) -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from ecodask.errors import CatalogError
 from ecodask.io.catalogs import builtin_catalog_dir, catalog_files, load_class_scheme, load_esv_table
+from ecodask.science.catalogs import EsvTable
 
 from conftest import shared
 
@@ -37,8 +38,7 @@ def test_xinzhou_table_matches_reference_csv() -> None:
         assert svc.group == r["group"]
         for cls in table.classes:
             assert table.values[r["service"]][cls] == float(r[cls])
-    market = [s.name for s in table.services if s.market]
-    assert market == ["food_production", "raw_materials"]
+    assert table.market_services == ["food_production", "raw_materials", "water_supply"]
 
 
 def test_xie2015_matches_reference_csv_with_verification_flags() -> None:
@@ -92,3 +92,19 @@ def test_the_catalogs_command_lists_and_checks_a_scheme_of_ones_own(tmp_path: Pa
     assert "one of FaL, FoL, GL, WL, CL, UL" in flat
     fine = CliRunner().invoke(app, ["catalogs", "--check", "plus", "--table", "xinzhou_2023"])
     assert fine.exit_code == 0 and "plus with xinzhou_2023: fits" in fine.output
+
+
+def test_market_split_is_the_tables_property_with_per_service_overrides() -> None:
+    """Provisioning = market by default; a table may name other groups, and a service its own side."""
+    base = load_esv_table("xie2015").model_dump()
+    assert EsvTable(**base).market_services == ["food_production", "raw_materials", "water_supply"]
+    services = [dict(s, market=False) if s["name"] == "water_supply" else s for s in base["services"]]
+    table = EsvTable(**{**base, "services": services})
+    assert table.market_services == ["food_production", "raw_materials"]
+    table = EsvTable(**{**base, "market_groups": ["provisioning", "cultural"]})
+    assert table.market_services == ["food_production", "raw_materials", "water_supply",
+                                     "aesthetic_landscape"]
+    table = EsvTable(**{**base, "market_groups": []})
+    assert table.market_services == []
+    with pytest.raises(ValueError, match="market_groups"):
+        EsvTable(**{**base, "market_groups": ["markets"]})

@@ -81,8 +81,8 @@ def test_seed003_equivalent_factor_sums() -> None:
     # seed 003 Table 3: market = food 1.00 + raw materials 0.39 = 1.39;
     # non-market = 0.72 + 0.97 + 0.77 + 1.39 + 1.47 + 1.02 + 0.17 = 6.51; total 7.9
     table = load_esv_table("hubei_cultivated_2017")
-    market = sum(table.values[s.name]["cultivated"] for s in table.services if s.market)
-    nonmarket = sum(table.values[s.name]["cultivated"] for s in table.services if not s.market)
+    market = sum(table.values[s.name]["cultivated"] for s in table.services if table.is_market(s))
+    nonmarket = sum(table.values[s.name]["cultivated"] for s in table.services if not table.is_market(s))
     assert market == pytest.approx(1.39, abs=1e-12)
     assert nonmarket == pytest.approx(6.51, abs=1e-12)
     assert market + nonmarket == pytest.approx(7.9, abs=1e-12)

@@ -188,6 +188,10 @@ def test_report_is_self_contained_and_complete(run) -> None:
         assert f"{total[year]:,.4f}" in text
     assert "East" in text and "West" in text  # every county's row
     assert "xinzhou_2023" in text and "Getis-Ord Gi*" in text and "CNY/ha/yr" in text
+    # the table's market split and its catalog note, as run.json recorded them
+    market = "Market part of the ESV (esv.table xinzhou_2023): food_production, raw_materials, water_supply"
+    assert market in text
+    assert "Note on xinzhou_2023: Farmland raw materials, 1575.79 CNY/ha/yr" in text
     assert "<td>prefect</td>" in text and "<td>3.8.8</td>" in text
     assert "<td>transitions_esv</td>" in text and "skipped" in text
     assert "name: tiny" in text  # the configuration as YAML

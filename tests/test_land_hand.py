@@ -101,9 +101,9 @@ def test_esv_by_service_and_change(tables) -> None:
     assert _one(e, zone_id="101", year=2000, item="food_production").esv_cny == pytest.approx(food, rel=1e-12)
     assert total("102", 2000) == pytest.approx(12 * 0.09 * FOL, rel=1e-12)
     market = _one(e, zone_id="101", year=2000, item="market").esv_cny
-    # market = food production + raw materials
-    assert market == pytest.approx(0.45 * (984.87 + 1575.79) + 0.36 * (292.56 + 672.03)
-                                   + 0.18 * (758.93 + 422.91))
+    # market = the provisioning services: food production + raw materials + water supply
+    assert market == pytest.approx(0.45 * (984.87 + 1575.79 + 23.17) + 0.36 * (292.56 + 672.03 + 347.6)
+                                   + 0.18 * (758.93 + 422.91 + 6303.15))
     assert market + _one(e, zone_id="101", year=2000, item="non_market").esv_cny == pytest.approx(esv_2000)
     assert total("ALL", 2000) == pytest.approx(esv_2000 + 12 * 0.09 * FOL)
 

@@ -70,8 +70,8 @@ def test_catalog_table_equals_the_reference_csv() -> None:
     for _, row in coef.iterrows():
         for c in CLASSES:
             assert table.values[row["service"]][c] == row[c], (row["service"], c)
-    # market = food production + raw materials (methods.md section 2)
-    assert [s.name for s in table.services if s.market] == ["food_production", "raw_materials"]
+    # market = the provisioning services (seed 003, Table 3), water supply included
+    assert table.market_services == ["food_production", "raw_materials", "water_supply"]
 
 
 def test_published_esv_by_service_reproduced_to_the_printed_digits() -> None:
@@ -105,6 +105,10 @@ def test_published_esv_by_service_reproduced_to_the_printed_digits() -> None:
         bad = diff[diff > HALF_UNIT]
         assert bad.empty, f"{y}: services off the published rounding: {bad.to_dict()}"
         assert (got.round(2) == pub[f"y{y}"]).all()
+        # the market part is the three provisioning services, water supply included (5.01 in 2023)
+        market = tab[(tab.year == y) & (tab.level == "market")].set_index("item")["esv_1e8cny"]
+        provisioning = pub.loc[["food_production", "raw_materials", "water_supply"], f"y{y}"].sum()
+        assert abs(market["market"] - provisioning) <= 3 * HALF_UNIT, (y, market["market"])
         total = tab[(tab.year == y) & (tab.level == "total")]["esv_1e8cny"].item()
         assert abs(total - TOTALS[y]) <= HALF_UNIT, (y, total)
         assert round(total, 2) == TOTALS[y]

@@ -145,8 +145,21 @@ def _title(config: dict) -> str:
             else "Ecosystem service value")
 
 
-def conventions(config: dict) -> list[str]:
-    """The conventions a reader needs to read the run's numbers, from its configuration."""
+def _table_lines(tables: dict) -> list[str]:
+    """Each ESV table's market split and notes (run.json's ``tables``)."""
+    lines = []
+    for key, t in tables.items():
+        market = ", ".join(t.get("market_services", [])) or "none"
+        lines.append(f"Market part of the ESV ({key} {t.get('name')}): {market}; every other service is "
+                     f"non-market (the groups {', '.join(t.get('market_groups', [])) or 'none'} are market, "
+                     "seed 003's Table 3).")
+        lines += [f"Note on {t.get('name')}: {n}" for n in t.get("notes", [])]
+    return lines
+
+
+def conventions(config: dict, tables: dict | None = None) -> list[str]:
+    """The conventions a reader needs to read the run's numbers, from its configuration and its ESV
+    tables' facts (run.json's ``tables``)."""
     esv = config.get("esv", {})
     an = config.get("analysis", {})
     comp = config.get("compensation", {})
@@ -157,6 +170,7 @@ def conventions(config: dict) -> list[str]:
         f"ESV table: {esv.get('table')} (equivalent-factor method); standard equivalent Ea: "
         f"{'from the county crop statistics' if se == 'from_county_stats' else (se or 'the table value')}"
         " (CNY/ha/yr).",
+        *_table_lines(tables or {}),
         f"Areas on the run's equal-area grid: {grid.get('resolution')} m pixels; analysis cells of "
         f"{grid.get('analysis_factor')} × {grid.get('analysis_factor')} pixels; CRS {grid.get('crs')}.",
         "Land-use maps: the modal class of each analysis cell; ESV maps: ESV density of each analysis cell.",
@@ -249,7 +263,8 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
                   _frame(totals[[c for c in cols if c in totals]])]
     parts.append("</section>")
     parts += ['<section id="conventions"><h2>Conventions</h2><ul>',
-              *[f"<li>{html.escape(c)}</li>" for c in conventions(config)], "</ul></section>"]
+              *[f"<li>{html.escape(c)}</li>" for c in conventions(config, record.get("tables"))],
+              "</ul></section>"]
     timing = pd.DataFrame([{"stage": s, "seconds": v, "status": _status(s, record, config)}
                            for s, v in record.get("stage_seconds", {}).items()])
     versions = pd.DataFrame(list(record.get("versions", {}).items()), columns=["package", "version"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from ecodask import __version__
 from ecodask.io import objstore
 from ecodask.io.atomic import write_json
+from ecodask.io.catalogs import load_esv_table
 from ecodask.io.layout import RUN_RECORD, RunFolder
 from ecodask.io.provenance import package_versions
 from ecodask.run.config import RunConfig
@@ -37,12 +38,30 @@ def write_run_record(
         "inputs": {k: {"path": objstore.source(p), "checksum": checksum(p)}
                    for k, p in input_files(cfg).items()},
         "outputs": outputs,
+        "tables": esv_table_facts(cfg),
         "versions": package_versions(),
     }
     path = write_json(record, RunFolder(folder or cfg.output).run_record)
     if remote is not None:
         objstore.put_file(path, objstore.join(remote, RUN_RECORD))
     return path
+
+
+def esv_table_facts(cfg: RunConfig) -> dict[str, dict]:
+    """What a reader of the run's numbers needs of its ESV tables, by configuration key: the
+    table's name, its market and non-market services and its notes."""
+    keys = {"esv.table": cfg.esv.table}
+    comp = cfg.compensation
+    if cfg.county_stats is not None and comp.enabled and "cultivated" in comp.variants:
+        keys["compensation.cultivated_table"] = cfg.compensation.cultivated_table
+    facts = {}
+    for key, name in keys.items():
+        table = load_esv_table(name, cfg.catalogs)
+        market = table.market_services
+        facts[key] = {"name": name, "market_groups": list(table.market_groups), "market_services": market,
+                      "non_market_services": [s for s in table.service_names if s not in market],
+                      "notes": list(table.notes)}
+    return facts
 
 
 def _published(cfg: RunConfig, remote: str, value: object) -> object:

@@ -46,10 +46,16 @@ class ClassScheme(_Strict):
         return self.mappings[class_set]
 
 
+Group = Literal["provisioning", "regulating", "supporting", "cultural"]
+
+
 class Service(_Strict):
+    """One ecosystem service of an ESV table: its group, and ``market`` only where the service is
+    on the other side of the table's market split than its group (see ``EsvTable.market_groups``)."""
+
     name: str
-    group: Literal["provisioning", "regulating", "supporting", "cultural"]
-    market: bool
+    group: Group
+    market: bool | None = None
 
 
 class StandardEquivalent(_Strict):
@@ -77,6 +83,12 @@ class EsvTable(_Strict):
     values: dict[str, dict[str, float]]
     standard_equivalent: StandardEquivalent | None = None
     verified: dict[str, bool] | None = None
+    market_groups: list[Group] = Field(
+        default_factory=lambda: ["provisioning"],
+        description="groups whose services are the market part of the ESV (seed 003, Table 3: every "
+        "provisioning service); a service's own ``market`` flag overrides its group's")
+    notes: list[str] = Field(default_factory=list,
+                             description="what a reader of a run's numbers should know of the table")
 
     @model_validator(mode="after")
     def _complete(self) -> EsvTable:
@@ -100,6 +112,15 @@ class EsvTable(_Strict):
     @property
     def service_names(self) -> list[str]:
         return [s.name for s in self.services]
+
+    def is_market(self, service: Service) -> bool:
+        """Whether ``service`` is in the market part: its own flag, else its group's side."""
+        return service.group in self.market_groups if service.market is None else service.market
+
+    @property
+    def market_services(self) -> list[str]:
+        """The services of the market part, in table order; the rest are non-market."""
+        return [s.name for s in self.services if self.is_market(s)]
 
 
 class FootprintItem(_Strict):

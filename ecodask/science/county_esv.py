@@ -49,8 +49,8 @@ def county_esv_cultivated(stats: pd.DataFrame, table: EsvTable, source: str | Pa
         raise InputError([problem(table.name, "kind", table.kind, "the cultivated variant needs an "
                                   "equivalent-factor table")])
     cls = next(iter(table.classes))  # the cultivated class (first class of the table)
-    f_market = sum(table.values[s.name][cls] for s in table.services if s.market)
-    f_nonmarket = sum(table.values[s.name][cls] for s in table.services if not s.market)
+    f_market = sum(table.values[s.name][cls] for s in table.services if table.is_market(s))
+    f_nonmarket = sum(table.values[s.name][cls] for s in table.services if not table.is_market(s))
     rows = []
     for (zone_id, year), g in stats.groupby(["zone_id", "year"], sort=False):
         ea = standard_equivalent_from_crops(g, int(year), source)

@@ -87,7 +87,7 @@ def service_groups(table: EsvTable) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The groups present in the table (in GROUPS order), each service's group index, market flags."""
     groups = [g for g in GROUPS if any(s.group == g for s in table.services)]
     g_of = np.array([groups.index(s.group) for s in table.services])
-    market = np.array([s.market for s in table.services])
+    market = np.array([table.is_market(s) for s in table.services])
     return groups, g_of, market
 
 

@@ -136,13 +136,19 @@ def test_development_stage_seed_and_pearl() -> None:
     #   0.5*0.4 + 0.5*0.6 = 0.5;  0.2*0.5 + 0.3*0.5 = 0.25;  0.2*0.9 + 0.6*0.1 = 0.24
     en = comp.combined_engel(np.array([0.5, 0.2, 0.2]), np.array([0.5, 0.3, 0.6]), np.array([0.4, 0.5, 0.9]))
     assert en == pytest.approx([0.5, 0.25, 0.24], rel=1e-12)
-    # seed: t = En; R(0.5) = 1/(1 + e^-0.5) = 1/1.6065307 = 0.6224593
-    assert comp.development_stage(0.5, 0.5, 0.4) == pytest.approx(0.6224593, abs=1e-7)
+    # seed (as eq. 8 prints it): t = En; R(0.5) = 1/(1 + e^-0.5) = 1/1.6065307 = 0.6224593
+    assert comp.development_stage(0.5, 0.5, 0.4, form="seed") == pytest.approx(0.6224593, abs=1e-7)
+    # ... and it rises with the food share (poorer -> higher R), the opposite of the seed's prose
+    poor, rich = (comp.development_stage(e, e, 0.5, form="seed") for e in (0.6, 0.3))
+    assert poor > rich
     # Pearl: t = 1/En - 3: En 0.25 -> t 1 -> R = 1/(1 + e^-1) = 0.7310586; En 0.5 -> t -1 -> 0.2689414;
     # En 1/3 -> t 0 -> 0.5
     assert comp.development_stage(0.2, 0.3, 0.5, form="pearl") == pytest.approx(0.7310586, abs=1e-7)
     assert comp.development_stage(0.5, 0.5, 0.4, form="pearl") == pytest.approx(0.2689414, abs=1e-7)
     assert comp.development_stage(1 / 3, 1 / 3, 0.3, form="pearl") == pytest.approx(0.5, abs=1e-12)
+    # the default is Pearl: R falls as the food share rises, towards 1 ("extremely rich") as En -> 0
+    assert comp.development_stage(0.2, 0.3, 0.5) == comp.development_stage(0.2, 0.3, 0.5, form="pearl")
+    assert comp.development_stage(0.05, 0.05, 0.5) > 0.99
     with pytest.raises(InputError, match="engel_urban.*30 %"):
         comp.development_stage(30.0, 0.4, 0.5)
     with pytest.raises(ConfigError, match="form"):
@@ -238,7 +244,7 @@ def _table(**kw) -> pd.DataFrame:
 
 def test_three_county_table_by_hand() -> None:
     loss = pd.DataFrame({"zone_id": ["A"], "year": [2017], "esv_loss_cny": [1e6]})
-    t = _by_zone(_table(loss=loss, horizon_years=3, discount_rate=0.1))
+    t = _by_zone(_table(loss=loss, horizon_years=3, discount_rate=0.1, r_form="seed"))
     assert list(t.index) == ["A", "B", "C"]
     assert list(t["direction"]) == ["receive", "receive", "pay"]
     assert list(t["overload_q"]) == pytest.approx([-0.5, -0.6, 3.0], rel=1e-12)
@@ -280,7 +286,8 @@ def test_three_county_table_by_hand() -> None:
 
 
 def test_table_options_pearl_and_default_references() -> None:
-    t = _by_zone(_table(r_form="pearl", reference_gdp_per_capita=None, reference_income=30_000.0))
+    t = _by_zone(_table(reference_gdp_per_capita=None, reference_income=30_000.0))
+    assert set(t["r_form"]) == {"pearl"}  # the default
     # Pearl: A En 0.5 -> t = 2 - 3 = -1; B En 0.25 -> t = 4 - 3 = 1
     assert t.loc["A", "r_stage"] == pytest.approx(1 / (1 + math.e), rel=1e-12)
     assert t.loc["B", "r_stage"] == pytest.approx(1 / (1 + math.exp(-1)), rel=1e-12)
@@ -320,7 +327,8 @@ def test_mismatch_is_flagged_not_dropped() -> None:
     t = _by_zone(raw)
     assert list(t["role_sign_mismatch"]) == [False, False, True]
     assert t.loc["C", "direction"] == "receive"
-    assert t.loc["C", "amount_cny"] == pytest.approx(3.6e9 / (1 + math.exp(-0.24)), rel=1e-12)
+    # Pearl R (the default): C's En 0.24 -> t = 1/0.24 - 3 = 1.1667 -> R = 0.76254
+    assert t.loc["C", "amount_cny"] == pytest.approx(3.6e9 / (1 + math.exp(-(1 / 0.24 - 3))), rel=1e-12)
     assert comp.role_totals(raw)["sign_mismatches"].sum() == 1
 
 

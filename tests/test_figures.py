@@ -275,3 +275,19 @@ def test_no_data_is_grey_with_a_legend_entry_not_white(tmp_path: Path) -> None:
     path = maps.category_map(codes, small, tmp_path / "c.png", title="t", legend_title="class", nodata=0,
                              classes=[(1, "a", "#ff0000"), (2, "b", "#0000ff")])
     assert has_colour(assert_figure(path), maps.NODATA_COLOUR)
+
+
+def test_conventions_name_both_forms_of_r_and_the_one_used() -> None:
+    from ecodask.present.report import conventions
+    from ecodask.run.config import CompensationConfig
+
+    for form, other in (("pearl", "seed"), ("seed", "pearl")):
+        comp = CompensationConfig(r_form=form).model_dump(mode="json")
+        lines = conventions({"county_stats": "stats.csv", "compensation": comp})
+        (r,) = [line for line in lines if line.startswith("Development stage R")]
+        used = {"pearl": "t = 1/En − 3 (the Pearl form), used here",
+                "seed": "t = En (seed 003's eq. 8 as printed), used here"}[form]
+        assert used in r and f"compensation.r_form: {other}" in r
+        assert "extremely rich" in r  # the one sentence on why
+    assert CompensationConfig().r_form == "pearl"
+    assert not any(line.startswith("Development stage R") for line in conventions({}))

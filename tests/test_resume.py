@@ -32,7 +32,7 @@ def test_keys_follow_what_each_stage_reads(cfg) -> None:
     esv = cfg.model_copy(update={"esv": cfg.esv.model_copy(update={"table": "xie2015"})})
     assert _changed(base, resume.plan(esv)) == {"transitions_esv", "driver_analysis", "compensation",
                                                 "figures"}
-    comp = cfg.model_copy(update={"compensation": cfg.compensation.model_copy(update={"r_form": "pearl"})})
+    comp = cfg.model_copy(update={"compensation": cfg.compensation.model_copy(update={"r_form": "seed"})})
     assert _changed(base, resume.plan(comp)) == {"compensation"}
     cluster = cfg.model_copy(update={"cluster": cfg.cluster.model_copy(update={"n_workers": 1})})
     assert _changed(base, resume.plan(cluster)) == set()  # where it runs does not change results

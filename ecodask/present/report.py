@@ -135,6 +135,19 @@ _ANNUAL = {"seed001": "that total over the horizon (seed 001's reading)",
            "annuity": "the equal annual payment of that total (an annuity)"}
 
 
+_R_FORMS = {"pearl": "t = 1/En − 3 (the Pearl form)", "seed": "t = En (seed 003's eq. 8 as printed)"}
+
+
+def _r_line(form: str) -> str:
+    """R's form in use, the other one, and why the default is the default."""
+    other = "seed" if form == "pearl" else "pearl"
+    return (f"Development stage R = 1/(1 + e^−t) with {_R_FORMS.get(form, form)}, used here; the other "
+            f"reading is {_R_FORMS[other]} (compensation.r_form: {other}). The Pearl form is the default "
+            "because seed 003's prose makes R = 1 the 'extremely rich' stage, and only it lets R rise as "
+            "the Engel coefficient falls; the printed t = En keeps R between 0.5 and 0.73 and raises it "
+            "with the food share.")
+
+
 def _compensated(config: dict) -> bool:
     """Whether the run computed compensation (it needs county statistics and the stage enabled)."""
     return bool(config.get("county_stats")) and bool(config.get("compensation", {}).get("enabled", True))
@@ -180,7 +193,8 @@ def conventions(config: dict, tables: dict | None = None) -> list[str]:
         f"F test λ on {an.get('variance')} variance; risk/ecological detectors at α = {an.get('alpha')}.",
         "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
         "(|z| ≥ 1.645/1.960/2.576).",
-        *([f"Compensation: development stage R form {comp.get('r_form')}; loss valued over "
+        *([_r_line(comp.get("r_form", "pearl")),
+           f"Compensation: loss valued over "
            f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}, the annual "
            f"amount {_ANNUAL.get(comp.get('annual_form'), _ANNUAL['seed001'])}; "
            "priority level 1 = most urgent."] if _compensated(config) else

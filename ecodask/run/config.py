@@ -269,7 +269,9 @@ class CompensationConfig(_Strict):
     variants: ``all_land`` (non-market ESV of every land class from the grids, seed 002) and/or
         ``cultivated`` (cultivated land, equivalent factors of ``cultivated_table`` valued by each
         county's crops, seed 003). r_form: the social development stage R from the comprehensive
-        Engel coefficient, ``seed`` (t = En) or ``pearl`` (t = 1/En - 3).
+        Engel coefficient, ``pearl`` (t = 1/En - 3, the default: R rises as the food share falls,
+        as the seed's prose reads) or ``seed`` (t = En, as eq. 8 prints it: R rises with the food
+        share).
     reference_gdp_per_capita: CNY per person for G; default: the counties' total GDP over their
         total population in each year. reference_income: CNY per person for the opportunity cost;
         default: the population-weighted mean income of the counties in each year.
@@ -284,7 +286,9 @@ class CompensationConfig(_Strict):
         "seed001", description="the loss-based annual amount: total / horizon (seed 001) or an annuity")
     cultivated_table: str = "hubei_cultivated_2017"
     footprint_table: str = "hubei_2017"
-    r_form: Literal["seed", "pearl"] = "seed"
+    r_form: Literal["seed", "pearl"] = Field(
+        "pearl", description="R's t: 1/En - 3 (Pearl: R rises with wealth, as seed 003's prose) "
+        "or En as printed")
     reference_gdp_per_capita: Annotated[float, Field(gt=0)] | None = None
     reference_income: Annotated[float, Field(gt=0)] | None = None
     horizon_years: int = Field(20, ge=1, le=500)

@@ -105,14 +105,15 @@ def combined_engel(engel_urban, engel_rural, urbanization, *, where: str = "comb
     return engel_urban * urbanization + engel_rural * (1 - urbanization)
 
 
-def development_stage(engel_urban, engel_rural, urbanization, form: Literal["seed", "pearl"] = "seed"):
+def development_stage(engel_urban, engel_rural, urbanization, form: Literal["seed", "pearl"] = "pearl"):
     """Social development stage coefficient ``R = 1 / (1 + exp(-t))`` (seed 003 eq. 7), in (0, 1).
 
     ``En = Ea * theta + Eb * (1 - theta)`` (eq. 8) from the urban and rural Engel coefficients
     Ea, Eb (fractions in (0, 1], not percent) and the urbanisation rate theta (fraction 0..1).
-    ``form="seed"``: ``t = En`` exactly as the seed prints it (R between 0.5 and 0.73);
-    ``form="pearl"``: the Pearl-curve form of the literature, ``t = 1/En - 3`` (R grows as the
-    food share falls, R = 0.5 at En = 1/3).
+    ``form="pearl"`` (default): the Pearl-curve form of the literature, ``t = 1/En - 3``: R grows as
+    the food share falls (R = 0.5 at En = 1/3, R -> 1 as En -> 0), as the seed's prose has it (R = 1,
+    the maximum, is "the extremely rich stage"). ``form="seed"``: ``t = En`` exactly as eq. 8 prints
+    it; R then stays between 0.5 and 0.73 and *rises* with the Engel coefficient, i.e. with poverty.
     """
     if form not in R_FORMS:
         raise ConfigError([problem("development_stage()", "form", form, "must be 'seed' or 'pearl'")])
@@ -332,7 +333,7 @@ def compensation_table(
     *,
     variant: str,
     reference_gdp_per_capita: float | None,
-    r_form: Literal["seed", "pearl"] = "seed",
+    r_form: Literal["seed", "pearl"] = "pearl",
     loss: pd.DataFrame | None = None,
     horizon_years: int = 20,
     discount_rate: float = 0.03,

@@ -109,6 +109,22 @@ def test_footprint_hubei_items_by_hand() -> None:
     assert out["ec_gha_per_capita"] == pytest.approx(0.3112704, rel=1e-12)
 
 
+def test_seed003_footprint_from_its_table_2_and_population() -> None:
+    """Seed 003 prints EF = 1078.73 x 10^4 gha for Hubei in 2017 (section 3.1). Its own inputs give
+    less: Table 2 and r = 2.52 (section 2.2.1) make ef = 2.52 * 0.0641655 = 0.1616970 gha per person,
+    and with the population it prints (59,020,000, section 2.1) EF = 954.34 x 10^4 gha. The
+    population that would give 1078.73 is 1078.73e4 / 0.1616970 = 6671.3 x 10^4 persons
+    (docs/science.md records the mismatch)."""
+    table = load_footprint_table("hubei_2017")
+    # cultivated_area_ha only has to be valid here: EC is not part of this check.
+    stats = pd.DataFrame({"zone_id": ["hubei"], "year": [2017], "population": [59_020_000],
+                          "cultivated_area_ha": [1.0]})
+    out = footprint(stats, table).iloc[0]
+    assert out["ef_gha_per_capita"] == pytest.approx(0.1616970, abs=5e-8)
+    assert round(out["ef_gha"] / 1e4, 2) == 954.34
+    assert round(1078.73e4 / out["ef_gha_per_capita"] / 1e4, 1) == 6671.3
+
+
 def test_footprint_three_counties() -> None:
     out = _by_zone(footprint(stats3(), ROUND))
     assert list(out["ef_gha"]) == pytest.approx([24_000, 48_000, 120_000], rel=1e-12)

@@ -1,6 +1,6 @@
 """The regression's sufficient statistics over chunked arrays: per-block partial moments (NaN rows
 dropped) merged in one ``dask.compute`` for every year, then the fits of
-:mod:`ecodask.science.regression` on them (methods.md section 5)."""
+:mod:`ecodask.science.regression` on them (methods.md section 6)."""
 
 from __future__ import annotations
 

@@ -230,7 +230,7 @@ def role_sign_mismatch(role, overload_q):
 
 
 def loss_based(loss_cny, horizon_years: int, discount_rate: float, annual_form: str = "seed001"):
-    """Loss-based compensation (seed 001): an annual ESV loss L valued over n years at rate r.
+    """Loss-based compensation (seed 001 names it, no formula): an annual ESV loss L over n years at r.
 
     ``total = sum_{t=1..n} L / (1 + r)^t`` (CNY, present value). The annual amount (CNY/yr), two
     readings of a seed that prints no formula for it:
@@ -264,7 +264,7 @@ def loss_based(loss_cny, horizon_years: int, discount_rate: float, annual_form: 
 
 
 def opportunity_cost(income_per_capita, population, reference_income):
-    """Opportunity cost ``OC = max(reference - income, 0) * N`` (CNY/yr; seed 000's methods).
+    """Opportunity cost ``OC = max(reference - income, 0) * N`` (CNY/yr; seed 000 names it; ours).
 
     ``income_per_capita`` and ``reference_income`` in CNY/person/yr, ``population`` persons: the
     income a county forgoes against the reference, the lower bound of the standard range beside

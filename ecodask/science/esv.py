@@ -184,7 +184,7 @@ def sensitivity_table(
     index: ClassIndex,
     change: float = 0.5,
 ) -> pd.DataFrame:
-    """Sensitivity coefficients (seed 002 section 3.4) per zone, year, table class and direction.
+    """Sensitivity coefficients (Kreuter et al. 2001; seed 002 §3.4) per zone, year, class and direction.
 
     For table class c, every coefficient of c is scaled by (1 +/- ``change``):
     ``CS = |((ESV_j - ESV_i) / ESV_i) / ((VC_jc - VC_ic) / VC_ic)|``. NaN where the class has no

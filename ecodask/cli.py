@@ -141,6 +141,14 @@ def describe(exc: BaseException) -> str:
     return _one_line(str(exc)) or type(exc).__name__
 
 
+def _number_or_name(value: str) -> float | str:
+    """A command-line value that is a number (``59592``) or a name (``china_nbs``)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _fail(exc: BaseException) -> None:
     """Report ``exc`` and exit: 2 for a user's error (EcodaskError), 1 for anything else; with
     --debug the traceback first."""
@@ -473,10 +481,11 @@ def compensation(
         "columns of the statistics). Default: all_land when --esv is given, and cultivated.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the tables and maps.")] = Path(
         "compensation-output"),
-    r_form: Annotated[str, typer.Option(help="Development stage R: seed (t = En) or pearl "
-                                        "(t = 1/En - 3).")] = "seed",
-    reference_gdp_per_capita: Annotated[float | None, typer.Option(
-        help="CNY per person for G (default: the counties' GDP over their population).")] = None,
+    r_form: Annotated[str, typer.Option(help="Development stage R: pearl (t = 1/En - 3, R rises with "
+                                        "wealth) or seed (t = En, as printed).")] = "pearl",
+    reference_gdp_per_capita: Annotated[str, typer.Option(
+        help="G's reference: a GDP per capita series by name (china_nbs: China's national figure by "
+        "year), 'counties' (their GDP over their population) or a number, CNY per person.")] = "china_nbs",
     reference_income: Annotated[float | None, typer.Option(
         help="CNY per person for the opportunity cost (default: the counties' mean).")] = None,
     horizon_years: Annotated[int, typer.Option(help="Years over which a loss is valued.")] = 20,
@@ -499,7 +508,8 @@ def compensation(
     try:
         try:
             chosen = {"variants": variant} if variant else {}
-            opts = CompensationConfig(r_form=r_form, reference_gdp_per_capita=reference_gdp_per_capita,
+            opts = CompensationConfig(r_form=r_form,
+                                      reference_gdp_per_capita=_number_or_name(reference_gdp_per_capita),
                                       reference_income=reference_income, horizon_years=horizon_years,
                                       discount_rate=discount_rate, **chosen)
         except ValidationError as exc:

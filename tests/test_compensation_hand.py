@@ -315,6 +315,17 @@ def test_table_options_pearl_and_default_references() -> None:
     assert list(t["loss_total_cny"]) == [0.0, 0.0, 0.0]
 
 
+def test_reference_by_year_from_a_series() -> None:
+    # a series by year (the national figure, seed 003 eq. 9): A's G = 30,000 / 59,592 in 2017
+    t = _by_zone(_table(reference_gdp_per_capita={2016: 53_783.0, 2017: 59_592.0}))
+    assert list(t["reference_gdp_per_capita"]) == [59_592.0] * 3
+    assert t.loc["A", "g_affordability"] == pytest.approx(30_000 / 59_592, rel=1e-12)
+    with pytest.raises(ConfigError, match="no figure for year 2017 .has 2018-2019."):
+        _table(reference_gdp_per_capita={2018: 1.0, 2019: 2.0})
+    with pytest.raises(ConfigError, match=r"reference_gdp_per_capita\[2017\]"):
+        _table(reference_gdp_per_capita={2017: -1.0})
+
+
 def test_ranks_within_year_and_role_totals() -> None:
     stats, esv = stats3(), esv3()
     s2, e2 = stats.assign(year=2018), esv.assign(year=2018)

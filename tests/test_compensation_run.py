@@ -13,6 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ecodask.cli import app
+from ecodask.errors import InputError
+from ecodask.io.catalogs import load_gdp_per_capita
 from ecodask.run.config import load_config
 from ecodask.synth import make_region
 
@@ -46,6 +48,10 @@ def test_every_county_year_and_variant_without_gaps(run) -> None:
     merged = t[t.variant == "all_land"].merge(total, on=["zone_id", "year"])
     np.testing.assert_allclose(merged.esv_total_cny, merged.esv_cny, rtol=1e-12)
     assert set(t.direction) == {"pay", "receive"}
+    # G's reference is China's national GDP per capita of each year (the default, seed 003's eq. 9)
+    national = load_gdp_per_capita("china_nbs").values
+    np.testing.assert_allclose(t.reference_gdp_per_capita, [national[y] for y in t.year], rtol=1e-12)
+    np.testing.assert_allclose(t.g_affordability, t.gdp_per_capita_cny / t.year.map(national), rtol=1e-12)
 
 
 def test_role_totals_add_up(run) -> None:
@@ -153,3 +159,25 @@ def test_the_compensation_geopackage_is_the_same_bytes_every_time(run, tmp_path:
         assert CliRunner().invoke(app, [*args, "--out", str(tmp_path / out)]).exit_code == 0
     a, b = ((tmp_path / out / "compensation.gpkg").read_bytes() for out in ("a", "b"))
     assert a == b and len(first) > 0
+
+
+def test_a_year_the_national_series_lacks_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from ecodask.run.inputs import check_inputs
+
+    cfg = load_config(make_region(tmp_path / "r", seed=4, width_km=4, height_km=3, n_counties=2))
+    stats = pd.read_csv(cfg.county_stats)
+    first = int(stats.year.min())
+    stats.loc[stats.year == first, "year"] = 1985  # the land-cover year moved before the series
+    stats.to_csv(cfg.county_stats, index=False)
+    years = {1985 if y == first else y: f for y, f in cfg.landcover.years.items()}
+    cfg = cfg.model_copy(update={"landcover": cfg.landcover.model_copy(update={"years": years})})
+    with pytest.raises(InputError) as info:
+        check_inputs(cfg)
+    (p,) = [p for p in info.value.problems if p.key == "year"]
+    assert p.file == str(cfg.county_stats) and p.value == 1985 and "china_nbs" in p.message
+    assert "2000-2024" in p.message
+    assert not cfg.output.exists()
+    # a number or the counties' own figure serves any year
+    for ref in (60_000.0, "counties"):
+        comp = cfg.compensation.model_copy(update={"reference_gdp_per_capita": ref})
+        check_inputs(cfg.model_copy(update={"compensation": comp}))

@@ -290,4 +290,9 @@ def test_conventions_name_both_forms_of_r_and_the_one_used() -> None:
         assert used in r and f"compensation.r_form: {other}" in r
         assert "extremely rich" in r  # the one sentence on why
     assert CompensationConfig().r_form == "pearl"
+    for ref, what in (("china_nbs", "the series china_nbs by year"), ("counties", "the counties' total GDP"),
+                      (60000.0, "60,000 CNY per person in every year")):
+        comp = CompensationConfig(reference_gdp_per_capita=ref).model_dump(mode="json")
+        lines = conventions({"county_stats": "stats.csv", "compensation": comp})
+        assert any(line.startswith("Affordability G") and what in line for line in lines), (ref, lines)
     assert not any(line.startswith("Development stage R") for line in conventions({}))

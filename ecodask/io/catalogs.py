@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ecodask.errors import CatalogError, problem
-from ecodask.science.catalogs import ClassScheme, EsvTable, FootprintTable
+from ecodask.science.catalogs import ClassScheme, EsvTable, FootprintTable, GdpPerCapita
 
 
 def builtin_catalog_dir() -> Path:
@@ -28,7 +28,8 @@ def builtin_catalog_dir() -> Path:
     raise CatalogError([problem(here, "catalogs", None, "the built-in catalog folder is missing")])
 
 
-_KINDS = {"class_schemes": ClassScheme, "esv_tables": EsvTable, "footprint_tables": FootprintTable}
+_KINDS = {"class_schemes": ClassScheme, "esv_tables": EsvTable, "footprint_tables": FootprintTable,
+          "gdp_per_capita": GdpPerCapita}
 
 
 def _search_dirs(extra: Sequence[Path]) -> list[Path]:
@@ -36,7 +37,8 @@ def _search_dirs(extra: Sequence[Path]) -> list[Path]:
 
 
 def catalog_files(kind: str, extra: Sequence[Path] = ()) -> dict[str, Path]:
-    """Name -> YAML file of every entry of ``kind``: 'class_schemes', 'esv_tables' or 'footprint_tables'."""
+    """Name -> YAML file of every entry of ``kind``: 'class_schemes', 'esv_tables', 'footprint_tables' or
+    'gdp_per_capita'."""
     found: dict[str, Path] = {}
     for d in reversed(_search_dirs(extra)):  # later (extra) folders win
         for f in sorted((Path(d) / kind).glob("*.yaml")):
@@ -84,6 +86,11 @@ def load_esv_table(name: str, extra: Sequence[Path] = ()) -> EsvTable:
 def load_footprint_table(name: str, extra: Sequence[Path] = ()) -> FootprintTable:
     """The footprint table ``name`` (e.g. 'hubei_2017')."""
     return _load("footprint_tables", name, extra)  # type: ignore[return-value]
+
+
+def load_gdp_per_capita(name: str, extra: Sequence[Path] = ()) -> GdpPerCapita:
+    """The reference GDP per capita series ``name`` (e.g. 'china_nbs')."""
+    return _load("gdp_per_capita", name, extra)  # type: ignore[return-value]
 
 
 def scheme_fits_table(scheme: ClassScheme, table: EsvTable, extra: Sequence[Path] = ()) -> list:

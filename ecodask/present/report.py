@@ -148,6 +148,18 @@ def _r_line(form: str) -> str:
             "with the food share.")
 
 
+def _g_line(ref: object) -> str:
+    """What G = county GDP per capita / reference divides by."""
+    if ref == "counties":
+        what = "the counties' total GDP over their total population, per year"
+    elif isinstance(ref, int | float):
+        what = f"{ref:,.0f} CNY per person in every year"
+    else:
+        what = f"the series {ref} by year (catalogs/gdp_per_capita; china_nbs: China's national figure)"
+    return (f"Affordability G = county GDP per capita / {what}; seed 003's eq. 9 divides by the national "
+            "figure.")
+
+
 def _compensated(config: dict) -> bool:
     """Whether the run computed compensation (it needs county statistics and the stage enabled)."""
     return bool(config.get("county_stats")) and bool(config.get("compensation", {}).get("enabled", True))
@@ -193,7 +205,7 @@ def conventions(config: dict, tables: dict | None = None) -> list[str]:
         f"F test λ on {an.get('variance')} variance; risk/ecological detectors at α = {an.get('alpha')}.",
         "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
         "(|z| ≥ 1.645/1.960/2.576).",
-        *([_r_line(comp.get("r_form", "pearl")),
+        *([_r_line(comp.get("r_form", "pearl")), _g_line(comp.get("reference_gdp_per_capita", "china_nbs")),
            f"Compensation: loss valued over "
            f"{comp.get('horizon_years')} years at a discount rate of {comp.get('discount_rate')}, the annual "
            f"amount {_ANNUAL.get(comp.get('annual_form'), _ANNUAL['seed001'])}; "

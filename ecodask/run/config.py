@@ -35,7 +35,13 @@ from pyproj.exceptions import CRSError
 
 from ecodask.errors import CatalogError, ConfigError, Problem, problem
 from ecodask.io import objstore
-from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table, scheme_fits_table
+from ecodask.io.catalogs import (
+    catalog_files,
+    load_class_scheme,
+    load_esv_table,
+    load_gdp_per_capita,
+    scheme_fits_table,
+)
 from ecodask.run.fetch import fetch_inputs
 from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.grid import Grid, equal_area_reason
@@ -272,8 +278,10 @@ class CompensationConfig(_Strict):
         Engel coefficient, ``pearl`` (t = 1/En - 3, the default: R rises as the food share falls,
         as the seed's prose reads) or ``seed`` (t = En, as eq. 8 prints it: R rises with the food
         share).
-    reference_gdp_per_capita: CNY per person for G; default: the counties' total GDP over their
-        total population in each year. reference_income: CNY per person for the opportunity cost;
+    reference_gdp_per_capita: G's reference (CNY per person): a catalog series by name (default
+        ``china_nbs``, China's national GDP per capita by year, the seed's reference), ``counties``
+        (the counties' total GDP over their total population in each year) or one number.
+        reference_income: CNY per person for the opportunity cost;
         default: the population-weighted mean income of the counties in each year.
     horizon_years / discount_rate: the loss-based compensation's valuation of ESV lost through
         transitions. footprint_table: the items (c_i, p_i) and factors r, y of the footprint.
@@ -289,7 +297,10 @@ class CompensationConfig(_Strict):
     r_form: Literal["seed", "pearl"] = Field(
         "pearl", description="R's t: 1/En - 3 (Pearl: R rises with wealth, as seed 003's prose) "
         "or En as printed")
-    reference_gdp_per_capita: Annotated[float, Field(gt=0)] | None = None
+    reference_gdp_per_capita: Annotated[float, Field(gt=0)] | Annotated[str, Field(min_length=1)] = Field(
+        "china_nbs", description="G's reference, CNY/person: a series of catalogs/gdp_per_capita by name "
+        "(default china_nbs, China's national figure by year, as seed 003's eq. 9), 'counties' (their "
+        "total GDP over their population, per year) or one number")
     reference_income: Annotated[float, Field(gt=0)] | None = None
     horizon_years: int = Field(20, ge=1, le=500)
     discount_rate: float = Field(0.03, ge=0, lt=1)
@@ -465,7 +476,7 @@ def _catalog_problems(exc: CatalogError, kind: str, cfg: RunConfig, file: Path, 
     if name in catalog_files(kind, cfg.catalogs):
         return [problem(p.file, p.key, p.value, p.message.removeprefix("Value error, "))
                 for p in exc.problems]
-    what = "class scheme" if kind == "class_schemes" else "ESV table"
+    what = {"class_schemes": "class scheme", "gdp_per_capita": "GDP per capita series"}.get(kind, "ESV table")
     return [problem(file, key, name, f"unknown {what} ({exc.problems[0].message})")]
 
 
@@ -506,6 +517,14 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
                            f"{scheme.name!r} (has: {', '.join(scheme.mappings)})"))
     elif scheme and table:
         out += _table_fits(cfg, scheme, table, file)
+    ref = cfg.compensation.reference_gdp_per_capita
+    compensated = cfg.county_stats is not None and cfg.compensation.enabled
+    if compensated and isinstance(ref, str) and ref != "counties":
+        try:
+            load_gdp_per_capita(ref, cfg.catalogs)
+        except CatalogError as exc:
+            out += _catalog_problems(exc, "gdp_per_capita", cfg, file,
+                                     "compensation.reference_gdp_per_capita", ref)
     import pyogrio
 
     try:

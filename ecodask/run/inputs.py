@@ -69,11 +69,15 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
                                     f"does not overlap the run's grid {g}"))
     if cfg.county_stats is not None and cfg.compensation.enabled:  # fail before any pixel is read
         from ecodask.io.county_stats import read_county_stats
+        from ecodask.run.stages.compensation import reference_gdp_years
 
         try:
-            read_county_stats(cfg.county_stats, zone_table(zones), cfg.years)
+            stats = read_county_stats(cfg.county_stats, zone_table(zones), cfg.years)
         except InputError as exc:
             problems.extend(exc.problems)
+        else:
+            problems += reference_gdp_years(cfg.compensation, cfg.catalogs, stats["year"].tolist(),
+                                            cfg.county_stats)
     if problems:
         raise InputError(problems)
     return StoreInputs(

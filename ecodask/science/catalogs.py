@@ -6,7 +6,7 @@ Pure data, checked on construction (pydantic); loading them from YAML is
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -121,6 +121,25 @@ class EsvTable(_Strict):
     def market_services(self) -> list[str]:
         """The services of the market part, in table order; the rest are non-market."""
         return [s.name for s in self.services if self.is_market(s)]
+
+
+class GdpPerCapita(_Strict):
+    """A reference GDP per capita by year (CNY/person): the denominator of the affordability
+    index G (seed 003, eq. 9, divides by the national figure)."""
+
+    name: str
+    title: str
+    units: Literal["CNY/person"]
+    prices: Literal["current", "constant"]
+    source: str
+    verification: str
+    notes: list[str] = Field(default_factory=list)
+    values: dict[Annotated[int, Field(ge=1900, le=2200)], Annotated[float, Field(gt=0)]] = Field(min_length=1)
+
+    @property
+    def years(self) -> str:
+        """The years covered, e.g. '2000-2024'."""
+        return f"{min(self.values)}-{max(self.values)}"
 
 
 class FootprintItem(_Strict):

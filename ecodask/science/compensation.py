@@ -20,7 +20,7 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from numbers import Real
 from typing import Literal
 
@@ -311,8 +311,10 @@ def _options(variant, reference_gdp_per_capita, r_form, horizon_years, discount_
         out.append(problem(where, "variant", variant, "must be a non-empty string"))
     if r_form not in R_FORMS:
         out.append(problem(where, "r_form", r_form, "must be 'seed' or 'pearl'"))
-    for name, v in (("reference_gdp_per_capita", reference_gdp_per_capita),
-                    ("reference_income", reference_income)):
+    by_year = reference_gdp_per_capita if isinstance(reference_gdp_per_capita, Mapping) else {}
+    for name, v in (("reference_gdp_per_capita", None if by_year else reference_gdp_per_capita),
+                    ("reference_income", reference_income),
+                    *((f"reference_gdp_per_capita[{y}]", by_year[y]) for y in by_year)):
         if v is not None and (not isinstance(v, Real) or not np.isfinite(v) or v <= 0):
             out.append(problem(where, name, v, "must be a number > 0 (or None: from the counties)"))
     if not isinstance(horizon_years, int | np.integer) or horizon_years < 1:
@@ -332,7 +334,7 @@ def compensation_table(
     fp: pd.DataFrame,
     *,
     variant: str,
-    reference_gdp_per_capita: float | None,
+    reference_gdp_per_capita: float | Mapping[int, float] | None,
     r_form: Literal["seed", "pearl"] = "pearl",
     loss: pd.DataFrame | None = None,
     horizon_years: int = 20,
@@ -358,10 +360,12 @@ def compensation_table(
       of other zones are ignored (as in ``esv`` and ``fp``), but a ``loss`` table none of whose
       zone_ids is a county of ``stats`` is an error (a key mismatch, not a region without loss).
 
-    Options: ``reference_gdp_per_capita`` (CNY/person/yr) for G; None: the counties' total GDP
-    over their total population, per year. ``reference_income`` (CNY/person/yr) for the
-    opportunity cost; None: the population-weighted mean income per capita of the counties,
-    per year (``sum(income * N) / sum(N)``). ``r_form``: see :func:`development_stage`.
+    Options: ``reference_gdp_per_capita`` (CNY/person/yr) for G: one figure, a figure per year
+    (e.g. the national series, as seed 003's eq. 9), or None: the counties' total GDP over their
+    total population, per year. A year of the statistics the series lacks is an error.
+    ``reference_income`` (CNY/person/yr) for the opportunity cost; None: the population-weighted
+    mean income per capita of the counties, per year (``sum(income * N) / sum(N)``).
+    ``r_form``: see :func:`development_stage`.
     ``horizon_years``, ``discount_rate``, ``annual_form``: :func:`loss_based`. ``k``: the number of
     levels.
     ``files`` names the four inputs in error messages.
@@ -442,6 +446,14 @@ def compensation_table(
     by_year = t.groupby("year")
     if reference_gdp_per_capita is None:
         ref_gdp = by_year["gdp_cny"].transform("sum") / by_year["population"].transform("sum")
+    elif isinstance(reference_gdp_per_capita, Mapping):
+        ref_gdp = t["year"].map(lambda y: reference_gdp_per_capita.get(int(y), np.nan)).astype(float)
+        missing = sorted({int(y) for y in t.loc[ref_gdp.isna(), "year"]})
+        if missing:
+            known = f"{min(reference_gdp_per_capita)}-{max(reference_gdp_per_capita)}"
+            raise ConfigError([problem("compensation options", "reference_gdp_per_capita", y,
+                                       f"the reference series has no figure for year {y} (has {known})")
+                               for y in missing])
     else:
         ref_gdp = pd.Series(float(reference_gdp_per_capita), index=t.index)
     if reference_income is None:

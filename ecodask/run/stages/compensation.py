@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, problem
-from ecodask.io.catalogs import load_esv_table, load_footprint_table
+from ecodask.io.catalogs import load_esv_table, load_footprint_table, load_gdp_per_capita
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import CompensationConfig, RunConfig
 from ecodask.run.stages import Stage, catalog_entry
@@ -51,7 +51,7 @@ def compensation(
             esv = county_esv_cultivated(stats, load_esv_table(opts.cultivated_table, catalogs), source)
         # Per year inside; unset references default to the counties' own (see compensation_table).
         tables.append(comp.compensation_table(
-            esv, stats, fp, variant=variant, reference_gdp_per_capita=opts.reference_gdp_per_capita,
+            esv, stats, fp, variant=variant, reference_gdp_per_capita=reference_gdp(opts, catalogs),
             r_form=opts.r_form, loss=loss, horizon_years=opts.horizon_years,
             discount_rate=opts.discount_rate, reference_income=opts.reference_income,
             annual_form=opts.annual_form))
@@ -59,6 +59,27 @@ def compensation(
         raise InputError([problem(source, "compensation.variants", opts.variants,
                                   "nothing to compute: all_land needs a run's ESV table")])
     return pd.concat(tables, ignore_index=True)
+
+
+def reference_gdp(opts: CompensationConfig, catalogs: Sequence[Path]) -> float | dict[int, float] | None:
+    """G's reference GDP per capita (CNY/person): one number, a catalog series by year, or None
+    (``counties``: the counties' own, per year)."""
+    ref = opts.reference_gdp_per_capita
+    if not isinstance(ref, str):
+        return ref
+    return None if ref == "counties" else dict(load_gdp_per_capita(ref, catalogs).values)
+
+
+def reference_gdp_years(opts: CompensationConfig, catalogs: Sequence[Path], years: Sequence[int],
+                        source: str | Path) -> list:
+    """Problems naming ``source`` (the county statistics) for each year the reference series lacks."""
+    ref = reference_gdp(opts, catalogs)
+    if not isinstance(ref, dict):
+        return []
+    name = opts.reference_gdp_per_capita
+    return [problem(source, "year", y, f"compensation.reference_gdp_per_capita {name!r} has no figure for it"
+                    f" (has {min(ref)}-{max(ref)}): give a number, 'counties' or "
+                    "another series") for y in sorted(set(years)) if y not in ref]
 
 
 def write_compensation(table: pd.DataFrame, zones, folder: Path,
@@ -130,7 +151,13 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
         return {}
     return ({"county_stats": cfg.county_stats}
             | catalog_entry("esv_tables", cfg.compensation.cultivated_table, cfg)
-            | catalog_entry("footprint_tables", cfg.compensation.footprint_table, cfg))
+            | catalog_entry("footprint_tables", cfg.compensation.footprint_table, cfg)
+            | _reference_entry(cfg))
+
+
+def _reference_entry(cfg: RunConfig) -> dict[str, Path]:
+    ref = cfg.compensation.reference_gdp_per_capita
+    return catalog_entry("gdp_per_capita", ref, cfg) if isinstance(ref, str) else {}
 
 
 STAGE = Stage("compensation", ("transitions_esv",), config_parts, input_files, run)

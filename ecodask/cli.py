@@ -560,10 +560,10 @@ def catalogs(
     table: Annotated[str | None, typer.Option(
         "--table", help="The ESV table to check --check against.")] = None,
     catalog: Annotated[list[Path] | None, typer.Option(
-        "--catalog", help="An extra catalog folder (with class_schemes/, esv_tables/), searched first "
+        "--catalog", help="An extra catalog folder (with class_schemes/, esv_tables/, ...), searched first "
         "(repeatable; a run's `catalogs:`).")] = None,
 ) -> None:
-    """List the class schemes and ESV tables a run can name; check a scheme of your own.
+    """List the class schemes, ESV tables and GDP series a run can name; check a scheme of your own.
 
     A class scheme (class_schemes/<name>.yaml) names the codes of a land-cover
     product and maps them onto the class set of each ESV table it is used
@@ -575,12 +575,19 @@ def catalogs(
     Example: ecodask catalogs --catalog my-catalogs --check plus --table xinzhou_2023
     """
     from ecodask.errors import CatalogError
-    from ecodask.io.catalogs import catalog_files, load_class_scheme, load_esv_table, scheme_fits_table
+    from ecodask.io.catalogs import (
+        catalog_files,
+        load_class_scheme,
+        load_esv_table,
+        load_gdp_per_capita,
+        scheme_fits_table,
+    )
 
     extra = list(catalog or [])
     try:
         schemes = {n: load_class_scheme(n, extra) for n in catalog_files("class_schemes", extra)}
         tables = {n: load_esv_table(n, extra) for n in catalog_files("esv_tables", extra)}
+        series = {n: load_gdp_per_capita(n, extra) for n in catalog_files("gdp_per_capita", extra)}
     except CatalogError as exc:
         _fail(exc)
     if check is None:
@@ -593,7 +600,12 @@ def catalogs(
         for name, t in tables.items():
             fits = [s for s, sc in schemes.items() if not scheme_fits_table(sc, t, extra)]
             out.print(f"  {name:<22} class set {t.class_set!r}, {t.units}; schemes that fit: "
-                      f"{', '.join(fits) or 'none'}  ({t.title})", highlight=False, soft_wrap=True)
+                      f"{', '.join(fits) or 'none'}; market: {', '.join(t.market_services) or 'none'}  "
+                      f"({t.title})", highlight=False, soft_wrap=True)
+        out.print("[bold]GDP per capita series[/] (compensation.reference_gdp_per_capita):")
+        for name, g in series.items():
+            out.print(f"  {name:<22} {g.years}, {g.units}, {g.prices} prices  ({g.title})", highlight=False,
+                      soft_wrap=True)
         return
     try:
         if check not in schemes:

@@ -77,6 +77,9 @@ def test_the_catalogs_command_lists_and_checks_a_scheme_of_ones_own(tmp_path: Pa
     listing = CliRunner().invoke(app, ["catalogs"])
     assert listing.exit_code == 0, listing.output
     assert "plus " in listing.output and "clcd " in listing.output and "xinzhou_2023 " in listing.output
+    flat = " ".join(listing.output.split())
+    assert "market: food_production, raw_materials, water_supply" in flat
+    assert "china_nbs 2000-2024, CNY/person, current prices" in flat
     own = tmp_path / "cat" / "class_schemes"
     own.mkdir(parents=True)
     text = (builtin_catalog_dir() / "class_schemes" / "plus.yaml").read_text()
@@ -108,3 +111,16 @@ def test_market_split_is_the_tables_property_with_per_service_overrides() -> Non
     assert table.market_services == []
     with pytest.raises(ValueError, match="market_groups"):
         EsvTable(**{**base, "market_groups": ["markets"]})
+
+
+def test_national_gdp_series_is_whole_and_plausible() -> None:
+    """A transcription check: every year 2000-2024, nominal growth between 2 % and 25 % a year (a
+    typo of one digit breaks it), the 2017 figure within 0.2 % of its first release (59,660)."""
+    from ecodask.io.catalogs import load_gdp_per_capita
+
+    g = load_gdp_per_capita("china_nbs")
+    years = sorted(g.values)
+    assert years == list(range(2000, 2025)) and g.units == "CNY/person" and g.prices == "current"
+    growth = [g.values[b] / g.values[a] - 1 for a, b in zip(years, years[1:], strict=False)]
+    assert all(0.02 < x < 0.25 for x in growth), dict(zip(years[1:], growth, strict=True))
+    assert abs(g.values[2017] / 59_660 - 1) < 0.002

@@ -157,3 +157,31 @@ def test_run_record_and_report_name_the_preset(a1_run) -> None:
     assert "continuous drivers the regression selected" in text
     assert "forward by p (enter p &lt; 0.05)" in text and "seed 002&#x27;s layout" in text
     assert yaml.safe_dump({"preset": "seed002"}).strip() in text  # the configuration as YAML
+
+
+def test_driver_summary_marks_drivers_left_out(a1_run) -> None:
+    from ecodask.present.summaries import driver_summary_markdown
+
+    cfg, _, _ = a1_run
+    text = driver_summary_markdown(cfg.output)
+    factor = pd.read_parquet(cfg.output / "tables" / "geodetector_factor.parquet")
+    for name in set(factor.factor):
+        assert f"| {name} |" in text
+    assert "| noise |" not in text  # never selected, never in the detector
+
+
+def test_nothing_selected_leaves_the_detector_without_factors(tmp_path: Path) -> None:
+    from ecodask.present.summaries import driver_summary_markdown
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    noise = {"noise": _write_drivers(folder)["noise"]}
+    cfg = load_config(make_tiny_region(folder, drivers=noise, cluster={"kind": "local", "n_workers": 1},
+                                       analysis={"preset": "seed002", "hotspots": False}))
+    run_stages(cfg, "ingest", "transitions_esv", "driver_analysis")
+    tables = cfg.output / "tables"
+    reg = pd.read_parquet(tables / "regression.parquet")
+    assert list(reg.term) == [CONSTANT, "noise"] * 2 and list(reg.selected) == [True, False] * 2
+    assert list(pd.read_parquet(tables / "regression_selected.parquet").term) == [CONSTANT] * 2
+    assert not list(tables.glob("geodetector_*"))
+    assert "No driver went to the detector" in driver_summary_markdown(cfg.output)

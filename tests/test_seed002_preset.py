@@ -17,7 +17,7 @@ import xarray as xr
 import yaml
 from affine import Affine
 
-from ecodask.chunked.geodetector import detect_arrays
+from ecodask.chunked.geodetector import detect_arrays, detect_table
 from ecodask.errors import ConfigError
 from ecodask.run.config import PRESETS, AnalysisConfig, load_config
 from ecodask.science.grid import CHINA_ALBERS
@@ -185,3 +185,44 @@ def test_nothing_selected_leaves_the_detector_without_factors(tmp_path: Path) ->
     assert list(pd.read_parquet(tables / "regression_selected.parquet").term) == [CONSTANT] * 2
     assert not list(tables.glob("geodetector_*"))
     assert "No driver went to the detector" in driver_summary_markdown(cfg.output)
+
+
+def test_geodetector_command_selects_first(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ecodask.cli import app
+
+    rng = np.random.default_rng(4)
+    n = 600
+    t = pd.DataFrame({"slope": rng.gamma(2, 5, n), "noise": rng.normal(size=n),
+                      "soil": rng.choice(["clay", "loam", "sand"], n)})
+    t["esv"] = np.sqrt(t.slope) + (t.soil == "sand") + rng.normal(0, 0.3, n)
+    t.to_csv(tmp_path / "cells.csv", index=False)
+    out = tmp_path / "gd"
+    res = CliRunner().invoke(app, ["geodetector", str(tmp_path / "cells.csv"), "--y", "esv", "--factors",
+                                   "slope,noise,soil", "--select", "bic", "--discretize", "natural",
+                                   "--k", "5", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "forward selection by bic: slope" in res.output
+    factor = pd.read_csv(out / "geodetector_factor.csv")
+    assert set(factor.factor) == {"slope", "soil"}  # noise not selected; text columns always in
+    reg = pd.read_parquet(out / "regression.parquet")
+    assert list(reg.term) == [CONSTANT, "slope", "noise"] and list(reg.selected) == [True, True, False]
+    full = sm.OLS(t.esv, sm.add_constant(t[["slope", "noise"]])).fit()
+    np.testing.assert_allclose(reg.B, full.params, rtol=1e-9)
+    np.testing.assert_allclose(reg.BIC, full.bic, rtol=1e-9)
+    sel = pd.read_parquet(out / "regression_selected.parquet")
+    assert list(sel.term) == [CONSTANT, "slope"] and (sel.criterion == "bic").all()
+    # BIC of slope alone is lower than with noise, and lower than the constant alone (statsmodels)
+    alone = sm.OLS(t.esv, sm.add_constant(t[["slope"]])).fit()
+    assert alone.bic < full.bic and alone.bic < sm.OLS(t.esv, np.ones(n)).fit().bic
+    direct = detect_table(t, "esv", ["slope", "soil"], discretize="natural", k=5)["factor"]
+    np.testing.assert_allclose(factor.set_index("factor").q.sort_index(),
+                               direct.set_index("factor").q.sort_index(), rtol=1e-12)
+    bad = tmp_path / "bad"
+    for args, says in ((["--select", "cp"], "--select = 'cp'"), (["--factors", "aspect", "--select", "p"],
+                                                                   "aspect = None: no such column")):
+        res = CliRunner().invoke(app, ["geodetector", str(tmp_path / "cells.csv"), "--y", "esv", "--factors",
+                                       "slope", *args, "--out", str(bad)])
+        assert res.exit_code == 2 and says in res.output, res.output
+        assert not bad.exists()

@@ -176,10 +176,20 @@ def test_nothing_selected_leaves_the_detector_without_factors(tmp_path: Path) ->
     folder = tmp_path / "r"
     folder.mkdir()
     noise = {"noise": _write_drivers(folder)["noise"]}
-    cfg = load_config(make_tiny_region(folder, drivers=noise, cluster={"kind": "local", "n_workers": 1},
-                                       analysis={"preset": "seed002", "hotspots": False}))
+    # first without the preset: the detector on every driver, one regression table
+    cfg = load_config(make_tiny_region(folder, drivers=noise, cluster={"kind": "local", "n_workers": 1}))
     run_stages(cfg, "ingest", "transitions_esv", "driver_analysis")
     tables = cfg.output / "tables"
+    assert (tables / "geodetector_factor.csv").is_file() and (tables / "morans_i.csv").is_file()
+    assert not (tables / "regression_selected.csv").exists()
+    assert len(list((cfg.output / "figures").glob("geodetector_q_*"))) == 2  # one chart per year
+    # then with it, in the same folder: nothing is selected, so the detector has no factor; the
+    # earlier run's detector tables and charts and hot-spot tables do not stay behind
+    cfg = load_config(make_tiny_region(folder, drivers=noise, cluster={"kind": "local", "n_workers": 1},
+                                       analysis={"preset": "seed002", "hotspots": False}))
+    run_stages(cfg, "driver_analysis")
+    assert not list((cfg.output / "figures").glob("geodetector_*"))
+    assert not (tables / "morans_i.csv").exists() and not (tables / "hotspots.parquet").exists()
     reg = pd.read_parquet(tables / "regression.parquet")
     assert list(reg.term) == [CONSTANT, "noise"] * 2 and list(reg.selected) == [True, False] * 2
     assert list(pd.read_parquet(tables / "regression_selected.parquet").term) == [CONSTANT] * 2

@@ -184,7 +184,24 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         paths |= detector_charts(r, out.figures, f"_{year}", y="ESV density (CNY/ha/yr per analysis cell)")
     if hot is not None:
         write_analysis_hotspots(store, ana, np.asarray(years), hot[2], hot[3])
+    _remove_stale(out, paths)
     return paths
+
+
+def _remove_stale(out: RunFolder, written: dict[str, Path]) -> None:
+    """Remove the tables and detector charts an earlier run of this stage wrote and this one did not
+    (another ``regression_table`` layout, a year whose selection left the detector no driver,
+    hot spots switched off), so the folder holds only this run's results."""
+    from ecodask.science.geodetector import GEODETECTOR_TABLES
+
+    names = [*[f"geodetector_{k}" for k in GEODETECTOR_TABLES], "regression", "regression_selected",
+             "morans_i", "hotspots"]
+    kept = {Path(p).resolve() for p in written.values()}
+    stale = [out.table_path(name, ext) for name in names for ext in ("csv", "parquet")]
+    stale += [*out.figures.glob("geodetector_q_*.png"), *out.figures.glob("geodetector_interaction_*.png")]
+    for path in stale:
+        if path.is_file() and path.resolve() not in kept:
+            path.unlink()
 
 
 def _year_first(df: pd.DataFrame) -> pd.DataFrame:

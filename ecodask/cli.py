@@ -429,12 +429,19 @@ def geodetector(
     quantile_rule: Annotated[str, typer.Option(
         help="Quantile breaks: type7 (R's quantile(), as GD and gdverse) or type1 (an order "
         "statistic).")] = "type7",
+    select: Annotated[str, typer.Option(
+        help="none, or p, aic, bic: first a forward selection of y on the numeric factors not named "
+        "by --categorical (p: enter while p < 0.05), then the detectors on the selected and "
+        "categorical factors only (seed 002's Algorithm A1); writes regression tables too.")] = "none",
 ) -> None:
     """Geographical Detector on a table (factor, interaction, risk, ecological).
 
     Example: ecodask geodetector ntd.csv --y incidence --factors type region
 
     Example: ecodask geodetector t.csv --y esv --factors dem --discretize optimal
+
+    Example (seed 002's A1): ecodask geodetector t.csv --y esv --factors x1,x2,x3 --select p
+    --discretize natural --k 5
     """
     from ecodask.on_tables import geodetector_on_table
 
@@ -448,20 +455,27 @@ def geodetector(
             raise EcodaskError(f"--variance = {variance!r}: population or sample")
         if quantile_rule not in ("type7", "type1"):
             raise EcodaskError(f"--quantile-rule = {quantile_rule!r}: type7 or type1")
+        if select not in ("none", "p", "aic", "bic"):
+            raise EcodaskError(f"--select = {select!r}: none, p, aic or bic")
         results, paths = geodetector_on_table(
-            table, y, names, out_dir, discretize=None if discretize == "none" else discretize, k=k,
+            table, y, names, out_dir, select=None if select == "none" else select,
+            discretize=None if discretize == "none" else discretize, k=k,
             categorical=cats, variance=variance, drop_singletons=not keep_singletons, alpha=alpha,
             dropna=dropna, quantile_rule=quantile_rule)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     from rich.table import Table
 
-    t = Table(title=f"Factor detector (λ on {variance} variance)")
-    for col in ("factor", "q", "p", "strata"):
-        t.add_column(col, justify="left" if col == "factor" else "right")
-    for r in results["factor"].sort_values("q", ascending=False).itertuples():
-        t.add_row(str(r.factor), f"{r.q:.4f}", f"{r.p:.3g}", str(r.strata))
-    out.print(t)
+    if "regression" in results:
+        chosen = [t for t in results["regression_selected"].term if t != "(constant)"]
+        _say(f"forward selection by {select}: {', '.join(chosen) or 'none selected'}")
+    if "factor" in results:
+        t = Table(title=f"Factor detector (λ on {variance} variance)")
+        for col in ("factor", "q", "p", "strata"):
+            t.add_column(col, justify="left" if col == "factor" else "right")
+        for r in results["factor"].sort_values("q", ascending=False).itertuples():
+            t.add_row(str(r.factor), f"{r.q:.4f}", f"{r.p:.3g}", str(r.strata))
+        out.print(t)
     _print_outputs({k: str(v) for k, v in paths.items()})
 
 

@@ -94,7 +94,8 @@ def test_fit_from_moments_equals_statsmodels(data):
     # 1e3) is exact only to the whole vector's precision in either fit: 1e-14 of the largest.
     np.testing.assert_allclose(f.params, r.params, rtol=rtol, atol=1e-14 * np.abs(r.params).max())
     for ours, ref in [(f.bse, r.bse), (f.pvalues, r.pvalues),
-                      (f.f_p, r.f_pvalue), (f.aic, r.aic), (f.rss, r.ssr), (f.df_resid, r.df_resid)]:
+                      (f.f_p, r.f_pvalue), (f.aic, r.aic), (f.bic, r.bic), (f.rss, r.ssr),
+                      (f.df_resid, r.df_resid)]:
         np.testing.assert_allclose(ours, ref, rtol=rtol, atol=0)
     # t = B / SE inherits the coefficients' absolute precision: a t near 0 (-1.6e-4 seen) is exact
     # to that slack over its SE, not relatively
@@ -119,6 +120,7 @@ def test_fit_from_moments_equals_statsmodels(data):
     for sub in ([], names[-1:], names[::2]):
         np.testing.assert_allclose(ols(m, sub).params, sm_fit(yk, Xk, sub).params, rtol=RTOL)
         np.testing.assert_allclose(ols(m, sub).aic, sm_fit(yk, Xk, sub).aic, rtol=RTOL)
+        np.testing.assert_allclose(ols(m, sub).bic, sm_fit(yk, Xk, sub).bic, rtol=RTOL)
 
 
 def test_moments_independent_of_chunking_with_large_offset():
@@ -201,17 +203,23 @@ def spss_bruteforce(y, X, method="stepwise", p_enter=0.05, p_remove=0.10):
     return model, history
 
 
-def aic_bruteforce(y, X, method="stepwise"):
+def aic_bruteforce(y, X, method="stepwise", criterion="aic"):
+    """Independent search with statsmodels refits: the single move lowering ``aic`` or ``bic`` (the
+    attribute of statsmodels' OLS results) most, until none lowers it."""
     names = list(X)
     model = list(names) if method == "backward" else []
     history = []
-    current = sm_fit(y, X, model).aic
+
+    def ic(vs):
+        return getattr(sm_fit(y, X, vs), criterion)
+
+    current = ic(model)
     while True:
         moves = []
         if method in ("stepwise", "forward"):
-            moves += [(sm_fit(y, X, [*model, c]).aic, "entered", c) for c in names if c not in model]
+            moves += [(ic([*model, c]), "entered", c) for c in names if c not in model]
         if method in ("stepwise", "backward"):
-            moves += [(sm_fit(y, X, [v for v in model if v != c]).aic, "removed", c) for c in model]
+            moves += [(ic([v for v in model if v != c]), "removed", c) for c in model]
         if not moves:
             break
         best = min(moves, key=lambda mv: mv[0])
@@ -243,14 +251,14 @@ def test_stepwise_known_answer():
     assert [s.step for s in res.history] == [1, 2]
     assert not res.notes  # x4 (tolerance ~0.003 with x1) is left out by its p, not by the tolerance
     assert spss_bruteforce(y, X) == (["x1", "x2"], moves(res))
-    # the recorded p and AIC are those of the model the variable entered
+    # the recorded p, AIC and BIC are those of the model the variable entered
     for s, model in zip(res.history, (["x1"], ["x1", "x2"]), strict=True):
         r = sm_fit(y, X, model)
-        np.testing.assert_allclose([s.p, s.aic], [r.pvalues[-1], r.aic], rtol=RTOL)
+        np.testing.assert_allclose([s.p, s.aic, s.bic], [r.pvalues[-1], r.aic, r.bic], rtol=RTOL)
     t = res.table()
     assert list(t.columns) == ["term", "B", "SE", "Beta", "t", "p", "r", "VIF", "n", "n_dropped", "R2",
-                               "adj_R2", "F", "F_p", "AIC", "method", "criterion", "p_enter", "p_remove",
-                               "tolerance"]
+                               "adj_R2", "F", "F_p", "AIC", "BIC", "method", "criterion", "p_enter",
+                               "p_remove", "tolerance"]
     assert list(t.term) == [CONSTANT, "x1", "x2"]
     assert t[["Beta", "r", "VIF"]].iloc[0].isna().all()
     r = sm_fit(y, X, ["x1", "x2"])
@@ -294,23 +302,77 @@ def test_p_rule_matches_bruteforce(seed, method):
     assert moves(res) == hist
 
 
+@pytest.mark.parametrize("criterion", ["aic", "bic"])
 @pytest.mark.parametrize("method", ["stepwise", "forward", "backward"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_aic_matches_bruteforce(method, seed):
+def test_aic_and_bic_match_bruteforce(method, seed, criterion):
     rng = np.random.default_rng(seed)
     n, p = 80, 5
     z = rng.normal(size=(n, p)) + rng.normal(size=(n, 2)) @ rng.normal(size=(2, p))
     X = {f"v{j}": z[:, j] for j in range(p)}
     y = z @ rng.normal(0, 0.3, p) + rng.normal(size=n)
-    res = stepwise(moments(y, X), method=method, criterion="aic")
-    model, hist = aic_bruteforce(y, X, method)
+    res = stepwise(moments(y, X), method=method, criterion=criterion)
+    model, hist = aic_bruteforce(y, X, method, criterion)
     assert list(res.selected) == model and moves(res) == hist
-    np.testing.assert_allclose(res.fit.aic, sm_fit(y, X, model).aic, rtol=RTOL)
-    start = sm_fit(y, X, list(X) if method == "backward" else []).aic
-    aics = [start, *[s.aic for s in res.history if s.step > 0]]
-    assert all(b < a for a, b in zip(aics[:-1], aics[1:], strict=True))
+    np.testing.assert_allclose(getattr(res.fit, criterion), getattr(sm_fit(y, X, model), criterion),
+                               rtol=RTOL)
+    start = getattr(sm_fit(y, X, list(X) if method == "backward" else []), criterion)
+    ics = [start, *[getattr(s, criterion) for s in res.history if s.step > 0]]
+    assert all(b < a for a, b in zip(ics[:-1], ics[1:], strict=True))
     t = res.table()
-    assert (t.criterion == "aic").all() and t.p_enter.isna().all() and t.p_remove.isna().all()
+    assert (t.criterion == criterion).all() and t.p_enter.isna().all() and t.p_remove.isna().all()
+
+
+def aic_bic_case():
+    """y on a strong x1 and a weak x2 whose entry lowers AIC (penalty 2 per parameter) but not BIC
+    (penalty ln 400 = 6.0): n ln(RSS_1 / RSS_2) = 4.6 lies between; x3 is noise."""
+    rng = np.random.default_rng(35)
+    n = 400
+    X = {"x1": rng.normal(size=n), "x2": rng.normal(size=n), "x3": rng.normal(size=n)}
+    y = 1.0 * X["x1"] + 0.1 * X["x2"] + rng.normal(size=n)
+    return y, X
+
+
+@pytest.mark.parametrize("method", ["forward", "stepwise", "backward"])
+def test_bic_and_aic_choose_differently(method):
+    y, X = aic_bic_case()
+    by_aic, by_bic = aic_bruteforce(y, X, method, "aic")[0], aic_bruteforce(y, X, method, "bic")[0]
+    assert (by_aic, by_bic) == (["x1", "x2"], ["x1"])  # the case tells them apart (statsmodels alone)
+    m = moments(da.from_array(y, chunks=97), as_dask(X, 97))
+    for criterion, expected in (("aic", by_aic), ("bic", by_bic)):
+        assert list(stepwise(m, method=method, criterion=criterion).selected) == expected
+    # the entry of x2 changes the criteria by n ln(RSS_1/RSS_2) - penalty: AIC's 2, BIC's ln n
+    one, two = sm_fit(y, X, ["x1"]), sm_fit(y, X, ["x1", "x2"])
+    gain = len(y) * np.log(one.ssr / two.ssr)
+    np.testing.assert_allclose([one.aic - two.aic, one.bic - two.bic], [gain - 2, gain - np.log(len(y))],
+                               rtol=1e-9)
+    assert 2 < gain < np.log(len(y))
+
+
+def test_enter_table_is_seed_002s_layout():
+    y, X = aic_bic_case()
+    res = stepwise(moments(y, X), method="forward")
+    assert res.selected == ("x1", "x2")
+    t = res.enter_table()
+    assert list(t.term) == [CONSTANT, "x1", "x2", "x3"]  # every variable, in the order given
+    assert list(t.selected) == [True, True, True, False]
+    assert list(t.entered_at.iloc[1:3]) == [1, 2] and t.entered_at.iloc[[0, 3]].isna().all()
+    full = sm_fit(y, X, list(X))  # the model of all variables, as SPSS's enter
+    np.testing.assert_allclose(t.B, full.params, rtol=RTOL)
+    np.testing.assert_allclose(t.SE, full.bse, rtol=RTOL)
+    np.testing.assert_allclose(t.p, full.pvalues, rtol=RTOL)
+    np.testing.assert_allclose(t.R2, full.rsquared, rtol=RTOL)
+    np.testing.assert_allclose(t.BIC, full.bic, rtol=RTOL)
+    assert list(t.sig) == ["**" if p < 0.01 else "*" if p < 0.05 else "" for p in full.pvalues]
+    assert t.sig.iloc[1] == "**" and "" in set(t.sig)
+    assert (t.layout == "enter").all() and (t.method == "forward").all() and (t.p_enter == 0.05).all()
+    # the selected model's own table is unchanged
+    np.testing.assert_allclose(res.table().B, sm_fit(y, X, ["x1", "x2"]).params, rtol=RTOL)
+    # a variable that cannot be fitted with the others: the enter layout says so
+    Xc = dict(X, x4=X["x1"] - X["x2"])
+    with pytest.raises(InputError) as e:
+        stepwise(moments(y, Xc), method="forward").enter_table()
+    assert e.value.problems[0].file == "x4" and "enter layout" in str(e.value)
 
 
 def test_max_steps_stops_with_a_note():
@@ -319,7 +381,7 @@ def test_max_steps_stops_with_a_note():
     assert res.selected == ("x1",) and any("max_steps = 1" in note for note in res.notes)
     assert not stepwise(moments(y, X), max_steps=2).notes  # converged exactly at the limit
     frame = res.history_frame()
-    assert list(frame.columns) == ["step", "action", "variable", "p", "AIC"] and len(frame) == 1
+    assert list(frame.columns) == ["step", "action", "variable", "p", "AIC", "BIC"] and len(frame) == 1
 
 
 def test_enter_fits_all_variables_in_order():
@@ -349,6 +411,9 @@ def test_regression_table_per_year_one_compute(monkeypatch):
     # drivers per year
     per_year = regression_table({2000: y}, {2000: X})
     assert list(per_year.term) == [CONSTANT, "x1", "x2"]
+    enter = regression_table({2000: y}, {2000: X}, layout="enter", method="forward")
+    pd.testing.assert_frame_equal(enter.drop(columns="year"),
+                                  stepwise(moments(y, X), method="forward").enter_table())
 
 
 # --- degenerate inputs ------------------------------------------------------------------------------------
@@ -421,4 +486,4 @@ def test_invalid_options_are_config_errors():
     with pytest.raises(ConfigError, match="method"):
         stepwise(m, method="lasso")
     with pytest.raises(ConfigError, match="criterion"):
-        stepwise(m, criterion="bic")
+        stepwise(m, criterion="cp")

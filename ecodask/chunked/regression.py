@@ -5,6 +5,7 @@ dropped) merged in one ``dask.compute`` for every year, then the fits of
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import dask
 import dask.array as da
@@ -17,6 +18,7 @@ from ecodask.science.regression import (
     Array,
     Moments,
     Partial,
+    RegressionResult,
     block_partial,
     check_inputs,
     check_options,
@@ -84,16 +86,15 @@ def moments(y: Array, X: Mapping[str, Array]) -> Moments:
     return _compute_all([_lazy_partials(y, X)])[0]
 
 
-def regression_table(y_by_year: Mapping[int, Array],
-                     X: Mapping[str, Array] | Mapping[int, Mapping[str, Array]],
-                     **options) -> pd.DataFrame:
-    """Regression table of every year: :meth:`RegressionResult.table` of each year with a ``year``
-    column first, years in increasing order.
+def regression_results(y_by_year: Mapping[int, Array],
+                       X: Mapping[str, Array] | Mapping[int, Mapping[str, Array]],
+                       **options) -> dict[int, RegressionResult]:
+    """The selection and fit of every year (:class:`RegressionResult` by year, increasing).
 
     ``y_by_year``: ESV (or any dependent variable) per year; ``X``: the drivers, either one mapping
     name → array shared by all years, or a mapping year → (name → array) with every year of
     ``y_by_year``. ``options`` go to :func:`stepwise`. The moments of all years are computed with a
-    single ``dask.compute``; all years are checked before any table is returned, and the problems
+    single ``dask.compute``; all years are checked before anything is returned, and the problems
     of every year are raised together (the key names the year).
     """
     years = sorted(y_by_year)
@@ -114,14 +115,41 @@ def regression_table(y_by_year: Mapping[int, Array],
             problems += [problem(p.file, f"{year}: {p.key}", p.value, p.message) for p in e.problems]
     if problems:
         raise InputError(problems)
-    results = []
+    results = {}
     for year, m in zip(years, _compute_all(lazies), strict=True):
         try:
-            results.append((year, stepwise(m, **options)))
+            results[year] = stepwise(m, **options)
         except InputError as e:
             problems += [problem(p.file, f"{year}: {p.key}", p.value, p.message) for p in e.problems]
     if problems:
         raise InputError(problems)
-    tables = [r.table().assign(year=year) for year, r in results]
+    return results
+
+
+def results_table(results: Mapping[int, RegressionResult],
+                  layout: Literal["selected", "enter"] = "selected") -> pd.DataFrame:
+    """One table of every year's result with a ``year`` column first: the selected model's terms
+    (:meth:`RegressionResult.table`) or every variable in seed 002's layout
+    (:meth:`RegressionResult.enter_table`). Raises :class:`InputError` (the key names the year)
+    when the enter layout cannot fit all variables of a year together."""
+    tables, problems = [], []
+    for year in sorted(results):
+        try:
+            t = results[year].enter_table() if layout == "enter" else results[year].table()
+        except InputError as e:
+            problems += [problem(p.file, f"{year}: {p.key}", p.value, p.message) for p in e.problems]
+            continue
+        tables.append(t.assign(year=year))
+    if problems:
+        raise InputError(problems)
     out = pd.concat(tables, ignore_index=True)
     return out[["year", *[c for c in out.columns if c != "year"]]]
+
+
+def regression_table(y_by_year: Mapping[int, Array],
+                     X: Mapping[str, Array] | Mapping[int, Mapping[str, Array]],
+                     layout: Literal["selected", "enter"] = "selected", **options) -> pd.DataFrame:
+    """Regression table of every year: :func:`regression_results` written by :func:`results_table`
+    in ``layout`` (``"selected"``: the terms of the selected model; ``"enter"``: every variable, as
+    seed 002 prints them)."""
+    return results_table(regression_results(y_by_year, X, **options), layout)

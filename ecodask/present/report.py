@@ -182,6 +182,41 @@ def _table_lines(tables: dict) -> list[str]:
     return lines
 
 
+_DETECTOR_FACTORS = {
+    "all": "factors: every driver",
+    "selected": "factors: per year, the continuous drivers the regression selected, and every "
+                "categorical driver (the regression does not test those)",
+}
+
+
+def _preset_line(an: dict) -> list[str]:
+    if an.get("preset", "none") == "none":
+        return []
+    return [f"Driver analysis preset {an['preset']}: seed 002's Algorithm A1 (forward selection, the "
+            "detector on the selected drivers, natural breaks, the regression table in the seed's "
+            "layout); the resolved choices follow."]
+
+
+def _regression_line(an: dict) -> str:
+    """How the regression selected its variables and how its table lists them."""
+    method, crit = an.get("regression_method", "stepwise"), an.get("regression_criterion", "p")
+    if method == "enter":
+        rule = "enter (all continuous drivers, no selection)"
+    elif crit == "p":
+        limits = ([f"enter p < {an.get('p_enter')}"] if method != "backward" else []) + \
+            ([f"remove p > {an.get('p_remove')}"] if method != "forward" else [])
+        rule = f"{method} by p ({', '.join(limits)})"
+    else:
+        rule = f"{method} by {crit.upper()} (the move lowering it most)"
+    if an.get("regression_table") == "enter":
+        table = ("table regression: every continuous driver per year with its coefficients in the model "
+                 "of all drivers (seed 002's layout; sig ** p < 0.01, * p < 0.05), column selected "
+                 "marking the selection; table regression_selected: the selected model")
+    else:
+        table = "table regression: the selected model's terms"
+    return f"Regression of ESV density on the continuous drivers: {rule}; {table}."
+
+
 def conventions(config: dict, tables: dict | None = None) -> list[str]:
     """The conventions a reader needs to read the run's numbers, from its configuration and its ESV
     tables' facts (run.json's ``tables``)."""
@@ -200,9 +235,13 @@ def conventions(config: dict, tables: dict | None = None) -> list[str]:
         f"{grid.get('analysis_factor')} × {grid.get('analysis_factor')} pixels; CRS {grid.get('crs')}.",
         "Land-use maps: the modal class of each analysis cell; ESV maps: ESV density of each analysis cell.",
         "Transitions: pixels with a class in both years; dynamic degrees in % per year.",
+        *_preset_line(an),
         f"Geographical Detector: q on ESV density per analysis cell; discretization {an.get('discretize')}"
+        f"{'' if an.get('k') is None else ' with k = ' + str(an.get('k'))}"
         f" (quantile breaks by R's {'type 1' if an.get('quantile_rule') == 'type1' else 'type 7'} rule); "
-        f"F test λ on {an.get('variance')} variance; risk/ecological detectors at α = {an.get('alpha')}.",
+        f"F test λ on {an.get('variance')} variance; risk/ecological detectors at α = {an.get('alpha')}; "
+        f"{_DETECTOR_FACTORS.get(an.get('detector_factors', 'all'), _DETECTOR_FACTORS['all'])}.",
+        _regression_line(an),
         "Hot spots: Getis-Ord Gi* with queen contiguity including the cell itself; classes at 90/95/99 % "
         "(|z| ≥ 1.645/1.960/2.576).",
         *([_r_line(comp.get("r_form", "pearl")), _g_line(comp.get("reference_gdp_per_capita", "china_nbs")),

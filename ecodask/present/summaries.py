@@ -161,10 +161,11 @@ def key_figures_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _wide_markdown(title: str, label: str, wide: pd.DataFrame) -> str:
+def _wide_markdown(title: str, label: str, wide: pd.DataFrame, missing: str = "nan") -> str:
     lines = [title, "", f"| {label} | " + " | ".join(str(y) for y in wide.columns) + " |",
              "|---" * (len(wide.columns) + 1) + "|"]
-    lines += [f"| {item} | " + " | ".join(f"{v:.4f}" for v in row) + " |" for item, row in wide.iterrows()]
+    lines += [f"| {item} | " + " | ".join(missing if pd.isna(v) else f"{v:.4f}" for v in row) + " |"
+              for item, row in wide.iterrows()]
     return "\n".join(lines) + "\n"
 
 
@@ -179,10 +180,14 @@ def esv_summary_markdown(output: str | Path, table_name: str) -> str:
 
 
 def driver_summary_markdown(output: str | Path) -> str:
-    """q of each driver per year (factor detector) as Markdown, from the written table."""
+    """q of each driver per year (factor detector) as Markdown, from the written table; ``-`` where
+    the detector did not take the driver that year (``analysis.detector_factors: selected``)."""
+    title = "### Geographical Detector: q of each driver for the ESV density"
     t = RunFolder(output).table("geodetector_factor")
-    wide = t.pivot_table(index="factor", columns="year", values="q", sort=False)
-    return _wide_markdown("### Geographical Detector: q of each driver for the ESV density", "driver", wide)
+    if t is None or not len(t):
+        return f"{title}\n\nNo driver went to the detector (the regression selected none).\n"
+    wide = t.pivot_table(index="factor", columns="year", values="q", sort=False, dropna=False)
+    return _wide_markdown(title, "driver", wide, missing="-")
 
 
 def report_markdown(name: str, where: str) -> str:

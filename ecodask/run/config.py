@@ -226,16 +226,39 @@ class DriverConfig(_Strict):
     kind: Literal["continuous", "categorical"] = "continuous"
 
 
+#: ``analysis.preset`` → the keys it sets. ``seed002``: Algorithm A1 of seed 002 (Li et al. 2026,
+#: App. A.2): forward selection that stops when the best candidate is not significant (SPSS's
+#: PIN 0.05), the Geographical Detector on the selected drivers, natural breaks (5 classes: the
+#: seed names the method, not the count; 5 is ArcGIS's default, the seed's GIS), and the
+#: regression table as the seed prints it (every driver per year, the model of all drivers).
+PRESETS: dict[str, dict[str, object]] = {
+    "seed002": {"regression_method": "forward", "regression_criterion": "p", "p_enter": 0.05,
+                "detector_factors": "selected", "discretize": "natural", "k": 5,
+                "regression_table": "enter"},
+}
+
+
 class AnalysisConfig(_Strict):
     """Driver analysis on the analysis grid (methods.md sections 5-6), y = ESV density per year.
 
+    preset: ``none``, or ``seed002`` (seed 002's Algorithm A1 in one line: the keys of
+        :data:`PRESETS`); a key the preset sets may be given beside it only with the preset's value
+        (another value is refused: the preset would no longer be A1).
     discretize: how continuous drivers become strata: ``optimal`` (every method and k in ``ks``,
         the highest q), a method with ``k``, or ``none`` (categorical drivers are always used as
         given). variance / drop_singletons / alpha: the Geographical Detector's conventions.
-    regression: stepwise ``method`` and ``criterion`` with ``p_enter`` / ``p_remove``, on the
-        continuous drivers. hotspots: Moran's I and Gi* of the ESV density.
+    detector_factors: ``all`` drivers in the detector (the default), or ``selected``: per year, the
+        continuous drivers the regression selected plus every categorical driver (the regression
+        cannot test those, so its selection says nothing about them).
+    regression: ``method`` and ``criterion`` (p with ``p_enter`` / ``p_remove``, AIC or BIC) on the
+        continuous drivers; ``regression_table``: the selected model's terms, or ``enter``: every
+        continuous driver per year in the model of all drivers, marked selected or not (seed 002's
+        table). hotspots: Moran's I and Gi* of the ESV density.
     """
 
+    preset: Literal["none", "seed002"] = Field(
+        "none", description="seed002: seed 002's Algorithm A1 (forward selection, detector on the "
+        "selected drivers, natural breaks k=5, enter-layout regression table)")
     discretize: Literal["optimal", "equal", "quantile", "natural", "geometric", "sd", "none"] = "optimal"
     quantile_rule: Literal["type7", "type1"] = Field(
         "type7", description="quantile breaks: R type 7 (GD, gdverse) or type 1 (an order statistic)")
@@ -245,11 +268,36 @@ class AnalysisConfig(_Strict):
     variance: Literal["population", "sample"] = "population"
     drop_singletons: bool = True
     alpha: float = Field(0.05, gt=0, lt=1)
+    detector_factors: Literal["all", "selected"] = Field(
+        "all", description="the detector on all drivers, or per year on the regression's selected "
+        "continuous drivers plus the categorical ones")
     regression_method: Literal["stepwise", "forward", "backward", "enter"] = "stepwise"
-    regression_criterion: Literal["p", "aic"] = "p"
+    regression_criterion: Literal["p", "aic", "bic"] = "p"
     p_enter: float = Field(0.05, gt=0, lt=1)
     p_remove: float = Field(0.10, gt=0, lt=1)
+    regression_table: Literal["selected", "enter"] = Field(
+        "selected", description="the selected model's terms, or every driver in the model of all "
+        "(seed 002's layout) marked selected or not")
     hotspots: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        """A preset fills the keys it sets that are not given (given ones are checked per field)."""
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in PRESETS:
+            return PRESETS[data["preset"]] | data
+        return data
+
+    @field_validator(*sorted({k for v in PRESETS.values() for k in v}))
+    @classmethod
+    def _preset_value(cls, value: Any, info: ValidationInfo) -> Any:
+        preset = info.data.get("preset")
+        if preset in PRESETS and info.field_name in PRESETS[preset]:
+            wanted = PRESETS[preset][info.field_name]
+            if value != wanted:
+                raise ValueError(f"preset {preset} sets {info.field_name}: {wanted}; drop this key, or "
+                                 "drop the preset and give every key")
+        return value
 
     @model_validator(mode="after")
     def _k_with_method(self) -> AnalysisConfig:

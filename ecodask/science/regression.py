@@ -16,7 +16,12 @@ error SE (same units), the standardized coefficient Beta = B·sd_x/sd_y (dimensi
 the two-sided p of t with n - k - 1 degrees of freedom, the zero-order (Pearson) correlation r of
 each variable with y, the variance inflation factor VIF = 1/(1 - R²_j) of each variable on the
 other variables of the model (tolerance = 1/VIF), R² and adjusted R², the overall F test and its p,
-and AIC as statsmodels defines it for OLS: n·log(RSS/n) + n·(1 + log 2π) + 2·(k + 1).
+AIC and BIC as statsmodels defines them for OLS (Akaike 1974; Schwarz 1978), from the Gaussian
+log-likelihood ln L = -n/2·(log(RSS/n) + 1 + log 2π) with k + 1 parameters (the k variables and the
+constant; the error variance is not counted, as statsmodels):
+AIC = n·log(RSS/n) + n·(1 + log 2π) + 2·(k + 1), BIC = n·log(RSS/n) + n·(1 + log 2π) + (k + 1)·log n.
+The constant n·(1 + log 2π) is the same for every model on the same rows, so it changes no selection;
+it is kept so that the values equal statsmodels' ``aic`` and ``bic``.
 
 Selection (:func:`stepwise`), as SPSS REGRESSION:
 
@@ -35,9 +40,10 @@ Selection (:func:`stepwise`), as SPSS REGRESSION:
   ``"backward"`` first list their starting model as step 0.
 - ``"forward"``: entries only; ``"backward"``: start with all variables, removals only;
   ``"enter"``: all variables, no selection.
-- ``criterion="aic"``: at each step try every single entry (stepwise, forward) and every single
-  removal (stepwise, backward) and take the move that lowers AIC most; stop when none lowers it
-  (ties: entries before removals, then the order of the variables).
+- ``criterion="aic"`` or ``"bic"``: at each step try every single entry (stepwise, forward) and
+  every single removal (stepwise, backward) and take the move that lowers the criterion most; stop
+  when none lowers it (ties: entries before removals, then the order of the variables). BIC's
+  penalty log n per parameter exceeds AIC's 2 once n >= 8, so BIC keeps fewer variables on a grid.
 - Tolerance (SPSS's TOL criterion, default ``tolerance=1e-4``): a variable is not eligible to
   enter if, with it in the model, the tolerance of any variable of the model (1 - R² of that
   variable on the others) would be below ``tolerance``. A perfectly collinear candidate (a singular
@@ -72,7 +78,7 @@ if TYPE_CHECKING:
 #: A NumPy array or a Dask array (the chunked moments, :mod:`ecodask.chunked.regression`).
 type Array = np.ndarray | da.Array
 Method = Literal["stepwise", "forward", "backward", "enter"]
-Criterion = Literal["p", "aic"]
+Criterion = Literal["p", "aic", "bic"]
 
 #: Name of the intercept row in :meth:`RegressionResult.table`.
 CONSTANT = "(constant)"
@@ -83,7 +89,7 @@ CONSTANT_RTOL = 1e-10
 SLAB_ROWS = 1 << 20
 
 _METHODS = ("stepwise", "forward", "backward", "enter")
-_CRITERIA = ("p", "aic")
+_CRITERIA = ("p", "aic", "bic")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,7 +240,7 @@ class Fit:
     (dimensionless; NaN for the constant); ``tvalues``, two-sided ``pvalues``; ``r`` zero-order
     correlation with y and ``vif`` (NaN for the constant); ``rss`` residual sum of squares (units
     of y squared); ``df_resid`` = n - k - 1; ``r2``, ``adj_r2``; ``f``, ``f_p`` (NaN when k = 0);
-    ``aic`` as statsmodels' ``OLSResults.aic``.
+    ``aic`` and ``bic`` as statsmodels' ``OLSResults.aic`` and ``.bic`` (dimensionless).
     """
 
     variables: tuple[str, ...]
@@ -253,6 +259,7 @@ class Fit:
     f: float
     f_p: float
     aic: float
+    bic: float
 
     @property
     def k(self) -> int:
@@ -265,8 +272,17 @@ class Fit:
 
 
 def _aic(n: int, rss: float, k: int) -> float:
+    """AIC = -2 ln L + 2 (k + 1) of an OLS fit with k variables and a constant (Akaike 1974), ln L the
+    Gaussian log-likelihood at the ML variance RSS/n: statsmodels' ``OLSResults.aic``."""
     with np.errstate(divide="ignore"):
         return float(n * np.log(rss / n) + n * (1.0 + np.log(2.0 * np.pi)) + 2.0 * (k + 1))
+
+
+def _bic(n: int, rss: float, k: int) -> float:
+    """BIC = -2 ln L + (k + 1) ln n (Schwarz 1978), same likelihood and parameter count as
+    :func:`_aic`: statsmodels' ``OLSResults.bic``."""
+    with np.errstate(divide="ignore"):
+        return float(n * np.log(rss / n) + n * (1.0 + np.log(2.0 * np.pi)) + (k + 1) * np.log(n))
 
 
 def _ols(m: Moments, idx: Sequence[int]) -> Fit:
@@ -316,7 +332,7 @@ def _ols(m: Moments, idx: Sequence[int]) -> Fit:
             f, f_p = np.nan, np.nan
     names = tuple(m.names[i] for i in idx)
     return Fit(names, n, params, bse, t, pv, beta, r, vif, float(rss), dfr, float(r2), float(adj),
-               float(f), f_p, _aic(n, rss, k))
+               float(f), f_p, _aic(n, rss, k), _bic(n, rss, k))
 
 
 def _input_problems(m: Moments) -> list:
@@ -369,14 +385,15 @@ def ols(m: Moments, variables: Sequence[str]) -> Fit:
 class Step:
     """One move of the selection: ``step`` (0 = the starting model of ``"enter"``/``"backward"``,
     then 1, 2, ...), ``action`` (``"entered"`` or ``"removed"``), ``variable``, ``p`` (two-sided p
-    of its t: in the model it enters, or in the model it leaves) and ``aic`` (of the model after the
-    move)."""
+    of its t: in the model it enters, or in the model it leaves), ``aic`` and ``bic`` (of the model
+    after the move)."""
 
     step: int
     action: Literal["entered", "removed"]
     variable: str
     p: float
     aic: float
+    bic: float
 
 
 @dataclass(frozen=True)
@@ -400,32 +417,86 @@ class RegressionResult:
         return self.fit.variables
 
     def history_frame(self) -> pd.DataFrame:
-        """The history as a table: step, action, variable, p, AIC."""
-        return pd.DataFrame([(s.step, s.action, s.variable, s.p, s.aic) for s in self.history],
-                            columns=["step", "action", "variable", "p", "AIC"])
+        """The history as a table: step, action, variable, p, AIC, BIC."""
+        return pd.DataFrame([(s.step, s.action, s.variable, s.p, s.aic, s.bic) for s in self.history],
+                            columns=["step", "action", "variable", "p", "AIC", "BIC"])
 
     def table(self) -> pd.DataFrame:
         """One row per term, the constant first, then the variables in order of entry.
 
         Columns: term, B, SE (units of y per unit of x; the constant in units of y), Beta, t, p, r,
         VIF (Beta, r, VIF NaN for the constant), then the model and its conventions repeated on
-        every row: n, n_dropped, R2, adj_R2, F, F_p (NaN with no variable), AIC, method, criterion
+        every row: n, n_dropped, R2, adj_R2, F, F_p (NaN with no variable), AIC, BIC, method, criterion
         (``"none"`` with ``"enter"``), p_enter and p_remove (NaN where the method and criterion do
         not use them), tolerance.
         """
         f = self.fit
-        uses_p = self.criterion == "p"
-        p_enter = self.p_enter if uses_p and self.method in ("stepwise", "forward") else np.nan
-        p_remove = self.p_remove if uses_p and self.method in ("stepwise", "backward") else np.nan
         return pd.DataFrame({
             "term": [CONSTANT, *f.variables],
             "B": f.params, "SE": f.bse, "Beta": f.beta, "t": f.tvalues, "p": f.pvalues,
             "r": f.r, "VIF": f.vif,
             "n": f.n, "n_dropped": self.moments.n_dropped, "R2": f.r2, "adj_R2": f.adj_r2,
-            "F": f.f, "F_p": f.f_p, "AIC": f.aic,
-            "method": self.method, "criterion": self.criterion if self.method != "enter" else "none",
-            "p_enter": p_enter, "p_remove": p_remove, "tolerance": self.tolerance,
+            "F": f.f, "F_p": f.f_p, "AIC": f.aic, "BIC": f.bic,
+            **self._conventions(),
         })
+
+    def _conventions(self) -> dict[str, object]:
+        uses_p = self.criterion == "p"
+        return {"method": self.method, "criterion": self.criterion if self.method != "enter" else "none",
+                "p_enter": self.p_enter if uses_p and self.method in ("stepwise", "forward") else np.nan,
+                "p_remove": self.p_remove if uses_p and self.method in ("stepwise", "backward") else np.nan,
+                "tolerance": self.tolerance}
+
+    def enter_table(self) -> pd.DataFrame:
+        """The selection in the layout of seed 002's regression table (the ``enter`` layout): every
+        variable of the moments, in the order given, with its coefficients in the model of *all*
+        variables (SPSS's ``enter``: what the seed prints for X1..X8 each year), marked by whether the
+        selection kept it.
+
+        Columns: term (the constant first), selected (True for the constant and the variables of the
+        selected model), entered_at (the step of the selection at which the variable last entered;
+        NaN for the constant and the variables left out), B, SE, Beta, t, p, sig (``"**"`` for
+        p < 0.01, ``"*"`` for p < 0.05, as the seed marks p), r, VIF, then the model of all variables
+        repeated on every row (n, n_dropped, R2, adj_R2, F, F_p, AIC, BIC), layout ``"enter"``, and
+        the selection's conventions (method, criterion, p_enter, p_remove, tolerance). The selected
+        model's own coefficients are :meth:`table`.
+
+        Raises :class:`InputError` when the variables cannot all be in one model (a tolerance below
+        the criterion), as ``method="enter"`` does.
+        """
+        m = self.moments
+        s = _Search(m, self.tolerance)
+        problems = _full_model_problems(s)
+        if problems:
+            raise InputError([problem(p.file, p.key, p.value, p.message.replace(
+                ": drop it, or use method='stepwise' or 'forward'",
+                ": the enter layout fits all variables at once; drop it, or use the selected layout"))
+                for p in problems])
+        f = s.fit(list(range(m.p)))
+        assert f is not None
+        entered: dict[str, int] = {}
+        for mv in self.history:
+            if mv.action == "entered":
+                entered[mv.variable] = mv.step
+            else:
+                entered.pop(mv.variable, None)
+        chosen = set(self.selected)
+        return pd.DataFrame({
+            "term": [CONSTANT, *f.variables],
+            "selected": [True, *[v in chosen for v in f.variables]],
+            "entered_at": [np.nan, *[float(entered[v]) if v in chosen else np.nan for v in f.variables]],
+            "B": f.params, "SE": f.bse, "Beta": f.beta, "t": f.tvalues, "p": f.pvalues,
+            "sig": [significance_stars(p) for p in f.pvalues],
+            "r": f.r, "VIF": f.vif,
+            "n": f.n, "n_dropped": m.n_dropped, "R2": f.r2, "adj_R2": f.adj_r2,
+            "F": f.f, "F_p": f.f_p, "AIC": f.aic, "BIC": f.bic, "layout": "enter",
+            **self._conventions(),
+        })
+
+
+def significance_stars(p: float) -> str:
+    """Seed 002's marks of a two-sided p: ``"**"`` below 0.01, ``"*"`` below 0.05, else ``""``."""
+    return "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
 def check_options(method: str, criterion: str, p_enter: float, p_remove: float, tolerance: float,
@@ -536,10 +607,11 @@ def stepwise(m: Moments, method: Method = "stepwise", criterion: Criterion = "p"
     """Select and fit the regression of y on the variables of ``m`` (see the module docstring).
 
     ``method``: ``"stepwise"`` (SPSS), ``"forward"``, ``"backward"`` or ``"enter"``; ``criterion``:
-    ``"p"`` (enter when p < ``p_enter``, remove when p > ``p_remove``) or ``"aic"`` (the move
-    lowering AIC most); ``tolerance``: the smallest tolerance (1 - R² on the other variables of the
-    model) a variable may have in the model; ``max_steps``: moves before stopping (default 2 × the
-    number of variables with the p rule, as SPSS; no limit with AIC, which falls at every move);
+    ``"p"`` (enter when p < ``p_enter``, remove when p > ``p_remove``), ``"aic"`` or ``"bic"`` (the
+    move lowering that criterion most); ``tolerance``: the smallest tolerance (1 - R² on the other
+    variables of the model) a variable may have in the model; ``max_steps``: moves before stopping
+    (default 2 × the number of variables with the p rule, as SPSS; no limit with AIC or BIC, which
+    falls at every move);
     stopping there leaves a note. Raises :class:`InputError` for degenerate inputs and
     :class:`~ecodask.errors.ConfigError` for invalid options.
     """
@@ -548,7 +620,7 @@ def stepwise(m: Moments, method: Method = "stepwise", criterion: Criterion = "p"
     if problems:
         raise InputError(problems)
     s = _Search(m, tolerance)
-    # SPSS's MAXSTEPS for the p rule; AIC falls at every move, so it cannot cycle
+    # SPSS's MAXSTEPS for the p rule; AIC or BIC falls at every move, so it cannot cycle
     limit = max_steps if max_steps is not None else 2 * m.p if criterion == "p" else None
     history: list[Step] = []
     model: list[int] = []
@@ -558,13 +630,13 @@ def stepwise(m: Moments, method: Method = "stepwise", criterion: Criterion = "p"
             raise InputError(problems)
         model = list(range(m.p))
         f = s.fit(model)
-        history += [Step(0, "entered", m.names[j], float(f.pvalues[i + 1]), f.aic)
+        history += [Step(0, "entered", m.names[j], float(f.pvalues[i + 1]), f.aic, f.bic)
                     for i, j in enumerate(model)]
     if method != "enter":
         grow, shrink = method in ("stepwise", "forward"), method in ("stepwise", "backward")
         step = 0
         while True:
-            move = _aic_move(s, model, grow, shrink, step + 1) if criterion == "aic" else \
+            move = _ic_move(s, model, grow, shrink, step + 1, criterion) if criterion != "p" else \
                 _p_move(s, model, grow, shrink, p_enter, p_remove, step + 1)
             if move is None:
                 break
@@ -574,7 +646,7 @@ def stepwise(m: Moments, method: Method = "stepwise", criterion: Criterion = "p"
             step += 1
             action, j, pval, after = move
             model = [i for i in model if i != j] if action == "removed" else [*model, j]
-            history.append(Step(step, action, m.names[j], pval, after.aic))
+            history.append(Step(step, action, m.names[j], pval, after.aic, after.bic))
     final = s.fit(model)
     assert final is not None
     return RegressionResult(m, final, tuple(history), method, criterion, p_enter, p_remove, tolerance,
@@ -601,22 +673,22 @@ def _p_move(s: _Search, model: list[int], grow: bool, shrink: bool, p_enter: flo
     return None
 
 
-def _aic_move(s: _Search, model: list[int], grow: bool, shrink: bool,
-              step: int) -> tuple[str, int, float, Fit] | None:
-    """The single entry or removal lowering AIC most, if any lowers it (ties: entries first, then
-    in the order of the variables)."""
+def _ic_move(s: _Search, model: list[int], grow: bool, shrink: bool, step: int,
+             criterion: Literal["aic", "bic"]) -> tuple[str, int, float, Fit] | None:
+    """The single entry or removal lowering the criterion (``Fit.aic`` or ``Fit.bic``) most, if any
+    lowers it (ties: entries first, then in the order of the variables)."""
     current = s.fit(model)
     best: tuple[str, int, float, Fit] | None = None
-    best_aic = current.aic
+    best_ic = getattr(current, criterion)
     if grow:
         for j, f in s.candidates(model, step):
-            if f.aic < best_aic:
-                best, best_aic = ("entered", j, float(f.pvalues[-1]), f), f.aic
+            if getattr(f, criterion) < best_ic:
+                best, best_ic = ("entered", j, float(f.pvalues[-1]), f), getattr(f, criterion)
     if shrink:
         for w, j in enumerate(model):
             f = s.fit([i for i in model if i != j])
-            if f.aic < best_aic:
-                best, best_aic = ("removed", j, float(current.pvalues[w + 1]), f), f.aic
+            if getattr(f, criterion) < best_ic:
+                best, best_ic = ("removed", j, float(current.pvalues[w + 1]), f), getattr(f, criterion)
     return best
 
 

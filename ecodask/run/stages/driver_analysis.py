@@ -1,14 +1,21 @@
 """Stage ``driver_analysis``: driver analysis on the run's analysis grid (methods.md sections 5-6).
 
-y = ESV density per year (CNY/ha/yr), the drivers ingested onto the same grid: the Geographical
-Detector and stepwise regression per year, ESV hot spots (Moran's I, Gi* grid and classes,
+y = ESV density per year (CNY/ha/yr), the drivers ingested onto the same grid: the stepwise
+regression and the Geographical Detector per year, ESV hot spots (Moran's I, Gi* grid and classes,
 per-county summary). Everything is computed before anything is written; each table and chart is
 written atomically.
+
+The regression takes the continuous drivers. The detector takes every driver
+(``analysis.detector_factors: all``), or per year the continuous drivers the regression selected
+plus every categorical driver (``selected``, seed 002's Algorithm A1); a year where that leaves no
+driver has no detector rows. ``analysis.regression_table: enter`` writes ``regression`` in seed
+002's layout (every continuous driver per year, the model of all drivers, ``selected`` marking the
+selection) and the selected model's terms as ``regression_selected``.
 
 Outputs::
 
     tables/geodetector_{factor,interaction,risk,ecological,discretization}.{csv,parquet}
-    tables/regression.*, morans_i.*, hotspots.*
+    tables/regression.* (regression_selected.* with the enter layout), morans_i.*, hotspots.*
     figures/geodetector_q_<year>.png, geodetector_interaction_<year>.png
     store.zarr/analysis/esv_gi_z, esv_hotspot
 """
@@ -43,6 +50,15 @@ def _driver_problem(cfg: RunConfig, p: Problem, year: int) -> Problem:
     if p.file not in cfg.drivers:
         return p
     return problem(cfg.drivers[p.file].path, f"drivers.{p.file} ({p.key}, ESV of {year})", p.value, p.message)
+
+
+def _regression_problem(cfg: RunConfig, p: Problem) -> Problem:
+    """A regression's problem with a variable (keyed ``"<year>: <key>"``) told as the driver file's."""
+    if p.file not in cfg.drivers:
+        return p
+    year, _, key = p.key.partition(": ")
+    return problem(cfg.drivers[p.file].path, f"drivers.{p.file} (regression {key}, ESV of {year})", p.value,
+                   p.message)
 
 
 def _check_drivers(cfg: RunConfig, drivers: dict[str, da.Array], density: da.Array) -> None:
@@ -82,7 +98,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
 
     from ecodask.chunked import hotspots as hs
     from ecodask.chunked.geodetector import detect_arrays
-    from ecodask.chunked.regression import regression_table
+    from ecodask.chunked.regression import regression_results, results_table
     from ecodask.io.grids import write_analysis_hotspots
     from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
     from ecodask.io.tables import write_tables
@@ -104,27 +120,44 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     continuous = [n for n in names if cfg.drivers[n].kind == "continuous"]
     disc = {n: (None if cfg.drivers[n].kind == "categorical" or a.discretize == "none" else a.discretize)
             for n in names}
+    categorical = [n for n in names if n not in continuous]
+    regression: dict[str, pd.DataFrame] = {}
+    selected: dict[int, list[str]] = {y: continuous for y in years}
+    if continuous:
+        try:
+            fits = regression_results({y: density[i] for i, y in enumerate(years)},
+                                      {n: drivers[n] for n in continuous},
+                                      method=a.regression_method, criterion=a.regression_criterion,
+                                      p_enter=a.p_enter, p_remove=a.p_remove)
+            if a.regression_table == "enter":
+                regression["regression"] = results_table(fits, "enter")
+                regression["regression_selected"] = results_table(fits, "selected")
+            else:
+                regression["regression"] = results_table(fits, "selected")
+        except InputError as exc:  # a problem of a variable is its driver file's
+            raise InputError([_regression_problem(cfg, p) for p in exc.problems]) from None
+        selected = {y: [n for n in continuous if n in r.selected] for y, r in fits.items()}
+        for t in regression.values():
+            t.insert(1, "preset", a.preset)
     results: dict[str, list[pd.DataFrame]] = {k: [] for k in GEODETECTOR_TABLES}
     charts = []
     for i, year in enumerate(years):
-        if not names:
-            break
+        factors = names if a.detector_factors == "all" else \
+            [n for n in names if n in categorical or n in selected[year]]
+        if not factors:
+            continue
         try:
-            r = detect_arrays(density[i], drivers, discretize=disc, k=a.k, ks=a.ks, variance=a.variance,
+            r = detect_arrays(density[i], {n: drivers[n] for n in factors}, discretize=disc, k=a.k,
+                              ks=a.ks, variance=a.variance,
                               drop_singletons=a.drop_singletons, alpha=a.alpha, dropna=True,
                               quantile_rule=a.quantile_rule,
                               source=f"{store.name}/analysis", y_name=f"esv_density[{year}]")
         except InputError as exc:  # a problem of a factor is its driver file's
             raise InputError([_driver_problem(cfg, p, year) for p in exc.problems]) from None
+        r["factor"] = r["factor"].assign(detector_factors=a.detector_factors)
         for k in GEODETECTOR_TABLES:
             results[k].append(r[k].assign(year=year))
         charts.append((year, r))
-    regression = None
-    if continuous:
-        regression = regression_table({y: density[i] for i, y in enumerate(years)},
-                                      {n: drivers[n] for n in continuous},
-                                      method=a.regression_method, criterion=a.regression_criterion,
-                                      p_enter=a.p_enter, p_remove=a.p_remove)
     hot = None
     if a.hotspots:
         zones = store_zones(pix)
@@ -140,11 +173,10 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         hot = (pd.DataFrame(morans), pd.concat(summaries, ignore_index=True), np.stack(zs), np.stack(classes))
     # Everything is computed: write.
     tables: dict[str, pd.DataFrame] = {}
-    if names:
+    if charts:
         tables |= {f"geodetector_{k}": _year_first(pd.concat(v, ignore_index=True))
                    for k, v in results.items()}
-    if regression is not None:
-        tables["regression"] = regression
+    tables |= regression
     if hot is not None:
         tables["morans_i"], tables["hotspots"] = hot[0], _year_first(hot[1])
     paths = write_tables(tables, out.tables)
@@ -152,7 +184,24 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         paths |= detector_charts(r, out.figures, f"_{year}", y="ESV density (CNY/ha/yr per analysis cell)")
     if hot is not None:
         write_analysis_hotspots(store, ana, np.asarray(years), hot[2], hot[3])
+    _remove_stale(out, paths)
     return paths
+
+
+def _remove_stale(out: RunFolder, written: dict[str, Path]) -> None:
+    """Remove the tables and detector charts an earlier run of this stage wrote and this one did not
+    (another ``regression_table`` layout, a year whose selection left the detector no driver,
+    hot spots switched off), so the folder holds only this run's results."""
+    from ecodask.science.geodetector import GEODETECTOR_TABLES
+
+    names = [*[f"geodetector_{k}" for k in GEODETECTOR_TABLES], "regression", "regression_selected",
+             "morans_i", "hotspots"]
+    kept = {Path(p).resolve() for p in written.values()}
+    stale = [out.table_path(name, ext) for name in names for ext in ("csv", "parquet")]
+    stale += [*out.figures.glob("geodetector_q_*.png"), *out.figures.glob("geodetector_interaction_*.png")]
+    for path in stale:
+        if path.is_file() and path.resolve() not in kept:
+            path.unlink()
 
 
 def _year_first(df: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,9 @@
                                                           checksums, a rerun's read-back, the work
                                                           copy and its publication
                                                           (see benchmarks/transaction.py)
+    python -m benchmarks.run --suite tables [--zones 3000 40000] [--years 2]
+                                                          a run's per-zone tables written by pandas
+                                                          and through Arrow (see benchmarks/tables.py)
 
 The foundation suite: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
 for three chunk sizes. Each case runs in a fresh process so its peak memory (max RSS) is its own.
@@ -85,7 +88,8 @@ def foundation(argv: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers", "figures", "transaction"],
+    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers", "figures", "transaction",
+                                         "tables"],
                      default="hubei30m")
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
@@ -98,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.figures import main as figures
 
         figures(rest)
+    elif ns.suite == "tables":
+        from benchmarks.tables import main as tables
+
+        tables(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

@@ -216,13 +216,14 @@ def _compute(src: TerrainRaster) -> np.ndarray:
 
 @pytest.mark.parametrize("what", ["slope", "aspect"])
 def test_reader_in_chunks_equals_the_whole_dem_warped_once(wuhan, what: str) -> None:
-    """The China Albers analysis grid (960 m cells, chunks of 16 cells) over the UTM DEM: chunk by
-    chunk equals the whole DEM derived at once and warped in one piece; without the halo and the
-    margin, the chunks' edges differ."""
+    """A China Albers analysis grid (960 m cells, chunks of 8 cells) over the middle of the UTM DEM
+    (its rows and columns 700-2200): chunk by chunk equals the whole DEM derived at once and warped
+    in one piece; without the halo and the margin, the chunks' edges differ."""
     crs = CRS.from_user_input(CHINA_ALBERS)
     t = wuhan["transform"]
-    b = transform_bounds(wuhan["crs"], crs, t.c, t.f + t.e * 2931, t.c + t.a * 2931, t.f)
-    grid = Grid.covering(crs, 30, 32, b, 512).analysis
+    b = transform_bounds(wuhan["crs"], crs, t.c + t.a * 700, t.f + t.e * 2200,
+                         t.c + t.a * 2200, t.f + t.e * 700)
+    grid = Grid.covering(crs, 30, 32, b, 256).analysis
     got = _compute(TerrainRaster(str(shared(DEM)), grid, what))
     z = wuhan["z"]
     comps = ("slope",) if what == "slope" else ("eastness", "northness")
@@ -232,7 +233,7 @@ def test_reader_in_chunks_equals_the_whole_dem_warped_once(wuhan, what: str) -> 
               dst_transform=grid.transform, dst_crs=crs, dst_nodata=np.nan,
               resampling=Resampling.average, tolerance=0.0)
     expect = out[0] if what == "slope" else circular_mean_deg(out[0], out[1])
-    assert np.isfinite(expect).sum() > 5000
+    assert np.isfinite(expect).sum() > 1500 and np.isnan(expect).sum() > 100  # the DEM's edge too
     np.testing.assert_array_equal(got, expect)
     bare = _compute(TerrainRaster(str(shared(DEM)), grid, what, halo=0, margin=0))
     assert not np.array_equal(bare, expect, equal_nan=True)
@@ -241,11 +242,12 @@ def test_reader_in_chunks_equals_the_whole_dem_warped_once(wuhan, what: str) -> 
 @pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")
 def test_reader_on_the_dem_grid_is_the_block_mean_of_xarray_spatial(wuhan) -> None:
     """On a grid aligned with the DEM's pixels (its CRS, 8 x 8 pixels a cell), the cell's slope is
-    the plain mean of xarray-spatial's slope over its finite pixels, and its aspect the circular
-    mean of xarray-spatial's non-flat aspects."""
+    the plain mean of xarray-spatial's slope over its finite pixels (to float32 sums: 1e-5), and its
+    aspect the circular mean of xarray-spatial's non-flat aspects (to 0.01 deg where the mean
+    resultant exceeds 1e-3: a component's 1e-6 error turns the angle by at most ~1e-3 rad / R)."""
     xrspatial = pytest.importorskip("xrspatial")
     z, t = wuhan["z"], wuhan["transform"]
-    n = 2928 // 8
+    n = 1600 // 8  # the DEM's first 1600 rows and columns
     grid = Grid(wuhan["crs"], 30.0, 8, (t.c, t.f - 30.0 * 8 * n, t.c + 30.0 * 8 * n, t.f), 512).analysis
     agg = xr.DataArray(z, dims=("y", "x"), attrs={"res": (t.a, -t.e)})
     ref_s = xrspatial.slope(agg).values[: 8 * n, : 8 * n].reshape(n, 8, n, 8)
@@ -265,7 +267,7 @@ def test_reader_on_the_dem_grid_is_the_block_mean_of_xarray_spatial(wuhan) -> No
     assert (np.isnan(expect) & np.isfinite(slope)).sum() > 100  # cells flat throughout: lakes
     sure = np.hypot(east, north) > 1e-3  # a well-defined mean direction
     diff = np.abs((got_a[sure] - expect[sure] + 180.0) % 360.0 - 180.0)
-    assert sure.sum() > 50_000 and diff.max() < 1e-2
+    assert sure.sum() > 20_000 and diff.max() < 1e-2
     np.testing.assert_array_equal(np.isnan(got_a[np.hypot(east, north) < 1e-7]), True)
 
 

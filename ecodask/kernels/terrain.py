@@ -28,37 +28,53 @@ import math
 import numpy as np
 from numba import njit
 
-#: What :func:`horn` computes, by name (the index is the code the loop takes).
+#: What :func:`horn` computes.
 QUANTITIES = ("slope", "aspect", "eastness", "northness")
 
 _DEG = 180.0 / math.pi
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _gradient(z: np.ndarray, i: int, j: int, rx8: float, ry8: float) -> tuple[float, float]:
+    """Horn's dz/dx, dz/dy at (i, j); NaN when a cell of the window is NaN (a neighbour's NaN
+    reaches a gradient through the sums; the centre, which Horn's sums leave out, is set here)."""
+    a, b, c = z[i - 1, j - 1], z[i - 1, j], z[i - 1, j + 1]
+    d, f = z[i, j - 1], z[i, j + 1]
+    g, h, k = z[i + 1, j - 1], z[i + 1, j], z[i + 1, j + 1]
+    dzdx = ((c + 2.0 * f + k) - (a + 2.0 * d + g)) / rx8
+    dzdy = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) / ry8
+    if math.isnan(z[i, j]):
+        dzdx = math.nan
+    return dzdx, dzdy
+
+
+# One loop per quantity, without a branch on it inside: the slope and eastness/northness loops
+# vectorize (3x and 9x faster than one loop for all, BENCHMARKS.md).
 @njit(nogil=True, cache=True)
-def _horn(z: np.ndarray, rx: float, ry: float, what: int, out: np.ndarray) -> None:
-    rows, cols = z.shape
-    for i in range(1, rows - 1):
-        for j in range(1, cols - 1):
-            a, b, c = z[i - 1, j - 1], z[i - 1, j], z[i - 1, j + 1]
-            d, e, f = z[i, j - 1], z[i, j], z[i, j + 1]
-            g, h, k = z[i + 1, j - 1], z[i + 1, j], z[i + 1, j + 1]
-            s = a + b + c + d + e + f + g + h + k
-            if math.isnan(s):  # NaN anywhere in the window (also an infinite pair: inf - inf)
-                continue
-            dzdx = ((c + 2.0 * f + k) - (a + 2.0 * d + g)) / (8.0 * rx)
-            dzdy = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) / (8.0 * ry)
-            r = math.sqrt(dzdx * dzdx + dzdy * dzdy)
-            if what == 0:
-                out[i, j] = math.atan(r) * _DEG
-            elif r == 0.0:
-                out[i, j] = math.nan if what == 1 else 0.0
-            elif what == 1:
-                deg = math.atan2(-dzdx, -dzdy) * _DEG
-                out[i, j] = deg + 360.0 if deg < 0.0 else (0.0 if deg >= 360.0 else deg)
-            elif what == 2:
-                out[i, j] = -dzdx / r
-            else:
-                out[i, j] = -dzdy / r
+def _slope(z: np.ndarray, rx: float, ry: float, out: np.ndarray) -> None:
+    for i in range(1, z.shape[0] - 1):
+        for j in range(1, z.shape[1] - 1):
+            p, q = _gradient(z, i, j, 8.0 * rx, 8.0 * ry)
+            out[i, j] = math.atan(math.sqrt(p * p + q * q)) * _DEG
+
+
+@njit(nogil=True, cache=True)
+def _aspect(z: np.ndarray, rx: float, ry: float, out: np.ndarray) -> None:
+    for i in range(1, z.shape[0] - 1):
+        for j in range(1, z.shape[1] - 1):
+            p, q = _gradient(z, i, j, 8.0 * rx, 8.0 * ry)
+            deg = math.atan2(-p, -q) * _DEG
+            deg = deg + 360.0 if deg < 0.0 else deg
+            out[i, j] = math.nan if (p == 0.0 and q == 0.0) else (0.0 if deg >= 360.0 else deg)
+
+
+@njit(nogil=True, cache=True)
+def _component(z: np.ndarray, rx: float, ry: float, north: bool, out: np.ndarray) -> None:
+    for i in range(1, z.shape[0] - 1):
+        for j in range(1, z.shape[1] - 1):
+            p, q = _gradient(z, i, j, 8.0 * rx, 8.0 * ry)
+            r = math.sqrt(p * p + q * q)
+            out[i, j] = 0.0 if r == 0.0 else -(q if north else p) / r
 
 
 def horn(z: np.ndarray, res_x: float, res_y: float, what: str) -> np.ndarray:
@@ -85,7 +101,13 @@ def horn(z: np.ndarray, res_x: float, res_y: float, what: str) -> np.ndarray:
     if not (math.isfinite(rx) and math.isfinite(ry) and rx != 0.0 and ry != 0.0):
         raise ValueError(f"res_x and res_y must be finite and non-zero, got {res_x!r}, {res_y!r}")
     out = np.full(z.shape, np.nan, dtype=np.float32)
-    _horn(np.ascontiguousarray(z), rx, ry, QUANTITIES.index(what), out)
+    z = np.ascontiguousarray(z)
+    if what == "slope":
+        _slope(z, rx, ry, out)
+    elif what == "aspect":
+        _aspect(z, rx, ry, out)
+    else:
+        _component(z, rx, ry, what == "northness", out)
     return out
 
 

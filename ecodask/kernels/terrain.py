@@ -113,7 +113,7 @@ def horn(z: np.ndarray, res_x: float, res_y: float, what: str) -> np.ndarray:
 
 def circular_mean_deg(east: np.ndarray, north: np.ndarray, min_length: float = 1e-6) -> np.ndarray:
     """The mean direction, degrees clockwise from north in [0, 360), of directions given by their
-    mean eastness (sin) and northness (cos) components: ``atan2(east, north)`` (Fisher 1993, §2.2;
+    mean eastness (sin) and northness (cos) components: ``atan2(east, north)`` (Fisher 1993, ch. 2;
     Mardia & Jupp 2000, §2.2.1). NaN where either is NaN, or where the mean resultant
     ``hypot(east, north)`` is below ``min_length`` (all flat, or directions that cancel: no mean
     direction). Returns float32."""

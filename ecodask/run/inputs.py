@@ -26,8 +26,8 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
     Rasters: readable, one band, a CRS, overlapping the grid; land cover of an integer type, every
     year on the same grid as the first (CRS, transform, shape), so that pixels pair up across
     years in the transfer matrices; a DEM that a driver derives slope or aspect from in a projected
-    CRS in metres, north-up (:func:`ecodask.io.terrain.terrain_crs_reason`). Zones: see :func:`ecodask.io.zones.read_zones`. Raises
-    :class:`InputError` listing every fault.
+    CRS in metres, north-up (:func:`ecodask.io.terrain.terrain_crs_reason`). Zones: see
+    :func:`ecodask.io.zones.read_zones`. Raises :class:`InputError` listing every fault.
     """
     import numpy as np
     from rasterio.warp import transform_bounds

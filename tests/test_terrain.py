@@ -278,6 +278,11 @@ def test_reader_on_the_dem_grid_is_the_block_mean_of_xarray_spatial(wuhan) -> No
 def test_config_names_the_derived_quantities() -> None:
     allowed = typing.get_args(DriverConfig.model_fields["derive"].annotation)
     assert set(allowed) == {"none", *DERIVED}
+    # a plain driver dumps as before (its stage keys unchanged); a derived one says what it is
+    plain = DriverConfig.model_validate({"path": __file__}).model_dump(mode="json")
+    assert plain == {"path": __file__, "kind": "continuous"}
+    derived = DriverConfig.model_validate({"path": __file__, "derive": "aspect"}).model_dump(mode="json")
+    assert derived["derive"] == "aspect"
 
 
 def _region(folder: Path, drivers: dict, dem: np.ndarray | None = None, **kw) -> Path:

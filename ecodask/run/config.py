@@ -225,7 +225,9 @@ class DriverConfig(_Strict):
 
     path: InputFile
     kind: Literal["continuous", "categorical"] = "continuous"
-    derive: Literal["none", "slope", "aspect", "eastness", "northness"] = "none"
+    # left out of dumps when none: a plain driver's stage keys stay those of earlier versions
+    derive: Literal["none", "slope", "aspect", "eastness", "northness"] = Field(
+        "none", exclude_if=lambda v: v == "none")
 
     @model_validator(mode="after")
     def _derived_continuous(self) -> DriverConfig:

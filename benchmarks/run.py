@@ -15,6 +15,11 @@
                                                           sample, and the figures stage
                                                           (see benchmarks/figures.py)
 
+    python -m benchmarks.run --suite terrain [--repeats 3] [--cases ...]
+                                                          slope + aspect of the real Wuhan DEM:
+                                                          ecodask against xarray-spatial and NumPy
+                                                          (see benchmarks/terrain.py)
+
     python -m benchmarks.run --suite transaction [--files 20000] [--size-kib 256]
                                                           what the output transaction costs: chunk
                                                           checksums, a rerun's read-back, the work
@@ -88,9 +93,9 @@ def foundation(argv: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--suite", choices=["hubei30m", "foundation", "drivers", "figures", "transaction",
-                                         "tables"],
-                     default="hubei30m")
+    pre.add_argument("--suite", default="hubei30m",
+                     choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
+                              "tables"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -106,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.tables import main as tables
 
         tables(rest)
+    elif ns.suite == "terrain":
+        from benchmarks.terrain import main as terrain
+
+        terrain(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

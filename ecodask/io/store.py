@@ -7,7 +7,9 @@ Store layout (CF conventions, readable by xarray/rioxarray and GDAL)::
       zone      (y, x)       uint8|uint16|uint32  zone index 1..n, 0 outside every zone
       spatial_ref, x, y, year        CRS (crs_wkt, GeoTransform) and pixel-centre coordinates, m
       analysis/                       the analysis grid (cell = analysis_factor pixels)
-        <driver> (y, x) float32       mean (continuous) or mode (categorical) of each driver
+        <driver> (y, x) float32       mean (continuous) or mode (categorical) of each driver; a
+                                      DEM's slope, aspect, eastness or northness, derived at the
+                                      DEM's resolution, then averaged (attribute ``derived``)
         spatial_ref, x, y
 
 Chunks are ``chunk_size``² pixels on the pixel grid and ``chunk_size / analysis_factor``² cells
@@ -38,6 +40,7 @@ from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
 from ecodask.io.layout import STORE
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
+from ecodask.io.terrain import TERRAIN_RESAMPLING, TERRAIN_UNITS, TerrainRaster
 from ecodask.io.zones import zone_table
 from ecodask.kernels.histogram import zone_class_counts, zone_known_counts, zone_pixel_counts
 from ecodask.science.grid import Grid
@@ -54,15 +57,16 @@ ESV_GI_Z, ESV_HOTSPOT = "esv_gi_z", "esv_hotspot"
 class StoreInputs:
     """What a store is made of, checked by the caller: the grid, the numbered zones (a
     GeoDataFrame in the grid CRS, see :func:`ecodask.io.zones.read_zones`), the land-cover file of
-    each year with its class scheme's name, and each driver's file and kind (continuous or
-    categorical)."""
+    each year with its class scheme's name, and each driver's file, kind (continuous or
+    categorical) and what is derived from it (``none``, or one of
+    :data:`ecodask.io.terrain.DERIVED` for a DEM)."""
 
     run_name: str
     grid: Grid
     zones: object
     landcover: dict[int, Path]
     scheme: str
-    drivers: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    drivers: dict[str, tuple[Path, str, str]] = field(default_factory=dict)
 
     @property
     def years(self) -> list[int]:
@@ -124,14 +128,20 @@ def _dataset_analysis(prep: StoreInputs) -> xr.Dataset:
     agrid = prep.grid.analysis
     c = agrid.chunk_size
     data = {}
-    for name, (path, kind) in sorted(prep.drivers.items()):
+    for name, (path, kind, derive) in sorted(prep.drivers.items()):
         resampling = Resampling.average if kind == "continuous" else Resampling.mode
-        src = WarpedRaster(str(path), agrid, np.dtype(np.float32), np.nan, resampling)
+        if derive != "none":
+            src = TerrainRaster(str(path), agrid, derive)
+        else:
+            src = WarpedRaster(str(path), agrid, np.dtype(np.float32), np.nan, resampling)
         data[name] = (("y", "x"), da.from_array(src, chunks=(c, c), lock=False, asarray=True, name=False))
     ds = xr.Dataset(data)
-    for name, (path, kind) in prep.drivers.items():
+    for name, (path, kind, derive) in prep.drivers.items():
         ds[name].attrs.update(kind=kind, resampling="average" if kind == "continuous" else "mode",
                               source=Path(path).name)
+        if derive != "none":
+            ds[name].attrs.update(derived=derive, units=TERRAIN_UNITS[derive],
+                                  resampling=TERRAIN_RESAMPLING[derive])
     ds = _georef(ds, agrid)
     ds.attrs.update(cell_size_m=agrid.resolution, analysis_factor=prep.grid.analysis_factor)
     return ds

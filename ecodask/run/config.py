@@ -220,10 +220,26 @@ def _driver_shorthand(v: Any) -> Any:
 
 
 class DriverConfig(_Strict):
-    """A driver raster, brought onto the analysis grid by mean (continuous) or mode (categorical)."""
+    """A driver raster, brought onto the analysis grid by mean (continuous) or mode (categorical).
+
+    derive: ``none`` (the raster's own values), or the file is a DEM (metres, in a projected CRS in
+        metres) and the driver is a quantity derived from it at the DEM's own resolution, then
+        averaged onto the analysis grid (:mod:`ecodask.io.terrain`): ``slope`` (degrees),
+        ``aspect`` (circular mean, degrees clockwise from north), ``eastness`` / ``northness``
+        (mean sin / cos of the aspect, flat pixels 0). Continuous only.
+    """
 
     path: InputFile
     kind: Literal["continuous", "categorical"] = "continuous"
+    # left out of dumps when none: a plain driver's stage keys stay those of earlier versions
+    derive: Literal["none", "slope", "aspect", "eastness", "northness"] = Field(
+        "none", exclude_if=lambda v: v == "none")
+
+    @model_validator(mode="after")
+    def _derived_continuous(self) -> DriverConfig:
+        if self.derive != "none" and self.kind != "continuous":
+            raise ValueError(f"derive: {self.derive} gives a continuous driver: kind must be continuous")
+        return self
 
 
 #: ``analysis.preset`` → the keys it sets. ``seed002``: Algorithm A1 of seed 002 (Li et al. 2026,

@@ -25,14 +25,16 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
 
     Rasters: readable, one band, a CRS, overlapping the grid; land cover of an integer type, every
     year on the same grid as the first (CRS, transform, shape), so that pixels pair up across
-    years in the transfer matrices. Zones: see :func:`ecodask.io.zones.read_zones`. Raises
-    :class:`InputError` listing every fault.
+    years in the transfer matrices; a DEM that a driver derives slope or aspect from in a projected
+    CRS in metres, north-up (:func:`ecodask.io.terrain.terrain_crs_reason`). Zones: see
+    :func:`ecodask.io.zones.read_zones`. Raises :class:`InputError` listing every fault.
     """
     import numpy as np
     from rasterio.warp import transform_bounds
 
     from ecodask.io.rasters import open_info
     from ecodask.io.store import StoreInputs
+    from ecodask.io.terrain import terrain_crs_reason
     from ecodask.io.zones import read_zones, zone_table
 
     crs = cfg.grid.to_grid((0, 0, 1, 1)).crs
@@ -58,6 +60,10 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
         if info["crs"] is None:
             problems.append(problem(path, f"{key} (crs)", None, "the raster has no CRS"))
             continue
+        derive = cfg.drivers[key.removeprefix("drivers.")].derive if not is_lc else "none"
+        reason = terrain_crs_reason(info["crs"], info["transform"]) if derive != "none" else None
+        if reason:
+            problems.append(problem(path, f"{key}.derive: {derive} (crs)", short_crs(info["crs"]), reason))
         if is_lc and not np.issubdtype(np.dtype(info["dtype"]), np.integer):
             problems.append(
                 problem(path, f"{key} (dtype)", info["dtype"], "land cover must be integer codes")
@@ -82,7 +88,8 @@ def check_inputs(cfg: RunConfig) -> StoreInputs:
         raise InputError(problems)
     return StoreInputs(
         run_name=cfg.name, grid=grid, zones=zones, landcover=dict(cfg.landcover.years),
-        scheme=cfg.landcover.scheme, drivers={n: (d.path, d.kind) for n, d in cfg.drivers.items()})
+        scheme=cfg.landcover.scheme,
+        drivers={n: (d.path, d.kind, d.derive) for n, d in cfg.drivers.items()})
 
 
 def short_crs(crs: object) -> str | None:

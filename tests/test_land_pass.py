@@ -350,7 +350,7 @@ def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones
             assert e[e.level == "total"]["esv_1e8cny"].item() == pytest.approx(total * 1e-8, rel=1e-10,
                                                                               abs=1e-14)
             mk = e[e.level == "market"].set_index("item")["esv_cny"]
-            market_v = sum(v for s, v in by_service.items() if s in ("food_production", "raw_materials"))
+            market_v = sum(v for s, v in by_service.items() if s in table.market_services)
             assert mk["market"] == pytest.approx(market_v, rel=1e-10, abs=1e-6)
             assert mk["non_market"] == pytest.approx(total - market_v, rel=1e-9, abs=1e-6)
             grp = e[e.level == "group"].set_index("item")["esv_cny"]

@@ -46,6 +46,9 @@ def _raster_case(rng, rows, cols, n_years, n_zones, unknown):
     """zone (rows, cols) uint8/uint16 with zeros; land cover (years, rows, cols) uint8."""
     ztype = np.uint8 if rng.random() < 0.5 else np.uint16
     zone = rng.integers(1, n_zones + 1, (rows, cols))
+    if rng.random() < 0.5:  # zones in blocks of 3 x 3 px: a chunk holds some of them, or none
+        r, c = np.indices((rows, cols))
+        zone = 1 + ((r // 3) * 5 + c // 3 + int(rng.integers(0, n_zones))) % n_zones
     zone[rng.random((rows, cols)) < 0.25] = 0  # outside every zone
     pool = [0, *KNOWN] + (UNKNOWN_CODES if unknown else [])
     lc = rng.choice(pool, size=(n_years, rows, cols)).astype(np.uint8)
@@ -126,13 +129,14 @@ case = dict(
     rows=st.integers(1, 24),
     cols=st.integers(1, 24),
     n_years=st.integers(1, 4),
-    n_zones=st.integers(1, 4),
+    n_zones=st.integers(1, 12),
     factor=st.sampled_from([1, 2, 4]),
     ky=st.integers(0, 3),  # chunk side = factor * (k + the least k giving >= 4 pixels)
     kx=st.integers(0, 3),
     n_groups=st.integers(1, 4),
     unknown=st.booleans(),
     split_every=st.integers(2, 8),
+    compact=st.booleans(),  # chunks return the zones they hold only (always), or every zone's rows
     seed=st.integers(0, 2**32 - 1),
 )
 
@@ -144,7 +148,7 @@ case = dict(
 @settings(max_examples=25, deadline=None)
 @given(groups_out=st.booleans(), **case)
 def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_groups, unknown,
-                           split_every, seed, groups_out) -> None:
+                           split_every, compact, seed, groups_out) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown)
     values = _random_values(rng, n_years, n_groups)
@@ -157,7 +161,8 @@ def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_group
             targets["esv_group"] = _zarr_target(Path(tmp), "esv_group", (n_years, n_groups, rows, cols),
                                                 (1, 1, cy, cx))
         res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values,
-                        factor=factor, groups_out=groups_out, targets=targets, split_every=split_every)
+                        factor=factor, groups_out=groups_out, targets=targets, split_every=split_every,
+                        compact_above=0 if compact else 2**62)
         grid = zarr.open_array(str(targets["esv"]), mode="r")[:]
         ggrid = zarr.open_array(str(targets["esv_group"]), mode="r")[:] if groups_out else None
 
@@ -199,7 +204,7 @@ def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_group
 @settings(max_examples=25, deadline=None)
 @given(groups_out=st.booleans(), **case)
 def test_adjusted_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_groups, unknown,
-                                    split_every, seed, groups_out) -> None:
+                                    split_every, compact, seed, groups_out) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown)
     values = _random_values(rng, n_years, n_groups)
@@ -215,7 +220,7 @@ def test_adjusted_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx
                                                 (1, 1, cy, cx))
         res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values,
                         factor=factor, multiplier=mult, groups_out=groups_out, targets=targets,
-                        split_every=split_every)
+                        split_every=split_every, compact_above=0 if compact else 2**62)
         grid = zarr.open_array(str(targets["esv"]), mode="r")[:]
         ggrid = zarr.open_array(str(targets["esv_group"]), mode="r")[:] if groups_out else None
 
@@ -299,7 +304,7 @@ def _zones_table(n_zones):
 @settings(max_examples=20, deadline=None)
 @given(adjusted=st.booleans(), **{k: v for k, v in case.items() if k not in ("unknown", "n_groups")})
 def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones, factor, ky, kx,
-                                                    split_every, seed, adjusted) -> None:
+                                                    split_every, compact, seed, adjusted) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown=False)
     years = [2000 + 7 * t for t in range(n_years)]
@@ -315,7 +320,8 @@ def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones
     ch = (_chunk(factor, ky), _chunk(factor, kx))
     zd, ld = _da(zone, lc, ch, ch)
     res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=model.pixel_values(),
-                    factor=factor, multiplier=mult, split_every=split_every)
+                    factor=factor, multiplier=mult, split_every=split_every,
+                    compact_above=0 if compact else 2**62)
     zones = _zones_table(n_zones)
     tables = model.tables(res.counts, res.zone_sums, zones)
 
@@ -415,3 +421,19 @@ def test_fused_kernel_equals_the_two_kernels(rows, cols, years, factor, patch, s
     np.testing.assert_array_equal(grid, ref_grid[:, 0])
     np.testing.assert_allclose(coarse, ref_coarse[:, 0], rtol=1e-12)
     np.testing.assert_array_equal(npix, ref_npix)
+
+
+def test_compact_zones_by_hand() -> None:
+    from ecodask.kernels.zones import compact_zones
+
+    zone = np.array([[0, 7, 7], [3, 0, 9]], np.uint16)
+    local, ids = compact_zones(zone, 9)
+    np.testing.assert_array_equal(local, [[0, 2, 2], [1, 0, 3]])
+    np.testing.assert_array_equal(ids, [3, 7, 9])
+    assert local.dtype == zone.dtype
+    local, ids = compact_zones(np.zeros((2, 2), np.uint8), 4)  # a chunk outside every zone
+    assert not local.any() and ids.size == 0
+    with pytest.raises(ValueError, match="larger than n_zones=8"):
+        compact_zones(zone, 8)
+    with pytest.raises(TypeError):
+        compact_zones(zone.astype(np.int32), 9)

@@ -3,12 +3,15 @@
 Each Dask task takes one (y, x) chunk of the zone raster and of all land-cover years, runs the
 transition kernel and the ESV lookup kernel on it, writes its ESV block straight into the Zarr
 array prepared for it (chunk-aligned, so tasks never touch the same Zarr chunk) and returns only
-small results: the per-zone histograms and the chunk's analysis cells. Those are summed in a
+small results: the per-zone histograms of the zones the chunk holds (renumbered by
+:func:`ecodask.kernels.zones.compact_zones`, so a chunk of a grid of 40,000 townships returns a
+few zones' rows, not 40,000) and the chunk's analysis cells. Those are summed in a
 tree (histograms) or placed (cells). The 30 m float grid is written once and never read back.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,12 @@ import numpy as np
 from ecodask.kernels.esv_grid import esv_grid, esv_grid_adjusted
 from ecodask.kernels.transitions import transition_counts
 from ecodask.kernels.transitions_esv import transitions_esv
+from ecodask.kernels.zones import compact_zones
+
+#: A chunk returns the histograms of the zones it holds only (renumbered) when every zone's would
+#: take more than this many bytes (pairs x zones x K² x 8): 40,000 zones x 3 pairs is 96 MB a chunk,
+#: and zeroing it costs more than renumbering (BENCHMARKS.md, "Zones by the ten thousand").
+COMPACT_ABOVE_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,15 @@ class PassResult:
     npix: np.ndarray
 
 
-def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, groups_out, targets):
+def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, groups_out, targets,
+           compact_above):
+    # Per-zone results as rows ``ids``: of the zones present only (compact_zones) where every zone's
+    # rows would be large; renumbering costs a pass over the zones (~40 ms per 4096² chunk).
+    if len(pairs) * n_zones * (int(lut.max()) + 1) ** 2 * 8 > compact_above:
+        zone, ids = compact_zones(zone, n_zones)
+        n_zones = len(ids)
+    else:
+        ids = np.arange(1, n_zones + 1)
     if mult is None and not groups_out:  # the common case: one fused loop
         counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, lut, pairs, n_zones,
                                                               values.sum(axis=1), factor)
@@ -65,21 +82,26 @@ def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, group
             out = zarr.open_array(targets["esv_group"], mode="r+", config=every)
             out[(slice(None), slice(None), *win)] = grid[:, 1:]
     del grid
-    return counts, unknown, zs, [(y0 // factor, x0 // factor, coarse, npix)]
+    return ids, counts, unknown, zs, [(y0 // factor, x0 // factor, coarse, npix)]
 
 
 def _combine(*parts):
-    counts = parts[0][0].copy()
-    unknown = parts[0][1].copy()
-    zs = None if parts[0][2] is None else parts[0][2].copy()
-    cells = list(parts[0][3])
-    for c, u, z, cl in parts[1:]:
-        counts += c
-        unknown += u
+    """Sum chunks' results: per-zone rows on the union of their zones (ids sorted), the rest as is."""
+    ids = functools.reduce(np.union1d, [p[0] for p in parts])
+    first = parts[0]
+    counts = np.zeros((first[1].shape[0], len(ids), *first[1].shape[2:]), first[1].dtype)
+    zs = None if first[3] is None else np.zeros((first[3].shape[0], len(ids), *first[3].shape[2:]))
+    unknown = first[2].copy()
+    cells = []
+    for i, (part_ids, c, u, z, cl) in enumerate(parts):
+        rows = np.searchsorted(ids, part_ids)
+        counts[:, rows] += c
         if zs is not None:
-            zs += z
+            zs[:, rows] += z
+        if i:
+            unknown += u
         cells += cl
-    return counts, unknown, zs, cells
+    return ids, counts, unknown, zs, cells
 
 
 def land_pass(
@@ -95,6 +117,7 @@ def land_pass(
     groups_out: bool = False,
     targets: dict[str, str | Path] | None = None,
     split_every: int = 8,
+    compact_above: int = COMPACT_ABOVE_BYTES,
 ) -> PassResult:
     """Run the transitions + ESV pass over ``zone`` (y, x) and ``landcover`` (year, y, x).
 
@@ -103,7 +126,9 @@ def land_pass(
     the analysis grid or None; ``targets``: Zarr array paths ``esv`` (year, y, x) and optionally
     ``esv_group`` (year, group, y, x) to write the grids into (same chunks as ``zone``), or None to
     skip writing. Chunks must hold whole analysis cells (chunk size a multiple of ``factor``).
-    Uses the current Dask scheduler.
+    ``compact_above``: a chunk whose per-zone histograms of every zone would take more bytes returns
+    those of the zones it holds only (:data:`COMPACT_ABOVE_BYTES`; 0: always). Uses the current Dask
+    scheduler.
     """
     lc = landcover.rechunk((-1, *zone.chunks))
     for dim, ch in zip("yx", zone.chunks, strict=True):
@@ -113,7 +138,8 @@ def land_pass(
     zb, lb = zone.to_delayed(), lc.to_delayed()
     kw = dict(lut=np.asarray(lut, np.uint8), pairs=np.asarray(pairs, np.intp).reshape(-1, 2),
               n_zones=int(n_zones), values=np.asarray(values, np.float64), factor=int(factor),
-              groups_out=bool(groups_out), targets={k: str(v) for k, v in (targets or {}).items()})
+              groups_out=bool(groups_out), targets={k: str(v) for k, v in (targets or {}).items()},
+              compact_above=int(compact_above))
     fn = dask.delayed(_chunk, pure=True)
     parts = []
     for i, y0 in enumerate(offsets[0]):
@@ -127,7 +153,13 @@ def land_pass(
     add = dask.delayed(_combine, pure=True)
     while len(parts) > 1:
         parts = [add(*parts[k : k + split_every]) for k in range(0, len(parts), split_every)]
-    (counts, unknown, zs, cells), = dask.compute(parts[0])
+    (ids, part_counts, unknown, part_zs, cells), = dask.compute(parts[0])
+    counts = np.zeros((part_counts.shape[0], int(n_zones), *part_counts.shape[2:]), part_counts.dtype)
+    counts[:, ids - 1] = part_counts
+    zs = None
+    if part_zs is not None:
+        zs = np.zeros((part_zs.shape[0], int(n_zones), *part_zs.shape[2:]))
+        zs[:, ids - 1] = part_zs
     n_years = landcover.shape[0]
     cy, cx = (-(-n // factor) for n in zone.shape)
     n_layers = cells[0][2].shape[1]

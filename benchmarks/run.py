@@ -28,6 +28,10 @@
     python -m benchmarks.run --suite tables [--zones 3000 40000] [--years 2]
                                                           a run's per-zone tables written by pandas
                                                           and through Arrow (see benchmarks/tables.py)
+    python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
+                                                          the land pass and its tables for thousands
+                                                          of zones against a bare bincount
+                                                          (see benchmarks/zones.py)
 
 The foundation suite: ingest (GeoTIFF -> Zarr) and the class-area pass, against the I/O floor,
 for three chunk sizes. Each case runs in a fresh process so its peak memory (max RSS) is its own.
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
-                              "tables"])
+                              "tables", "zones"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -107,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.figures import main as figures
 
         figures(rest)
+    elif ns.suite == "zones":
+        from benchmarks.zones import main as zones
+
+        zones(rest)
     elif ns.suite == "tables":
         from benchmarks.tables import main as tables
 

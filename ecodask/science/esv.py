@@ -19,7 +19,7 @@ import pandas as pd
 from ecodask.errors import InputError, problem
 from ecodask.science import landuse
 from ecodask.science.catalogs import ClassScheme, EsvTable
-from ecodask.science.landuse import ClassIndex, zone_labels
+from ecodask.science.landuse import ClassIndex, repeat_text, tile_text, zone_labels
 
 GROUPS = ("provisioning", "regulating", "supporting", "cultural")
 #: 1 CNY in units of 10^8 CNY, the unit the seeds' tables use.
@@ -136,16 +136,16 @@ def esv_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame, table:
     parts = []
     for level, item, group, v in items:
         parts.append(pd.DataFrame({
-            "zone_id": np.tile(ids, n_t), "zone_name": np.tile(znames, n_t),
+            "zone_id": tile_text(ids, n_t), "zone_name": tile_text(znames, n_t),
             "year": np.repeat(np.asarray(years, dtype=np.int64), n_z),
             "level": level, "item": item, "group": group, "esv_cny": v.reshape(-1),
         }))
     out = pd.concat(parts, ignore_index=True)
     out["esv_1e8cny"] = out["esv_cny"] * E8
-    order = {k: i for i, k in enumerate(ids)}
-    out = out.sort_values(["zone_id", "year"], key=lambda c: c.map(order) if c.name == "zone_id" else c,
-                          kind="stable")
-    return out.reset_index(drop=True)
+    # by zone (in zone order, the region last), then year; items in the order above (a stable sort)
+    zone_pos = np.tile(np.tile(np.arange(n_z), n_t), len(items))
+    order = np.lexsort((out["year"].to_numpy(), zone_pos))
+    return out.iloc[order].reset_index(drop=True)
 
 
 def esv_change_table(
@@ -210,7 +210,7 @@ def sensitivity_table(
                 rel_vc = np.where(vc_i != 0, (vc_j - vc_i) / np.where(vc_i != 0, vc_i, 1.0), np.nan)
                 cs = np.abs(rel_esv / rel_vc)
             parts.append(pd.DataFrame({
-                "zone_id": np.tile(ids, n_t), "zone_name": np.tile(znames, n_t),
+                "zone_id": tile_text(ids, n_t), "zone_name": tile_text(znames, n_t),
                 "year": np.repeat(np.asarray(years, dtype=np.int64), n_z),
                 "esv_class": cls, "direction": f"{sign * change * 100:+.0f}%",
                 "esv_cny": base.reshape(-1), "esv_adjusted_cny": esv_j.reshape(-1),
@@ -236,7 +236,7 @@ def projection_table(
     ids, znames = zone_labels(zones)
     n_z, n = area_ha.shape
     return pd.DataFrame({
-        "zone_id": np.repeat(ids, n), "zone_name": np.repeat(znames, n),
+        "zone_id": repeat_text(ids, n), "zone_name": repeat_text(znames, n),
         "base_from": base[0], "base_to": base[1], "year": year,
         "class_code": np.tile(index.codes, n_z), "class_name": np.tile(index.names, n_z),
         "area_ha": area_ha.reshape(-1), "change_ha": (area_ha - observed_ha).reshape(-1),

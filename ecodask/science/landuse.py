@@ -68,8 +68,8 @@ def class_area_from_pixels(
     share = np.divide(allz, tot, out=np.zeros(allz.shape), where=tot > 0).reshape(-1)
     return pd.DataFrame(
         {
-            "zone_id": np.repeat(np.tile(ids, ny), nc),
-            "zone_name": np.repeat(np.tile(znames, ny), nc),
+            "zone_id": repeat_text(tile_text(ids, ny), nc),
+            "zone_name": repeat_text(tile_text(znames, ny), nc),
             "year": np.repeat(np.asarray(years, dtype=np.int64), nz * nc),
             "class_code": np.tile(codes, ny * nz).astype(np.int64),
             "class_name": np.tile(names, ny * nz),
@@ -97,8 +97,8 @@ def coverage_table(data_pixels: np.ndarray, zone_pixels: np.ndarray, years: list
     full_t = np.broadcast_to(full, data.shape)
     cover = np.divide(data, full_t, out=np.zeros(data.shape), where=full_t > 0)
     return pd.DataFrame({
-        "zone_id": np.tile(ids, ny),
-        "zone_name": np.tile(names, ny),
+        "zone_id": tile_text(ids, ny),
+        "zone_name": tile_text(names, ny),
         "year": np.repeat(np.asarray(years, dtype=np.int64), nz),
         "zone_pixels": full_t.reshape(-1),
         "data_pixels": data.reshape(-1),
@@ -214,10 +214,26 @@ def with_region(a: np.ndarray, axis: int) -> np.ndarray:
     return np.concatenate([a, a.sum(axis=axis, keepdims=True)], axis=axis)
 
 
-def zone_labels(zones: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Zone ids and names in zone-index order, then the whole region (``ALL``)."""
+Text = pd.api.extensions.ExtensionArray
+
+
+def zone_labels(zones: pd.DataFrame) -> tuple[Text, Text]:
+    """Zone ids and names in zone-index order, then the whole region (``ALL``), as text arrays
+    (:func:`repeat_text` / :func:`tile_text` lay them out without a Python string per row)."""
     z = zones.sort_values("zone")
-    return [*z["zone_id"].astype(str), REGION_ID], [*z["zone_name"], "whole region"]
+    return (pd.array([*z["zone_id"].astype(str), REGION_ID], dtype="str"),
+            pd.array([*z["zone_name"], "whole region"], dtype="str"))
+
+
+def repeat_text(labels: Text, n: int) -> Text:
+    """``np.repeat(labels, n)`` for a text array, by one take (40,000 zones' labels over millions of
+    rows: a numpy repeat of Python strings, then their conversion, took most of a table's time)."""
+    return labels.take(np.repeat(np.arange(len(labels)), n))
+
+
+def tile_text(labels: Text, n: int) -> Text:
+    """``np.tile(labels, n)`` for a text array, by one take."""
+    return labels.take(np.tile(np.arange(len(labels)), n))
 
 
 def transfer_matrices(counts: np.ndarray, n: int) -> np.ndarray:
@@ -256,8 +272,8 @@ def transitions_table(
         vc = esv_per_ha[b]
         area = tm[p].reshape(n_z, n * n) * pixel_area_ha
         parts.append(pd.DataFrame({
-            "zone_id": np.repeat(ids, n * n),
-            "zone_name": np.repeat(names, n * n),
+            "zone_id": repeat_text(ids, n * n),
+            "zone_name": repeat_text(names, n * n),
             "year_from": years[a],
             "year_to": years[b],
             "class_from": np.tile(np.asarray(index.codes)[frm], n_z),
@@ -302,7 +318,7 @@ def dynamic_degree_table(
                 np.full(tot.shape, np.nan)
         n_z, n = ua.shape
         single = pd.DataFrame({
-            "zone_id": np.repeat(ids, n), "zone_name": np.repeat(names, n),
+            "zone_id": repeat_text(ids, n), "zone_name": repeat_text(names, n),
             "year_from": years[a], "year_to": years[b], "kind": "single",
             "class_code": pd.array(np.tile(index.codes, n_z), dtype="Int64"),
             "class_name": np.tile(index.names, n_z),

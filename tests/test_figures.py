@@ -296,3 +296,8 @@ def test_conventions_name_both_forms_of_r_and_the_one_used() -> None:
         lines = conventions({"county_stats": "stats.csv", "compensation": comp})
         assert any(line.startswith("Affordability G") and what in line for line in lines), (ref, lines)
     assert not any(line.startswith("Development stage R") for line in conventions({}))
+    drivers = {"aspect": {"path": "in/dem.tif", "kind": "continuous", "derive": "aspect"},
+               "elevation": {"path": "in/dem.tif", "kind": "continuous"}}
+    (line,) = [c for c in conventions({"drivers": drivers}) if c.startswith("Driver ")]
+    assert line.startswith("Driver aspect: aspect of the DEM dem.tif by Horn's (1981)")
+    assert "circular mean" in line

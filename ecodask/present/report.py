@@ -189,6 +189,17 @@ _DETECTOR_FACTORS = {
 }
 
 
+def _terrain_lines(drivers: dict) -> list[str]:
+    """How drivers derived from a DEM were made (drivers.<name>.derive)."""
+    from ecodask.io.terrain import TERRAIN_RESAMPLING, TERRAIN_UNITS
+
+    return [f"Driver {name}: {d['derive']} of the DEM {Path(str(d.get('path', ''))).name} by Horn's (1981) "
+            f"3 x 3 method at the DEM's own resolution ({TERRAIN_UNITS[d['derive']]}), then per analysis cell the "
+            f"{TERRAIN_RESAMPLING[d['derive']]}; flat pixels have no aspect."
+            for name, d in sorted(drivers.items())
+            if isinstance(d, dict) and d.get("derive", "none") in TERRAIN_UNITS]
+
+
 def _preset_line(an: dict) -> list[str]:
     if an.get("preset", "none") == "none":
         return []
@@ -235,6 +246,7 @@ def conventions(config: dict, tables: dict | None = None) -> list[str]:
         f"{grid.get('analysis_factor')} × {grid.get('analysis_factor')} pixels; CRS {grid.get('crs')}.",
         "Land-use maps: the modal class of each analysis cell; ESV maps: ESV density of each analysis cell.",
         "Transitions: pixels with a class in both years; dynamic degrees in % per year.",
+        *_terrain_lines(config.get("drivers", {})),
         *_preset_line(an),
         f"Geographical Detector: q on ESV density per analysis cell; discretization {an.get('discretize')}"
         f"{'' if an.get('k') is None else ' with k = ' + str(an.get('k'))}"

@@ -194,8 +194,8 @@ def _terrain_lines(drivers: dict) -> list[str]:
     from ecodask.io.terrain import TERRAIN_RESAMPLING, TERRAIN_UNITS
 
     return [f"Driver {name}: {d['derive']} of the DEM {Path(str(d.get('path', ''))).name} by Horn's (1981) "
-            f"3 x 3 method at the DEM's own resolution ({TERRAIN_UNITS[d['derive']]}), then per analysis cell the "
-            f"{TERRAIN_RESAMPLING[d['derive']]}; flat pixels have no aspect."
+            f"3 x 3 method at the DEM's own resolution ({TERRAIN_UNITS[d['derive']]}), then per analysis "
+            f"cell the {TERRAIN_RESAMPLING[d['derive']]}; flat pixels have no aspect."
             for name, d in sorted(drivers.items())
             if isinstance(d, dict) and d.get("derive", "none") in TERRAIN_UNITS]
 

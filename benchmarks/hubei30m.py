@@ -8,8 +8,9 @@ synthetic land cover (``--data hubei30m``) or on real land cover (``--data wuhan
 ``--data wuhan_texture`` (built by :mod:`benchmarks.wuhan_texture_data`, cached under
 ``<out>/wuhan_texture/``): the real 30 m land cover of Wuhan, 2003, 2005, 2010 and 2013, tiled and
 mirrored to ``--size``² px (20,480² = 419 Mpx a year), its 11 districts mirrored with every tile
-(539 zones); one extent (``full``), 4 pairs of years (3 consecutive, first-to-last), and the case ``exactextract`` besides the
-others; the texture of the store (compression ratio, mean run) is measured and recorded.
+(539 zones); one extent (``full``), 4 pairs of years (the 3 consecutive ones, first-to-last), and
+the case ``exactextract`` besides the others; the texture of the store (compression ratio, mean
+run) is measured and recorded.
 
 Data (built once by :mod:`benchmarks.hubei30m_data`, cached under ``<out>/hubei30m/``): the real
 103 county boundaries of Hubei on a 30 m CHINA_ALBERS grid (24,672 x 15,808 px), synthetic land

@@ -4,15 +4,20 @@
         [--engine numba]
 
 CASE is one of ``io_floor``, ``kernel`` (ecodask's transition kernel alone), ``bincount``,
-``flox``, ``xrspatial``, ``stage``, ``stage_nogrid`` (the stage without writing the 30 m ESV
-grid), ``stage_warm`` (the stage's second call in the process: no start-up costs). CONFIG is the run
-configuration of an extent built by :mod:`benchmarks.hubei30m_data` (its store is
+``flox``, ``xrspatial``, ``exactextract`` (class fractions per zone polygon of one year, the last,
+from the year's GeoTIFF: see :func:`exactextract_counts`), ``stage``, ``stage_nogrid`` (the stage
+without writing the 30 m ESV grid), ``stage_warm`` (the stage's second call in the process: no
+start-up costs). CONFIG is the run configuration of an extent built by
+:mod:`benchmarks.hubei30m_data` or :mod:`benchmarks.wuhan_texture_data` (its store is
 ``<output>/store.zarr``). Runs on Dask's threaded scheduler with 2 workers so that the process's
 peak resident memory (VmHWM) is the whole peak. ``--crop`` restricts a case to a window of the
 store, in pixels. ``--save`` writes the case's pixel counts per (pair of years, zone, class code in
 the first year, in the second) as int64 ``counts[pair, zone - 1, code1, code2]`` (codes 0..15),
 plus, for a cropped case, the same counts from ecodask's own transition kernel on the same window
-(``ours``); they are made after the clock stops.
+(``ours``); they are made after the clock stops. For ``exactextract`` the saved counts are
+per (zone - 1, code) of the last year: exactextract's coverage-weighted counts (float) as
+``counts`` and ecodask's kernel's as ``ours``, with each zone's boundary length in pixels as
+``perimeter_px``.
 
 Pairs of years are those the stage compares: every consecutive pair, then first-to-last.
 """
@@ -28,8 +33,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "stage", "stage_nogrid", "stage_warm",
-         "stage_cold")
+CASES = ("io_floor", "kernel", "bincount", "flox", "xrspatial", "exactextract", "stage", "stage_nogrid",
+         "stage_warm", "stage_cold")
 K = 16  # class codes 0..15 (CLCD uses 0..9): the combined index is zone*K*K + c1*K + c2
 
 
@@ -105,6 +110,26 @@ def xrspatial_counts(zone: np.ndarray | da.Array, lc, pairs, n_zones: int) -> li
         values = xr.DataArray(lc[a].astype(np.int32) * K + lc[b], dims=("y", "x"))
         df = zonal.crosstab(zones, values, zone_ids=list(range(1, n_zones + 1)), agg="count")
         out.append(df.compute() if hasattr(df, "compute") else df)
+    return out
+
+
+def exactextract_counts(raster: Path, polygons, id_field: str, zones) -> np.ndarray:
+    """exactextract's class fractions per polygon (``unique``, ``frac``, ``count``: coverage-weighted
+    counts of the pixels with data) turned into coverage-weighted counts per (zone - 1, code).
+
+    exactextract weights each pixel by the share of its area inside the polygon; ecodask (rasterio's
+    burn) gives a pixel wholly to the zone holding its centre. exactextract has no centre rule
+    (``min_coverage_frac`` with ``coverage_weight="none"`` is a threshold on coverage, not the
+    centre), so the two differ on the pixels a zone's boundary crosses and nowhere else."""
+    from exactextract import exact_extract
+
+    df = exact_extract(str(raster), polygons, ["unique", "frac", "count"], include_cols=[id_field],
+                       output="pandas")
+    index = {str(i): int(z) for i, z in zip(zones["zone_id"], zones["zone"], strict=True)}
+    out = np.zeros((len(zones), K), np.float64)
+    for zid, values, frac, count in zip(df[id_field], df["unique"], df["frac"], df["count"], strict=True):
+        if len(values):
+            out[index[str(zid)] - 1, np.asarray(values, np.int64)] = np.asarray(frac) * count
     return out
 
 
@@ -215,6 +240,12 @@ def main(argv: list[str] | None = None) -> None:
             f = cfg.grid.analysis_factor
             land_pass(zone[: 2 * f, : 2 * f], lc[:, : 2 * f, : 2 * f], lut=np.zeros(256, np.uint8),
                       pairs=pairs, n_zones=n_zones, values=np.zeros((len(years), 1, 256)), factor=f)
+        if a.case == "exactextract":  # the polygons read and in the raster's CRS outside the clock
+            import geopandas as gpd
+
+            polygons = gpd.read_file(cfg.zones.path).to_crs(cfg.grid.crs)
+            raster = Path(cfg.landcover.years[years[-1]])
+            extra["years_counted"] = [years[-1]]
         if a.case in ("flox", "xrspatial"):  # JIT-compile (numba) outside the clock, on a corner
             warm = (zone[:64, :64], lc[:, :64, :64])
             if a.case == "flox":
@@ -232,6 +263,10 @@ def main(argv: list[str] | None = None) -> None:
             counts = np.stack(dask.compute(*flox_counts(zone, lc, pairs, n_zones, a.engine))).astype(np.int64)
         elif a.case == "xrspatial":
             counts = crosstab_to_counts(xrspatial_counts(zone, lc, pairs, n_zones), n_zones)
+        elif a.case == "exactextract":
+            if a.crop:
+                raise SystemExit("exactextract runs on the whole GeoTIFF")
+            counts = exactextract_counts(raster, polygons, cfg.zones.id_field, zones)
         elif a.case.startswith("stage"):
             if a.crop:
                 raise SystemExit("the stage runs on a whole extent (make a config for a crop)")
@@ -250,14 +285,22 @@ def main(argv: list[str] | None = None) -> None:
             extra["outputs"] = {k: str(v) for k, v in outputs.items()}
         if a.save and counts is not None:
             save = {"counts": counts}
-            if a.crop:
+            if a.case == "exactextract":  # ecodask's class counts of the same year: the pair (last, last)
+                last = len(years) - 1
+                c = our_counts(zone, lc, [(last, last)], n_zones)[0]
+                save["ours"] = np.einsum("zkk->zk", c)
+                per = {str(i): g.length for i, g in zip(polygons[cfg.zones.id_field], polygons.geometry,
+                                                         strict=True)}
+                save["perimeter_px"] = np.array([per[str(i)] for i in zones["zone_id"]]) / cfg.grid.resolution
+            elif a.crop:
                 save["ours"] = our_counts(zone if isinstance(zone, da.Array) else da.from_array(zone),
                                           lc if isinstance(lc, da.Array) else da.from_array(lc),
                                           pairs, n_zones)
             a.save.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(a.save, **save)
+    counted = 1 if a.case == "exactextract" else len(pairs)  # exactextract: one year, not pairs
     print(json.dumps({"case": a.case, "seconds": seconds, "positions": positions, "years": len(years),
-                      "pairs": len(pairs), "peak_rss_mb": peak, **extra}))
+                      "pairs": counted, "peak_rss_mb": peak, **extra}))
 
 
 if __name__ == "__main__":

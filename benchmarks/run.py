@@ -25,6 +25,14 @@
                                                           checksums, a rerun's read-back, the work
                                                           copy and its publication
                                                           (see benchmarks/transaction.py)
+    python -m benchmarks.run --suite texture [--repeats 3] [--size 20480]
+                                                          the Hubei-30m cases (and exactextract) on
+                                                          real land cover: Wuhan's tiled to 419 Mpx
+                                                          (benchmarks/hubei30m.py --data wuhan_texture)
+    python -m benchmarks.run --suite texture_budget [--repeats 3]
+                                                          per-chunk decode / kernel / encode times on
+                                                          real and synthetic texture
+                                                          (see benchmarks/texture_budget.py)
     python -m benchmarks.run --suite tables [--zones 3000 40000] [--years 2]
                                                           a run's per-zone tables written by pandas
                                                           and through Arrow (see benchmarks/tables.py)
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
-                              "tables", "zones"])
+                              "tables", "zones", "texture", "texture_budget"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -119,6 +127,14 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.tables import main as tables
 
         tables(rest)
+    elif ns.suite == "texture":
+        from benchmarks.hubei30m import main as hubei30m
+
+        hubei30m(["--data", "wuhan_texture", *rest])
+    elif ns.suite == "texture_budget":
+        from benchmarks.texture_budget import main as texture_budget
+
+        texture_budget(rest)
     elif ns.suite == "terrain":
         from benchmarks.terrain import main as terrain
 

@@ -19,7 +19,7 @@ import pandas as pd
 from ecodask.errors import InputError, problem
 from ecodask.science import landuse
 from ecodask.science.catalogs import ClassScheme, EsvTable
-from ecodask.science.landuse import ClassIndex, repeat_text, tile_text, zone_labels
+from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
 
 GROUPS = ("provisioning", "regulating", "supporting", "cultural")
 #: 1 CNY in units of 10^8 CNY, the unit the seeds' tables use.
@@ -238,7 +238,7 @@ def projection_table(
     return pd.DataFrame({
         "zone_id": repeat_text(ids, n), "zone_name": repeat_text(znames, n),
         "base_from": base[0], "base_to": base[1], "year": year,
-        "class_code": np.tile(index.codes, n_z), "class_name": np.tile(index.names, n_z),
+        "class_code": np.tile(index.codes, n_z), "class_name": tile_text(text(index.names), n_z),
         "area_ha": area_ha.reshape(-1), "change_ha": (area_ha - observed_ha).reshape(-1),
         "esv_cny": (area_ha * vc_total[None, :]).reshape(-1),
     })

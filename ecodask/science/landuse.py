@@ -5,7 +5,7 @@ Areas are pixel counts on the equal-area grid times the pixel area (0.09 ha at 3
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ def class_area_from_pixels(
             "zone_name": repeat_text(tile_text(znames, ny), nc),
             "year": np.repeat(np.asarray(years, dtype=np.int64), nz * nc),
             "class_code": np.tile(codes, ny * nz).astype(np.int64),
-            "class_name": np.tile(names, ny * nz),
+            "class_name": tile_text(text(names), ny * nz),
             "pixels": flat.astype(np.int64),
             "area_ha": flat * pixel_area_ha,
             "share": share,
@@ -221,8 +221,13 @@ def zone_labels(zones: pd.DataFrame) -> tuple[Text, Text]:
     """Zone ids and names in zone-index order, then the whole region (``ALL``), as text arrays
     (:func:`repeat_text` / :func:`tile_text` lay them out without a Python string per row)."""
     z = zones.sort_values("zone")
-    return (pd.array([*z["zone_id"].astype(str), REGION_ID], dtype="str"),
-            pd.array([*z["zone_name"], "whole region"], dtype="str"))
+    return (text(np.append(z["zone_id"].astype(str).to_numpy(dtype=object), REGION_ID)),
+            text(np.append(z["zone_name"].to_numpy(dtype=object), "whole region")))
+
+
+def text(values: Sequence[object]) -> Text:
+    """``values`` as a text array (pandas' string dtype, Arrow underneath)."""
+    return pd.array(values, dtype="str")
 
 
 def repeat_text(labels: Text, n: int) -> Text:
@@ -277,9 +282,9 @@ def transitions_table(
             "year_from": years[a],
             "year_to": years[b],
             "class_from": np.tile(np.asarray(index.codes)[frm], n_z),
-            "class_from_name": np.tile(np.asarray(index.names)[frm], n_z),
+            "class_from_name": tile_text(text(np.asarray(index.names)[frm]), n_z),
             "class_to": np.tile(np.asarray(index.codes)[to], n_z),
-            "class_to_name": np.tile(np.asarray(index.names)[to], n_z),
+            "class_to_name": tile_text(text(np.asarray(index.names)[to]), n_z),
             "pixels": tm[p].reshape(-1),
             "area_ha": area.reshape(-1),
             "esv_change_cny": (area * (vc[to] - vc[frm])[None, :]).reshape(-1),
@@ -321,7 +326,7 @@ def dynamic_degree_table(
             "zone_id": repeat_text(ids, n), "zone_name": repeat_text(names, n),
             "year_from": years[a], "year_to": years[b], "kind": "single",
             "class_code": pd.array(np.tile(index.codes, n_z), dtype="Int64"),
-            "class_name": np.tile(index.names, n_z),
+            "class_name": tile_text(text(index.names), n_z),
             "area_from_ha": ua.reshape(-1), "area_to_ha": ub.reshape(-1),
             "transfer_out_ha": out.reshape(-1), "transfer_in_ha": inn.reshape(-1),
             "net_change_ha": (ub - ua).reshape(-1), "dynamic_degree_pct_per_yr": k.reshape(-1),

@@ -66,25 +66,57 @@ TARGETS = {"laptop": {"cores": 8, "memory_gb": 32, "efficiency": 0.75, "io_gb_s"
 # configuration
 
 
-def write_config(root: Path, built: dict, chunk: int, workers: int, memory_limit: str) -> Path:
-    """``<root>/config.yaml``: the synthetic region's configuration (:func:`ecodask.synth.region_config`)
-    pointed at the national data, output ``<root>/output``, a LocalCluster of ``workers`` processes."""
+def run_years(n: int) -> list[int]:
+    """The years of a run: the data's two, or ``n`` > 2 from 1985 on (39: the CLCD archive,
+    1985-2023)."""
+    from benchmarks.national_data import YEARS
+
+    return list(YEARS) if n == 2 else list(range(1985, 1985 + n))
+
+
+def run_root(root: Path, n_years: int) -> Path:
+    """Where a run of ``n_years`` keeps its config and output: ``root`` for the data's two years,
+    ``root/years-<n>`` otherwise."""
+    return root if n_years == 2 else root / f"years-{n_years}"
+
+
+def write_config(root: Path, built: dict, chunk: int, workers: int, memory_limit: str,
+                 n_years: int = 2) -> Path:
+    """``config.yaml`` under :func:`run_root`: the synthetic region's configuration
+    (:func:`ecodask.synth.region_config`) pointed at the national data, output beside it, a
+    LocalCluster of ``workers`` processes. With ``n_years`` > 2 the years alternate between the
+    data's two land-cover files (every pair of years then has the data's full change, a year's
+    pixels are real GeoTIFF reads) and the county statistics repeat the matching year's rows;
+    G's reference is the counties' own (the national series starts in 2000)."""
+    import pandas as pd
     import yaml
 
     from benchmarks.national_data import YEARS
     from ecodask.synth import region_config
 
-    cfg = region_config(YEARS, tuple(built["params"]["bounds"]))
+    years = run_years(n_years)
+    where = run_root(root, n_years)
+    where.mkdir(parents=True, exist_ok=True)
+    data = "data" if where == root else "../data"
+    source = {y: YEARS[i % 2] for i, y in enumerate(years)}
+    cfg = region_config(years, tuple(built["params"]["bounds"]))
     cfg["name"] = "national-30m"
     cfg["grid"]["chunk_size"] = chunk
-    cfg["landcover"]["years"] = {int(y): f"data/{built['files'][f'landcover_{y}']}" for y in YEARS}
-    cfg["zones"]["path"] = f"data/{built['files']['counties']}"
-    cfg["drivers"] = {k: {"path": f"data/{v}", "kind": "continuous"}
+    cfg["landcover"]["years"] = {int(y): f"{data}/{built['files'][f'landcover_{source[y]}']}" for y in years}
+    cfg["zones"]["path"] = f"{data}/{built['files']['counties']}"
+    cfg["drivers"] = {k: {"path": f"{data}/{v}", "kind": "continuous"}
                       for k, v in sorted(built["drivers"].items())}
-    cfg["county_stats"] = f"data/{built['files']['county_stats']}"
+    cfg["county_stats"] = f"{data}/{built['files']['county_stats']}"
+    if n_years != 2:
+        stats = pd.read_csv(root / "data" / built["files"]["county_stats"])
+        stats = pd.concat([stats[stats["year"] == source[y]].assign(year=y) for y in years],
+                          ignore_index=True)
+        stats.to_csv(where / "county_stats.csv", index=False, lineterminator="\n")
+        cfg["county_stats"] = "county_stats.csv"
+        cfg["compensation"] = {"reference_gdp_per_capita": "counties"}
     cfg["cluster"] = {"kind": "local", "n_workers": workers, "threads_per_worker": 1,
                       "memory_limit": memory_limit}
-    path = root / "config.yaml"
+    path = where / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False, width=200), encoding="utf-8")
     return path
 
@@ -256,11 +288,12 @@ def du(path: Path) -> int:
     return total
 
 
-def sizes(root: Path) -> dict[str, float]:
-    """Disk sizes (GB) of the inputs, the store's arrays, the tables and the whole output."""
+def sizes(root: Path, data_root: Path | None = None) -> dict[str, float]:
+    """Disk sizes (GB) of the inputs (under ``data_root``, default ``root``), the store's arrays,
+    the tables and the whole output."""
     from ecodask.io.layout import RunFolder
 
-    data, out = root / "data" / "inputs", RunFolder(root / "output")
+    data, out = (data_root or root) / "data" / "inputs", RunFolder(root / "output")
     store = out.store
     s = {f"input {p.name}": du(p) / 1e9 for p in sorted(data.iterdir())}
     s["inputs"] = du(data) / 1e9
@@ -564,20 +597,21 @@ def _f(v: float | None, nd: int) -> str:
 def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     """Data (built if missing), the monitored run and the cost split; the raw measurements, also
     written to ``raw.json`` (``--report-only`` analyses them again without running)."""
-    from benchmarks.national_data import FACTOR, YEARS, _root, build
+    from benchmarks.national_data import FACTOR, _root, build
     from ecodask.io.layout import RunFolder
 
     raw = {"command": " ".join(["python -m benchmarks.national", *argv]), "machine": machine(PACKAGES),
            "commit": code_state()["commit"], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "scale": a.scale,
-           "chunk": a.chunk, "factor": FACTOR, "years": len(YEARS), "workers": a.workers,
+           "chunk": a.chunk, "factor": FACTOR, "years": a.years, "workers": a.workers,
            "memory_limit": a.memory_limit}
     built = build(a.out, a.scale, a.seed, a.chunk, a.compress, a.gen_workers)
     raw["generation"] = {k: built[k] for k in ("seconds", "workers", "built")}
     raw["data"] = built["summary"]
-    root = _root(a.out, a.scale)
+    data_root = _root(a.out, a.scale)
+    root = run_root(data_root, a.years)
     shutil.rmtree(root / "output", ignore_errors=True)
-    raw["disk"] = check_disk(root, built["summary"]["pixels"] * len(YEARS))
-    config = write_config(root, built, a.chunk, a.workers, a.memory_limit)
+    raw["disk"] = check_disk(data_root, built["summary"]["pixels"] * a.years)
+    config = write_config(data_root, built, a.chunk, a.workers, a.memory_limit, a.years)
     print(f"running the flow: {config} (log: {root / 'flow.log'})", flush=True)
     rc, t0, t1, mon = run_flow(config, root / "flow.log", a.interval)
     write_samples(root / "memory.csv", mon.samples, t0)
@@ -588,7 +622,7 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     folder = RunFolder(root / "output")
     raw["run_json"] = json.loads(folder.run_record.read_text())
     raw["manifest_mtimes"] = {s: folder.manifest(s).stat().st_mtime for s in STAGES}
-    raw["sizes"] = sizes(root)
+    raw["sizes"] = sizes(root, data_root)
     raw["disk"]["free_gb_after"] = shutil.disk_usage(root).free / 1e9
     if not a.no_split:
         print("cost split ...", flush=True)
@@ -673,6 +707,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compress", choices=["zstd", "deflate"], default="zstd", help="land-cover GeoTIFFs")
     ap.add_argument("--gen-workers", type=int, default=2, help="data generator processes")
     ap.add_argument("--no-split", action="store_true", help="skip the cost split measurement")
+    ap.add_argument("--years", type=int, default=2,
+                    help="land-cover years of the run: 2 (the data's), or more from 1985 on, alternating "
+                    "the data's two files (39: 1985-2023, the archive)")
     ap.add_argument("--report-only", action="store_true",
                     help="analyse the last run's raw.json and memory.csv again, run nothing")
     a = ap.parse_args(argv)
@@ -680,7 +717,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--scale must be in (0, 1]")
     from benchmarks.national_data import _root
 
-    root = _root(a.out, a.scale)
+    if a.years < 2:
+        ap.error("--years must be 2 or more")
+    root = run_root(_root(a.out, a.scale), a.years)
     raw = json.loads((root / "raw.json").read_text()) if a.report_only else measure(a, argv)
     res = analyse(raw, root)
     m = res["machine"]

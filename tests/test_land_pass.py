@@ -137,6 +137,7 @@ case = dict(
     unknown=st.booleans(),
     split_every=st.integers(2, 8),
     compact=st.booleans(),  # chunks return the zones they hold only (always), or every zone's rows
+    fused=st.booleans(),  # the fused loop for the total grid where it applies, or one year at a time
     seed=st.integers(0, 2**32 - 1),
 )
 
@@ -148,7 +149,7 @@ case = dict(
 @settings(max_examples=25, deadline=None)
 @given(groups_out=st.booleans(), **case)
 def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_groups, unknown,
-                           split_every, compact, seed, groups_out) -> None:
+                           split_every, compact, fused, seed, groups_out) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown)
     values = _random_values(rng, n_years, n_groups)
@@ -162,7 +163,8 @@ def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_group
                                                 (1, 1, cy, cx))
         res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values,
                         factor=factor, groups_out=groups_out, targets=targets, split_every=split_every,
-                        compact_above=0 if compact else 2**62)
+                        compact_above=0 if compact else 2**62,
+                        fused_up_to=2**62 if fused else 0)
         grid = zarr.open_array(str(targets["esv"]), mode="r")[:]
         ggrid = zarr.open_array(str(targets["esv_group"]), mode="r")[:] if groups_out else None
 
@@ -204,7 +206,7 @@ def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_group
 @settings(max_examples=25, deadline=None)
 @given(groups_out=st.booleans(), **case)
 def test_adjusted_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_groups, unknown,
-                                    split_every, compact, seed, groups_out) -> None:
+                                    split_every, compact, fused, seed, groups_out) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown)
     values = _random_values(rng, n_years, n_groups)
@@ -220,7 +222,8 @@ def test_adjusted_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx
                                                 (1, 1, cy, cx))
         res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values,
                         factor=factor, multiplier=mult, groups_out=groups_out, targets=targets,
-                        split_every=split_every, compact_above=0 if compact else 2**62)
+                        split_every=split_every, compact_above=0 if compact else 2**62,
+                        fused_up_to=2**62 if fused else 0)
         grid = zarr.open_array(str(targets["esv"]), mode="r")[:]
         ggrid = zarr.open_array(str(targets["esv_group"]), mode="r")[:] if groups_out else None
 
@@ -304,7 +307,7 @@ def _zones_table(n_zones):
 @settings(max_examples=20, deadline=None)
 @given(adjusted=st.booleans(), **{k: v for k, v in case.items() if k not in ("unknown", "n_groups")})
 def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones, factor, ky, kx,
-                                                    split_every, compact, seed, adjusted) -> None:
+                                                    split_every, compact, fused, seed, adjusted) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown=False)
     years = [2000 + 7 * t for t in range(n_years)]
@@ -321,7 +324,7 @@ def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones
     zd, ld = _da(zone, lc, ch, ch)
     res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=model.pixel_values(),
                     factor=factor, multiplier=mult, split_every=split_every,
-                    compact_above=0 if compact else 2**62)
+                    compact_above=0 if compact else 2**62, fused_up_to=2**62 if fused else 0)
     zones = _zones_table(n_zones)
     tables = model.tables(res.counts, res.zone_sums, zones)
 

@@ -24,6 +24,9 @@ from ecodask.kernels.transitions import transition_counts
 from ecodask.kernels.transitions_esv import transitions_esv
 from ecodask.kernels.zones import compact_zones
 
+#: A chunk computes every year's total ESV grid in the fused loop when they take at most this many
+#: bytes together (float32: 4 years of a 4096² chunk), else one year at a time.
+FUSED_GRID_BYTES = 256 * 2**20
 #: A chunk returns the histograms of the zones it holds only (renumbered) when every zone's would
 #: take more than this many bytes (pairs x zones x K² x 8): 40,000 zones x 3 pairs is 96 MB a chunk,
 #: and zeroing it costs more than renumbering (BENCHMARKS.md, "Zones by the ten thousand").
@@ -50,7 +53,7 @@ class PassResult:
 
 
 def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, groups_out, targets,
-           compact_above):
+           compact_above, fused_up_to):
     # Per-zone results as rows ``ids``: of the zones present only (compact_zones) where every zone's
     # rows would be large; renumbering costs a pass over the zones (~40 ms per 4096² chunk).
     if len(pairs) * n_zones * (int(lut.max()) + 1) ** 2 * 8 > compact_above:
@@ -58,31 +61,56 @@ def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, group
         n_zones = len(ids)
     else:
         ids = np.arange(1, n_zones + 1)
-    if mult is None and not groups_out:  # the common case: one fused loop
+    write = _grid_writer(targets, y0, x0, zone.shape, groups_out)
+    n_years = lc.shape[0]
+    if mult is None and not groups_out and n_years * zone.size * 4 <= fused_up_to:
+        # the common case: one fused loop, every year's total grid at once
         counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, lut, pairs, n_zones,
                                                               values.sum(axis=1), factor)
-        grid, coarse = grid[:, None], coarse[:, None]
-        zs = None
-    else:
-        counts, unknown = transition_counts(zone, lc, lut, pairs, n_zones)
-    if mult is None and groups_out:  # total, then each group
-        layers = np.concatenate([values.sum(axis=1, keepdims=True), values], axis=1)
-        grid, coarse, npix = esv_grid(zone, lc, layers, factor)
-        zs = None
-    elif mult is not None:
-        grid, coarse, npix, zs = esv_grid_adjusted(zone, lc, values, mult, lut, n_zones, factor, groups_out)
-    if targets:
-        import zarr
+        write(slice(None), grid[:, None])
+        del grid
+        return ids, counts, unknown, None, [(y0 // factor, x0 // factor, coarse[:, None], npix)]
+    # Histograms, then the grids one year at a time: a task holds one year's float32 grid, not
+    # the archive's (39 x 67 MB for a 4096² chunk).
+    counts, unknown = transition_counts(zone, lc, lut, pairs, n_zones)
+    if mult is None:
+        layers = (np.concatenate([values.sum(axis=1, keepdims=True), values], axis=1) if groups_out
+                  else values.sum(axis=1, keepdims=True))
+    coarse, npix, zs = [], [], []
+    for t in range(n_years):
+        if mult is None:
+            g, c, n = esv_grid(zone, lc[t : t + 1], layers[t : t + 1], factor)
+        else:
+            g, c, n, z = esv_grid_adjusted(zone, lc[t : t + 1], values[t : t + 1], mult, lut, n_zones, factor,
+                                           groups_out)
+            zs.append(z)
+        write(slice(t, t + 1), g)
+        del g
+        coarse.append(c)
+        npix.append(n)
+    cells = (y0 // factor, x0 // factor, np.concatenate(coarse), np.concatenate(npix))
+    return ids, counts, unknown, np.concatenate(zs) if zs else None, [cells]
 
-        rows, cols = zone.shape
-        win = (slice(y0, y0 + rows), slice(x0, x0 + cols))
-        every = {"write_empty_chunks": True}  # skip zarr's all-fill check: a chunk is rarely all NaN
-        zarr.open_array(targets["esv"], mode="r+", config=every)[(slice(None), *win)] = grid[:, 0]
-        if groups_out and "esv_group" in targets:
-            out = zarr.open_array(targets["esv_group"], mode="r+", config=every)
-            out[(slice(None), slice(None), *win)] = grid[:, 1:]
-    del grid
-    return ids, counts, unknown, zs, [(y0 // factor, x0 // factor, coarse, npix)]
+
+def _grid_writer(targets, y0: int, x0: int, shape: tuple[int, int], groups_out: bool):  # noqa: ANN202
+    """``write(years, grid)``: a chunk's ESV grid (years, layers, rows, cols), total first, into the
+    Zarr targets at the chunk's window (a no-op without targets)."""
+    if not targets:
+        return lambda years, grid: None
+    import zarr
+
+    every = {"write_empty_chunks": True}  # skip zarr's all-fill check: a chunk is rarely all NaN
+    win = (slice(y0, y0 + shape[0]), slice(x0, x0 + shape[1]))
+    total = zarr.open_array(targets["esv"], mode="r+", config=every)
+    groups = (zarr.open_array(targets["esv_group"], mode="r+", config=every)
+              if groups_out and "esv_group" in targets else None)
+
+    def write(years: slice, grid: np.ndarray) -> None:
+        total[(years, *win)] = grid[:, 0]
+        if groups is not None:
+            groups[(years, slice(None), *win)] = grid[:, 1:]
+
+    return write
 
 
 def _combine(*parts):
@@ -118,6 +146,7 @@ def land_pass(
     targets: dict[str, str | Path] | None = None,
     split_every: int = 8,
     compact_above: int = COMPACT_ABOVE_BYTES,
+    fused_up_to: int = FUSED_GRID_BYTES,
 ) -> PassResult:
     """Run the transitions + ESV pass over ``zone`` (y, x) and ``landcover`` (year, y, x).
 
@@ -127,8 +156,10 @@ def land_pass(
     ``esv_group`` (year, group, y, x) to write the grids into (same chunks as ``zone``), or None to
     skip writing. Chunks must hold whole analysis cells (chunk size a multiple of ``factor``).
     ``compact_above``: a chunk whose per-zone histograms of every zone would take more bytes returns
-    those of the zones it holds only (:data:`COMPACT_ABOVE_BYTES`; 0: always). Uses the current Dask
-    scheduler.
+    those of the zones it holds only (:data:`COMPACT_ABOVE_BYTES`; 0: always). ``fused_up_to``: the
+    bytes of a chunk's total ESV grids of every year up to which one fused loop computes them with
+    the histograms (:data:`FUSED_GRID_BYTES`; above, and with groups or an adjustment, the grids are
+    computed and written one year at a time). Uses the current Dask scheduler.
     """
     lc = landcover.rechunk((-1, *zone.chunks))
     for dim, ch in zip("yx", zone.chunks, strict=True):
@@ -139,7 +170,7 @@ def land_pass(
     kw = dict(lut=np.asarray(lut, np.uint8), pairs=np.asarray(pairs, np.intp).reshape(-1, 2),
               n_zones=int(n_zones), values=np.asarray(values, np.float64), factor=int(factor),
               groups_out=bool(groups_out), targets={k: str(v) for k, v in (targets or {}).items()},
-              compact_above=int(compact_above))
+              compact_above=int(compact_above), fused_up_to=int(fused_up_to))
     fn = dask.delayed(_chunk, pure=True)
     parts = []
     for i, y0 in enumerate(offsets[0]):

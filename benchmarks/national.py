@@ -1,8 +1,9 @@
 """The national-scale benchmark: the whole ecodask flow (ingest, transitions_esv, driver_analysis,
 compensation) on a synthetic country of 1.07e10 px a year at 30 m, two years, ~2,800 counties.
 
-    python -m benchmarks.national [--scale 1.0] [--out bench-output] [--workers 2] [--memory-limit 5GiB]
-    make bench-national [BENCH_ARGS='--scale 0.01']
+    python -m benchmarks.national [--scale 1.0] [--years 2] [--out bench-output] [--workers 2]
+        [--memory-limit 5GiB]
+    make bench-national [BENCH_ARGS='--scale 0.01'] [BENCH_ARGS='--scale 0.01 --years 39']
 
 1. Data: built by :mod:`benchmarks.national_data` when missing (cached under
    ``<out>/national/data/``; ``--scale`` below 1 under ``<out>/national/scale-<s>/``); its

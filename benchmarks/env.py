@@ -8,7 +8,8 @@ import os
 import platform
 import resource
 import subprocess
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,3 +69,10 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    """``fn()``'s result and its wall seconds."""
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t

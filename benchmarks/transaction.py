@@ -22,10 +22,9 @@ import argparse
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
-from benchmarks.env import code_state, machine
+from benchmarks.env import code_state, machine, timed
 
 
 def _make_folder(root: Path, files: int, size: int) -> None:
@@ -49,12 +48,6 @@ def _make_folder(root: Path, files: int, size: int) -> None:
     (root / "run.json").write_text("{}\n")
 
 
-def _timed(fn):  # noqa: ANN001, ANN202
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=20_000)
@@ -71,20 +64,20 @@ def main(argv: list[str] | None = None) -> None:
     root = a.out / "transaction"
     size = a.size_kib * 1024
     env = machine(["zarr"])
-    _, t_make = _timed(lambda: _make_folder(root, a.files, size))
+    _, t_make = timed(lambda: _make_folder(root, a.files, size))
     os.sync()  # the written chunks on disk, no write-back competing with what is measured
     gb = a.files * size / 1e9
     rels = sorted(str(p.relative_to(root)) for p in (root / "store.zarr").rglob("*") if p.is_file())[:2000]
-    _, t_one = _timed(lambda: [file_checksum(root / r) for r in rels])
+    _, t_one = timed(lambda: [file_checksum(root / r) for r in rels])
     one_gbs = len(rels) * size / 1e9 / t_one
-    files, t_hash = _timed(lambda: verify.written(root, {}))
+    files, t_hash = timed(lambda: verify.written(root, {}))
     owned = verify.owners([("transitions_esv", files)])
-    diffs, t_sample = _timed(lambda: verify.changes(root, "transitions_esv", owned, "sample"))
-    diffs_all, t_all = _timed(lambda: verify.changes(root, "transitions_esv", owned, "all"))
+    diffs, t_sample = timed(lambda: verify.changes(root, "transitions_esv", owned, "sample"))
+    diffs_all, t_all = timed(lambda: verify.changes(root, "transitions_esv", owned, "all"))
     assert diffs == diffs_all == []
     (root / ".ecodask").mkdir(exist_ok=True)
-    _, t_clone = _timed(lambda: commit.clone(root))
-    _, t_publish = _timed(lambda: commit.publish(root))
+    _, t_clone = timed(lambda: commit.clone(root))
+    _, t_publish = timed(lambda: commit.publish(root))
     assert not commit.work_folder(root).exists() and (root / "store.zarr" / "esv").is_dir()
     load_end = os.getloadavg()
     rows = [

@@ -25,13 +25,12 @@ import json
 import os
 import shutil
 import statistics
-import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.env import code_state, machine
+from benchmarks.env import code_state, machine, timed
 
 CHUNK = 4096
 
@@ -75,12 +74,6 @@ def _tables(model, res, zones, folder: Path) -> None:  # noqa: ANN001
     from ecodask.io.tables import write_tables
 
     write_tables(model.tables(res.counts, res.zone_sums, zones), folder)
-
-
-def _timed(fn):  # noqa: ANN001, ANN202
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,12 +121,12 @@ def main(argv: list[str] | None = None) -> None:
         results = {}
         for _ in range(a.repeats):
             for name, fn in cases.items():
-                results[name], t = _timed(fn)
+                results[name], t = timed(fn)
                 times[name].append(t)
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             res = results["pass default"]
-            _, t = _timed(partial(_tables, model, res, zones, folder))
+            _, t = timed(partial(_tables, model, res, zones, folder))
             times["tables (build + write)"].append(t)
         ref = results["bincount (first pair only)"][1:]
         for name in cases:

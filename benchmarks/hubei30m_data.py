@@ -126,19 +126,23 @@ def write_landcover(inputs: Path, grid, seed: int, tile: int, workers: int = 2) 
     return paths
 
 
-def write_config(folder: Path, grid, gpkg: Path, landcover: dict[int, Path]) -> Path:
-    """The run configuration of one extent (paths absolute: the folder is a cache, not a project)."""
+def write_config(folder: Path, grid, gpkg: Path, landcover: dict[int, Path], *, name: str | None = None,
+                 crs: str | None = None, scheme: str = "clcd", id_field: str = ID_FIELD,
+                 name_field: str = NAME_FIELD) -> Path:
+    """The run configuration of one extent (paths absolute: the folder is a cache, not a project);
+    by default Hubei-30m's (``hubei-30m-<folder>``, CHINA_ALBERS, CLCD codes, the counties' fields)."""
     import yaml
 
     from ecodask.science.grid import CHINA_ALBERS
 
     cfg = {
-        "name": f"hubei-30m-{folder.name}",
-        "grid": {"crs": CHINA_ALBERS, "resolution": int(RESOLUTION), "analysis_factor": ANALYSIS_FACTOR,
-                 "bounds": [float(v) for v in grid.bounds], "chunk_size": CHUNK},
-        "landcover": {"scheme": "clcd", "years": {y: str(p.resolve()) for y, p in landcover.items()}},
+        "name": name or f"hubei-30m-{folder.name}",
+        "grid": {"crs": crs or CHINA_ALBERS, "resolution": int(RESOLUTION),
+                 "analysis_factor": ANALYSIS_FACTOR, "bounds": [float(v) for v in grid.bounds],
+                 "chunk_size": CHUNK},
+        "landcover": {"scheme": scheme, "years": {y: str(p.resolve()) for y, p in landcover.items()}},
         "esv": {"table": "xinzhou_2023"},
-        "zones": {"path": str(gpkg), "id_field": ID_FIELD, "name_field": NAME_FIELD},
+        "zones": {"path": str(Path(gpkg).resolve()), "id_field": id_field, "name_field": name_field},
         "output": "output",
         "cluster": {"kind": "local", "n_workers": 2, "threads_per_worker": 1, "memory_limit": "4GiB"},
     }

@@ -37,13 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.hubei30m_data import ingest_extent, shared_data
+from benchmarks.hubei30m_data import (  # the same 30 m pixels, cells and chunks as Hubei-30m
+    ANALYSIS_FACTOR,
+    CHUNK,
+    RESOLUTION,
+    ingest_extent,
+    shared_data,
+    write_config,
+)
 
 YEARS = (2003, 2005, 2010, 2013)
 TILE = 2931  # px, the side of the Wuhan rasters
-RESOLUTION = 30.0
-ANALYSIS_FACTOR = 32
-CHUNK = 4096
 SIZE = 20480  # px: 5 x 4096, 419.4 Mpx a year
 ZONE_FILE = "wuhan_districts.gpkg"
 ID_FIELD, NAME_FIELD = "zone_id", "name"
@@ -167,26 +171,6 @@ def write_zones(path: Path, grid, src_transform, src_crs) -> int:
     return len(gdf)
 
 
-def write_config(folder: Path, grid, zones: Path, landcover: dict[int, Path]) -> Path:
-    """The run configuration (paths absolute: the folder is a cache, not a project)."""
-    import yaml
-
-    cfg = {
-        "name": "wuhan-texture",
-        "grid": {"crs": TEXTURE_ALBERS, "resolution": int(RESOLUTION), "analysis_factor": ANALYSIS_FACTOR,
-                 "bounds": [float(v) for v in grid.bounds], "chunk_size": CHUNK},
-        "landcover": {"scheme": "plus", "years": {y: str(p.resolve()) for y, p in landcover.items()}},
-        "esv": {"table": "xinzhou_2023"},
-        "zones": {"path": str(zones.resolve()), "id_field": ID_FIELD, "name_field": NAME_FIELD},
-        "output": "output",
-        "cluster": {"kind": "local", "n_workers": 2, "threads_per_worker": 1, "memory_limit": "4GiB"},
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False, width=200, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 def build(out: Path = Path("bench-output"), size: int = SIZE) -> dict[str, Path]:
     """Build (or reuse) the data; return the config path of its one extent (``full``)."""
     from ecodask.io.layout import RunFolder
@@ -214,7 +198,8 @@ def build(out: Path = Path("bench-output"), size: int = SIZE) -> dict[str, Path]
     n_zones = write_zones(root / "inputs" / "zones.gpkg", grid, transform, crs)
     print(f"  GeoTIFFs and {n_zones} zones written in {time.perf_counter() - t0:.0f} s", flush=True)
     shutil.rmtree(root / "full", ignore_errors=True)
-    write_config(root / "full", grid, root / "inputs" / "zones.gpkg", lc)
+    write_config(root / "full", grid, root / "inputs" / "zones.gpkg", lc, name="wuhan-texture",
+                 crs=TEXTURE_ALBERS, scheme="plus", id_field=ID_FIELD, name_field=NAME_FIELD)
     t1 = time.perf_counter()
     ingest_extent(configs["full"])
     print(f"  ingest: {time.perf_counter() - t1:.0f} s", flush=True)

@@ -271,18 +271,12 @@ class Fit:
         return float(1.0 / np.max(self.vif[1:])) if self.k else 1.0
 
 
-def _aic(n: int, rss: float, k: int) -> float:
-    """AIC = -2 ln L + 2 (k + 1) of an OLS fit with k variables and a constant (Akaike 1974), ln L the
-    Gaussian log-likelihood at the ML variance RSS/n: statsmodels' ``OLSResults.aic``."""
+def _criterion(n: int, rss: float, k: int, per_parameter: float) -> float:
+    """-2 ln L + ``per_parameter`` x (k + 1) of an OLS fit with k variables and a constant, ln L the
+    Gaussian log-likelihood at the ML variance RSS/n: AIC with 2 per parameter (Akaike 1974), BIC
+    with ln n (Schwarz 1978), as statsmodels' ``OLSResults.aic`` and ``.bic``."""
     with np.errstate(divide="ignore"):
-        return float(n * np.log(rss / n) + n * (1.0 + np.log(2.0 * np.pi)) + 2.0 * (k + 1))
-
-
-def _bic(n: int, rss: float, k: int) -> float:
-    """BIC = -2 ln L + (k + 1) ln n (Schwarz 1978), same likelihood and parameter count as
-    :func:`_aic`: statsmodels' ``OLSResults.bic``."""
-    with np.errstate(divide="ignore"):
-        return float(n * np.log(rss / n) + n * (1.0 + np.log(2.0 * np.pi)) + (k + 1) * np.log(n))
+        return float(n * np.log(rss / n) + n * (1.0 + np.log(2.0 * np.pi)) + per_parameter * (k + 1))
 
 
 def _ols(m: Moments, idx: Sequence[int]) -> Fit:
@@ -332,7 +326,7 @@ def _ols(m: Moments, idx: Sequence[int]) -> Fit:
             f, f_p = np.nan, np.nan
     names = tuple(m.names[i] for i in idx)
     return Fit(names, n, params, bse, t, pv, beta, r, vif, float(rss), dfr, float(r2), float(adj),
-               float(f), f_p, _aic(n, rss, k), _bic(n, rss, k))
+               float(f), f_p, _criterion(n, rss, k, 2.0), _criterion(n, rss, k, float(np.log(n))))
 
 
 def _input_problems(m: Moments) -> list:

@@ -114,6 +114,20 @@ def test_command_and_bad_statistics(run, tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "bad.csv: gdp_cny" in res.output and str(stats.code.iloc[2]) in res.output
     assert not (tmp_path / "d").exists()
+    # a year the national series lacks: named with the statistics file; --reference-gdp-per-capita
+    # counties (or a number) serves any year
+    stats = pd.read_csv(cfg.county_stats)
+    stats = stats[stats.year == stats.year.min()].assign(year=1990)
+    old = tmp_path / "old.csv"
+    stats.to_csv(old, index=False)
+    base = ["compensation", "--stats", str(old), "--zones", str(cfg.zones.path), "--variant", "cultivated"]
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "o")])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 2 and "old.csv: year = 1990" in flat and "2000-2024" in flat, res.output
+    assert not (tmp_path / "o").exists()
+    res = CliRunner().invoke(app, [*base, "--reference-gdp-per-capita", "counties",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
 
 
 def test_bad_statistics_stop_a_run_before_ingest(tmp_path: Path) -> None:

@@ -40,6 +40,9 @@ def compensation(
     from ecodask.science.county_esv import county_esv_cultivated
     from ecodask.science.footprint import footprint
 
+    problems = reference_gdp_years(opts, catalogs, stats["year"].tolist(), source)
+    if problems:  # found by the run's input check already; here for tables given on the command line
+        raise InputError(problems)
     fp = footprint(stats, load_footprint_table(opts.footprint_table, catalogs))
     tables = []
     for variant in opts.variants:

@@ -109,6 +109,52 @@ def _zarr_target(folder: Path, name: str, shape, chunks) -> Path:
     return path
 
 
+AREA_HA = 0.09  # a 30 m pixel
+
+
+def _run_pass(tmp: Path, zd, ld, lc, *, factor, cy, cx, groups_out, n_groups, from_store, cells_out,
+              per_block, **kw):
+    """land_pass as the tests call it, drawing how it gets its land cover (Dask's blocks, or read by
+    each task from a Zarr store), how many years a task holds at once, and whether the tasks write
+    the analysis cells into Zarr arrays (read back into the result's ``coarse`` and ``npix``, after
+    checking the density and NaN conventions the arrays carry)."""
+    source = None
+    if from_store:
+        source = tmp / "landcover"
+        arr = zarr.create_array(store=str(source), shape=lc.shape, chunks=(1, 5, 7), dtype="uint8",
+                                fill_value=0)
+        arr[:] = lc
+    n_years, rows, cols = lc.shape
+    ncy, ncx = -(-rows // factor), -(-cols // factor)
+    cells = None
+    if cells_out:  # chunked one analysis chunk per pixel chunk, as the store's analysis grid is
+        cells = {"pixel_area_ha": AREA_HA}
+        arrays = [("esv", "float64", (n_years, ncy, ncx)), ("esv_pixels", "int32", (n_years, ncy, ncx)),
+                  ("esv_density", "float64", (n_years, ncy, ncx))]
+        arrays += [("esv_group", "float64", (n_years, n_groups, ncy, ncx))] * groups_out
+        for name, dtype, shape in arrays:
+            cells[name] = tmp / f"cells_{name}"
+            chunks = (1,) * (len(shape) - 2) + (cy // factor, cx // factor)
+            zarr.create_array(store=str(cells[name]), shape=shape, chunks=chunks, dtype=dtype, fill_value=-7)
+    res = land_pass(zd, ld, factor=factor, groups_out=groups_out, source=source, cells=cells,
+                    held_up_to=per_block * cy * cx, **kw)
+    if not cells_out:
+        return res
+    assert res.coarse is None and res.npix is None  # nothing per year came back
+    got = {k: zarr.open_array(str(v), mode="r")[:] for k, v in cells.items() if k != "pixel_area_ha"}
+    npix = got["esv_pixels"]
+    valued = npix > 0
+    esv = got["esv"]
+    np.testing.assert_array_equal(np.isnan(esv), ~valued)
+    expect_density = np.where(valued, np.where(valued, esv, 0) / (np.maximum(npix, 1) * AREA_HA), np.nan)
+    np.testing.assert_allclose(got["esv_density"], expect_density, rtol=1e-12)
+    coarse = np.where(valued, esv, 0.0)[:, None]
+    if groups_out:
+        assert np.isnan(got["esv_group"]).all(axis=1)[~valued].all()
+        coarse = np.concatenate([coarse, np.where(valued[:, None], got["esv_group"], 0.0)], axis=1)
+    return type(res)(res.counts, res.unknown, res.zone_sums, coarse, npix)
+
+
 def _assert_grid(got, expect):
     assert got.shape == expect.shape
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expect))
@@ -138,6 +184,9 @@ case = dict(
     split_every=st.integers(2, 8),
     compact=st.booleans(),  # chunks return the zones they hold only (always), or every zone's rows
     fused=st.booleans(),  # the fused loop for the total grid where it applies, or one year at a time
+    from_store=st.booleans(),  # each task reads its years from a Zarr array, or Dask hands them over
+    cells_out=st.booleans(),  # each task writes its analysis cells into Zarr arrays, or returns them
+    per_block=st.integers(1, 4),  # land-cover years a task holds at once (chunks of the full size)
     seed=st.integers(0, 2**32 - 1),
 )
 
@@ -149,7 +198,8 @@ case = dict(
 @settings(max_examples=25, deadline=None)
 @given(groups_out=st.booleans(), **case)
 def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_groups, unknown,
-                           split_every, compact, fused, seed, groups_out) -> None:
+                           split_every, compact, fused, from_store, cells_out, per_block, seed,
+                           groups_out) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown)
     values = _random_values(rng, n_years, n_groups)
@@ -161,9 +211,10 @@ def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_group
         if groups_out:
             targets["esv_group"] = _zarr_target(Path(tmp), "esv_group", (n_years, n_groups, rows, cols),
                                                 (1, 1, cy, cx))
-        res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values,
-                        factor=factor, groups_out=groups_out, targets=targets, split_every=split_every,
-                        compact_above=0 if compact else 2**62,
+        res = _run_pass(Path(tmp), zd, ld, lc, factor=factor, cy=cy, cx=cx, groups_out=groups_out,
+                        n_groups=n_groups, from_store=from_store, cells_out=cells_out, per_block=per_block,
+                        lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values, targets=targets,
+                        split_every=split_every, compact_above=0 if compact else 2**62,
                         fused_up_to=2**62 if fused else 0)
         grid = zarr.open_array(str(targets["esv"]), mode="r")[:]
         ggrid = zarr.open_array(str(targets["esv_group"]), mode="r")[:] if groups_out else None
@@ -206,7 +257,8 @@ def test_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_group
 @settings(max_examples=25, deadline=None)
 @given(groups_out=st.booleans(), **case)
 def test_adjusted_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx, n_groups, unknown,
-                                    split_every, compact, fused, seed, groups_out) -> None:
+                                    split_every, compact, fused, from_store, cells_out, per_block, seed,
+                           groups_out) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown)
     values = _random_values(rng, n_years, n_groups)
@@ -220,9 +272,10 @@ def test_adjusted_pass_equals_numpy(rows, cols, n_years, n_zones, factor, ky, kx
         if groups_out:
             targets["esv_group"] = _zarr_target(Path(tmp), "esv_group", (n_years, n_groups, rows, cols),
                                                 (1, 1, cy, cx))
-        res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values,
-                        factor=factor, multiplier=mult, groups_out=groups_out, targets=targets,
-                        split_every=split_every, compact_above=0 if compact else 2**62,
+        res = _run_pass(Path(tmp), zd, ld, lc, factor=factor, cy=cy, cx=cx, groups_out=groups_out,
+                        n_groups=n_groups, from_store=from_store, cells_out=cells_out, per_block=per_block,
+                        lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=values, multiplier=mult,
+                        targets=targets, split_every=split_every, compact_above=0 if compact else 2**62,
                         fused_up_to=2**62 if fused else 0)
         grid = zarr.open_array(str(targets["esv"]), mode="r")[:]
         ggrid = zarr.open_array(str(targets["esv_group"]), mode="r")[:] if groups_out else None
@@ -305,9 +358,11 @@ def _zones_table(n_zones):
 
 
 @settings(max_examples=20, deadline=None)
-@given(adjusted=st.booleans(), **{k: v for k, v in case.items() if k not in ("unknown", "n_groups")})
+@given(adjusted=st.booleans(), **{k: v for k, v in case.items()
+                                  if k not in ("unknown", "n_groups", "from_store", "cells_out")})
 def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones, factor, ky, kx,
-                                                    split_every, compact, fused, seed, adjusted) -> None:
+                                                    split_every, compact, fused, per_block, seed,
+                                                    adjusted) -> None:
     rng = np.random.default_rng(seed)
     zone, lc = _raster_case(rng, rows, cols, n_years, n_zones, unknown=False)
     years = [2000 + 7 * t for t in range(n_years)]
@@ -324,7 +379,8 @@ def test_county_tables_equal_numpy_from_raw_rasters(rows, cols, n_years, n_zones
     zd, ld = _da(zone, lc, ch, ch)
     res = land_pass(zd, ld, lut=INDEX.lut, pairs=pairs, n_zones=n_zones, values=model.pixel_values(),
                     factor=factor, multiplier=mult, split_every=split_every,
-                    compact_above=0 if compact else 2**62, fused_up_to=2**62 if fused else 0)
+                    compact_above=0 if compact else 2**62, fused_up_to=2**62 if fused else 0,
+                    held_up_to=per_block * ch[0] * ch[1])
     zones = _zones_table(n_zones)
     tables = model.tables(res.counts, res.zone_sums, zones)
 

@@ -1,12 +1,14 @@
 """One pass over a store's pixels for every pair of years: transfer histograms and ESV grids.
 
-Each Dask task takes one (y, x) chunk of the zone raster and of all land-cover years, runs the
-transition kernel and the ESV lookup kernel on it, writes its ESV block straight into the Zarr
-array prepared for it (chunk-aligned, so tasks never touch the same Zarr chunk) and returns only
-small results: the per-zone histograms of the zones the chunk holds (renumbered by
+Each Dask task takes one (y, x) chunk of the zone raster and of every land-cover year (one task
+per chunk, not per chunk and year; with a ``source`` it reads the years itself, a block at a time,
+so what it holds does not grow with the archive), runs the transition kernel and the ESV lookup
+kernel on it, writes its ESV block straight into the Zarr array prepared for it (chunk-aligned, so
+tasks never touch the same Zarr chunk), and its analysis cells into theirs when given, and returns
+only small results: the per-zone histograms of the zones the chunk holds (renumbered by
 :func:`ecodask.kernels.zones.compact_zones`, so a chunk of a grid of 40,000 townships returns a
-few zones' rows, not 40,000) and the chunk's analysis cells. Those are summed in a
-tree (histograms) or placed (cells). The 30 m float grid is written once and never read back.
+few zones' rows, not 40,000), summed in a tree. The 30 m float grid is written once and never read
+back.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ FUSED_GRID_BYTES = 256 * 2**20
 #: take more than this many bytes (pairs x zones x K² x 8): 40,000 zones x 3 pairs is 96 MB a chunk,
 #: and zeroing it costs more than renumbering (BENCHMARKS.md, "Zones by the ten thousand").
 COMPACT_ABOVE_BYTES = 8 * 2**20
+#: A task holds at most this many bytes of its chunk's land cover (uint8) at once: 8 years of a
+#: 4096² chunk; more years are read and counted a block at a time.
+HELD_LANDCOVER_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
@@ -41,19 +46,19 @@ class PassResult:
     unknown: int64 (years, 256) pixels inside zones per code the scheme does not know.
     zone_sums: float64 (years, zones, K, groups) multiplier summed per zone and class, or None.
     coarse: float64 (years, layers, cells_y, cells_x) ESV per analysis cell, CNY/yr (layer 0 the
-        total, then the groups when requested).
-    npix: int32 (years, cells_y, cells_x) valued pixels per analysis cell.
+        total, then the groups when requested); None when the tasks wrote the cells themselves.
+    npix: int32 (years, cells_y, cells_x) valued pixels per analysis cell, or None likewise.
     """
 
     counts: np.ndarray
     unknown: np.ndarray
     zone_sums: np.ndarray | None
-    coarse: np.ndarray
-    npix: np.ndarray
+    coarse: np.ndarray | None
+    npix: np.ndarray | None
 
 
-def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, groups_out, targets,
-           compact_above, fused_up_to):
+def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, values, factor, groups_out,
+           targets, cells, compact_above, fused_up_to, held_up_to):
     # Per-zone results as rows ``ids``: of the zones present only (compact_zones) where every zone's
     # rows would be large; renumbering costs a pass over the zones (~40 ms per 4096² chunk).
     if len(pairs) * n_zones * (int(lut.max()) + 1) ** 2 * 8 > compact_above:
@@ -61,35 +66,110 @@ def _chunk(zone, lc, mult, y0, x0, *, lut, pairs, n_zones, values, factor, group
         n_zones = len(ids)
     else:
         ids = np.arange(1, n_zones + 1)
+    read = _year_reader(source, blocks, y0, x0, zone.shape)
     write = _grid_writer(targets, y0, x0, zone.shape, groups_out)
-    n_years = lc.shape[0]
-    if mult is None and not groups_out and n_years * zone.size * 4 <= fused_up_to:
+    put = _cell_writer(cells, y0 // factor, x0 // factor)
+    per_block = max(1, held_up_to // zone.size)  # land-cover years a task holds at once (uint8)
+    if (mult is None and not groups_out and n_years * zone.size * 4 <= fused_up_to
+            and n_years <= per_block):
         # the common case: one fused loop, every year's total grid at once
-        counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, lut, pairs, n_zones,
+        counts, unknown, grid, coarse, npix = transitions_esv(zone, read(range(n_years)), lut, pairs, n_zones,
                                                               values.sum(axis=1), factor)
         write(slice(None), grid[:, None])
         del grid
-        return ids, counts, unknown, None, [(y0 // factor, x0 // factor, coarse[:, None], npix)]
-    # Histograms, then the grids one year at a time: a task holds one year's float32 grid, not
-    # the archive's (39 x 67 MB for a 4096² chunk).
-    counts, unknown = transition_counts(zone, lc, lut, pairs, n_zones)
+        return ids, counts, unknown, None, put(slice(None), coarse[:, None], npix)
+    # The years in blocks of ``per_block``, each year read once: the histograms of the pairs whose
+    # later year is in the block (an earlier year of a later pair is kept, not read again), then the
+    # grids one year at a time; a task holds a block of land cover and one year's float32 grid, not
+    # the archive's (39 x 16.8 MB of uint8 and 39 x 67 MB of float32 for a 4096² chunk).
+    k = int(lut.max()) + 1
+    counts = np.zeros((len(pairs), n_zones, k, k), np.int64)
+    unknown = np.zeros((n_years, 256), np.int64)
+    later, earlier = pairs.max(axis=1), pairs.min(axis=1)
     if mult is None:
         layers = (np.concatenate([values.sum(axis=1, keepdims=True), values], axis=1) if groups_out
                   else values.sum(axis=1, keepdims=True))
-    coarse, npix, zs = [], [], []
-    for t in range(n_years):
-        if mult is None:
-            g, c, n = esv_grid(zone, lc[t : t + 1], layers[t : t + 1], factor)
-        else:
-            g, c, n, z = esv_grid_adjusted(zone, lc[t : t + 1], values[t : t + 1], mult, lut, n_zones, factor,
-                                           groups_out)
-            zs.append(z)
-        write(slice(t, t + 1), g)
-        del g
-        coarse.append(c)
-        npix.append(n)
-    cells = (y0 // factor, x0 // factor, np.concatenate(coarse), np.concatenate(npix))
-    return ids, counts, unknown, np.concatenate(zs) if zs else None, [cells]
+    kept: dict[int, np.ndarray] = {}
+    out, zs = [], []
+    for first in range(0, n_years, per_block):
+        new = list(range(first, min(first + per_block, n_years)))
+        held = kept | dict(zip(new, read(new), strict=True))
+        order = sorted(held)
+        at = {t: i for i, t in enumerate(order)}
+        mine = np.flatnonzero((later >= new[0]) & (later <= new[-1]))
+        c, u = transition_counts(zone, np.stack([held[t] for t in order]), lut,
+                                 np.array([[at[a], at[b]] for a, b in pairs[mine]], np.intp).reshape(-1, 2),
+                                 n_zones)
+        counts[mine] = c
+        unknown[new] = u[[at[t] for t in new]]
+        for t in new:
+            lc = held[t][None]
+            if mult is None:
+                g, coarse, npix = esv_grid(zone, lc, layers[t : t + 1], factor)
+            else:
+                g, coarse, npix, z = esv_grid_adjusted(zone, lc, values[t : t + 1], mult, lut, n_zones,
+                                                       factor, groups_out)
+                zs.append(z)
+            write(slice(t, t + 1), g)
+            del g
+            out += put(slice(t, t + 1), coarse, npix)
+        kept = {t: held[t] for t in order if (later[earlier == t] > new[-1]).any()}
+    return ids, counts, unknown, np.concatenate(zs) if zs else None, _join_cells(out)
+
+
+def _year_reader(source: str | None, blocks: list | None, y0: int, x0: int,  # noqa: ANN202
+                 shape: tuple[int, int]):
+    """``read(years) -> (len(years), rows, cols)`` uint8: a chunk's land cover of those year
+    indices, from the Zarr array at ``source`` (read by the task itself, year by year) or from
+    ``blocks`` (the chunk's per-year arrays Dask gave the task)."""
+    if source is None:
+        return lambda years: np.concatenate([blocks[t] for t in years])  # each (1, rows, cols)
+    import zarr
+
+    arr = zarr.open_array(source, mode="r")
+    win = (slice(y0, y0 + shape[0]), slice(x0, x0 + shape[1]))
+    return lambda years: np.stack([arr[(t, *win)] for t in years])
+
+
+def _cell_writer(cells: dict[str, object] | None, cy0: int, cx0: int):  # noqa: ANN202
+    """``put(years, coarse, npix)``: a chunk's analysis cells (years, layers, cells_y, cells_x) CNY/yr
+    and valued pixels (years, cells_y, cells_x). With ``cells`` (Zarr array paths ``esv``,
+    ``esv_pixels``, ``esv_density`` [, ``esv_group``] and ``pixel_area_ha``) they are written there,
+    the window clipped to the arrays' extent, and nothing is returned; without, they are returned as
+    ``[(cy0, cx0, coarse, npix)]`` for the caller to place."""
+    if not cells:
+        return lambda years, coarse, npix: [(cy0, cx0, coarse, npix)]
+    import zarr
+
+    from ecodask.science.esv import cell_density
+
+    arrays = {k: zarr.open_array(v, mode="r+") for k, v in cells.items() if k != "pixel_area_ha"}
+    area = float(cells["pixel_area_ha"])
+    ny, nx = arrays["esv"].shape[1:]
+
+    def put(years: slice, coarse: np.ndarray, npix: np.ndarray) -> list:
+        h, w = min(coarse.shape[2], ny - cy0), min(coarse.shape[3], nx - cx0)
+        if h <= 0 or w <= 0:
+            return []
+        c, n = coarse[:, :, :h, :w], npix[:, :h, :w]
+        win = (slice(cy0, cy0 + h), slice(cx0, cx0 + w))
+        valued = n > 0
+        arrays["esv"][(years, *win)] = np.where(valued, c[:, 0], np.nan)
+        arrays["esv_pixels"][(years, *win)] = n
+        arrays["esv_density"][(years, *win)] = cell_density(c[:, 0], n, area)
+        if "esv_group" in arrays:
+            arrays["esv_group"][(years, slice(None), *win)] = np.where(valued[:, None], c[:, 1:], np.nan)
+        return []
+
+    return put
+
+
+def _join_cells(parts: list) -> list:
+    """One chunk's cells of several years as one ``(cy0, cx0, coarse, npix)`` (or none: written)."""
+    if not parts:
+        return []
+    cy0, cx0 = parts[0][:2]
+    return [(cy0, cx0, np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]))]
 
 
 def _grid_writer(targets, y0: int, x0: int, shape: tuple[int, int], groups_out: bool):  # noqa: ANN202
@@ -144,9 +224,12 @@ def land_pass(
     multiplier: np.ndarray | None = None,
     groups_out: bool = False,
     targets: dict[str, str | Path] | None = None,
+    cells: dict[str, str | Path | float] | None = None,
+    source: str | Path | None = None,
     split_every: int = 8,
     compact_above: int = COMPACT_ABOVE_BYTES,
     fused_up_to: int = FUSED_GRID_BYTES,
+    held_up_to: int = HELD_LANDCOVER_BYTES,
 ) -> PassResult:
     """Run the transitions + ESV pass over ``zone`` (y, x) and ``landcover`` (year, y, x).
 
@@ -154,23 +237,36 @@ def land_pass(
     ``ecodask.science.esv.pixel_values``); ``multiplier``: (groups, cells_y, cells_x) spatial adjustment on
     the analysis grid or None; ``targets``: Zarr array paths ``esv`` (year, y, x) and optionally
     ``esv_group`` (year, group, y, x) to write the grids into (same chunks as ``zone``), or None to
-    skip writing. Chunks must hold whole analysis cells (chunk size a multiple of ``factor``).
+    skip writing. ``cells``: Zarr array paths ``esv``, ``esv_pixels``, ``esv_density`` (year, cells_y,
+    cells_x) and optionally ``esv_group`` (year, group, cells_y, cells_x), chunked ``chunk / factor``
+    cells, plus ``pixel_area_ha``: each task writes its analysis cells there, and
+    :attr:`PassResult.coarse` and ``npix`` are None (nothing per year reaches the caller); without,
+    they are gathered. ``source``: the Zarr array ``landcover`` comes from; each task then reads its
+    chunk's years itself, a block at a time, and Dask holds no land cover for it. Chunks must hold
+    whole analysis cells (chunk size a multiple of ``factor``).
     ``compact_above``: a chunk whose per-zone histograms of every zone would take more bytes returns
     those of the zones it holds only (:data:`COMPACT_ABOVE_BYTES`; 0: always). ``fused_up_to``: the
     bytes of a chunk's total ESV grids of every year up to which one fused loop computes them with
     the histograms (:data:`FUSED_GRID_BYTES`; above, and with groups or an adjustment, the grids are
-    computed and written one year at a time). Uses the current Dask scheduler.
+    computed and written one year at a time). ``held_up_to``: the bytes of land cover a task holds
+    at once (:data:`HELD_LANDCOVER_BYTES`; the years are taken in blocks that fit, at least one).
+    Uses the current Dask scheduler.
     """
-    lc = landcover.rechunk((-1, *zone.chunks))
     for dim, ch in zip("yx", zone.chunks, strict=True):
         if any(c % factor for c in ch[:-1]):
             raise ValueError(f"{dim} chunks {ch} must be multiples of the analysis factor {factor}")
+    n_years = landcover.shape[0]
+    if landcover.shape[1:] != zone.shape:
+        raise ValueError(f"land cover {landcover.shape} and zones {zone.shape} differ in shape")
     offsets = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in zone.chunks]
-    zb, lb = zone.to_delayed(), lc.to_delayed()
+    zb = zone.to_delayed()
+    lb = None if source is not None else landcover.rechunk((1, *zone.chunks)).to_delayed()
     kw = dict(lut=np.asarray(lut, np.uint8), pairs=np.asarray(pairs, np.intp).reshape(-1, 2),
               n_zones=int(n_zones), values=np.asarray(values, np.float64), factor=int(factor),
               groups_out=bool(groups_out), targets={k: str(v) for k, v in (targets or {}).items()},
-              compact_above=int(compact_above), fused_up_to=int(fused_up_to))
+              cells={k: (v if k == "pixel_area_ha" else str(v)) for k, v in (cells or {}).items()},
+              source=None if source is None else str(source), n_years=int(n_years),
+              compact_above=int(compact_above), fused_up_to=int(fused_up_to), held_up_to=int(held_up_to))
     fn = dask.delayed(_chunk, pure=True)
     parts = []
     for i, y0 in enumerate(offsets[0]):
@@ -180,23 +276,25 @@ def land_pass(
                 cy0, cx0 = y0 // factor, x0 // factor
                 ny, nx = -(-zone.chunks[0][i] // factor), -(-zone.chunks[1][j] // factor)
                 mult = multiplier[:, cy0 : cy0 + ny, cx0 : cx0 + nx]
-            parts.append(fn(zb[i, j], lb[0, i, j], mult, int(y0), int(x0), **kw))
+            blocks = None if lb is None else [lb[t, i, j] for t in range(n_years)]
+            parts.append(fn(zb[i, j], blocks, mult, int(y0), int(x0), **kw))
     add = dask.delayed(_combine, pure=True)
     while len(parts) > 1:
         parts = [add(*parts[k : k + split_every]) for k in range(0, len(parts), split_every)]
-    (ids, part_counts, unknown, part_zs, cells), = dask.compute(parts[0])
+    (ids, part_counts, unknown, part_zs, cell_parts), = dask.compute(parts[0])
     counts = np.zeros((part_counts.shape[0], int(n_zones), *part_counts.shape[2:]), part_counts.dtype)
     counts[:, ids - 1] = part_counts
     zs = None
     if part_zs is not None:
         zs = np.zeros((part_zs.shape[0], int(n_zones), *part_zs.shape[2:]))
         zs[:, ids - 1] = part_zs
-    n_years = landcover.shape[0]
+    if cells:
+        return PassResult(counts, unknown, zs, None, None)
     cy, cx = (-(-n // factor) for n in zone.shape)
-    n_layers = cells[0][2].shape[1]
+    n_layers = cell_parts[0][2].shape[1]
     coarse = np.zeros((n_years, n_layers, cy, cx))
     npix = np.zeros((n_years, cy, cx), np.int32)
-    for y, x, c, n in cells:
+    for y, x, c, n in cell_parts:
         coarse[:, :, y : y + c.shape[2], x : x + c.shape[3]] = c
         npix[:, y : y + n.shape[1], x : x + n.shape[2]] = n
     return PassResult(counts, unknown, zs, coarse, npix)

@@ -1,10 +1,11 @@
-"""Result grids in the run's store: the 30 m ESV arrays, staged then committed, and the
-analysis-grid arrays.
+"""Result grids in the run's store: the 30 m ESV arrays and the analysis-grid ESV arrays, staged
+then committed, and the hot-spot arrays.
 
-The pixel-grid arrays are created empty under a staging name (metadata only, CF georeferencing
-copied from the store), filled chunk by chunk by the pass, and renamed into place only after the
-pass has succeeded and its inputs were found valid; :func:`discard` removes them otherwise. A
-reader never sees a half-written ``esv``.
+The ESV arrays of both grids are created empty under a staging name (metadata only, CF
+georeferencing copied from the store), filled chunk by chunk by the pass's tasks, and renamed into
+place only after the pass has succeeded and its inputs were found valid; :func:`discard` removes
+them otherwise. A reader never sees a half-written ``esv``, and no year's grid passes through the
+process that runs the stage.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> 
                               {**attrs, "long_name": "ecosystem service value by service group"})
     discard(store, [*specs, GROUP])
     root = zarr.open_group(store, mode="r+")
-    staged = {k: Path(store) / (STAGING + k) for k in specs}
+    staged = {k: staged_path(store, k) for k in specs}
     if groups:
         _write_coord(root, STAGING + GROUP, GROUP, np.asarray(groups, dtype=str))
-        staged[GROUP] = Path(store) / (STAGING + GROUP)
+        staged[GROUP] = staged_path(store, GROUP)
     for name, (shape, chunks, dims, at) in specs.items():
         root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype="float32",
                           fill_value=np.nan, dimension_names=dims, attributes=at,
@@ -92,45 +93,65 @@ def commit(store: Path, staged: dict[str, Path]) -> None:
             shutil.rmtree(store / ANALYSIS_GROUP / name, ignore_errors=True)
 
 
+def staged_path(store: Path, name: str) -> Path:
+    """Where the array ``name`` (a path in the store, e.g. ``esv`` or ``analysis/esv``) is staged."""
+    final = Path(store) / name
+    return final.parent / (STAGING + final.name)
+
+
 def discard(store: Path, names: list[str]) -> None:
-    """Remove staged arrays ``names`` (final names) if present."""
+    """Remove staged arrays ``names`` (final names, as :func:`staged_path` takes them) if present."""
     for name in names:  # after a failure: also what chunk writes still running put there
-        remove_tree(Path(store) / (STAGING + name))
+        remove_tree(staged_path(store, name))
 
 
-def write_analysis_esv(store: Path, ana: xr.Dataset, years: np.ndarray, coarse: np.ndarray,
-                       npix: np.ndarray, groups: list[str] | None, pixel_area_ha: float) -> None:
-    """Write ``analysis/esv`` (year, y, x) CNY/yr per cell, ``analysis/esv_pixels`` valued pixels
-    per cell, ``analysis/esv_density`` CNY/ha/yr over the valued pixels and, with ``groups``,
-    ``analysis/esv_group`` (year, group, y, x)."""
+def stage_analysis_esv_arrays(store: Path, ana: xr.Dataset, years: np.ndarray, cell_chunk: int,
+                              groups: list[str] | None) -> dict[str, Path]:
+    """Create empty analysis-grid arrays under staging names in the store's analysis group, for the
+    land pass's tasks to fill chunk by chunk (chunks of ``cell_chunk``² cells, one year, so a task
+    writes only its own): ``esv`` (year, y, x) CNY/yr per cell and NaN without a valued pixel,
+    ``esv_pixels`` int32 valued pixels per cell, ``esv_density`` CNY/ha/yr over the valued pixels
+    and, with ``groups``, ``esv_group`` (year, group, y, x) CNY/yr; and the coordinates ``year``
+    (and ``group``). Return the Zarr array paths by final name (``analysis/<name>``), for
+    :func:`commit` or :func:`discard`."""
     ny, nx = ana.sizes["y"], ana.sizes["x"]
-    coarse = coarse[:, :, :ny, :nx]
-    npix = npix[:, :ny, :nx]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        density = np.where(npix > 0, coarse[:, 0] / (npix * pixel_area_ha), np.nan)
-    attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
-    out = {
-        ESV: (("year", "y", "x"), np.where(npix > 0, coarse[:, 0], np.nan),
-                {"long_name": "ecosystem service value per analysis cell", "units": "CNY/yr", **attrs}),
-        ESV_PIXELS: (("year", "y", "x"), npix,
-                       {"long_name": "valued pixels per analysis cell", "units": "1", **attrs}),
-        ESV_DENSITY: (("year", "y", "x"), density,
-                        {"long_name": "ESV density over valued pixels", "units": "CNY/ha/yr", **attrs}),
+    years = np.asarray(years, np.int32)
+    attrs = ({"grid_mapping": "spatial_ref", "coordinates": "spatial_ref"} if "spatial_ref" in ana.coords
+             else {})
+    specs = {
+        ESV: ("float64", {"long_name": "ecosystem service value per analysis cell", "units": "CNY/yr"}),
+        ESV_PIXELS: ("int32", {"long_name": "valued pixels per analysis cell", "units": "1"}),
+        ESV_DENSITY: ("float64", {"long_name": "ESV density over valued pixels", "units": "CNY/ha/yr"}),
     }
-    coords = {"year": ("year", years), "y": ana["y"], "x": ana["x"]}
-    for name in (ESV, ESV_PIXELS, ESV_DENSITY, ESV_GROUP):  # written anew, never into
-        shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
     if groups:
-        out[ESV_GROUP] = (("year", GROUP, "y", "x"),
-                            np.where(npix[:, None] > 0, coarse[:, 1:], np.nan),
-                            {"long_name": "ESV per analysis cell by service group", "units": "CNY/yr",
-                             **attrs})
-        coords[GROUP] = (GROUP, groups)
-    ds = xr.Dataset({k: xr.Variable(d, v, attrs=a) for k, (d, v, a) in out.items()}, coords=coords,
-                    attrs=dict(ana.attrs))  # written back unchanged
-    if "spatial_ref" in ana.coords:
-        ds = ds.assign_coords(spatial_ref=ana["spatial_ref"])
-    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False)
+        specs[ESV_GROUP] = ("float64", {"long_name": "ESV per analysis cell by service group",
+                                        "units": "CNY/yr"})
+    names = [f"{ANALYSIS_GROUP}/{k}" for k in [*specs, "year", GROUP]]
+    discard(store, names)
+    root = zarr.open_group(Path(store) / ANALYSIS_GROUP, mode="r+")
+    staged = {f"{ANALYSIS_GROUP}/year": Path(store) / ANALYSIS_GROUP / (STAGING + "year")}
+    _write_coord(root, STAGING + "year", "year", years)
+    if groups:
+        _write_coord(root, STAGING + GROUP, GROUP, np.asarray(groups, dtype=str))
+        staged[f"{ANALYSIS_GROUP}/{GROUP}"] = Path(store) / ANALYSIS_GROUP / (STAGING + GROUP)
+    for name, (dtype, at) in specs.items():
+        grouped = name == ESV_GROUP
+        shape = (len(years), len(groups), ny, nx) if grouped else (len(years), ny, nx)
+        chunks = (1, 1, cell_chunk, cell_chunk) if grouped else (1, cell_chunk, cell_chunk)
+        dims = ["year", GROUP, "y", "x"] if grouped else ["year", "y", "x"]
+        root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype=dtype,
+                          fill_value=0 if dtype == "int32" else np.nan, dimension_names=dims,
+                          attributes={**at, **attrs}, compressors=zarr.codecs.ZstdCodec(level=1))
+        staged[f"{ANALYSIS_GROUP}/{name}"] = Path(store) / ANALYSIS_GROUP / (STAGING + name)
+    return staged
+
+
+def cell_targets(staged: dict[str, Path], pixel_area_ha: float) -> dict[str, Path | float]:
+    """The land pass's ``cells`` argument from :func:`stage_analysis_esv_arrays`' staged arrays: the
+    data arrays by short name (not the coordinates) and ``pixel_area_ha`` (ha)."""
+    out: dict[str, Path | float] = {Path(name).name: path for name, path in staged.items()
+                                    if Path(name).name in (ESV, ESV_PIXELS, ESV_DENSITY, ESV_GROUP)}
+    return out | {"pixel_area_ha": float(pixel_area_ha)}
 
 
 def write_analysis_hotspots(store: Path, ana: xr.Dataset, years: np.ndarray, gi_z: np.ndarray,

@@ -105,6 +105,15 @@ def pixel_values(vc: np.ndarray, g_of: np.ndarray, n_groups: int, index: ClassIn
     return out
 
 
+def cell_density(esv: np.ndarray, npix: np.ndarray, pixel_area_ha: float) -> np.ndarray:
+    """ESV density of analysis cells, CNY/ha/yr: a cell's ESV (CNY/yr) over the area of its valued
+    pixels (``npix`` x ``pixel_area_ha``, ha); NaN where no pixel is valued (methods.md section 5:
+    the driver analysis's y)."""
+    npix = np.asarray(npix)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(npix > 0, np.asarray(esv, np.float64) / (npix * float(pixel_area_ha)), np.nan)
+
+
 def esv_by_service(vc: np.ndarray, eff_area: np.ndarray, g_of: np.ndarray) -> np.ndarray:
     """``ESV[t, z, f] = sum_k VC[t, f, k] * A[t, z, k, g(f)]`` in CNY/yr.
 

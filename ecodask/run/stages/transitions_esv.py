@@ -1,7 +1,8 @@
 """Stage ``transitions_esv``: transitions and ESV in one pass over the store (methods.md sections
 2-4).
 
-Writes ``esv`` (year, y, x), CNY/yr per pixel, and the analysis-grid ESV into the store, and the
+Writes ``esv`` (year, y, x), CNY/yr per pixel, and the analysis-grid ESV into the store (both from
+the pass's tasks, one per chunk for every year; nothing per year passes through this process), and the
 tables class_area, esv_by_service, esv_change, transitions, dynamic_degree, sensitivity and
 projection. Unknown class codes raise :class:`InputError` and leave the store and the tables as
 they were.
@@ -85,11 +86,15 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     if cfg.esv.adjustment:
         drivers = {name: (cfg.drivers[name].path, ana[name]) for name in cfg.esv.adjustment.values()}
         mult = adjustment_multiplier(cfg.esv.adjustment, drivers, pix[ZONE].data, factor, groups)
-    staged = grids.stage_esv_arrays(store, pix, groups if cfg.esv.group_grids else None)
+    out_groups = groups if cfg.esv.group_grids else None
+    staged = grids.stage_esv_arrays(store, pix, out_groups)
+    cells = grids.stage_analysis_esv_arrays(store, ana, pix["year"].values, pix[ZONE].chunks[0][0] // factor,
+                                            out_groups)
     try:
         res = land_pass(pix[ZONE].data, pix[LANDCOVER].data, lut=model.index.lut, pairs=model.pairs,
                         n_zones=len(zones), values=model.pixel_values(), factor=factor, multiplier=mult,
-                        groups_out=cfg.esv.group_grids, targets=staged)
+                        groups_out=cfg.esv.group_grids, targets=staged, source=store / LANDCOVER,
+                        cells=grids.cell_targets(cells, model.pixel_area_ha))
         landuse.check_unknown(res.unknown, years, model.scheme, cfg.landcover.years)
         pixels = landuse.year_class_pixels(res.counts, model.pairs, len(years), model.index.n)
         landuse.check_years_have_data(pixels, years, cfg.landcover.years)
@@ -100,11 +105,9 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
                                                         zones, model.pixel_area_ha, cfg.zones.min_coverage)
         paths = write_tables(tables, RunFolder(cfg.output).tables)  # each table written atomically
     except BaseException:
-        grids.discard(store, list(staged))
+        grids.discard(store, [*staged, *cells])
         raise
-    grids.commit(store, staged)
-    grids.write_analysis_esv(store, ana, pix["year"].values, res.coarse, res.npix,
-                       groups if cfg.esv.group_grids else None, model.pixel_area_ha)
+    grids.commit(store, staged | cells)
     return paths
 
 

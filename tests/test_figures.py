@@ -325,6 +325,7 @@ def test_maps_are_drawn_on_the_workers_one_task_per_year(run, tmp_path: Path) ->
         pids = client.run(os.getpid)
         with get_task_stream(client) as stream:
             paths = figures.run(moved, RunFolder(out).store)
+        backends = client.run(lambda: __import__("matplotlib").get_backend())
     assert os.getpid() not in pids.values()
     ran: dict[str, list[str]] = {}
     for t in stream.data:
@@ -334,6 +335,7 @@ def test_maps_are_drawn_on_the_workers_one_task_per_year(run, tmp_path: Path) ->
     assert len(ran["year_maps"]) == len(years) and len(ran["esv_limit"]) == len(years)
     assert len(ran["read_zones"]) == 1 and len(ran["change_map"]) == 1
     assert all(w in pids for workers in ran.values() for w in workers)  # each on a worker process
+    assert set(backends.values()) == {"agg"}  # files only, no display
     names = {f"{kind}_{y}.png" for kind in ("landuse", "esv", "hotspots") for y in years}
     names |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png", "coverage.png"}
     assert set(paths) == names and {p.name for p in (out / "figures").glob("*.png")} == names

@@ -42,10 +42,17 @@ kernel and matplotlib's Agg + fonts are loaded before the clock. One more, untim
 stage's time between the one ``compute`` (the overview of every year + the analysis grids), reading
 the counties, each kind of figure and the rest; the overview alone is timed once more after it.
 
-Every case runs in a fresh process (Dask's threaded scheduler, 2 workers): its set-up and a warm-up
-(numba cache, imports, a small read; none for ``tiff_read``) before the clock, then ``--repeats``
-timed runs; figures are medians. Peak memory is the process's VmHWM over the timed runs (reset through
-``/proc/self/clear_refs`` after set-up; the grid in memory, 268 MB, counts for the in-memory cases).
+Part 3, ``stage_cluster``: the same stage as a run calls it, under a distributed client
+(``LocalCluster``, 2 worker processes of 1 thread): its tasks (a year's maps, the colour scale's
+limits, the counties, the change map, the charts) run on the workers. One warm-up call (imports and
+fonts in the workers), then ``--repeats`` timed calls: wall seconds, the CPU seconds of the case's
+process (the flow process's share: the graph, the store's metadata) and of the two workers.
+
+Every case runs in a fresh process (Dask's threaded scheduler, 2 workers; ``stage_cluster``: its
+cluster): its set-up and a warm-up (numba cache, imports, a small read; none for ``tiff_read``)
+before the clock, then ``--repeats`` timed runs; figures are medians. Peak memory is the process's
+VmHWM over the timed runs (reset through ``/proc/self/clear_refs`` after set-up; the grid in memory,
+268 MB, counts for the in-memory cases; ``stage_cluster``: the case's process, not the workers).
 The files are in the page cache (written or read just before): the reads are decompression, not disk.
 Mpix/s: 30 m pixels per second (the stage: pixels a year x years). Checks, after the clock: ecodask's
 overview against each mode baseline (cells equal; for GDAL, the differing cells whose block has a tie
@@ -78,7 +85,7 @@ PACKAGES = ("numpy", "numba", "dask", "zarr", "numcodecs", "rasterio", "matplotl
 
 OVERVIEW_CASES = ("ecodask", "kernel", "gdal_mode", "gdal_mode_2t", "gdal_mode_mem", "numpy_onehot",
                   "numpy_bincount", "strided", "zarr_read", "tiff_read")
-CASES = (*OVERVIEW_CASES, "stage")
+CASES = (*OVERVIEW_CASES, "stage", "stage_cluster")
 FLOORS = ("zarr_read", "tiff_read")
 IN_MEMORY = ("kernel", "gdal_mode_mem", "numpy_onehot", "numpy_bincount")
 WHAT = {
@@ -94,6 +101,8 @@ WHAT = {
     "strided": "strided sample `codes[::32, ::32]` through dask (not a mode)",
     "zarr_read": "floor: dask `sum` of the Zarr array (read + zstd)",
     "tiff_read": "floor: rasterio `read(1)` of the whole GeoTIFF (deflate, 1 thread)",
+    "stage_cluster": "the figures stage under a LocalCluster of 2 worker processes (1 thread each), as a "
+                     "run calls it: its tasks on the workers",
     "stage": "ecodask figures stage `run(cfg, store)`: every figure of the run from the overview + "
              "the analysis grid",
 }
@@ -373,7 +382,9 @@ def _category(path: Path) -> str:
 
 def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
     """One more (untimed) call of the stage with its parts timed: the one compute, the counties,
-    each kind of figure (by file name), the rest. Then the overview alone, once."""
+    each kind of figure (by file name), the rest. Then the overview alone, once. The stage's tasks
+    run one after the other (Dask's synchronous scheduler) here, so the parts add up."""
+    import dask
     import dask.array as da
 
     from ecodask.chunked.overview import landcover_overview
@@ -406,7 +417,8 @@ def _stage_profile(cfg, store: Path, factor_years: tuple[int, int]) -> dict:
         for (m, n, label), f in zip(patched, orig, strict=True):
             setattr(m, n, wrap(f, label))
         t0 = time.perf_counter()
-        figures.run(cfg, store)
+        with dask.config.set(scheduler="synchronous"):  # the stage's tasks one after the other
+            figures.run(cfg, store)
         total = time.perf_counter() - t0
     finally:
         for (m, n, _), f in zip(patched, orig, strict=True):
@@ -488,6 +500,45 @@ def case_stage(config: Path, repeats: int) -> dict:
             "figure_names": sorted(paths), "profile": profile}
 
 
+def _cpu_s(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process (or of ``pid``)."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+def case_stage_cluster(config: Path, repeats: int) -> dict:
+    """The stage as a run calls it: under a distributed client (LocalCluster, 2 worker processes of
+    1 thread); per run its wall time, the CPU seconds of this process (the flow process's share)
+    and of the workers. The first call (imports and fonts in the workers) is a warm-up."""
+    from distributed import Client, LocalCluster
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.io.store import open_store
+    from ecodask.run.stages import figures
+
+    cfg = _stage_cfg(config)
+    store = RunFolder(cfg.output).store
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.wait_for_workers(2)
+        pids = list(client.run(os.getpid).values())
+        paths = figures.run(cfg, store)  # warm-up
+        seconds, flow, workers = [], [], []
+        for _ in range(repeats):
+            w0, c0, t0 = sum(map(_cpu_s, pids)), _cpu_s(), time.perf_counter()
+            paths = figures.run(cfg, store)
+            seconds.append(time.perf_counter() - t0)
+            flow.append(_cpu_s() - c0)
+            workers.append(sum(map(_cpu_s, pids)) - w0)
+    pix, _ = open_store(store)
+    years, pixels = pix.sizes["year"], int(pix.sizes["y"] * pix.sizes["x"])
+    return {"peak_rss_mb": hwm_mb(), "process_peak_mb": hwm_mb(), "peak_reset": False, "data_mb": 0.0,
+            "seconds": seconds, "flow_cpu_s": flow, "workers_cpu_s": workers, "pixels": pixels * years,
+            "pixels_per_year": pixels, "years": years, "figures": len(paths)}
+
+
 def case_main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.figures case")
     ap.add_argument("case", choices=[*CASES, "prepare"])
@@ -498,13 +549,16 @@ def case_main(argv: list[str]) -> None:
     a = ap.parse_args(argv)
     import dask
 
-    with dask.config.set(scheduler="threads", num_workers=2):
-        if a.case == "prepare":
-            res = prepare_region(a.path)
-        elif a.case == "stage":
-            res = case_stage(a.path, a.repeats)
-        else:
-            res = case_overview(a.case, a.path, a.factor, a.repeats, a.save)
+    if a.case == "stage_cluster":  # its own client is the scheduler
+        res = case_stage_cluster(a.path, a.repeats)
+    else:
+        with dask.config.set(scheduler="threads", num_workers=2):
+            if a.case == "prepare":
+                res = prepare_region(a.path)
+            elif a.case == "stage":
+                res = case_stage(a.path, a.repeats)
+            else:
+                res = case_overview(a.case, a.path, a.factor, a.repeats, a.save)
     if a.case != "prepare":
         res = {"case": a.case, **res, "median": statistics.median(res["seconds"])}
     print(json.dumps(res, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
@@ -648,7 +702,7 @@ def markdown(rows: list[dict], chk: list[dict]) -> str:
     out = ["| case | what | pixels | median s (runs) | Mpix/s | peak memory MB (grid in memory) "
            "| time / ecodask's | time / kernel's |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        if r["case"] == "stage":
+        if r["case"] in ("stage", "stage_cluster"):
             continue
         runs = ", ".join(f"{s:.2f}" for s in r["seconds"])
         ve = f"{r['median'] / eco['median']:.2f}x" if eco else "—"
@@ -673,6 +727,16 @@ def markdown(rows: list[dict], chk: list[dict]) -> str:
                 + ", ".join(f"{k} {v:.2f} s" for k, v in p.items() if k not in ("total", "drawing",
                                                                               "overview_alone"))
                 + f"; the overview alone (3 years, once more): {p['overview_alone']:.2f} s"]
+    sc = next((r for r in rows if r["case"] == "stage_cluster"), None)
+    if sc:
+        out += ["", "| case | what | years | median s (runs) | flow process CPU s (runs) "
+                "| workers' CPU s (runs) | flow process's share of the CPU |",
+                "|---|---|---|---|---|---|---|"]
+        flow, work = statistics.median(sc["flow_cpu_s"]), statistics.median(sc["workers_cpu_s"])
+        out.append(f"| stage_cluster | {WHAT['stage_cluster']} | {sc['years']} | {sc['median']:.2f} ("
+                   + ", ".join(f"{s:.2f}" for s in sc["seconds"]) + f") | {flow:.2f} ("
+                   + ", ".join(f"{s:.2f}" for s in sc["flow_cpu_s"]) + f") | {work:.2f} ("
+                   + ", ".join(f"{s:.2f}" for s in sc["workers_cpu_s"]) + f") | {flow / (flow + work):.0%} |")
     return "\n".join(out)
 
 
@@ -737,14 +801,18 @@ def main(argv: list[str] | None = None) -> None:
             each = ", ".join(f"{s:.2f}" for s in r["seconds"])
             print(f"{case:15s} {r['median']:7.2f} s {_rate(r):8.1f} Mpix/s {r['peak_rss_mb']:6.0f} MB  "
                   f"(runs: {each}; load {r['load_avg_before'][0]:.2f})", flush=True)
-    if "stage" in a.cases:
+    for case in ("stage", "stage_cluster"):
+        if case not in a.cases:
+            continue
         config = prepare_stage_region(a.out, a.width_km, a.height_km)
         info["region"] = str(config.parent)
-        r = run_case(["stage", str(config), "--repeats", str(a.repeats)])
+        r = run_case([case, str(config), "--repeats", str(a.repeats)])
         rows.append(r)
         each = ", ".join(f"{s:.2f}" for s in r["seconds"])
-        print(f"{'stage':15s} {r['median']:7.2f} s {_rate(r):8.1f} Mpix/s {r['peak_rss_mb']:6.0f} MB  "
-              f"(runs: {each}; load {r['load_avg_before'][0]:.2f}; {r['figures']} figures)", flush=True)
+        cpu = (f"; flow process CPU {statistics.median(r['flow_cpu_s']):.2f} s, workers' "
+               f"{statistics.median(r['workers_cpu_s']):.2f} s" if case == "stage_cluster" else "")
+        print(f"{case:15s} {r['median']:7.2f} s {_rate(r):8.1f} Mpix/s {r['peak_rss_mb']:6.0f} MB  "
+              f"(runs: {each}; load {r['load_avg_before'][0]:.2f}; {r['figures']} figures{cpu})", flush=True)
     results = root / "results.json"
     if set(a.cases) != set(CASES) and results.exists():  # a subset: merge into the previous results
         old = json.loads(results.read_text())
@@ -755,7 +823,7 @@ def main(argv: list[str] | None = None) -> None:
             info["merged_with"] = old.get("started")
             for r in rows:
                 p = root / "overviews" / f"{r['case']}-{a.size}.npy"
-                if r["case"] != "stage" and p.exists():
+                if r["case"] not in ("stage", "stage_cluster") and p.exists():
                     saved.setdefault(r["case"], p)
     chk = checks(saved, a.out / "figures" / f"grid-{a.size}", a.factor) if saved else []
     if code_state() != info["code"]:

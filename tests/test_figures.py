@@ -301,3 +301,44 @@ def test_conventions_name_both_forms_of_r_and_the_one_used() -> None:
     (line,) = [c for c in conventions({"drivers": drivers}) if c.startswith("Driver ")]
     assert line.startswith("Driver aspect: aspect of the DEM dem.tif by Horn's (1981)")
     assert "circular mean" in line
+
+
+@pytest.mark.slow  # a LocalCluster of worker processes
+def test_maps_are_drawn_on_the_workers_one_task_per_year(run, tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from dask.utils import key_split
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.stages import figures
+
+    cfg, _, drawn_here = run  # the fixture drew them in this process (Dask's threaded scheduler)
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    shutil.rmtree(out / "figures")
+    moved = cfg.model_copy(update={"output": out})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.wait_for_workers(2, timeout=deadline(60))
+        pids = client.run(os.getpid)
+        with get_task_stream(client) as stream:
+            paths = figures.run(moved, RunFolder(out).store)
+        backends = client.run(lambda: __import__("matplotlib").get_backend())
+    assert os.getpid() not in pids.values()
+    ran: dict[str, list[str]] = {}
+    for t in stream.data:
+        ran.setdefault(key_split(t["key"]), []).append(t["worker"])
+    years = (2000, 2010, 2020)
+    # One task a year drew its three maps; the colour scale's limits and the counties were tasks too.
+    assert len(ran["year_maps"]) == len(years) and len(ran["esv_limit"]) == len(years)
+    assert len(ran["read_zones"]) == 1 and len(ran["change_map"]) == 1
+    assert all(w in pids for workers in ran.values() for w in workers)  # each on a worker process
+    assert set(backends.values()) == {"agg"}  # files only, no display
+    names = {f"{kind}_{y}.png" for kind in ("landuse", "esv", "hotspots") for y in years}
+    names |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png", "coverage.png"}
+    assert set(paths) == names and {p.name for p in (out / "figures").glob("*.png")} == names
+    for name in names:  # the same files, byte for byte, as drawn in this process
+        assert paths[name] == out / "figures" / name
+        assert paths[name].read_bytes() == drawn_here[name].read_bytes(), name

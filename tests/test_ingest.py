@@ -14,9 +14,10 @@ from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.warp import transform_bounds
 
+from ecodask.chunked.landpass import HELD_LANDCOVER_BYTES
 from ecodask.errors import InputError
 from ecodask.io.rasters import WarpedRaster, smallest_uint
-from ecodask.io.store import ingest, open_store, store_zones
+from ecodask.io.store import ingest, open_store, store_zones, years_per_task
 from ecodask.run.config import RunConfig, load_config
 from ecodask.run.inputs import check_inputs
 from ecodask.science.grid import CHINA_ALBERS, Grid
@@ -60,6 +61,26 @@ def test_round_trip_values_crs_transform(tiny_region: Path) -> None:
     assert lc.chunks == (1, 128, 128)
     assert zarr.open_array(store / "zone", mode="r").chunks == (128, 128)
     assert zarr.open_array(store / "analysis" / "elevation", mode="r").chunks == (4, 4)
+
+
+def test_a_task_reads_a_block_of_years(tiny_region: Path) -> None:
+    """The land cover is read a block of years per task (both years of a 128² chunk at once by
+    default, one year per task when a task may hold 1 byte): the stores are the same, and so are
+    the code counts checked on the way."""
+    assert years_per_task(128) == HELD_LANDCOVER_BYTES // 128**2 and years_per_task(4096) == 8
+    assert years_per_task(128, 2 * 128**2) == 2 and years_per_task(128, 1) == 1
+    cfg = load_config(tiny_region)
+    seen = {}
+    stores = {}
+    for held in (None, 1):
+        out = cfg.output / f"held-{held}"
+        stores[held] = ingest(check_inputs(cfg), out, check_codes=lambda c, held=held: seen.update({held: c}),
+                              held_up_to=held)
+    assert seen[None].shape == (2, 256) and seen[None].sum() > 0
+    np.testing.assert_array_equal(seen[None], seen[1])
+    a, b = (open_store(stores[h])[0] for h in (None, 1))
+    np.testing.assert_array_equal(a["landcover"].values, b["landcover"].values)
+    np.testing.assert_array_equal(a["landcover"].sel(year=2010).values, tiny_landcover(0, 1))
 
 
 def test_gdal_reads_crs_and_transform(tiny_region: Path) -> None:

@@ -134,6 +134,36 @@ class WarpedRaster(_OnGrid):
 
 
 @dataclass(frozen=True)
+class WarpedYears:
+    """Several rasters on one grid as a (layer, y, x) array-like for dask, e.g. a land-cover file
+    per year: a block of several layers is read in one task (window by window, layer by layer), so
+    an archive of 39 years takes a task per chunk and block of years, not per chunk and year."""
+
+    layers: tuple[WarpedRaster, ...]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.layers), *self.layers[0].shape)
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.layers[0].dtype)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        t0, t1, _ = key[0].indices(len(self.layers))
+        window = tuple(key[1:])
+        r0, r1, c0, c1 = _slices(window, self.layers[0].shape)
+        out = np.empty((max(t1 - t0, 0), r1 - r0, c1 - c0), self.dtype)
+        for i, t in enumerate(range(t0, t1)):
+            out[i] = self.layers[t][window]
+        return out
+
+
+@dataclass(frozen=True)
 class RasterizedZones(_OnGrid):
     """Zone polygons burned onto ``grid``: pixel value = zone index (1..n) whose polygon holds the
     pixel centre, 0 outside every polygon."""

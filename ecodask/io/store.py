@@ -36,10 +36,11 @@ from rasterio.enums import Resampling
 
 from ecodask import __version__
 from ecodask.chunked.blockwise import map_sum_blocks
+from ecodask.chunked.landpass import HELD_LANDCOVER_BYTES
 from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
 from ecodask.io.layout import STORE
-from ecodask.io.rasters import RasterizedZones, WarpedRaster, smallest_uint
+from ecodask.io.rasters import RasterizedZones, WarpedRaster, WarpedYears, smallest_uint
 from ecodask.io.terrain import TERRAIN_RESAMPLING, TERRAIN_UNITS, TerrainRaster
 from ecodask.io.zones import zone_table
 from ecodask.kernels.histogram import zone_class_counts, zone_known_counts, zone_pixel_counts
@@ -86,22 +87,21 @@ def _georef(obj: xr.Dataset, grid: Grid) -> xr.Dataset:
     return obj
 
 
-def _dataset_pixels(prep: StoreInputs) -> xr.Dataset:
+def _dataset_pixels(prep: StoreInputs, held_up_to: int | None = None) -> xr.Dataset:
     grid = prep.grid
     c = grid.chunk_size
     years = prep.years
-    layers = [
-        da.from_array(WarpedRaster(str(prep.landcover[y]), grid, np.dtype(np.uint8), 0),
-                      chunks=(c, c), lock=False, asarray=True, name=False)
-        for y in years
-    ]
+    stack = WarpedYears(tuple(WarpedRaster(str(prep.landcover[y]), grid, np.dtype(np.uint8), 0)
+                              for y in years))
+    landcover = da.from_array(stack, chunks=(years_per_task(c, held_up_to), c, c), lock=False, asarray=True,
+                              name=False)
     zones = prep.zones
     ztype = smallest_uint(len(zones))
     zsrc = RasterizedZones(tuple(zones.geometry.to_wkb()), tuple(int(v) for v in zones["zone"]), grid, ztype)
     zone = da.from_array(zsrc, chunks=(c, c), lock=False, asarray=True, name=False)
     ds = xr.Dataset(
         {
-            LANDCOVER: (("year", "y", "x"), da.stack(layers)),
+            LANDCOVER: (("year", "y", "x"), landcover),
             ZONE: (("y", "x"), zone),
         },
         coords={"year": ("year", np.asarray(years, dtype=np.int32))},
@@ -148,18 +148,39 @@ def _dataset_analysis(prep: StoreInputs) -> xr.Dataset:
 
 
 def _encoding(ds: xr.Dataset, fill: dict[str, object]) -> dict[str, dict]:
+    """Zarr chunks as the Dask chunks, but one year each (a task writes a block of years)."""
     enc = {}
     for name, var in ds.data_vars.items():
-        enc[name] = {"chunks": tuple(c[0] for c in var.chunks), "_FillValue": fill.get(name, np.nan)}
+        chunks = tuple(1 if dim == "year" else c[0] for dim, c in zip(var.dims, var.chunks, strict=True))
+        enc[name] = {"chunks": chunks, "_FillValue": fill.get(name, np.nan)}
     return enc
 
 
+def years_per_task(chunk_size: int, held_up_to: int | None = None) -> int:
+    """Land-cover years one ingest task reads at once for chunks of ``chunk_size``² pixels: as
+    many as fit ``held_up_to`` bytes (by default :data:`ecodask.chunked.landpass.HELD_LANDCOVER_BYTES`,
+    what a task of the land pass holds: 8 years of 4096², 32 of 2048²), at least one."""
+    held = HELD_LANDCOVER_BYTES if held_up_to is None else int(held_up_to)
+    return max(1, held // (int(chunk_size) ** 2))
+
+
+def _year_blocks(lc: da.Array) -> list[da.Array]:
+    """``lc`` (year, y, x) cut at its year chunks: a piece per block of years an ingest task reads."""
+    edges = np.cumsum([0, *lc.chunks[0]])
+    return [lc[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
 def _codes_inside(pix: xr.Dataset) -> list[Delayed]:
-    """Per year, pixel counts by land-cover code (256,) outside and inside the zones, (2, 256)
-    int64: a Delayed per year, computed with the store's write (the same reads)."""
+    """Pixel counts by land-cover code outside and inside the zones, (years, 2, 256) int64 per
+    block of years (a Delayed each), computed with the store's write from the same reads."""
     inside = (pix[ZONE].data > 0).astype(np.uint8)
-    lc = pix[LANDCOVER].data
-    return [map_sum_blocks(zone_class_counts, [inside, lc[t]], n_zones=1) for t in range(lc.shape[0])]
+    return [map_sum_blocks(zone_class_counts, [inside, b], n_zones=1)
+            for b in _year_blocks(pix[LANDCOVER].data)]
+
+
+def _inside_counts(blocks: list[np.ndarray]) -> np.ndarray:
+    """(years, 256) pixels inside the zones by code, from :func:`_codes_inside`' blocks."""
+    return np.concatenate([b.reshape(-1, 2, 256)[:, 1] for b in blocks])
 
 
 @dataclass(frozen=True)
@@ -181,17 +202,17 @@ def scan(prep: StoreInputs, known: np.ndarray) -> Scan:
     pix = _dataset_pixels(prep)
     n = len(prep.zones)
     zone, lc = pix[ZONE].data, pix[LANDCOVER].data
-    data = [map_sum_blocks(zone_known_counts, [zone, lc[t]], known=known, n_zones=n)
-            for t in range(lc.shape[0])]
+    data = [map_sum_blocks(zone_known_counts, [zone, b], known=known, n_zones=n) for b in _year_blocks(lc)]
     zone_px = map_sum_blocks(zone_pixel_counts, [zone], n_zones=n)
     inside, data, zone_px = dask.compute(_codes_inside(pix), data, zone_px)
-    return Scan(np.stack([c.reshape(2, 256)[1] for c in inside]), np.stack([d.reshape(-1) for d in data]),
+    return Scan(_inside_counts(inside), np.concatenate([d.reshape(-1, n + 1) for d in data]),
                 np.asarray(zone_px))
 
 
 def ingest(prep: StoreInputs, out_dir: str | Path,
            check_codes: Callable[[np.ndarray], None] | None = None,
-           check_drivers: Callable[[dict[str, tuple[int, int]]], None] | None = None) -> Path:
+           check_drivers: Callable[[dict[str, tuple[int, int]]], None] | None = None,
+           held_up_to: int | None = None) -> Path:
     """Write the Zarr store of ``prep`` into ``out_dir``; return its path.
 
     Uses the current Dask scheduler (the run's cluster). The store is first written as
@@ -202,6 +223,9 @@ def ingest(prep: StoreInputs, out_dir: str | Path,
     - ``check_codes``: the land cover's pixel counts inside the zones by year and code, (years,
       256) int64, before the drivers are read (a code the class scheme lacks, a year without data);
     - ``check_drivers``: per driver, its finite and its infinite cells on the analysis grid.
+
+    A task reads a chunk's land cover of a block of years (:func:`years_per_task`, ``held_up_to``
+    bytes), not of one year.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,7 +233,7 @@ def ingest(prep: StoreInputs, out_dir: str | Path,
     tmp = out_dir / (STORE + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        pix = _dataset_pixels(prep)
+        pix = _dataset_pixels(prep, held_up_to)
         write = pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
                             encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}), compute=False)
         n_zones = len(prep.zones)
@@ -219,7 +243,7 @@ def ingest(prep: StoreInputs, out_dir: str | Path,
         root = zarr.open_group(tmp, mode="r+")  # the new store's own metadata: the zones' pixel counts
         root.attrs["zones"] = {**root.attrs["zones"], "pixels": [int(v) for v in zone_px[1:]]}
         if check_codes is not None:
-            check_codes(np.stack([c.reshape(2, 256)[1] for c in counts]))
+            check_codes(_inside_counts(counts))
         ana = _dataset_analysis(prep)
         write = ana.to_zarr(tmp, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
                             encoding=_encoding(ana, {}), compute=False)

@@ -141,7 +141,8 @@ def check_disk(root: Path, pixel_years: int) -> dict:
 class Sample:
     """One sample of the process tree: time (s since the epoch), summed and largest RSS (B), RSS of
     the Dask workers (B), processes, CPU seconds (user + system) of every process seen so far and of
-    the Dask workers among them, load average (1 min)."""
+    the Dask workers among them, load average (1 min), the flow process's RSS (B) and CPU seconds
+    (it runs the Dask scheduler of the run's LocalCluster besides the stages' own code)."""
 
     t: float
     rss: int
@@ -151,6 +152,8 @@ class Sample:
     cpu_s: float
     workers_cpu_s: float
     load1: float
+    flow_rss: int = 0
+    flow_cpu_s: float = 0.0
 
 
 @dataclass
@@ -184,7 +187,7 @@ class Monitor:
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
-            rss, top, workers = 0, 0, 0
+            rss, top, workers, flow = 0, 0, 0, 0
             for p in procs:
                 try:
                     with p.oneshot():
@@ -201,9 +204,11 @@ class Monitor:
                 info["peak_rss"] = max(info["peak_rss"], r)
                 if info["role"] == "dask worker":
                     workers += r
+                elif info["role"] == "flow":
+                    flow = r
             wcpu = sum(v for pid, v in self._cpu.items() if self.peak_by_proc[pid]["role"] == "dask worker")
             self.samples.append(Sample(time.time(), rss, top, workers, len(procs), sum(self._cpu.values()),
-                                       wcpu, os.getloadavg()[0]))
+                                       wcpu, os.getloadavg()[0], flow, self._cpu.get(self.pid, 0.0)))
             self._stop.wait(self.interval)
 
 
@@ -249,13 +254,15 @@ def window_stats(samples: list[Sample], start: float, end: float) -> dict:
     inside = [s for s in samples if start - 0.6 <= s.t <= end + 0.6]
     if not inside:
         return {"peak_tree_gb": None, "peak_process_gb": None, "peak_workers_gb": None, "cpu_s": None,
-                "workers_cpu_s": None, "load": None}
+                "workers_cpu_s": None, "load": None, "peak_flow_gb": None, "flow_cpu_s": None}
     before = [s for s in samples if s.t <= start] or [inside[0]]
     return {"peak_tree_gb": max(s.rss for s in inside) / 1e9,
             "peak_process_gb": max(s.max_rss for s in inside) / 1e9,
             "peak_workers_gb": max(s.workers_rss for s in inside) / 1e9,
             "cpu_s": inside[-1].cpu_s - before[-1].cpu_s,
             "workers_cpu_s": inside[-1].workers_cpu_s - before[-1].workers_cpu_s,
+            "peak_flow_gb": max(s.flow_rss for s in inside) / 1e9,
+            "flow_cpu_s": inside[-1].flow_cpu_s - before[-1].flow_cpu_s,
             "load": float(np.mean([s.load1 for s in inside]))}
 
 
@@ -264,11 +271,11 @@ def write_samples(path: Path, samples: list[Sample], t0: float) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["t_s", "tree_rss_gb", "max_process_rss_gb", "workers_rss_gb", "processes", "cpu_s",
-                    "workers_cpu_s", "load1"])
+                    "workers_cpu_s", "load1", "flow_rss_gb", "flow_cpu_s"])
         for s in samples:
             w.writerow([f"{s.t - t0:.2f}", f"{s.rss / 1e9:.3f}", f"{s.max_rss / 1e9:.3f}",
                         f"{s.workers_rss / 1e9:.3f}", s.procs, f"{s.cpu_s:.1f}", f"{s.workers_cpu_s:.1f}",
-                        f"{s.load1:.2f}"])
+                        f"{s.load1:.2f}", f"{s.flow_rss / 1e9:.3f}", f"{s.flow_cpu_s:.1f}"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -554,14 +561,23 @@ def memory_projection(result: dict, years_to: int = ARCHIVE_YEARS) -> dict:
 def markdown(res: dict) -> str:
     """The tables for BENCHMARKS.md: stages, sizes, projection, memory at 39 years."""
     d = res["data"]
-    out = ["| stage | pixels (grid x years) | wall s | Mpix/s | CPU s (tree) | cores busy | peak memory "
-           "of the tree GB | largest process GB | mean load |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| stage | pixels (grid x years) | wall s | Mpix/s | CPU s: tree / workers / flow | cores busy | "
+           "peak GB: tree / a worker's sum / flow | largest process GB | mean load |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for name, st in res["stages"].items():
         px = f"{st['pixel_years'] / 1e9:.2f} G" if st.get("pixel_years") else "—"
         rate = f"{st['mpix_s']:.1f}" if st.get("mpix_s") else "—"
         busy = f"{st['cpu_s'] / st['wall_s']:.2f}" if st["cpu_s"] and st["wall_s"] else "—"
-        out.append(f"| {name} | {px} | {st['wall_s']:.0f} | {rate} | {_f(st['cpu_s'], 0)} | {busy} | "
-                   f"{_f(st['peak_tree_gb'], 2)} | {_f(st['peak_process_gb'], 2)} | {_f(st['load'], 1)} |")
+        out.append(f"| {name} | {px} | {st['wall_s']:.0f} | {rate} | {_f(st['cpu_s'], 0)} / "
+                   f"{_f(st['workers_cpu_s'], 0)} / {_f(st.get('flow_cpu_s'), 1)} | {busy} | "
+                   f"{_f(st['peak_tree_gb'], 2)} / {_f(st['peak_workers_gb'], 2)} / "
+                   f"{_f(st.get('peak_flow_gb'), 2)} | "
+                   f"{_f(st['peak_process_gb'], 2)} | {_f(st['load'], 1)} |")
+    r = res["run"]
+    if r.get("flow_cpu_share") is not None:
+        out += ["", f"The flow process: {r['flow_cpu_s']:.1f} CPU s of the run's {r['cpu_s']:.1f} "
+                f"({r['flow_cpu_share']:.1%}), peak {r['peak_flow_gb']:.2f} GB; a Dask worker's peak "
+                f"{r['peak_by_role_gb'].get('dask worker', 0):.2f} GB."]
     gen = res["generation"]["seconds"]
     out += ["", f"Data: {d['width']:,} x {d['height']:,} px = {d['pixels'] / 1e9:.3f} G px a year, "
             f"{d['inside_share']:.1%} inside the country, {d['changed_share_of_inside']:.2%} of those "
@@ -642,7 +658,8 @@ def read_samples(path: Path, t0: float) -> list[Sample]:
     with open(path, newline="") as f:
         return [Sample(t0 + float(r["t_s"]), round(float(r["tree_rss_gb"]) * 1e9),
                        round(float(r["max_process_rss_gb"]) * 1e9), round(float(r["workers_rss_gb"]) * 1e9),
-                       int(r["processes"]), float(r["cpu_s"]), float(r["workers_cpu_s"]), float(r["load1"]))
+                       int(r["processes"]), float(r["cpu_s"]), float(r["workers_cpu_s"]), float(r["load1"]),
+                       round(float(r.get("flow_rss_gb") or 0) * 1e9), float(r.get("flow_cpu_s") or 0))
                 for r in csv.DictReader(f)]
 
 
@@ -670,6 +687,9 @@ def analyse(raw: dict, root: Path) -> dict:
                   "peak_process_gb": max(s.max_rss for s in samples) / 1e9,
                   "peak_by_role_gb": _by_role({int(k): v for k, v in mon["peak_by_proc"].items()}),
                   "cpu_s": samples[-1].cpu_s, "workers_cpu_s": samples[-1].workers_cpu_s,
+                  "flow_cpu_s": samples[-1].flow_cpu_s,
+                  "flow_cpu_share": samples[-1].flow_cpu_s / samples[-1].cpu_s if samples[-1].cpu_s else None,
+                  "peak_flow_gb": max(s.flow_rss for s in samples) / 1e9,
                   "load_mean": float(np.mean([s.load1 for s in samples])),
                   "load_max": float(np.max([s.load1 for s in samples]))}
     res["stages"] = stages

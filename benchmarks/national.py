@@ -75,20 +75,23 @@ def run_years(n: int) -> list[int]:
     return list(YEARS) if n == 2 else list(range(1985, 1985 + n))
 
 
-def run_root(root: Path, n_years: int) -> Path:
+def run_root(root: Path, n_years: int, zones: int | None = None) -> Path:
     """Where a run of ``n_years`` keeps its config and output: ``root`` for the data's two years,
-    ``root/years-<n>`` otherwise."""
-    return root if n_years == 2 else root / f"years-{n_years}"
+    ``root/years-<n>`` otherwise; under ``zones-<n>`` with townships for zones."""
+    where = root if n_years == 2 else root / f"years-{n_years}"
+    return where if zones is None else where / f"zones-{zones}"
 
 
 def write_config(root: Path, built: dict, chunk: int, workers: int, memory_limit: str,
-                 n_years: int = 2) -> Path:
+                 n_years: int = 2, townships: tuple[int, str] | None = None) -> Path:
     """``config.yaml`` under :func:`run_root`: the synthetic region's configuration
     (:func:`ecodask.synth.region_config`) pointed at the national data, output beside it, a
     LocalCluster of ``workers`` processes. With ``n_years`` > 2 the years alternate between the
     data's two land-cover files (every pair of years then has the data's full change, a year's
     pixels are real GeoTIFF reads) and the county statistics repeat the matching year's rows;
-    G's reference is the counties' own (the national series starts in 2000)."""
+    G's reference is the counties' own (the national series starts in 2000). With ``townships``
+    (their count and file under the data folder) they are the zones, and there is no compensation
+    (the statistics are the counties'; they still give the standard equivalent)."""
     import pandas as pd
     import yaml
 
@@ -96,9 +99,9 @@ def write_config(root: Path, built: dict, chunk: int, workers: int, memory_limit
     from ecodask.synth import region_config
 
     years = run_years(n_years)
-    where = run_root(root, n_years)
+    where = run_root(root, n_years, townships[0] if townships else None)
     where.mkdir(parents=True, exist_ok=True)
-    data = "data" if where == root else "../data"
+    data = os.path.relpath(root / "data", where)
     source = {y: YEARS[i % 2] for i, y in enumerate(years)}
     cfg = region_config(years, tuple(built["params"]["bounds"]))
     cfg["name"] = "national-30m"
@@ -115,6 +118,9 @@ def write_config(root: Path, built: dict, chunk: int, workers: int, memory_limit
         stats.to_csv(where / "county_stats.csv", index=False, lineterminator="\n")
         cfg["county_stats"] = "county_stats.csv"
         cfg["compensation"] = {"reference_gdp_per_capita": "counties"}
+    if townships:
+        cfg["zones"]["path"] = f"{data}/{townships[1]}"
+        cfg["compensation"] = {**cfg.get("compensation", {}), "enabled": False}
     cfg["cluster"] = {"kind": "local", "n_workers": workers, "threads_per_worker": 1,
                       "memory_limit": memory_limit}
     path = where / "config.yaml"
@@ -574,6 +580,10 @@ def markdown(res: dict) -> str:
                    f"{_f(st.get('peak_flow_gb'), 2)} | "
                    f"{_f(st['peak_process_gb'], 2)} | {_f(st['load'], 1)} |")
     r = res["run"]
+    if r.get("tables_after_pass_s") is not None:
+        zones = res.get("zones") or d["counties"]
+        out += ["", f"transitions_esv after its pass (building and writing its tables, {zones:,} zones): "
+                f"{r['tables_after_pass_s']:.1f} s, {r['tables_share_of_stage']:.1%} of the stage."]
     if r.get("flow_cpu_share") is not None:
         out += ["", f"The flow process: {r['flow_cpu_s']:.1f} CPU s of the run's {r['cpu_s']:.1f} "
                 f"({r['flow_cpu_share']:.1%}), peak {r['peak_flow_gb']:.2f} GB; a Dask worker's peak "
@@ -614,7 +624,7 @@ def _f(v: float | None, nd: int) -> str:
 def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     """Data (built if missing), the monitored run and the cost split; the raw measurements, also
     written to ``raw.json`` (``--report-only`` analyses them again without running)."""
-    from benchmarks.national_data import FACTOR, _root, build
+    from benchmarks.national_data import FACTOR, _root, build, townships
     from ecodask.io.layout import RunFolder
 
     raw = {"command": " ".join(["python -m benchmarks.national", *argv]), "machine": machine(PACKAGES),
@@ -625,10 +635,14 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     raw["generation"] = {k: built[k] for k in ("seconds", "workers", "built")}
     raw["data"] = built["summary"]
     data_root = _root(a.out, a.scale)
-    root = run_root(data_root, a.years)
+    root = run_root(data_root, a.years, a.zones)
     shutil.rmtree(root / "output", ignore_errors=True)
     raw["disk"] = check_disk(data_root, built["summary"]["pixels"] * a.years)
-    config = write_config(data_root, built, a.chunk, a.workers, a.memory_limit, a.years)
+    town = None
+    if a.zones:
+        town = (a.zones, townships(a.out, a.scale, a.seed, a.chunk, a.compress, a.zones))
+        raw["zones"] = a.zones
+    config = write_config(data_root, built, a.chunk, a.workers, a.memory_limit, a.years, town)
     print(f"running the flow: {config} (log: {root / 'flow.log'})", flush=True)
     rc, t0, t1, mon = run_flow(config, root / "flow.log", a.interval)
     write_samples(root / "memory.csv", mon.samples, t0)
@@ -639,6 +653,7 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     folder = RunFolder(root / "output")
     raw["run_json"] = json.loads(folder.run_record.read_text())
     raw["manifest_mtimes"] = {s: folder.manifest(s).stat().st_mtime for s in STAGES}
+    raw["tables_after_pass_s"] = tables_after_pass(folder)
     raw["sizes"] = sizes(root, data_root)
     raw["disk"]["free_gb_after"] = shutil.disk_usage(root).free / 1e9
     if not a.no_split:
@@ -651,6 +666,17 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     raw["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     (root / "raw.json").write_text(json.dumps(raw, indent=2, default=str))
     return raw
+
+
+def tables_after_pass(folder) -> float:  # noqa: ANN001 - ecodask.io.layout.RunFolder
+    """Seconds the transitions_esv stage spent after its pass, building and writing its tables: the
+    last of its tables written (file times) less the last 30 m ESV chunk a pass task wrote (the
+    grids are committed by renaming, which keeps the chunks' times)."""
+    owned = json.loads(folder.manifest("transitions_esv").read_text())["files"]
+    tables = [folder.root / k for k in owned if k.startswith("tables/")]
+    chunks = (folder.store / "esv" / "c").rglob("*")
+    last_chunk = max(p.stat().st_mtime for p in chunks if p.is_file())
+    return max(p.stat().st_mtime for p in tables) - last_chunk
 
 
 def read_samples(path: Path, t0: float) -> list[Sample]:
@@ -693,6 +719,10 @@ def analyse(raw: dict, root: Path) -> dict:
                   "load_mean": float(np.mean([s.load1 for s in samples])),
                   "load_max": float(np.max([s.load1 for s in samples]))}
     res["stages"] = stages
+    if "tables_after_pass_s" in raw:
+        t = raw["tables_after_pass_s"]
+        res["run"]["tables_after_pass_s"] = t
+        res["run"]["tables_share_of_stage"] = t / stages["transitions_esv"]["wall_s"]
     model = split_model(raw["split"]) if "split" in raw else {}
     res["split_model"] = model
     res["io_gb_39"] = io_volumes(raw["sizes"], raw["years"])
@@ -731,6 +761,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--years", type=int, default=2,
                     help="land-cover years of the run: 2 (the data's), or more from 1985 on, alternating "
                     "the data's two files (39: 1985-2023, the archive)")
+    ap.add_argument("--zones", type=int, default=None,
+                    help="zones: this many townships (Voronoi, inside the country) instead of the counties; "
+                    "no compensation")
     ap.add_argument("--report-only", action="store_true",
                     help="analyse the last run's raw.json and memory.csv again, run nothing")
     a = ap.parse_args(argv)
@@ -740,7 +773,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if a.years < 2:
         ap.error("--years must be 2 or more")
-    root = run_root(_root(a.out, a.scale), a.years)
+    root = run_root(_root(a.out, a.scale), a.years, a.zones)
     raw = json.loads((root / "raw.json").read_text()) if a.report_only else measure(a, argv)
     res = analyse(raw, root)
     m = res["machine"]

@@ -748,6 +748,32 @@ def build(out: Path = Path("bench-output"), scale: float = 1.0, seed: int = 0, c
     return built
 
 
+def townships(out: Path = Path("bench-output"), scale: float = 1.0, seed: int = 0, chunk: int = 4096,
+              compress: str = "zstd", n: int = 40_000) -> str:
+    """``n`` Voronoi zones over the country of :func:`build`'s data (built if missing), drawn like
+    its counties (denser where moist) from a stream of their own: a grid of townships (China has
+    ~40,000). Written once as ``inputs/townships_<n>.gpkg`` (``code``/``name``); returns its path
+    relative to the data folder."""
+    from ecodask.synth import county_codes, write_counties
+
+    build(out, scale, seed, chunk, compress)
+    rel = f"inputs/townships_{n}.gpkg"
+    path = _root(out, scale) / "data" / rel
+    if path.exists():
+        return rel
+    grid = national_grid(scale, chunk)
+    streams = np.random.SeedSequence([seed, 7]).spawn(4)
+    rng_outline, rng_fields = (np.random.default_rng(s) for s in streams[:2])
+    outline = country_outline(rng_outline, grid)
+    fields = make_fields(rng_fields, coarse_mask(outline, grid).shape)
+    polygons = make_national_counties(np.random.default_rng([seed, 11, n]), outline, fields, grid, n)
+    codes, names = county_codes(len(polygons))
+    tmp = path.with_suffix(".partial.gpkg")
+    write_counties(tmp, polygons, codes, names)
+    tmp.rename(path)
+    return rel
+
+
 def _cpu_seconds() -> float:
     """CPU seconds (user + system) of this process and of its finished child processes."""
     import resource

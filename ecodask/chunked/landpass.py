@@ -33,9 +33,11 @@ FUSED_GRID_BYTES = 256 * 2**20
 #: take more than this many bytes (pairs x zones x K² x 8): 40,000 zones x 3 pairs is 96 MB a chunk,
 #: and zeroing it costs more than renumbering (BENCHMARKS.md, "Zones by the ten thousand").
 COMPACT_ABOVE_BYTES = 8 * 2**20
-#: A task holds at most this many bytes of its chunk's land cover (uint8) at once: 8 years of a
-#: 4096² chunk; more years are read and counted a block at a time.
-HELD_LANDCOVER_BYTES = 128 * 2**20
+#: A task reads at most this many bytes of its chunk's land cover (uint8) at once: 4 years of a
+#: 4096² chunk (plus the earlier years later pairs need, 2 for consecutive pairs and first-to-last);
+#: more years are read and counted a block at a time. With one year's float32 grid, a task of 39
+#: years then holds about what one of 2 years does (BENCHMARKS.md, "The archive's 39 years").
+HELD_LANDCOVER_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, 
     if (mult is None and not groups_out and n_years * zone.size * 4 <= fused_up_to
             and n_years <= per_block):
         # the common case: one fused loop, every year's total grid at once
-        counts, unknown, grid, coarse, npix = transitions_esv(zone, read(range(n_years)), lut, pairs, n_zones,
+        lc = read(range(n_years), np.empty((n_years, *zone.shape), np.uint8))
+        counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, lut, pairs, n_zones,
                                                               values.sum(axis=1), factor)
         write(slice(None), grid[:, None])
         del grid
@@ -93,17 +96,20 @@ def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, 
     out, zs = [], []
     for first in range(0, n_years, per_block):
         new = list(range(first, min(first + per_block, n_years)))
-        held = kept | dict(zip(new, read(new), strict=True))
-        order = sorted(held)
+        order = [*sorted(kept), *new]  # kept years are earlier ones
         at = {t: i for i, t in enumerate(order)}
+        held = np.empty((len(order), *zone.shape), np.uint8)  # the kept years, then the block read into it
+        for t, a in kept.items():
+            held[at[t]] = a
+        read(new, held[len(kept) :])
         mine = np.flatnonzero((later >= new[0]) & (later <= new[-1]))
-        c, u = transition_counts(zone, np.stack([held[t] for t in order]), lut,
+        c, u = transition_counts(zone, held, lut,
                                  np.array([[at[a], at[b]] for a, b in pairs[mine]], np.intp).reshape(-1, 2),
                                  n_zones)
         counts[mine] = c
         unknown[new] = u[[at[t] for t in new]]
         for t in new:
-            lc = held[t][None]
+            lc = held[at[t] : at[t] + 1]
             if mult is None:
                 g, coarse, npix = esv_grid(zone, lc, layers[t : t + 1], factor)
             else:
@@ -113,22 +119,34 @@ def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, 
             write(slice(t, t + 1), g)
             del g
             out += put(slice(t, t + 1), coarse, npix)
-        kept = {t: held[t] for t in order if (later[earlier == t] > new[-1]).any()}
+        kept = {t: held[at[t]].copy() for t in order if (later[earlier == t] > new[-1]).any()}
+        del held
     return ids, counts, unknown, np.concatenate(zs) if zs else None, _join_cells(out)
 
 
 def _year_reader(source: str | None, blocks: list | None, y0: int, x0: int,  # noqa: ANN202
                  shape: tuple[int, int]):
-    """``read(years) -> (len(years), rows, cols)`` uint8: a chunk's land cover of those year
-    indices, from the Zarr array at ``source`` (read by the task itself, year by year) or from
-    ``blocks`` (the chunk's per-year arrays Dask gave the task)."""
+    """``read(years, out) -> out``: a chunk's land cover of those year indices into ``out`` (len(years),
+    rows, cols) uint8, from the Zarr array at ``source`` (read by the task itself, year by year) or
+    from ``blocks`` (the chunk's per-year arrays Dask gave the task)."""
     if source is None:
-        return lambda years: np.concatenate([blocks[t] for t in years])  # each (1, rows, cols)
+        def from_blocks(years, out: np.ndarray) -> np.ndarray:  # noqa: ANN001
+            for i, t in enumerate(years):
+                out[i] = blocks[t][0]  # each (1, rows, cols)
+            return out
+
+        return from_blocks
     import zarr
 
     arr = zarr.open_array(source, mode="r")
     win = (slice(y0, y0 + shape[0]), slice(x0, x0 + shape[1]))
-    return lambda years: np.stack([arr[(t, *win)] for t in years])
+
+    def from_store(years, out: np.ndarray) -> np.ndarray:  # noqa: ANN001
+        for i, t in enumerate(years):
+            out[i] = arr[(t, *win)]
+        return out
+
+    return from_store
 
 
 def _cell_writer(cells: dict[str, object] | None, cy0: int, cx0: int):  # noqa: ANN202

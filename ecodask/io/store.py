@@ -159,7 +159,7 @@ def _encoding(ds: xr.Dataset, fill: dict[str, object]) -> dict[str, dict]:
 def years_per_task(chunk_size: int, held_up_to: int | None = None) -> int:
     """Land-cover years one ingest task reads at once for chunks of ``chunk_size``² pixels: as
     many as fit ``held_up_to`` bytes (by default :data:`ecodask.chunked.landpass.HELD_LANDCOVER_BYTES`,
-    what a task of the land pass holds: 8 years of 4096², 32 of 2048²), at least one."""
+    what a task of the land pass reads at once: 4 years of 4096², 16 of 2048²), at least one."""
     held = HELD_LANDCOVER_BYTES if held_up_to is None else int(held_up_to)
     return max(1, held // (int(chunk_size) ** 2))
 

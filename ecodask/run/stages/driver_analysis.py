@@ -97,8 +97,8 @@ def check_driver_cells(cfg: RunConfig, cells: dict[str, tuple[int, int]], where:
         raise InputError(problems)
 
 
-#: Name of the per-year Dask task (its key is ``driver-analysis-year-<year>``).
-YEAR_TASK = "driver-analysis-year"
+#: Name of the per-year Dask task (its key is ``driver_analysis_year-<year>``; the task prefix the scheduler shows).
+YEAR_TASK = "driver_analysis_year"
 #: Folder (under the run's figures) where the per-year tasks draw their charts until every year
 #: has succeeded; a killed run's is swept (``_staging_``).
 FIGURES_STAGING = "_staging_driver_analysis"

@@ -2,8 +2,16 @@
 
 y = ESV density per year (CNY/ha/yr), the drivers ingested onto the same grid: the stepwise
 regression and the Geographical Detector per year, ESV hot spots (Moran's I, Gi* grid and classes,
-per-county summary). Everything is computed before anything is written; each table and chart is
-written atomically.
+per-county summary).
+
+Each year is one Dask task (:func:`analyse_year`, key ``driver_analysis_year-<year>``) on the run's
+workers: it reads that year's ESV density and the drivers from the store, computes everything of
+the year (nested computations on Dask's synchronous scheduler), draws its detector charts into a
+staging folder and writes its Gi* z and classes into a year slice of staged arrays; it returns only
+the year's tables and results. The flow's process holds no grid of any year: it gathers those small
+results, raises the problems of every year at once (nothing is then written: the staged arrays and
+charts are discarded, the previous outputs stay whole), else writes the tables (each atomically),
+renames the charts and commits the arrays.
 
 The regression takes the continuous drivers. The detector takes every driver
 (``analysis.detector_factors: all``), or per year the continuous drivers the regression selected

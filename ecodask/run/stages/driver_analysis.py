@@ -4,8 +4,8 @@ y = ESV density per year (CNY/ha/yr), the drivers ingested onto the same grid: t
 regression and the Geographical Detector per year, ESV hot spots (Moran's I, Gi* grid and classes,
 per-county summary).
 
-Each year is one Dask task (:func:`analyse_year`, key ``driver_analysis_year-<year>``) on the run's
-workers: it reads that year's ESV density and the drivers from the store, computes everything of
+Each year is one Dask task (:func:`analyse_year`, key ``driver_analysis_year-<year>-<call>``) on the
+run's workers: it reads that year's ESV density and the drivers from the store, computes everything of
 the year (nested computations on Dask's synchronous scheduler), draws its detector charts into a
 staging folder and writes its Gi* z and classes into a year slice of staged arrays; it returns only
 the year's tables and results. The flow's process holds no grid of any year: it gathers those small
@@ -34,6 +34,7 @@ import contextlib
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +106,8 @@ def check_driver_cells(cfg: RunConfig, cells: dict[str, tuple[int, int]], where:
         raise InputError(problems)
 
 
-#: Name of the per-year Dask task (its key is ``driver_analysis_year-<year>``; the task prefix the scheduler shows).
+#: Name of the per-year Dask task: the prefix the scheduler shows (its key is
+#: ``driver_analysis_year-<year>-<call>``).
 YEAR_TASK = "driver_analysis_year"
 #: Folder (under the run's figures) where the per-year tasks draw their charts until every year
 #: has succeeded; a killed run's is swept (``_staging_``).
@@ -277,9 +279,11 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         zones=store_zones(pix) if a.hotspots else None, staged=staged, figures=figures)
     # The zone of each analysis cell: computed once, on the workers, for every year's task.
     cell_zone = _cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"])) if a.hotspots else None
-    shared = dask.delayed(job, pure=True)
-    tasks = [dask.delayed(analyse_year, pure=True)(shared, i, year, cell_zone,
-                                                    dask_key_name=f"{YEAR_TASK}-{year}")
+    # Keys of this call only: a rerun on the same cluster never gets a result still held from before.
+    call = uuid.uuid4().hex
+    shared = dask.delayed(job, pure=False)
+    tasks = [dask.delayed(analyse_year)(shared, i, year, cell_zone,
+                                        dask_key_name=f"{YEAR_TASK}-{year}-{call}")
              for i, year in enumerate(years)]
     try:
         results: list[YearResult] = list(dask.compute(*tasks))

@@ -36,6 +36,9 @@
     python -m benchmarks.run --suite tables [--zones 3000 40000] [--years 2]
                                                           a run's per-zone tables written by pandas
                                                           and through Arrow (see benchmarks/tables.py)
+    python -m benchmarks.run --suite driver_years [--years 20] [--repeats 2]
+                                                          the driver analysis' CPU: the flow's process
+                                                          against the workers (benchmarks/driver_years.py)
     python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
                                                           the land pass and its tables for thousands
                                                           of zones against a bare bincount
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
-                              "tables", "zones", "texture", "texture_budget"])
+                              "tables", "zones", "texture", "texture_budget", "driver_years"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -139,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.terrain import main as terrain
 
         terrain(rest)
+    elif ns.suite == "driver_years":
+        from benchmarks.driver_years import main as driver_years
+
+        driver_years(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

@@ -1,5 +1,5 @@
-"""Result grids in the run's store: the 30 m ESV arrays and the analysis-grid ESV arrays, staged
-then committed, and the hot-spot arrays.
+"""Result grids in the run's store: the 30 m ESV arrays, the analysis-grid ESV arrays and the
+hot-spot arrays, each staged then committed.
 
 The ESV arrays of both grids are created empty under a staging name (metadata only, CF
 georeferencing copied from the store), filled chunk by chunk by the pass's tasks, and renamed into
@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
@@ -81,16 +82,20 @@ def commit(store: Path, staged: dict[str, Path]) -> None:
     """Rename staged arrays to their final names, replacing earlier ones; remove the group grids
     of an earlier run (pixel and analysis grid) when this run has none."""
     store = Path(store)
-    for name, path in staged.items():
-        final = store / name
-        if final.exists():
-            shutil.rmtree(final)
-        crash_point("arrays:removed")
-        path.rename(final)
+    _rename_into_place(store, staged)
     if ESV_GROUP not in staged:
         for name in GROUP_ARRAYS:
             shutil.rmtree(store / name, ignore_errors=True)
             shutil.rmtree(store / ANALYSIS_GROUP / name, ignore_errors=True)
+
+
+def _rename_into_place(folder: Path, staged: dict[str, Path]) -> None:
+    for name, path in staged.items():
+        final = folder / name
+        if final.exists():
+            shutil.rmtree(final)
+        crash_point("arrays:removed")
+        path.rename(final)
 
 
 def staged_path(store: Path, name: str) -> Path:
@@ -154,23 +159,62 @@ def cell_targets(staged: dict[str, Path], pixel_area_ha: float) -> dict[str, Pat
     return out | {"pixel_area_ha": float(pixel_area_ha)}
 
 
-def write_analysis_hotspots(store: Path, ana: xr.Dataset, years: np.ndarray, gi_z: np.ndarray,
-                            classes: np.ndarray) -> None:
-    """Write ``analysis/esv_gi_z`` (year, y, x) Getis-Ord Gi* z of the ESV density and
-    ``analysis/esv_hotspot`` (year, y, x) int8 classes: ±3/±2/±1 hot/cold spot at 99/95/90 %,
-    0 not significant, -128 no data."""
+def read_analysis_year(store: Path, year_index: int,
+                       names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One year of a store's analysis grid as NumPy arrays: ``analysis/esv_density`` (CNY/ha/yr)
+    of the ``year_index``-th year and the drivers ``names`` (each in its own units), decoded as
+    :func:`ecodask.io.store.open_store` decodes them (NaN = no data)."""
+    ana = xr.open_zarr(store, group=ANALYSIS_GROUP, consolidated=False, decode_coords="all")
+    return ana[ESV_DENSITY].isel(year=year_index).values, {n: ana[n].values for n in names}
+
+
+#: The hot-spot arrays of the analysis grid.
+HOTSPOT_ARRAYS = (ESV_GI_Z, ESV_HOTSPOT)
+
+
+def stage_analysis_hotspots(store: Path, ana: xr.Dataset) -> dict[str, Path]:
+    """Create empty ``analysis/esv_gi_z`` (year, y, x) float32 Getis-Ord Gi* z of the ESV density
+    (dimensionless, NaN = no data) and ``analysis/esv_hotspot`` (year, y, x) int8 classes (±3/±2/±1
+    hot/cold spot at 99/95/90 %, 0 not significant, -128 no data) under staging names, one chunk
+    row per year so that each year's slice is written on its own (:func:`write_hotspot_year`);
+    return the Zarr array paths by final name. :func:`commit_analysis` renames them into place,
+    :func:`discard_analysis` removes them."""
+    for name in HOTSPOT_ARRAYS:  # a killed run's (a failed run's are discarded)
+        shutil.rmtree(Path(store) / ANALYSIS_GROUP / (STAGING + name), ignore_errors=True)
+    n_t, ny, nx = ana.sizes["year"], ana.sizes["y"], ana.sizes["x"]
+    chunks = (1, min(ny, 2048), min(nx, 2048))
     attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
     ds = xr.Dataset(
-        {ESV_GI_Z: (("year", "y", "x"), gi_z.astype(np.float32),
-                      {"long_name": "Getis-Ord Gi* z-score of ESV density (binary queen weights with self)",
-                       "units": "1", **attrs}),
-         ESV_HOTSPOT: (("year", "y", "x"), classes.astype(np.int8),
-                         {"long_name": "ESV hot (+) / cold (-) spot at 99/95/90 % (3/2/1), 0 not significant",
-                          "flag_values": [-3, -2, -1, 0, 1, 2, 3], **attrs})},
-        coords={"year": ("year", years), "y": ana["y"], "x": ana["x"]}, attrs=dict(ana.attrs))
+        {STAGING + ESV_GI_Z: (("year", "y", "x"), da.empty((n_t, ny, nx), chunks=chunks, dtype=np.float32),
+                              {"long_name": "Getis-Ord Gi* z-score of ESV density (binary queen weights with "
+                               "self)", "units": "1", **attrs}),
+         STAGING + ESV_HOTSPOT: (("year", "y", "x"), da.empty((n_t, ny, nx), chunks=chunks, dtype=np.int8),
+                                 {"long_name": "ESV hot (+) / cold (-) spot at 99/95/90 % (3/2/1), 0 not "
+                                  "significant", "flag_values": [-3, -2, -1, 0, 1, 2, 3], **attrs})},
+        coords={"year": ana["year"], "y": ana["y"], "x": ana["x"]}, attrs=dict(ana.attrs))
     if "spatial_ref" in ana.coords:
         ds = ds.assign_coords(spatial_ref=ana["spatial_ref"])
-    for name in ds.data_vars:  # a rerun of the stage replaces them
-        shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
-    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False,
-               encoding={ESV_HOTSPOT: {"_FillValue": -128}, ESV_GI_Z: {"_FillValue": np.nan}})
+    # Metadata only: the dask arrays are never computed, each year's slice is written by its task.
+    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False, compute=False,
+               encoding={STAGING + ESV_HOTSPOT: {"_FillValue": -128, "chunks": chunks},
+                         STAGING + ESV_GI_Z: {"_FillValue": np.nan, "chunks": chunks}})
+    return {name: Path(store) / ANALYSIS_GROUP / (STAGING + name) for name in HOTSPOT_ARRAYS}
+
+
+def write_hotspot_year(staged: dict[str, Path], year_index: int, gi_z: np.ndarray,
+                       classes: np.ndarray) -> None:
+    """Write one year's Gi* z (as float32) and hot-spot classes (int8) into the arrays of
+    :func:`stage_analysis_hotspots` (a whole year slice: chunks of other years are not touched)."""
+    zarr.open_array(staged[ESV_GI_Z], mode="r+")[year_index] = np.asarray(gi_z, dtype=np.float32)
+    zarr.open_array(staged[ESV_HOTSPOT], mode="r+")[year_index] = np.asarray(classes, dtype=np.int8)
+
+
+def commit_analysis(store: Path, staged: dict[str, Path]) -> None:
+    """Rename staged analysis-grid arrays to their final names, replacing earlier ones."""
+    _rename_into_place(Path(store) / ANALYSIS_GROUP, staged)
+
+
+def discard_analysis(store: Path, names: list[str]) -> None:
+    """Remove staged analysis-grid arrays ``names`` (final names) if present."""
+    for name in names:
+        remove_tree(Path(store) / ANALYSIS_GROUP / (STAGING + name))

@@ -2,8 +2,16 @@
 
 y = ESV density per year (CNY/ha/yr), the drivers ingested onto the same grid: the stepwise
 regression and the Geographical Detector per year, ESV hot spots (Moran's I, Gi* grid and classes,
-per-county summary). Everything is computed before anything is written; each table and chart is
-written atomically.
+per-county summary).
+
+Each year is one Dask task (:func:`analyse_year`, key ``driver_analysis_year-<year>-<call>``) on the
+run's workers: it reads that year's ESV density and the drivers from the store, computes everything of
+the year (nested computations on Dask's synchronous scheduler), draws its detector charts into a
+staging folder and writes its Gi* z and classes into a year slice of staged arrays; it returns only
+the year's tables and results. The flow's process holds no grid of any year: it gathers those small
+results, raises the problems of every year at once (nothing is then written: the staged arrays and
+charts are discarded, the previous outputs stay whole), else writes the tables (each atomically),
+renames the charts and commits the arrays.
 
 The regression takes the continuous drivers. The detector takes every driver
 (``analysis.detector_factors: all``), or per year the continuous drivers the regression selected
@@ -22,6 +30,13 @@ Outputs::
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +47,7 @@ from ecodask.run.stages import Stage
 
 if TYPE_CHECKING:
     import dask.array as da
+    import numpy as np
     import pandas as pd
 
 
@@ -90,20 +106,149 @@ def check_driver_cells(cfg: RunConfig, cells: dict[str, tuple[int, int]], where:
         raise InputError(problems)
 
 
-def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
-    """Driver analysis of every year on the run's analysis grid; writes tables, charts and the
-    hot-spot grids. Needs the ESV stage's ``analysis/esv_density``."""
-    import numpy as np
-    import pandas as pd
+#: Name of the per-year Dask task: the prefix the scheduler shows (its key is
+#: ``driver_analysis_year-<year>-<call>``).
+YEAR_TASK = "driver_analysis_year"
+#: Folder (under the run's figures) where the per-year tasks draw their charts until every year
+#: has succeeded; a killed run's is swept (``_staging_``).
+FIGURES_STAGING = "_staging_driver_analysis"
+#: The detector charts' label of y.
+Y_LABEL = "ESV density (CNY/ha/yr per analysis cell)"
+
+
+@dataclass(frozen=True)
+class YearJob:
+    """What every year's task needs, as plain values (no configuration): the store, the drivers
+    (names, which are continuous), the options of the regression, of the detector and of the hot
+    spots, where to write the hot-spot arrays (staged, by final name) and the charts."""
+
+    store: Path
+    names: tuple[str, ...]
+    continuous: tuple[str, ...]
+    regression: dict[str, object] | None  # options of regression_results; None: no regression
+    detector_factors: str  # "all" or "selected"
+    discretize: dict[str, str | None]
+    detector: dict[str, object]  # the other options of detect_arrays
+    zones: pd.DataFrame | None  # the store's zones; None: no hot spots
+    staged: dict[str, Path] | None  # staged hot-spot arrays by final name
+    figures: Path  # where the charts are drawn (staging folder)
+
+
+@dataclass
+class YearResult:
+    """What a year's task returns to the flow: small things only. Problems (InputError's records)
+    are returned, not raised: the regression's (keyed ``"<year>: <key>"``; the rest of that year
+    is not computed) and the detector's and the hot spots' (as raised)."""
+
+    year: int
+    regression_problems: list[Problem] = field(default_factory=list)
+    detector_problems: list[Problem] = field(default_factory=list)
+    hotspot_problems: list[Problem] = field(default_factory=list)
+    fit: object = None  # RegressionResult
+    detector: dict[str, pd.DataFrame] | None = None  # the detector's tables (with year), if run
+    charts: dict[str, Path] = field(default_factory=dict)  # chart name -> staged path
+    moran: dict[str, float | int] | None = None
+    summary: pd.DataFrame | None = None
+
+
+_SYNC_LOCK = threading.Lock()
+_sync_users = 0
+_sync_cm = None
+
+
+@contextlib.contextmanager
+def _synchronous() -> Iterator[None]:
+    """Dask's synchronous scheduler for the computations nested in a task (never the distributed
+    client from a worker). Dask's configuration is the process's, shared by a worker's threads:
+    the first task in sets it, the last one out restores it, so that tasks overlapping in one
+    process do not restore each other's setting halfway."""
+    import dask
+
+    global _sync_users, _sync_cm
+    with _SYNC_LOCK:
+        if _sync_users == 0:
+            _sync_cm = dask.config.set(scheduler="synchronous")
+            _sync_cm.__enter__()
+        _sync_users += 1
+    try:
+        yield
+    finally:
+        with _SYNC_LOCK:
+            _sync_users -= 1
+            if _sync_users == 0:
+                _sync_cm.__exit__(None, None, None)
+                _sync_cm = None
+
+
+def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | None) -> YearResult:
+    """The driver analysis of one year, as one Dask task: reads the year's ESV density and the
+    drivers from the store, runs the stepwise regression of the continuous drivers, the detector
+    on the year's factors, the hot spots (Moran's I, Gi*, classes, summary per zone of
+    ``cell_zone``), writes the Gi* z and classes into the staged arrays' year slice and draws the
+    detector charts into ``job.figures``; returns the tables and results (:class:`YearResult`)."""
+    import dask.array as da
 
     from ecodask.chunked import hotspots as hs
     from ecodask.chunked.geodetector import detect_arrays
-    from ecodask.chunked.regression import regression_results, results_table
-    from ecodask.io.grids import write_analysis_hotspots
+    from ecodask.chunked.regression import regression_results
+    from ecodask.io.grids import read_analysis_year, write_hotspot_year
+    from ecodask.present.plots import detector_charts
+
+    with _synchronous():
+        y_np, x_np = read_analysis_year(job.store, index, list(job.names))
+        # The chunks the stage read the store with: the same sums, the same rounding.
+        y = da.from_array(y_np, chunks=(BLOCK, BLOCK))
+        drivers = {n: da.from_array(x, chunks=(BLOCK, BLOCK)) for n, x in x_np.items()}
+        out = YearResult(year)
+        selected = list(job.continuous)
+        if job.regression is not None:
+            try:
+                fit = regression_results({year: y}, {n: drivers[n] for n in job.continuous},
+                                         **job.regression)[year]
+            except InputError as exc:
+                out.regression_problems.extend(exc.problems)
+                return out
+            out.fit = fit
+            selected = [n for n in job.continuous if n in fit.selected]
+        factors = list(job.names) if job.detector_factors == "all" else \
+            [n for n in job.names if n not in job.continuous or n in selected]
+        if factors:
+            try:
+                r = detect_arrays(y, {n: drivers[n] for n in factors}, discretize=job.discretize,
+                                  **job.detector, source=f"{job.store.name}/analysis",
+                                  y_name=f"esv_density[{year}]")
+            except InputError as exc:
+                out.detector_problems.extend(exc.problems)
+            else:
+                r["factor"] = r["factor"].assign(detector_factors=job.detector_factors)
+                charts = detector_charts(r, job.figures, f"_{year}", y=Y_LABEL)
+                out.detector = {k: v.assign(year=year) for k, v in r.items()}
+                out.charts = charts
+        if job.zones is not None:
+            src = f"{job.store.name}/analysis/esv_density[{year}]"
+            try:
+                moran, z, cls, summary = hs.hotspots(y, cell_zone, job.zones, source=src)
+            except InputError as exc:
+                out.hotspot_problems.extend(exc.problems)
+            else:
+                if not (out.detector_problems or out.hotspot_problems):
+                    write_hotspot_year(job.staged, index, z, cls)
+                out.moran, out.summary = {"year": year, **moran}, summary.assign(year=year)
+        return out
+
+
+def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
+    """Driver analysis of every year on the run's analysis grid; writes tables, charts and the
+    hot-spot grids. Needs the ESV stage's ``analysis/esv_density``.
+
+    One Dask task per year (:func:`analyse_year`, on the run's workers); this process builds the
+    graph, gathers the years' small results and writes the tables. The hot-spot arrays and the
+    charts the tasks write are staged, and renamed into place only when every year succeeded."""
+    import dask
+
+    from ecodask.io.grids import commit_analysis, discard_analysis, stage_analysis_hotspots
     from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
     from ecodask.io.tables import write_tables
-    from ecodask.present.plots import detector_charts
-    from ecodask.science.geodetector import GEODETECTOR_TABLES
 
     store = Path(store)
     pix, ana = open_store(store)
@@ -120,15 +265,74 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     continuous = [n for n in names if cfg.drivers[n].kind == "continuous"]
     disc = {n: (None if cfg.drivers[n].kind == "categorical" or a.discretize == "none" else a.discretize)
             for n in names}
-    categorical = [n for n in names if n not in continuous]
-    regression: dict[str, pd.DataFrame] = {}
-    selected: dict[int, list[str]] = {y: continuous for y in years}
+    figures = out.figures / FIGURES_STAGING
+    shutil.rmtree(figures, ignore_errors=True)  # a killed run's
+    figures.mkdir(parents=True)
+    staged = stage_analysis_hotspots(store, ana) if a.hotspots else None
+    job = YearJob(
+        store=store, names=tuple(names), continuous=tuple(continuous),
+        regression=dict(method=a.regression_method, criterion=a.regression_criterion, p_enter=a.p_enter,
+                        p_remove=a.p_remove) if continuous else None,
+        detector_factors=a.detector_factors, discretize=disc,
+        detector=dict(k=a.k, ks=a.ks, variance=a.variance, drop_singletons=a.drop_singletons, alpha=a.alpha,
+                      dropna=True, quantile_rule=a.quantile_rule),
+        zones=store_zones(pix) if a.hotspots else None, staged=staged, figures=figures)
+    # The zone of each analysis cell: computed once, on the workers, for every year's task.
+    cell_zone = _cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"])) if a.hotspots else None
+    # Keys of this call only: a rerun on the same cluster never gets a result still held from before.
+    call = uuid.uuid4().hex
+    shared = dask.delayed(job, pure=False)
+    tasks = [dask.delayed(analyse_year)(shared, i, year, cell_zone,
+                                        dask_key_name=f"{YEAR_TASK}-{year}-{call}")
+             for i, year in enumerate(years)]
+    try:
+        results: list[YearResult] = list(dask.compute(*tasks))
+        tables = _tables(cfg, results, continuous)
+    except BaseException:
+        if staged:
+            discard_analysis(store, list(staged))
+        shutil.rmtree(figures, ignore_errors=True)
+        raise
+    # Every year is computed: write.
+    paths = write_tables(tables, out.tables)
+    for r in results:
+        for name, path in r.charts.items():
+            final = out.figures / name
+            os.replace(path, final)
+            paths[name] = final
+    shutil.rmtree(figures, ignore_errors=True)
+    if staged:
+        commit_analysis(store, staged)
+    _remove_stale(out, paths)
+    return paths
+
+
+def _tables(cfg: RunConfig, results: list[YearResult], continuous: list[str]) -> dict[str, pd.DataFrame]:
+    """The stage's tables from the years' results (in year order), or the :class:`InputError` of
+    every year's problems: the regression's if any (each named by its driver's file), else the
+    detector's (named by the driver's file) and the hot spots'."""
+    import pandas as pd
+
+    from ecodask.chunked.regression import results_table
+    from ecodask.science.geodetector import GEODETECTOR_TABLES
+
+    a = cfg.analysis
+    problems = [_regression_problem(cfg, p) for r in results for p in r.regression_problems]
+    if problems:
+        raise InputError(problems)
+    problems = [_driver_problem(cfg, p, r.year) for r in results for p in r.detector_problems]
+    problems += [p for r in results for p in r.hotspot_problems]
+    if problems:
+        raise InputError(problems)
+    tables: dict[str, pd.DataFrame] = {}
+    detected = [r.detector for r in results if r.detector is not None]
+    if detected:
+        tables |= {f"geodetector_{k}": _year_first(pd.concat([d[k] for d in detected], ignore_index=True))
+                   for k in GEODETECTOR_TABLES}
     if continuous:
+        fits = {r.year: r.fit for r in results}
+        regression: dict[str, pd.DataFrame] = {}
         try:
-            fits = regression_results({y: density[i] for i, y in enumerate(years)},
-                                      {n: drivers[n] for n in continuous},
-                                      method=a.regression_method, criterion=a.regression_criterion,
-                                      p_enter=a.p_enter, p_remove=a.p_remove)
             if a.regression_table == "enter":
                 regression["regression"] = results_table(fits, "enter")
                 regression["regression_selected"] = results_table(fits, "selected")
@@ -136,56 +340,13 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
                 regression["regression"] = results_table(fits, "selected")
         except InputError as exc:  # a problem of a variable is its driver file's
             raise InputError([_regression_problem(cfg, p) for p in exc.problems]) from None
-        selected = {y: [n for n in continuous if n in r.selected] for y, r in fits.items()}
         for t in regression.values():
             t.insert(1, "preset", a.preset)
-    results: dict[str, list[pd.DataFrame]] = {k: [] for k in GEODETECTOR_TABLES}
-    charts = []
-    for i, year in enumerate(years):
-        factors = names if a.detector_factors == "all" else \
-            [n for n in names if n in categorical or n in selected[year]]
-        if not factors:
-            continue
-        try:
-            r = detect_arrays(density[i], {n: drivers[n] for n in factors}, discretize=disc, k=a.k,
-                              ks=a.ks, variance=a.variance,
-                              drop_singletons=a.drop_singletons, alpha=a.alpha, dropna=True,
-                              quantile_rule=a.quantile_rule,
-                              source=f"{store.name}/analysis", y_name=f"esv_density[{year}]")
-        except InputError as exc:  # a problem of a factor is its driver file's
-            raise InputError([_driver_problem(cfg, p, year) for p in exc.problems]) from None
-        r["factor"] = r["factor"].assign(detector_factors=a.detector_factors)
-        for k in GEODETECTOR_TABLES:
-            results[k].append(r[k].assign(year=year))
-        charts.append((year, r))
-    hot = None
+        tables |= regression
     if a.hotspots:
-        zones = store_zones(pix)
-        cell_zone = _cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"]))
-        morans, zs, classes, summaries = [], [], [], []
-        for i, year in enumerate(years):
-            src = f"{store.name}/analysis/esv_density[{year}]"
-            moran, z, cls, summary = hs.hotspots(density[i], cell_zone, zones, source=src)
-            morans.append({"year": year, **moran})
-            zs.append(z.astype(np.float32))
-            classes.append(cls)
-            summaries.append(summary.assign(year=year))
-        hot = (pd.DataFrame(morans), pd.concat(summaries, ignore_index=True), np.stack(zs), np.stack(classes))
-    # Everything is computed: write.
-    tables: dict[str, pd.DataFrame] = {}
-    if charts:
-        tables |= {f"geodetector_{k}": _year_first(pd.concat(v, ignore_index=True))
-                   for k, v in results.items()}
-    tables |= regression
-    if hot is not None:
-        tables["morans_i"], tables["hotspots"] = hot[0], _year_first(hot[1])
-    paths = write_tables(tables, out.tables)
-    for year, r in charts:
-        paths |= detector_charts(r, out.figures, f"_{year}", y="ESV density (CNY/ha/yr per analysis cell)")
-    if hot is not None:
-        write_analysis_hotspots(store, ana, np.asarray(years), hot[2], hot[3])
-    _remove_stale(out, paths)
-    return paths
+        tables["morans_i"] = pd.DataFrame([r.moran for r in results])
+        tables["hotspots"] = _year_first(pd.concat([r.summary for r in results], ignore_index=True))
+    return tables
 
 
 def _remove_stale(out: RunFolder, written: dict[str, Path]) -> None:

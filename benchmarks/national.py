@@ -160,6 +160,7 @@ class Sample:
     load1: float
     flow_rss: int = 0
     flow_cpu_s: float = 0.0
+    max_worker_rss: int = 0
 
 
 @dataclass
@@ -193,7 +194,7 @@ class Monitor:
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
-            rss, top, workers, flow = 0, 0, 0, 0
+            rss, top, workers, flow, worker_top = 0, 0, 0, 0, 0
             for p in procs:
                 try:
                     with p.oneshot():
@@ -210,11 +211,13 @@ class Monitor:
                 info["peak_rss"] = max(info["peak_rss"], r)
                 if info["role"] == "dask worker":
                     workers += r
+                    worker_top = max(worker_top, r)
                 elif info["role"] == "flow":
                     flow = r
             wcpu = sum(v for pid, v in self._cpu.items() if self.peak_by_proc[pid]["role"] == "dask worker")
             self.samples.append(Sample(time.time(), rss, top, workers, len(procs), sum(self._cpu.values()),
-                                       wcpu, os.getloadavg()[0], flow, self._cpu.get(self.pid, 0.0)))
+                                       wcpu, os.getloadavg()[0], flow, self._cpu.get(self.pid, 0.0),
+                                       worker_top))
             self._stop.wait(self.interval)
 
 
@@ -260,7 +263,8 @@ def window_stats(samples: list[Sample], start: float, end: float) -> dict:
     inside = [s for s in samples if start - 0.6 <= s.t <= end + 0.6]
     if not inside:
         return {"peak_tree_gb": None, "peak_process_gb": None, "peak_workers_gb": None, "cpu_s": None,
-                "workers_cpu_s": None, "load": None, "peak_flow_gb": None, "flow_cpu_s": None}
+                "workers_cpu_s": None, "load": None, "peak_flow_gb": None, "flow_cpu_s": None,
+                "peak_worker_gb": None}
     before = [s for s in samples if s.t <= start] or [inside[0]]
     return {"peak_tree_gb": max(s.rss for s in inside) / 1e9,
             "peak_process_gb": max(s.max_rss for s in inside) / 1e9,
@@ -268,6 +272,7 @@ def window_stats(samples: list[Sample], start: float, end: float) -> dict:
             "cpu_s": inside[-1].cpu_s - before[-1].cpu_s,
             "workers_cpu_s": inside[-1].workers_cpu_s - before[-1].workers_cpu_s,
             "peak_flow_gb": max(s.flow_rss for s in inside) / 1e9,
+            "peak_worker_gb": max(s.max_worker_rss for s in inside) / 1e9,
             "flow_cpu_s": inside[-1].flow_cpu_s - before[-1].flow_cpu_s,
             "load": float(np.mean([s.load1 for s in inside]))}
 
@@ -277,11 +282,12 @@ def write_samples(path: Path, samples: list[Sample], t0: float) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["t_s", "tree_rss_gb", "max_process_rss_gb", "workers_rss_gb", "processes", "cpu_s",
-                    "workers_cpu_s", "load1", "flow_rss_gb", "flow_cpu_s"])
+                    "workers_cpu_s", "load1", "flow_rss_gb", "flow_cpu_s", "max_worker_rss_gb"])
         for s in samples:
             w.writerow([f"{s.t - t0:.2f}", f"{s.rss / 1e9:.3f}", f"{s.max_rss / 1e9:.3f}",
                         f"{s.workers_rss / 1e9:.3f}", s.procs, f"{s.cpu_s:.1f}", f"{s.workers_cpu_s:.1f}",
-                        f"{s.load1:.2f}", f"{s.flow_rss / 1e9:.3f}", f"{s.flow_cpu_s:.1f}"])
+                        f"{s.load1:.2f}", f"{s.flow_rss / 1e9:.3f}", f"{s.flow_cpu_s:.1f}",
+                        f"{s.max_worker_rss / 1e9:.3f}"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -568,7 +574,7 @@ def markdown(res: dict) -> str:
     """The tables for BENCHMARKS.md: stages, sizes, projection, memory at 39 years."""
     d = res["data"]
     out = ["| stage | pixels (grid x years) | wall s | Mpix/s | CPU s: tree / workers / flow | cores busy | "
-           "peak GB: tree / a worker's sum / flow | largest process GB | mean load |",
+           "peak GB: tree / the workers' sum / a worker / flow | largest process GB | mean load |",
            "|---|---|---|---|---|---|---|---|---|"]
     for name, st in res["stages"].items():
         px = f"{st['pixel_years'] / 1e9:.2f} G" if st.get("pixel_years") else "—"
@@ -577,7 +583,7 @@ def markdown(res: dict) -> str:
         out.append(f"| {name} | {px} | {st['wall_s']:.0f} | {rate} | {_f(st['cpu_s'], 0)} / "
                    f"{_f(st['workers_cpu_s'], 0)} / {_f(st.get('flow_cpu_s'), 1)} | {busy} | "
                    f"{_f(st['peak_tree_gb'], 2)} / {_f(st['peak_workers_gb'], 2)} / "
-                   f"{_f(st.get('peak_flow_gb'), 2)} | "
+                   f"{_f(st.get('peak_worker_gb'), 2)} / {_f(st.get('peak_flow_gb'), 2)} | "
                    f"{_f(st['peak_process_gb'], 2)} | {_f(st['load'], 1)} |")
     r = res["run"]
     if r.get("tables_after_pass_s") is not None:
@@ -685,7 +691,8 @@ def read_samples(path: Path, t0: float) -> list[Sample]:
         return [Sample(t0 + float(r["t_s"]), round(float(r["tree_rss_gb"]) * 1e9),
                        round(float(r["max_process_rss_gb"]) * 1e9), round(float(r["workers_rss_gb"]) * 1e9),
                        int(r["processes"]), float(r["cpu_s"]), float(r["workers_cpu_s"]), float(r["load1"]),
-                       round(float(r.get("flow_rss_gb") or 0) * 1e9), float(r.get("flow_cpu_s") or 0))
+                       round(float(r.get("flow_rss_gb") or 0) * 1e9), float(r.get("flow_cpu_s") or 0),
+                       round(float(r.get("max_worker_rss_gb") or 0) * 1e9))
                 for r in csv.DictReader(f)]
 
 

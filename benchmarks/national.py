@@ -538,28 +538,33 @@ def io_volumes(sizes_gb: dict[str, float], years: int, years_to: int = ARCHIVE_Y
     return {"ingest": (lc_in + lc) * k + zone, "transitions_esv": (lc + esv) * k + zone}
 
 
-#: Bytes a transitions_esv task holds per pixel and year of its chunk (land cover uint8 + ESV grid
-#: float32), and per pixel whatever the years (the zones, uint16).
-TASK_B_PER_PX_YEAR, TASK_B_PER_PX = 5, 2
-#: Bytes the flow process holds per analysis cell and year at its peak: the cells' ESV (float64) and
-#: valued-pixel counts (int32), twice while the chunks' pieces are assembled, then ESV and density
-#: (float64) written beside them (ecodask.chunked.landpass, ecodask.io.grids.write_analysis_esv).
-FLOW_B_PER_CELL_YEAR = 2 * 12 + 16
+def task_bytes(years: int, side: int) -> int:
+    """Bytes a transitions_esv task holds for a chunk of ``side``² pixels and ``years`` years
+    (``ecodask.chunked.landpass``): every year's land cover (uint8) and float32 grid in the fused
+    loop when they fit, else a block of years' land cover plus the 2 earlier years later pairs need
+    and one year's grid; the zones (uint16) besides."""
+    from ecodask.chunked.landpass import FUSED_GRID_BYTES, HELD_LANDCOVER_BYTES
+
+    px = side * side
+    per_block = max(1, HELD_LANDCOVER_BYTES // px)
+    if years <= per_block and years * px * 4 <= FUSED_GRID_BYTES:
+        return years * 5 * px + 2 * px
+    return (min(years, per_block + 2) + 4 + 2) * px
 
 
 def memory_projection(result: dict, years_to: int = ARCHIVE_YEARS) -> dict:
     """Peak memory (GB) at ``years_to`` years from the measured peaks: a Dask worker = its measured
-    peak + the task's growth (:data:`TASK_B_PER_PX_YEAR`, chunks of 4096² and 2048²); the flow
-    process = its measured peak + :data:`FLOW_B_PER_CELL_YEAR` per cell and added year."""
+    peak less what its task held at the measured years plus what it holds at ``years_to``
+    (:func:`task_bytes`, chunks of 4096² and 2048²); the flow process = its measured peak (nothing
+    per year stays in it: the tasks write the analysis grids, BENCHMARKS.md "The archive's 39 years")."""
     c, y = result["chunk"], result["years"]
-    cells = result["data"]["pixels"] / result["factor"] ** 2
     roles = result["run"]["peak_by_role_gb"]
     worker, flow = roles.get("dask worker", 0.0), roles.get("flow", 0.0)
-    base = worker - (y * TASK_B_PER_PX_YEAR + TASK_B_PER_PX) * c * c / 1e9
+    base = worker - task_bytes(y, c) / 1e9
     out = {"worker_measured_gb": worker, "flow_measured_gb": flow, "worker_base_gb": base}
     for side in (4096, 2048):
-        out[f"worker_{side}_gb"] = base + (years_to * TASK_B_PER_PX_YEAR + TASK_B_PER_PX) * side * side / 1e9
-    out["flow_gb"] = flow + (years_to - y) * cells * FLOW_B_PER_CELL_YEAR / 1e9
+        out[f"worker_{side}_gb"] = base + task_bytes(years_to, side) / 1e9
+    out["flow_gb"] = flow
     for t, spec in TARGETS.items():
         for side in (4096, 2048):
             out[f"{t}_{side}_gb"] = spec["cores"] * out[f"worker_{side}_gb"] + out["flow_gb"]
@@ -610,7 +615,7 @@ def markdown(res: dict) -> str:
     out.append(f"| total | | | {tot['here']:.0f} | {tot['laptop']:.0f} | {tot['cluster']:.0f} |")
     m = res["memory_projection"]
     out += ["", "| memory at 39 years, GB | chunk 4096² | chunk 2048² |", "|---|---|---|",
-            f"| a Dask worker (measured {m['worker_measured_gb']:.2f} at 2 years) | "
+            f"| a Dask worker (measured {m['worker_measured_gb']:.2f} at {res['years']} years) | "
             f"{m['worker_4096_gb']:.2f} | {m['worker_2048_gb']:.2f} |",
             f"| the flow process (measured {m['flow_measured_gb']:.2f}) | {m['flow_gb']:.2f} | "
             f"{m['flow_gb']:.2f} |"]

@@ -507,12 +507,14 @@ def _pairs(n: int) -> list[tuple[int, int]]:
     return year_pairs(list(range(n)))
 
 
-def project(stages: dict[str, dict], model: dict, years: int, checksum_s: float, io_gb: dict[str, float]
-            ) -> list[dict]:
+def project(stages: dict[str, dict], model: dict, years: int, checksum_s: float, io_gb: dict[str, float],
+            serial_growth: dict[str, float] | None = None) -> list[dict]:
     """The 39-year archive per stage: ``here_s`` = the measured wall x the growth of the work; on each
     :data:`TARGETS` machine from the measured CPU seconds x the growth: the Dask workers' CPU spread
     over its cores at its efficiency, the rest (flow process, Prefect) serial; an I/O-bound floor of
-    ``io_gb`` (GB read + written at 39 years) at its bandwidth; the larger of the two."""
+    ``io_gb`` (GB read + written at 39 years) at its bandwidth; the larger of the two. The serial
+    CPU grows as the stage's work, or by ``serial_growth[stage]`` where given (measured: the serial
+    CPU of a run of 39 years over that of 2 at a reduced extent, :func:`serial_growth`)."""
     out = []
     for name, st in stages.items():
         g, how = growth(name, model, years, ARCHIVE_YEARS, st["wall_s"], checksum_s)
@@ -521,7 +523,9 @@ def project(stages: dict[str, dict], model: dict, years: int, checksum_s: float,
                "workers_cpu_s": wcpu, "serial_cpu_s": cpu - wcpu, "here_s": st["wall_s"] * g,
                "io_gb": io_gb.get(name, 0.0)}
         for t, spec in TARGETS.items():
-            compute = (cpu - wcpu) * g + wcpu * g / (spec["cores"] * spec["efficiency"])
+            sg = (serial_growth or {}).get(name, g)
+            row["serial_growth"] = sg
+            compute = (cpu - wcpu) * sg + wcpu * g / (spec["cores"] * spec["efficiency"])
             row[f"{t}_io_s"] = row["io_gb"] / spec["io_gb_s"]
             row[f"{t}_s"] = max(compute, row[f"{t}_io_s"])
         out.append(row)
@@ -606,13 +610,16 @@ def markdown(res: dict) -> str:
             f"{gen['landcover']:.0f} s, {gen.get('landcover_cpu', 0):.0f} CPU s).", "",
             "| size | GB |", "|---|---|"]
     out += [f"| {k} | {v:.3f} |" for k, v in res["sizes"].items()]
-    out += ["", "| stage | growth to 39 years | how | here s | laptop s | cluster s |",
-            "|---|---|---|---|---|---|"]
+    out += ["", "| stage | growth to 39 years | how | serial CPU s (growth) | here s | laptop s | "
+            "cluster s |",
+            "|---|---|---|---|---|---|---|"]
     for p in res["projection"]:
-        out.append(f"| {p['stage']} | {p['growth']:.1f}x | {p['how']} | {p['here_s']:.0f} | "
+        out.append(f"| {p['stage']} | {p['growth']:.1f}x | {p['how']} | {p['serial_cpu_s']:.0f} "
+                   f"({p.get('serial_growth', p['growth']):.1f}x) | {p['here_s']:.0f} | "
                    f"{p['laptop_s']:.0f} | {p['cluster_s']:.0f} |")
     tot = {k: sum(p[f"{k}_s"] for p in res["projection"]) for k in ("here", "laptop", "cluster")}
-    out.append(f"| total | | | {tot['here']:.0f} | {tot['laptop']:.0f} | {tot['cluster']:.0f} |")
+    out.append(f"| total | | | | {tot['here']:.0f} | {tot['laptop']:.0f} | {tot['cluster']:.0f} |")
+    out.append(f"\nThe cluster {tot['laptop'] / tot['cluster']:.1f}x the laptop.")
     m = res["memory_projection"]
     out += ["", "| memory at 39 years, GB | chunk 4096² | chunk 2048² |", "|---|---|---|",
             f"| a Dask worker (measured {m['worker_measured_gb']:.2f} at {res['years']} years) | "
@@ -701,7 +708,21 @@ def read_samples(path: Path, t0: float) -> list[Sample]:
                 for r in csv.DictReader(f)]
 
 
-def analyse(raw: dict, root: Path) -> dict:
+def serial_growth(reduced: Path) -> dict[str, float]:
+    """Per stage, the serial CPU (the process tree's less the Dask workers') of the run of 39 years
+    over that of 2 years at the reduced extent under ``reduced`` (``results.json`` and
+    ``years-39/results.json`` of ``--scale`` runs): how the flow process's part grows with the years,
+    measured (it is not the stage's work: the tasks do that)."""
+    two = json.loads((reduced / "results.json").read_text())["stages"]
+    many = json.loads((reduced / f"years-{ARCHIVE_YEARS}" / "results.json").read_text())["stages"]
+    out = {}
+    for name, st in two.items():
+        a, b = st["cpu_s"] - st["workers_cpu_s"], many[name]["cpu_s"] - many[name]["workers_cpu_s"]
+        out[name] = b / a if a > 0 else 1.0
+    return out
+
+
+def analyse(raw: dict, root: Path, growth_of_serial: dict[str, float] | None = None) -> dict:
     """Stage windows, per-stage figures, the cost model, the projection; written to ``results.json``."""
     mon = raw["monitor"]
     samples = read_samples(root / "memory.csv", mon["t0"])
@@ -739,7 +760,8 @@ def analyse(raw: dict, root: Path) -> dict:
     res["split_model"] = model
     res["io_gb_39"] = io_volumes(raw["sizes"], raw["years"])
     res["projection"] = project(stages, model, raw["years"], raw.get("split", {}).get("checksum_year_s", 0.0),
-                                res["io_gb_39"])
+                                res["io_gb_39"], growth_of_serial)
+    res["serial_growth"] = growth_of_serial
     res["memory_projection"] = memory_projection(res)
     (root / "results.json").write_text(json.dumps(res, indent=2, default=str))
     return res
@@ -776,6 +798,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--zones", type=int, default=None,
                     help="zones: this many townships (Voronoi, inside the country) instead of the counties; "
                     "no compensation")
+    ap.add_argument("--serial-growth-from", type=Path, default=None,
+                    help="a reduced-extent run folder (e.g. bench-output/national/scale-0.01) with runs of 2 "
+                    "and 39 years: the projection's serial CPU grows as measured there, not as the stage's "
+                    "work")
     ap.add_argument("--report-only", action="store_true",
                     help="analyse the last run's raw.json and memory.csv again, run nothing")
     a = ap.parse_args(argv)
@@ -787,7 +813,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--years must be 2 or more")
     root = run_root(_root(a.out, a.scale), a.years, a.zones)
     raw = json.loads((root / "raw.json").read_text()) if a.report_only else measure(a, argv)
-    res = analyse(raw, root)
+    res = analyse(raw, root, serial_growth(a.serial_growth_from) if a.serial_growth_from else None)
     m = res["machine"]
     print(f"\nCommit {res['commit']}; {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB; "
           f"Python {m['python']}; load at start {m['load_avg_at_start'][0]:.2f}, mean during the run "

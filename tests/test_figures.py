@@ -342,3 +342,26 @@ def test_maps_are_drawn_on_the_workers_one_task_per_year(run, tmp_path: Path) ->
     for name in names:  # the same files, byte for byte, as drawn in this process
         assert paths[name] == out / "figures" / name
         assert paths[name].read_bytes() == drawn_here[name].read_bytes(), name
+
+
+def test_a_large_grid_is_drawn_from_one_cell_in_k() -> None:
+    """A grid wider than maps.DRAWN_CELLS is drawn from the cell at the centre of each k x k block
+    (k the least stride that fits), over the extent of those blocks; a smaller grid as it is."""
+    n = maps.DRAWN_CELLS
+    crs = CRS.from_user_input(CHINA_ALBERS)
+    frame = maps.GridFrame((0.0, 960.0 * (2 * n + 3), -960.0 * 5, 0.0), 960.0, crs)
+    grid = np.arange(5 * (2 * n + 3), dtype=np.float64).reshape(5, 2 * n + 3)  # value = row * width + col
+    (drawn, mask), extent = maps._drawn([grid, grid > 7], frame)
+    k, w = 3, 2 * n + 3  # 2n + 3 cells need a stride of 3 to fit n
+    assert drawn.shape == (2, -(-w // 3)) and drawn.shape[1] <= n
+    assert drawn[0, 0] == grid[1, 1] and drawn[1, 0] == grid[4, 1] and drawn[1, 1] == grid[4, 4]
+    assert drawn[0, -1] == grid[1, w - 1]  # the last block is short: its last cell, not past the grid
+    rows, cols = [1, 4], np.minimum(np.arange(drawn.shape[1]) * 3 + 1, w - 1)
+    np.testing.assert_array_equal(drawn, grid[np.ix_(rows, cols)])
+    np.testing.assert_array_equal(mask, drawn > 7)
+    assert extent == (0.0, 960.0 * k * len(cols), -960.0 * k * len(rows), 0.0)
+    assert extent[1] >= frame.extent[1] > extent[1] - 960.0 * k  # past the frame by less than k cells
+    small = grid[:, :n]
+    (same, none), ext = maps._drawn([small, None], maps.GridFrame((0.0, 960.0 * n, -4800.0, 0.0), 960.0,
+                                                                   frame.crs))
+    assert same is small and none is None and ext == (0.0, 960.0 * n, -4800.0, 0.0)

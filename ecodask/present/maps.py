@@ -132,6 +132,31 @@ def decorate(ax: Axes, frame: GridFrame) -> None:
             ha="left", va="top", fontsize=6.5, color="#444444")
 
 
+#: The most cells a map draws across: about twice the figure's width in pixels (a 7.5 in map at
+#: 150 dpi is ~1,000 px). A larger grid (a national 960 m grid is 4,096 cells across) is drawn from
+#: one cell in every ``k`` (the cell at each block's centre), which is what nearest-neighbour
+#: display shows of it anyway, without matplotlib's float64 RGBA copies of the whole grid (1.5 GB a
+#: map there; BENCHMARKS.md, "The archive's 39 years").
+DRAWN_CELLS = 2048
+
+
+def _drawn(grids: Sequence[np.ndarray | None], frame: GridFrame,
+           ) -> tuple[list[np.ndarray | None], tuple[float, float, float, float]]:
+    """``grids`` (same shape, on ``frame``) as drawn: every ``k``-th cell, ``k`` the least stride that
+    brings them to :data:`DRAWN_CELLS` across, and the extent of the drawn cells (it may reach past
+    the frame by less than ``k`` cells, outside the axes)."""
+    shape = next(np.shape(g) for g in grids if g is not None)
+    k = max(1, -(-max(shape) // DRAWN_CELLS))
+    if k == 1:
+        return list(grids), frame.extent
+    rows = np.minimum(np.arange(-(-shape[0] // k)) * k + k // 2, shape[0] - 1)
+    cols = np.minimum(np.arange(-(-shape[1] // k)) * k + k // 2, shape[1] - 1)
+    left, right, bottom, top = frame.extent
+    dx, dy = k * (right - left) / shape[1], k * (top - bottom) / shape[0]
+    extent = (left, left + len(cols) * dx, top - len(rows) * dy, top)
+    return [None if g is None else np.asarray(g)[np.ix_(rows, cols)] for g in grids], extent
+
+
 def _boundaries(ax: Axes, polygons: object | None) -> None:
     if polygons is not None and len(polygons):
         polygons.boundary.plot(ax=ax, color="#333333", linewidth=0.5, zorder=4)
@@ -141,11 +166,13 @@ def _boundaries(ax: Axes, polygons: object | None) -> None:
 NODATA_COLOUR = "#b0b0b0"
 
 
-def _nodata_layer(ax: Axes, mask: np.ndarray | None, frame: GridFrame) -> list[Patch]:
-    """Cells of ``mask`` in the no-data colour; the legend entry for it (none when no cell is)."""
+def _nodata_layer(ax: Axes, mask: np.ndarray | None,
+                  extent: tuple[float, float, float, float]) -> list[Patch]:
+    """Cells of ``mask`` (drawn over ``extent``) in the no-data colour; the legend entry for it (none
+    when no cell is)."""
     if mask is None or not np.any(mask):
         return []
-    ax.imshow(np.ma.masked_where(~mask, np.ones(mask.shape)), extent=frame.extent,
+    ax.imshow(np.ma.masked_where(~mask, np.ones(mask.shape)), extent=extent,
               cmap=ListedColormap([NODATA_COLOUR]), interpolation="nearest", zorder=0.9)
     return [Patch(facecolor=NODATA_COLOUR, edgecolor="#555555", linewidth=0.4, label="no data")]
 
@@ -165,11 +192,12 @@ def raster_map(
     """A continuous grid (NaN transparent) with a colour bar labelled ``units``; cells of the
     boolean grid ``nodata`` (e.g. inside the zones but without land cover) in grey, with a
     legend entry, apart from white (outside the region) and from a value's colour."""
+    (values, nodata), extent = _drawn([values, nodata], frame)
     fig = Figure(figsize=(7.5, 6.0))
     ax = fig.add_subplot()
-    im = ax.imshow(np.ma.masked_invalid(values), extent=frame.extent, cmap=cmap, norm=norm,
+    im = ax.imshow(np.ma.masked_invalid(values), extent=extent, cmap=cmap, norm=norm,
                    interpolation="nearest", zorder=1)
-    handles = _nodata_layer(ax, nodata, frame)
+    handles = _nodata_layer(ax, nodata, extent)
     if handles:
         ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=True)
     _boundaries(ax, polygons)
@@ -198,6 +226,7 @@ def category_map(
     codes = np.asarray(codes)
     present = {int(v) for v in np.unique(codes[np.isfinite(codes)] if codes.dtype.kind == "f" else codes)}
     shown = [c for c in classes if c[0] in present and c[0] != nodata]
+    (codes, nodata_where), extent = _drawn([codes, nodata_where], frame)
     fig = Figure(figsize=(8.5, 6.0))
     ax = fig.add_subplot()
     if shown:
@@ -205,11 +234,11 @@ def category_map(
         for i, (code, _, _) in enumerate(shown):
             index[codes == code] = i
         cmap = ListedColormap([c[2] for c in shown])
-        ax.imshow(np.ma.masked_invalid(index), extent=frame.extent, cmap=cmap,
+        ax.imshow(np.ma.masked_invalid(index), extent=extent, cmap=cmap,
                   norm=BoundaryNorm(np.arange(len(shown) + 1) - 0.5, len(shown)), interpolation="nearest",
                   zorder=1)
     missing = _nodata_layer(ax, (codes == nodata) & (True if nodata_where is None else nodata_where)
-                            if nodata is not None else None, frame)
+                            if nodata is not None else None, extent)
     _boundaries(ax, polygons)
     decorate(ax, frame)
     handles = [Patch(facecolor=colour, edgecolor="#555555", linewidth=0.4, label=label)

@@ -87,14 +87,18 @@ def _georef(obj: xr.Dataset, grid: Grid) -> xr.Dataset:
     return obj
 
 
+def _landcover_source(prep: StoreInputs) -> WarpedYears:
+    """Every year's land cover on the run's grid (class codes, 0 = no data)."""
+    return WarpedYears(tuple(WarpedRaster(str(prep.landcover[y]), prep.grid, np.dtype(np.uint8), 0)
+                             for y in prep.years))
+
+
 def _dataset_pixels(prep: StoreInputs, held_up_to: int | None = None) -> xr.Dataset:
     grid = prep.grid
     c = grid.chunk_size
     years = prep.years
-    stack = WarpedYears(tuple(WarpedRaster(str(prep.landcover[y]), grid, np.dtype(np.uint8), 0)
-                              for y in years))
-    landcover = da.from_array(stack, chunks=(years_per_task(c, held_up_to), c, c), lock=False, asarray=True,
-                              name=False)
+    landcover = da.from_array(_landcover_source(prep), chunks=(years_per_task(c, held_up_to), c, c),
+                              lock=False, asarray=True, name=False)
     zones = prep.zones
     ztype = smallest_uint(len(zones))
     zsrc = RasterizedZones(tuple(zones.geometry.to_wkb()), tuple(int(v) for v in zones["zone"]), grid, ztype)
@@ -178,6 +182,44 @@ def _codes_inside(pix: xr.Dataset) -> list[Delayed]:
             for b in _year_blocks(pix[LANDCOVER].data)]
 
 
+def _landcover_block(source: WarpedYears, target: str, years: tuple[int, int], y0: int, x0: int,
+                     inside: np.ndarray) -> np.ndarray:
+    """Read a chunk's land cover of the years ``years`` (first, end) from ``source`` (at the chunk's
+    window, ``inside``'s shape, origin ``y0``, ``x0``), write it into the Zarr array ``target`` and
+    return its pixel counts by code outside and inside the zones, (years, 2, 256) int64 (``inside``:
+    uint8, 1 inside a zone)."""
+    window = (slice(y0, y0 + inside.shape[0]), slice(x0, x0 + inside.shape[1]))
+    block = source[(slice(*years), *window)]
+    zarr.open_array(target, mode="r+")[(slice(*years), *window)] = block
+    return zone_class_counts(inside, block, n_zones=1)
+
+
+def _sum_counts(*parts: np.ndarray) -> np.ndarray:
+    return np.sum(parts, axis=0)
+
+
+def _write_landcover(pix: xr.Dataset, stack: WarpedYears, target: Path, split_every: int = 8,
+                     ) -> list[Delayed]:
+    """The land cover ``stack`` (``pix``'s) into the Zarr array ``target``: a task per chunk and block
+    of years (the chunks of ``pix``'s land cover) reads, writes and counts, so no block waits in
+    memory for a second reader; the code counts (years, 2, 256) per block of years, summed over the
+    chunks."""
+    lc = pix[LANDCOVER].data
+    inside = (pix[ZONE].data > 0).astype(np.uint8).to_delayed()
+    offsets = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in lc.chunks[1:]]
+    edges = np.cumsum([0, *lc.chunks[0]])
+    task = dask.delayed(_landcover_block, pure=False)
+    add = dask.delayed(_sum_counts, pure=True)
+    out = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        parts = [task(stack, str(target), (int(a), int(b)), int(y0), int(x0), inside[i, j])
+                 for i, y0 in enumerate(offsets[0]) for j, x0 in enumerate(offsets[1])]
+        while len(parts) > 1:
+            parts = [add(*parts[k : k + split_every]) for k in range(0, len(parts), split_every)]
+        out.append(parts[0])
+    return out
+
+
 def _inside_counts(blocks: list[np.ndarray]) -> np.ndarray:
     """(years, 256) pixels inside the zones by code, from :func:`_codes_inside`' blocks."""
     return np.concatenate([b.reshape(-1, 2, 256)[:, 1] for b in blocks])
@@ -234,12 +276,14 @@ def ingest(prep: StoreInputs, out_dir: str | Path,
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         pix = _dataset_pixels(prep, held_up_to)
-        write = pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
-                            encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}), compute=False)
-        n_zones = len(prep.zones)
-        zone_px = map_sum_blocks(zone_pixel_counts, [pix[ZONE].data], n_zones=n_zones)
-        _, zone_px, *counts = dask.compute(write, zone_px,
-                                           *(_codes_inside(pix) if check_codes is not None else []))
+        # The metadata and coordinates now; the data by the tasks below (xarray's own write is not run).
+        pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
+                    encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}), compute=False)
+        zone = pix[ZONE].data
+        write_zone = da.store(zone, zarr.open_array(tmp / ZONE, mode="r+"), lock=False, compute=False)
+        zone_px = map_sum_blocks(zone_pixel_counts, [zone], n_zones=len(prep.zones))
+        _, zone_px, counts = dask.compute(write_zone, zone_px,
+                                          _write_landcover(pix, _landcover_source(prep), tmp / LANDCOVER))
         root = zarr.open_group(tmp, mode="r+")  # the new store's own metadata: the zones' pixel counts
         root.attrs["zones"] = {**root.attrs["zones"], "pixels": [int(v) for v in zone_px[1:]]}
         if check_codes is not None:

@@ -180,7 +180,7 @@ def test_report_is_self_contained_and_complete(run) -> None:
     assert all(r.startswith(("data:image/png;base64,", "#")) for r in refs), [r[:40] for r in refs]
     embedded = sorted(base64.b64decode(r.split(",", 1)[1]) for r in refs if r.startswith("data:"))
     assert embedded == sorted(p.read_bytes() for p in (cfg.output / "figures").glob("*.png"))
-    assert "<link" not in text and "<script" not in text
+    assert "<link" not in text and "<script" not in text and "\0" not in text
     # Tables, configuration, conventions, versions and timings.
     esv = pd.read_parquet(cfg.output / "tables" / "esv_by_service.parquet")
     total = esv[(esv.zone_id == "ALL") & (esv.level == "total")].set_index("year")["esv_1e8cny"]
@@ -195,6 +195,28 @@ def test_report_is_self_contained_and_complete(run) -> None:
     assert "<td>prefect</td>" in text and "<td>3.8.8</td>" in text
     assert "<td>transitions_esv</td>" in text and "skipped" in text
     assert "name: tiny" in text  # the configuration as YAML
+
+
+def test_report_streams_each_figure_into_place(tmp_path: Path) -> None:
+    """The report's figures are encoded into the file one at a time, in blocks: the result is the
+    base64 of each whole file, at its marker, however the blocks fall (3 MiB + 5 bytes, 0 bytes)."""
+    import base64
+
+    from ecodask.present import report
+
+    rng = np.random.default_rng(0)
+    big, empty = tmp_path / "big.png", tmp_path / "empty.png"
+    big.write_bytes(rng.integers(0, 256, 3 * 2**20 + 5, dtype=np.uint8).tobytes())
+    empty.write_bytes(b"")
+    text = f"<p>á</p>{report._img(big, 'big map')}<br>{report._img(empty, 'none')}end"
+    out = tmp_path / "r.html"
+    report._write_with_figures(text, out)
+    got = out.read_text(encoding="utf-8")
+    expect = (f'<p>á</p><figure><img alt="big map" src="data:image/png;base64,'
+              f'{base64.b64encode(big.read_bytes()).decode()}"><figcaption>big map</figcaption></figure><br>'
+              '<figure><img alt="none" src="data:image/png;base64,"><figcaption>none</figcaption>'
+              '</figure>end')
+    assert got == expect
 
 
 @pytest.mark.slow  # a browser

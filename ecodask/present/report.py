@@ -21,7 +21,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from ecodask.errors import InputError, problem
-from ecodask.io.atomic import write_text
+from ecodask.io.atomic import write_atomic
 from ecodask.io.layout import REPORT, STATE_DIR, STORE, RunFolder
 from ecodask.present import summaries
 from ecodask.science.landuse import REGION_ID
@@ -59,10 +59,28 @@ KEY_PREFIXES = ("landuse_", "esv_change_", "esv_", "hotspots_", "esv_by_service"
                 "geodetector_q_", "geodetector_interaction_", "compensation_")
 
 
+#: Where a figure's data goes in :func:`render`'s text: the marker, the PNG's path, the marker again
+#: (NUL never occurs in HTML text); :func:`write_report` streams each figure's base64 into its place,
+#: so the process holds one figure at a time, not every year's maps (200 PNGs at 39 years).
+_DATA = "\0"
+
+
 def _img(path: Path, caption: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{_DATA}{path}{_DATA}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _write_with_figures(text: str, out: Path) -> None:
+    """``text`` into the file ``out`` (UTF-8), each figure's marked path replaced by the base64 of its
+    PNG, read and encoded one at a time (in blocks of 3 MiB, a multiple of 3 bytes)."""
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        for i, piece in enumerate(text.split(_DATA)):
+            if i % 2 == 0:
+                f.write(piece)
+                continue
+            with open(piece, "rb") as png:
+                while block := png.read(3 * 2**20):
+                    f.write(base64.b64encode(block).decode("ascii"))
 
 
 def _caption(path: Path) -> str:
@@ -283,7 +301,8 @@ def _outputs(output: Path) -> Iterable[str]:
 
 def render(output: str | Path, shown_as: Path | None = None) -> str:
     """The report of the finished run in ``output`` as an HTML string (naming its folder
-    ``shown_as``, where it is read once published, if not ``output``)."""
+    ``shown_as``, where it is read once published, if not ``output``), each figure's data marked by
+    its path (:data:`_DATA`) for :func:`write_report` to fill in."""
     output = Path(output)
     folder = RunFolder(output)
     if not folder.run_record.is_file():
@@ -370,7 +389,7 @@ def write_report(output: str | Path, shown_as: Path | None = None) -> Path:
     """Write ``<output>/report.html`` atomically from the finished run in ``output``; return it."""
     output = Path(output)
     text = render(output, shown_as)
-    return write_text(output / REPORT, text)
+    return write_atomic(output / REPORT, lambda tmp: _write_with_figures(text, tmp))
 
 
 def published_report(output: str | Path, remote_output: str | None = None) -> str:

@@ -56,7 +56,7 @@ def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> 
     if groups:
         specs[ESV_GROUP] = ((n_t, len(groups), ny, nx), (1, 1, cy, cx), ["year", GROUP, "y", "x"],
                               {**attrs, "long_name": "ecosystem service value by service group"})
-    discard(store, [*specs, GROUP])
+    _clear_staged(store, [*specs, GROUP])
     root = zarr.open_group(store, mode="r+")
     staged = {k: staged_path(store, k) for k in specs}
     if groups:
@@ -104,6 +104,13 @@ def staged_path(store: Path, name: str) -> Path:
     return final.parent / (STAGING + final.name)
 
 
+def _clear_staged(store: Path, names: list[str]) -> None:
+    """Remove what a killed earlier run left staged under ``names``, before this run's tasks start
+    (no task is writing there: no wait for one, unlike :func:`discard`)."""
+    for name in names:
+        shutil.rmtree(staged_path(store, name), ignore_errors=True)
+
+
 def discard(store: Path, names: list[str]) -> None:
     """Remove staged arrays ``names`` (final names, as :func:`staged_path` takes them) if present."""
     for name in names:  # after a failure: also what chunk writes still running put there
@@ -132,7 +139,7 @@ def stage_analysis_esv_arrays(store: Path, ana: xr.Dataset, years: np.ndarray, c
         specs[ESV_GROUP] = ("float64", {"long_name": "ESV per analysis cell by service group",
                                         "units": "CNY/yr"})
     names = [f"{ANALYSIS_GROUP}/{k}" for k in [*specs, "year", GROUP]]
-    discard(store, names)
+    _clear_staged(store, names)
     root = zarr.open_group(Path(store) / ANALYSIS_GROUP, mode="r+")
     staged = {f"{ANALYSIS_GROUP}/year": Path(store) / ANALYSIS_GROUP / (STAGING + "year")}
     _write_coord(root, STAGING + "year", "year", years)

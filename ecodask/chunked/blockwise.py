@@ -43,8 +43,14 @@ def map_sum_blocks(
             raise ValueError("arrays must share their (y, x) chunks")
     blocks = [a.to_delayed().reshape(-1) for a in whole]
     fn = dask.delayed(kernel, pure=True)
-    parts = [fn(*bs, **kwargs) for bs in zip(*blocks, strict=True)]
+    return tree_sum([fn(*bs, **kwargs) for bs in zip(*blocks, strict=True)], split_every, combine)
+
+
+def tree_sum(parts: Sequence[Delayed], split_every: int = 8,
+             combine: Callable[..., object] = _sum) -> Delayed:
+    """Per-chunk results summed ``split_every`` at a time (``combine`` takes any number of them)."""
     add = dask.delayed(combine, pure=True)
+    parts = list(parts)
     while len(parts) > 1:
         parts = [add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
     return parts[0]

@@ -21,6 +21,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ecodask.chunked.blockwise import tree_sum
 from ecodask.kernels.esv_grid import esv_grid, esv_grid_adjusted
 from ecodask.kernels.transitions import transition_counts
 from ecodask.kernels.transitions_esv import transitions_esv
@@ -296,10 +297,7 @@ def land_pass(
                 mult = multiplier[:, cy0 : cy0 + ny, cx0 : cx0 + nx]
             blocks = None if lb is None else [lb[t, i, j] for t in range(n_years)]
             parts.append(fn(zb[i, j], blocks, mult, int(y0), int(x0), **kw))
-    add = dask.delayed(_combine, pure=True)
-    while len(parts) > 1:
-        parts = [add(*parts[k : k + split_every]) for k in range(0, len(parts), split_every)]
-    (ids, part_counts, unknown, part_zs, cell_parts), = dask.compute(parts[0])
+    (ids, part_counts, unknown, part_zs, cell_parts), = dask.compute(tree_sum(parts, split_every, _combine))
     counts = np.zeros((part_counts.shape[0], int(n_zones), *part_counts.shape[2:]), part_counts.dtype)
     counts[:, ids - 1] = part_counts
     zs = None

@@ -79,23 +79,21 @@ GROUP_ARRAYS = (ESV_GROUP, GROUP)
 
 
 def commit(store: Path, staged: dict[str, Path]) -> None:
-    """Rename staged arrays to their final names, replacing earlier ones; remove the group grids
-    of an earlier run (pixel and analysis grid) when this run has none."""
-    store = Path(store)
-    _rename_into_place(store, staged)
-    if ESV_GROUP not in staged:
-        for name in GROUP_ARRAYS:
-            shutil.rmtree(store / name, ignore_errors=True)
-            shutil.rmtree(store / ANALYSIS_GROUP / name, ignore_errors=True)
-
-
-def _rename_into_place(folder: Path, staged: dict[str, Path]) -> None:
+    """Rename staged arrays (by final name, a path in the store such as ``esv`` or
+    ``analysis/esv_gi_z``) to their final names, replacing earlier ones."""
     for name, path in staged.items():
-        final = folder / name
+        final = Path(store) / name
         if final.exists():
             shutil.rmtree(final)
         crash_point("arrays:removed")
         path.rename(final)
+
+
+def remove_group_grids(store: Path) -> None:
+    """Remove an earlier run's group grids (pixel and analysis grid), for a run without them."""
+    for name in GROUP_ARRAYS:
+        shutil.rmtree(Path(store) / name, ignore_errors=True)
+        shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
 
 
 def staged_path(store: Path, name: str) -> Path:
@@ -138,14 +136,13 @@ def stage_analysis_esv_arrays(store: Path, ana: xr.Dataset, years: np.ndarray, c
     if groups:
         specs[ESV_GROUP] = ("float64", {"long_name": "ESV per analysis cell by service group",
                                         "units": "CNY/yr"})
-    names = [f"{ANALYSIS_GROUP}/{k}" for k in [*specs, "year", GROUP]]
-    _clear_staged(store, names)
+    _clear_staged(store, [f"{ANALYSIS_GROUP}/{k}" for k in [*specs, "year", GROUP]])
     root = zarr.open_group(Path(store) / ANALYSIS_GROUP, mode="r+")
-    staged = {f"{ANALYSIS_GROUP}/year": Path(store) / ANALYSIS_GROUP / (STAGING + "year")}
+    staged = {f"{ANALYSIS_GROUP}/{k}": staged_path(store, f"{ANALYSIS_GROUP}/{k}")
+              for k in [*specs, "year", *([GROUP] if groups else [])]}
     _write_coord(root, STAGING + "year", "year", years)
     if groups:
         _write_coord(root, STAGING + GROUP, GROUP, np.asarray(groups, dtype=str))
-        staged[f"{ANALYSIS_GROUP}/{GROUP}"] = Path(store) / ANALYSIS_GROUP / (STAGING + GROUP)
     for name, (dtype, at) in specs.items():
         grouped = name == ESV_GROUP
         shape = (len(years), len(groups), ny, nx) if grouped else (len(years), ny, nx)
@@ -154,7 +151,6 @@ def stage_analysis_esv_arrays(store: Path, ana: xr.Dataset, years: np.ndarray, c
         root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype=dtype,
                           fill_value=0 if dtype == "int32" else np.nan, dimension_names=dims,
                           attributes={**at, **attrs}, compressors=zarr.codecs.ZstdCodec(level=1))
-        staged[f"{ANALYSIS_GROUP}/{name}"] = Path(store) / ANALYSIS_GROUP / (STAGING + name)
     return staged
 
 
@@ -184,10 +180,10 @@ def stage_analysis_hotspots(store: Path, ana: xr.Dataset) -> dict[str, Path]:
     (dimensionless, NaN = no data) and ``analysis/esv_hotspot`` (year, y, x) int8 classes (±3/±2/±1
     hot/cold spot at 99/95/90 %, 0 not significant, -128 no data) under staging names, one chunk
     row per year so that each year's slice is written on its own (:func:`write_hotspot_year`);
-    return the Zarr array paths by final name. :func:`commit_analysis` renames them into place,
-    :func:`discard_analysis` removes them."""
-    for name in HOTSPOT_ARRAYS:  # a killed run's (a failed run's are discarded)
-        shutil.rmtree(Path(store) / ANALYSIS_GROUP / (STAGING + name), ignore_errors=True)
+    return the Zarr array paths by final name (``analysis/<name>``). :func:`commit` renames them into
+    place, :func:`discard` removes them."""
+    names = [f"{ANALYSIS_GROUP}/{name}" for name in HOTSPOT_ARRAYS]
+    _clear_staged(store, names)
     n_t, ny, nx = ana.sizes["year"], ana.sizes["y"], ana.sizes["x"]
     chunks = (1, min(ny, 2048), min(nx, 2048))
     attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
@@ -205,23 +201,13 @@ def stage_analysis_hotspots(store: Path, ana: xr.Dataset) -> dict[str, Path]:
     ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False, compute=False,
                encoding={STAGING + ESV_HOTSPOT: {"_FillValue": -128, "chunks": chunks},
                          STAGING + ESV_GI_Z: {"_FillValue": np.nan, "chunks": chunks}})
-    return {name: Path(store) / ANALYSIS_GROUP / (STAGING + name) for name in HOTSPOT_ARRAYS}
+    return {name: staged_path(store, name) for name in names}
 
 
 def write_hotspot_year(staged: dict[str, Path], year_index: int, gi_z: np.ndarray,
                        classes: np.ndarray) -> None:
     """Write one year's Gi* z (as float32) and hot-spot classes (int8) into the arrays of
     :func:`stage_analysis_hotspots` (a whole year slice: chunks of other years are not touched)."""
-    zarr.open_array(staged[ESV_GI_Z], mode="r+")[year_index] = np.asarray(gi_z, dtype=np.float32)
-    zarr.open_array(staged[ESV_HOTSPOT], mode="r+")[year_index] = np.asarray(classes, dtype=np.int8)
-
-
-def commit_analysis(store: Path, staged: dict[str, Path]) -> None:
-    """Rename staged analysis-grid arrays to their final names, replacing earlier ones."""
-    _rename_into_place(Path(store) / ANALYSIS_GROUP, staged)
-
-
-def discard_analysis(store: Path, names: list[str]) -> None:
-    """Remove staged analysis-grid arrays ``names`` (final names) if present."""
-    for name in names:
-        remove_tree(Path(store) / ANALYSIS_GROUP / (STAGING + name))
+    z, c = (staged[f"{ANALYSIS_GROUP}/{name}"] for name in (ESV_GI_Z, ESV_HOTSPOT))
+    zarr.open_array(z, mode="r+")[year_index] = np.asarray(gi_z, dtype=np.float32)
+    zarr.open_array(c, mode="r+")[year_index] = np.asarray(classes, dtype=np.int8)

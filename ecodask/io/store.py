@@ -35,7 +35,7 @@ from dask.delayed import Delayed
 from rasterio.enums import Resampling
 
 from ecodask import __version__
-from ecodask.chunked.blockwise import map_sum_blocks
+from ecodask.chunked.blockwise import map_sum_blocks, tree_sum
 from ecodask.chunked.landpass import HELD_LANDCOVER_BYTES
 from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
@@ -194,10 +194,6 @@ def _landcover_block(source: WarpedYears, target: str, years: tuple[int, int], y
     return zone_class_counts(inside, block, n_zones=1)
 
 
-def _sum_counts(*parts: np.ndarray) -> np.ndarray:
-    return np.sum(parts, axis=0)
-
-
 def _write_landcover(pix: xr.Dataset, stack: WarpedYears, target: Path, split_every: int = 8,
                      ) -> list[Delayed]:
     """The land cover ``stack`` (``pix``'s) into the Zarr array ``target``: a task per chunk and block
@@ -209,15 +205,9 @@ def _write_landcover(pix: xr.Dataset, stack: WarpedYears, target: Path, split_ev
     offsets = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in lc.chunks[1:]]
     edges = np.cumsum([0, *lc.chunks[0]])
     task = dask.delayed(_landcover_block, pure=False)
-    add = dask.delayed(_sum_counts, pure=True)
-    out = []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        parts = [task(stack, str(target), (int(a), int(b)), int(y0), int(x0), inside[i, j])
-                 for i, y0 in enumerate(offsets[0]) for j, x0 in enumerate(offsets[1])]
-        while len(parts) > 1:
-            parts = [add(*parts[k : k + split_every]) for k in range(0, len(parts), split_every)]
-        out.append(parts[0])
-    return out
+    return [tree_sum([task(stack, str(target), (int(a), int(b)), int(y0), int(x0), inside[i, j])
+                      for i, y0 in enumerate(offsets[0]) for j, x0 in enumerate(offsets[1])], split_every)
+            for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def _inside_counts(blocks: list[np.ndarray]) -> np.ndarray:

@@ -246,7 +246,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     charts the tasks write are staged, and renamed into place only when every year succeeded."""
     import dask
 
-    from ecodask.io.grids import commit_analysis, discard_analysis, stage_analysis_hotspots
+    from ecodask.io.grids import commit, discard, stage_analysis_hotspots
     from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
     from ecodask.io.tables import write_tables
 
@@ -290,7 +290,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         tables = _tables(cfg, results, continuous)
     except BaseException:
         if staged:
-            discard_analysis(store, list(staged))
+            discard(store, list(staged))
         shutil.rmtree(figures, ignore_errors=True)
         raise
     # Every year is computed: write.
@@ -302,7 +302,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
             paths[name] = final
     shutil.rmtree(figures, ignore_errors=True)
     if staged:
-        commit_analysis(store, staged)
+        commit(store, staged)
     _remove_stale(out, paths)
     return paths
 

@@ -108,6 +108,8 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         grids.discard(store, [*staged, *cells])
         raise
     grids.commit(store, staged | cells)
+    if not cfg.esv.group_grids:
+        grids.remove_group_grids(store)
     return paths
 
 

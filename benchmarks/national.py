@@ -148,7 +148,9 @@ class Sample:
     """One sample of the process tree: time (s since the epoch), summed and largest RSS (B), RSS of
     the Dask workers (B), processes, CPU seconds (user + system) of every process seen so far and of
     the Dask workers among them, load average (1 min), the flow process's RSS (B) and CPU seconds
-    (it runs the Dask scheduler of the run's LocalCluster besides the stages' own code)."""
+    (the stages' own code, Prefect's client, the nannies of the workers), the largest Dask worker's
+    RSS (B) and the CPU seconds of the Dask scheduler's process (its own since ``scheduler_process``;
+    before, the flow process ran it and this is 0)."""
 
     t: float
     rss: int
@@ -161,6 +163,7 @@ class Sample:
     flow_rss: int = 0
     flow_cpu_s: float = 0.0
     max_worker_rss: int = 0
+    scheduler_cpu_s: float = 0.0
 
 
 @dataclass
@@ -214,10 +217,11 @@ class Monitor:
                     worker_top = max(worker_top, r)
                 elif info["role"] == "flow":
                     flow = r
-            wcpu = sum(v for pid, v in self._cpu.items() if self.peak_by_proc[pid]["role"] == "dask worker")
+            wcpu, scpu = (sum(v for pid, v in self._cpu.items() if self.peak_by_proc[pid]["role"] == role)
+                          for role in ("dask worker", "dask scheduler"))
             self.samples.append(Sample(time.time(), rss, top, workers, len(procs), sum(self._cpu.values()),
                                        wcpu, os.getloadavg()[0], flow, self._cpu.get(self.pid, 0.0),
-                                       worker_top))
+                                       worker_top, scpu))
             self._stop.wait(self.interval)
 
 
@@ -228,6 +232,8 @@ def _role(p, flow_pid: int) -> str:
     cmd = " ".join(p.cmdline())
     if "resource_tracker" in cmd:
         return "other"
+    if "ecodask.run.scheduler_process" in cmd:
+        return "dask scheduler"
     if "multiprocessing" in cmd or "distributed" in cmd:
         return "dask worker"
     if "prefect" in cmd or "uvicorn" in cmd:
@@ -264,7 +270,7 @@ def window_stats(samples: list[Sample], start: float, end: float) -> dict:
     if not inside:
         return {"peak_tree_gb": None, "peak_process_gb": None, "peak_workers_gb": None, "cpu_s": None,
                 "workers_cpu_s": None, "load": None, "peak_flow_gb": None, "flow_cpu_s": None,
-                "peak_worker_gb": None}
+                "peak_worker_gb": None, "scheduler_cpu_s": None}
     before = [s for s in samples if s.t <= start] or [inside[0]]
     return {"peak_tree_gb": max(s.rss for s in inside) / 1e9,
             "peak_process_gb": max(s.max_rss for s in inside) / 1e9,
@@ -274,6 +280,7 @@ def window_stats(samples: list[Sample], start: float, end: float) -> dict:
             "peak_flow_gb": max(s.flow_rss for s in inside) / 1e9,
             "peak_worker_gb": max(s.max_worker_rss for s in inside) / 1e9,
             "flow_cpu_s": inside[-1].flow_cpu_s - before[-1].flow_cpu_s,
+            "scheduler_cpu_s": inside[-1].scheduler_cpu_s - before[-1].scheduler_cpu_s,
             "load": float(np.mean([s.load1 for s in inside]))}
 
 
@@ -282,12 +289,13 @@ def write_samples(path: Path, samples: list[Sample], t0: float) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["t_s", "tree_rss_gb", "max_process_rss_gb", "workers_rss_gb", "processes", "cpu_s",
-                    "workers_cpu_s", "load1", "flow_rss_gb", "flow_cpu_s", "max_worker_rss_gb"])
+                    "workers_cpu_s", "load1", "flow_rss_gb", "flow_cpu_s", "max_worker_rss_gb",
+                    "scheduler_cpu_s"])
         for s in samples:
             w.writerow([f"{s.t - t0:.2f}", f"{s.rss / 1e9:.3f}", f"{s.max_rss / 1e9:.3f}",
                         f"{s.workers_rss / 1e9:.3f}", s.procs, f"{s.cpu_s:.1f}", f"{s.workers_cpu_s:.1f}",
                         f"{s.load1:.2f}", f"{s.flow_rss / 1e9:.3f}", f"{s.flow_cpu_s:.1f}",
-                        f"{s.max_worker_rss / 1e9:.3f}"])
+                        f"{s.max_worker_rss / 1e9:.3f}", f"{s.scheduler_cpu_s:.1f}"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -511,21 +519,24 @@ def project(stages: dict[str, dict], model: dict, years: int, checksum_s: float,
             serial_growth: dict[str, float] | None = None) -> list[dict]:
     """The 39-year archive per stage: ``here_s`` = the measured wall x the growth of the work; on each
     :data:`TARGETS` machine from the measured CPU seconds x the growth: the Dask workers' CPU spread
-    over its cores at its efficiency, the rest (flow process, Prefect) serial; an I/O-bound floor of
+    over its cores at its efficiency, beside it the Dask scheduler's (one process: the stage takes
+    at least that long), the rest (flow process, Prefect) serial; an I/O-bound floor of
     ``io_gb`` (GB read + written at 39 years) at its bandwidth; the larger of the two. The serial
     CPU grows as the stage's work, or by ``serial_growth[stage]`` where given (measured: the serial
     CPU of a run of 39 years over that of 2 at a reduced extent, :func:`serial_growth`)."""
     out = []
     for name, st in stages.items():
         g, how = growth(name, model, years, ARCHIVE_YEARS, st["wall_s"], checksum_s)
-        cpu, wcpu = st["cpu_s"] or 0.0, st["workers_cpu_s"] or 0.0
+        cpu, wcpu, scpu = st["cpu_s"] or 0.0, st["workers_cpu_s"] or 0.0, st.get("scheduler_cpu_s") or 0.0
         row = {"stage": name, "growth": g, "how": how, "wall_s": st["wall_s"], "cpu_s": cpu,
-               "workers_cpu_s": wcpu, "serial_cpu_s": cpu - wcpu, "here_s": st["wall_s"] * g,
+               "workers_cpu_s": wcpu, "scheduler_cpu_s": scpu, "serial_cpu_s": cpu - wcpu - scpu,
+               "here_s": st["wall_s"] * g,
                "io_gb": io_gb.get(name, 0.0)}
         for t, spec in TARGETS.items():
             sg = (serial_growth or {}).get(name, g)
             row["serial_growth"] = sg
-            compute = (cpu - wcpu) * sg + wcpu * g / (spec["cores"] * spec["efficiency"])
+            compute = (cpu - wcpu - scpu) * sg + max(wcpu * g / (spec["cores"] * spec["efficiency"]),
+                                                     scpu * g)
             row[f"{t}_io_s"] = row["io_gb"] / spec["io_gb_s"]
             row[f"{t}_s"] = max(compute, row[f"{t}_io_s"])
         out.append(row)
@@ -601,7 +612,8 @@ def markdown(res: dict) -> str:
                 f"{r['tables_after_pass_s']:.1f} s, {r['tables_share_of_stage']:.1%} of the stage."]
     if r.get("flow_cpu_share") is not None:
         out += ["", f"The flow process: {r['flow_cpu_s']:.1f} CPU s of the run's {r['cpu_s']:.1f} "
-                f"({r['flow_cpu_share']:.1%}), peak {r['peak_flow_gb']:.2f} GB; a Dask worker's peak "
+                f"({r['flow_cpu_share']:.1%}), the Dask scheduler's {r.get('scheduler_cpu_s', 0):.1f}, "
+                f"peak {r['peak_flow_gb']:.2f} GB; a Dask worker's peak "
                 f"{r['peak_by_role_gb'].get('dask worker', 0):.2f} GB."]
     gen = res["generation"]["seconds"]
     out += ["", f"Data: {d['width']:,} x {d['height']:,} px = {d['pixels'] / 1e9:.3f} G px a year, "
@@ -704,20 +716,21 @@ def read_samples(path: Path, t0: float) -> list[Sample]:
                        round(float(r["max_process_rss_gb"]) * 1e9), round(float(r["workers_rss_gb"]) * 1e9),
                        int(r["processes"]), float(r["cpu_s"]), float(r["workers_cpu_s"]), float(r["load1"]),
                        round(float(r.get("flow_rss_gb") or 0) * 1e9), float(r.get("flow_cpu_s") or 0),
-                       round(float(r.get("max_worker_rss_gb") or 0) * 1e9))
+                       round(float(r.get("max_worker_rss_gb") or 0) * 1e9),
+                       float(r.get("scheduler_cpu_s") or 0))
                 for r in csv.DictReader(f)]
 
 
 def serial_growth(reduced: Path) -> dict[str, float]:
-    """Per stage, the serial CPU (the process tree's less the Dask workers') of the run of 39 years
-    over that of 2 years at the reduced extent under ``reduced`` (``results.json`` and
+    """Per stage, the serial CPU (the process tree's less the Dask workers' and scheduler's) of the run
+    of 39 years over that of 2 years at the reduced extent under ``reduced`` (``results.json`` and
     ``years-39/results.json`` of ``--scale`` runs): how the flow process's part grows with the years,
     measured (it is not the stage's work: the tasks do that)."""
     two = json.loads((reduced / "results.json").read_text())["stages"]
     many = json.loads((reduced / f"years-{ARCHIVE_YEARS}" / "results.json").read_text())["stages"]
     out = {}
     for name, st in two.items():
-        a, b = st["cpu_s"] - st["workers_cpu_s"], many[name]["cpu_s"] - many[name]["workers_cpu_s"]
+        a, b = (s["cpu_s"] - s["workers_cpu_s"] - (s.get("scheduler_cpu_s") or 0.0) for s in (st, many[name]))
         out[name] = b / a if a > 0 else 1.0
     return out
 
@@ -748,6 +761,7 @@ def analyse(raw: dict, root: Path, growth_of_serial: dict[str, float] | None = N
                   "cpu_s": samples[-1].cpu_s, "workers_cpu_s": samples[-1].workers_cpu_s,
                   "flow_cpu_s": samples[-1].flow_cpu_s,
                   "flow_cpu_share": samples[-1].flow_cpu_s / samples[-1].cpu_s if samples[-1].cpu_s else None,
+                  "scheduler_cpu_s": samples[-1].scheduler_cpu_s,
                   "peak_flow_gb": max(s.flow_rss for s in samples) / 1e9,
                   "load_mean": float(np.mean([s.load1 for s in samples])),
                   "load_max": float(np.max([s.load1 for s in samples]))}

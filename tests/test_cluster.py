@@ -1,18 +1,26 @@
-"""The run's Dask cluster applies the configuration's worker memory management: a real
-LocalCluster's process workers run with the configured spill/pause/terminate fractions, memory
-limit and spill folder."""
+"""The run's Dask cluster applies the configuration's worker memory management: a real local
+cluster's process workers run with the configured spill/pause/terminate fractions, memory limit and
+spill folder. Its scheduler runs in a process of its own, which ends with the flow's process, even
+one killed with SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import dask
+import psutil
 import pytest
 
 from ecodask.run.cluster import dask_client, memory_env
 from ecodask.run.config import ClusterConfig, MemoryConfig
 
-from helpers import deadline
+from helpers import deadline, wait_until
 
 
 @pytest.mark.slow  # a LocalCluster of worker processes
@@ -59,3 +67,42 @@ def test_memory_env_names_the_dask_settings() -> None:
                 os.environ.pop(k)
             else:
                 os.environ[k] = v
+
+
+@pytest.mark.slow  # a local cluster of worker processes, in a process killed
+def test_the_scheduler_runs_apart_and_ends_with_the_flow(tmp_path: Path) -> None:
+    """The scheduler is not in the flow's process; killing the flow (SIGKILL: nothing of it runs)
+    ends the scheduler and the workers too, none left behind."""
+    script = tmp_path / "flow.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "from ecodask.run.cluster import dask_client\n"
+        "from ecodask.run.config import ClusterConfig\n"
+        "if __name__ == '__main__':\n"
+        "    with dask_client(ClusterConfig(n_workers=2, memory_limit='1GiB')) as client:\n"
+        "        client.wait_for_workers(2)\n"
+        "        pids = {'flow': os.getpid(), 'scheduler': client.run_on_scheduler(os.getpid),\n"
+        "                'workers': sorted(client.run(os.getpid).values()),\n"
+        "                'sum': client.submit(sum, [1, 2]).result()}\n"
+        "        print(json.dumps(pids), flush=True)\n"
+        "        sys.stdin.read()\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        pids = json.loads(proc.stdout.readline())  # blocks until the cluster computed: an event
+        assert pids["sum"] == 3
+        assert pids["scheduler"] not in (pids["flow"], *pids["workers"])
+        assert psutil.Process(pids["scheduler"]).ppid() == pids["flow"]
+        os.kill(pids["flow"], signal.SIGKILL)
+        proc.wait(deadline(30))
+        left = [pids["scheduler"], *pids["workers"]]
+
+        def alive() -> list[int]:
+            return [p for p in left
+                    if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+        wait_until(lambda: not alive(), 60, lambda: f"processes left after the flow was killed: {alive()}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

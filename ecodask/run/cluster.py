@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, SpecCluster
 
 from ecodask.present import worker_logs
 from ecodask.run.config import ClusterConfig, KubernetesConfig, MemoryConfig, SlurmConfig
@@ -79,10 +79,38 @@ def _cluster_client(cfg: ClusterConfig) -> Iterator[Client]:
     logging.getLogger("distributed").setLevel(logging.WARNING)
     with (
         dask.config.set(memory_settings(cfg.memory)),  # the nannies pass it on to their workers
-        LocalCluster(**local_cluster_options(cfg)) as cluster,
+        local_cluster(cfg) as cluster,
         Client(cluster, set_as_default=True) as client,
     ):
         yield client
+
+
+def local_cluster(cfg: ClusterConfig) -> SpecCluster:
+    """The run's local cluster: with process workers and ``scheduler_process`` (the default), a
+    ``SpecCluster`` of the same nannies and workers as :func:`local_cluster_options` gives a
+    ``LocalCluster``, its scheduler in a process of its own
+    (:class:`ecodask.run.scheduler_process.SchedulerProcess`); else a ``LocalCluster``."""
+    options = local_cluster_options(cfg)
+    if not (cfg.processes and cfg.scheduler_process):
+        return LocalCluster(**options)
+    from distributed import Nanny
+    from distributed.worker_memory import parse_memory_limit
+
+    from ecodask.run.scheduler_process import SchedulerProcess
+
+    memory_limit = options["memory_limit"]
+    if memory_limit == "auto":  # the machine's memory shared by the workers, as LocalCluster does
+        memory_limit = parse_memory_limit("auto", 1, cfg.n_workers, logger=logging.getLogger("distributed"))
+    address = options["dashboard_address"]
+    scheduler = {"host": options["host"], "port": 0, "dashboard": address is not None,
+                 "dashboard_address": address}
+    worker = {"cls": Nanny, "options": {
+        "host": options["host"], "nthreads": cfg.threads_per_worker,
+        "memory_limit": memory_limit, "local_directory": cfg.local_directory,
+        "dashboard": False, "dashboard_address": None, "silence_logs": logging.WARNING}}
+    return SpecCluster(scheduler={"cls": SchedulerProcess, "options": {"options": scheduler}},
+                       workers=dict.fromkeys(range(cfg.n_workers), worker), worker=worker,
+                       silence_logs=logging.WARNING, name="ecodask-local")
 
 
 def slurm_cluster(cfg: SlurmConfig, memory: MemoryConfig | None = None):

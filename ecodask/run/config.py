@@ -446,6 +446,9 @@ class ClusterConfig(_Strict):
     threads_per_worker: int = Field(1, ge=1)
     memory_limit: str = Field("auto", description="per worker, e.g. '4GiB' or 'auto'")
     processes: bool = True
+    scheduler_process: bool = Field(
+        True, description="with process workers, the local scheduler runs in a process of its own "
+        "rather than the flow's (its CPU then does not compete with the flow's)")
     memory: MemoryConfig = MemoryConfig()
     local_directory: str | None = Field(None, description="spill folder of local workers (default: temp)")
     dashboard_address: str = Field("127.0.0.1:0", pattern=r"^[^\s/]*:\d{1,5}$",

@@ -105,7 +105,18 @@ def write_compensation(table: pd.DataFrame, zones, folder: Path,
 
 
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
-    """Compensation of a run: needs ``county_stats``; reads the run's tables and zones."""
+    """Compensation of a run: needs ``county_stats``; reads the run's tables and zones. The stage is
+    one Dask task (:func:`stage_work`): on a worker of the run's cluster when it runs under one, so
+    the flow's process does not read, compute, write or draw the counties' tables and maps."""
+    import dask
+
+    if cfg.county_stats is None or not cfg.compensation.enabled:
+        return {}
+    return dask.delayed(stage_work, pure=False)(cfg, store).compute()
+
+
+def stage_work(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
+    """The stage's work (see :func:`run`), where it is called."""
     import pandas as pd
 
     from ecodask.io.county_stats import read_county_stats
@@ -113,8 +124,6 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     from ecodask.io.zones import read_zones
     from ecodask.science.county_esv import county_esv_all_land, county_loss
 
-    if cfg.county_stats is None or not cfg.compensation.enabled:
-        return {}
     pix, _ = open_store(store)
     zones = store_zones(pix)
     stats = read_county_stats(cfg.county_stats, zones, cfg.years)

@@ -203,9 +203,9 @@ class Monitor:
                     with p.oneshot():
                         r = p.memory_info().rss
                         c = p.cpu_times()
-                        self._cpu[p.pid] = c.user + c.system
                         if p.pid not in self.peak_by_proc:
                             self.peak_by_proc[p.pid] = {"role": _role(p, self.pid), "peak_rss": 0}
+                        self._cpu[p.pid] = c.user + c.system  # once it has a role (a process gone has none)
                 except psutil.Error:
                     continue
                 rss += r

@@ -61,10 +61,10 @@ def _by_content(part: object, plain: object, content: object) -> object:
 
 
 def _strings(value: object) -> set[str]:
-    if isinstance(value, dict):
-        return set().union(*(_strings(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_strings(v) for v in value)) if value else set()
+    """Every string in a JSON value."""
+    if isinstance(value, dict | list):
+        items = value.values() if isinstance(value, dict) else value
+        return set().union(set(), *(_strings(v) for v in items))
     return {value} if isinstance(value, str) else set()
 
 

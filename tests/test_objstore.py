@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import yaml
 
 from ecodask.errors import CatalogError, ConfigError
 from ecodask.io import objstore
+from ecodask.run import resume
 from ecodask.run.config import load_config
 from ecodask.run.stages import NAMES
 from ecodask.synth import class_counts_by_zone, make_county_stats
@@ -136,6 +138,32 @@ def test_fetch_downloads_an_object_once_until_it_changes(s3, tmp_path: Path) -> 
     assert objstore.fetch(url, tmp_path).read_bytes() == b"a,b\n3,4\n"
     with pytest.raises(ValueError, match="no such object"):
         objstore.fetch(f"s3://{BUCKET}/f/missing.tif", tmp_path)
+
+
+@pytest.mark.slow  # the moto S3 server
+def test_inputs_fetched_from_a_bucket_give_the_keys_of_the_same_bytes_on_disk(s3, tmp_path: Path) -> None:
+    local_cfg = make_tiny_region(tmp_path / "local")
+    local = load_config(local_cfg)
+    names = ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif")
+    for name in names:
+        s3.put_file(str(local_cfg.parent / name), f"{BUCKET}/keys/{name}")
+    inputs = f"s3://{BUCKET}/keys"
+
+    def to_urls(doc: dict) -> None:
+        doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
+        doc["zones"]["path"] = f"{inputs}/zones.gpkg"
+        doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
+        doc |= {"output": f"s3://{BUCKET}/runs/keys", "work_dir": "work"}
+
+    (tmp_path / "remote").mkdir()
+    remote_cfg = edit_yaml(Path(shutil.copy2(local_cfg, tmp_path / "remote" / "config.yaml")), to_urls)
+    remote = load_config(remote_cfg)
+    assert objstore.source(remote.zones.path) == f"{inputs}/zones.gpkg"  # a local copy of the object
+    assert resume.plan(remote) == resume.plan(local)
+    doc = json.dumps([resume.key_doc(remote, s) for s in NAMES])
+    assert inputs not in doc and "runs/keys" not in doc and str(tmp_path) not in doc
+    s3.pipe_file(f"{BUCKET}/keys/elev.tif", s3.cat_file(f"{BUCKET}/keys/elev.tif") + b"\0")  # new bytes
+    assert resume.plan(load_config(remote_cfg)) != resume.plan(local)
 
 
 @pytest.mark.slow  # the moto S3 server

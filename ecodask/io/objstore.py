@@ -40,8 +40,9 @@ _MD5 = re.compile(r"^[0-9a-f]{32}$")
 class FetchedPath(Path):
     """The local copy of a remote input: a path to the local file that remembers its ``url``.
 
-    Serialized (``model_dump(mode="json")``, run keys, ``run.json``) as the URL, so that a run's
-    keys do not depend on where its work folder is. Derived paths (``parent``, ``/``) are plain.
+    Serialized (``model_dump(mode="json")``, ``run.json``) as the URL; the run's stage keys take the
+    checksum of the local copy instead, as for a local input (the same bytes, the same keys).
+    Derived paths (``parent``, ``/``) are plain.
     """
 
     url: str = ""

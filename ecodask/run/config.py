@@ -15,6 +15,7 @@ the run computes before publishing.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializationInfo,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -105,10 +107,30 @@ def default_work_dir(data: Any, base: Path) -> Path:
     return (base / ".ecodask-work" / name).resolve()
 
 
-#: A local file; a URL is fetched (load_config) and serialized as the URL.
+#: The serialization context key of :func:`content_dump`.
+_CONTENT = "content"
+
+
+def _input_json(path: Path, info: SerializationInfo) -> str:
+    content = (info.context or {}).get(_CONTENT)
+    return content(path) if content is not None else objstore.source(path)
+
+
+def _path_json(path: Path, info: SerializationInfo) -> str | None:
+    return None if (info.context or {}).get(_CONTENT) is not None else str(path)
+
+
+#: A local file; a URL is fetched (load_config) and serialized as the URL (by
+#: :func:`content_dump`: as its checksum).
 InputFile = Annotated[Path, BeforeValidator(_existing_file),
-                      PlainSerializer(objstore.source, return_type=str, when_used="json")]
-ResolvedPath = Annotated[Path, BeforeValidator(_any_path)]
+                      PlainSerializer(_input_json, return_type=str, when_used="json")]
+#: A local path that is not an input file (the output, the work folder, a catalog folder): by
+#: :func:`content_dump`, left out (None).
+ResolvedPath = Annotated[Path, BeforeValidator(_any_path),
+                         PlainSerializer(_path_json, return_type=str | None, when_used="json")]
+#: An object-storage URL the run writes to: by :func:`content_dump`, left out (None).
+RemoteUrl = Annotated[str, BeforeValidator(_remote_url),
+                      PlainSerializer(_path_json, return_type=str | None, when_used="json")]
 
 
 class _Strict(BaseModel):
@@ -486,7 +508,7 @@ class RunConfig(_Strict):
     compensation: CompensationConfig = CompensationConfig()
     report: ReportConfig = ReportConfig()
     output: ResolvedPath
-    remote_output: Annotated[str, BeforeValidator(_remote_url)] | None = Field(
+    remote_output: RemoteUrl | None = Field(
         None, description="where the run publishes (set from a URL output); output is then local")
     work_dir: ResolvedPath | None = Field(
         None, description="local folder for remote inputs and a remote output's computing")
@@ -513,6 +535,16 @@ class RunConfig(_Strict):
     @property
     def years(self) -> list[int]:
         return sorted(self.landcover.years)
+
+
+def content_dump(cfg: RunConfig, checksum: Callable[[Path], str]) -> dict[str, Any]:
+    """The configuration as ``model_dump(mode="json")`` gives it, but naming content, not places:
+    every input file (an :data:`InputFile` field, local or fetched) is ``checksum(path)`` of the
+    file, every other path (:data:`ResolvedPath`: the output, the work folder, catalog folders;
+    the remote output's URL) None. The stage keys take their path-valued settings from it
+    (:mod:`ecodask.run.resume`), so that the same bytes at another path, or fetched from a bucket,
+    give the same keys."""
+    return cfg.model_dump(mode="json", context={_CONTENT: checksum})
 
 
 def _field_names() -> list[str]:

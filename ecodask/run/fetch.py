@@ -2,7 +2,8 @@
 file given as an object-storage URL (``s3://bucket/key``) is copied into the run's work folder
 (``<work_dir>/inputs``, downloaded again only when its ETag or size changed, see
 :func:`ecodask.io.objstore.fetch`) and the configuration then names the local copy, which remembers
-its URL (the run's keys and ``run.json`` record the URL). The validators only check local files.
+its URL (``run.json`` records the URL; the stage keys the checksum of the bytes). The validators
+only check local files.
 """
 
 from __future__ import annotations

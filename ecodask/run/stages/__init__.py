@@ -26,8 +26,11 @@ class Stage:
 
     name: the stage's name (manifest, ``--force``, Prefect task ``name`` with dashes).
     upstream: the stages whose outputs it reads; their keys are part of its key.
-    config_parts: the parts of the configuration it reads, by name (JSON values).
-    input_files: the files it reads beyond its upstream stages' outputs, by key.
+    config_parts: the parts of the configuration it reads, by dotted configuration key (``landcover``,
+        ``grid.crs``), as JSON values; their paths enter the key as content
+        (:func:`ecodask.run.resume.key_parts`).
+    input_files: the files it reads beyond its upstream stages' outputs, by role
+        (``landcover.2000``, ``class_schemes.clcd``; their checksums enter the key).
     run: does the stage: ``run(cfg, store)`` with the store of the ingest stage (None for ingest
         itself) returns its outputs by name; everything is written atomically.
     """

@@ -123,3 +123,31 @@ def test_a_finished_run_read_from_moved_inputs_is_skipped_whole(tmp_path: Path) 
         assert not resume.run_stage(there, name, resume.plan(there)[name], stage_call(there, name),
                                     log=lines.append)[1], name
     assert all("skipped" in line for line in lines) and len(lines) == len(NAMES)
+
+
+def test_a_shapefile_checksum_covers_its_attribute_table(tmp_path: Path) -> None:
+    """Zones as a shapefile: new zone ids in its .dbf alone (the .shp untouched) give another
+    checksum, and so other keys; a copy under another name gives the same."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from ecodask.io.provenance import file_checksum
+
+    def write(folder: Path, ids: list[int]) -> Path:
+        folder.mkdir()
+        zones = gpd.GeoDataFrame({"zone_id": ids}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+                                 crs="EPSG:4326")
+        zones.to_file(folder / "zones.shp")
+        return folder / "zones.shp"
+
+    first, other = write(tmp_path / "a", [1, 2]), write(tmp_path / "b", [1, 3])
+    assert (first.read_bytes() == other.read_bytes()
+            and first.with_suffix(".dbf").read_bytes() != other.with_suffix(".dbf").read_bytes())
+    before = file_checksum(first)
+    shutil.copyfile(other.with_suffix(".dbf"), first.with_suffix(".dbf"))
+    assert file_checksum(first) != before
+    moved = tmp_path / "c"
+    moved.mkdir()
+    for f in first.parent.iterdir():
+        shutil.copyfile(f, moved / f.name.replace("zones", "counties"))
+    assert file_checksum(moved / "counties.shp") == file_checksum(first)

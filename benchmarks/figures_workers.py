@@ -1,7 +1,7 @@
 """The figures stage's Dask workers, task by task: what a worker's memory does over a run's years.
 
-    python -m benchmarks.figures_workers CONFIG [CONFIG ...] [--interval 0.5] [--probe {none,gc,trim}]
-        [--out bench-output/figures-workers]
+    python -m benchmarks.run --suite figures_workers CONFIG [CONFIG ...] [--interval 0.5]
+        [--probe {none,gc,trim}] [--out bench-output/figures-workers]
 
 Each CONFIG is a finished run's ``config.yaml`` (e.g. the national benchmark's 2- and 39-year runs
 at ``--scale 0.01``, copied with their output folder: the stage rewrites ``<output>/figures/``).

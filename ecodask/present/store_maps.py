@@ -55,10 +55,11 @@ def frees_figures[**P, R](draw: Callable[P, R]) -> Callable[P, R]:
     not freed when the last name of it goes but at the next collection of the oldest generation;
     by then its objects are old. CPython collects that generation only when the objects that
     reached it since the last such collection exceed a quarter of all the old ones, and a Dask
-    worker holds ~300,000 (Dask, pandas, matplotlib, GDAL's bindings): a worker drawing a year's
-    maps after another kept ~10 years of figures (their Agg canvases, image arrays: 5-10 MB a
-    year) before it let them go, +0.09 GB of a worker's peak at 39 years (BENCHMARKS.md, "The
-    archive's 39 years"). The collection costs ~0.1 s of a 1-2 s year."""
+    worker holds ~330,000 (Dask, pandas, matplotlib, GDAL's bindings): a worker drawing a year's
+    maps after another kept 9-12 years of figures (their Agg canvases, image arrays: 4-15 MB a
+    year) before it let them go, up to +0.07 GB of a worker's peak at 39 years (BENCHMARKS.md,
+    "The archive's 39 years"). The collection costs ~0.1 s (a year's maps: 1-2 s at 1 % of the
+    national extent)."""
 
     @functools.wraps(draw)
     def drawn(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -39,6 +39,11 @@
     python -m benchmarks.run --suite driver_years [--years 20] [--repeats 2]
                                                           the driver analysis' CPU: the flow's process
                                                           against the workers (benchmarks/driver_years.py)
+    python -m benchmarks.run --suite figures_workers CONFIG [CONFIG ...] [--probe gc]
+                                                          the figures stage's Dask workers task by
+                                                          task on finished runs (peak and RSS per
+                                                          year, glibc's heap, the profiler's trees)
+                                                          (see benchmarks/figures_workers.py)
     python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
                                                           the land pass and its tables for thousands
                                                           of zones against a bare bincount
@@ -110,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
-                              "tables", "zones", "texture", "texture_budget", "driver_years"])
+                              "tables", "zones", "texture", "texture_budget", "driver_years",
+                              "figures_workers"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -146,6 +152,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.driver_years import main as driver_years
 
         driver_years(rest)
+    elif ns.suite == "figures_workers":
+        from benchmarks.figures_workers import main as figures_workers
+
+        figures_workers(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

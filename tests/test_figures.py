@@ -366,6 +366,41 @@ def test_maps_are_drawn_on_the_workers_one_task_per_year(run, tmp_path: Path) ->
         assert paths[name].read_bytes() == drawn_here[name].read_bytes(), name
 
 
+
+def test_a_task_that_draws_leaves_no_figure_to_the_garbage_collector(run, tmp_path: Path) -> None:
+    """A matplotlib figure is freed by Python's cycle collector, not when its task returns; a
+    worker drawing one year after another kept ~10 years of figures before its next full
+    collection (BENCHMARKS.md, "The archive's 39 years"). With automatic collection off, no
+    figure of the stage's tasks is left once they returned: each collected its own."""
+    import gc
+    import shutil
+
+    import dask
+    from matplotlib.figure import Figure
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.stages import figures
+
+    cfg, _, _ = run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    shutil.rmtree(out / "figures")
+
+    def alive() -> int:  # figures tracked by the collector, garbage not yet collected included
+        return sum(isinstance(o, Figure) for o in gc.get_objects())
+
+    gc.collect()
+    before = alive()
+    gc.disable()
+    try:
+        with dask.config.set(scheduler="synchronous"):
+            paths = figures.run(cfg.model_copy(update={"output": out}), RunFolder(out).store)
+        left = alive()
+    finally:
+        gc.enable()
+    assert len(paths) == 13  # 3 years' 3 maps, the change map, 3 charts: every task drew
+    assert left == before
+
 def test_a_large_grid_is_drawn_from_one_cell_in_k() -> None:
     """A grid wider than maps.DRAWN_CELLS is drawn from the cell at the centre of each k x k block
     (k the least stride that fits), over the extent of those blocks; a smaller grid as it is."""

@@ -5,12 +5,15 @@ runs anywhere, e.g. as one Dask task on a worker of the run's cluster
 synchronous scheduler: a task never calls back into the cluster it runs on.
 
 Maps are drawn by :mod:`ecodask.present.maps` (matplotlib, Agg backend: no display), charts by
-:mod:`ecodask.present.plots`; every file is written atomically.
+:mod:`ecodask.present.plots`; every file is written atomically. Each call that draws frees its
+figures before it returns (:func:`frees_figures`): a worker draws a year after another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import gc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +45,30 @@ class RunMaps:
     nodata: int
     hotspot_classes: tuple[tuple[int, str, str], ...]
     step: int
+
+
+def frees_figures[**P, R](draw: Callable[P, R]) -> Callable[P, R]:
+    """``draw`` followed by a full collection of Python's garbage (:func:`gc.collect`), also when
+    it raises.
+
+    A matplotlib figure is a web of reference cycles (figure, axes, artists, callbacks), so it is
+    not freed when the last name of it goes but at the next collection of the oldest generation;
+    by then its objects are old. CPython collects that generation only when the objects that
+    reached it since the last such collection exceed a quarter of all the old ones, and a Dask
+    worker holds ~330,000 (Dask, pandas, matplotlib, GDAL's bindings): a worker drawing a year's
+    maps after another kept 9-12 years of figures (their Agg canvases, image arrays: 4-15 MB a
+    year) before it let them go, up to +0.07 GB of a worker's peak at 39 years (BENCHMARKS.md,
+    "The archive's 39 years"). The collection costs ~0.1 s (a year's maps: 1-2 s at 1 % of the
+    national extent)."""
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return draw(*args, **kwargs)
+        finally:
+            gc.collect()
+
+    return drawn
 
 
 def use_agg() -> None:
@@ -110,6 +137,7 @@ def esv_limit(store: Path, index: int, q: float = LIMIT_PERCENTILE) -> float:
     return finite_limit(ana[ESV_DENSITY].data[index].compute(scheduler=NESTED), q)
 
 
+@frees_figures
 def year_maps(spec: RunMaps, index: int, year: int, top: float, counties,  # noqa: ANN001 - GeoDataFrame
               masks: tuple[np.ndarray, np.ndarray]) -> list[Path]:
     """Draw the maps of year number ``index`` (``year``) of the store: ``landuse_<year>.png`` (the
@@ -148,6 +176,7 @@ def year_maps(spec: RunMaps, index: int, year: int, top: float, counties,  # noq
     return paths
 
 
+@frees_figures
 def change_map(spec: RunMaps, years: Sequence[int], counties) -> Path:  # noqa: ANN001 - GeoDataFrame
     """``esv_change_<first>_<last>.png``: the ESV density of the store's last year minus its first
     (CNY/ha/yr), diverging colours centred on 0 up to the 99th percentile of the absolute change."""
@@ -169,6 +198,7 @@ def change_map(spec: RunMaps, years: Sequence[int], counties) -> Path:  # noqa: 
                            polygons=counties)
 
 
+@frees_figures
 def esv_chart(table: Path, region_id: str, path: Path, title: str) -> Path:
     """``esv_by_service.png`` from the table ``esv_by_service`` (parquet): the rows of zone
     ``region_id`` (the whole region)."""
@@ -181,6 +211,7 @@ def esv_chart(table: Path, region_id: str, path: Path, title: str) -> Path:
     return plots.esv_stacked_bars(esv[esv["zone_id"] == region_id], path, title=title)
 
 
+@frees_figures
 def coverage_chart(table: Path, region_id: str, counties, min_coverage: float, path: Path,  # noqa: ANN001
                    title: str) -> Path:
     """``coverage.png`` from the table ``coverage`` (parquet): each county's lowest land-cover
@@ -197,6 +228,7 @@ def coverage_chart(table: Path, region_id: str, counties, min_coverage: float, p
     return plots.coverage_map(geo, path, min_coverage, title=title)
 
 
+@frees_figures
 def flows_chart(table: Path, region_id: str, classes: Sequence[tuple[int, str, str]], path: Path,
                 title: str) -> Path:
     """``landuse_flows.png`` from the table ``transitions`` (parquet): the region's transitions."""

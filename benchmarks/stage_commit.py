@@ -46,6 +46,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -716,8 +717,9 @@ def kill_test(backend: Backend, shape: Shape, mechanisms: list[str], kills: int,
 def _run_child(spec: dict, marker: str | None = None, delay: float = 0.0) -> dict[str, float]:
     """Run :func:`_child`; with ``marker``, SIGKILL it ``delay`` s after it reports that instant.
     Return the instants it reported, in seconds after its "start"."""
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.stage_commit", "--child", json.dumps(spec)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=log, text=True)
     seen: dict[str, float] = {}
 
     def follow() -> None:
@@ -738,7 +740,10 @@ def _run_child(spec: dict, marker: str | None = None, delay: float = 0.0) -> dic
     proc.wait()
     reader.join(5)
     if marker is None and proc.returncode:
-        raise SystemExit(f"the uninterrupted child failed ({proc.returncode}): {spec}")
+        log.seek(0)
+        tail = log.read().decode(errors="replace")[-3000:]
+        raise SystemExit(f"the uninterrupted child failed ({proc.returncode}): {spec}\n{tail}")
+    log.close()
     t0 = seen.get("start", 0.0)
     return {k: v - t0 for k, v in sorted(seen.items(), key=lambda kv: kv[1])}
 
@@ -774,7 +779,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--backends", nargs="+", default=["local", "s3"], choices=["local", "s3"])
     ap.add_argument("--mechanisms", nargs="+", default=list(MECHANISMS), choices=MECHANISMS)
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes, one thread each")
-    ap.add_argument("--repeats", type=int, default=1, help="runs of every case; the median is reported")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs of every case, the median reported (0: the kill test only)")
     ap.add_argument("--kill", type=int, default=0, help="kills per mechanism and backend (0: none)")
     ap.add_argument("--kill-size", type=int, default=1024, help="grid side of the kill test")
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
@@ -795,35 +801,34 @@ def main(argv: list[str] | None = None) -> None:
         backends = [Backend("local", str(work / "local"))] * ("local" in a.backends)
         if endpoint:
             backends.append(Backend("s3", f"s3://{BUCKET}/bench", endpoint))
-        cluster = stack.enter_context(LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                                                   dashboard_address=None, host="127.0.0.1"))
-        stack.enter_context(Client(cluster))
-        for b in backends:  # a throwaway run first: imports, the workers' first tasks, the server's
-            measure(Bare(b, Shape(a.years, a.chunk * 2, a.chunk, a.groups), "warm-up"))
-            b.remove("warm-up")
-        for b in backends:
-            for name in a.mechanisms:
-                if name == "rename" and b.endpoint:
-                    continue  # no rename on S3
-                runs = [measure(CLASSES[name](b, shape, name)) for _ in range(a.repeats)]
-                for i, row in enumerate(runs[0]):
-                    for k in ("write_s", "commit_s"):
-                        row[k] = float(np.median([r[i][k] for r in runs]))
-                    row["all_s"] = [r[i]["write_s"] + r[i]["commit_s"] for r in runs]
-                    all_rows.append(row)
-                    print(f"{b.name:5s} {name:8s} {row['stage']:26s} write {row['write_s']:6.2f} s  commit "
-                          f"{row['commit_s']:6.2f} s  {_fmt_req(row['requests'])}", flush=True)
-                b.remove(name)
-        stack.close()  # the cluster; the kill test's children use threads
-        if a.kill:
+        with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          host="127.0.0.1") as cluster, Client(cluster):
+            for b in backends:  # a throwaway run first: imports, the workers' first tasks, the server's
+                measure(Bare(b, Shape(a.years, a.chunk * 2, a.chunk, a.groups), "warm-up"))
+                b.remove("warm-up")
+            for b in backends:
+                for name in a.mechanisms:
+                    if name == "rename" and b.endpoint:
+                        continue  # no rename on S3
+                    runs = [measure(CLASSES[name](b, shape, name)) for _ in range(a.repeats)]
+                    if not runs:
+                        continue
+                    for i, row in enumerate(runs[0]):
+                        for k in ("write_s", "commit_s"):
+                            row[k] = float(np.median([r[i][k] for r in runs]))
+                        row["parts"] = {k: float(np.median([r[i]["parts"][k] for r in runs]))
+                                        if isinstance(v, float) else v for k, v in row["parts"].items()}
+                        row["all_s"] = [r[i]["write_s"] + r[i]["commit_s"] for r in runs]
+                        all_rows.append(row)
+                        print(f"{b.name:5s} {name:8s} {row['stage']:26s} write {row['write_s']:6.2f} s  "
+                              f"commit {row['commit_s']:6.2f} s  {_fmt_req(row['requests'])}", flush=True)
+                    b.remove(name)
+        if a.kill:  # the cluster is gone: the kill test's children use threads
             kshape = Shape(a.years, a.kill_size, min(a.chunk, a.kill_size), a.groups)
-            with contextlib.ExitStack() as stack2:
-                endpoint = stack2.enter_context(s3_server(work)) if "s3" in a.backends else None
-                for b in ([Backend("local", str(work / "local"))] * ("local" in a.backends)
-                          + ([Backend("s3", f"s3://{BUCKET}/bench", endpoint)] if endpoint else [])):
-                    mechs = [m for m in a.mechanisms if not (m == "rename" and b.endpoint)]
-                    with dask.config.set(scheduler="threads"):
-                        kills += kill_test(b, kshape, mechs, a.kill, work)
+            for b in backends:
+                mechs = [m for m in a.mechanisms if not (m == "rename" and b.endpoint)]
+                with dask.config.set(scheduler="threads"):
+                    kills += kill_test(b, kshape, mechs, a.kill, work)
     load_end = os.getloadavg()
     bare = {(r["backend"], r["stage"]): r["write_s"] + r["commit_s"]
             for r in all_rows if r["mechanism"] == "bare"}

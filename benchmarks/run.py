@@ -25,6 +25,12 @@
                                                           checksums, a rerun's read-back, the work
                                                           copy and its publication
                                                           (see benchmarks/transaction.py)
+    python -m benchmarks.run --suite stage_commit [--size 1024] [--chunk 256] [--kill 0]
+                                                          a stage's arrays committed by Icechunk or
+                                                          by a manifest written last, on disk and
+                                                          on a local S3 server (moto), and killed
+                                                          mid-commit (see benchmarks/stage_commit.py;
+                                                          needs the bench group: icechunk)
     python -m benchmarks.run --suite texture [--repeats 3] [--size 20480]
                                                           the Hubei-30m cases (and exactextract) on
                                                           real land cover: Wuhan's tiled to 419 Mpx
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
-                              "tables", "zones", "texture", "texture_budget", "driver_years",
+                              "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
                               "figures_workers"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
@@ -156,6 +162,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.figures_workers import main as figures_workers
 
         figures_workers(rest)
+    elif ns.suite == "stage_commit":
+        from benchmarks.stage_commit import main as stage_commit
+
+        stage_commit(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

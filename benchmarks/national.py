@@ -523,7 +523,8 @@ def project(stages: dict[str, dict], model: dict, years: int, checksum_s: float,
     at least that long), the rest (flow process, Prefect) serial; an I/O-bound floor of
     ``io_gb`` (GB read + written at 39 years) at its bandwidth; the larger of the two. The serial
     CPU grows as the stage's work, or by ``serial_growth[stage]`` where given (measured: the serial
-    CPU of a run of 39 years over that of 2 at a reduced extent, :func:`serial_growth`)."""
+    CPU of a run of 39 years over that of 2 at a reduced extent, :func:`serial_growth`); the
+    scheduler's likewise, by ``serial_growth["scheduler:" + stage]`` where given."""
     out = []
     for name, st in stages.items():
         g, how = growth(name, model, years, ARCHIVE_YEARS, st["wall_s"], checksum_s)
@@ -535,8 +536,10 @@ def project(stages: dict[str, dict], model: dict, years: int, checksum_s: float,
         for t, spec in TARGETS.items():
             sg = (serial_growth or {}).get(name, g)
             row["serial_growth"] = sg
+            schedg = (serial_growth or {}).get(f"scheduler:{name}", g)
+            row["scheduler_growth"] = schedg
             compute = (cpu - wcpu - scpu) * sg + max(wcpu * g / (spec["cores"] * spec["efficiency"]),
-                                                     scpu * g)
+                                                     scpu * schedg)
             row[f"{t}_io_s"] = row["io_gb"] / spec["io_gb_s"]
             row[f"{t}_s"] = max(compute, row[f"{t}_io_s"])
         out.append(row)
@@ -732,6 +735,9 @@ def serial_growth(reduced: Path) -> dict[str, float]:
     for name, st in two.items():
         a, b = (s["cpu_s"] - s["workers_cpu_s"] - (s.get("scheduler_cpu_s") or 0.0) for s in (st, many[name]))
         out[name] = b / a if a > 0 else 1.0
+        a, b = (s.get("scheduler_cpu_s") or 0.0 for s in (st, many[name]))
+        if a > 0:
+            out[f"scheduler:{name}"] = b / a  # the scheduler's process: its CPU grows with the tasks
     return out
 
 

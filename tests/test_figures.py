@@ -366,7 +366,6 @@ def test_maps_are_drawn_on_the_workers_one_task_per_year(run, tmp_path: Path) ->
         assert paths[name].read_bytes() == drawn_here[name].read_bytes(), name
 
 
-
 def test_a_task_that_draws_leaves_no_figure_to_the_garbage_collector(run, tmp_path: Path) -> None:
     """A matplotlib figure is freed by Python's cycle collector, not when its task returns; a
     worker drawing one year after another kept ~10 years of figures before its next full
@@ -400,6 +399,7 @@ def test_a_task_that_draws_leaves_no_figure_to_the_garbage_collector(run, tmp_pa
         gc.enable()
     assert len(paths) == 13  # 3 years' 3 maps, the change map, 3 charts: every task drew
     assert left == before
+
 
 def test_a_large_grid_is_drawn_from_one_cell_in_k() -> None:
     """A grid wider than maps.DRAWN_CELLS is drawn from the cell at the centre of each k x k block

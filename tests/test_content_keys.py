@@ -15,7 +15,7 @@ import pytest
 
 from ecodask.run import resume
 from ecodask.run.config import load_config
-from ecodask.run.stages import BY_NAME, NAMES, Stage
+from ecodask.run.stages import NAMES
 
 from conftest import make_tiny_region
 from helpers import edit_yaml, stage_call
@@ -88,16 +88,6 @@ def test_one_changed_byte_changes_the_stages_that_read_it_and_theirs_only(tmp_pa
     data[-1] ^= 1
     lc.write_bytes(bytes(data))
     assert _changed(base, resume.plan(cfg)) == set(NAMES)
-
-
-def test_a_part_holding_a_path_elsewhere_is_refused(tmp_path: Path, monkeypatch) -> None:
-    cfg = load_config(make_tiny_region(tmp_path / "a"))
-    record = BY_NAME["figures"]
-    misnamed = Stage(record.name, record.upstream, lambda c: {"zones": {"file": str(c.zones.path)}},
-                     record.input_files, record.run)
-    monkeypatch.setitem(BY_NAME, "figures", misnamed)
-    with pytest.raises(ValueError, match="figures: its configuration parts hold paths"):
-        resume.plan(cfg)
 
 
 @pytest.mark.usefixtures("dask_threads")

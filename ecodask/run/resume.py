@@ -3,7 +3,7 @@
 Each stage of a run has a **key**: a hash of the stage's name, the ecodask version, the parts of the
 configuration the stage reads, the checksums of the files it reads (inputs and catalog entries)
 and the keys of the stages it builds on. Keys come from content, not places
-(:func:`key_parts`): each path in the configuration parts is replaced by the checksum of the file
+(:func:`key_doc`): each path in the configuration parts is replaced by the checksum of the file
 it names (the output, the work folder and catalog folders are left out), and the files are named
 by role, so the same bytes at another path, or fetched from a bucket, give the same keys. When a
 stage completes, a **manifest** ``<output>/.ecodask/stages/<stage>.json`` is written last and
@@ -47,66 +47,17 @@ from ecodask.run.inputs import checksum
 from ecodask.run.stages import BY_NAME, NAMES, STAGES
 
 
-def _by_content(part: object, plain: object, content: object) -> object:
-    """``part`` (a configuration part, JSON, taken at some place of the dumped configuration
-    ``plain``) with each value that is a path there replaced by its value at the same place of
-    the content dump ``content`` (:func:`ecodask.run.config.content_dump`): where the two dumps
-    differ, the place holds a path; the part keeps everything else (a part may leave keys out)."""
-    if isinstance(part, dict) and isinstance(plain, dict) and isinstance(content, dict):
-        return {k: _by_content(v, plain.get(k), content.get(k)) for k, v in part.items()}
-    if (isinstance(part, list) and isinstance(plain, list) and isinstance(content, list)
-            and len(part) == len(plain) == len(content)):
-        return [_by_content(*v) for v in zip(part, plain, content, strict=True)]
-    return content if part == plain and plain != content else part
-
-
-def _strings(value: object) -> set[str]:
-    """Every string in a JSON value."""
-    if isinstance(value, dict | list):
-        items = value.values() if isinstance(value, dict) else value
-        return set().union(set(), *(_strings(v) for v in items))
-    return {value} if isinstance(value, str) else set()
-
-
-def _paths(plain: object, content: object) -> set[str]:
-    """The places' values in ``plain`` where ``content`` differs: every path of the configuration."""
-    if isinstance(plain, dict) and isinstance(content, dict):
-        return set().union(set(), *(_paths(v, content.get(k)) for k, v in plain.items()))
-    if isinstance(plain, list) and isinstance(content, list) and len(plain) == len(content):
-        return set().union(set(), *(_paths(a, b) for a, b in zip(plain, content, strict=True)))
-    return {plain} if isinstance(plain, str) and plain != content else set()
-
-
-def key_parts(cfg: RunConfig, stage: str) -> dict[str, object]:
-    """The configuration parts of the stage's key: its record's ``config_parts``, each named by
-    its dotted configuration key (``landcover``, ``grid.crs``), with every path replaced by
-    content: an input file by its checksum, the output, the work folder and catalog folders left
-    out (None; the catalog entries a stage reads are among its files). The same bytes at another
-    path, or fetched from a bucket into any work folder, give the same parts. A part holding a
-    path in any other place (not named by its configuration key) is a :class:`ValueError`."""
-    plain = cfg.model_dump(mode="json")
-    content = content_dump(cfg, checksum)
-    out: dict[str, object] = {}
-    for name, part in BY_NAME[stage].config_parts(cfg).items():
-        p, c = plain, content
-        for k in name.split("."):
-            p, c = (p.get(k), c.get(k)) if isinstance(p, dict) and isinstance(c, dict) else (None, None)
-        out[name] = _by_content(part, p, c)
-    left = _strings(out) & _paths(plain, content)
-    if left:
-        raise ValueError(f"stage {stage}: its configuration parts hold paths ({', '.join(sorted(left))}); "
-                         "name each part by its dotted configuration key")
-    return out
-
-
 def key_doc(cfg: RunConfig, stage: str, upstream: Sequence[str] = ()) -> dict[str, object]:
-    """What the stage's key hashes: its name, the ecodask version, its configuration parts by
-    content (:func:`key_parts`), the checksums of the files it reads by role (``landcover.2000``,
-    ``class_schemes.clcd``; never by path) and its upstream stages' keys."""
+    """What the stage's key hashes: its name, the ecodask version, its configuration parts taken
+    from the configuration by content (:func:`ecodask.run.config.content_dump`: each input file
+    as its checksum, the output, the work folder and catalog folders left out, so the same bytes
+    at another path, or fetched from a bucket, give the same parts), the checksums of the files it
+    reads by role (``landcover.2000``, ``class_schemes.clcd``; never by path) and its upstream
+    stages' keys."""
     return {
         "stage": stage,
         "ecodask": __version__,
-        "config": key_parts(cfg, stage),
+        "config": BY_NAME[stage].config_parts(content_dump(cfg, checksum)),
         "files": {k: checksum(p) for k, p in BY_NAME[stage].input_files(cfg).items()},
         "upstream": list(upstream),
     }

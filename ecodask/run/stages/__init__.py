@@ -27,8 +27,8 @@ class Stage:
     name: the stage's name (manifest, ``--force``, Prefect task ``name`` with dashes).
     upstream: the stages whose outputs it reads; their keys are part of its key.
     config_parts: the parts of the configuration it reads, by dotted configuration key (``landcover``,
-        ``grid.crs``), as JSON values; their paths enter the key as content
-        (:func:`ecodask.run.resume.key_parts`).
+        ``grid.crs``), taken from the configuration as JSON by content
+        (:func:`ecodask.run.config.content_dump`: an input file as its checksum, no other path).
     input_files: the files it reads beyond its upstream stages' outputs, by role
         (``landcover.2000``, ``class_schemes.clcd``; their checksums enter the key).
     run: does the stage: ``run(cfg, store)`` with the store of the ingest stage (None for ingest
@@ -37,7 +37,7 @@ class Stage:
 
     name: str
     upstream: tuple[str, ...]
-    config_parts: Callable[[RunConfig], dict[str, object]]
+    config_parts: Callable[[dict], dict[str, object]]
     input_files: Callable[[RunConfig], dict[str, Path]]
     run: Callable[[RunConfig, Path | None], dict[str, Path]]
 

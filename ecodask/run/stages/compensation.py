@@ -152,10 +152,9 @@ def _with_coverage(table, out: RunFolder, exclude: bool):  # noqa: ANN001, ANN20
     return table[~table["partial"].fillna(False).astype(bool)].reset_index(drop=True) if exclude else table
 
 
-def config_parts(cfg: RunConfig) -> dict[str, object]:
-    c = cfg.model_dump(mode="json")
+def config_parts(c: dict) -> dict[str, object]:
     return {"compensation": c["compensation"], "county_stats": c["county_stats"],
-            "zones.exclude_partial": cfg.zones.exclude_partial}
+            "zones.exclude_partial": c["zones"]["exclude_partial"]}
 
 
 def input_files(cfg: RunConfig) -> dict[str, Path]:

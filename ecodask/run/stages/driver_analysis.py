@@ -369,8 +369,7 @@ def _year_first(df: pd.DataFrame) -> pd.DataFrame:
     return df[["year", *[c for c in df.columns if c != "year"]]]
 
 
-def config_parts(cfg: RunConfig) -> dict[str, object]:
-    c = cfg.model_dump(mode="json")
+def config_parts(c: dict) -> dict[str, object]:
     return {"analysis": c["analysis"], "drivers": c["drivers"]}
 
 

@@ -109,11 +109,10 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     return paths
 
 
-def config_parts(cfg: RunConfig) -> dict[str, object]:
-    c = cfg.model_dump(mode="json")
+def config_parts(c: dict) -> dict[str, object]:
     return {"report": c["report"], "name": c["name"], "grid.crs": c["grid"]["crs"],
             "landcover.scheme": c["landcover"]["scheme"], "esv.table": c["esv"]["table"],
-            "zones.min_coverage": cfg.zones.min_coverage}
+            "zones.min_coverage": c["zones"]["min_coverage"]}
 
 
 def input_files(cfg: RunConfig) -> dict[str, Path]:

@@ -10,11 +10,12 @@ from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
 
 
-def config_parts(cfg: RunConfig) -> dict[str, object]:
-    c = cfg.model_dump(mode="json", exclude={"zones": {"min_coverage", "exclude_partial"}})
-    return {k: c[k] for k in ("grid", "landcover", "zones", "drivers")} | {
-        "county_stats": c["county_stats"] if cfg.compensation.enabled else None,
-        "compensation.enabled": cfg.compensation.enabled}
+def config_parts(c: dict) -> dict[str, object]:
+    enabled = c["compensation"]["enabled"]
+    zones = {k: v for k, v in c["zones"].items() if k not in ("min_coverage", "exclude_partial")}
+    return {k: c[k] for k in ("grid", "landcover", "drivers")} | {
+        "zones": zones, "county_stats": c["county_stats"] if enabled else None,
+        "compensation.enabled": enabled}
 
 
 def input_files(cfg: RunConfig) -> dict[str, Path]:

@@ -23,10 +23,9 @@ if TYPE_CHECKING:
     from ecodask.science.esv import EsvModel
 
 
-def config_parts(cfg: RunConfig) -> dict[str, object]:
-    c = cfg.model_dump(mode="json")
+def config_parts(c: dict) -> dict[str, object]:
     return {"landcover": c["landcover"], "esv": c["esv"], "drivers": c["drivers"],
-            "zones.min_coverage": cfg.zones.min_coverage}
+            "zones.min_coverage": c["zones"]["min_coverage"]}
 
 
 def input_files(cfg: RunConfig) -> dict[str, Path]:

@@ -26,7 +26,7 @@ def package_versions() -> dict[str, str]:
 SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
 
 
-def _shapefile_parts(shp: Path) -> list[Path]:
+def shapefile_parts(shp: Path) -> list[Path]:
     """The files beside a ``.shp`` that are part of it (same stem, any case), sorted by suffix."""
     parts = {f.name[len(shp.stem):].lower(): f for f in shp.parent.glob(f"{shp.stem}.*")
              if f.is_file() and f != shp}
@@ -42,7 +42,7 @@ def file_checksum(path: str | Path, algorithm: str = "blake2b") -> str:
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
     elif p.suffix.lower() == ".shp":
-        files = [p, *_shapefile_parts(p)]
+        files = [p, *shapefile_parts(p)]
     else:
         files = [p]
     for f in files:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, Problem, problem
-from ecodask.io.provenance import file_checksum
+from ecodask.io.provenance import file_checksum, shapefile_parts
 from ecodask.run.config import RunConfig, load_config
 
 if TYPE_CHECKING:
@@ -126,12 +126,14 @@ def _same_grid(key: str, path: Path, info: dict, first: Path, ref: dict) -> list
 
 def _stamp(path: Path) -> tuple[object, ...] | None:
     """What identifies a file's content without reading it: its path, inode, size and change
-    times (a rewrite, in place or by rename, changes one of them); None if it cannot be read."""
+    times (a rewrite, in place or by rename, changes one of them), with those of the files that
+    belong to a shapefile (its attribute table...); None if it cannot be read."""
     try:
-        st = Path(path).stat()
+        p = Path(path)
+        stats = [f.stat() for f in (p, *(shapefile_parts(p) if p.suffix.lower() == ".shp" else ()))]
     except OSError:
         return None
-    return str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+    return str(p.resolve()), *((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for st in stats)
 
 
 class _Memo:

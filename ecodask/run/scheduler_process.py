@@ -4,7 +4,7 @@ In a ``LocalCluster`` the scheduler shares the flow's process: while the workers
 transitions, heartbeats and metrics take about 0.14 of a core there (BENCHMARKS.md, "The flow
 process's share of the CPU"), and they compete for one interpreter lock with what the flow itself
 does between computes (building tables, Prefect's client). :class:`SchedulerProcess` runs the
-scheduler as ``python -m ecodask.run.scheduler_process OPTIONS_JSON`` for a
+scheduler as ``python -m ecodask.run.scheduler_process OPTIONS_JSON PARENT_PID`` for a
 ``distributed.SpecCluster``: the flow keeps the nannies (which start the worker processes) and
 its client. The scheduler process closes itself when the process that started it is gone (a flow
 killed with SIGKILL leaves no scheduler behind), as the nannies' workers do.

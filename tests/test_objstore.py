@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import shutil
 from pathlib import Path
 
@@ -17,14 +18,16 @@ import yaml
 
 from ecodask.errors import CatalogError, ConfigError
 from ecodask.io import objstore
+from ecodask.io.provenance import file_checksum
 from ecodask.run import resume
 from ecodask.run.config import load_config
 from ecodask.run.stages import NAMES
 from ecodask.synth import class_counts_by_zone, make_county_stats
 from flows.run import run_flow
 
-from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover
+from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
 from helpers import edit_yaml, run_stages
+from s3_server import S3Server
 
 BUCKET = "ecodask-test"
 KEY_ID, TOKEN = "AKIAECODASKTEST00001", "t0ken-ecodask-test"
@@ -34,13 +37,9 @@ CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_lim
 
 
 @pytest.fixture(scope="module")
-def s3():
-    """A moto S3 server on a free local port, the AWS_* variables pointing at it, and a bucket."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+def s3_server():
+    """A local S3 server (moto, counting what it answers) with the AWS_* variables pointing at it."""
+    server = S3Server()
     with pytest.MonkeyPatch.context() as mp:
         for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
             mp.delenv(name, raising=False)
@@ -48,11 +47,18 @@ def s3():
         mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
         mp.setenv("AWS_SESSION_TOKEN", TOKEN)
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        mp.setenv("AWS_ENDPOINT_URL", server.endpoint)
         fs, _ = objstore.filesystem(f"s3://{BUCKET}")
         fs.mkdir(BUCKET)
-        yield fs
+        yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server):
+    """The bucket's filesystem (s3fs) on the local S3 server."""
+    fs, _ = objstore.filesystem(f"s3://{BUCKET}")
+    return fs
 
 
 def _county_stats(folder: Path, years=(2000, 2010)) -> Path:
@@ -167,6 +173,43 @@ def test_inputs_fetched_from_a_bucket_give_the_keys_of_the_same_bytes_on_disk(s3
 
 
 @pytest.mark.slow  # the moto S3 server
+def test_a_raster_in_a_bucket_is_read_window_by_window(s3_server, s3, tmp_path: Path) -> None:
+    from affine import Affine
+    from pyproj import CRS
+
+    from ecodask.io.rasters import WarpedRaster, open_info
+    from ecodask.science.grid import Grid
+
+    # 4096 x 4096 px of codes in 128-px tiles, uncompressed: a 16 MB object.
+    codes = np.random.default_rng(3).integers(1, 10, (4096, 4096), dtype=np.uint8)
+    local = write_tif(tmp_path / "lc.tif", codes, "EPSG:32649", Affine(30, 0, 500_000, 0, -30, 3_400_000), 0)
+    size = local.stat().st_size
+    s3.put_file(str(local), f"{BUCKET}/window/lc.tif")
+    remote = objstore.RemotePath.of(f"s3://{BUCKET}/window/lc.tif")
+    side = 4096 * 30
+    grid = Grid(CRS.from_epsg(32649), 30.0, 8, (500_000, 3_400_000 - side, 500_000 + side, 3_400_000),
+                chunk_size=256)
+    s3_server.counts(reset=True)
+    assert open_info(remote)["shape"] == (4096, 4096)  # the header only
+    header = s3_server.counts(reset=True)
+    window = WarpedRaster(str(remote), grid, np.dtype(np.uint8), 0)[768:1024, 512:768]
+    read = s3_server.counts(reset=True)
+    assert np.array_equal(window, codes[768:1024, 512:768])
+    # A 256-px window, 1/256 of the pixels: a few ranged GETs (each reading objstore.READ_BLOCK
+    # ahead), not the 16 MB object.
+    assert header["bytes_got"] + read["bytes_got"] < size / 8, (header, read, size)
+    assert read["GET"] <= 4 and read["PUT"] == 0, read
+    # Two opens of one object are two files: rasterio keys the files its opener opened in a dict
+    # that a Dask worker's threads share, and fsspec's files of one object compare equal, so
+    # tasks reading one object at once closed each other's file (a worker's crash).
+    opener = objstore.rasterio_options(remote)["opener"]
+    with opener(remote.url) as a, opener(remote.url) as b:
+        assert a != b and len({a, b}) == 2 and a.read(4) == b.read(4) == local.read_bytes()[:4]
+    assert objstore.checksum(remote.url) == file_checksum(local)  # the same bytes, the same checksum
+    assert pickle.loads(pickle.dumps(remote)) == remote and str(remote) == remote.url
+
+
+@pytest.mark.slow  # the moto S3 server
 def test_sync_up_and_down_mirror_a_tree(s3, tmp_path: Path) -> None:
     src = tmp_path / "src" / "store.zarr"
     (src / "a" / "c").mkdir(parents=True)
@@ -221,7 +264,8 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
 
     cfg = load_config(remote_cfg)  # validating writes nothing to the output
     assert cfg.remote_output == out and cfg.output == tmp_path / "remote" / "work1" / "output"
-    assert cfg.landcover.years[2000].is_file() and not cfg.output.exists() and not s3.exists(out)
+    assert cfg.landcover.years[2000] == objstore.RemotePath.of(f"{inputs}/lc_2000.tif")  # read in place
+    assert cfg.zones.path.is_file() and not cfg.output.exists() and not s3.exists(out)  # fetched
     assert cfg.model_dump(mode="json")["zones"]["path"] == f"{inputs}/zones.gpkg"
 
     with pytest.raises(CatalogError, match="no_such_table"):
@@ -246,6 +290,8 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     assert record["outputs"]["store"] == f"{out}/store.zarr"
     assert record["inputs"]["zones.path"]["path"] == f"{inputs}/zones.gpkg"
     assert (tmp_path / "remote" / "work2" / "output" / "store.zarr" / "zarr.json").is_file()
+    fetched = {f.name for f in (tmp_path / "remote").rglob("*") if f.is_file()}
+    assert not fetched & {"lc_2000.tif", "lc_2010.tif", "elev.tif"}  # the rasters were never copied
     bucket = _tree(s3, out)
     assert {f"{s}.json" for s in NAMES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
     assert any(k.startswith("store.zarr/esv/") for k in bucket)

@@ -1,10 +1,13 @@
 """Object storage (S3 or any other fsspec protocol) for a run's inputs and outputs.
 
-A run never computes on object storage directly: its code relies on local renames for atomic
-outputs. Remote inputs are fetched into a local cache (:func:`fetch`) when the configuration is
-loaded, and a run with a remote output computes in a local work folder and publishes each stage's
-outputs when the stage has finished (:func:`sync_up`); a later run elsewhere downloads what it
-skips (:func:`sync_down`).
+Input rasters in a bucket are read where they lie: the configuration names them as a
+:class:`RemotePath` (:func:`locate`) and each task that reads a window opens the object through
+this module's filesystem (:func:`rasterio_options`) in ranged requests, so a worker on any
+machine reads only the tiles its window needs and nothing is downloaded whole. Inputs the flow
+reads whole (zones, county statistics) are fetched into a local cache (:func:`fetch`) when the
+configuration is loaded. A run with a remote output computes in a local work folder and
+publishes each stage's outputs when the stage has finished (:func:`sync_up`); a later run
+elsewhere downloads what it skips (:func:`sync_down`).
 
 Credentials come from the environment only, as the protocol's own library reads it: for S3,
 botocore's ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
@@ -61,8 +64,37 @@ class FetchedPath(Path):
         return (FetchedPath.of, (str(self), self.url))
 
 
+class RemotePath(Path):
+    """An input read where it lies, an object in a bucket: ``str()`` and ``os.fspath()`` give its
+    ``url``, which the raster readers open with :func:`rasterio_options`; its name, stem and
+    suffix are the object's. Serialized (``run.json``) as the URL; the stage keys take the checksum
+    of its bytes (:func:`checksum`), as for a local file with the same bytes. Derived paths
+    (``parent``, ``/``) are plain."""
+
+    url: str = ""
+
+    @classmethod
+    def of(cls, url: str) -> RemotePath:
+        """The object at ``url``."""
+        p = cls(url)
+        p.url = url
+        return p
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __fspath__(self) -> str:
+        return self.url
+
+    def with_segments(self, *args: Any) -> Path:  # noqa: D102 - pathlib hook
+        return Path(*args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemotePath.of, (self.url,))
+
+
 def source(path: str | Path) -> str:
-    """Where a file came from: its URL for a fetched input, else the path."""
+    """Where a file came from: its URL for a fetched or remote input, else the path."""
     return getattr(path, "url", "") or str(path)
 
 
@@ -142,12 +174,7 @@ def fetch(url: str, folder: Path) -> FetchedPath:
     its ETag or size changed. :class:`ValueError` if there is no such object."""
     fs, path = filesystem(url)
     parent, _, name = path.rpartition("/")
-    try:
-        info = fs.info(path)
-    except FileNotFoundError:
-        raise ValueError("no such object") from None
-    if info.get("type") != "file":
-        raise ValueError("not a file (an object prefix?)")
+    info = _object_info(url)
     stem = Path(name).stem + "."
     wanted = [i for i in fs.ls(parent, detail=True)
               if i.get("type") == "file" and i["name"].rpartition("/")[2].startswith(stem)]
@@ -170,6 +197,90 @@ def fetch(url: str, folder: Path) -> FetchedPath:
         state[base] = token
         write_text(state_file, json.dumps(state, indent=1, sort_keys=True))
     return FetchedPath.of(local / name, url)
+
+
+def _object_info(url: str) -> dict[str, Any]:
+    """The listing entry of the object at ``url``; :class:`ValueError` if it is not one."""
+    fs, path = filesystem(url)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise ValueError("no such object") from None
+    if info.get("type") != "file":
+        raise ValueError("not a file (an object prefix?)")
+    return info
+
+
+def locate(url: str) -> RemotePath:
+    """The object at ``url`` as a :class:`RemotePath` (one HEAD request, nothing downloaded);
+    :class:`ValueError` if there is no such object."""
+    _object_info(url)
+    return RemotePath.of(url)
+
+
+def stamp(url: str) -> tuple[str, str, int]:
+    """What identifies an object's bytes without reading them: its URL, ETag (or the protocol's
+    version key) and size (one HEAD request)."""
+    fs, path = filesystem(url)
+    info = _object_info(url)
+    return url, str(info.get("ETag") or fs.ukey(path)), int(info["size"])
+
+
+def checksum(url: str, algorithm: str = "blake2b") -> str:
+    """``algorithm:hexdigest`` of the object's bytes, read in a stream of 4 MiB requests and kept
+    nowhere: the same value :func:`ecodask.io.provenance.file_checksum` gives a local copy."""
+    fs, path = filesystem(url)
+    h = hashlib.new(algorithm)
+    with fs.open(path, "rb", block_size=1 << 22, cache_type="none") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+#: Bytes a raster task asks for at a time from an object: each ranged request reads this much
+#: beyond what GDAL asked for, so that the next tiles of a tile row, which follow in the file, come
+#: with it. A 4096-px window of a COG of 512-px tiles holds 8 runs of 8 tiles (~0.1 MB each at 20:1
+#: compression): about one request a run. Larger blocks save no requests there, only add bytes.
+READ_BLOCK = 1 << 18
+
+
+class _Reader:
+    """An object opened for reading, equal only to itself. rasterio keeps the files its opener
+    opened in a dict that the threads of a Dask worker share, while fsspec's files of one object
+    compare (and hash) equal: two tasks reading one object at once would close each other's file.
+    This wrapper keys each open by identity."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def rasterio_options(path: str | Path) -> dict[str, Any]:
+    """The keyword arguments of ``rasterio.open`` for ``path``: for an object URL an ``opener``
+    that reads it through :func:`filesystem` in ranged requests reading :data:`READ_BLOCK` bytes
+    ahead (GDAL asks for the header and the tiles a window needs), else none."""
+    url = str(path)
+    if not is_remote(url):
+        return {}
+    fs, _ = filesystem(url)
+
+    def opener(name: str, mode: str = "rb") -> _Reader:
+        return _Reader(fs.open(name, mode, block_size=READ_BLOCK, cache_type="readahead"))
+
+    return {"opener": opener}
 
 
 def _md5(path: Path) -> str:

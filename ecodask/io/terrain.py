@@ -34,7 +34,7 @@ from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
 from ecodask.errors import InputError, problem
-from ecodask.io.rasters import _OnGrid, _slices
+from ecodask.io.rasters import _OnGrid, _slices, open_raster
 from ecodask.kernels.terrain import circular_mean_deg, horn
 from ecodask.science.grid import Grid
 
@@ -108,7 +108,7 @@ class TerrainRaster(_OnGrid):
         h, w = r1 - r0, c1 - c0
         dst_t = self.grid.transform @ Affine.translation(c0, r0)
         out = np.full((2 if self.what == "aspect" else 1, h, w), np.nan, np.float32)
-        with rasterio.open(self.path) as src:
+        with open_raster(self.path) as src:
             z, src_t = self._dem_window(src, dst_t, h, w)
             if z is None:
                 return out[0]

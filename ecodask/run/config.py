@@ -5,9 +5,9 @@ Paths in the file are relative to the file's own folder. Every error names the f
 See the README for the schema with a full example.
 
 Inputs and the output may be object-storage URLs (``s3://bucket/key``, see
-:mod:`ecodask.io.objstore`): :func:`load_config` fetches remote inputs into
-``<work_dir>/inputs`` first (:mod:`ecodask.run.fetch`), then validates, so the rest of the code
-reads local files, and a remote
+:mod:`ecodask.io.objstore`): :func:`load_config` resolves remote inputs first
+(:mod:`ecodask.run.fetch`: rasters stay in the bucket and are read window by window, the zones
+and county statistics are fetched into ``<work_dir>/inputs``), then validates, and a remote
 ``output`` becomes ``remote_output`` with ``output`` set to the local ``<work_dir>/output`` where
 the run computes before publishing.
 """
@@ -65,8 +65,8 @@ def _work_dir(info: ValidationInfo) -> Path:
 def _existing_file(value: Any, info: ValidationInfo) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("must be a file path")
-    if isinstance(value, objstore.FetchedPath):
-        return value  # fetched by ecodask.run.fetch before validation
+    if isinstance(value, objstore.FetchedPath | objstore.RemotePath):
+        return value  # fetched or located by ecodask.run.fetch before validation
     if objstore.is_remote(value):
         objstore.check_url(str(value))
         raise ValueError("a URL input is fetched by ecodask.run.config.load_config")
@@ -120,8 +120,8 @@ def _path_json(path: Path, info: SerializationInfo) -> str | None:
     return None if (info.context or {}).get(_CONTENT) is not None else str(path)
 
 
-#: A local file; a URL is fetched (load_config) and serialized as the URL (by
-#: :func:`content_dump`: as its checksum).
+#: A local file; a URL is located or fetched (load_config) and serialized as the URL (by
+#: :func:`content_dump`: as the checksum of its bytes).
 InputFile = Annotated[Path, BeforeValidator(_existing_file),
                       PlainSerializer(_input_json, return_type=str, when_used="json")]
 #: A local path that is not an input file (the output, the work folder, a catalog folder): by

@@ -1,9 +1,11 @@
-"""Remote inputs fetched as a step of their own, before the configuration is validated: every input
-file given as an object-storage URL (``s3://bucket/key``) is copied into the run's work folder
-(``<work_dir>/inputs``, downloaded again only when its ETag or size changed, see
-:func:`ecodask.io.objstore.fetch`) and the configuration then names the local copy, which remembers
-its URL (``run.json`` records the URL; the stage keys the checksum of the bytes). The validators
-only check local files.
+"""Remote inputs resolved as a step of their own, before the configuration is validated. Every input
+file given as an object-storage URL (``s3://bucket/key``) is looked up; a raster (the land cover of
+each year, each driver) stays where it is, named by a :class:`ecodask.io.objstore.RemotePath`,
+and the tasks that read it read only their windows from the bucket, on whatever machine they run;
+the zones and the county statistics, which the flow reads whole, are copied into the run's work
+folder (``<work_dir>/inputs``, downloaded again only when its ETag or size changed, see
+:func:`ecodask.io.objstore.fetch`) and the configuration names the local copy, which remembers its
+URL. ``run.json`` records the URLs; the stage keys the checksums of the bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 
 from ecodask.errors import Problem, problem
 from ecodask.io import objstore
+
+#: The first key of the inputs that are rasters, read window by window where they lie.
+RASTERS = ("landcover", "drivers")
 
 
 def input_slots(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
@@ -50,9 +55,11 @@ def _put(data: dict[str, Any], loc: tuple[str | int, ...], value: Any) -> dict[s
 
 def fetch_inputs(data: dict[str, Any], work_dir: Path, file: Path
                  ) -> tuple[dict[str, Any], dict[tuple[str | int, ...], Problem]]:
-    """The raw configuration ``data`` with each remote input replaced by its local copy, and the
-    problems of those that could not be fetched (a URL with credentials, an unknown protocol, no
-    such object, no access) by location, named with the configuration ``file`` and the dotted key."""
+    """The raw configuration ``data`` with each remote raster replaced by its
+    :class:`~ecodask.io.objstore.RemotePath` and each other remote input by its local copy, and
+    the problems of those that could not be found or fetched (a URL with credentials, an unknown
+    protocol, no such object, no access) by location, named with the configuration ``file`` and
+    the dotted key."""
     problems: dict[tuple[str | int, ...], Problem] = {}
     for loc, value in list(input_slots(data)):
         if not objstore.is_remote(value):
@@ -64,7 +71,9 @@ def fetch_inputs(data: dict[str, Any], work_dir: Path, file: Path
             problems[loc] = problem(file, key, objstore.redact(value), str(exc))
             continue
         try:
-            data = _put(data, loc, objstore.fetch(url, work_dir / "inputs"))
+            found = (objstore.locate(url) if loc[0] in RASTERS
+                     else objstore.fetch(url, work_dir / "inputs"))
+            data = _put(data, loc, found)
         except ValueError as exc:
             problems[loc] = problem(file, key, url, f"cannot fetch {url}: {exc}")
         except Exception as exc:  # noqa: BLE001 - network, permissions: the user's to fix

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, Problem, problem
+from ecodask.io import objstore
 from ecodask.io.provenance import file_checksum, shapefile_parts
 from ecodask.run.config import RunConfig, load_config
 
@@ -127,7 +128,13 @@ def _same_grid(key: str, path: Path, info: dict, first: Path, ref: dict) -> list
 def _stamp(path: Path) -> tuple[object, ...] | None:
     """What identifies a file's content without reading it: its path, inode, size and change
     times (a rewrite, in place or by rename, changes one of them), with those of the files that
-    belong to a shapefile (its attribute table...); None if it cannot be read."""
+    belong to a shapefile (its attribute table...); an object's URL, ETag and size; None if it
+    cannot be read."""
+    if isinstance(path, objstore.RemotePath):
+        try:
+            return objstore.stamp(path.url)
+        except (OSError, ValueError):
+            return None
     try:
         p = Path(path)
         stats = [f.stat() for f in (p, *(shapefile_parts(p) if p.suffix.lower() == ".shp" else ()))]
@@ -151,13 +158,15 @@ _MEMO = _Memo()
 
 
 def checksum(path: str | Path) -> str:
-    """``blake2b:<hex>`` of a file (or a folder's files), computed once per process for the same
-    path, size and modification time (see :func:`ecodask.io.provenance.file_checksum`)."""
-    key = _stamp(Path(path))
+    """``blake2b:<hex>`` of a file (or a folder's files) or of an object's bytes, computed once per
+    process for the same path, size and modification time, or URL, ETag and size (see
+    :func:`ecodask.io.provenance.file_checksum`, :func:`ecodask.io.objstore.checksum`)."""
+    read = objstore.checksum if isinstance(path, objstore.RemotePath) else file_checksum
+    key = _stamp(path if isinstance(path, objstore.RemotePath) else Path(path))
     if key is None:
-        return file_checksum(path)  # its own error names the file
+        return read(str(path))  # its own error names the file
     if key not in _MEMO.checksums:
-        _MEMO.checksums[key] = file_checksum(path)
+        _MEMO.checksums[key] = read(str(path))
     return _MEMO.checksums[key]
 
 

@@ -1,0 +1,76 @@
+"""A local S3 server for the tests: moto's S3 on a free localhost port, behind a WSGI layer that
+counts what it answers (requests by kind, bytes sent in GET answers, bytes received in PUTs), so
+that a test can check what a run asked of the bucket, not only what ended there."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+def request_kind(environ: dict[str, Any]) -> str:
+    """The S3 operation of a request, coarsely: LIST, COPY, DELETE (multi-object), else its method."""
+    method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if method == "GET" and (path.strip("/").count("/") == 0 or "list-type" in query):
+        return "LIST"
+    if method == "PUT" and environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+        return "COPY"
+    if method == "POST" and "delete" in query:
+        return "DELETE"
+    return method
+
+
+class S3Server:
+    """moto's S3 in a thread of this process, counting (:meth:`counts`) what it answers."""
+
+    def __init__(self) -> None:
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+        self._inner = DomainDispatcherApplication(create_backend_app)
+        self._counts: Counter = Counter()
+        self._lock = threading.Lock()
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="s3-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def counts(self, reset: bool = False) -> Counter:
+        """Requests by kind (:func:`request_kind`), ``bytes_got`` (sent in answers to GETs) and
+        ``bytes_put`` (received in PUTs) since the last reset."""
+        with self._lock:
+            out = Counter(self._counts)
+            if reset:
+                self._counts.clear()
+        return out
+
+    def _app(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        kind = request_kind(environ)
+        with self._lock:
+            self._counts[kind] += 1
+            if kind == "PUT":
+                self._counts["bytes_put"] += int(environ.get("CONTENT_LENGTH") or 0)
+
+        def counting_start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            if kind == "GET" and status.startswith("2"):
+                size = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
+                with self._lock:
+                    self._counts["bytes_got"] += size
+            return start_response(status, headers, *rest)
+
+        return self._inner(environ, counting_start)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()

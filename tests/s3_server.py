@@ -1,9 +1,11 @@
 """A local S3 server for the tests: moto's S3 on a free localhost port, behind a WSGI layer that
 counts what it answers (requests by kind, bytes sent in GET answers, bytes received in PUTs), so
-that a test can check what a run asked of the bucket, not only what ended there."""
+that a test can check what a run asked of the bucket, not only what ended there, and that can
+answer a share of the requests with the errors S3 gives under load (:meth:`S3Server.faults`)."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -37,6 +39,8 @@ class S3Server:
         self._inner = DomainDispatcherApplication(create_backend_app)
         self._counts: Counter = Counter()
         self._lock = threading.Lock()
+        self._fault_share = 0.0
+        self._fault_draw = random.Random(0)
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, name="s3-server", daemon=True)
         self._thread.start()
@@ -55,12 +59,39 @@ class S3Server:
                 self._counts.clear()
         return out
 
+    def faults(self, share: float, seed: int = 0) -> None:
+        """From now on answer ``share`` (0..1; 0 stops) of the requests, drawn at random with
+        ``seed``, with an error in place of moto: in turn ``503 SlowDown`` (S3's answer to too
+        many requests) and ``500 InternalError``; nothing reaches the bucket. Counted as
+        ``faults``."""
+        with self._lock:
+            self._fault_share = share
+            self._fault_draw = random.Random(seed)
+
+    def _fault(self) -> tuple[str, bytes] | None:
+        with self._lock:
+            if not self._fault_share or self._fault_draw.random() >= self._fault_share:
+                return None
+            self._counts["faults"] += 1
+            n = self._counts["faults"]
+        status, code = (("503 Slow Down", "SlowDown") if n % 2
+                        else ("500 Internal Server Error", "InternalError"))
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                f"<Message>injected by the test server</Message></Error>").encode()
+        return status, body
+
     def _app(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         kind = request_kind(environ)
         with self._lock:
             self._counts[kind] += 1
             if kind == "PUT":
                 self._counts["bytes_put"] += int(environ.get("CONTENT_LENGTH") or 0)
+        fault = self._fault()
+        if fault is not None:
+            status, body = fault
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))  # the request's body
+            start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
         def counting_start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             if kind == "GET" and status.startswith("2"):

@@ -237,30 +237,49 @@ def test_sync_up_and_down_mirror_a_tree(s3, tmp_path: Path) -> None:
         objstore.sync_down(f"s3://{BUCKET}/sync/none", tmp_path / "none")
 
 
+def _reference_and_remote(s3, folder: Path, out: str, **changes) -> tuple[Path, Path, dict]:
+    """The tiny region with county statistics, its stages run one by one with local inputs and
+    output (the reference: its tables folder is returned), its inputs uploaded to the bucket, and a
+    configuration naming only URLs, writing to ``out`` (its path and mapping; ``changes`` set)."""
+    local_cfg = make_tiny_region(folder / "local", cluster=CLUSTER)
+    _edit(local_cfg, county_stats=_county_stats(local_cfg.parent).name)
+    run_stages(load_config(local_cfg), "ingest", "transitions_esv", "driver_analysis", "compensation")
+    name = folder.name
+    for f in ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif", "county_stats.csv"):
+        s3.put_file(str(local_cfg.parent / f), f"{BUCKET}/{name}/inputs/{f}")
+    inputs = f"s3://{BUCKET}/{name}/inputs"
+    doc = yaml.safe_load(local_cfg.read_text())
+    doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
+    doc["zones"]["path"] = f"{inputs}/zones.gpkg"
+    doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
+    doc |= {"county_stats": f"{inputs}/county_stats.csv", "output": out, **changes}
+    remote_cfg = folder / "remote" / "config.yaml"
+    remote_cfg.parent.mkdir()
+    remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return local_cfg.parent / "out" / "tables", remote_cfg, doc
+
+
+def _same_tables(s3, out: str, local_tables: Path) -> dict[str, bytes]:
+    """The run's tree in the bucket, after checking its tables equal the local run's byte for byte
+    (a GeoPackage records when it was written: not compared)."""
+    bucket = _tree(s3, out)
+    tables = {k.removeprefix("tables/"): v for k, v in bucket.items() if k.startswith("tables/")}
+    assert set(tables) == {f.name for f in local_tables.iterdir()}
+    assert {"compensation.csv", "esv_by_service.csv", "geodetector_factor.csv"} <= set(tables)
+    differ = {name for name, data in tables.items() if data != (local_tables / name).read_bytes()}
+    assert differ <= {"compensation.gpkg"}, differ
+    return bucket
+
+
 @pytest.mark.slow  # the moto S3 server, a Prefect server, flows on a LocalCluster of worker processes
 def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_server, tmp_path: Path,
                                                                  caplog, capfd) -> None:
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.INFO, logger="prefect")  # make test runs Prefect at WARNING
-    # The same region with local inputs and output, its stages run one by one: the reference.
-    local_cfg = make_tiny_region(tmp_path / "local", cluster=CLUSTER)
-    _edit(local_cfg, county_stats=_county_stats(local_cfg.parent).name)
-    ref = load_config(local_cfg)
-    run_stages(ref, "ingest", "transitions_esv", "driver_analysis", "compensation")
-    local_tables = tmp_path / "local" / "out" / "tables"
-    # Its inputs uploaded to the bucket; a configuration naming only URLs.
-    for name in ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif", "county_stats.csv"):
-        s3.put_file(str(local_cfg.parent / name), f"{BUCKET}/inputs/{name}")
-    inputs, out = f"s3://{BUCKET}/inputs", f"s3://{BUCKET}/runs/tiny"
-    doc = yaml.safe_load(local_cfg.read_text())
-    doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
-    doc["zones"]["path"] = f"{inputs}/zones.gpkg"
-    doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
-    doc |= {"county_stats": f"{inputs}/county_stats.csv", "output": out, "work_dir": "work1",
-            "compensation": {"footprint_table": "no_such_table"}}  # only compensation reads it
-    remote_cfg = tmp_path / "remote" / "config.yaml"
-    remote_cfg.parent.mkdir()
-    remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+    inputs, out = f"s3://{BUCKET}/{tmp_path.name}/inputs", f"s3://{BUCKET}/runs/tiny"
+    local_tables, remote_cfg, doc = _reference_and_remote(
+        s3, tmp_path, out, work_dir="work1",
+        compensation={"footprint_table": "no_such_table"})  # only compensation reads it
 
     cfg = load_config(remote_cfg)  # validating writes nothing to the output
     assert cfg.remote_output == out and cfg.output == tmp_path / "remote" / "work1" / "output"
@@ -292,15 +311,10 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     assert (tmp_path / "remote" / "work2" / "output" / "store.zarr" / "zarr.json").is_file()
     fetched = {f.name for f in (tmp_path / "remote").rglob("*") if f.is_file()}
     assert not fetched & {"lc_2000.tif", "lc_2010.tif", "elev.tif"}  # the rasters were never copied
-    bucket = _tree(s3, out)
+    bucket = _same_tables(s3, out, local_tables)
     assert {f"{s}.json" for s in NAMES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
     assert any(k.startswith("store.zarr/esv/") for k in bucket)
     assert "report.html" in bucket and "figures/esv_2000.png" in bucket
-    tables = {k.removeprefix("tables/"): v for k, v in bucket.items() if k.startswith("tables/")}
-    assert set(tables) == {f.name for f in local_tables.iterdir()}
-    assert {"compensation.csv", "esv_by_service.csv", "geodetector_factor.csv"} <= set(tables)
-    differ = {name for name, data in tables.items() if data != (local_tables / name).read_bytes()}
-    assert differ <= {"compensation.gpkg"}, differ  # a GeoPackage records when it was written
 
     # Credentials: nowhere in what was written or logged.
     secrets = (KEY_ID, SECRET, TOKEN)
@@ -310,3 +324,23 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     logged = caplog.text + "".join(capfd.readouterr())
     assert "published to" in logged and "downloaded its outputs" in logged
     assert not any(s in logged for s in secrets)
+
+
+@pytest.mark.slow  # the moto S3 server, a Prefect server, a flow on a LocalCluster of worker processes
+def test_a_remote_run_rides_out_a_bucket_failing_a_share_of_requests(s3_server, s3, prefect_server,
+                                                                     tmp_path: Path) -> None:
+    out = f"s3://{BUCKET}/runs/faulty"
+    local_tables, remote_cfg, _ = _reference_and_remote(s3, tmp_path, out, work_dir="work")
+    s3_server.counts(reset=True)
+    # 503 SlowDown and 500 InternalError in turn, on 6 % of the requests: each costs the client
+    # a wait of ~0.5 s before it asks again (botocore's backoff; s3fs's after that).
+    s3_server.faults(0.06, seed=7)
+    try:
+        run_flow(str(remote_cfg))  # reads the rasters' windows on its worker, publishes each stage
+    finally:
+        s3_server.faults(0)
+    counts = s3_server.counts()
+    assert counts["faults"] >= 10 and counts["GET"] >= 20 and counts["PUT"] >= 20, counts
+    bucket = _same_tables(s3, out, local_tables)  # every answer retried: nothing lost
+    record = json.loads(bucket["run.json"])
+    assert all(record["stage_ran"].values())

@@ -194,7 +194,7 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0, verify
     # Every stage finished with the same inputs needs no check of them (a rerun stays quick);
     # otherwise input errors are one line here, before Prefect starts.
     inputs.checked(cfg)  # the flow's own check (same process) finds it done
-    from ecodask.io.lock import output_lock
+    from ecodask.io.lock import run_lock
     from ecodask.present.progress import displaying
     from ecodask.present.progress_bar import (
         StageProgressDisplay,
@@ -206,7 +206,7 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0, verify
 
     # A bad input found inside a stage is the user's to fix: Prefect's log keeps its line, and the
     # traceback only with --debug (the error itself is printed once, at the end).
-    with (output_lock(RunFolder(cfg.output).state, wait_s=wait),  # one run per output at a time
+    with (run_lock(RunFolder(cfg.output).state, cfg.remote_output, wait_s=wait),  # one run per output
           contextlib.nullcontext() if _state["debug"] else user_errors_without_tracebacks()):
         if _state["quiet"]:
             with quiet_console_logs():

@@ -34,7 +34,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ecodask.errors import EcodaskError
 from ecodask.io.layout import RunFolder
-from ecodask.io.lock import output_lock
+from ecodask.io.lock import run_lock
 from ecodask.present import report, summaries
 from ecodask.present.progress import ChunkProgress, RunProgress, display_sinks, tee
 from ecodask.run import inputs, resume, transaction
@@ -144,7 +144,8 @@ def run_flow(config_path: str, force: list[str] | None = None, verify: bool = Fa
     t0 = time.perf_counter()
     cfg = validate_task(str(config_path))
     timings["validate"] = time.perf_counter() - t0
-    with output_lock(RunFolder(cfg.output).state):  # one run per output (the command line's, again)
+    # One run per output (the command line's lock, again), in its bucket too when it is remote.
+    with run_lock(RunFolder(cfg.output).state, cfg.remote_output):
         return _run_stages(cfg, force, "all" if verify else "sample", started, timings, log)
 
 

@@ -1,4 +1,5 @@
-"""One run at a time per output folder: an exclusive lock on ``<output>/.ecodask/lock``.
+"""One run at a time per output folder: an exclusive lock on ``<output>/.ecodask/lock`` (and with a
+remote output, its lock in the bucket too: :func:`run_lock`, :mod:`ecodask.io.bucket_lock`).
 
 The lock is the kernel's (``flock``) on that file, held while the process runs: it goes with the
 process however it ends (a crash, a kill), so a lock left behind is never mistaken for a live
@@ -44,7 +45,8 @@ def holder(lock_path: str | Path) -> dict[str, object]:
     return info if isinstance(info, dict) else {}
 
 
-def _describe(info: dict[str, object]) -> str:
+def describe_holder(info: dict[str, object]) -> str:
+    """A lock's holder in a message: its pid, host, user, start and command."""
     if not info:
         return "another process"
     return (f"pid {info.get('pid')} on {info.get('host')} (user {info.get('user')}, started "
@@ -84,8 +86,9 @@ def output_lock(state_dir: str | Path, wait_s: float = 0.0, poll_s: float = 0.2)
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise OutputLockedError(
-                        f"{path}: the output is in use by another ecodask run, {_describe(holder(path))};"
-                        " wait for it to finish (or --wait SECONDS), or stop it") from None
+                        f"{path}: the output is in use by another ecodask run, "
+                        f"{describe_holder(holder(path))}; wait for it to finish (or --wait SECONDS), "
+                        "or stop it") from None
                 time.sleep(poll_s)
         info = {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(),
                 "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -110,3 +113,18 @@ def output_lock(state_dir: str | Path, wait_s: float = 0.0, poll_s: float = 0.2)
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)  # nobody holds it now
             os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def run_lock(state_dir: str | Path, remote: str | None = None, wait_s: float = 0.0) -> Iterator[Path]:
+    """:func:`output_lock` of the output folder, and with a ``remote`` output URL the lock in its
+    bucket as well (:func:`ecodask.io.bucket_lock.bucket_lock`): runs on machines that share no
+    disk exclude each other there."""
+    with output_lock(state_dir, wait_s=wait_s) as path:
+        if remote is None:
+            yield path
+            return
+        from ecodask.io.bucket_lock import bucket_lock
+
+        with bucket_lock(remote, wait_s=wait_s):
+            yield path

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ecodask.io.layout import RunFolder
-from ecodask.io.lock import output_lock
+from ecodask.io.lock import run_lock
 from ecodask.run import inputs, resume, transaction
 from ecodask.run.record import write_run_record
 from ecodask.run.stages import NAMES, STAGES
@@ -39,7 +39,7 @@ def run(config: str | Path, stages: Sequence[str] | None = None, force: Sequence
     final = inputs.load(config)
     inputs.checked(final)
     chunks = "all" if verify else "sample"
-    with output_lock(RunFolder(final.output).state, wait_s=wait_s):
+    with run_lock(RunFolder(final.output).state, final.remote_output, wait_s=wait_s):
         keys = resume.plan(final)
         work = transaction.begin(final, force, keys, chunks)
         cfg = work.cfg

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from ecodask import __version__
-from ecodask.io import objstore
+from ecodask.io import bucket_lock, objstore
 from ecodask.io.atomic import write_json
 from ecodask.io.catalogs import load_esv_table
 from ecodask.io.layout import RUN_RECORD, RunFolder
@@ -43,6 +43,7 @@ def write_run_record(
     }
     path = write_json(record, RunFolder(folder or cfg.output).run_record)
     if remote is not None:
+        bucket_lock.check(remote)
         objstore.put_file(path, objstore.join(remote, RUN_RECORD))
     return path
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from ecodask import __version__
 from ecodask.crashpoints import crash_point
 from ecodask.errors import ConfigError, problem
-from ecodask.io import objstore
+from ecodask.io import bucket_lock, objstore
 from ecodask.io.atomic import write_json
 from ecodask.io.layout import STATE_DIR, RunFolder
 from ecodask.run import verify
@@ -181,11 +181,13 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     """Sync the stage's outputs and its upstream stages' to the remote output, and ``written``
     (other files the stage wrote, relative to the output folder), then upload its manifest."""
     remote = str(cfg.remote_output)
+    bucket_lock.check(remote)  # a run whose lock was taken over writes nothing more there
     rels = {k: _relative(cfg, v) for k, v in outputs.items()}
     trees = set(rels.values()) | {_relative(cfg, p) for p in _upstream_outputs(cfg, stage).values()
                                   if Path(p).exists()}
     trees |= {w for w in written if not any(w == t or w.startswith(t + "/") for t in trees)}
     n = sum(objstore.sync_up(cfg.output / rel, objstore.join(remote, rel)) for rel in sorted(trees))
+    bucket_lock.check(remote)
     objstore.put_json({"stage": stage, "key": key, "outputs": rels}, _remote_manifest(cfg, stage))
     log(f"stage {stage}: published to {remote} ({n} files changed)")
 

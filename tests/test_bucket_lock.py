@@ -1,0 +1,106 @@
+"""The lock of a remote output in its bucket (ecodask.io.bucket_lock), on a local S3 server: one
+holder at a time by conditional PUTs, a dead holder's lock taken over after its lease, a holder
+whose lock was taken over stopped before it writes, re-entry by the same process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ecodask.io import bucket_lock, objstore
+from ecodask.io.lock import OutputLockedError
+
+from helpers import deadline, wait_until
+from s3_server import S3Server
+
+pytestmark = pytest.mark.slow  # the moto S3 server
+
+BUCKET = "ecodask-lock-test"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = S3Server()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_SESSION_TOKEN"):
+            mp.delenv(name, raising=False)
+        mp.setenv("AWS_ACCESS_KEY_ID", "AKIALOCKTEST")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "lock-test-secret")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("AWS_ENDPOINT_URL", server.endpoint)
+        fs, _ = objstore.filesystem(f"s3://{BUCKET}")
+        fs.mkdir(BUCKET)
+        yield fs
+    server.stop()
+
+
+def _lock_path(out: str) -> str:
+    return bucket_lock.lock_url(out).removeprefix("s3://")
+
+
+def test_one_holder_at_a_time_and_the_lock_goes_with_it(s3) -> None:
+    out = f"s3://{BUCKET}/runs/one"
+    with bucket_lock.bucket_lock(out) as url:
+        assert url == f"{out}/.ecodask/lock"
+        doc = json.loads(s3.cat_file(_lock_path(out)))
+        assert doc["pid"] > 0 and doc["lease_s"] == bucket_lock.LEASE_S
+        # Another process (another machine, as far as the bucket knows) is refused, naming us.
+        other = subprocess.run(
+            [sys.executable, "-c", "from ecodask.io.bucket_lock import bucket_lock\n"
+             f"with bucket_lock({out!r}): pass"], capture_output=True, text=True,
+            timeout=deadline(60))
+        assert other.returncode != 0 and "OutputLockedError" in other.stderr
+        assert f"pid {doc['pid']}" in other.stderr and "in use by another ecodask run" in other.stderr
+        with bucket_lock.bucket_lock(out):  # the same process again (the command line, then its flow)
+            pass
+        assert s3.exists(_lock_path(out))  # still held by the outer block
+    assert not s3.exists(_lock_path(out))
+    with bucket_lock.bucket_lock(out):  # free again
+        pass
+
+
+def test_two_takers_at_once_one_wins(s3) -> None:
+    url = bucket_lock.lock_url(f"s3://{BUCKET}/runs/race")
+    first, second = bucket_lock._Lease(url, 60), bucket_lock._Lease(url, 60)
+    assert first.try_take() is None
+    assert "renewed" in second.try_take()  # the conditional PUT refused it
+    first.release()
+
+
+def test_a_dead_holders_lock_is_taken_over_after_its_lease(s3) -> None:
+    out = f"s3://{BUCKET}/runs/dead"
+    url = bucket_lock.lock_url(out)
+    # A holder that never renews (killed): its lock object ages on the server.
+    dead = bucket_lock._Lease(url, 2.0)
+    assert dead.try_take() is None
+    with pytest.raises(OutputLockedError, match="renewed"):
+        with bucket_lock.bucket_lock(out, lease_s=2.0):
+            pass
+    with bucket_lock.bucket_lock(out, wait_s=deadline(30), lease_s=2.0, poll_s=0.2):  # waits out the lease
+        assert s3.info(_lock_path(out))["ETag"] != dead.etag  # taken over: written anew
+
+
+def test_a_holder_whose_lock_was_taken_over_writes_nothing_more(s3) -> None:
+    out = f"s3://{BUCKET}/runs/lost"
+    bucket_lock.check(out)  # not held: nothing to say
+    with bucket_lock.bucket_lock(out, lease_s=2.0):
+        bucket_lock.check(out)
+        # Renewed every quarter lease, so never stale (the server's LastModified is in whole seconds).
+        first = s3.info(_lock_path(out))["ETag"]
+        wait_until(lambda: s3.info(_lock_path(out))["ETag"] != first, 30, "a renewal of the lock")
+        assert "renewed" in bucket_lock._Lease(bucket_lock.lock_url(out), 2.0).try_take()
+        # Another run takes the lock over (as it would after this one stalled past its lease).
+        s3.pipe_file(_lock_path(out), b'{"pid": 1, "host": "elsewhere"}')
+
+        def refused() -> bool:
+            try:
+                bucket_lock.check(out)
+            except OutputLockedError as exc:
+                return "taken over" in str(exc)
+            return False
+
+        wait_until(refused, 30, "the holder's next renewal to find its lock taken over")
+    assert json.loads(s3.cat_file(_lock_path(out)))["host"] == "elsewhere"  # not ours to delete

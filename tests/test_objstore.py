@@ -316,6 +316,19 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     assert any(k.startswith("store.zarr/esv/") for k in bucket)
     assert "report.html" in bucket and "figures/esv_2000.png" in bucket
 
+    # A rerun trusts the bucket only as each stage published it (sizes and ETags in its manifest):
+    # a chunk gone and a table replaced send their stages round again, nothing else.
+    again = load_config(remote_cfg)
+    assert resume.pending(again)[0] == {}
+    chunk = next(k for k in bucket if k.startswith("store.zarr/landcover/c/"))
+    s3.rm_file(f"{BUCKET}/runs/tiny/{chunk}")
+    s3.pipe_file(f"{BUCKET}/runs/tiny/tables/esv_by_service.csv", b"edited\n")
+    owner = next(s for s in NAMES if "tables/esv_by_service.csv" in json.loads(
+        bucket[f".ecodask/stages/{s}.json"])["files"])
+    assert set(resume.pending(again)[0]) == {"ingest", owner}
+    done, diffs = resume._remote_check(again, "ingest", resume.plan(again)["ingest"])
+    assert done is None and diffs == [f"{chunk}: missing"]
+
     # Credentials: nowhere in what was written or logged.
     secrets = (KEY_ID, SECRET, TOKEN)
     written = [v for k, v in bucket.items() if k.endswith(".json")]

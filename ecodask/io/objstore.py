@@ -322,6 +322,15 @@ def _remote_files(fs: AbstractFileSystem, root: str) -> dict[str, dict[str, Any]
     return out
 
 
+def listing(url: str) -> dict[str, tuple[int, str]]:
+    """Size (bytes) and ETag of every object under the prefix ``url``, by path relative to it
+    (``""``: ``url`` is itself an object), from one LIST request per 1,000 objects (no content
+    read); ``{}`` when there is none."""
+    fs, root = filesystem(url)
+    return {rel: (int(info["size"]), str(info.get("ETag") or "").strip('"'))
+            for rel, info in _remote_files(fs, root).items()}
+
+
 def _join_path(root: str, rel: str) -> str:
     return f"{root}/{rel}" if rel else root
 

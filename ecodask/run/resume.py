@@ -134,20 +134,37 @@ def _inside(cfg: RunConfig, path: str) -> str:
 def finished(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample") -> dict[str, str] | None:
     """The outputs recorded by the stage's manifest if it holds ``key``, every output exists and
     what it wrote checks (``chunks``: see :mod:`ecodask.run.verify`); with a remote output: the
-    bucket's manifest and outputs, the local paths they map to."""
+    bucket's manifest and outputs (checked by :func:`_remote_check`), the local paths they map to."""
     if cfg.remote_output is None:
         return _local_manifest(cfg, stage, key, chunks)
+    return _remote_check(cfg, stage, key)[0]
+
+
+def _remote_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] | None, list[str]]:
+    """The local paths of the outputs the bucket's manifest of ``stage`` records if it holds
+    ``key`` and every file the stage was the last to write is in the bucket with the size and
+    ETag the manifest recorded at publication (a listing; no content read); else None, with what
+    differs when that is the reason. A manifest without file records (an earlier version) is not
+    trusted: the stage runs again."""
     m = objstore.read_json(_remote_manifest(cfg, stage))
-    if not isinstance(m, dict) or m.get("key") != key:
-        return None
+    if not isinstance(m, dict) or m.get("key") != key or not isinstance(m.get("files"), dict):
+        return None, []
     outputs = {str(k): str(v) for k, v in m.get("outputs", {}).items()}
     try:
         local = {k: str(cfg.output / _relative(cfg, cfg.output / v)) for k, v in outputs.items()}
     except ValueError:
-        return None
-    if not all(objstore.exists(objstore.join(cfg.remote_output, v)) for v in outputs.values()):
-        return None
-    return local
+        return None, []
+    remote = str(cfg.remote_output)
+    records = [(s, m["files"]) if s == stage else (s, (objstore.read_json(_remote_manifest(cfg, s)) or {})
+                                                    .get("files") or {}) for s in NAMES]
+    mine = {rel: rec for rel, (owner, rec) in verify.owners(records).items() if owner == stage}
+    now = _bucket_records(remote, set(mine))
+    diffs = sorted(f"{rel}: missing" if rel not in now else f"{rel}: replaced in the bucket since "
+                   f"(size {now[rel][0]}, ETag {now[rel][1]}; {size}, {etag} when published)"
+                   for rel, (size, etag) in mine.items() if now.get(rel) != (size, etag))
+    if not all(objstore.exists(objstore.join(remote, v)) for v in outputs.values()):
+        return None, diffs
+    return (None if diffs else local), diffs
 
 
 def plan(cfg: RunConfig) -> dict[str, str]:
@@ -176,6 +193,18 @@ def _upstream_outputs(cfg: RunConfig, stage: str) -> dict[str, str]:
     return out
 
 
+def _bucket_records(remote: str, rels: set[str]) -> dict[str, tuple[int, str]]:
+    """Size and ETag in the bucket of each of ``rels`` (paths relative to the remote output) that is
+    there, from a listing of each top-level entry they lie in."""
+    out: dict[str, tuple[int, str]] = {}
+    for top in sorted({r.split("/", 1)[0] for r in rels}):
+        for rel, rec in objstore.listing(objstore.join(remote, top)).items():
+            full = f"{top}/{rel}" if rel else top
+            if full in rels:
+                out[full] = rec
+    return out
+
+
 def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
             log: Callable[[str], None] = print, written: Sequence[str] = ()) -> None:
     """Sync the stage's outputs and its upstream stages' to the remote output, and ``written``
@@ -187,8 +216,12 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
                                   if Path(p).exists()}
     trees |= {w for w in written if not any(w == t or w.startswith(t + "/") for t in trees)}
     n = sum(objstore.sync_up(cfg.output / rel, objstore.join(remote, rel)) for rel in sorted(trees))
+    # What the bucket now holds of the files the stage wrote: size and ETag from a listing, which
+    # a rerun compares before it trusts the stage (the ETag changes with the bytes).
+    files = _bucket_records(remote, {w for w in written if not verify.is_partial(w)})
     bucket_lock.check(remote)
-    objstore.put_json({"stage": stage, "key": key, "outputs": rels}, _remote_manifest(cfg, stage))
+    objstore.put_json({"stage": stage, "key": key, "outputs": rels, "files": files},
+                      _remote_manifest(cfg, stage))
     log(f"stage {stage}: published to {remote} ({n} files changed)")
 
 
@@ -217,7 +250,7 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     elif cfg.remote_output is None:
         done, diffs = _local_check(cfg, stage, key, chunks)
     else:
-        done = finished(cfg, stage, key)
+        done, diffs = _remote_check(cfg, stage, key)
     if diffs:
         shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
         log(f"stage {stage}: finished earlier with the same inputs, but its outputs changed since "

@@ -83,6 +83,25 @@ def test_a_dead_holders_lock_is_taken_over_after_its_lease(s3) -> None:
         assert s3.info(_lock_path(out))["ETag"] != dead.etag  # taken over: written anew
 
 
+def test_a_killed_holders_lock_on_this_machine_is_taken_over_at_once(s3) -> None:
+    out = f"s3://{BUCKET}/runs/killed"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom ecodask.io.bucket_lock import bucket_lock\n"
+         f"with bucket_lock({out!r}):\n    print('held', flush=True)\n    time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputLockedError, match=f"pid {holder.pid} "):
+            with bucket_lock.bucket_lock(out):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: it never releases the lock
+        holder.wait()
+    assert json.loads(s3.cat_file(_lock_path(out)))["pid"] == holder.pid
+    with bucket_lock.bucket_lock(out):  # no wait for the lease: its holder is gone from this machine
+        assert json.loads(s3.cat_file(_lock_path(out)))["pid"] != holder.pid
+
+
 def test_a_holder_whose_lock_was_taken_over_writes_nothing_more(s3) -> None:
     out = f"s3://{BUCKET}/runs/lost"
     bucket_lock.check(out)  # not held: nothing to say

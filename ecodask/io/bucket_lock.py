@@ -5,8 +5,9 @@ created with a conditional PUT (``If-None-Match: *``: the server refuses it when
 so of two runs starting at once exactly one gets it) and says who holds it (user, host, pid, start
 time, command). Its holder renews it every ``lease_s / 4`` seconds with a PUT conditional on the
 ETag it last wrote (``If-Match``). A lock the server last modified more than ``lease_s`` seconds ago
-(its clock, ``LastModified``, against this machine's) is a dead holder's, a killed run's: the next
-run takes it over with a PUT conditional on that ETag, so of two takers one wins. A holder whose
+(its clock, ``LastModified``, against this machine's) is a dead holder's, a killed run's, and so is
+one whose holder ran on this machine under a pid that no longer exists: the next run takes it over
+with a PUT conditional on that ETag, so of two takers one wins. A holder whose
 renewal is refused has lost its lock (it stalled past its lease and another run took over):
 :func:`check` then raises before its next write to the bucket. Released with a DELETE
 conditional on its ETag. A process that holds the lock may take it again (the command line, then
@@ -54,6 +55,17 @@ def _refused(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__
     return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Lease:
@@ -109,11 +121,14 @@ class _Lease:
         doc, etag, age = self.holder()
         if etag is None:
             return "a run that has just released it"  # gone between the two requests: try again
-        if age > self.lease_s:
+        dead = (doc.get("host") == socket.gethostname() and isinstance(doc.get("pid"), int)
+                and not _alive(doc["pid"]))
+        if age > self.lease_s or dead:
             try:
                 self.etag = self._put(IfMatch=etag)
-                log.warning("%s: took over the lock of a run not heard from for %.0f s (%s)",
-                            self.url, age, describe_holder(doc))
+                log.warning("%s: took over the lock of a run %s (%s)", self.url,
+                            "gone from this machine" if dead else f"not heard from for {age:.0f} s",
+                            describe_holder(doc))
                 return None
             except Exception as exc:  # noqa: BLE001
                 if not _refused(exc):

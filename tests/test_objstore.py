@@ -6,10 +6,15 @@ and credentials never written or logged."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import pickle
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +22,7 @@ import pytest
 import yaml
 
 from ecodask.errors import CatalogError, ConfigError
-from ecodask.io import objstore
+from ecodask.io import bucket_lock, objstore
 from ecodask.io.provenance import file_checksum
 from ecodask.run import resume
 from ecodask.run.config import load_config
@@ -26,7 +31,7 @@ from ecodask.synth import class_counts_by_zone, make_county_stats
 from flows.run import run_flow
 
 from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
-from helpers import edit_yaml, run_stages
+from helpers import deadline, edit_yaml, run_stages, wait_until
 from s3_server import S3Server
 
 BUCKET = "ecodask-test"
@@ -357,3 +362,47 @@ def test_a_remote_run_rides_out_a_bucket_failing_a_share_of_requests(s3_server, 
     bucket = _same_tables(s3, out, local_tables)  # every answer retried: nothing lost
     record = json.loads(bucket["run.json"])
     assert all(record["stage_ran"].values())
+
+
+@pytest.mark.slow  # the moto S3 server, a Prefect server, whole runs as subprocesses, killed
+def test_a_remote_run_killed_mid_run_resumes_where_it_stopped(s3, prefect_api, tmp_path: Path) -> None:
+    out = f"s3://{BUCKET}/runs/killed"
+    local_tables, remote_cfg, _ = _reference_and_remote(s3, tmp_path, out, work_dir="work")
+    env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
+
+    def ecodask_run() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(remote_cfg)], env=env,
+                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    # Kill the run and its Dask workers (the whole process group, as a machine going down would)
+    # as soon as its first stage is published: the bucket's lock stays behind, held by a dead pid.
+    proc = ecodask_run()
+    ingest = f"{BUCKET}/runs/killed/.ecodask/stages/ingest.json"
+
+    def published() -> bool:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        s3.invalidate_cache()
+        return s3.exists(ingest)
+
+    try:
+        wait_until(published, 300, "the ingest stage published to the bucket", interval=0.02)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    s3.invalidate_cache()
+    assert s3.exists(bucket_lock.lock_url(out).removeprefix("s3://"))  # a dead run's lock
+    assert not s3.exists(f"{BUCKET}/runs/killed/run.json")  # the run never finished
+    proc = ecodask_run()
+    output, _ = proc.communicate(timeout=deadline(600))
+    assert proc.returncode == 0, output
+    record = json.loads(s3.cat_file(f"{BUCKET}/runs/killed/run.json"))
+    assert record["stage_ran"]["ingest"] is False and record["stage_ran"]["figures"] is True, record
+    bucket = _same_tables(s3, out, local_tables)
+    store = {k: v for k, v in bucket.items() if k.startswith("store.zarr/")}
+    local_store = local_tables.parent / "store.zarr"
+    assert store.keys() == {f.relative_to(local_store.parent).as_posix() for f in local_store.rglob("*")
+                            if f.is_file()}
+    differ = sorted(k for k, v in store.items() if v != (local_store.parent / k).read_bytes())
+    assert not differ, differ  # every array, value for value (and its metadata, byte for byte)

@@ -19,6 +19,7 @@ checked against the last stage that wrote it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
+from ecodask.chunked.batches import map_batches
 from ecodask.io.commit import leftover
 from ecodask.io.layout import STATE_DIR, STORE
 from ecodask.io.provenance import file_checksum
@@ -67,13 +69,24 @@ def is_partial(rel: str) -> bool:
     return parts[-1].startswith(".") or any(leftover(p, i < len(parts) - 1) for i, p in enumerate(parts))
 
 
-def checksums(root: Path, rels: Sequence[str]) -> list[str]:
-    """The checksums of the files ``rels`` under ``root``, hashed on a thread per core (hashing
-    releases the GIL)."""
+def hash_files(root: Path, rels: Sequence[str]) -> list[str]:
+    """The checksums of the files ``rels`` under ``root``, on a thread per core of this machine
+    (hashing releases the GIL)."""
     if len(rels) < 64:
         return [file_checksum(root / rel) for rel in rels]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         return list(pool.map(lambda rel: file_checksum(root / rel), rels, chunksize=256))
+
+
+#: Files hashed by one task of :func:`checksums`.
+HASH_BATCH = 1024
+
+
+def checksums(root: Path, rels: Sequence[str]) -> list[str]:
+    """The checksums of the files ``rels`` under ``root``: up to :data:`HASH_BATCH` files here,
+    more in tasks of that many on the current Dask scheduler, so that a run's cluster (whose workers
+    see the output folder: they wrote it) hashes what a stage wrote, not the flow's process alone."""
+    return map_batches(functools.partial(hash_files, root), list(rels), HASH_BATCH)
 
 
 def written(root: Path, before: Mapping[str, tuple[int, int]]) -> dict[str, Record]:

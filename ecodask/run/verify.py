@@ -2,8 +2,8 @@
 
 When a stage finishes, its manifest lists every file it wrote (the files of the output folder
 that are new or changed since it started) with its size and checksum (BLAKE2b), Zarr chunks
-included (hashed on a thread per core). Before a rerun skips a stage it checks each file the
-stage was the last to write:
+included (hashed by the run's cluster, :func:`checksums`). Before a rerun skips a stage it
+checks each file the stage was the last to write:
 
 - always: that it is there with the same size (a deleted chunk, a truncated table);
 - always: the content of every file but the chunks (tables, figures, metadata);

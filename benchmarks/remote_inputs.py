@@ -1,17 +1,20 @@
 """Input rasters read in place from a bucket (issue 19, "What it costs"): what ingest's window reads
 ask of an S3 server, against the same reads from local disk.
 
-    python -m benchmarks.run --suite remote_inputs [--size 8192] [--years 2] [--chunks 1024 2048 4096]
-        [--blocks 64 256 1024] [--formats gtiff256 cog512] [--workers 2] [--repeats 1] [--out bench-output]
+    python -m benchmarks.run --suite remote_inputs [--size 12288] [--width PX] [--years 2]
+        [--chunks 1024 2048 4096] [--blocks 64 256 1024] [--formats gtiff256 cog512] [--no-gdal]
+        [--workers 2] [--repeats 1] [--out bench-output]
 
 The data: real Wuhan 30 m land cover tiled and mirrored (:mod:`benchmarks.wuhan_texture_data`), cut to
-``--size`` px square, one file a year (the first ``--years`` of 2003, 2005, 2010, 2013) in two layouts:
+``--size`` x ``--width`` px (a square by default; a wide strip has the long tile rows of a
+country-wide grid in few pixels), one file a year (the first ``--years`` of 2003, 2005, 2010, 2013)
+in two layouts:
 
 - ``gtiff256``: a GeoTIFF tiled 256², deflate, as the real-texture benchmark and the Hubei-30m inputs;
 - ``cog512``: a cloud-optimized GeoTIFF (GDAL's COG driver) of 512² tiles, deflate, with its overviews.
 
-Built once under ``<out>/remote-inputs/data-<size>/`` and copied to a local moto S3 server that counts
-the requests it answers by kind and the bytes it sends in answers to GETs
+Built once under ``<out>/remote-inputs/data-<height>x<width>/`` and copied to a local moto S3
+server that counts the requests it answers by kind and the bytes it sends in answers to GETs
 (:func:`benchmarks.stage_commit.s3_server`). Each pass reads every chunk window of the grid of every
 year as ingest reads it, ``WarpedRaster(path, grid, uint8, 0)[window]`` (the grid is the files' own:
 a plain windowed read), one Dask task per chunk-year on a LocalCluster of ``--workers`` processes x 1
@@ -19,13 +22,19 @@ thread, for each chunk size; from local disk (the page cache: the files were jus
 and from the server through :func:`ecodask.io.objstore.rasterio_options` with its read-ahead
 :data:`~ecodask.io.objstore.READ_BLOCK` set on the workers to each of ``--blocks`` KiB. Every window's
 pixels are hashed in its task and must equal the hash of the same window of the whole file read at
-once in this process (asserted, local and remote). Also the streamed checksum of each object
-(:func:`ecodask.io.objstore.checksum`) against the local file's.
+once in this process (asserted, local and remote). The same reads also go through GDAL's own S3
+client (``/vsis3/``, its cache of ranges emptied before each pass), for comparison. Also the
+streamed checksum of each object (:func:`ecodask.io.objstore.checksum`) against the local file's.
+
+``--latency-ms`` delays every answer of the server (real S3 answers in 10-50 ms; moto on localhost in
+about one): the wall seconds then include the latency as a store far from the reader imposes it.
 
 Measured per pass: wall seconds, the workers' CPU seconds (and the server's), requests by kind,
-requests per chunk-year, bytes sent by the server against the files' size. Prints Markdown tables and
-writes ``remote-inputs-results.json``. The server is on localhost (about a millisecond a request);
-real S3 answers a ranged GET in 10-50 ms, so the request counts are the figure to carry over.
+requests per chunk-year (and those naming another bucket than the benchmark's), bytes sent by the
+server against the bytes of the files' full-resolution tiles (what the reads need). Prints Markdown
+tables and writes ``remote-inputs-<height>x<width>-<latency>ms.json``. Without ``--latency-ms`` the
+server answers in about a millisecond; real S3 answers a ranged GET in 10-50 ms, so the request
+counts are the figure to carry over.
 """
 
 from __future__ import annotations
@@ -57,29 +66,44 @@ DATA_VERSION = 1  # bump when the data would change
 
 # --- the data --------------------------------------------------------------------------------------
 
-def build(out: Path, size: int, years: int) -> tuple[Any, dict[str, dict[int, Path]]]:
+def mosaic_grid(height: int, width: int) -> Any:
+    """The real-texture mosaic's grid (:func:`benchmarks.wuhan_texture_data.mosaic_grid`), ``height``
+    x ``width`` px: 30 m, the synthetic Albers, its centre near the origin."""
+    from pyproj import CRS
+
+    from benchmarks.wuhan_texture_data import ANALYSIS_FACTOR, CHUNK, RESOLUTION, TEXTURE_ALBERS
+    from ecodask.science.grid import Grid
+
+    cell = RESOLUTION * ANALYSIS_FACTOR
+    rows, cols = height // ANALYSIS_FACTOR, width // ANALYSIS_FACTOR
+    x0, y1 = -(cols // 2) * cell, (rows - rows // 2) * cell
+    return Grid(CRS.from_user_input(TEXTURE_ALBERS), RESOLUTION, ANALYSIS_FACTOR,
+                (x0, y1 - rows * cell, x0 + cols * cell, y1), CHUNK)
+
+
+def build(out: Path, height: int, width: int, years: int) -> tuple[Any, dict[str, dict[int, Path]]]:
     """The grid and the files by format and year (built once, cached under ``out``)."""
     import rasterio
     import rasterio.shutil
     from rasterio.windows import Window
 
-    from benchmarks.wuhan_texture_data import YEARS, mosaic_grid, read_sources, tile_of
+    from benchmarks.wuhan_texture_data import YEARS, read_sources, tile_of
 
-    grid = mosaic_grid(size)
+    grid = mosaic_grid(height, width)
     chosen = YEARS[:years]
-    root = out / "remote-inputs" / f"data-{size}"
+    root = out / "remote-inputs" / f"data-{height}x{width}"
     files = {f: {y: root / f / f"landcover_{y}.tif" for y in chosen} for f in FORMATS}
     stamp = root / "built.json"
-    params = {"version": DATA_VERSION, "size": size, "years": list(chosen)}
+    params = {"version": DATA_VERSION, "height": height, "width": width, "years": list(chosen)}
     if stamp.exists() and json.loads(stamp.read_text()) == params and all(
             p.is_file() for f in files.values() for p in f.values()):
         return grid, files
     stamp.unlink(missing_ok=True)
     t0 = time.perf_counter()
     codes, _, _ = read_sources()
-    n = math.ceil(size / codes[chosen[0]].shape[0])
     tile = codes[chosen[0]].shape[0]
-    profile = {"driver": "GTiff", "height": size, "width": size, "count": 1, "dtype": "uint8",
+    ny, nx = math.ceil(height / tile), math.ceil(width / tile)
+    profile = {"driver": "GTiff", "height": height, "width": width, "count": 1, "dtype": "uint8",
                "crs": grid.crs, "transform": grid.transform, "nodata": 0, "tiled": True,
                "blockxsize": 256, "blockysize": 256, "compress": "deflate", "BIGTIFF": "IF_SAFER",
                "NUM_THREADS": "2"}  # as benchmarks.wuhan_texture_data.write_landcover
@@ -88,22 +112,32 @@ def build(out: Path, size: int, years: int) -> tuple[Any, dict[str, dict[int, Pa
     for y in chosen:
         path = files["gtiff256"][y]
         with rasterio.open(path, "w", **profile) as dst:
-            for i in range(n):
-                band = np.concatenate([tile_of(codes[y], i, j) for j in range(n)], axis=1)[:, :size]
-                h = min(tile, size - i * tile)
-                dst.write(band[:h], 1, window=Window(0, i * tile, size, h))
+            for i in range(ny):
+                band = np.concatenate([tile_of(codes[y], i, j) for j in range(nx)], axis=1)[:, :width]
+                h = min(tile, height - i * tile)
+                dst.write(band[:h], 1, window=Window(0, i * tile, width, h))
         rasterio.shutil.copy(path, files["cog512"][y], driver="COG", BLOCKSIZE=512, COMPRESS="DEFLATE",
                              OVERVIEW_RESAMPLING="NEAREST", NUM_THREADS=2)
     stamp.write_text(json.dumps(params))
-    print(f"data: {len(chosen)} years x {len(FORMATS)} formats, {size} px, built in "
+    print(f"data: {len(chosen)} years x {len(FORMATS)} formats, {height} x {width} px, built in "
           f"{time.perf_counter() - t0:.0f} s under {root}", flush=True)
     return grid, files
 
 
-def windows(size: int, chunk: int) -> list[tuple[int, int, int, int]]:
-    """(r0, r1, c0, c1) of every chunk window of a ``size`` px square grid, row by row."""
-    edges = [(a, min(a + chunk, size)) for a in range(0, size, chunk)]
-    return [(r0, r1, c0, c1) for r0, r1 in edges for c0, c1 in edges]
+def tile_bytes(path: Path) -> int:
+    """Bytes of the full-resolution tiles of band 1 (a COG's overviews not counted)."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        bw, bh = src.block_shapes[0]
+        return sum(int(src.get_tag_item(f"BLOCK_SIZE_{i}_{j}", "TIFF", bidx=1))
+                   for i in range(-(-src.width // bw)) for j in range(-(-src.height // bh)))
+
+
+def windows(shape: tuple[int, int], chunk: int) -> list[tuple[int, int, int, int]]:
+    """(r0, r1, c0, c1) of every chunk window of a grid of ``shape`` px, row by row."""
+    rows, cols = ([(a, min(a + chunk, n)) for a in range(0, n, chunk)] for n in shape)
+    return [(r0, r1, c0, c1) for r0, r1 in rows for c0, c1 in cols]
 
 
 def digest(a: np.ndarray) -> str:
@@ -226,12 +260,13 @@ def _n(r: dict) -> int:
 
 
 def report(rows: list[dict], sums: list[dict], sizes: dict[str, int], workers: int, block: int) -> None:
+    """The tables; ``sizes``: bytes of the full-resolution tiles of each layout's files."""
     local = {(r["format"], r["chunk"]): r for r in rows if r["source"] == "local"}
     print(f"\nRead from the bucket against local disk (the page cache). fsspec: ecodask's opener, "
           f"READ_BLOCK {block // 1024} KiB; GDAL: /vsis3/. '+30 ms' = requests x "
           f"{S3_LATENCY_S * 1e3:.0f} ms / {workers} readers")
     print("| layout | chunk px | chunk-years | local s (CPU s) | reader | S3 s (CPU s, server CPU s) | "
-          "requests (to another bucket) | per chunk-year | MB got / file MB | +30 ms at S3, s |")
+          "requests (to another bucket) | per chunk-year | MB got / tile MB | +30 ms at S3, s |")
     print("|---|---:|---:|---:|---|---:|---|---:|---:|---:|")
     for r in rows:
         if not (r["source"] == "vsis3" or (r["source"] == "s3" and r["block"] == block)):
@@ -247,7 +282,7 @@ def report(rows: list[dict], sums: list[dict], sizes: dict[str, int], workers: i
               f"{_n(req) * S3_LATENCY_S / workers:.1f} |")
     print("\nREAD_BLOCK (read-ahead of each ranged GET of ecodask's opener)")
     print("| layout | chunk px | READ_BLOCK KiB | S3 s | GET per chunk-year | requests per chunk-year | "
-          "MB got / file MB | +30 ms at S3, s |")
+          "MB got / tile MB | +30 ms at S3, s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted((r for r in rows if r["source"] == "s3"),
                     key=lambda r: (r["format"], r["chunk"], r["block"])):
@@ -266,13 +301,16 @@ def report(rows: list[dict], sums: list[dict], sizes: dict[str, int], workers: i
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=8192, help="side of the mosaic, px (multiple of 32)")
+    ap.add_argument("--size", type=int, default=12288, help="height of the mosaic, px (multiple of 32)")
+    ap.add_argument("--width", type=int, default=None, help="its width, px (default: --size, a square)")
     ap.add_argument("--years", type=int, default=2, help="files (years) read, 1-4")
     ap.add_argument("--chunks", type=int, nargs="+", default=[1024, 2048, 4096], help="chunk sides, px")
     ap.add_argument("--blocks", type=int, nargs="+", default=[64, 256, 1024], help="READ_BLOCK values, KiB")
     ap.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes, one thread each")
     ap.add_argument("--repeats", type=int, default=1, help="runs of every pass, the median reported")
+    ap.add_argument("--latency-ms", type=float, default=0,
+                    help="the server answers every request this much later (real S3: 10-50 ms)")
     ap.add_argument("--no-gdal", dest="gdal", action="store_false",
                     help="skip the reads through GDAL's own S3 client (/vsis3/)")
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
@@ -290,13 +328,17 @@ def main(argv: list[str] | None = None) -> None:
 
     env["gdal"] = rasterio.__gdal_version__
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    grid, files = build(a.out, a.size, a.years)
+    a.width = a.width or a.size
+    shape = (a.size, a.width)
+    grid, files = build(a.out, a.size, a.width, a.years)
     sizes = {f: sum(p.stat().st_size for p in files[f].values()) for f in a.formats}
+    tiles = {f: sum(tile_bytes(p) for p in files[f].values()) for f in a.formats}
     work = (a.out / "remote-inputs" / "work").resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rows: list[dict] = []
     sums: list[dict] = []
+    os.environ["BENCH_S3_LATENCY_MS"] = str(a.latency_ms)  # read by the server's process
     with s3_server(work) as endpoint:
         import s3fs
 
@@ -307,23 +349,23 @@ def main(argv: list[str] | None = None) -> None:
                 fs.put_file(str(p), urls[f][y])
             sums.append({"format": f, **checksums(files[f], urls[f], endpoint)})
         vsis3 = {f: [u.replace("s3://", "/vsis3/", 1) for u in urls[f].values()] for f in a.formats}
-        refs = {(f, c): [reference(files[f][y], windows(a.size, c)) for y in files[f]]
+        refs = {(f, c): [reference(files[f][y], windows(shape, c)) for y in files[f]]
                 for f in a.formats for c in a.chunks}
         with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           host="127.0.0.1") as cluster, Client(cluster) as client:
             # a throwaway pass of each kind first: imports, the workers' first tasks, the server's
             for f in a.formats:
                 c = max(a.chunks)
-                read_pass(client, grid, [str(p) for p in files[f].values()], windows(a.size, c),
+                read_pass(client, grid, [str(p) for p in files[f].values()], windows(shape, c),
                           refs[(f, c)], None)
-                read_pass(client, grid, list(urls[f].values()), windows(a.size, c), refs[(f, c)], endpoint)
+                read_pass(client, grid, list(urls[f].values()), windows(shape, c), refs[(f, c)], endpoint)
                 if a.gdal:
-                    read_pass(client, grid, vsis3[f], windows(a.size, c), refs[(f, c)], endpoint)
+                    read_pass(client, grid, vsis3[f], windows(shape, c), refs[(f, c)], endpoint)
             runs: dict[tuple, list[dict]] = {}
             for _ in range(a.repeats):
                 for f in a.formats:
                     for c in a.chunks:
-                        wins = windows(a.size, c)
+                        wins = windows(shape, c)
                         key = (f, c, "local", 0)
                         runs.setdefault(key, []).append(read_pass(
                             client, grid, [str(p) for p in files[f].values()], wins, refs[(f, c)], None))
@@ -346,19 +388,22 @@ def main(argv: list[str] | None = None) -> None:
                       f"cpu {row['worker_cpu_s']:6.2f} s  {_req(row['requests'])}  "
                       f"{row['requests'].get('bytes_got', 0) / 1e6:.1f} MB", flush=True)
     load_end = os.getloadavg()
-    print(f"\n{started}; grid {a.size} x {a.size} px, {a.years} years; {a.workers} Dask worker processes x 1 "
-          f"thread; load average {env['load_avg_at_start'][0]:.2f} at start, {load_end[0]:.2f} at end; "
+    print(f"\n{started}; grid {a.size} x {a.width} px, {a.years} years; server latency {a.latency_ms:g} ms a "
+          f"request; {a.workers} Dask worker processes x 1 thread; load average "
+          f"{env['load_avg_at_start'][0]:.2f} at start, {load_end[0]:.2f} at end; "
           f"{env['cores']} cores, {env['cpu']}; GDAL {env['gdal']}, rasterio {env['versions']['rasterio']}, "
           f"s3fs {env['versions']['s3fs']}, moto {env['versions']['moto']}; files: "
-          + ", ".join(f"{f} {sizes[f] / 1e6:.1f} MB" for f in a.formats))
+          + ", ".join(f"{f} {sizes[f] / 1e6:.1f} MB ({tiles[f] / 1e6:.1f} MB of full-resolution tiles)"
+                      for f in a.formats))
     block = default_block if default_block in {b * 1024 for b in a.blocks} else a.blocks[0] * 1024
-    report(rows, sums, sizes, a.workers, block)
+    report(rows, sums, tiles, a.workers, block)
     results = {"machine": env, "code": code_state(), "started": started,
-               "args": {k: str(v) for k, v in vars(a).items()}, "file_bytes": sizes,
+               "args": {k: str(v) for k, v in vars(a).items()}, "file_bytes": sizes, "tile_bytes": tiles,
                "load_avg_end": load_end, "rows": rows, "checksums": sums,
                "s3_latency_s_projected": S3_LATENCY_S}
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "remote-inputs-results.json").write_text(json.dumps(results, indent=2, default=str))
+    name = f"remote-inputs-{a.size}x{a.width}-{a.latency_ms:g}ms.json"
+    (a.out / name).write_text(json.dumps(results, indent=2, default=str))
     shutil.rmtree(work, ignore_errors=True)
 
 

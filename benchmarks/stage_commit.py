@@ -87,12 +87,15 @@ def serve_s3(port_file: str) -> None:
     """Run a moto S3 server on a free local port (written to ``port_file``), counting requests by
     kind, the bytes PUT (``bytes_put``) and the bytes sent in answers to GETs of objects or ranges
     (``bytes_got``), and requests naming another bucket than :data:`BUCKET` (``other_bucket``);
-    ``GET /__bench__/counts`` returns the counts, ``DELETE`` resets them."""
+    ``GET /__bench__/counts`` returns the counts, ``DELETE`` resets them. ``BENCH_S3_LATENCY_MS``
+    in the environment: answer every S3 request that much later (a real store's latency; the server
+    answers requests in parallel, as S3 does)."""
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     counts: Counter = Counter()
     lock = threading.Lock()
+    latency = float(os.environ.get("BENCH_S3_LATENCY_MS") or 0) / 1000
     inner = DomainDispatcherApplication(create_backend_app)
 
     def app(environ: dict, start_response: Callable) -> Any:
@@ -121,6 +124,8 @@ def serve_s3(port_file: str) -> None:
                     counts["bytes_got"] += size
             return start_response(status, headers, *rest)
 
+        if latency:
+            time.sleep(latency)
         return inner(environ, counting_start)
 
     class Quiet(WSGIRequestHandler):

@@ -31,6 +31,11 @@
                                                           on a local S3 server (moto), and killed
                                                           mid-commit (see benchmarks/stage_commit.py;
                                                           needs the bench group: icechunk)
+    python -m benchmarks.run --suite remote_inputs [--size 8192] [--chunks 1024 2048 4096]
+                                                          input rasters read in place from a local
+                                                          S3 server (moto) window by window, as a
+                                                          GeoTIFF and a COG, against local disk
+                                                          (see benchmarks/remote_inputs.py)
     python -m benchmarks.run --suite texture [--repeats 3] [--size 20480]
                                                           the Hubei-30m cases (and exactextract) on
                                                           real land cover: Wuhan's tiled to 419 Mpx
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
-                              "figures_workers"])
+                              "figures_workers", "remote_inputs"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -166,6 +171,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.stage_commit import main as stage_commit
 
         stage_commit(rest)
+    elif ns.suite == "remote_inputs":
+        from benchmarks.remote_inputs import main as remote_inputs
+
+        remote_inputs(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

@@ -85,12 +85,17 @@ def _kind(environ: dict) -> str:
 
 def serve_s3(port_file: str) -> None:
     """Run a moto S3 server on a free local port (written to ``port_file``), counting requests by
-    kind and the bytes PUT; ``GET /__bench__/counts`` returns the counts, ``DELETE`` resets them."""
+    kind, the bytes PUT (``bytes_put``) and the bytes sent in answers to GETs of objects or ranges
+    (``bytes_got``), and requests naming another bucket than :data:`BUCKET` (``other_bucket``);
+    ``GET /__bench__/counts`` returns the counts, ``DELETE`` resets them. ``BENCH_S3_LATENCY_MS``
+    in the environment: answer every S3 request that much later (a real store's latency; the server
+    answers requests in parallel, as S3 does)."""
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     counts: Counter = Counter()
     lock = threading.Lock()
+    latency = float(os.environ.get("BENCH_S3_LATENCY_MS") or 0) / 1000
     inner = DomainDispatcherApplication(create_backend_app)
 
     def app(environ: dict, start_response: Callable) -> Any:
@@ -109,7 +114,19 @@ def serve_s3(port_file: str) -> None:
             counts[kind] += 1
             if kind == "PUT":
                 counts["bytes_put"] += int(environ.get("CONTENT_LENGTH") or 0)
-        return inner(environ, start_response)
+            if environ.get("PATH_INFO", "").strip("/").partition("/")[0] != BUCKET:
+                counts["other_bucket"] += 1  # e.g. a client's probe of a made-up path
+
+        def counting_start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            if kind == "GET" and status.startswith("2"):  # a whole object or a range of it
+                size = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
+                with lock:
+                    counts["bytes_got"] += size
+            return start_response(status, headers, *rest)
+
+        if latency:
+            time.sleep(latency)
+        return inner(environ, counting_start)
 
     class Quiet(WSGIRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:

@@ -51,8 +51,8 @@ class S3Server:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def counts(self, reset: bool = False) -> Counter:
-        """Requests by kind (:func:`request_kind`), ``bytes_got`` (sent in answers to GETs) and
-        ``bytes_put`` (received in PUTs) since the last reset."""
+        """Requests by kind (:func:`request_kind`) and by bucket (``bucket <name>``), ``bytes_got``
+        (sent in answers to GETs) and ``bytes_put`` (received in PUTs) since the last reset."""
         with self._lock:
             out = Counter(self._counts)
             if reset:
@@ -82,8 +82,10 @@ class S3Server:
 
     def _app(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         kind = request_kind(environ)
+        bucket = environ.get("PATH_INFO", "").strip("/").split("/", 1)[0]
         with self._lock:
             self._counts[kind] += 1
+            self._counts[f"bucket {bucket}"] += 1
             if kind == "PUT":
                 self._counts["bytes_put"] += int(environ.get("CONTENT_LENGTH") or 0)
         fault = self._fault()

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
+from rasterio.abc import FileContainer
 
 from ecodask.io.atomic import replacing, write_text
 
@@ -268,19 +269,53 @@ class _Reader:
         return self is other
 
 
+class _Object(FileContainer):
+    """rasterio's view of one object: it opens that object (:class:`_Reader`, ranged requests
+    reading :data:`READ_BLOCK` ahead) and knows no other path. rasterio checks a Python opener by
+    asking the size of ``test/test``, which a filesystem would turn into requests to a bucket named
+    ``test``, someone else's: here it is a :class:`FileNotFoundError` without a request."""
+
+    def __init__(self, fs: AbstractFileSystem, path: str) -> None:
+        self._fs, self._path = fs, path
+
+    def _mine(self, path: str) -> bool:
+        return self._fs._strip_protocol(str(path)).rstrip("/") == self._path
+
+    def open(self, path: str, mode: str = "rb", **kwds: Any) -> _Reader:  # noqa: D102
+        if not self._mine(path) or "r" not in mode:
+            raise FileNotFoundError(path)
+        return _Reader(self._fs.open(self._path, "rb", block_size=READ_BLOCK, cache_type="readahead"))
+
+    def isfile(self, path: str) -> bool:  # noqa: D102
+        return self._mine(path)
+
+    def isdir(self, path: str) -> bool:  # noqa: D102
+        return False
+
+    def ls(self, path: str) -> list[str]:  # noqa: D102
+        return []
+
+    def mtime(self, path: str) -> int:  # noqa: D102
+        return 0
+
+    def rm(self, path: str) -> None:  # noqa: D102
+        raise PermissionError(f"{path}: an input is read only")
+
+    def size(self, path: str) -> int:  # noqa: D102
+        if not self._mine(path):
+            raise FileNotFoundError(path)
+        return int(self._fs.size(self._path))
+
+
 def rasterio_options(path: str | Path) -> dict[str, Any]:
     """The keyword arguments of ``rasterio.open`` for ``path``: for an object URL an ``opener``
-    that reads it through :func:`filesystem` in ranged requests reading :data:`READ_BLOCK` bytes
-    ahead (GDAL asks for the header and the tiles a window needs), else none."""
+    bound to that object (:class:`_Object`: ranged requests reading :data:`READ_BLOCK` bytes ahead,
+    GDAL asking for the header and the tiles a window needs), else none."""
     url = str(path)
     if not is_remote(url):
         return {}
-    fs, _ = filesystem(url)
-
-    def opener(name: str, mode: str = "rb") -> _Reader:
-        return _Reader(fs.open(name, mode, block_size=READ_BLOCK, cache_type="readahead"))
-
-    return {"opener": opener}
+    fs, stripped = filesystem(url)
+    return {"opener": _Object(fs, stripped)}
 
 
 def _md5(path: Path) -> str:

@@ -215,7 +215,29 @@ def test_a_raster_in_a_bucket_is_read_window_by_window(s3_server, s3, tmp_path: 
     with opener.open(remote.url) as a, opener.open(remote.url) as b:
         assert a != b and len({a, b}) == 2 and a.read(4) == b.read(4) == local.read_bytes()[:4]
     assert objstore.checksum(remote.url) == file_checksum(local)  # the same bytes, the same checksum
+    # The object replaced (another process's upload): this process reads the new bytes, not what
+    # it read of the old one.
+    write_tif(local, codes[::-1].copy(), "EPSG:32649", Affine(30, 0, 500_000, 0, -30, 3_400_000), 0)
+    s3.put_file(str(local), f"{BUCKET}/window/lc.tif")
+    window = WarpedRaster(str(remote), grid, np.dtype(np.uint8), 0)[768:1024, 512:768]
+    assert np.array_equal(window, codes[::-1][768:1024, 512:768])
     assert pickle.loads(pickle.dumps(remote)) == remote and str(remote) == remote.url
+
+
+def test_gdal_reads_objects_with_the_endpoint_botocore_uses(monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://minio.example.org:9000/")
+    config = objstore.gdal_config()
+    assert (config["AWS_S3_ENDPOINT"], config["AWS_HTTPS"], config["AWS_VIRTUAL_HOSTING"]) == (
+        "minio.example.org:9000", "YES", "FALSE")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000")  # the S3 one first
+    assert objstore.gdal_config()["AWS_S3_ENDPOINT"] == "127.0.0.1:9000"
+    assert objstore.gdal_config()["AWS_HTTPS"] == "NO"
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert "AWS_S3_ENDPOINT" not in objstore.gdal_config()  # AWS itself
+    assert objstore.gdal_path("s3://bucket/lc/2000.tif") == "/vsis3/bucket/lc/2000.tif"
+    assert objstore.gdal_path("gs://bucket/lc.tif") is None and objstore.gdal_path("/data/lc.tif") is None
 
 
 @pytest.mark.slow  # the moto S3 server

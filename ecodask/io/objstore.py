@@ -318,6 +318,34 @@ def rasterio_options(path: str | Path) -> dict[str, Any]:
     return {"opener": _Object(fs, stripped)}
 
 
+#: Protocols whose raster objects GDAL reads itself (``/vsis3/``), and its prefix for them.
+GDAL_PREFIXES = {"s3": "/vsis3/", "s3a": "/vsis3/"}
+
+
+def gdal_path(path: str | Path) -> str | None:
+    """The GDAL path (``/vsis3/bucket/key``) of an object URL GDAL reads itself, else None."""
+    url = str(path)
+    prefix = GDAL_PREFIXES.get(protocol(url) or "")
+    return prefix + url.split("://", 1)[1] if prefix and is_remote(url) else None
+
+
+def gdal_config() -> dict[str, str]:
+    """GDAL's configuration for reading objects itself, from the same ``AWS_*`` environment botocore
+    reads (credentials, session token and region GDAL takes from the environment as they are):
+    the endpoint (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``) as ``AWS_S3_ENDPOINT`` with
+    ``AWS_HTTPS`` and path-style addressing; answers 429 and 5xx (SlowDown, InternalError) retried
+    up to 8 times, 0.5 s apart at first and twice as long each time; the object's folder never
+    listed on open (no ``.aux.xml`` or ``.ovr`` looked for beside it)."""
+    out = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "8",
+           "GDAL_HTTP_RETRY_DELAY": "0.5"}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        out |= {"AWS_S3_ENDPOINT": parts.netloc + parts.path.rstrip("/"),
+                "AWS_HTTPS": "YES" if parts.scheme == "https" else "NO", "AWS_VIRTUAL_HOSTING": "FALSE"}
+    return out
+
+
 def _md5(path: Path) -> str:
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:

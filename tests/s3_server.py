@@ -5,11 +5,14 @@ answer a share of the requests with the errors S3 gives under load (:meth:`S3Ser
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import pytest
 
 
 def request_kind(environ: dict[str, Any]) -> str:
@@ -107,3 +110,28 @@ class S3Server:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join()
+
+
+@contextlib.contextmanager
+def served_bucket(bucket: str, key_id: str, secret: str, token: str | None = None) -> Iterator[S3Server]:
+    """A :class:`S3Server` with the ``AWS_*`` variables of this process (and of the processes it
+    starts) pointing at it, no other AWS profile, endpoint or region in the way, and ``bucket``
+    made; stopped, and the variables restored, at the end."""
+    from ecodask.io import objstore
+
+    server = S3Server()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_SESSION_TOKEN"):
+                mp.delenv(name, raising=False)
+            mp.setenv("AWS_ACCESS_KEY_ID", key_id)
+            mp.setenv("AWS_SECRET_ACCESS_KEY", secret)
+            if token is not None:
+                mp.setenv("AWS_SESSION_TOKEN", token)
+            mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+            mp.setenv("AWS_ENDPOINT_URL", server.endpoint)
+            fs, _ = objstore.filesystem(f"s3://{bucket}")
+            fs.mkdir(bucket)
+            yield server
+    finally:
+        server.stop()

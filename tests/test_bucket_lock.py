@@ -14,7 +14,7 @@ from ecodask.io import bucket_lock, objstore
 from ecodask.io.lock import OutputLockedError
 
 from helpers import deadline, wait_until
-from s3_server import S3Server
+from s3_server import served_bucket
 
 pytestmark = pytest.mark.slow  # the moto S3 server
 
@@ -23,18 +23,9 @@ BUCKET = "ecodask-lock-test"
 
 @pytest.fixture(scope="module")
 def s3():
-    server = S3Server()
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_SESSION_TOKEN"):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", "AKIALOCKTEST")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "lock-test-secret")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    with served_bucket(BUCKET, "AKIALOCKTEST", "lock-test-secret"):
         fs, _ = objstore.filesystem(f"s3://{BUCKET}")
-        fs.mkdir(BUCKET)
         yield fs
-    server.stop()
 
 
 def _lock_path(out: str) -> str:

@@ -32,7 +32,7 @@ from flows.run import run_flow
 
 from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
 from helpers import deadline, edit_yaml, run_stages, wait_until
-from s3_server import S3Server
+from s3_server import served_bucket
 
 BUCKET = "ecodask-test"
 KEY_ID, TOKEN = "AKIAECODASKTEST00001", "t0ken-ecodask-test"
@@ -44,19 +44,8 @@ CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_lim
 @pytest.fixture(scope="module")
 def s3_server():
     """A local S3 server (moto, counting what it answers) with the AWS_* variables pointing at it."""
-    server = S3Server()
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
-        mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-        mp.setenv("AWS_SESSION_TOKEN", TOKEN)
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_ENDPOINT_URL", server.endpoint)
-        fs, _ = objstore.filesystem(f"s3://{BUCKET}")
-        fs.mkdir(BUCKET)
+    with served_bucket(BUCKET, KEY_ID, SECRET, TOKEN) as server:
         yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import dask
-
 
 def map_batches[T, R](fn: Callable[[Sequence[T]], Sequence[R]], items: Sequence[T],
                       batch: int = 512) -> list[R]:
@@ -21,6 +19,8 @@ def map_batches[T, R](fn: Callable[[Sequence[T]], Sequence[R]], items: Sequence[
     parts = [items[i:i + batch] for i in range(0, len(items), batch)]
     if len(parts) <= 1:
         return list(fn(parts[0])) if parts else []
+    import dask  # here: planning a run (resume, verify) imports no Dask
+
     done = dask.compute(*[dask.delayed(fn, pure=False)(part) for part in parts])
     out = [r for part in done for r in part]
     if len(out) != len(items):

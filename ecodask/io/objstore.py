@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
-from rasterio.abc import FileContainer
 
 from ecodask.io.atomic import replacing, write_text
 
@@ -269,11 +268,13 @@ class _Reader:
         return self is other
 
 
-class _Object(FileContainer):
-    """rasterio's view of one object: it opens that object (:class:`_Reader`, ranged requests
-    reading :data:`READ_BLOCK` ahead) and knows no other path. rasterio checks a Python opener by
-    asking the size of ``test/test``, which a filesystem would turn into requests to a bucket named
-    ``test``, someone else's: here it is a :class:`FileNotFoundError` without a request."""
+class _Object:
+    """rasterio's view of one object, as the filesystem an opener may be (``open``, ``isfile``,
+    ``isdir``, ``ls``, ``modified``, ``rm``, ``size``; rasterio is not imported here): it opens that
+    object (:class:`_Reader`, ranged requests reading :data:`READ_BLOCK` ahead) and knows no other
+    path. rasterio checks an opener by asking the size of ``test/test``, which a real filesystem
+    would turn into requests to a bucket named ``test``, someone else's: here it is a
+    :class:`FileNotFoundError` without a request."""
 
     def __init__(self, fs: AbstractFileSystem, path: str) -> None:
         self._fs, self._path = fs, path
@@ -295,8 +296,8 @@ class _Object(FileContainer):
     def ls(self, path: str) -> list[str]:  # noqa: D102
         return []
 
-    def mtime(self, path: str) -> int:  # noqa: D102
-        return 0
+    def modified(self, path: str) -> Any:  # noqa: D102 - rasterio then takes 0
+        raise NotImplementedError
 
     def rm(self, path: str) -> None:  # noqa: D102
         raise PermissionError(f"{path}: an input is read only")

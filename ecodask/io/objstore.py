@@ -1,9 +1,10 @@
 """Object storage (S3 or any other fsspec protocol) for a run's inputs and outputs.
 
 Input rasters in a bucket are read where they lie: the configuration names them as a
-:class:`RemotePath` (:func:`locate`) and each task that reads a window opens the object through
-this module's filesystem (:func:`rasterio_options`) in ranged requests, so a worker on any
-machine reads only the tiles its window needs and nothing is downloaded whole. Inputs the flow
+:class:`RemotePath` (:func:`locate`) and each task that reads a window opens the object in ranged
+requests (S3 through GDAL's own client, :func:`gdal_path` and :func:`gdal_config`; other protocols
+through this module's filesystem, :func:`rasterio_options`), so a worker on any machine reads only
+the tiles its window needs and nothing is downloaded whole. Inputs the flow
 reads whole (zones, county statistics) are fetched into a local cache (:func:`fetch`) when the
 configuration is loaded. A run with a remote output computes in a local work folder and
 publishes each stage's outputs when the stage has finished (:func:`sync_up`); a later run
@@ -66,7 +67,7 @@ class FetchedPath(Path):
 
 class RemotePath(Path):
     """An input read where it lies, an object in a bucket: ``str()`` and ``os.fspath()`` give its
-    ``url``, which the raster readers open with :func:`rasterio_options`; its name, stem and
+    ``url``, which the raster readers open (:func:`ecodask.io.rasters.open_raster`); its name, stem and
     suffix are the object's. Serialized (``run.json``) as the URL; the stage keys take the checksum
     of its bytes (:func:`checksum`), as for a local file with the same bytes. Derived paths
     (``parent``, ``/``) are plain."""
@@ -237,7 +238,8 @@ def checksum(url: str, algorithm: str = "blake2b") -> str:
     return f"{algorithm}:{h.hexdigest()}"
 
 
-#: Bytes a raster task asks for at a time from an object: each ranged request reads this much
+#: Bytes a raster task asks for at a time from an object read through fsspec (not S3's: GDAL reads
+#: those itself): each ranged request reads this much
 #: beyond what GDAL asked for, so that the next tiles of a tile row, which follow in the file, come
 #: with it. A 4096-px window of a COG of 512-px tiles holds 8 runs of 8 tiles (~0.1 MB each at 20:1
 #: compression): about one request a run. Larger blocks save no requests there, only add bytes.

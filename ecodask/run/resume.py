@@ -155,8 +155,10 @@ def _remote_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] 
     except ValueError:
         return None, []
     remote = str(cfg.remote_output)
-    records = [(s, m["files"]) if s == stage else (s, (objstore.read_json(_remote_manifest(cfg, s)) or {})
-                                                    .get("files") or {}) for s in NAMES]
+    # Each file is checked for the last stage that wrote it (a later stage may rewrite the store's
+    # metadata): the other stages' manifests say which.
+    manifests = {s: m if s == stage else objstore.read_json(_remote_manifest(cfg, s)) for s in NAMES}
+    records = [(s, d.get("files") or {}) for s, d in manifests.items() if isinstance(d, dict)]
     mine = {rel: rec for rel, (owner, rec) in verify.owners(records).items() if owner == stage}
     now = _bucket_records(remote, set(mine))
     diffs = sorted(f"{rel}: missing" if rel not in now else f"{rel}: replaced in the bucket since "

@@ -65,14 +65,16 @@ def transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_
 
 
 def _stage_task(stage: Stage):
-    """A Prefect task for one resumable stage (the store path comes from the ingest outputs)."""
+    """A Prefect task for one resumable stage (the store path comes from the ingest outputs; a
+    remote run's layers from the run's ``keys``)."""
 
     @task(name=stage.task_name, cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
           retry_condition_fn=transient)
     def run(cfg: RunConfig, key: str, store: str | None, force: bool, chunks: str = "sample",
-            ) -> tuple[dict[str, str], bool]:
+            keys: dict[str, str] | None = None) -> tuple[dict[str, str], bool]:
         log = get_run_logger()
-        return resume.run_stage(cfg, stage.name, key, lambda: stage.run(cfg, store), force=force,
+        where = resume.store_arg(cfg, stage.name, keys or {stage.name: key}, store)
+        return resume.run_stage(cfg, stage.name, key, lambda: stage.run(cfg, where), force=force,
                                 log=log.info, chunks=chunks)
 
     return run
@@ -169,7 +171,7 @@ def _run_stages(cfg: RunConfig, force: list[str], read_back: str, started: dt.da
             t = time.perf_counter()
             stage_task = TASKS[stage].with_options(task_run_name=stage_run_name(stage, cfg.years))
             with chunks.stage(stage) if chunks is not None else contextlib.nullcontext():
-                out, ran[stage] = stage_task(cfg, keys[stage], store, stage in force, read_back)
+                out, ran[stage] = stage_task(cfg, keys[stage], store, stage in force, read_back, keys)
             run_progress.finish(stage)
             timings[stage] = time.perf_counter() - t
             outputs.update(out)

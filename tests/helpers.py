@@ -146,3 +146,17 @@ def config_error(path: Path) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     return info.value
+
+
+def assert_same_arrays(local_store: str | Path, remote_store: object) -> None:
+    """Every array of the store in a run's folder equals, value for value (NaN equal to NaN), the
+    same array of a remote run's store (its layers, :class:`ecodask.io.layers.Layers`), with the
+    same names on both grids."""
+    import numpy as np
+
+    from ecodask.io.store import open_store
+
+    for here, there in zip(open_store(local_store), open_store(remote_store), strict=True):
+        assert set(here.variables) == set(there.variables), (set(here.variables) ^ set(there.variables))
+        for name in here.variables:
+            np.testing.assert_array_equal(here[name].values, there[name].values, err_msg=name)

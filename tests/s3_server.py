@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -44,6 +45,7 @@ class S3Server:
         self._lock = threading.Lock()
         self._fault_share = 0.0
         self._fault_draw = random.Random(0)
+        self._put_delay_s = 0.0
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, name="s3-server", daemon=True)
         self._thread.start()
@@ -71,6 +73,11 @@ class S3Server:
             self._fault_share = share
             self._fault_draw = random.Random(seed)
 
+    def slow_puts(self, seconds: float) -> None:
+        """From now on answer each PUT ``seconds`` later (0 stops): writes take a while, so that a
+        test can act while they are under way."""
+        self._put_delay_s = float(seconds)
+
     def _fault(self) -> tuple[str, bytes] | None:
         with self._lock:
             if not self._fault_share or self._fault_draw.random() >= self._fault_share:
@@ -91,6 +98,8 @@ class S3Server:
             self._counts[f"bucket {bucket}"] += 1
             if kind == "PUT":
                 self._counts["bytes_put"] += int(environ.get("CONTENT_LENGTH") or 0)
+        if kind == "PUT" and self._put_delay_s:
+            time.sleep(self._put_delay_s)  # a slow bucket (the server's own thread per request)
         fault = self._fault()
         if fault is not None:
             status, body = fault

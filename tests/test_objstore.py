@@ -23,6 +23,7 @@ import yaml
 
 from ecodask.errors import CatalogError, ConfigError
 from ecodask.io import bucket_lock, objstore
+from ecodask.io.layers import Layers
 from ecodask.io.provenance import file_checksum
 from ecodask.run import resume
 from ecodask.run.config import load_config
@@ -31,7 +32,7 @@ from ecodask.synth import class_counts_by_zone, make_county_stats
 from flows.run import run_flow
 
 from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
-from helpers import deadline, edit_yaml, run_stages, wait_until
+from helpers import assert_same_arrays, deadline, edit_yaml, run_stages, wait_until
 from s3_server import served_bucket
 
 BUCKET = "ecodask-test"
@@ -279,6 +280,11 @@ def _reference_and_remote(s3, folder: Path, out: str, **changes) -> tuple[Path, 
     return local_cfg.parent / "out" / "tables", remote_cfg, doc
 
 
+def _layers(cfg) -> Layers:  # noqa: ANN001 - RunConfig
+    """The layers of a finished remote run of ``cfg``: its whole store, as the figures stage reads it."""
+    return resume.store_arg(cfg, "figures", resume.plan(cfg), None)
+
+
 def _same_tables(s3, out: str, local_tables: Path) -> dict[str, bytes]:
     """The run's tree in the bucket, after checking its tables equal the local run's byte for byte
     (a GeoPackage records when it was written: not compared)."""
@@ -312,9 +318,13 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     manifests = f"{BUCKET}/runs/tiny/.ecodask/stages"
     assert sorted(p.rsplit("/", 1)[1] for p in s3.ls(manifests)) == [
         "driver_analysis.json", "ingest.json", "transitions_esv.json"]
+    keys = resume.plan(cfg)
+    layer = {s: f"stages/{s}/{keys[s][:16]}" for s in NAMES}  # each stage's arrays, by its key
     ingest = json.loads(s3.cat_file(f"{manifests}/ingest.json"))
-    assert ingest["outputs"] == {"store": "store.zarr"}  # paths relative to the output
-    assert s3.exists(f"{BUCKET}/runs/tiny/store.zarr/analysis/esv_density/zarr.json")
+    assert ingest["outputs"] == {"store": layer["ingest"]}  # paths relative to the output
+    # The arrays were written to the bucket by the tasks; none in the work folder.
+    assert s3.exists(f"{BUCKET}/runs/tiny/{layer['transitions_esv']}/analysis/esv_density/zarr.json")
+    assert not (cfg.output / "store.zarr").exists() and not s3.exists(f"{BUCKET}/runs/tiny/store.zarr")
     assert not s3.exists(f"{BUCKET}/runs/tiny/run.json")
 
     # The stage fixed; a fresh work folder (another machine): the finished stages are skipped, their
@@ -326,21 +336,21 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     record = json.loads(s3.cat_file(f"{BUCKET}/runs/tiny/run.json"))
     assert record["stage_ran"] == {"ingest": False, "transitions_esv": False, "driver_analysis": False,
                                    "compensation": True, "figures": True}  # figures: never reached before
-    assert record["outputs"]["store"] == f"{out}/store.zarr"
+    assert record["outputs"]["store"] == f"{out}/{layer['ingest']}"
     assert record["inputs"]["zones.path"]["path"] == f"{inputs}/zones.gpkg"
-    assert (tmp_path / "remote" / "work2" / "output" / "store.zarr" / "zarr.json").is_file()
+    assert not (tmp_path / "remote" / "work2" / "output" / "store.zarr").exists()  # never downloaded
     fetched = {f.name for f in (tmp_path / "remote").rglob("*") if f.is_file()}
     assert not fetched & {"lc_2000.tif", "lc_2010.tif", "elev.tif"}  # the rasters were never copied
     bucket = _same_tables(s3, out, local_tables)
     assert {f"{s}.json" for s in NAMES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
-    assert any(k.startswith("store.zarr/esv/") for k in bucket)
+    assert any(k.startswith(f"{layer['transitions_esv']}/esv/c/") for k in bucket)
     assert "report.html" in bucket and "figures/esv_2000.png" in bucket
 
     # A rerun trusts the bucket only as each stage published it (sizes and ETags in its manifest):
     # a chunk gone and a table replaced send their stages round again, nothing else.
     again = load_config(remote_cfg)
     assert resume.pending(again)[0] == {}
-    chunk = next(k for k in bucket if k.startswith("store.zarr/landcover/c/"))
+    chunk = next(k for k in bucket if k.startswith(f"{layer['ingest']}/landcover/c/"))
     s3.rm_file(f"{BUCKET}/runs/tiny/{chunk}")
     s3.pipe_file(f"{BUCKET}/runs/tiny/tables/esv_by_service.csv", b"edited\n")
     owner = next(s for s in NAMES if "tables/esv_by_service.csv" in json.loads(
@@ -414,10 +424,5 @@ def test_a_remote_run_killed_mid_run_resumes_where_it_stopped(s3, prefect_api, t
     assert proc.returncode == 0, output
     record = json.loads(s3.cat_file(f"{BUCKET}/runs/killed/run.json"))
     assert record["stage_ran"]["ingest"] is False and record["stage_ran"]["figures"] is True, record
-    bucket = _same_tables(s3, out, local_tables)
-    store = {k: v for k, v in bucket.items() if k.startswith("store.zarr/")}
-    local_store = local_tables.parent / "store.zarr"
-    assert store.keys() == {f.relative_to(local_store.parent).as_posix() for f in local_store.rglob("*")
-                            if f.is_file()}
-    differ = sorted(k for k, v in store.items() if v != (local_store.parent / k).read_bytes())
-    assert not differ, differ  # every array, value for value (and its metadata, byte for byte)
+    _same_tables(s3, out, local_tables)
+    assert_same_arrays(local_tables.parent / "store.zarr", _layers(load_config(remote_cfg)))

@@ -6,6 +6,11 @@ georeferencing copied from the store), filled chunk by chunk by the pass's tasks
 place only after the pass has succeeded and its inputs were found valid; :func:`discard` removes
 them otherwise. A reader never sees a half-written ``esv``, and no year's grid passes through the
 process that runs the stage.
+
+A store in a bucket (:class:`~ecodask.io.layers.Layers`) has no rename: there the arrays are
+created under their final names in the stage's own layer, and :func:`commit` and :func:`discard`
+leave them to the stage's manifest (written last, it commits the layer) and to the sweep of the
+stage's next start.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import zarr.codecs
 
 from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
+from ecodask.io.layers import Layers, location
 from ecodask.io.store import (
     ANALYSIS_GROUP,
     ESV,
@@ -35,6 +41,13 @@ from ecodask.io.store import (
 )
 
 STAGING = "_staging_"
+#: A run's store: a folder (arrays staged, then renamed) or a remote run's layers (written in place).
+Store = Path | Layers
+
+
+def _where(store: Store) -> tuple[str | Path, str]:
+    """Where new arrays go and the prefix of their names while they are written."""
+    return (store.write, "") if isinstance(store, Layers) else (Path(store), STAGING)
 
 
 def _grid_attrs(pix: xr.Dataset) -> dict:
@@ -44,7 +57,7 @@ def _grid_attrs(pix: xr.Dataset) -> dict:
     return out
 
 
-def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> dict[str, Path]:
+def stage_esv_arrays(store: Store, pix: xr.Dataset, groups: list[str] | None) -> dict[str, str | Path]:
     """Create empty ``esv`` (year, y, x) and, with ``groups``, ``esv_group`` (year, group, y, x)
     float32 arrays (CNY/yr per pixel, NaN outside zones and for no data) under staging names;
     return the Zarr array paths by final name. The store's own attributes are not touched."""
@@ -57,13 +70,14 @@ def stage_esv_arrays(store: Path, pix: xr.Dataset, groups: list[str] | None) -> 
         specs[ESV_GROUP] = ((n_t, len(groups), ny, nx), (1, 1, cy, cx), ["year", GROUP, "y", "x"],
                               {**attrs, "long_name": "ecosystem service value by service group"})
     _clear_staged(store, [*specs, GROUP])
-    root = zarr.open_group(store, mode="r+")
+    where, prefix = _where(store)
+    root = zarr.open_group(where, mode="r+")
     staged = {k: staged_path(store, k) for k in specs}
     if groups:
-        _write_coord(root, STAGING + GROUP, GROUP, np.asarray(groups, dtype=str))
+        _write_coord(root, prefix + GROUP, GROUP, np.asarray(groups, dtype=str))
         staged[GROUP] = staged_path(store, GROUP)
     for name, (shape, chunks, dims, at) in specs.items():
-        root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype="float32",
+        root.create_array(prefix + name, shape=shape, chunks=chunks, dtype="float32",
                           fill_value=np.nan, dimension_names=dims, attributes=at,
                           compressors=zarr.codecs.ZstdCodec(level=1))  # 25 % faster than 3
     return staged
@@ -78,9 +92,12 @@ def _write_coord(root: zarr.Group, name: str, dim: str, values: np.ndarray) -> N
 GROUP_ARRAYS = (ESV_GROUP, GROUP)
 
 
-def commit(store: Path, staged: dict[str, Path]) -> None:
+def commit(store: Store, staged: dict[str, str | Path]) -> None:
     """Rename staged arrays (by final name, a path in the store such as ``esv`` or
-    ``analysis/esv_gi_z``) to their final names, replacing earlier ones."""
+    ``analysis/esv_gi_z``) to their final names, replacing earlier ones (in a layer they have
+    them already: nothing to do)."""
+    if isinstance(store, Layers):
+        return
     for name, path in staged.items():
         final = Path(store) / name
         if final.exists():
@@ -89,34 +106,45 @@ def commit(store: Path, staged: dict[str, Path]) -> None:
         path.rename(final)
 
 
-def remove_group_grids(store: Path) -> None:
-    """Remove an earlier run's group grids (pixel and analysis grid), for a run without them."""
+def remove_group_grids(store: Store) -> None:
+    """Remove an earlier run's group grids (pixel and analysis grid), for a run without them (a
+    layer is new: it has none)."""
+    if isinstance(store, Layers):
+        return
     for name in GROUP_ARRAYS:
         shutil.rmtree(Path(store) / name, ignore_errors=True)
         shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
 
 
-def staged_path(store: Path, name: str) -> Path:
-    """Where the array ``name`` (a path in the store, e.g. ``esv`` or ``analysis/esv``) is staged."""
+def staged_path(store: Store, name: str) -> str | Path:
+    """Where the array ``name`` (a path in the store, e.g. ``esv`` or ``analysis/esv``) is staged
+    (in a layer: written under its own name)."""
+    if isinstance(store, Layers):
+        return location(store.write, name)
     final = Path(store) / name
     return final.parent / (STAGING + final.name)
 
 
-def _clear_staged(store: Path, names: list[str]) -> None:
+def _clear_staged(store: Store, names: list[str]) -> None:
     """Remove what a killed earlier run left staged under ``names``, before this run's tasks start
-    (no task is writing there: no wait for one, unlike :func:`discard`)."""
+    (no task is writing there: no wait for one, unlike :func:`discard`; a layer is new)."""
+    if isinstance(store, Layers):
+        return
     for name in names:
         shutil.rmtree(staged_path(store, name), ignore_errors=True)
 
 
-def discard(store: Path, names: list[str]) -> None:
-    """Remove staged arrays ``names`` (final names, as :func:`staged_path` takes them) if present."""
+def discard(store: Store, names: list[str]) -> None:
+    """Remove staged arrays ``names`` (final names, as :func:`staged_path` takes them) if present
+    (a layer without a manifest is never read, and goes at its stage's next start)."""
+    if isinstance(store, Layers):
+        return
     for name in names:  # after a failure: also what chunk writes still running put there
         remove_tree(staged_path(store, name))
 
 
-def stage_analysis_esv_arrays(store: Path, ana: xr.Dataset, years: np.ndarray, cell_chunk: int,
-                              groups: list[str] | None) -> dict[str, Path]:
+def stage_analysis_esv_arrays(store: Store, ana: xr.Dataset, years: np.ndarray, cell_chunk: int,
+                              groups: list[str] | None) -> dict[str, str | Path]:
     """Create empty analysis-grid arrays under staging names in the store's analysis group, for the
     land pass's tasks to fill chunk by chunk (chunks of ``cell_chunk``² cells, one year, so a task
     writes only its own): ``esv`` (year, y, x) CNY/yr per cell and NaN without a valued pixel,
@@ -137,37 +165,40 @@ def stage_analysis_esv_arrays(store: Path, ana: xr.Dataset, years: np.ndarray, c
         specs[ESV_GROUP] = ("float64", {"long_name": "ESV per analysis cell by service group",
                                         "units": "CNY/yr"})
     _clear_staged(store, [f"{ANALYSIS_GROUP}/{k}" for k in [*specs, "year", GROUP]])
-    root = zarr.open_group(Path(store) / ANALYSIS_GROUP, mode="r+")
+    where, prefix = _where(store)
+    root = zarr.open_group(location(where, ANALYSIS_GROUP), mode="r+" if prefix else "a")
     staged = {f"{ANALYSIS_GROUP}/{k}": staged_path(store, f"{ANALYSIS_GROUP}/{k}")
               for k in [*specs, "year", *([GROUP] if groups else [])]}
-    _write_coord(root, STAGING + "year", "year", years)
+    _write_coord(root, prefix + "year", "year", years)
     if groups:
-        _write_coord(root, STAGING + GROUP, GROUP, np.asarray(groups, dtype=str))
+        _write_coord(root, prefix + GROUP, GROUP, np.asarray(groups, dtype=str))
     for name, (dtype, at) in specs.items():
         grouped = name == ESV_GROUP
         shape = (len(years), len(groups), ny, nx) if grouped else (len(years), ny, nx)
         chunks = (1, 1, cell_chunk, cell_chunk) if grouped else (1, cell_chunk, cell_chunk)
         dims = ["year", GROUP, "y", "x"] if grouped else ["year", "y", "x"]
-        root.create_array(STAGING + name, shape=shape, chunks=chunks, dtype=dtype,
+        root.create_array(prefix + name, shape=shape, chunks=chunks, dtype=dtype,
                           fill_value=0 if dtype == "int32" else np.nan, dimension_names=dims,
                           attributes={**at, **attrs}, compressors=zarr.codecs.ZstdCodec(level=1))
     return staged
 
 
-def cell_targets(staged: dict[str, Path], pixel_area_ha: float) -> dict[str, Path | float]:
+def cell_targets(staged: dict[str, str | Path], pixel_area_ha: float) -> dict[str, str | Path | float]:
     """The land pass's ``cells`` argument from :func:`stage_analysis_esv_arrays`' staged arrays: the
     data arrays by short name (not the coordinates) and ``pixel_area_ha`` (ha)."""
-    out: dict[str, Path | float] = {Path(name).name: path for name, path in staged.items()
+    out: dict[str, str | Path | float] = {Path(name).name: path for name, path in staged.items()
                                     if Path(name).name in (ESV, ESV_PIXELS, ESV_DENSITY, ESV_GROUP)}
     return out | {"pixel_area_ha": float(pixel_area_ha)}
 
 
-def read_analysis_year(store: Path, year_index: int,
+def read_analysis_year(store: Store, year_index: int,
                        names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One year of a store's analysis grid as NumPy arrays: ``analysis/esv_density`` (CNY/ha/yr)
     of the ``year_index``-th year and the drivers ``names`` (each in its own units), decoded as
     :func:`ecodask.io.store.open_store` decodes them (NaN = no data)."""
-    ana = xr.open_zarr(store, group=ANALYSIS_GROUP, consolidated=False, decode_coords="all")
+    from ecodask.io.store import open_store
+
+    _, ana = open_store(store)
     return ana[ESV_DENSITY].isel(year=year_index).values, {n: ana[n].values for n in names}
 
 
@@ -175,7 +206,7 @@ def read_analysis_year(store: Path, year_index: int,
 HOTSPOT_ARRAYS = (ESV_GI_Z, ESV_HOTSPOT)
 
 
-def stage_analysis_hotspots(store: Path, ana: xr.Dataset) -> dict[str, Path]:
+def stage_analysis_hotspots(store: Store, ana: xr.Dataset) -> dict[str, str | Path]:
     """Create empty ``analysis/esv_gi_z`` (year, y, x) float32 Getis-Ord Gi* z of the ESV density
     (dimensionless, NaN = no data) and ``analysis/esv_hotspot`` (year, y, x) int8 classes (±3/±2/±1
     hot/cold spot at 99/95/90 %, 0 not significant, -128 no data) under staging names, one chunk
@@ -184,27 +215,28 @@ def stage_analysis_hotspots(store: Path, ana: xr.Dataset) -> dict[str, Path]:
     place, :func:`discard` removes them."""
     names = [f"{ANALYSIS_GROUP}/{name}" for name in HOTSPOT_ARRAYS]
     _clear_staged(store, names)
+    where, prefix = _where(store)
     n_t, ny, nx = ana.sizes["year"], ana.sizes["y"], ana.sizes["x"]
     chunks = (1, min(ny, 2048), min(nx, 2048))
     attrs = {"grid_mapping": "spatial_ref"} if "spatial_ref" in ana.coords else {}
     ds = xr.Dataset(
-        {STAGING + ESV_GI_Z: (("year", "y", "x"), da.empty((n_t, ny, nx), chunks=chunks, dtype=np.float32),
+        {prefix + ESV_GI_Z: (("year", "y", "x"), da.empty((n_t, ny, nx), chunks=chunks, dtype=np.float32),
                               {"long_name": "Getis-Ord Gi* z-score of ESV density (binary queen weights with "
                                "self)", "units": "1", **attrs}),
-         STAGING + ESV_HOTSPOT: (("year", "y", "x"), da.empty((n_t, ny, nx), chunks=chunks, dtype=np.int8),
+         prefix + ESV_HOTSPOT: (("year", "y", "x"), da.empty((n_t, ny, nx), chunks=chunks, dtype=np.int8),
                                  {"long_name": "ESV hot (+) / cold (-) spot at 99/95/90 % (3/2/1), 0 not "
                                   "significant", "flag_values": [-3, -2, -1, 0, 1, 2, 3], **attrs})},
         coords={"year": ana["year"], "y": ana["y"], "x": ana["x"]}, attrs=dict(ana.attrs))
     if "spatial_ref" in ana.coords:
         ds = ds.assign_coords(spatial_ref=ana["spatial_ref"])
     # Metadata only: the dask arrays are never computed, each year's slice is written by its task.
-    ds.to_zarr(store, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False, compute=False,
-               encoding={STAGING + ESV_HOTSPOT: {"_FillValue": -128, "chunks": chunks},
-                         STAGING + ESV_GI_Z: {"_FillValue": np.nan, "chunks": chunks}})
+    ds.to_zarr(where, group=ANALYSIS_GROUP, mode="a", zarr_format=3, consolidated=False, compute=False,
+               encoding={prefix + ESV_HOTSPOT: {"_FillValue": -128, "chunks": chunks},
+                         prefix + ESV_GI_Z: {"_FillValue": np.nan, "chunks": chunks}})
     return {name: staged_path(store, name) for name in names}
 
 
-def write_hotspot_year(staged: dict[str, Path], year_index: int, gi_z: np.ndarray,
+def write_hotspot_year(staged: dict[str, str | Path], year_index: int, gi_z: np.ndarray,
                        classes: np.ndarray) -> None:
     """Write one year's Gi* z (as float32) and hot-spot classes (int8) into the arrays of
     :func:`stage_analysis_hotspots` (a whole year slice: chunks of other years are not touched)."""

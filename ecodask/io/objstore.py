@@ -200,6 +200,17 @@ def fetch(url: str, folder: Path) -> FetchedPath:
     return FetchedPath.of(local / name, url)
 
 
+def here(path: Path) -> Path:
+    """A file of the run, readable where this runs: ``path`` when it is there; an input fetched
+    from a bucket fetched again into this machine's temporary folder when it is not (a worker that
+    shares no disk with the flow's work folder)."""
+    if isinstance(path, FetchedPath) and path.url and not path.exists():
+        import tempfile
+
+        return fetch(path.url, Path(tempfile.gettempdir()) / "ecodask-fetched")
+    return path
+
+
 def _object_info(url: str) -> dict[str, Any]:
     """The listing entry of the object at ``url``; :class:`ValueError` if it is not one."""
     fs, path = filesystem(url)
@@ -479,3 +490,13 @@ def remove(url: str) -> None:
         pass
 
 
+
+
+def remove_tree(url: str) -> int:
+    """Delete every object under the prefix ``url`` (one LIST per 1,000 objects, one DELETE
+    request per 1,000); return how many there were."""
+    fs, root = filesystem(url)
+    files = [_join_path(root, rel) for rel in _remote_files(fs, root)]
+    if files:
+        fs.rm(files)
+    return len(files)

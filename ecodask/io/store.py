@@ -39,6 +39,7 @@ from ecodask.chunked.blockwise import map_sum_blocks, tree_sum
 from ecodask.chunked.landpass import HELD_LANDCOVER_BYTES
 from ecodask.crashpoints import crash_point
 from ecodask.io.cleanup import remove_tree
+from ecodask.io.layers import Layers, location
 from ecodask.io.layout import STORE
 from ecodask.io.rasters import RasterizedZones, WarpedRaster, WarpedYears, smallest_uint
 from ecodask.io.terrain import TERRAIN_RESAMPLING, TERRAIN_UNITS, TerrainRaster
@@ -194,7 +195,7 @@ def _landcover_block(source: WarpedYears, target: str, years: tuple[int, int], y
     return zone_class_counts(inside, block, n_zones=1)
 
 
-def _write_landcover(pix: xr.Dataset, stack: WarpedYears, target: Path, split_every: int = 8,
+def _write_landcover(pix: xr.Dataset, stack: WarpedYears, target: str | Path, split_every: int = 8,
                      ) -> list[Delayed]:
     """The land cover ``stack`` (``pix``'s) into the Zarr array ``target``: a task per chunk and block
     of years (the chunks of ``pix``'s land cover) reads, writes and counts, so no block waits in
@@ -244,8 +245,9 @@ def scan(prep: StoreInputs, known: np.ndarray) -> Scan:
 def ingest(prep: StoreInputs, out_dir: str | Path,
            check_codes: Callable[[np.ndarray], None] | None = None,
            check_drivers: Callable[[dict[str, tuple[int, int]]], None] | None = None,
-           held_up_to: int | None = None) -> Path:
-    """Write the Zarr store of ``prep`` into ``out_dir``; return its path.
+           held_up_to: int | None = None, layer: str | None = None) -> Path | str:
+    """Write the Zarr store of ``prep`` into ``out_dir``, or with ``layer`` (a URL, see
+    :mod:`ecodask.io.layers`) into that layer, straight from the tasks; return its path or URL.
 
     Uses the current Dask scheduler (the run's cluster). The store is first written as
     ``store.zarr.partial`` and renamed into place only when complete. Checks on what the pass
@@ -259,32 +261,16 @@ def ingest(prep: StoreInputs, out_dir: str | Path,
     A task reads a chunk's land cover of a block of years (:func:`years_per_task`, ``held_up_to``
     bytes), not of one year.
     """
+    if layer is not None:  # a bucket: no rename; the stage's manifest, written last, commits it
+        _write_store(prep, layer, check_codes, check_drivers, held_up_to)
+        return layer
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / STORE
     tmp = out_dir / (STORE + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        pix = _dataset_pixels(prep, held_up_to)
-        # The metadata and coordinates now; the data by the tasks below (xarray's own write is not run).
-        pix.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False,
-                    encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}), compute=False)
-        zone = pix[ZONE].data
-        write_zone = da.store(zone, zarr.open_array(tmp / ZONE, mode="r+"), lock=False, compute=False)
-        zone_px = map_sum_blocks(zone_pixel_counts, [zone], n_zones=len(prep.zones))
-        _, zone_px, counts = dask.compute(write_zone, zone_px,
-                                          _write_landcover(pix, _landcover_source(prep), tmp / LANDCOVER))
-        root = zarr.open_group(tmp, mode="r+")  # the new store's own metadata: the zones' pixel counts
-        root.attrs["zones"] = {**root.attrs["zones"], "pixels": [int(v) for v in zone_px[1:]]}
-        if check_codes is not None:
-            check_codes(_inside_counts(counts))
-        ana = _dataset_analysis(prep)
-        write = ana.to_zarr(tmp, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
-                            encoding=_encoding(ana, {}), compute=False)
-        finite = {n: (da.isfinite(ana[n].data).sum(), da.isinf(ana[n].data).sum()) for n in ana.data_vars}
-        _, finite = dask.compute(write, finite if check_drivers is not None else {})
-        if check_drivers is not None:
-            check_drivers({n: (int(f), int(i)) for n, (f, i) in finite.items()})
+        _write_store(prep, tmp, check_codes, check_drivers, held_up_to)
     except BaseException:
         remove_tree(tmp)  # also what chunk writes still running put there
         raise
@@ -298,11 +284,70 @@ def ingest(prep: StoreInputs, out_dir: str | Path,
     return final
 
 
-def open_store(path: str | Path) -> tuple[xr.Dataset, xr.Dataset]:
-    """The pixel-grid and analysis-grid datasets of a store, lazily, codes left as integers."""
+def _write_store(prep: StoreInputs, target: str | Path,
+                 check_codes: Callable[[np.ndarray], None] | None,
+                 check_drivers: Callable[[dict[str, tuple[int, int]]], None] | None,
+                 held_up_to: int | None) -> None:
+    """The store of :func:`ingest` at ``target`` (a folder or a URL), checks included."""
+    pix = _dataset_pixels(prep, held_up_to)
+    # The metadata and coordinates now; the data by the tasks below (xarray's own write is not run).
+    pix.to_zarr(target, mode="w", zarr_format=3, consolidated=False,
+                encoding=_encoding(pix, {LANDCOVER: 0, ZONE: 0}), compute=False)
+    zone = pix[ZONE].data
+    write_zone = da.store(zone, zarr.open_array(location(target, ZONE), mode="r+"), lock=False, compute=False)
+    zone_px = map_sum_blocks(zone_pixel_counts, [zone], n_zones=len(prep.zones))
+    write_lc = _write_landcover(pix, _landcover_source(prep), location(target, LANDCOVER))
+    _, zone_px, counts = dask.compute(write_zone, zone_px, write_lc)
+    root = zarr.open_group(target, mode="r+")  # the new store's own metadata: the zones' pixel counts
+    root.attrs["zones"] = {**root.attrs["zones"], "pixels": [int(v) for v in zone_px[1:]]}
+    if check_codes is not None:
+        check_codes(_inside_counts(counts))
+    ana = _dataset_analysis(prep)
+    write = ana.to_zarr(target, group=ANALYSIS_GROUP, mode="w", zarr_format=3, consolidated=False,
+                        encoding=_encoding(ana, {}), compute=False)
+    finite = {n: (da.isfinite(ana[n].data).sum(), da.isinf(ana[n].data).sum()) for n in ana.data_vars}
+    _, finite = dask.compute(write, finite if check_drivers is not None else {})
+    if check_drivers is not None:
+        check_drivers({n: (int(f), int(i)) for n, (f, i) in finite.items()})
+
+
+def open_store(path: str | Path | Layers) -> tuple[xr.Dataset, xr.Dataset]:
+    """The pixel-grid and analysis-grid datasets of a store, lazily, codes left as integers; of
+    :class:`~ecodask.io.layers.Layers`, their ``read`` layers as one store (with ingest's
+    coordinates and attributes)."""
+    if isinstance(path, Layers):
+        return _open_layers(path)
     pix = xr.open_zarr(path, consolidated=False, mask_and_scale=False, decode_coords="all")
     ana = xr.open_zarr(path, group=ANALYSIS_GROUP, consolidated=False, decode_coords="all")
     return pix, ana
+
+
+def ingested(store: str | Path | Layers, name: str) -> str | Path:
+    """Where the array ``name`` that ingest writes (``landcover``, ``zone``) is: in the store's
+    folder, or in ingest's layer."""
+    return location(store.base if isinstance(store, Layers) else store, name)
+
+
+def _open_layers(layers: Layers) -> tuple[xr.Dataset, xr.Dataset]:
+    """The layers of a remote run's store read as one (:func:`open_store`)."""
+    import warnings
+
+    base_pix, base_ana = open_store(layers.base)
+    pix, ana = [base_pix], [base_ana]
+    for url in layers.read[1:]:
+        # A stage's layer holds only its arrays: their grid mapping is ingest's, read from there.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pix.append(xr.open_zarr(url, consolidated=False, mask_and_scale=False, decode_coords=False))
+            try:
+                ana.append(xr.open_zarr(url, group=ANALYSIS_GROUP, consolidated=False, decode_coords=False))
+            except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+                pass  # a stage that wrote nothing on the analysis grid
+    # Ingest's coordinates (and grid mapping) hold for every layer: a layer's own copies are dropped.
+    pix[1:] = [d.drop_vars([v for v in d.variables if v in base_pix.variables]) for d in pix[1:]]
+    ana[1:] = [d.drop_vars([v for v in d.variables if v in base_ana.variables]) for d in ana[1:]]
+    merge = dict(compat="override", join="override", combine_attrs="override")
+    return xr.merge(pix, **merge), xr.merge(ana, **merge)
 
 
 def store_zones(pix: xr.Dataset) -> pd.DataFrame:

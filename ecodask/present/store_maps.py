@@ -14,10 +14,13 @@ from __future__ import annotations
 import functools
 import gc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from ecodask.io.layers import Layers
 
 #: Percentile of the absolute ESV density (and of its change) that ends a map's colour scale.
 LIMIT_PERCENTILE = 99.0
@@ -36,7 +39,7 @@ class RunMaps:
     ``hotspot_classes``: Gi* classes ``(value, label, colour)``; ``step``: 30 m pixels per side of a
     land-use map's cell (1: every pixel)."""
 
-    store: Path
+    store: Path | Layers  # a store's folder, or a remote run's layers
     out: Path
     name: str
     crs: str
@@ -128,7 +131,26 @@ def region_masks(spec: RunMaps, counties) -> tuple[np.ndarray, np.ndarray]:  # n
     return inside(counties, lc_frame), inside(counties, frame)
 
 
-def esv_limit(store: Path, index: int, q: float = LIMIT_PERCENTILE) -> float:
+def drawn(draw: Callable[..., Path | list[Path]], *args: object, **kwargs: object) -> dict[str, bytes]:
+    """Call ``draw`` where this runs, drawing into a fresh temporary folder: each :class:`RunMaps`
+    argument's ``out`` moved there, a ``path`` keyword (a file name) placed there, a ``table``
+    keyword (a Parquet file's bytes) read from memory; return the files it drew by name, as bytes
+    (:mod:`ecodask.io.scratch`: a worker needs no disk the flow sees)."""
+    import io
+
+    from ecodask.io.scratch import collected
+
+    def work(root: Path) -> dict[str, Path]:
+        a = [replace(x, out=root) if isinstance(x, RunMaps) else x for x in args]
+        kw = {k: root / str(v) if k == "path" else io.BytesIO(v) if k == "table" else v
+              for k, v in kwargs.items()}
+        result = draw(*a, **kw)
+        return {Path(p).name: Path(p) for p in (result if isinstance(result, list) else [result])}
+
+    return collected(work)[1]
+
+
+def esv_limit(store: Path | Layers, index: int, q: float = LIMIT_PERCENTILE) -> float:
     """The ``q``-th percentile of the absolute ESV density (CNY/ha/yr) of year number ``index`` of
     the store (its analysis grid)."""
     from ecodask.io.store import ESV_DENSITY, open_store
@@ -199,7 +221,7 @@ def change_map(spec: RunMaps, years: Sequence[int], counties) -> Path:  # noqa: 
 
 
 @frees_figures
-def esv_chart(table: Path, region_id: str, path: Path, title: str) -> Path:
+def esv_chart(table: Path | BinaryIO, region_id: str, path: Path, title: str) -> Path:
     """``esv_by_service.png`` from the table ``esv_by_service`` (parquet): the rows of zone
     ``region_id`` (the whole region)."""
     import pandas as pd
@@ -212,7 +234,7 @@ def esv_chart(table: Path, region_id: str, path: Path, title: str) -> Path:
 
 
 @frees_figures
-def coverage_chart(table: Path, region_id: str, counties, min_coverage: float, path: Path,  # noqa: ANN001
+def coverage_chart(table: Path | BinaryIO, region_id: str, counties, min_coverage: float, path: Path,  # noqa: ANN001
                    title: str) -> Path:
     """``coverage.png`` from the table ``coverage`` (parquet): each county's lowest land-cover
     coverage over the years (share 0..1) on the ``counties`` (GeoDataFrame with ``zone_id``)."""
@@ -229,7 +251,7 @@ def coverage_chart(table: Path, region_id: str, counties, min_coverage: float, p
 
 
 @frees_figures
-def flows_chart(table: Path, region_id: str, classes: Sequence[tuple[int, str, str]], path: Path,
+def flows_chart(table: Path | BinaryIO, region_id: str, classes: Sequence[tuple[int, str, str]], path: Path,
                 title: str) -> Path:
     """``landuse_flows.png`` from the table ``transitions`` (parquet): the region's transitions."""
     import pandas as pd

@@ -51,8 +51,9 @@ def run(config: str | Path, stages: Sequence[str] | None = None, force: Sequence
             if stage.name not in wanted:
                 continue
             t = time.perf_counter()
+            where = resume.store_arg(cfg, stage.name, keys, store)
             out, ran[stage.name] = resume.run_stage(
-                cfg, stage.name, keys[stage.name], lambda stage=stage, store=store: stage.run(cfg, store),
+                cfg, stage.name, keys[stage.name], lambda stage=stage, where=where: stage.run(cfg, where),
                 force=stage.name in force, log=log, chunks=chunks)
             timings[stage.name] = time.perf_counter() - t
             outputs |= out

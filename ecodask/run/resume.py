@@ -17,14 +17,17 @@ chunks; :mod:`ecodask.run.verify`). A rerun skips a stage whose manifest holds t
 outputs exist and whose files are as it wrote them; a change anywhere upstream changes the keys
 downstream, so only what depends on the change is redone. ``force`` names stages to redo regardless.
 
-With a remote output (``cfg.remote_output``, e.g. ``s3://bucket/run``) the run computes in its
-local work folder (``cfg.output``) and a stage, once finished, is **published**: its outputs and
-those of the stages it builds on (later stages add arrays to the ingest stage's store) are synced
-to the same relative paths under the URL, then its manifest is uploaded, last, with the outputs as
-paths relative to the output; files the stage wrote beside its declared outputs (the zone table
-of ingest) are uploaded too. The remote manifest is removed before the stage runs. The bucket's
-manifests decide what is finished; a skipped stage whose outputs are not in the work folder (a new
-one, another machine) has them downloaded first.
+With a remote output (``cfg.remote_output``, e.g. ``s3://bucket/run``) the store's arrays are
+written by the chunk tasks straight to the bucket, each stage's into a **layer** of its own at a
+prefix named by its key (:mod:`ecodask.io.layers`; :func:`store_arg` gives a stage the layers it
+reads and the one it writes): no worker needs the flow's disk. Before a stage runs, its remote
+manifest is removed and every earlier layer of the stage (another key's, or a killed run's
+half-written one) is swept. The small files (tables, figures) are written in the flow's local work
+folder (``cfg.output``); once the stage has finished it is **published**: those files are synced to
+the same relative paths under the URL, then its manifest is uploaded, last, naming the layer and
+the size and ETag of every file the stage wrote, layer included (from a listing). The bucket's
+manifests decide what is finished; a skipped stage whose tables are not in the work folder (a new
+one, another machine) has them downloaded first (its layer stays in the bucket).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pathlib import Path
 from ecodask import __version__
 from ecodask.crashpoints import crash_point
 from ecodask.errors import ConfigError, problem
-from ecodask.io import bucket_lock, objstore
+from ecodask.io import bucket_lock, layers, objstore
 from ecodask.io.atomic import write_json
 from ecodask.io.layout import STATE_DIR, RunFolder
 from ecodask.run import verify
@@ -77,16 +80,25 @@ def _remote_manifest(cfg: RunConfig, stage: str) -> str:
     return objstore.join(str(cfg.remote_output), STATE_DIR, "stages", f"{stage}.json")
 
 
+def _located(root: Path, value: object) -> str:
+    """An output a manifest records: a URL (a remote run's layer) as it is, else under ``root``."""
+    return str(value) if objstore.is_remote(str(value)) else str(root / str(value))
+
+
+def _exists(path: str) -> bool:
+    return objstore.exists(path) if objstore.is_remote(path) else Path(path).exists()
+
+
 def _read_manifest(cfg: RunConfig, stage: str) -> dict | None:
     """The stage's manifest, its outputs as paths under ``cfg.output`` (recorded relative to it, so
-    that a folder published from its work copy, or moved, reads the same)."""
+    that a folder published from its work copy, or moved, reads the same; a layer as its URL)."""
     try:
         m = json.loads(_manifest(cfg, stage).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(m, dict) or not isinstance(m.get("outputs", {}), dict):
         return None
-    m["outputs"] = {str(k): str(cfg.output / str(v)) for k, v in m.get("outputs", {}).items()}
+    m["outputs"] = {str(k): _located(cfg.output, v) for k, v in m.get("outputs", {}).items()}
     return m
 
 
@@ -104,7 +116,7 @@ def _local_check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "
     file the stage wrote is as it wrote it; else None, with what changed (a deleted chunk, a
     truncated table) when that is the reason."""
     m = _read_manifest(cfg, stage)
-    if m is None or m.get("key") != key or not all(Path(p).exists() for p in m.get("outputs", {}).values()):
+    if m is None or m.get("key") != key or not all(_exists(p) for p in m.get("outputs", {}).values()):
         return None, []
     diffs = changed(cfg, stage, chunks)
     return (None if diffs else m["outputs"]), diffs
@@ -116,7 +128,10 @@ def _local_manifest(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify 
 
 
 def _relative(cfg: RunConfig, path: str | Path) -> str:
-    """An output's path relative to the output folder (only those can be published)."""
+    """An output's path relative to the output folder (only those can be published); a layer's
+    relative to the remote output."""
+    if cfg.remote_output is not None and str(path).startswith(str(cfg.remote_output).rstrip("/") + "/"):
+        return str(path)[len(str(cfg.remote_output).rstrip("/")) + 1:]
     rel = Path(path).relative_to(cfg.output).as_posix()  # ValueError outside it
     if rel in ("", ".") or ".." in Path(rel).parts:
         raise ValueError(f"cannot publish {path}: not a path inside {cfg.output}")
@@ -150,11 +165,12 @@ def _remote_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] 
     if not isinstance(m, dict) or m.get("key") != key or not isinstance(m.get("files"), dict):
         return None, []
     outputs = {str(k): str(v) for k, v in m.get("outputs", {}).items()}
+    remote = str(cfg.remote_output)
     try:
-        local = {k: str(cfg.output / _relative(cfg, cfg.output / v)) for k, v in outputs.items()}
+        local = {k: objstore.join(remote, v) if _is_layer(v)
+                 else str(cfg.output / _relative(cfg, cfg.output / v)) for k, v in outputs.items()}
     except ValueError:
         return None, []
-    remote = str(cfg.remote_output)
     # Each file is checked for the last stage that wrote it (a later stage may rewrite the store's
     # metadata): the other stages' manifests say which.
     manifests = {s: m if s == stage else objstore.read_json(_remote_manifest(cfg, s)) for s in NAMES}
@@ -167,6 +183,31 @@ def _remote_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] 
     if not all(objstore.exists(objstore.join(remote, v)) for v in outputs.values()):
         return None, diffs
     return (None if diffs else local), diffs
+
+
+def _is_layer(rel: str) -> bool:
+    """Whether an output path relative to the remote output is a stage's layer."""
+    return rel.split("/", 1)[0] == layers.STAGES
+
+
+def store_arg(cfg: RunConfig, stage: str, keys: dict[str, str], store: str | Path | None,
+              ) -> Path | layers.Layers | None:
+    """The store a stage's ``run`` takes: on disk the ingest stage's ``store`` (None for ingest);
+    with a remote output the layers of every stage it builds on, directly or not (ingest's first),
+    and its own layer to write, named by the keys of the run's :func:`plan`."""
+    if cfg.remote_output is None:
+        return None if store is None else Path(store)
+    remote = str(cfg.remote_output)
+    ancestors = set(_ancestors(stage))
+    return layers.Layers(tuple(layers.layer_url(remote, s, keys[s]) for s in NAMES if s in ancestors),
+                         layers.layer_url(remote, stage, keys[stage]))
+
+
+def _ancestors(stage: str) -> list[str]:
+    out = []
+    for up in BY_NAME[stage].upstream:
+        out += [up, *_ancestors(up)]
+    return out
 
 
 def plan(cfg: RunConfig) -> dict[str, str]:
@@ -214,13 +255,18 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     remote = str(cfg.remote_output)
     bucket_lock.check(remote)  # a run whose lock was taken over writes nothing more there
     rels = {k: _relative(cfg, v) for k, v in outputs.items()}
-    trees = set(rels.values()) | {_relative(cfg, p) for p in _upstream_outputs(cfg, stage).values()
-                                  if Path(p).exists()}
+    trees = {r for r in rels.values() if not _is_layer(r)}
+    trees |= {_relative(cfg, p) for p in _upstream_outputs(cfg, stage).values()
+              if not objstore.is_remote(p) and Path(p).exists()}
     trees |= {w for w in written if not any(w == t or w.startswith(t + "/") for t in trees)}
     n = sum(objstore.sync_up(cfg.output / rel, objstore.join(remote, rel)) for rel in sorted(trees))
-    # What the bucket now holds of the files the stage wrote: size and ETag from a listing, which
-    # a rerun compares before it trusts the stage (the ETag changes with the bytes).
+    # What the bucket now holds of the files the stage wrote, its layer's chunks included: size and
+    # ETag from a listing, which a rerun compares before it trusts the stage (the ETag changes with
+    # the bytes).
     files = _bucket_records(remote, {w for w in written if not verify.is_partial(w)})
+    layer = _relative(cfg, layers.layer_url(remote, stage, key))
+    listed = objstore.listing(objstore.join(remote, layer))
+    files |= {objstore.join(layer, rel): rec for rel, rec in listed.items()}
     bucket_lock.check(remote)
     objstore.put_json({"stage": stage, "key": key, "outputs": rels, "files": files},
                       _remote_manifest(cfg, stage))
@@ -234,7 +280,8 @@ def _pull(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
         return
     _manifest(cfg, stage).unlink(missing_ok=True)
     remote = str(cfg.remote_output)
-    n = sum(objstore.sync_down(objstore.join(remote, _relative(cfg, p)), Path(p)) for p in outputs.values())
+    n = sum(objstore.sync_down(objstore.join(remote, _relative(cfg, p)), Path(p)) for p in outputs.values()
+            if not objstore.is_remote(p))  # a layer stays in the bucket
     _write_manifest(cfg, stage, key, outputs)
     log(f"stage {stage}: downloaded its outputs from {remote} ({n} files)")
 
@@ -264,7 +311,9 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
         return done, False
     _manifest(cfg, stage).unlink(missing_ok=True)
     if cfg.remote_output is not None:
+        bucket_lock.check(str(cfg.remote_output))
         objstore.remove(_remote_manifest(cfg, stage))
+        layers.new_layer(str(cfg.remote_output), stage, key)  # earlier layers of the stage swept
     before = verify.snapshot(cfg.output) if cfg.output.exists() else {}
     crash_point(f"stage:{stage}:start")
     t0 = time.perf_counter()

@@ -104,36 +104,57 @@ def write_compensation(table: pd.DataFrame, zones, folder: Path,
     return paths
 
 
+#: The run's tables compensation reads.
+READS = ("esv_by_service", "transitions", "coverage")
+
+
 def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     """Compensation of a run: needs ``county_stats``; reads the run's tables and zones. The stage is
     one Dask task (:func:`stage_work`): on a worker of the run's cluster when it runs under one, so
-    the flow's process does not read, compute, write or draw the counties' tables and maps."""
+    the flow's process does not read, compute, write or draw the counties' tables and maps. The
+    tables it reads go to the task as bytes and what it writes comes back as bytes
+    (:mod:`ecodask.io.scratch`), so the worker needs no disk the flow sees."""
     import dask
+
+    from ecodask.io.scratch import placed
 
     if cfg.county_stats is None or not cfg.compensation.enabled:
         return {}
-    return dask.delayed(stage_work, pure=False)(cfg, store).compute()
+    out = RunFolder(cfg.output)
+    tables = {out.table_path(n).relative_to(out.root).as_posix(): out.table_path(n).read_bytes()
+              for n in READS if out.table_path(n).is_file()}
+    names, files = dask.delayed(stage_work, pure=False)(cfg, store, tables).compute()
+    placed(files, out.root)
+    return {name: out.root / rel for name, rel in names.items()}
 
 
-def stage_work(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
-    """The stage's work (see :func:`run`), where it is called."""
+def stage_work(cfg: RunConfig, store: Path | None, tables: dict[str, bytes],
+               ) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The stage's work (see :func:`run`), where it is called: in a temporary folder holding
+    ``tables``; returns the outputs' paths relative to it and the files written, as bytes."""
+    from ecodask.io.scratch import collected
+
+    return collected(lambda root: _work(cfg, store, RunFolder(root)), tables)
+
+
+def _work(cfg: RunConfig, store: Path | None, out: RunFolder) -> dict[str, Path]:
     import pandas as pd
 
     from ecodask.io.county_stats import read_county_stats
+    from ecodask.io.objstore import here
     from ecodask.io.store import open_store, store_zones
     from ecodask.io.zones import read_zones
     from ecodask.science.county_esv import county_esv_all_land, county_loss
 
     pix, _ = open_store(store)
     zones = store_zones(pix)
-    stats = read_county_stats(cfg.county_stats, zones, cfg.years)
-    out = RunFolder(cfg.output)
+    stats = read_county_stats(here(cfg.county_stats), zones, cfg.years)
     esv = county_esv_all_land(pd.read_parquet(out.table_path("esv_by_service")))
     loss = county_loss(pd.read_parquet(out.table_path("transitions")), cfg.years)
     table = compensation(stats, esv, loss, cfg.compensation, cfg.catalogs, cfg.county_stats)
     table = _with_coverage(table, out, cfg.zones.exclude_partial)
     z = cfg.zones
-    polygons = read_zones(z.path, z.id_field, z.name_field, cfg.grid.crs, z.layer)
+    polygons = read_zones(here(z.path), z.id_field, z.name_field, cfg.grid.crs, z.layer)
     return write_compensation(table, polygons, out.tables, out.figures)
 
 

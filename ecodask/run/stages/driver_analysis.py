@@ -6,12 +6,13 @@ per-county summary).
 
 Each year is one Dask task (:func:`analyse_year`, key ``driver_analysis_year-<year>-<call>``) on the
 run's workers: it reads that year's ESV density and the drivers from the store, computes everything of
-the year (nested computations on Dask's synchronous scheduler), draws its detector charts into a
-staging folder and writes its Gi* z and classes into a year slice of staged arrays; it returns only
-the year's tables and results. The flow's process holds no grid of any year: it gathers those small
-results, raises the problems of every year at once (nothing is then written: the staged arrays and
-charts are discarded, the previous outputs stay whole), else writes the tables (each atomically),
-renames the charts and commits the arrays.
+the year (nested computations on Dask's synchronous scheduler), draws its detector charts in a
+folder of its own machine and returns their bytes (a worker needs no disk the flow sees) and
+writes its Gi* z and classes into a year slice of staged arrays; it returns only the year's
+tables, results and charts. The flow's process holds no grid of any year: it gathers those small
+results, raises the problems of every year at once (nothing is then written: the staged arrays
+are discarded, the previous outputs stay whole), else writes the tables and charts (each
+atomically) and commits the arrays.
 
 The regression takes the continuous drivers. The detector takes every driver
 (``analysis.detector_factors: all``), or per year the continuous drivers the regression selected
@@ -31,7 +32,6 @@ Outputs::
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import threading
 import uuid
@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, Problem, problem
+from ecodask.io.atomic import write_atomic
+from ecodask.io.layers import Layers
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage
@@ -109,9 +111,6 @@ def check_driver_cells(cfg: RunConfig, cells: dict[str, tuple[int, int]], where:
 #: Name of the per-year Dask task: the prefix the scheduler shows (its key is
 #: ``driver_analysis_year-<year>-<call>``).
 YEAR_TASK = "driver_analysis_year"
-#: Folder (under the run's figures) where the per-year tasks draw their charts until every year
-#: has succeeded; a killed run's is swept (``_staging_``).
-FIGURES_STAGING = "_staging_driver_analysis"
 #: The detector charts' label of y.
 Y_LABEL = "ESV density (CNY/ha/yr per analysis cell)"
 
@@ -120,9 +119,9 @@ Y_LABEL = "ESV density (CNY/ha/yr per analysis cell)"
 class YearJob:
     """What every year's task needs, as plain values (no configuration): the store, the drivers
     (names, which are continuous), the options of the regression, of the detector and of the hot
-    spots, where to write the hot-spot arrays (staged, by final name) and the charts."""
+    spots and where to write the hot-spot arrays (staged, by final name)."""
 
-    store: Path
+    store: Path | Layers
     names: tuple[str, ...]
     continuous: tuple[str, ...]
     regression: dict[str, object] | None  # options of regression_results; None: no regression
@@ -130,8 +129,7 @@ class YearJob:
     discretize: dict[str, str | None]
     detector: dict[str, object]  # the other options of detect_arrays
     zones: pd.DataFrame | None  # the store's zones; None: no hot spots
-    staged: dict[str, Path] | None  # staged hot-spot arrays by final name
-    figures: Path  # where the charts are drawn (staging folder)
+    staged: dict[str, str | Path] | None  # staged hot-spot arrays by final name
 
 
 @dataclass
@@ -146,7 +144,7 @@ class YearResult:
     hotspot_problems: list[Problem] = field(default_factory=list)
     fit: object = None  # RegressionResult
     detector: dict[str, pd.DataFrame] | None = None  # the detector's tables (with year), if run
-    charts: dict[str, Path] = field(default_factory=dict)  # chart name -> staged path
+    charts: dict[str, bytes] = field(default_factory=dict)  # chart file name -> its PNG
     moran: dict[str, float | int] | None = None
     summary: pd.DataFrame | None = None
 
@@ -185,7 +183,9 @@ def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | No
     drivers from the store, runs the stepwise regression of the continuous drivers, the detector
     on the year's factors, the hot spots (Moran's I, Gi*, classes, summary per zone of
     ``cell_zone``), writes the Gi* z and classes into the staged arrays' year slice and draws the
-    detector charts into ``job.figures``; returns the tables and results (:class:`YearResult`)."""
+    detector charts; returns the tables, results and charts (:class:`YearResult`)."""
+    import tempfile
+
     import dask.array as da
 
     from ecodask.chunked import hotspots as hs
@@ -215,17 +215,18 @@ def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | No
         if factors:
             try:
                 r = detect_arrays(y, {n: drivers[n] for n in factors}, discretize=job.discretize,
-                                  **job.detector, source=f"{job.store.name}/analysis",
+                                  **job.detector, source=f"{_store_name(job.store)}/analysis",
                                   y_name=f"esv_density[{year}]")
             except InputError as exc:
                 out.detector_problems.extend(exc.problems)
             else:
                 r["factor"] = r["factor"].assign(detector_factors=job.detector_factors)
-                charts = detector_charts(r, job.figures, f"_{year}", y=Y_LABEL)
+                with tempfile.TemporaryDirectory(prefix="ecodask-charts-") as tmp:
+                    charts = detector_charts(r, Path(tmp), f"_{year}", y=Y_LABEL)
+                    out.charts = {name: Path(path).read_bytes() for name, path in charts.items()}
                 out.detector = {k: v.assign(year=year) for k, v in r.items()}
-                out.charts = charts
         if job.zones is not None:
-            src = f"{job.store.name}/analysis/esv_density[{year}]"
+            src = f"{_store_name(job.store)}/analysis/esv_density[{year}]"
             try:
                 moran, z, cls, summary = hs.hotspots(y, cell_zone, job.zones, source=src)
             except InputError as exc:
@@ -237,23 +238,28 @@ def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | No
         return out
 
 
-def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
+def _store_name(store: Path | Layers) -> str:
+    """The store as a problem or a table's source names it."""
+    return Path(store).name if isinstance(store, Path) else store.base
+
+
+def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
     """Driver analysis of every year on the run's analysis grid; writes tables, charts and the
     hot-spot grids. Needs the ESV stage's ``analysis/esv_density``.
 
     One Dask task per year (:func:`analyse_year`, on the run's workers); this process builds the
-    graph, gathers the years' small results and writes the tables. The hot-spot arrays and the
-    charts the tasks write are staged, and renamed into place only when every year succeeded."""
+    graph, gathers the years' small results and writes the tables and the charts the tasks drew.
+    The hot-spot arrays the tasks write are staged, and committed only when every year succeeded."""
     import dask
 
     from ecodask.io.grids import commit, discard, stage_analysis_hotspots
     from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
     from ecodask.io.tables import write_tables
 
-    store = Path(store)
+    store = store if isinstance(store, Layers) else Path(store)
     pix, ana = open_store(store)
     if ESV_DENSITY not in ana:
-        raise InputError([problem(store, f"{ANALYSIS_GROUP}/{ESV_DENSITY}", None,
+        raise InputError([problem(_store_name(store), f"{ANALYSIS_GROUP}/{ESV_DENSITY}", None,
                                   "missing: run the ESV stage first")])
     a = cfg.analysis
     years = [int(v) for v in ana["year"].values]
@@ -265,9 +271,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     continuous = [n for n in names if cfg.drivers[n].kind == "continuous"]
     disc = {n: (None if cfg.drivers[n].kind == "categorical" or a.discretize == "none" else a.discretize)
             for n in names}
-    figures = out.figures / FIGURES_STAGING
-    shutil.rmtree(figures, ignore_errors=True)  # a killed run's
-    figures.mkdir(parents=True)
+    shutil.rmtree(out.figures / "_staging_driver_analysis", ignore_errors=True)  # an earlier version's
     staged = stage_analysis_hotspots(store, ana) if a.hotspots else None
     job = YearJob(
         store=store, names=tuple(names), continuous=tuple(continuous),
@@ -276,7 +280,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
         detector_factors=a.detector_factors, discretize=disc,
         detector=dict(k=a.k, ks=a.ks, variance=a.variance, drop_singletons=a.drop_singletons, alpha=a.alpha,
                       dropna=True, quantile_rule=a.quantile_rule),
-        zones=store_zones(pix) if a.hotspots else None, staged=staged, figures=figures)
+        zones=store_zones(pix) if a.hotspots else None, staged=staged)
     # The zone of each analysis cell: computed once, on the workers, for every year's task.
     cell_zone = _cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"])) if a.hotspots else None
     # Keys of this call only: a rerun on the same cluster never gets a result still held from before.
@@ -291,16 +295,13 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     except BaseException:
         if staged:
             discard(store, list(staged))
-        shutil.rmtree(figures, ignore_errors=True)
         raise
     # Every year is computed: write.
     paths = write_tables(tables, out.tables)
+    out.figures.mkdir(parents=True, exist_ok=True)
     for r in results:
-        for name, path in r.charts.items():
-            final = out.figures / name
-            os.replace(path, final)
-            paths[name] = final
-    shutil.rmtree(figures, ignore_errors=True)
+        for name, png in r.charts.items():
+            paths[name] = write_atomic(out.figures / name, lambda p, png=png: p.write_bytes(png))
     if staged:
         commit(store, staged)
     _remove_stale(out, paths)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_class_scheme
+from ecodask.io.layers import Layers
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
@@ -47,7 +48,15 @@ def overview_step(size_px: int, factor: int) -> int:
     return factor
 
 
-def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
+def _zones_here(path: Path, id_field: str, name_field: str | None, crs: str, layer: str | None):  # noqa: ANN202
+    """The zones read where this runs (a fetched input fetched again on a worker without it)."""
+    from ecodask.io.objstore import here
+    from ecodask.io.zones import read_zones
+
+    return read_zones(here(path), id_field, name_field, crs, layer)
+
+
+def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
     """Draw every figure of the run (see the module docstring); returns their paths by file name
     (none when ``report.figures`` is false).
 
@@ -55,21 +64,25 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     it: the counties read once (one task, its result shared), the per-year limits of the ESV
     colour scale (one small task a year), then one task a year drawing that year's three maps
     (:func:`ecodask.present.store_maps.year_maps`), one for the change map and one per chart, all
-    in one ``dask.compute``. This process only opens the store's metadata and builds the graph."""
+    in one ``dask.compute``. Each task draws on its own machine and returns its files as bytes
+    (:func:`ecodask.present.store_maps.drawn`), written here; the tables the charts read travel
+    to them as bytes. This process only opens the store's metadata, builds the graph and writes
+    the files."""
     import dask
 
+    from ecodask.io.scratch import placed
     from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, open_store
-    from ecodask.io.zones import read_zones
     from ecodask.present import store_maps
     from ecodask.science import landuse
 
     if not cfg.report.figures:
         return {}
 
-    store = Path(store)
+    store = store if isinstance(store, Layers) else Path(store)
     pix, ana = open_store(store)
     if ESV_DENSITY not in ana:
-        raise InputError([problem(store, f"{ANALYSIS_GROUP}/{ESV_DENSITY}", None,
+        where = store if isinstance(store, Path) else store.base
+        raise InputError([problem(where, f"{ANALYSIS_GROUP}/{ESV_DENSITY}", None,
                                   "missing: run the ESV stage first")])
     folder = RunFolder(cfg.output)
     out = folder.figures
@@ -83,29 +96,33 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
                               scheme=scheme.name, nodata=int(scheme.nodata),
                               hotspot_classes=tuple(HOTSPOT_CLASSES), step=step)
     task = partial(dask.delayed, pure=False)  # they write files: each runs, none is a cached result
+    drawn = task(store_maps.drawn)
     z = cfg.zones
-    counties = task(read_zones)(z.path, z.id_field, z.name_field, cfg.grid.crs, z.layer)
+    counties = task(_zones_here)(z.path, z.id_field, z.name_field, cfg.grid.crs, z.layer)
     masks = task(store_maps.region_masks)(spec, counties)
     top = task(store_maps.common_limit)(*(task(store_maps.esv_limit)(store, i) for i in range(len(years))))
-    drawn = [task(store_maps.year_maps)(spec, i, year, top, counties, masks) for i, year in enumerate(years)]
+    draws = [drawn(store_maps.year_maps, spec, i, year, top, counties, masks) for i, year in enumerate(years)]
     if len(years) > 1:
-        drawn.append(task(store_maps.change_map)(spec, years, counties))
+        draws.append(drawn(store_maps.change_map, spec, years, counties))
     region, name = landuse.REGION_ID, cfg.name
-    drawn.append(task(store_maps.esv_chart)(folder.table_path("esv_by_service"), region,
-                                             out / "esv_by_service.png",
-                                             f"ESV of the whole region by service, {name} ({cfg.esv.table})"))
+
+    def table(name: str) -> bytes:
+        return folder.table_path(name).read_bytes()
+
+    draws.append(drawn(store_maps.esv_chart, table=table("esv_by_service"), region_id=region,
+                       path="esv_by_service.png",
+                       title=f"ESV of the whole region by service, {name} ({cfg.esv.table})"))
     if folder.table_path("coverage").is_file():
         title = f"Land-cover coverage of each zone, {name} (lowest year)"
-        drawn.append(task(store_maps.coverage_chart)(folder.table_path("coverage"), region, counties,
-                                                      cfg.zones.min_coverage, out / "coverage.png", title))
+        draws.append(drawn(store_maps.coverage_chart, table=table("coverage"), region_id=region,
+                           counties=counties, min_coverage=cfg.zones.min_coverage, path="coverage.png",
+                           title=title))
     if len(years) > 1:
-        drawn.append(task(store_maps.flows_chart)(folder.table_path("transitions"), region, classes,
-                                                   out / "landuse_flows.png",
-                                                   f"Land-use transitions, {name}"))
+        draws.append(drawn(store_maps.flows_chart, table=table("transitions"), region_id=region,
+                           classes=classes, path="landuse_flows.png", title=f"Land-use transitions, {name}"))
     paths: dict[str, Path] = {}
-    for result in dask.compute(*drawn):
-        for path in result if isinstance(result, list) else [result]:
-            paths[Path(path).name] = Path(path)
+    for files in dask.compute(*draws):
+        paths |= placed(files, out)
     return paths
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ecodask.io.layers import Layers
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
@@ -28,8 +29,9 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
     return files
 
 
-def run(cfg: RunConfig, _store: Path | None = None) -> dict[str, Path]:
-    """Ingest the inputs into the run's Zarr store and write the zone table; return the store.
+def run(cfg: RunConfig, store: Layers | None = None) -> dict[str, Path | str]:
+    """Ingest the inputs into the run's Zarr store (in the output folder, or with a remote run's
+    ``store`` into its layer) and write the zone table; return the store.
     The land cover's codes inside the zones are counted in the same pass: a code the class scheme
     lacks, or a year without a classified pixel there, is an input error before the drivers are
     read and long before the transitions + ESV pass; so is a driver without a finite value on the
@@ -50,10 +52,11 @@ def run(cfg: RunConfig, _store: Path | None = None) -> dict[str, Path]:
     def drivers(cells: dict[str, tuple[int, int]]) -> None:
         check_driver_cells(cfg, cells, "on the run's grid")
 
-    store = ingest(checked(cfg), cfg.output, check_codes=codes, check_drivers=drivers)
-    pix, _ = open_store(store)
+    layer = store.write if isinstance(store, Layers) else None
+    where = ingest(checked(cfg), cfg.output, check_codes=codes, check_drivers=drivers, layer=layer)
+    pix, _ = open_store(where)
     write_table(store_zones(pix), RunFolder(cfg.output).tables, "zones")
-    return {"store": store}
+    return {"store": where}
 
 
 STAGE = Stage("ingest", (), config_parts, input_files, run)

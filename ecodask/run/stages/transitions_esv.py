@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.io.layers import Layers
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
@@ -62,16 +63,16 @@ def esv_model(cfg: RunConfig, pixel_area_ha: float) -> EsvModel:
                           pixel_area_ha, cfg.landcover.projection_year)
 
 
-def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
+def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
     """One pass for transitions and ESV; the grids into the store, the tables into ``tables/``."""
     from ecodask.chunked.adjustment import adjustment_multiplier
     from ecodask.chunked.landpass import land_pass
     from ecodask.io import grids
-    from ecodask.io.store import LANDCOVER, ZONE, open_store, store_zones
+    from ecodask.io.store import LANDCOVER, ZONE, ingested, open_store, store_zones
     from ecodask.io.tables import write_tables
     from ecodask.science import landuse
 
-    store = Path(store)
+    store = store if isinstance(store, Layers) else Path(store)
     pix, ana = open_store(store)
     years = [int(y) for y in pix["year"].values]
     if years != cfg.years:
@@ -92,7 +93,7 @@ def run(cfg: RunConfig, store: Path | None) -> dict[str, Path]:
     try:
         res = land_pass(pix[ZONE].data, pix[LANDCOVER].data, lut=model.index.lut, pairs=model.pairs,
                         n_zones=len(zones), values=model.pixel_values(), factor=factor, multiplier=mult,
-                        groups_out=cfg.esv.group_grids, targets=staged, source=store / LANDCOVER,
+                        groups_out=cfg.esv.group_grids, targets=staged, source=ingested(store, LANDCOVER),
                         cells=grids.cell_targets(cells, model.pixel_area_ha))
         landuse.check_unknown(res.unknown, years, model.scheme, cfg.landcover.years)
         pixels = landuse.year_class_pixels(res.counts, model.pairs, len(years), model.index.n)

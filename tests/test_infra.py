@@ -134,6 +134,28 @@ def _crd_validator():
     return jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"])
 
 
+def test_a_bucket_run_on_kubernetes_mounts_no_shared_volume() -> None:
+    from ecodask.io.objstore import is_remote
+    from ecodask.run.cluster import kubernetes_spec
+    from ecodask.run.config import ClusterConfig, RunConfig
+
+    doc = yaml.safe_load((K8S / "region-k8s-s3.yaml").read_text(encoding="utf-8"))
+    assert set(doc) <= set(RunConfig.model_fields)
+    assert is_remote(doc["output"]) and is_remote(doc["zones"]["path"])
+    assert all(is_remote(p) for p in doc["landcover"]["years"].values())
+    cluster = ClusterConfig.model_validate(doc["cluster"])
+    spec = kubernetes_spec(cluster.kubernetes, cluster.memory)
+    [manifest] = _docs(K8S / "daskcluster-s3.yaml")
+    assert manifest == spec  # the example is what the configuration creates
+    _crd_validator().validate(spec)
+    pods = [spec["spec"]["worker"]["spec"], spec["spec"]["scheduler"]["spec"]]
+    volumes = [v for pod in pods for v in pod.get("volumes", [])]
+    assert volumes == [{"name": "spill", "emptyDir": {"sizeLimit": "100Gi"}}]  # the workers' own disk
+    worker = pods[0]["containers"][0]
+    assert [m["name"] for m in worker["volumeMounts"]] == ["spill"]
+    assert worker["envFrom"] == [{"secretRef": {"name": "ecodask-s3"}}]
+
+
 def test_daskcluster_matches_the_config_and_the_operator_schema() -> None:
     from ecodask.run.cluster import kubernetes_spec
     from ecodask.run.config import ClusterConfig, RunConfig
@@ -168,7 +190,7 @@ def test_daskcluster_matches_the_config_and_the_operator_schema() -> None:
 
 
 def test_kubernetes_files_expose_nothing_and_hold_no_credentials() -> None:
-    docs = _docs(K8S / "ecodask.yaml") + _docs(K8S / "daskcluster.yaml")
+    docs = _docs(K8S / "ecodask.yaml") + _docs(K8S / "daskcluster.yaml") + _docs(K8S / "daskcluster-s3.yaml")
     text = yaml.safe_dump(docs)
     for doc in docs:
         if doc["kind"] == "Service":

@@ -36,6 +36,11 @@
                                                           S3 server (moto) window by window, as a
                                                           GeoTIFF and a COG, against local disk
                                                           (see benchmarks/remote_inputs.py)
+    python -m benchmarks.run --suite remote_run [--km 30.72] [--chunks 256 512] [--years 3]
+                                                          a whole run with inputs and output in a
+                                                          local S3 server (moto): requests and bytes
+                                                          per stage, by chunk size
+                                                          (see benchmarks/remote_run.py)
     python -m benchmarks.run --suite texture [--repeats 3] [--size 20480]
                                                           the Hubei-30m cases (and exactextract) on
                                                           real land cover: Wuhan's tiled to 419 Mpx
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
-                              "figures_workers", "remote_inputs"])
+                              "figures_workers", "remote_inputs", "remote_run"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -175,6 +180,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.remote_inputs import main as remote_inputs
 
         remote_inputs(rest)
+    elif ns.suite == "remote_run":
+        from benchmarks.remote_run import main as remote_run
+
+        remote_run(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

@@ -23,8 +23,9 @@ import yaml
 
 from ecodask.errors import CatalogError, ConfigError
 from ecodask.io import bucket_lock, objstore
-from ecodask.io.layers import Layers
+from ecodask.io.layers import committed
 from ecodask.io.provenance import file_checksum
+from ecodask.io.store import open_store
 from ecodask.run import resume
 from ecodask.run.config import load_config
 from ecodask.run.stages import NAMES
@@ -280,11 +281,6 @@ def _reference_and_remote(s3, folder: Path, out: str, **changes) -> tuple[Path, 
     return local_cfg.parent / "out" / "tables", remote_cfg, doc
 
 
-def _layers(cfg) -> Layers:  # noqa: ANN001 - RunConfig
-    """The layers of a finished remote run of ``cfg``: its whole store, as the figures stage reads it."""
-    return resume.store_arg(cfg, "figures", resume.plan(cfg), None)
-
-
 def _same_tables(s3, out: str, local_tables: Path) -> dict[str, bytes]:
     """The run's tree in the bucket, after checking its tables equal the local run's byte for byte
     (a GeoPackage records when it was written: not compared)."""
@@ -333,6 +329,8 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     doc["compensation"] = {"footprint_table": "hubei_2017"}
     remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
     run_flow(str(remote_cfg))
+    keys = resume.plan(load_config(remote_cfg))  # compensation's (and figures') keys changed
+    layer = {s: f"stages/{s}/{keys[s][:16]}" for s in NAMES}
     record = json.loads(s3.cat_file(f"{BUCKET}/runs/tiny/run.json"))
     assert record["stage_ran"] == {"ingest": False, "transitions_esv": False, "driver_analysis": False,
                                    "compensation": True, "figures": True}  # figures: never reached before
@@ -342,7 +340,12 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     fetched = {f.name for f in (tmp_path / "remote").rglob("*") if f.is_file()}
     assert not fetched & {"lc_2000.tif", "lc_2010.tif", "elev.tif"}  # the rasters were never copied
     bucket = _same_tables(s3, out, local_tables)
-    assert {f"{s}.json" for s in NAMES} == {k.rsplit("/", 1)[1] for k in bucket if k.startswith(".ecodask/")}
+    assert {f"{s}.json" for s in NAMES} == {k.rsplit("/", 1)[1] for k in bucket
+                                            if k.startswith(".ecodask/stages/")}
+    pointer = json.loads(bucket[".ecodask/current.json"])  # the run, committed last
+    assert [(s["stage"], s["layer"]) for s in pointer["stages"]] == [(s, layer[s]) for s in NAMES]
+    kept = {layer[s].split("/")[2] for s in NAMES}
+    assert {k.split("/")[2] for k in bucket if k.startswith("stages/")} == kept  # nothing else left
     assert any(k.startswith(f"{layer['transitions_esv']}/esv/c/") for k in bucket)
     assert "report.html" in bucket and "figures/esv_2000.png" in bucket
 
@@ -352,9 +355,9 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, prefect_ser
     assert resume.pending(again)[0] == {}
     chunk = next(k for k in bucket if k.startswith(f"{layer['ingest']}/landcover/c/"))
     s3.rm_file(f"{BUCKET}/runs/tiny/{chunk}")
-    s3.pipe_file(f"{BUCKET}/runs/tiny/tables/esv_by_service.csv", b"edited\n")
-    owner = next(s for s in NAMES if "tables/esv_by_service.csv" in json.loads(
+    owner = next(s for s in NAMES if f"{layer[s]}/files/tables/esv_by_service.csv" in json.loads(
         bucket[f".ecodask/stages/{s}.json"])["files"])
+    s3.pipe_file(f"{BUCKET}/runs/tiny/{layer[owner]}/files/tables/esv_by_service.csv", b"edited\n")
     assert set(resume.pending(again)[0]) == {"ingest", owner}
     done, diffs = resume._remote_check(again, "ingest", resume.plan(again)["ingest"])
     assert done is None and diffs == [f"{chunk}: missing"]
@@ -425,4 +428,68 @@ def test_a_remote_run_killed_mid_run_resumes_where_it_stopped(s3, prefect_api, t
     record = json.loads(s3.cat_file(f"{BUCKET}/runs/killed/run.json"))
     assert record["stage_ran"]["ingest"] is False and record["stage_ran"]["figures"] is True, record
     _same_tables(s3, out, local_tables)
-    assert_same_arrays(local_tables.parent / "store.zarr", _layers(load_config(remote_cfg)))
+    assert_same_arrays(local_tables.parent / "store.zarr", committed(out))
+
+
+@pytest.mark.slow  # the moto S3 server, a Prefect server, whole runs as subprocesses, one killed
+def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_server, s3, prefect_api,
+                                                                           tmp_path: Path) -> None:
+    from ecodask.io import layers
+
+    out = f"s3://{BUCKET}/runs/whole"
+    _, remote_cfg, doc = _reference_and_remote(s3, tmp_path, out, work_dir="work")
+    env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
+
+    def ecodask_run() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(remote_cfg)], env=env,
+                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    def finished(proc: subprocess.Popen) -> None:
+        output, _ = proc.communicate(timeout=deadline(600))
+        assert proc.returncode == 0, output
+
+    finished(ecodask_run())  # run A, committed
+    first = layers.pointer(out)
+    assert first is not None
+    values = {(i, name): var.values for i, ds in enumerate(open_store(committed(out)))
+              for name, var in ds.data_vars.items()}
+    view = _tree(s3, f"{out}/tables")
+
+    # Run B changes a setting of transitions_esv (a new key for it and the stages after it) and is
+    # killed while it writes that stage's chunks: the pointer, A's layers and the tables' view stay.
+    doc["zones"] = {**doc["zones"], "min_coverage": 0.5}
+    remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+    keys = resume.plan(load_config(remote_cfg))
+    new_layer = f"{BUCKET}/runs/whole/stages/transitions_esv/{keys['transitions_esv'][:16]}/esv/c"
+    old_layer = next(s["layer"] for s in first["stages"] if s["stage"] == "transitions_esv")
+    assert not new_layer.startswith(f"{BUCKET}/runs/whole/{old_layer}")
+    s3_server.slow_puts(0.05)
+    proc = ecodask_run()
+    try:
+        def writing() -> bool:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            s3.invalidate_cache()
+            return bool(s3.exists(new_layer) and s3.find(new_layer))
+
+        wait_until(writing, 300, "run B's first ESV chunks in the bucket", interval=0.02)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        s3_server.slow_puts(0)
+    s3.invalidate_cache()
+    assert layers.pointer(out) == first  # readers still resolve run A ...
+    for i, ds in enumerate(open_store(committed(out))):  # ... whole: every array as A wrote it
+        assert {(i, n) for n in ds.data_vars} == {k for k in values if k[0] == i}
+        for name, var in ds.data_vars.items():
+            np.testing.assert_array_equal(var.values, values[i, name], err_msg=name)
+    assert _tree(s3, f"{out}/tables") == view
+
+    finished(ecodask_run())  # run B again: resumes, commits; A's superseded layers go
+    second = layers.pointer(out)
+    assert second != first
+    assert {s["stage"]: s["key"] for s in second["stages"]} == keys
+    s3.invalidate_cache()
+    assert not s3.exists(f"{BUCKET}/runs/whole/{old_layer}")
+    assert s3.exists(f"{BUCKET}/runs/whole/{second['stages'][0]['layer']}/zarr.json")  # ingest's: kept

@@ -8,12 +8,17 @@ has no rename, so a stage cannot stage its arrays and rename them into place as 
 
     <output>/stages/<stage>/<key16>/          a plain Zarr v3 group (zarr, xarray, GDAL read it)
       landcover, zone, analysis/<driver>, ...  the arrays the stage writes, under their final names
+      files/tables/..., files/figures/...      the small files the stage wrote (tables, charts)
+    <output>/.ecodask/current.json            the run: each stage's key and layer, written last
 
-and the stage's manifest, written after every chunk is in the bucket, is what makes the layer part
-of the run (:mod:`ecodask.run.resume`): a layer no manifest names is never read, and is removed when
-its stage next starts. A reader opens the layers of a run's stages, ingest's first, as one store
-(:func:`ecodask.io.store.open_store` of a :class:`Layers`). ``key16``: the first 16 hex digits of
-the stage's key, so a stage redone with other inputs never writes where a reader may be reading.
+The stage's manifest, written after every chunk is in the bucket, is what makes the layer part of
+a run being computed (:mod:`ecodask.run.resume`); the run's pointer ``current.json``, written when
+every stage has finished, is what makes the run the bucket's: readers resolve it
+(:func:`committed`), and until it is replaced they read the previous run, whole, whatever a later
+run has written or left half-written beside it. A stage removes, when it starts, its layers that
+neither the pointer nor its new key names; the run, once committed, every layer the pointer does
+not name. ``key16``: the first 16 hex digits of the stage's key, so a stage redone with other
+inputs never writes where a reader may be reading.
 """
 
 from __future__ import annotations
@@ -26,25 +31,30 @@ from ecodask.io import objstore
 #: Where the layers of a remote output lie, relative to it.
 STAGES = "stages"
 KEY_DIGITS = 16
+#: The small files of a stage, in its layer.
+FILES = "files"
+#: The run's pointer, relative to the output.
+POINTER = ".ecodask/current.json"
 
 
 @dataclass(frozen=True)
 class Layers:
     """The store as a stage of a remote run sees it: ``read``, the URLs of the layers of the stages
-    it builds on (ingest's first, in run order), and ``write``, the URL of its own layer."""
+    it builds on (ingest's first, in run order), and ``write``, the URL of its own layer (None
+    for a reader)."""
 
     read: tuple[str, ...]
-    write: str
+    write: str | None = None
 
     def __post_init__(self) -> None:
-        bad = [u for u in (*self.read, self.write) if not objstore.is_remote(u)]
+        bad = [u for u in (*self.read, *([self.write] if self.write else [])) if not objstore.is_remote(u)]
         if bad:
             raise ValueError(f"layers are URLs of a bucket, not {bad}")
 
     @property
     def base(self) -> str:
         """The ingest stage's layer (the land cover, the zones and the drivers)."""
-        return self.read[0] if self.read else self.write
+        return self.read[0] if self.read else str(self.write)
 
 
 def layer_url(remote: str, stage: str, key: str) -> str:
@@ -65,11 +75,43 @@ def location(root: str | Path, *names: str) -> str | Path:
 
 
 def new_layer(remote: str, stage: str, key: str) -> str:
-    """Remove every layer of ``stage`` under ``remote`` (an earlier key's, or what a killed run of
-    this key left half-written) and create the stage's empty layer; return its URL."""
+    """Remove every layer of ``stage`` under ``remote`` but the committed run's (another key's, or
+    what a killed run left half-written; the committed one too when it has this key: it is
+    rewritten) and create the stage's empty layer; return its URL."""
     import zarr
 
-    objstore.remove_tree(stage_prefix(remote, stage))
     url = layer_url(remote, stage, key)
+    kept = (committed_layers(remote) or {}).get(stage)
+    keep = kept.rsplit("/", 1)[1] if kept and kept != url else None
+    objstore.remove_tree(stage_prefix(remote, stage), keep=keep)
     zarr.open_group(url, mode="w", zarr_format=3)
     return url
+
+
+def pointer(remote: str) -> dict | None:
+    """The run's pointer in the bucket (``{"stages": [{"stage", "key", "layer"}, ...]}``, in run
+    order, layers relative to ``remote``), or None before a run has been committed there."""
+    doc = objstore.read_json(objstore.join(remote, POINTER))
+    return doc if isinstance(doc, dict) and isinstance(doc.get("stages"), list) else None
+
+
+def committed_layers(remote: str) -> dict[str, str] | None:
+    """The committed run's layer URL of each stage, by stage, or None."""
+    doc = pointer(remote)
+    return None if doc is None else {s["stage"]: objstore.join(remote, s["layer"]) for s in doc["stages"]}
+
+
+def committed(remote: str) -> Layers | None:
+    """The committed run's store at ``remote`` as a reader opens it
+    (:func:`ecodask.io.store.open_store`), or None."""
+    found = committed_layers(remote)
+    return None if found is None else Layers(tuple(found.values()))
+
+
+def commit(remote: str, stages: list[tuple[str, str]]) -> None:
+    """Make the run whose stages have these ``(stage, key)`` the bucket's: its pointer, one PUT
+    (a reader gets the previous one or this one, whole); then every layer it does not name goes."""
+    doc = {"stages": [{"stage": s, "key": k, "layer": f"{STAGES}/{s}/{k[:KEY_DIGITS]}"} for s, k in stages]}
+    objstore.put_json(doc, objstore.join(remote, POINTER))
+    for stage, key in stages:
+        objstore.remove_tree(stage_prefix(remote, stage), keep=key[:KEY_DIGITS])

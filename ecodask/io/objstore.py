@@ -492,11 +492,12 @@ def remove(url: str) -> None:
 
 
 
-def remove_tree(url: str) -> int:
-    """Delete every object under the prefix ``url`` (one LIST per 1,000 objects, one DELETE
-    request per 1,000); return how many there were."""
+def remove_tree(url: str, keep: str | None = None) -> int:
+    """Delete every object under the prefix ``url`` but those under ``url/keep`` (one LIST per
+    1,000 objects, one DELETE request per 1,000); return how many were deleted."""
     fs, root = filesystem(url)
-    files = [_join_path(root, rel) for rel in _remote_files(fs, root)]
+    kept = keep.strip("/") + "/" if keep else None
+    files = [_join_path(root, rel) for rel in _remote_files(fs, root) if not (kept and rel.startswith(kept))]
     if files:
         fs.rm(files)
     return len(files)

@@ -167,27 +167,21 @@ def _remote_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] 
     outputs = {str(k): str(v) for k, v in m.get("outputs", {}).items()}
     remote = str(cfg.remote_output)
     try:
-        local = {k: objstore.join(remote, v) if _is_layer(v)
-                 else str(cfg.output / _relative(cfg, cfg.output / v)) for k, v in outputs.items()}
+        local = {k: str(cfg.output / _relative(cfg, cfg.output / f)) if (f := _files_of(v)) is not None
+                 else objstore.join(remote, v) for k, v in outputs.items()}
     except ValueError:
         return None, []
-    # Each file is checked for the last stage that wrote it (a later stage may rewrite the store's
-    # metadata): the other stages' manifests say which.
-    manifests = {s: m if s == stage else objstore.read_json(_remote_manifest(cfg, s)) for s in NAMES}
-    records = [(s, d.get("files") or {}) for s, d in manifests.items() if isinstance(d, dict)]
-    mine = {rel: rec for rel, (owner, rec) in verify.owners(records).items() if owner == stage}
-    now = _bucket_records(remote, set(mine))
+    # Everything the stage wrote is in its layer: one listing of it.
+    mine = {str(rel): tuple(rec) for rel, rec in m["files"].items()}
+    layer_rel = _relative(cfg, layers.layer_url(remote, stage, key))
+    now = {objstore.join(layer_rel, rel): rec
+           for rel, rec in objstore.listing(objstore.join(remote, layer_rel)).items()}
     diffs = sorted(f"{rel}: missing" if rel not in now else f"{rel}: replaced in the bucket since "
                    f"(size {now[rel][0]}, ETag {now[rel][1]}; {size}, {etag} when published)"
                    for rel, (size, etag) in mine.items() if now.get(rel) != (size, etag))
-    if not all(objstore.exists(objstore.join(remote, v)) for v in outputs.values()):
+    if not all(v in now or objstore.exists(objstore.join(remote, v)) for v in outputs.values()):
         return None, diffs
     return (None if diffs else local), diffs
-
-
-def _is_layer(rel: str) -> bool:
-    """Whether an output path relative to the remote output is a stage's layer."""
-    return rel.split("/", 1)[0] == layers.STAGES
 
 
 def store_arg(cfg: RunConfig, stage: str, keys: dict[str, str], store: str | Path | None,
@@ -227,63 +221,68 @@ def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str
     write_json(doc, _manifest(cfg, stage), sort_keys=True)
 
 
-def _upstream_outputs(cfg: RunConfig, stage: str) -> dict[str, str]:
-    """The outputs (local manifests) of every stage ``stage`` builds on, directly or not."""
-    out: dict[str, str] = {}
-    for up in BY_NAME[stage].upstream:
-        out |= _upstream_outputs(cfg, up)
-        out |= (_read_manifest(cfg, up) or {}).get("outputs", {})
-    return out
-
-
-def _bucket_records(remote: str, rels: set[str]) -> dict[str, tuple[int, str]]:
-    """Size and ETag in the bucket of each of ``rels`` (paths relative to the remote output) that is
-    there, from a listing of each top-level entry they lie in."""
-    out: dict[str, tuple[int, str]] = {}
-    for top in sorted({r.split("/", 1)[0] for r in rels}):
-        for rel, rec in objstore.listing(objstore.join(remote, top)).items():
-            full = f"{top}/{rel}" if rel else top
-            if full in rels:
-                out[full] = rec
-    return out
+def _files_of(rel: str) -> str | None:
+    """The path in the run's folder of a file a stage published in its layer
+    (``stages/<stage>/<key16>/files/<path>``), or None for anything else."""
+    parts = rel.split("/", 4)
+    ok = len(parts) == 5 and parts[0] == layers.STAGES and parts[3] == layers.FILES
+    return parts[4] if ok else None
 
 
 def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
             log: Callable[[str], None] = print, written: Sequence[str] = ()) -> None:
-    """Sync the stage's outputs and its upstream stages' to the remote output, and ``written``
-    (other files the stage wrote, relative to the output folder), then upload its manifest."""
+    """Upload the small files the stage wrote in the work folder (its outputs and ``written``,
+    relative to the output folder) into its layer (``files/``), then its manifest: the layer, and
+    the size and ETag of everything in it (the chunks its tasks wrote included)."""
     remote = str(cfg.remote_output)
     bucket_lock.check(remote)  # a run whose lock was taken over writes nothing more there
-    rels = {k: _relative(cfg, v) for k, v in outputs.items()}
-    trees = {r for r in rels.values() if not _is_layer(r)}
-    trees |= {_relative(cfg, p) for p in _upstream_outputs(cfg, stage).values()
-              if not objstore.is_remote(p) and Path(p).exists()}
-    trees |= {w for w in written if not any(w == t or w.startswith(t + "/") for t in trees)}
-    n = sum(objstore.sync_up(cfg.output / rel, objstore.join(remote, rel)) for rel in sorted(trees))
-    # What the bucket now holds of the files the stage wrote, its layer's chunks included: size and
-    # ETag from a listing, which a rerun compares before it trusts the stage (the ETag changes with
-    # the bytes).
-    files = _bucket_records(remote, {w for w in written if not verify.is_partial(w)})
-    layer = _relative(cfg, layers.layer_url(remote, stage, key))
-    listed = objstore.listing(objstore.join(remote, layer))
-    files |= {objstore.join(layer, rel): rec for rel, rec in listed.items()}
+    layer = layers.layer_url(remote, stage, key)
+    files_url = objstore.join(layer, layers.FILES)
+    local = {_relative(cfg, v) for v in outputs.values() if not objstore.is_remote(str(v))}
+    local |= {w for w in written if not verify.is_partial(w)}
+    n = sum(objstore.sync_up(cfg.output / rel, objstore.join(files_url, rel)) for rel in sorted(local)
+            if (cfg.output / rel).exists())
+    layer_rel = _relative(cfg, layer)
+    rels = {k: _relative(cfg, v) if objstore.is_remote(str(v))
+            else objstore.join(layer_rel, layers.FILES, _relative(cfg, v)) for k, v in outputs.items()}
+    # What the bucket now holds of the stage, from one listing of its layer: a rerun compares the
+    # sizes and ETags before it trusts the stage (the ETag changes with the bytes).
+    files = {objstore.join(layer_rel, rel): rec for rel, rec in objstore.listing(layer).items()}
     bucket_lock.check(remote)
     objstore.put_json({"stage": stage, "key": key, "outputs": rels, "files": files},
                       _remote_manifest(cfg, stage))
-    log(f"stage {stage}: published to {remote} ({n} files changed)")
+    log(f"stage {stage}: published to {layer} ({n} files uploaded beside the chunks)")
 
 
 def _pull(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
           log: Callable[[str], None]) -> None:
-    """Download a skipped stage's outputs unless the work folder holds them for the same key."""
+    """Download a skipped stage's small files into the work folder unless it holds them for the
+    same key (its arrays stay in the bucket)."""
     if _local_manifest(cfg, stage, key) == outputs:
         return
     _manifest(cfg, stage).unlink(missing_ok=True)
-    remote = str(cfg.remote_output)
-    n = sum(objstore.sync_down(objstore.join(remote, _relative(cfg, p)), Path(p)) for p in outputs.values()
-            if not objstore.is_remote(p))  # a layer stays in the bucket
+    files_url = objstore.join(layers.layer_url(str(cfg.remote_output), stage, key), layers.FILES)
+    n = sum(objstore.sync_down(objstore.join(files_url, rel), cfg.output / rel)
+            for rel in objstore.listing(files_url))
     _write_manifest(cfg, stage, key, outputs)
-    log(f"stage {stage}: downloaded its outputs from {remote} ({n} files)")
+    log(f"stage {stage}: downloaded its outputs from {files_url} ({n} files)")
+
+
+def commit_run(cfg: RunConfig, keys: dict[str, str], log: Callable[[str], None] = print) -> None:
+    """With a remote output, once every stage has finished: make the run the bucket's (its
+    pointer, :func:`ecodask.io.layers.commit`, written last, then the layers it does not name
+    removed) and refresh the plain views ``tables/`` and ``figures/`` from the work folder, for
+    people and tools that read fixed paths (they change after the pointer: a reader that must
+    see one whole run resolves the pointer)."""
+    from ecodask.io.layout import FIGURES, TABLES
+
+    remote = str(cfg.remote_output)
+    bucket_lock.check(remote)
+    layers.commit(remote, [(s, keys[s]) for s in NAMES])
+    for entry in (TABLES, FIGURES):
+        if (cfg.output / entry).is_dir() and any((cfg.output / entry).iterdir()):
+            objstore.sync_up(cfg.output / entry, objstore.join(remote, entry))
+    log(f"run committed to {remote} ({layers.POINTER})")
 
 
 def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], force: bool = False,

@@ -66,8 +66,8 @@ def measure(config: Path, endpoint: str, chunk: int, workers: int, out: Path) ->
     doc = _urls(yaml.safe_load(config.read_text()), inputs)
     doc["grid"]["chunk_size"] = chunk
     remote = f"s3://{BUCKET}/runs/{tag}"
-    doc |= {"output": remote, "work_dir": str(out / "work" / tag),
-            "cluster": {"kind": "local", "n_workers": workers, "threads_per_worker": 1, "memory_limit": "3GiB"}}
+    cluster = {"kind": "local", "n_workers": workers, "threads_per_worker": 1, "memory_limit": "3GiB"}
+    doc |= {"output": remote, "work_dir": str(out / "work" / tag), "cluster": cluster}
     cfg_path = out / f"{tag}.yaml"
     cfg_path.write_text(yaml.safe_dump(doc, sort_keys=False))
     if fs.exists(remote.removeprefix("s3://")):

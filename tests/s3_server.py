@@ -126,9 +126,14 @@ def served_bucket(bucket: str, key_id: str, secret: str, token: str | None = Non
     """A :class:`S3Server` with the ``AWS_*`` variables of this process (and of the processes it
     starts) pointing at it, no other AWS profile, endpoint or region in the way, and ``bucket``
     made; stopped, and the variables restored, at the end."""
+    import s3fs
+
     from ecodask.io import objstore
 
     server = S3Server()
+    # Clients made for another server of an earlier test (fsspec keeps them by their arguments, and
+    # the endpoint comes from the environment): gone, here and at the end.
+    s3fs.S3FileSystem.clear_instance_cache()
     try:
         with pytest.MonkeyPatch.context() as mp:
             for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_SESSION_TOKEN"):
@@ -144,3 +149,4 @@ def served_bucket(bucket: str, key_id: str, secret: str, token: str | None = Non
             yield server
     finally:
         server.stop()
+        s3fs.S3FileSystem.clear_instance_cache()

@@ -18,6 +18,7 @@ boundaries.
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -96,9 +97,15 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
                               scheme=scheme.name, nodata=int(scheme.nodata),
                               hotspot_classes=tuple(HOTSPOT_CLASSES), step=step)
     task = partial(dask.delayed, pure=False)  # they write files: each runs, none is a cached result
-    drawn = task(store_maps.drawn)
+
+    def drawn(draw, *args, **kwargs):  # noqa: ANN001, ANN202 - a drawing function, a Delayed
+        # Named for what it draws (the task stream, the dashboard): year_maps-<id>, esv_chart-<id>.
+        return task(store_maps.drawn)(draw, *args, dask_key_name=f"{draw.__name__}-{uuid.uuid4().hex}",
+                                      **kwargs)
+
     z = cfg.zones
-    counties = task(_zones_here)(z.path, z.id_field, z.name_field, cfg.grid.crs, z.layer)
+    counties = task(_zones_here)(z.path, z.id_field, z.name_field, cfg.grid.crs, z.layer,
+                                 dask_key_name=f"read_zones-{uuid.uuid4().hex}")
     masks = task(store_maps.region_masks)(spec, counties)
     top = task(store_maps.common_limit)(*(task(store_maps.esv_limit)(store, i) for i in range(len(years))))
     draws = [drawn(store_maps.year_maps, spec, i, year, top, counties, masks) for i, year in enumerate(years)]

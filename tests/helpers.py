@@ -9,6 +9,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -160,3 +161,40 @@ def assert_same_arrays(local_store: str | Path, remote_store: object) -> None:
         assert set(here.variables) == set(there.variables), (set(here.variables) ^ set(there.variables))
         for name in here.variables:
             np.testing.assert_array_equal(here[name].values, there[name].values, err_msg=name)
+
+
+def ecodask_run(config: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``ecodask run config`` as a process group of its own (its Dask workers included), its
+    output captured as text."""
+    return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(config)], env=env,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def finished_ok(proc: subprocess.Popen, base_s: float = 600) -> str:
+    """The output of ``proc`` once it has exited, which it must have done with status 0."""
+    output, _ = proc.communicate(timeout=deadline(base_s))
+    assert proc.returncode == 0, output
+    return output
+
+
+def kill_once(proc: subprocess.Popen, condition: Callable[[], object], what: str,
+              base_s: float = 300) -> None:
+    """SIGKILL ``proc``'s process group as soon as ``condition()`` holds (polled; ``proc`` must
+    still be running then), as a machine going down would."""
+    def ready() -> object:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        return condition()
+
+    try:
+        wait_until(ready, base_s, what, interval=0.02)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def objects_under(fs, prefix: str) -> bool:  # noqa: ANN001 - an fsspec filesystem
+    """Whether any object is under ``prefix`` now (the listing cache dropped first)."""
+    fs.invalidate_cache()
+    return bool(fs.exists(prefix) and fs.find(prefix))

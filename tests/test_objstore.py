@@ -6,15 +6,11 @@ and credentials never written or logged."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import pickle
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +29,15 @@ from ecodask.synth import class_counts_by_zone, make_county_stats
 from flows.run import run_flow
 
 from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
-from helpers import assert_same_arrays, deadline, edit_yaml, run_stages, wait_until
+from helpers import (
+    assert_same_arrays,
+    ecodask_run,
+    edit_yaml,
+    finished_ok,
+    kill_once,
+    objects_under,
+    run_stages,
+)
 from s3_server import served_bucket
 
 BUCKET = "ecodask-test"
@@ -397,34 +401,15 @@ def test_a_remote_run_killed_mid_run_resumes_where_it_stopped(s3, prefect_api, t
     out = f"s3://{BUCKET}/runs/killed"
     local_tables, remote_cfg, _ = _reference_and_remote(s3, tmp_path, out, work_dir="work")
     env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
-
-    def ecodask_run() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(remote_cfg)], env=env,
-                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-
     # Kill the run and its Dask workers (the whole process group, as a machine going down would)
     # as soon as its first stage is published: the bucket's lock stays behind, held by a dead pid.
-    proc = ecodask_run()
     ingest = f"{BUCKET}/runs/killed/.ecodask/stages/ingest.json"
-
-    def published() -> bool:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        s3.invalidate_cache()
-        return s3.exists(ingest)
-
-    try:
-        wait_until(published, 300, "the ingest stage published to the bucket", interval=0.02)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_once(ecodask_run(remote_cfg, env), lambda: objects_under(s3, ingest),
+              "the ingest stage published to the bucket")
     s3.invalidate_cache()
     assert s3.exists(bucket_lock.lock_url(out).removeprefix("s3://"))  # a dead run's lock
     assert not s3.exists(f"{BUCKET}/runs/killed/run.json")  # the run never finished
-    proc = ecodask_run()
-    output, _ = proc.communicate(timeout=deadline(600))
-    assert proc.returncode == 0, output
+    finished_ok(ecodask_run(remote_cfg, env))
     record = json.loads(s3.cat_file(f"{BUCKET}/runs/killed/run.json"))
     assert record["stage_ran"]["ingest"] is False and record["stage_ran"]["figures"] is True, record
     _same_tables(s3, out, local_tables)
@@ -439,17 +424,7 @@ def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_ser
     out = f"s3://{BUCKET}/runs/whole"
     _, remote_cfg, doc = _reference_and_remote(s3, tmp_path, out, work_dir="work")
     env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
-
-    def ecodask_run() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(remote_cfg)], env=env,
-                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-
-    def finished(proc: subprocess.Popen) -> None:
-        output, _ = proc.communicate(timeout=deadline(600))
-        assert proc.returncode == 0, output
-
-    finished(ecodask_run())  # run A, committed
+    finished_ok(ecodask_run(remote_cfg, env))  # run A, committed
     first = layers.pointer(out)
     assert first is not None
     values = {(i, name): var.values for i, ds in enumerate(open_store(committed(out)))
@@ -465,18 +440,10 @@ def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_ser
     old_layer = next(s["layer"] for s in first["stages"] if s["stage"] == "transitions_esv")
     assert not new_layer.startswith(f"{BUCKET}/runs/whole/{old_layer}")
     s3_server.slow_puts(0.05)
-    proc = ecodask_run()
     try:
-        def writing() -> bool:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            s3.invalidate_cache()
-            return bool(s3.exists(new_layer) and s3.find(new_layer))
-
-        wait_until(writing, 300, "run B's first ESV chunks in the bucket", interval=0.02)
+        kill_once(ecodask_run(remote_cfg, env), lambda: objects_under(s3, new_layer),
+                  "run B's first ESV chunks in the bucket")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         s3_server.slow_puts(0)
     s3.invalidate_cache()
     assert layers.pointer(out) == first  # readers still resolve run A ...
@@ -486,7 +453,7 @@ def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_ser
             np.testing.assert_array_equal(var.values, values[i, name], err_msg=name)
     assert _tree(s3, f"{out}/tables") == view
 
-    finished(ecodask_run())  # run B again: resumes, commits; A's superseded layers go
+    finished_ok(ecodask_run(remote_cfg, env))  # run B again: resumes, commits; A's superseded layers go
     second = layers.pointer(out)
     assert second != first
     assert {s["stage"]: s["key"] for s in second["stages"]} == keys

@@ -33,7 +33,16 @@ from ecodask.run.config import load_config
 from flows.run import run_flow
 
 from conftest import make_tiny_region
-from helpers import assert_same_arrays, deadline, run_stages, wait_until
+from helpers import (
+    assert_same_arrays,
+    deadline,
+    ecodask_run,
+    finished_ok,
+    kill_once,
+    objects_under,
+    run_stages,
+    wait_until,
+)
 from s3_server import served_bucket
 
 BUCKET = "ecodask-private"
@@ -134,10 +143,11 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         h.stop()
 
 
-def _reference(s3, folder: Path, out: str, address: str) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def reference(s3, tmp_path_factory) -> tuple[Path, dict]:  # noqa: ANN001 - the bucket's filesystem
     """The region run on local disk (its output folder), and a configuration of the same inputs
-    uploaded to the bucket, writing to ``out`` on the cluster at ``address``, working in
-    ``folder/flow/work``."""
+    uploaded to the bucket (a mapping, without output, work folder or cluster)."""
+    folder = tmp_path_factory.mktemp("reference")
     local_cfg = make_tiny_region(folder / "local", shape=SHAPE, cluster=LOCAL_CLUSTER)
     run_stages(load_config(local_cfg), "ingest", "transitions_esv", "driver_analysis", "compensation")
     inputs = f"s3://{BUCKET}/{folder.name}/inputs"
@@ -147,11 +157,25 @@ def _reference(s3, folder: Path, out: str, address: str) -> tuple[Path, Path]:
     doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
     doc["zones"]["path"] = f"{inputs}/zones.gpkg"
     doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
-    doc |= {"output": out, "work_dir": str(folder / "flow" / "work"),
-            "cluster": {"kind": "address", "address": address}}
+    return local_cfg.parent / "out", doc
+
+
+def _remote(reference: tuple[Path, dict], folder: Path, out: str, address: str) -> tuple[Path, Path]:
+    """The reference's output folder, and a configuration of its inputs in the bucket writing to
+    ``out`` on the cluster at ``address``, working in ``folder/flow/work``."""
+    local, doc = reference
+    doc = doc | {"output": out, "work_dir": str(folder / "flow" / "work"),
+                 "cluster": {"kind": "address", "address": address}}
     remote_cfg = folder / "remote.yaml"
     remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return local_cfg.parent / "out", remote_cfg
+    return local, remote_cfg
+
+
+def _esv_chunks(remote_cfg: Path) -> str:
+    """Where the run of ``remote_cfg`` writes the chunks of its 30 m ESV (bucket/key, no scheme)."""
+    cfg = load_config(remote_cfg)
+    layer = resume.store_arg(cfg, "transitions_esv", resume.plan(cfg), None).write
+    return f"{layer.removeprefix('s3://')}/esv/c"
 
 
 def _same_as_local(s3, out: str, local: Path, remote_cfg: Path) -> None:
@@ -166,14 +190,14 @@ def _same_as_local(s3, out: str, local: Path, remote_cfg: Path) -> None:
 
 
 @needs_namespaces
-def test_workers_without_the_flows_disk_write_the_local_runs_outputs(s3, prefect_server, harness,
+def test_workers_without_the_flows_disk_write_the_local_runs_outputs(s3, prefect_server, harness, reference,
                                                                      tmp_path: Path) -> None:
     with harness.client() as client:  # the workers cannot see the flow's folder, nor each other's
         (tmp_path / "flow" / "seen").write_text("the flow's")
         seen = client.run(lambda: sorted(os.listdir(tmp_path / "flow")))
         assert seen and all(v == [] for v in seen.values()), seen
     out = f"s3://{BUCKET}/runs/private"
-    local, remote_cfg = _reference(s3, tmp_path, out, harness.address)
+    local, remote_cfg = _remote(reference, tmp_path, out, harness.address)
     outputs = run_flow(str(remote_cfg))
     _same_as_local(s3, out, local, remote_cfg)
     work = tmp_path / "flow" / "work" / "output"
@@ -184,15 +208,10 @@ def test_workers_without_the_flows_disk_write_the_local_runs_outputs(s3, prefect
 
 @needs_namespaces
 def test_a_worker_killed_mid_write_and_a_failing_bucket_lose_nothing(s3_server, s3, prefect_server, harness,
-                                                                      tmp_path: Path) -> None:
+                                                                      reference, tmp_path: Path) -> None:
     out = f"s3://{BUCKET}/runs/worker-killed"
-    local, remote_cfg = _reference(s3, tmp_path, out, harness.address)
-    keys = resume.plan(load_config(remote_cfg))
-    layer = f"{BUCKET}/runs/worker-killed/stages/transitions_esv/{keys['transitions_esv'][:16]}/esv/c"
-
-    def writing() -> bool:
-        s3.invalidate_cache()
-        return bool(s3.exists(layer) and s3.find(layer))
+    local, remote_cfg = _remote(reference, tmp_path, out, harness.address)
+    layer = _esv_chunks(remote_cfg)
 
     s3_server.slow_puts(0.05)  # writes take a while: the worker is caught among them
     s3_server.faults(0.03, seed=11)  # 503 SlowDown and 500 InternalError on 3 % of the requests
@@ -201,11 +220,12 @@ def test_a_worker_killed_mid_write_and_a_failing_bucket_lose_nothing(s3_server, 
 
         with ThreadPoolExecutor(1) as pool:
             run = pool.submit(run_flow, str(remote_cfg))
-            wait_until(lambda: writing() or run.done(), 300, "the first ESV chunks in the bucket",
-                       interval=0.02)
+            wait_until(lambda: objects_under(s3, layer) or run.done(), 300,
+                       "the first ESV chunks in the bucket", interval=0.02)
             assert not run.done(), run.result()
             written = len(s3.find(layer))
             harness.kill("private-0")  # SIGKILL, while the ESV stage writes its chunks
+            s3_server.slow_puts(0)  # the rest at full speed (the faults go on)
             run.result(timeout=deadline(600))
     finally:
         s3_server.faults(0)
@@ -216,38 +236,21 @@ def test_a_worker_killed_mid_write_and_a_failing_bucket_lose_nothing(s3_server, 
 
 
 @needs_namespaces
-def test_a_flow_killed_mid_stage_reruns_to_the_same_outputs(s3_server, s3, prefect_api, harness,
+def test_a_flow_killed_mid_stage_reruns_to_the_same_outputs(s3_server, s3, prefect_api, harness, reference,
                                                             tmp_path: Path) -> None:
     out = f"s3://{BUCKET}/runs/flow-killed"
-    local, remote_cfg = _reference(s3, tmp_path, out, harness.address)
-    keys = resume.plan(load_config(remote_cfg))
-    layer = f"{BUCKET}/runs/flow-killed/stages/transitions_esv/{keys['transitions_esv'][:16]}/esv/c"
+    local, remote_cfg = _remote(reference, tmp_path, out, harness.address)
+    layer = _esv_chunks(remote_cfg)
     env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
-
-    def ecodask_run() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(remote_cfg)], env=env,
-                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-
     s3_server.slow_puts(0.05)
-    proc = ecodask_run()
-    try:
-        def writing() -> bool:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            s3.invalidate_cache()
-            return bool(s3.exists(layer) and s3.find(layer))
-
-        wait_until(writing, 300, "the first ESV chunks in the bucket", interval=0.02)
+    try:  # the flow's process, mid-stage; the cluster lives on
+        kill_once(ecodask_run(remote_cfg, env), lambda: objects_under(s3, layer),
+                  "the first ESV chunks in the bucket")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the flow's process, mid-stage; the cluster lives on
-        proc.wait()
         s3_server.slow_puts(0)
     s3.invalidate_cache()
     assert not s3.exists(f"{BUCKET}/runs/flow-killed/.ecodask/stages/transitions_esv.json")
-    proc = ecodask_run()
-    output, _ = proc.communicate(timeout=deadline(600))
-    assert proc.returncode == 0, output
+    finished_ok(ecodask_run(remote_cfg, env))
     record = json.loads(s3.cat_file(f"{BUCKET}/runs/flow-killed/run.json"))
     assert record["stage_ran"]["ingest"] is False, record  # resumed at the first unfinished stage
     assert record["stage_ran"]["transitions_esv"] is True, record

@@ -21,13 +21,14 @@ With a remote output (``cfg.remote_output``, e.g. ``s3://bucket/run``) the store
 written by the chunk tasks straight to the bucket, each stage's into a **layer** of its own at a
 prefix named by its key (:mod:`ecodask.io.layers`; :func:`store_arg` gives a stage the layers it
 reads and the one it writes): no worker needs the flow's disk. Before a stage runs, its remote
-manifest is removed and every earlier layer of the stage (another key's, or a killed run's
-half-written one) is swept. The small files (tables, figures) are written in the flow's local work
-folder (``cfg.output``); once the stage has finished it is **published**: those files are synced to
-the same relative paths under the URL, then its manifest is uploaded, last, naming the layer and
-the size and ETag of every file the stage wrote, layer included (from a listing). The bucket's
-manifests decide what is finished; a skipped stage whose tables are not in the work folder (a new
-one, another machine) has them downloaded first (its layer stays in the bucket).
+manifest is removed and its other layers are swept (another key's, or a killed run's half-written
+one; never the committed run's). The small files (tables, figures) are written in the flow's local
+work folder (``cfg.output``); once the stage has finished it is **published**: those files are
+uploaded into its layer (``files/``), then its manifest, last, naming the layer and the size and
+ETag of everything in it (from one listing). The bucket's manifests decide what is finished; a
+skipped stage whose files are not in the work folder (a new one, another machine) has them
+downloaded first (its arrays stay in the bucket). When every stage has finished, the run is
+committed by its pointer (:func:`commit_run`).
 """
 
 from __future__ import annotations

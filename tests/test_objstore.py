@@ -126,6 +126,16 @@ def test_url_output_computes_in_a_local_work_folder(tmp_path: Path) -> None:
         assert [p.key for p in info.value.problems] == [key]
 
 
+def test_an_output_url_other_than_s3_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    # A run's lock and its commits need S3's conditional writes; fsspec's memory:// has none.
+    cfg = make_tiny_region(tmp_path / "r", output="memory://bucket/runs/tiny")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    [p] = info.value.problems
+    assert (p.key, p.value) == ("output", "memory://bucket/runs/tiny") and "s3:// only" in p.message
+    assert not (tmp_path / "r" / ".ecodask-work").exists()
+
+
 @pytest.mark.slow  # the moto S3 server
 def test_fetch_downloads_an_object_once_until_it_changes(s3, tmp_path: Path) -> None:
     s3.pipe_file(f"{BUCKET}/f/data.csv", b"a,b\n1,2\n")

@@ -143,6 +143,21 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+#: Protocols a run may write its output to: its lock and commits use S3's conditional writes.
+OUTPUT_PROTOCOLS = ("s3", "s3a")
+
+
+def check_output_url(url: str) -> str:
+    """:func:`check_url`, and a protocol a run can write to (:data:`OUTPUT_PROTOCOLS`)."""
+    url = check_url(url)
+    proto = protocol(url) or ""
+    if proto not in OUTPUT_PROTOCOLS:
+        raise ValueError(f"a run writes its output to s3:// only (AWS S3, MinIO, Ceph, R2): its lock needs "
+                         f"S3's conditional writes, not available here for {proto}://; inputs may be read "
+                         f"from {proto}://")
+    return url
+
+
 def join(url: str, *parts: str) -> str:
     """``url/part/...``."""
     return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts if p)])

@@ -82,6 +82,7 @@ def _any_path(value: Any, info: ValidationInfo) -> Path:
     if objstore.is_remote(value):
         objstore.check_url(str(value))  # refuses credentials in the URL, an unknown protocol
         if info.field_name == "output":
+            objstore.check_output_url(str(value))
             _work_dir(info)
             raise ValueError("give either a URL output or remote_output, not both")
         raise ValueError("must be a local path, not a URL")
@@ -91,7 +92,7 @@ def _any_path(value: Any, info: ValidationInfo) -> Path:
 def _remote_url(value: Any) -> str:
     if not objstore.is_remote(value):
         raise ValueError("must be a URL such as s3://bucket/prefix")
-    return objstore.check_url(value)
+    return objstore.check_output_url(value)
 
 
 def default_work_dir(data: Any, base: Path) -> Path:
@@ -523,7 +524,7 @@ class RunConfig(_Strict):
         if not isinstance(data, dict) or not objstore.is_remote(data.get("output")):
             return data
         try:
-            url = objstore.check_url(data["output"])
+            url = objstore.check_output_url(data["output"])
             work = _work_dir(info)
         except ValueError:
             return data  # the output field reports it

@@ -19,6 +19,7 @@ import pandas as pd
 from ecodask.errors import InputError, problem
 from ecodask.science import landuse
 from ecodask.science.catalogs import ClassScheme, EsvTable
+from ecodask.science.intensity_tables import intensity_tables
 from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
 
 GROUPS = ("provisioning", "regulating", "supporting", "cultural")
@@ -337,6 +338,8 @@ class EsvModel:
         out["transitions"] = landuse.transitions_table(tm[sel], mpairs, years, zones, index, area,
                                                        vc.sum(axis=1))
         out["dynamic_degree"] = landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
+        steps = [p for p, (a, b) in moves if b == a + 1]  # the intervals between consecutive years
+        out |= intensity_tables(tm[steps], [pairs[p] for p in steps], years, zones, index, area)
         out["sensitivity"] = sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
         if len(years) >= 2:  # a single year has no transitions to project
             last = len(years) - 2  # the last consecutive pair

@@ -1,0 +1,184 @@
+"""Intensity analysis (Aldwaik & Pontius 2012) and quantity / exchange / shift (Pontius & Santacruz
+2014) against a case worked by hand and the numbers three public packages print:
+intensity.analysis' vignette (a 3 x 3 toy, two intervals), learning-intensity-analysis' Tanintharyi
+1992-2015 (6 categories, three intervals) and pontiPy's MapBiomas matrices (quantity and exchange)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecodask.science import intensity as ia
+
+from conftest import shared
+
+
+def _ref(name: str) -> Path:
+    return shared(f"reference/intensity/{name}")
+
+
+def test_a_two_category_case_worked_by_hand() -> None:
+    # Over 4 years: 6 px stay A, 2 go A -> B, 1 goes B -> A, 1 stays B. Extent 10, change 3.
+    c = np.array([[6.0, 2.0], [1.0, 1.0]])
+    iv = ia.interval_level(c, 4)
+    assert (iv.change, iv.extent) == (3, 10) and iv.S == pytest.approx(100 * 3 / 10 / 4)  # 7.5 %/yr
+    cat = ia.category_level(c, 4)
+    # A: gains 1 px (of 7 at the end), loses 2 (of 8 at the start); B: gains 2 (of 3), loses 1 (of 2).
+    np.testing.assert_allclose(cat.G, [100 * 1 / 4 / 7, 100 * 2 / 4 / 3])
+    np.testing.assert_allclose(cat.L, [100 * 2 / 4 / 8, 100 * 1 / 4 / 2])
+    assert list(ia.behaviour(cat.G, iv.S, "active", "dormant")) == ["dormant", "active"]
+    tr = ia.transition_level(c, 4)
+    # B's gain takes 2 px of A's 8: R = 6.25 %/yr; spread over the non-B start area (8 px) the same.
+    assert tr.R[0, 1] == pytest.approx(6.25) and tr.W[1] == pytest.approx(6.25)
+    assert ia.behaviour(tr.R[0, 1], tr.W[1], "targeted", "avoided") == "uniform"
+    assert np.isnan(tr.R[0, 0]) and np.isnan(tr.Q[1, 1])  # no transition on the diagonal
+    # A's loss (2 px) goes to B, 3 px at the end: Q = 2/4/3; spread over non-A end area 3 px: V = 2/4/3.
+    assert tr.Q[0, 1] == pytest.approx(100 * 2 / 4 / 3) and tr.V[0] == pytest.approx(100 * 2 / 4 / 3)
+    co = ia.components(c)
+    # A: gain 1, loss 2 -> quantity 1; exchange 2 * min(1, 2) = 2; shift 3 - 1 - 2 = 0.
+    np.testing.assert_array_equal(co.quantity, [1, 1])
+    np.testing.assert_array_equal(co.exchange, [2, 2])
+    np.testing.assert_array_equal(co.shift, [0, 0])
+    assert (co.difference, co.Q, co.E, co.S) == (3, 1, 2, 0)
+
+
+def test_an_absent_category_gives_no_intensity_rather_than_a_division_by_zero() -> None:
+    c = np.array([[5.0, 0.0], [0.0, 0.0]])  # B absent at both ends
+    cat = ia.category_level(c, 1)
+    assert np.isnan(cat.G[1]) and np.isnan(cat.L[1]) and cat.G[0] == 0
+    assert ia.behaviour(cat.G, 0.0, "active", "dormant")[1] == ""
+
+
+def test_stationarity_needs_the_same_state_in_every_interval() -> None:
+    states = np.array([["active", "dormant", "active", ""], ["active", "dormant", "dormant", "active"]],
+                      dtype=object)
+    assert list(ia.stationary(states)) == [True, True, False, False]
+
+
+def _toy() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    folder = _ref("case1_toy_intensity_analysis")
+    frames = [pd.read_csv(folder / f"crosstab_{a}_{b}.csv", index_col=0)
+              for a, b in ((2005, 2010), (2010, 2012))]
+    return np.stack([f.to_numpy(float) for f in frames]), np.array([5.0, 2.0]), list(frames[0].columns)
+
+
+def test_the_intensity_analysis_vignette_to_its_printed_digits() -> None:
+    c, years, names = _toy()
+    iv, cat, tr = ia.interval_level(c, years), ia.category_level(c, years), ia.transition_level(c, years)
+    u = ia.uniform_intensity(iv.change, iv.extent, years)
+    k = {n: i for i, n in enumerate(names)}
+    t = {"2005-2010": 0, "2010-2012": 1}
+    ours = {
+        "Change.Size": lambda p, i, j: iv.change[p],
+        "Uniform.Intensity.of.Change (S_t)": lambda p, i, j: iv.S[p] / 100,
+        "Uniform.Change.all.Intervals (U)": lambda p, i, j: u / 100,
+        "Annual.Gross.Loss": lambda p, i, j: cat.loss[p, k[i]],
+        "Annual.Gross.Gain": lambda p, i, j: cat.gain[p, k[j]],
+        "Annual.Loss.Intensity (L_ti)": lambda p, i, j: cat.L[p, k[i]] / 100,
+        "Annual.Gain.Intensity (G_tj)": lambda p, i, j: cat.G[p, k[j]] / 100,
+        "Annual.Transition.Intensity (R_tin)": lambda p, i, j: tr.R[p, k[i], k[j]] / 100,
+        "Uniform.Transition (W_tn)": lambda p, i, j: tr.W[p, k[j]] / 100,
+    }
+    rows = list(csv.DictReader(open(_ref("case1_toy_intensity_analysis") / "published_values.csv")))
+    assert len(rows) == 47 and {r["metric"] for r in rows} == set(ours)
+    for r in rows:
+        value = ours[r["metric"]](t.get(r["interval"], 0), r["from_i"], r["to_j"])
+        assert value == pytest.approx(float(r["printed_value"]), abs=5e-8), r  # 7 digits printed
+
+
+def test_the_toy_cases_components() -> None:
+    c, _, names = _toy()
+    co = ia.components(c)
+    want = pd.read_csv(_ref("case1_toy_intensity_analysis") / "expected_computed.csv")
+    for p, interval in enumerate(("2005-2010", "2010-2012")):
+        rows = want[want["interval"] == interval].set_index(["metric", "from_i"])["value"]
+        assert (co.Q[p], co.E[p], co.S[p]) == (rows["quantity", np.nan], rows["exchange", np.nan],
+                                               rows["shift", np.nan])
+        for j, name in enumerate(names):
+            assert (co.quantity[p, j], co.exchange[p, j], co.shift[p, j]) == (
+                rows["quantity_j", name], rows["exchange_j", name], rows["shift_j", name])
+
+
+def _tanintharyi() -> tuple[np.ndarray, np.ndarray]:
+    folder = _ref("case2_myanmar_dealban")
+    intervals = ((1992, 1997), (1997, 2004), (2004, 2015))
+    c = np.stack([pd.read_csv(folder / f"crosstab_{a}_{b}.csv", index_col=0).to_numpy(float)
+                  for a, b in intervals])
+    return c, np.array([b - a for a, b in intervals], float)
+
+
+def test_tanintharyi_interval_and_category_levels_as_published() -> None:
+    # The package labels categories by position (wrong names in two intervals): compared by position.
+    c, years = _tanintharyi()
+    folder = _ref("case2_myanmar_dealban")
+    iv = ia.interval_level(c, years)
+    u = ia.uniform_intensity(iv.change, iv.extent, years)
+    iia = pd.read_csv(folder / "published_IIA.csv", index_col=0)
+    np.testing.assert_allclose(iv.change, iia["Change Size"])
+    np.testing.assert_allclose(iv.S / 100, iia["Annual change"], rtol=1e-12)
+    np.testing.assert_allclose(u / 100, iia["Uniform Change across Intervals"], rtol=1e-12)
+    assert list(ia.behaviour(iv.S, u, "Fast", "Slow")) == list(iia["Interval Behavior"])
+    cat = ia.category_level(c, years)
+    blocks = Path(folder / "published_CIA.csv").read_text().split("Category level Intensity Analysis")[1:]
+    for p, block in enumerate(blocks):
+        table = pd.read_csv(pd.io.common.StringIO(block.split("\n", 1)[1]), index_col=0).dropna(how="all")
+        np.testing.assert_allclose(cat.loss[p], table["Gross Loss"], rtol=1e-12)
+        np.testing.assert_allclose(cat.gain[p], table["Gross Gain"], rtol=1e-12)
+        np.testing.assert_allclose(cat.L[p] / 100, table["Loss Intensity"], rtol=1e-12)
+        np.testing.assert_allclose(cat.G[p] / 100, table["Gain Intensity"], rtol=1e-12)
+        assert list(ia.behaviour(cat.G[p], iv.S[p], "Active", "Dormant")) == list(table["Gain Behavior"])
+        assert list(ia.behaviour(cat.L[p], iv.S[p], "Active", "Dormant")) == list(table["Loss Behavior"])
+
+
+def test_mapbiomas_quantity_exchange_and_shift() -> None:
+    folder = _ref("qes")
+    want = pd.read_csv(folder / "expected_qes_mapbiomas.csv")
+    assert len(want) == 7
+    for _, row in want.iterrows():
+        c = pd.read_csv(folder / "mapbiomas_pontipy" / row["matrix_file"], index_col=0).to_numpy(float)
+        co = ia.components(c)
+        assert (c.sum(), co.difference, co.Q, co.E, co.S) == (
+            row["extent"], row["difference_D"], row["quantity_Q"], row["exchange_E"], row["shift_S"])
+        # pontiPy prints Q and E per year of the interval (its divisor); its S is not D - Q - E.
+        assert co.Q / row["pontiPy_divisor"] == pytest.approx(row["pontiPy_Q_published"])
+        assert co.E / row["pontiPy_divisor"] == pytest.approx(row["pontiPy_E_published"])
+
+
+def test_the_runs_tables_lay_out_the_hand_case_per_zone_and_interval() -> None:
+    from types import SimpleNamespace
+
+    from ecodask.science.intensity_tables import ALL_CLASSES, intensity_tables
+
+    # One zone (and the region, the same): the hand case (6, 2 / 1, 1) over 2000-2004, then
+    # everything staying over 2004-2010. Pixels of 0.09 ha.
+    index = SimpleNamespace(codes=[1, 2], names=["cropland", "forest"])
+    zones = pd.DataFrame({"zone": [1], "zone_id": ["420101"], "zone_name": ["West"]})
+    hand, still = np.array([[6.0, 2.0], [1.0, 1.0]]), np.array([[7.0, 0.0], [0.0, 3.0]])
+    tm = np.stack([np.stack([hand, hand]), np.stack([still, still])])  # (intervals, zone + region, 2, 2)
+    t = intensity_tables(tm, [(0, 1), (1, 2)], [2000, 2004, 2010], zones, index, 0.09)
+    iv = t["intensity_interval"]
+    west = iv[iv["zone_id"] == "420101"]
+    assert list(west["S_pct_per_yr"]) == pytest.approx([7.5, 0.0])
+    assert list(west["U_pct_per_yr"]) == pytest.approx([100 * 3 / (10 * 4 + 10 * 6)] * 2)  # 3 %/yr
+    assert list(west["pace"]) == ["fast", "slow"] and list(west["change_px"]) == [3, 0]
+    cat = t["intensity_category"].query("zone_id == '420101' and year_from == 2000")
+    assert list(cat["gain_behaviour"]) == ["dormant", "active"]
+    assert list(cat["gross_loss_ha_per_yr"]) == pytest.approx([2 / 4 * 0.09, 1 / 4 * 0.09])
+    later = t["intensity_category"].query("zone_id == '420101' and year_from == 2004")
+    assert list(later["gain_behaviour"]) == ["uniform", "uniform"]  # no change at all: S = G = 0
+    assert not t["intensity_category"]["gain_stationary"].any()  # not the same state twice
+    tr = t["intensity_transition"].query("zone_id == '420101'")
+    assert len(tr) == 2 and set(tr["year_from"]) == {2000}  # 2004-2010: nothing moved
+    a_to_b = tr[tr["class_from"] == 1].iloc[0]
+    rates = (a_to_b["gain_intensity_pct_per_yr"], a_to_b["gain_uniform_pct_per_yr"])
+    assert rates == pytest.approx((6.25, 6.25))
+    assert a_to_b["gain_behaviour"] == "uniform" and a_to_b["area_ha_per_yr"] == pytest.approx(2 / 4 * 0.09)
+    co = t["intensity_components"].query("zone_id == '420101' and year_from == 2000")
+    total = co[co["class_code"] == ALL_CLASSES].iloc[0]
+    assert (total["difference_ha"], total["quantity_ha"], total["exchange_ha"], total["shift_ha"]) == \
+        pytest.approx((3 * 0.09, 1 * 0.09, 2 * 0.09, 0.0))
+    assert list(co["class_name"]) == ["cropland", "forest", "all"]

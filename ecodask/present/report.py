@@ -284,6 +284,28 @@ def conventions(config: dict, tables: dict | None = None) -> list[str]:
     ]
 
 
+def _intensity(output: Path) -> list[str]:
+    """The whole region's intensity analysis: each interval's pace, and each class's gain and loss
+    against it (tables/intensity_*)."""
+    from ecodask.science.landuse import REGION_ID
+
+    interval = summaries.read_output_table(output, "intensity_interval")
+    category = summaries.read_output_table(output, "intensity_category")
+    if interval is None or category is None or not len(interval):
+        return []
+    region = interval[interval["zone_id"].astype(str) == REGION_ID]
+    cats = category[category["zone_id"].astype(str) == REGION_ID]
+    cols = ["year_from", "year_to", "class_name", "gain_intensity_pct_per_yr", "loss_intensity_pct_per_yr",
+            "S_pct_per_yr", "gain_behaviour", "loss_behaviour", "gain_stationary", "loss_stationary"]
+    return ["<h3>Intensity analysis of the whole region (Aldwaik &amp; Pontius 2012), % per year</h3>",
+            "<p>Interval level: the annual change of each interval (S) against the uniform change of "
+            "all intervals (U); category level: each class's gain and loss against S. Per zone, and the "
+            "transition level and the quantity / exchange / shift components: tables/intensity_*.</p>",
+            _frame(region[["year_from", "year_to", "change_px", "change_pct", "S_pct_per_yr", "U_pct_per_yr",
+                           "pace"]]),
+            _frame(cats[cols])]
+
+
 def _status(stage: str, record: dict, config: dict) -> str:
     """A stage's line in the timings: ran, skipped (finished earlier) or not applicable and why."""
     if stage == "compensation" and not _compensated(config):
@@ -352,6 +374,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     rows = summaries.county_esv_rows(output)
     if rows:
         parts += ["<h3>Total ESV per county, 10^8 CNY/yr</h3>", _frame(pd.DataFrame(rows))]
+    parts += _intensity(output)
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]

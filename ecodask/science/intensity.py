@@ -140,22 +140,34 @@ def components(c: np.ndarray) -> Components:
     return Components(quantity, exchange, shift, *half)
 
 
-def behaviour(value: np.ndarray, uniform: np.ndarray, above: str, below: str) -> np.ndarray:
-    """``above`` where ``value > uniform``, ``below`` where smaller, ``"uniform"`` where equal (to
-    1e-12 relative), ``""`` where either is NaN."""
+#: Codes of :func:`compare`: below, equal, above, and no value to compare.
+BELOW, EQUAL, ABOVE, NONE = -1, 0, 1, -2
+
+
+def compare(value: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+    """int8 :data:`ABOVE` where ``value > uniform``, :data:`BELOW` where smaller, :data:`EQUAL` where
+    equal (to 1e-12 relative), :data:`NONE` where either is NaN."""
     value, uniform = np.broadcast_arrays(np.asarray(value, float), np.asarray(uniform, float))
-    out = np.full(value.shape, "", dtype=object)
+    out = np.full(value.shape, NONE, dtype=np.int8)
     ok = np.isfinite(value) & np.isfinite(uniform)
     tie = ok & np.isclose(value, uniform, rtol=1e-12, atol=0)
-    out[ok & ~tie & (value > uniform)] = above
-    out[ok & ~tie & (value < uniform)] = below
-    out[tie] = "uniform"
+    out[ok & ~tie & (value > uniform)] = ABOVE
+    out[ok & ~tie & (value < uniform)] = BELOW
+    out[tie] = EQUAL
     return out
 
 
+def behaviour(value: np.ndarray, uniform: np.ndarray, above: str, below: str) -> np.ndarray:
+    """:func:`compare` in words: ``above``, ``below``, ``"uniform"`` or ``""``."""
+    words = np.array(["", below, "uniform", above], dtype=object)  # NONE, BELOW, EQUAL, ABOVE
+    return words[compare(value, uniform) + 2]
+
+
 def stationary(states: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Whether every interval on ``axis`` shows the same state (not ``""``, not ``"uniform"``)."""
-    states = np.asarray(states, dtype=object)
-    first = np.take(states, [0], axis=axis)
-    same = np.all(states == first, axis=axis)
-    return same & np.isin(np.take(states, 0, axis=axis), ["", "uniform"], invert=True)
+    """Whether every interval on ``axis`` shows the same state, above or below (codes of
+    :func:`compare`, or words of :func:`behaviour`; not equal, not none)."""
+    states = np.asarray(states)
+    first = np.take(states, 0, axis=axis)
+    same = np.all(states == np.expand_dims(first, axis), axis=axis)
+    none = (EQUAL, NONE) if states.dtype.kind in "iu" else ("uniform", "")
+    return same & np.isin(first, none, invert=True)

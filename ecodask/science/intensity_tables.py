@@ -21,10 +21,18 @@ import numpy as np
 import pandas as pd
 
 from ecodask.science import intensity as ia
-from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
+from ecodask.science.landuse import ClassIndex, text, tile_text, zone_labels
 
 #: Class code of the rows of ``intensity_components`` that sum every class.
 ALL_CLASSES = 0
+_KEYS = ["zone_id", "zone_name", "year_from", "year_to"]
+CATEGORY_COLUMNS = [*_KEYS, "class_code", "class_name", "gross_gain_ha_per_yr", "gross_loss_ha_per_yr",
+                    "gain_intensity_pct_per_yr", "loss_intensity_pct_per_yr", "S_pct_per_yr",
+                    "gain_behaviour", "loss_behaviour", "gain_stationary", "loss_stationary"]
+TRANSITION_COLUMNS = [*_KEYS, "class_from", "class_from_name", "class_to", "class_to_name",
+                      "area_ha_per_yr", "gain_intensity_pct_per_yr", "gain_uniform_pct_per_yr",
+                      "gain_behaviour", "gain_stationary", "loss_intensity_pct_per_yr",
+                      "loss_uniform_pct_per_yr", "loss_behaviour", "loss_stationary"]
 
 
 def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Sequence[int],
@@ -44,56 +52,68 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
         ia.components(c)
     u = ia.uniform_intensity(iv.change, iv.extent, dur)  # (z,)
 
-    def frame(reps: int, **cols: object) -> pd.DataFrame:
-        """Rows in (interval, zone, reps) order, zone labels and years laid out."""
-        base = {"zone_id": tile_text(repeat_text(ids, reps), t_n),
-                "zone_name": tile_text(repeat_text(names, reps), t_n),
-                "year_from": np.repeat(y_from, z_n * reps), "year_to": np.repeat(y_to, z_n * reps)}
-        return pd.DataFrame(base | cols)
+    def frame(reps: int, keep: np.ndarray | None = None, states: dict | None = None,
+              **cols: object) -> pd.DataFrame:
+        """Rows in (interval, zone, reps) order, zone labels and years laid out, from full-size
+        columns (``reps`` values per interval and zone); only the rows ``keep`` (flat indices) when
+        given. ``states``: name -> (codes of :func:`ecodask.science.intensity.compare`, above, below),
+        written as words."""
+        rows = np.arange(t_n * z_n * reps) if keep is None else keep
+        zone = (rows // reps) % z_n
 
-    pace = ia.behaviour(iv.S, u[None, :], "fast", "slow")
-    interval = frame(1, years=np.repeat(dur[:, 0], z_n), extent_px=iv.extent.reshape(-1).astype(np.int64),
-                     change_px=iv.change.reshape(-1).astype(np.int64),
-                     change_pct=(100 * iv.change / np.where(iv.extent > 0, iv.extent, np.nan)).reshape(-1),
-                     S_pct_per_yr=iv.S.reshape(-1), U_pct_per_yr=np.tile(u, t_n), pace=pace.reshape(-1))
+        def pick(v: object) -> object:
+            return v.take(rows) if isinstance(v, pd.api.extensions.ExtensionArray) else \
+                np.asarray(v).reshape(-1)[rows]
 
-    s = iv.S[..., None]
-    gain_b, loss_b = ia.behaviour(cat.G, s, "active", "dormant"), ia.behaviour(cat.L, s, "active", "dormant")
-    several = t_n > 1  # stationarity needs two intervals or more
+        out = {"zone_id": ids.take(zone), "zone_name": names.take(zone),
+               "year_from": y_from[rows // (z_n * reps)], "year_to": y_to[rows // (z_n * reps)]}
+        out |= {k: pick(v) for k, v in cols.items()}
+        out |= {k: pd.Categorical.from_codes(np.asarray(c).reshape(-1)[rows] + 2,
+                                             ["", below, "uniform", above])
+                for k, (c, above, below) in (states or {}).items()}
+        return pd.DataFrame(out)
 
     def held(states: np.ndarray) -> np.ndarray:  # the same state in every interval, as the states' shape
-        return np.broadcast_to(ia.stationary(states) if several else np.zeros(states.shape[1:], bool),
+        return np.broadcast_to(ia.stationary(states) if t_n > 1 else np.zeros(states.shape[1:], bool),
                                states.shape)
 
-    gain_st, loss_st = held(gain_b), held(loss_b)
-    category = frame(n, class_code=np.tile(codes, t_n * z_n), class_name=tile_text(cnames, t_n * z_n),
-                     gross_gain_ha_per_yr=(cat.gain * pixel_area_ha).reshape(-1),
-                     gross_loss_ha_per_yr=(cat.loss * pixel_area_ha).reshape(-1),
-                     gain_intensity_pct_per_yr=cat.G.reshape(-1), loss_intensity_pct_per_yr=cat.L.reshape(-1),
-                     S_pct_per_yr=np.repeat(iv.S.reshape(-1), n), gain_behaviour=gain_b.reshape(-1),
-                     loss_behaviour=loss_b.reshape(-1), gain_stationary=gain_st.reshape(-1),
-                     loss_stationary=loss_st.reshape(-1))
+    interval = frame(1, years=np.repeat(dur[:, 0], z_n), extent_px=iv.extent.astype(np.int64),
+                     change_px=iv.change.astype(np.int64),
+                     change_pct=100 * iv.change / np.where(iv.extent > 0, iv.extent, np.nan),
+                     S_pct_per_yr=iv.S, U_pct_per_yr=np.tile(u, t_n),
+                     states={"pace": (ia.compare(iv.S, u[None, :]), "fast", "slow")})
 
-    w, v = tr.W[..., None, :], tr.V[..., :, None]  # (t, z, 1, n) for class_to; (t, z, n, 1) for class_from
-    tgain = ia.behaviour(tr.R, w, "targeted", "avoided")
-    tloss = ia.behaviour(tr.Q, v, "targeted", "avoided")
-    frm, to = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-    transition = frame(n * n, class_from=np.tile(codes[frm], t_n * z_n),
-                       class_from_name=tile_text(text(np.asarray(index.names)[frm]), t_n * z_n),
-                       class_to=np.tile(codes[to], t_n * z_n),
-                       class_to_name=tile_text(text(np.asarray(index.names)[to]), t_n * z_n),
-                       area_ha_per_yr=(c / dur[..., None, None] * pixel_area_ha).reshape(-1),
-                       gain_intensity_pct_per_yr=tr.R.reshape(-1),
-                       gain_uniform_pct_per_yr=np.broadcast_to(w, tr.R.shape).reshape(-1),
-                       gain_behaviour=tgain.reshape(-1),
-                       gain_stationary=held(tgain).reshape(-1),
-                       loss_intensity_pct_per_yr=tr.Q.reshape(-1),
-                       loss_uniform_pct_per_yr=np.broadcast_to(v, tr.Q.shape).reshape(-1),
-                       loss_behaviour=tloss.reshape(-1),
-                       loss_stationary=held(tloss).reshape(-1))
-    # Only transitions where class_to gained or class_from lost: the rest say nothing.
+    gain_b, loss_b = ia.compare(cat.G, iv.S[..., None]), ia.compare(cat.L, iv.S[..., None])
+    category = frame(n, class_code=np.tile(codes, t_n * z_n), class_name=tile_text(cnames, t_n * z_n),
+                     gross_gain_ha_per_yr=cat.gain * pixel_area_ha,
+                     gross_loss_ha_per_yr=cat.loss * pixel_area_ha,
+                     gain_intensity_pct_per_yr=cat.G, loss_intensity_pct_per_yr=cat.L,
+                     S_pct_per_yr=np.repeat(iv.S.reshape(-1), n),
+                     gain_stationary=held(gain_b), loss_stationary=held(loss_b),
+                     states={"gain_behaviour": (gain_b, "active", "dormant"),
+                             "loss_behaviour": (loss_b, "active", "dormant")})
+    category = category[CATEGORY_COLUMNS]
+
+    # Transitions where class_to gained or class_from lost: the others say nothing.
     moved = ((cat.gain[..., None, :] > 0) | (cat.loss[..., :, None] > 0)) & ~np.eye(n, dtype=bool)
-    transition = transition[moved.reshape(-1)].reset_index(drop=True)
+    w, v = tr.W[..., None, :], tr.V[..., :, None]  # (t, z, 1, n) for class_to; (t, z, n, 1) for class_from
+    tgain, tloss = ia.compare(tr.R, w), ia.compare(tr.Q, v)
+    frm, to = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    transition = frame(n * n, np.flatnonzero(moved.reshape(-1)),
+                       class_from=np.tile(codes[frm], t_n * z_n),
+                       class_from_name=tile_text(cnames.take(frm), t_n * z_n),
+                       class_to=np.tile(codes[to], t_n * z_n),
+                       class_to_name=tile_text(cnames.take(to), t_n * z_n),
+                       area_ha_per_yr=c / dur[..., None, None] * pixel_area_ha,
+                       gain_intensity_pct_per_yr=tr.R,
+                       gain_uniform_pct_per_yr=np.broadcast_to(w, tr.R.shape),
+                       gain_stationary=held(tgain),
+                       loss_intensity_pct_per_yr=tr.Q,
+                       loss_uniform_pct_per_yr=np.broadcast_to(v, tr.Q.shape),
+                       loss_stationary=held(tloss),
+                       states={"gain_behaviour": (tgain, "targeted", "avoided"),
+                               "loss_behaviour": (tloss, "targeted", "avoided")})
+    transition = transition[TRANSITION_COLUMNS]
 
     def per_class_and_all(per: np.ndarray, total: np.ndarray) -> np.ndarray:
         return np.concatenate([per, total[..., None]], axis=-1).reshape(-1) * pixel_area_ha

@@ -905,6 +905,7 @@ def region_config(years: Sequence[int], bounds: tuple[float, float, float, float
         "landcover": {
             "scheme": "clcd",
             "years": {int(y): f"inputs/landcover_{int(y)}.tif" for y in years},
+            "intensity": True,  # the demo shows the intensity analysis
         },
         "esv": {"table": "xinzhou_2023"},
         "zones": {"path": "inputs/counties.gpkg", "id_field": "code", "name_field": "name"},

@@ -174,11 +174,40 @@ def test_the_runs_tables_lay_out_the_hand_case_per_zone_and_interval() -> None:
     tr = t["intensity_transition"].query("zone_id == '420101'")
     assert len(tr) == 2 and set(tr["year_from"]) == {2000}  # 2004-2010: nothing moved
     a_to_b = tr[tr["class_from"] == 1].iloc[0]
-    rates = (a_to_b["gain_intensity_pct_per_yr"], a_to_b["gain_uniform_pct_per_yr"])
-    assert rates == pytest.approx((6.25, 6.25))
-    assert a_to_b["gain_behaviour"] == "uniform" and a_to_b["area_ha_per_yr"] == pytest.approx(2 / 4 * 0.09)
+    b_gain = cat[cat["class_code"] == 2].iloc[0]["gain_uniform_transition_pct_per_yr"]
+    assert (a_to_b["gain_intensity_pct_per_yr"], b_gain) == pytest.approx((6.25, 6.25))
+    assert a_to_b["gain_behaviour"] == "uniform"
     co = t["intensity_components"].query("zone_id == '420101' and year_from == 2000")
     total = co[co["class_code"] == ALL_CLASSES].iloc[0]
     assert (total["difference_ha"], total["quantity_ha"], total["exchange_ha"], total["shift_ha"]) == \
         pytest.approx((3 * 0.09, 1 * 0.09, 2 * 0.09, 0.0))
     assert list(co["class_name"]) == ["cropland", "forest", "all"]
+
+
+@pytest.mark.usefixtures("dask_threads")
+def test_a_run_writes_the_intensity_tables_of_its_transitions_when_asked(tmp_path: Path) -> None:
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.config import load_config
+
+    from conftest import make_tiny_region
+    from helpers import edit_yaml, run_stages
+
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010, 2020))
+    run_stages(load_config(path), "ingest", "transitions_esv")
+    assert RunFolder(load_config(path).output).table("intensity_interval") is None  # off by default
+    edit_yaml(path, lambda d: d["landcover"].update(intensity=True))
+    cfg = load_config(path)
+    run_stages(cfg, "transitions_esv")
+    out = RunFolder(cfg.output)
+    iv, tr = out.table("intensity_interval"), out.table("transitions")
+    region = iv[iv["zone_id"] == "ALL"].reset_index(drop=True)
+    assert list(zip(region["year_from"], region["year_to"], strict=True)) == [(2000, 2010), (2010, 2020)]
+    # The same numbers from the run's own transfer matrices (the region's rows of `transitions`).
+    for p, (a, b) in enumerate(((2000, 2010), (2010, 2020))):
+        rows = tr[(tr["zone_id"] == "ALL") & (tr["year_from"] == a) & (tr["year_to"] == b)]
+        c = rows.pivot(index="class_from", columns="class_to", values="pixels").to_numpy(float)
+        want = ia.interval_level(c, b - a)
+        got = (region.loc[p, "change_px"], region.loc[p, "S_pct_per_yr"])
+        assert got == pytest.approx((want.change, want.S))
+    assert {"intensity_category", "intensity_transition", "intensity_components"} <= {
+        f.stem for f in out.tables.glob("intensity_*.parquet")}

@@ -188,11 +188,15 @@ class GridConfig(_Strict):
 class LandcoverConfig(_Strict):
     """Land-cover rasters per year (any CRS, all years on one grid) and the class scheme of their
     codes; ``projection_year``: the year of the Markov projection (default: the last year plus
-    the last interval)."""
+    the last interval); ``intensity``: write the intensity analysis of the land change
+    (``tables/intensity_*``, a report section; off by default: at 40,000 zones its tables add
+    about 40 % to the transitions stage's table writing, BENCHMARKS.md)."""
 
     scheme: str
     years: dict[Annotated[int, Field(ge=1900, le=2200)], InputFile] = Field(min_length=1)
     projection_year: int | None = Field(None, ge=1900, le=2500)
+    intensity: bool = Field(False, description="intensity analysis (Aldwaik & Pontius 2012) and the "
+                            "quantity / exchange / shift components, per zone and interval")
 
     @field_validator("projection_year")
     @classmethod

@@ -260,7 +260,8 @@ class EsvModel:
 
     ``vc``: (years, services, n) coefficients in CNY/ha/yr, services in table order, classes as
     ``index`` orders the scheme's codes; ``pixel_area_ha``: the area of one pixel, ha.
-    ``projection_year``: the Markov projection's year (default: the last year plus the last interval).
+    ``projection_year``: the Markov projection's year (default: the last year plus the last interval);
+    ``intensity``: with the intensity-analysis tables (:mod:`ecodask.science.intensity_tables`).
     Built by :meth:`build` from Ea (CNY/ha/yr) per year (None for value tables).
     """
 
@@ -270,6 +271,7 @@ class EsvModel:
     vc: np.ndarray
     pixel_area_ha: float
     projection_year: int | None = None
+    intensity: bool = False
 
     def __post_init__(self) -> None:
         n = ClassIndex(self.scheme).n
@@ -282,11 +284,12 @@ class EsvModel:
     @classmethod
     def build(cls, scheme: ClassScheme, table: EsvTable, years: Sequence[int],
               standard_equivalents: Sequence[float | None], pixel_area_ha: float,
-              projection_year: int | None = None) -> EsvModel:
+              projection_year: int | None = None, intensity: bool = False) -> EsvModel:
         """The model with ``VC`` from :func:`coefficient_matrix` for each year's Ea (CNY/ha/yr)."""
         index = ClassIndex(scheme)
         vc = np.stack([coefficient_matrix(table, scheme, index, e) for e in standard_equivalents])
-        return cls(scheme, table, tuple(int(y) for y in years), vc, float(pixel_area_ha), projection_year)
+        return cls(scheme, table, tuple(int(y) for y in years), vc, float(pixel_area_ha), projection_year,
+                   intensity)
 
     @property
     def index(self) -> ClassIndex:
@@ -338,8 +341,9 @@ class EsvModel:
         out["transitions"] = landuse.transitions_table(tm[sel], mpairs, years, zones, index, area,
                                                        vc.sum(axis=1))
         out["dynamic_degree"] = landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
-        steps = [p for p, (a, b) in moves if b == a + 1]  # the intervals between consecutive years
-        out |= intensity_tables(tm[steps], [pairs[p] for p in steps], years, zones, index, area)
+        if self.intensity:
+            steps = [p for p, (a, b) in moves if b == a + 1]  # the intervals between consecutive years
+            out |= intensity_tables(tm[steps], [pairs[p] for p in steps], years, zones, index, area)
         out["sensitivity"] = sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
         if len(years) >= 2:  # a single year has no transitions to project
             last = len(years) - 2  # the last consecutive pair

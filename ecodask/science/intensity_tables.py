@@ -5,10 +5,11 @@ region, over each interval between consecutive years of the run:
   ``pace`` fast / slow;
 - ``intensity_category``: per class, annual gross gain and loss (ha/yr), gain and loss intensity
   against ``S`` (%/yr), active / dormant, and whether that holds in every interval (stationary);
+  and the uniform transition intensities of its gain (``W``) and of its loss (``V``);
 - ``intensity_transition``: per transition (class_from -> class_to, only those where one of the two
-  changed): the intensity of class_to's gain taking class_from (``R``) against its uniform level
-  (``W``), targeted / avoided, and of class_from's loss going to class_to (``Q`` against ``V``),
-  each with its stationarity;
+  changed): the intensity of class_to's gain taking class_from (``R``, against class_to's ``W``),
+  targeted / avoided, and of class_from's loss going to class_to (``Q``, against class_from's
+  ``V``), each with its stationarity (its area: the ``transitions`` table);
 - ``intensity_components``: per class and for all classes (class_code 0, ``all``): difference,
   quantity, exchange and shift (ha).
 """
@@ -28,11 +29,11 @@ ALL_CLASSES = 0
 _KEYS = ["zone_id", "zone_name", "year_from", "year_to"]
 CATEGORY_COLUMNS = [*_KEYS, "class_code", "class_name", "gross_gain_ha_per_yr", "gross_loss_ha_per_yr",
                     "gain_intensity_pct_per_yr", "loss_intensity_pct_per_yr", "S_pct_per_yr",
-                    "gain_behaviour", "loss_behaviour", "gain_stationary", "loss_stationary"]
+                    "gain_behaviour", "loss_behaviour", "gain_stationary", "loss_stationary",
+                    "gain_uniform_transition_pct_per_yr", "loss_uniform_transition_pct_per_yr"]
 TRANSITION_COLUMNS = [*_KEYS, "class_from", "class_from_name", "class_to", "class_to_name",
-                      "area_ha_per_yr", "gain_intensity_pct_per_yr", "gain_uniform_pct_per_yr",
-                      "gain_behaviour", "gain_stationary", "loss_intensity_pct_per_yr",
-                      "loss_uniform_pct_per_yr", "loss_behaviour", "loss_stationary"]
+                      "gain_intensity_pct_per_yr", "gain_behaviour", "gain_stationary",
+                      "loss_intensity_pct_per_yr", "loss_behaviour", "loss_stationary"]
 
 
 def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Sequence[int],
@@ -90,6 +91,7 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
                      gain_intensity_pct_per_yr=cat.G, loss_intensity_pct_per_yr=cat.L,
                      S_pct_per_yr=np.repeat(iv.S.reshape(-1), n),
                      gain_stationary=held(gain_b), loss_stationary=held(loss_b),
+                     gain_uniform_transition_pct_per_yr=tr.W, loss_uniform_transition_pct_per_yr=tr.V,
                      states={"gain_behaviour": (gain_b, "active", "dormant"),
                              "loss_behaviour": (loss_b, "active", "dormant")})
     category = category[CATEGORY_COLUMNS]
@@ -104,13 +106,8 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
                        class_from_name=tile_text(cnames.take(frm), t_n * z_n),
                        class_to=np.tile(codes[to], t_n * z_n),
                        class_to_name=tile_text(cnames.take(to), t_n * z_n),
-                       area_ha_per_yr=c / dur[..., None, None] * pixel_area_ha,
-                       gain_intensity_pct_per_yr=tr.R,
-                       gain_uniform_pct_per_yr=np.broadcast_to(w, tr.R.shape),
-                       gain_stationary=held(tgain),
-                       loss_intensity_pct_per_yr=tr.Q,
-                       loss_uniform_pct_per_yr=np.broadcast_to(v, tr.Q.shape),
-                       loss_stationary=held(tloss),
+                       gain_intensity_pct_per_yr=tr.R, gain_stationary=held(tgain),
+                       loss_intensity_pct_per_yr=tr.Q, loss_stationary=held(tloss),
                        states={"gain_behaviour": (tgain, "targeted", "avoided"),
                                "loss_behaviour": (tloss, "targeted", "avoided")})
     transition = transition[TRANSITION_COLUMNS]

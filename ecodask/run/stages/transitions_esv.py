@@ -60,7 +60,7 @@ def esv_model(cfg: RunConfig, pixel_area_ha: float) -> EsvModel:
     table = load_esv_table(cfg.esv.table, cfg.catalogs)
     se = table.standard_equivalent.value if table.standard_equivalent else None
     return EsvModel.build(scheme, table, cfg.years, _standard_equivalents(cfg, table.kind, se),
-                          pixel_area_ha, cfg.landcover.projection_year)
+                          pixel_area_ha, cfg.landcover.projection_year, cfg.landcover.intensity)
 
 
 def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:

@@ -13,7 +13,8 @@ Cases, each ``--repeats`` times (medians), Dask's threaded scheduler with 2 thre
 - ``pass compact``: the same with the zones each chunk holds only (``compact_above=0``);
 - ``pass default``: the pass as a run calls it (compact above 8 MiB a chunk);
 - ``tables``: the county tables from the pass (:meth:`ecodask.science.esv.EsvModel.tables`) and
-  writing them as Parquet and CSV (:func:`ecodask.io.tables.write_tables`).
+  writing them as Parquet and CSV (:func:`ecodask.io.tables.write_tables`); with ``--intensity``
+  the intensity-analysis tables too.
 
 Every pass's counts equal the bincount's. Prints a Markdown table and writes zones-results.json.
 """
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--zones", type=int, nargs="+", default=[3000, 40000])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
+    ap.add_argument("--intensity", action="store_true",
+                    help="the tables include the intensity analysis (landcover.intensity: true)")
     a = ap.parse_args(argv)
 
     import dask
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     index = ClassIndex(scheme)
     years = (2000, 2010)
     vc = np.stack([esvmod.coefficient_matrix(table, scheme, index, None)] * 2)
-    model = esvmod.EsvModel(scheme, table, years, vc, 0.09)
+    model = esvmod.EsvModel(scheme, table, years, vc, 0.09, intensity=a.intensity)
     folder = a.out / "zones-tables"
     rows = []
     for n_zones in a.zones:

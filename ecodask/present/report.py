@@ -306,6 +306,22 @@ def _intensity(output: Path) -> list[str]:
             _frame(cats[cols])]
 
 
+def _tradeoffs(output: Path) -> list[str]:
+    """The last year's significant trade-offs and synergies between services across the zones
+    (tables/service_tradeoffs)."""
+    t = summaries.read_output_table(output, "service_tradeoffs")
+    if t is None or not len(t):
+        return []
+    last = t[(t["year"] == t["year"].max()) & (t["relation"] != "none")]
+    head = (f"<h3>Trade-offs and synergies between services across the zones, {int(t['year'].max())}</h3>"
+            "<p>Spearman's rho of the zones' ESV densities, p &lt; 0.05; every year and pair: "
+            "tables/service_tradeoffs.</p>")
+    if not len(last):
+        return [head, "<p>No pair of services is significantly correlated that year.</p>"]
+    return [head, _frame(last.sort_values("rho")[["service_a", "service_b", "rho", "p_value", "zones",
+                                                   "relation"]])]
+
+
 def _status(stage: str, record: dict, config: dict) -> str:
     """A stage's line in the timings: ran, skipped (finished earlier) or not applicable and why."""
     if stage == "compensation" and not _compensated(config):
@@ -375,6 +391,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     if rows:
         parts += ["<h3>Total ESV per county, 10^8 CNY/yr</h3>", _frame(pd.DataFrame(rows))]
     parts += _intensity(output)
+    parts += _tradeoffs(output)
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]

@@ -21,6 +21,7 @@ from ecodask.science import landuse
 from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.intensity_tables import intensity_tables
 from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
+from ecodask.science.tradeoffs import service_tradeoffs
 
 GROUPS = ("provisioning", "regulating", "supporting", "cultural")
 #: 1 CNY in units of 10^8 CNY, the unit the seeds' tables use.
@@ -333,6 +334,9 @@ class EsvModel:
             eff = landuse.with_region(zone_sums[:, :, :n, :], axis=1) * area
         esv = esv_by_service(vc, eff, g_of)
         out["esv_by_service"] = esv_table(esv, years, zones, table)
+        land = areas.sum(axis=2)[:, :-1, None]  # ha with a known class, per zone (the region left out)
+        density = np.divide(esv[:, :-1, :], land, out=np.full(esv[:, :-1, :].shape, np.nan), where=land > 0)
+        out["service_tradeoffs"] = service_tradeoffs(density, years, table.service_names)
         out["esv_change"] = esv_change_table(out["esv_by_service"], pairs, years)
         moves = [(p, ab) for p, ab in enumerate(pairs) if ab[0] != ab[1]]
         tm = landuse.transfer_matrices(counts, n)

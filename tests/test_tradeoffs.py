@@ -1,0 +1,71 @@
+"""Trade-offs and synergies between services across zones (Spearman's rho), against cases worked by
+hand, and in a run's tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecodask.science.tradeoffs import service_tradeoffs, spearman
+
+
+def test_rho_with_ties_worked_by_hand() -> None:
+    # a = 1, 2, 2, 3 -> ranks 1, 2.5, 2.5, 4; b = 1, 3, 2, 4 -> ranks 1, 3, 2, 4. Deviations from
+    # 2.5: (-1.5, 0, 0, 1.5) and (-1.5, 0.5, -0.5, 1.5); covariance 4.5, variances 4.5 and 5:
+    # rho = 4.5 / sqrt(4.5 * 5) = 0.948683.
+    x = np.array([[1, 1], [2, 3], [2, 2], [3, 4]], float)
+    rho, p = spearman(x)
+    assert rho[0, 1] == pytest.approx(4.5 / np.sqrt(22.5)) and rho[1, 0] == rho[0, 1]
+    # p from Student's t with n - 2 = 2 degrees of freedom: t = rho sqrt(2 / (1 - rho^2)) = 4.243.
+    from scipy import stats
+
+    t = rho[0, 1] * np.sqrt(2 / (1 - rho[0, 1] ** 2))
+    assert t == pytest.approx(4.2426, abs=1e-4) and p[0, 1] == pytest.approx(2 * stats.t.sf(t, 2))
+
+
+def test_synergy_trade_off_and_what_cannot_be_ranked() -> None:
+    # Six zones: b rises with a (synergy), c falls with a (trade-off), d equal everywhere (no rho),
+    # one zone without data left out.
+    a = np.array([1, 2, 3, 4, 5, 6, np.nan])
+    density = np.stack([a, 2 * a + 1, 10 - a, np.full(7, 3.0)], axis=1)[None]
+    t = service_tradeoffs(density, [2020], ["a", "b", "c", "d"])
+    got = {(r.service_a, r.service_b): (r.rho, r.relation) for r in t.itertuples()}
+    assert got[("a", "b")] == (pytest.approx(1.0), "synergy")
+    assert got[("a", "c")] == (pytest.approx(-1.0), "trade-off")
+    assert got[("b", "c")] == (pytest.approx(-1.0), "trade-off")
+    assert np.isnan(got[("a", "d")][0]) and got[("a", "d")][1] == "none"
+    assert set(t["zones"]) == {6} and len(t) == 6  # each pair once
+
+
+def test_two_zones_give_no_correlation() -> None:
+    t = service_tradeoffs(np.array([[[1.0, 2.0], [2.0, 1.0]]]), [2000], ["a", "b"])
+    assert np.isnan(t.loc[0, "rho"]) and t.loc[0, "relation"] == "none"
+
+
+@pytest.mark.usefixtures("dask_threads")
+def test_a_run_writes_the_service_correlations_of_its_zones(tmp_path: Path) -> None:
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.config import load_config
+    from ecodask.science.landuse import REGION_ID
+    from ecodask.synth import make_region
+
+    from helpers import run_stages
+
+    cfg = load_config(make_region(tmp_path / "r", seed=4, width_km=8, height_km=6, n_counties=6))
+    run_stages(cfg, "ingest", "transitions_esv")
+    out = RunFolder(cfg.output)
+    t, esv, area = out.table("service_tradeoffs"), out.table("esv_by_service"), out.table("class_area")
+    services = list(dict.fromkeys(esv.loc[esv["level"] == "service", "item"]))
+    assert len(t) == len(cfg.years) * len(services) * (len(services) - 1) // 2
+    # The first pair in the first year, recomputed from the run's own tables.
+    year = cfg.years[0]
+    per = esv[(esv["level"] == "service") & (esv["year"] == year) & (esv["zone_id"] != REGION_ID)]
+    land = area[(area["year"] == year) & (area["zone_id"] != REGION_ID)].groupby("zone_id")["area_ha"].sum()
+    dens = per.pivot(index="zone_id", columns="item", values="esv_cny")[services].div(land, axis=0)
+    from scipy import stats
+
+    want = stats.spearmanr(dens[services[0]], dens[services[1]]).statistic
+    row = t[(t["year"] == year) & (t["service_a"] == services[0]) & (t["service_b"] == services[1])]
+    assert row["rho"].iloc[0] == pytest.approx(want) and row["zones"].iloc[0] == len(dens) == 6

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ecodask.io.catalogs import catalog_files
 from ecodask.run.config import RunConfig
@@ -32,14 +33,16 @@ class Stage:
     input_files: the files it reads beyond its upstream stages' outputs, by role
         (``landcover.2000``, ``class_schemes.clcd``; their checksums enter the key).
     run: does the stage: ``run(cfg, store)`` with the store of the ingest stage (None for ingest
-        itself) returns its outputs by name; everything is written atomically.
+        itself), or with a remote output the run's layers (:class:`ecodask.io.layers.Layers`, its
+        own to write; :func:`ecodask.run.resume.store_arg`), returns its outputs by name;
+        everything is written atomically.
     """
 
     name: str
     upstream: tuple[str, ...]
     config_parts: Callable[[dict], dict[str, object]]
     input_files: Callable[[RunConfig], dict[str, Path]]
-    run: Callable[[RunConfig, Path | None], dict[str, Path]]
+    run: Callable[[RunConfig, Any], dict[str, Path]]
 
     @property
     def task_name(self) -> str:

@@ -73,7 +73,8 @@ def _stage_task(stage: Stage):
     def run(cfg: RunConfig, key: str, store: str | None, force: bool, chunks: str = "sample",
             keys: dict[str, str] | None = None) -> tuple[dict[str, str], bool]:
         log = get_run_logger()
-        where = resume.store_arg(cfg, stage.name, keys or {stage.name: key}, store)
+        # A remote run's layers are named by every upstream stage's key: the run's plan.
+        where = resume.store_arg(cfg, stage.name, keys if keys is not None else resume.plan(cfg), store)
         return resume.run_stage(cfg, stage.name, key, lambda: stage.run(cfg, where), force=force,
                                 log=log.info, chunks=chunks)
 

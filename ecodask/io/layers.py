@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecodask.io import objstore
+from ecodask.io.layout import STATE_DIR
 
 #: Where the layers of a remote output lie, relative to it.
 STAGES = "stages"
@@ -34,7 +35,7 @@ KEY_DIGITS = 16
 #: The small files of a stage, in its layer.
 FILES = "files"
 #: The run's pointer, relative to the output.
-POINTER = ".ecodask/current.json"
+POINTER = f"{STATE_DIR}/current.json"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ PY        := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 DEMO_OUT  ?= demo-output
 BENCH_ARGS ?=
-BENCH_SUITES ?= hubei30m texture texture_budget drivers figures transaction stage_commit remote_inputs remote_run terrain tables zones
+BENCH_SUITES ?= hubei30m texture texture_budget drivers figures transaction stage_commit remote_inputs remote_run terrain tables zones uncertainty
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export UV_NO_PROGRESS := 1
@@ -29,7 +29,7 @@ help:
 	@echo "              stage, output transaction, stage commits (Icechunk against manifests, disk and S3),"
 	@echo "              input rasters read in place from S3, a whole run's requests to S3 by chunk size,"
 	@echo "              slope + aspect, the real texture: Wuhan's land cover tiled,"
-	@echo "              tables through Arrow, the land pass for thousands of zones);"
+	@echo "              tables through Arrow, the land pass for thousands of zones, the Monte Carlo of ESV);"
 	@echo "              BENCH_SUITES=drivers (or figures) for one;"
 	@echo "              BENCH_ARGS go to every suite ('--repeats 1'), or '--suite foundation' runs that one only"
 	@echo "make bench-national - set up (bench group) and run the whole flow on a synthetic country of 1.07e10 px"

@@ -60,6 +60,10 @@
                                                           task on finished runs (peak and RSS per
                                                           year, glibc's heap, the profiler's trees)
                                                           (see benchmarks/figures_workers.py)
+    python -m benchmarks.run --suite uncertainty [--zones 2800] [--years 39] [--draws 1000 10000]
+                                                          the Monte Carlo of ESV per zone, service
+                                                          and year against numpy on the same draws
+                                                          (see benchmarks/uncertainty.py)
     python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
                                                           the land pass and its tables for thousands
                                                           of zones against a bare bincount
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
-                              "figures_workers", "remote_inputs", "remote_run"])
+                              "figures_workers", "remote_inputs", "remote_run", "uncertainty"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -184,6 +188,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.remote_run import main as remote_run
 
         remote_run(rest)
+    elif ns.suite == "uncertainty":
+        from benchmarks.uncertainty import main as uncertainty
+
+        uncertainty(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

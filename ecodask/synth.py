@@ -907,7 +907,9 @@ def region_config(years: Sequence[int], bounds: tuple[float, float, float, float
             "years": {int(y): f"inputs/landcover_{int(y)}.tif" for y in years},
             "intensity": True,  # the demo shows the intensity analysis
         },
-        "esv": {"table": "xinzhou_2023"},
+        # the demo shows the ESV's uncertainty: coefficients +/- 50 %, Xie et al. 2015's table as an
+        # alternative
+        "esv": {"table": "xinzhou_2023", "uncertainty": {"enabled": True, "tables": ["xie2015"]}},
         "zones": {"path": "inputs/counties.gpkg", "id_field": "code", "name_field": "name"},
         "drivers": {
             "elevation": {"path": "inputs/dem_utm49n.tif", "kind": "continuous"},

@@ -1,6 +1,8 @@
-"""Catalogs: class schemes, ESV coefficient tables and footprint tables as YAML data.
+"""Catalogs: class schemes, ESV coefficient tables, footprint tables, GDP series and land-cover error
+matrices as YAML data.
 
-A catalog folder holds ``class_schemes/*.yaml``, ``esv_tables/*.yaml`` and ``footprint_tables/*.yaml``.
+A catalog folder holds one subfolder of ``*.yaml`` per kind (``class_schemes``, ``esv_tables``,
+``footprint_tables``, ``gdp_per_capita``, ``error_matrices``).
 The project's own folder (``catalogs/`` at the top of the source tree, ``ecodask/_catalogs`` in a
 wheel) is always searched; a run configuration may add folders, which win on a name clash. A new region
 or table is a new YAML file, never code.
@@ -16,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ecodask.errors import CatalogError, problem
-from ecodask.science.catalogs import ClassScheme, EsvTable, FootprintTable, GdpPerCapita
+from ecodask.science.catalogs import ClassScheme, ErrorMatrix, EsvTable, FootprintTable, GdpPerCapita
 
 
 def builtin_catalog_dir() -> Path:
@@ -29,7 +31,7 @@ def builtin_catalog_dir() -> Path:
 
 
 _KINDS = {"class_schemes": ClassScheme, "esv_tables": EsvTable, "footprint_tables": FootprintTable,
-          "gdp_per_capita": GdpPerCapita}
+          "gdp_per_capita": GdpPerCapita, "error_matrices": ErrorMatrix}
 
 
 def _search_dirs(extra: Sequence[Path]) -> list[Path]:
@@ -37,8 +39,8 @@ def _search_dirs(extra: Sequence[Path]) -> list[Path]:
 
 
 def catalog_files(kind: str, extra: Sequence[Path] = ()) -> dict[str, Path]:
-    """Name -> YAML file of every entry of ``kind``: 'class_schemes', 'esv_tables', 'footprint_tables' or
-    'gdp_per_capita'."""
+    """Name -> YAML file of every entry of ``kind``: 'class_schemes', 'esv_tables', 'footprint_tables',
+    'gdp_per_capita' or 'error_matrices'."""
     found: dict[str, Path] = {}
     for d in reversed(_search_dirs(extra)):  # later (extra) folders win
         for f in sorted((Path(d) / kind).glob("*.yaml")):
@@ -81,6 +83,11 @@ def load_class_scheme(name: str, extra: Sequence[Path] = ()) -> ClassScheme:
 def load_esv_table(name: str, extra: Sequence[Path] = ()) -> EsvTable:
     """The ESV coefficient table ``name`` (e.g. 'xinzhou_2023')."""
     return _load("esv_tables", name, extra)  # type: ignore[return-value]
+
+
+def load_error_matrix(name: str, extra: Sequence[Path] = ()) -> ErrorMatrix:
+    """The land-cover error matrix ``name`` (sample counts, map x reference codes)."""
+    return _load("error_matrices", name, extra)  # type: ignore[return-value]
 
 
 def load_footprint_table(name: str, extra: Sequence[Path] = ()) -> FootprintTable:

@@ -322,6 +322,34 @@ def _tradeoffs(output: Path) -> list[str]:
                                                    "relation"]])]
 
 
+def _uncertainty(output: Path) -> list[str]:
+    """The whole region's total ESV with its 5-95 % interval per year and of each change, with the
+    probability that it fell (tables/esv_uncertainty, tables/esv_change_uncertainty)."""
+    from ecodask.science.landuse import REGION_ID
+    from ecodask.science.uncertainty import TOTAL
+
+    level = summaries.read_output_table(output, "esv_uncertainty")
+    change = summaries.read_output_table(output, "esv_change_uncertainty")
+    if level is None or change is None or not len(level):
+        return []
+
+    def region(t):
+        return t[(t["zone_id"].astype(str) == REGION_ID) & (t["item"] == TOTAL)]
+
+    def in_1e8(t, cols):
+        return t.assign(**{c.replace("_cny", "_1e8cny"): t[c] * 1e-8 for c in cols}).drop(columns=cols)
+
+    money = ["mean_cny", "p05_cny", "p95_cny"]
+    lv = in_1e8(region(level)[["year", "esv_cny", *money]], ["esv_cny", *money])
+    ch = in_1e8(region(change)[["year_from", "year_to", "change_cny", *money, "p_fell"]],
+                ["change_cny", *money])
+    return ["<h3>Uncertainty of the whole region's ESV (Monte Carlo), 10<sup>8</sup> CNY/yr</h3>",
+            "<p>The run's ESV beside the mean and the 5 % and 95 % quantiles of the draws (coefficients "
+            "within their ranges, the alternative tables and the land-cover error configured), and the "
+            "probability that ESV fell. Per zone and service: tables/esv_uncertainty and "
+            "tables/esv_change_uncertainty.</p>", _frame(lv, 3), _frame(ch, 3)]
+
+
 def _status(stage: str, record: dict, config: dict) -> str:
     """A stage's line in the timings: ran, skipped (finished earlier) or not applicable and why."""
     if stage == "compensation" and not _compensated(config):
@@ -392,6 +420,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
         parts += ["<h3>Total ESV per county, 10^8 CNY/yr</h3>", _frame(pd.DataFrame(rows))]
     parts += _intensity(output)
     parts += _tradeoffs(output)
+    parts += _uncertainty(output)
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]

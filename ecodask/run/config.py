@@ -40,6 +40,7 @@ from ecodask.io import objstore
 from ecodask.io.catalogs import (
     catalog_files,
     load_class_scheme,
+    load_error_matrix,
     load_esv_table,
     load_gdp_per_capita,
     scheme_fits_table,
@@ -212,6 +213,21 @@ class LandcoverConfig(_Strict):
         return year
 
 
+class UncertaintyConfig(_Strict):
+    """The Monte Carlo of ESV (off unless ``enabled``): ``draws`` draws from ``seed``; each coefficient
+    within its table's range (``uncertainty`` of the catalog entry), else uniform within +/- ``spread``
+    of its value; ``tables``: alternative ESV tables (catalog names, the same services), each draw
+    taking the run's table or one of them with equal probability; ``error_matrix``: the land-cover
+    map's error matrix (a catalog name, ``error_matrices/``) for its area-adjusted estimate and error."""
+
+    enabled: bool = False
+    draws: int = Field(1000, ge=100, le=100_000)
+    seed: int = Field(0, ge=0)
+    spread: float = Field(0.5, ge=0, lt=1)
+    tables: list[str] = []
+    error_matrix: str | None = None
+
+
 class EsvConfig(_Strict):
     """The ESV coefficient table (a catalog name) and how it is applied.
 
@@ -221,12 +237,14 @@ class EsvConfig(_Strict):
     adjustment: service group -> driver name: a spatial multiplier for the group's values, the
         driver divided by its mean over the zones' pixels (off unless given).
     group_grids: also write ``esv_group(year, group, y, x)`` beside the total.
+    uncertainty: the Monte Carlo of ESV per zone (:class:`UncertaintyConfig`).
     """
 
     table: str
     standard_equivalent: Annotated[float, Field(gt=0)] | Literal["from_county_stats"] | None = None
     adjustment: dict[Literal["provisioning", "regulating", "supporting", "cultural"], str] = {}
     group_grids: bool = False
+    uncertainty: UncertaintyConfig = UncertaintyConfig()
 
 
 class ZonesConfig(_Strict):
@@ -580,7 +598,8 @@ def _catalog_problems(exc: CatalogError, kind: str, cfg: RunConfig, file: Path, 
     if name in catalog_files(kind, cfg.catalogs):
         return [problem(p.file, p.key, p.value, p.message.removeprefix("Value error, "))
                 for p in exc.problems]
-    what = {"class_schemes": "class scheme", "gdp_per_capita": "GDP per capita series"}.get(kind, "ESV table")
+    what = {"class_schemes": "class scheme", "gdp_per_capita": "GDP per capita series",
+            "error_matrices": "error matrix"}.get(kind, "ESV table")
     return [problem(file, key, name, f"unknown {what} ({exc.problems[0].message})")]
 
 
@@ -621,6 +640,7 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
                            f"{scheme.name!r} (has: {', '.join(scheme.mappings)})"))
     elif scheme and table:
         out += _table_fits(cfg, scheme, table, file)
+        out += _uncertainty_fits(cfg, scheme, table, file)
     ref = cfg.compensation.reference_gdp_per_capita
     compensated = cfg.county_stats is not None and cfg.compensation.enabled
     if compensated and isinstance(ref, str) and ref != "counties":
@@ -668,6 +688,45 @@ def _table_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path
                                f"no such driver (drivers: {', '.join(cfg.drivers) or 'none'})"))
         elif cfg.drivers[driver].kind != "continuous":
             out.append(problem(file, f"esv.adjustment.{group}", driver, "must be a continuous driver"))
+    return out
+
+
+def _uncertainty_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path) -> list[Problem]:
+    """The alternative tables value the run's services for every class of the scheme; the error
+    matrix is of the run's class scheme."""
+    unc = cfg.esv.uncertainty
+    out: list[Problem] = []
+    for i, name in enumerate(unc.tables):
+        key = f"esv.uncertainty.tables.{i}"
+        try:
+            alt = load_esv_table(name, cfg.catalogs)
+        except CatalogError as exc:
+            out += _catalog_problems(exc, "esv_tables", cfg, file, key, name)
+            continue
+        if alt.service_names != table.service_names:
+            out.append(problem(file, key, name, f"values the services {alt.service_names}, not the run's "
+                               f"{table.service_names} (table {table.name!r})"))
+        elif alt.class_set not in scheme.mappings:
+            out.append(problem(file, key, name, f"its class set {alt.class_set!r} has no mapping in class "
+                               f"scheme {scheme.name!r}"))
+        else:
+            out += scheme_fits_table(scheme, alt, cfg.catalogs)
+        if alt.kind == "equivalent" and alt.standard_equivalent is None and table.kind == "value":
+            out.append(problem(file, key, name, "an equivalent-factor table without a standard equivalent "
+                               "needs esv.standard_equivalent, which a run on a table of values has not"))
+    if unc.error_matrix is not None:
+        try:
+            em = load_error_matrix(unc.error_matrix, cfg.catalogs)
+        except CatalogError as exc:
+            return out + _catalog_problems(exc, "error_matrices", cfg, file, "esv.uncertainty.error_matrix",
+                                           unc.error_matrix)
+        if em.scheme != scheme.name:
+            out.append(problem(file, "esv.uncertainty.error_matrix", unc.error_matrix,
+                               f"is of class scheme {em.scheme!r}, not the run's {scheme.name!r}"))
+        unknown = sorted(set(em.codes) - set(scheme.classes))
+        if unknown:
+            out.append(problem(file, "esv.uncertainty.error_matrix", unc.error_matrix,
+                               f"has codes {unknown} that class scheme {scheme.name!r} does not"))
     return out
 
 

@@ -64,6 +64,44 @@ class StandardEquivalent(_Strict):
     note: str = ""
 
 
+class CellRange(_Strict):
+    """The uncertainty of one coefficient of an ESV table, in the table's units: ``uniform`` or
+    ``triangular`` (mode at the table's value) between ``low`` and ``high``, or, with ``spread``, between
+    ``value x (1 - spread)`` and ``value x (1 + spread)``."""
+
+    distribution: Literal["uniform", "triangular"] = "uniform"
+    spread: Annotated[float, Field(ge=0, lt=1)] | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> CellRange:
+        given = (self.low is not None, self.high is not None)
+        if self.spread is None and given != (True, True):
+            raise ValueError("give either spread or both low and high")
+        if self.spread is not None and any(given):
+            raise ValueError("give spread or low and high, not both")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        return self
+
+    def bounds(self, value: float) -> tuple[float, float]:
+        """(low, high) of the coefficient whose table value is ``value``."""
+        if self.spread is not None:
+            a, b = value * (1.0 - self.spread), value * (1.0 + self.spread)
+            return min(a, b), max(a, b)
+        return float(self.low), float(self.high)  # type: ignore[arg-type]
+
+
+class TableUncertainty(_Strict):
+    """How uncertain a table's coefficients are: ``cells[service][class]`` where the source gives a
+    range, ``default`` for the rest (none: the run's ``esv.uncertainty.spread``)."""
+
+    default: CellRange | None = None
+    source: str = ""
+    cells: dict[str, dict[str, CellRange]] = {}
+
+
 class EsvTable(_Strict):
     """ESV coefficients per unit area: ``values[service][class]``.
 
@@ -89,6 +127,7 @@ class EsvTable(_Strict):
         "provisioning service); a service's own ``market`` flag overrides its group's")
     notes: list[str] = Field(default_factory=list,
                              description="what a reader of a run's numbers should know of the table")
+    uncertainty: TableUncertainty = TableUncertainty()
 
     @model_validator(mode="after")
     def _complete(self) -> EsvTable:
@@ -107,6 +146,14 @@ class EsvTable(_Strict):
                     f"values.{svc} must have exactly the classes {list(self.classes)}, "
                     f"has {list(row)}"
                 )
+        for svc, row in self.uncertainty.cells.items():
+            for cls, rng in row.items():
+                if svc not in self.values or cls not in self.classes:
+                    raise ValueError(f"uncertainty.cells.{svc}.{cls}: no such service or class")
+                low, high = rng.bounds(self.values[svc][cls])
+                if not low <= self.values[svc][cls] <= high:
+                    raise ValueError(f"uncertainty.cells.{svc}.{cls}: [{low}, {high}] does not hold the "
+                                     f"table's value {self.values[svc][cls]}")
         return self
 
     @property
@@ -121,6 +168,34 @@ class EsvTable(_Strict):
     def market_services(self) -> list[str]:
         """The services of the market part, in table order; the rest are non-market."""
         return [s.name for s in self.services if self.is_market(s)]
+
+
+class ErrorMatrix(_Strict):
+    """A land-cover map's accuracy assessment: sample counts ``counts[map code][reference code]`` of a
+    class scheme's codes (rows: the map class, the strata of a stratified random sample; columns: the
+    reference class), as Olofsson et al. (2014) use it for area-adjusted estimates."""
+
+    name: str
+    title: str
+    scheme: str
+    source: str
+    verification: str
+    notes: list[str] = Field(default_factory=list)
+    counts: dict[int, dict[int, Annotated[int, Field(ge=0)]]] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _square(self) -> ErrorMatrix:
+        codes = set(self.counts)
+        for code, row in self.counts.items():
+            extra = sorted(set(row) - codes)
+            if extra:
+                raise ValueError(f"counts.{code}: reference codes {extra} are not map codes (rows)")
+        return self
+
+    @property
+    def codes(self) -> list[int]:
+        """The classes of the matrix, in ascending code order."""
+        return sorted(self.counts)
 
 
 class GdpPerCapita(_Strict):

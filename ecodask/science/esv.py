@@ -22,6 +22,7 @@ from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.intensity_tables import intensity_tables
 from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
 from ecodask.science.tradeoffs import service_tradeoffs
+from ecodask.science.uncertainty import UncertaintySpec, area_adjusted_tables, uncertainty_tables
 
 GROUPS = ("provisioning", "regulating", "supporting", "cultural")
 #: 1 CNY in units of 10^8 CNY, the unit the seeds' tables use.
@@ -262,8 +263,9 @@ class EsvModel:
     ``vc``: (years, services, n) coefficients in CNY/ha/yr, services in table order, classes as
     ``index`` orders the scheme's codes; ``pixel_area_ha``: the area of one pixel, ha.
     ``projection_year``: the Markov projection's year (default: the last year plus the last interval);
-    ``intensity``: with the intensity-analysis tables (:mod:`ecodask.science.intensity_tables`).
-    Built by :meth:`build` from Ea (CNY/ha/yr) per year (None for value tables).
+    ``intensity``: with the intensity-analysis tables (:mod:`ecodask.science.intensity_tables`);
+    ``uncertainty``: with the Monte Carlo's tables (:mod:`ecodask.science.uncertainty`). Built by
+    :meth:`build` from Ea (CNY/ha/yr) per year (None for value tables).
     """
 
     scheme: ClassScheme
@@ -273,6 +275,7 @@ class EsvModel:
     pixel_area_ha: float
     projection_year: int | None = None
     intensity: bool = False
+    uncertainty: UncertaintySpec | None = None
 
     def __post_init__(self) -> None:
         n = ClassIndex(self.scheme).n
@@ -285,12 +288,13 @@ class EsvModel:
     @classmethod
     def build(cls, scheme: ClassScheme, table: EsvTable, years: Sequence[int],
               standard_equivalents: Sequence[float | None], pixel_area_ha: float,
-              projection_year: int | None = None, intensity: bool = False) -> EsvModel:
+              projection_year: int | None = None, intensity: bool = False,
+              uncertainty: UncertaintySpec | None = None) -> EsvModel:
         """The model with ``VC`` from :func:`coefficient_matrix` for each year's Ea (CNY/ha/yr)."""
         index = ClassIndex(scheme)
         vc = np.stack([coefficient_matrix(table, scheme, index, e) for e in standard_equivalents])
         return cls(scheme, table, tuple(int(y) for y in years), vc, float(pixel_area_ha), projection_year,
-                   intensity)
+                   intensity, uncertainty)
 
     @property
     def index(self) -> ClassIndex:
@@ -318,7 +322,8 @@ class EsvModel:
         ``counts``: int64 (pairs, zones, K, K) pixels per zone and class index of each pair of
         :attr:`pairs`; ``zone_sums``: float64 (years, zones, K, groups) the adjustment multiplier
         summed per zone and class, or None. Tables: class_area, esv_by_service, esv_change,
-        transitions, dynamic_degree, sensitivity and, with two years or more, projection.
+        transitions, dynamic_degree, sensitivity, service_tradeoffs, with two years or more, projection,
+        and the intensity and uncertainty tables where the model has them.
         """
         index, years, pairs, table, vc = self.index, list(self.years), self.pairs, self.table, self.vc
         area = self.pixel_area_ha
@@ -349,6 +354,11 @@ class EsvModel:
             steps = [p for p, (a, b) in moves if b == a + 1]  # the intervals between consecutive years
             out |= intensity_tables(tm[steps], [pairs[p] for p in steps], years, zones, index, area)
         out["sensitivity"] = sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
+        if self.uncertainty is not None:
+            out |= uncertainty_tables(self.uncertainty, self.scheme, index, eff, g_of, esv, years, pairs,
+                                      zones)
+            if self.uncertainty.errors is not None:
+                out |= area_adjusted_tables(self.uncertainty.errors, areas, years, zones, index)
         if len(years) >= 2:  # a single year has no transitions to project
             last = len(years) - 2  # the last consecutive pair
             step = years[-1] - years[-2]

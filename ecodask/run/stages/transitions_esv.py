@@ -3,8 +3,9 @@
 
 Writes ``esv`` (year, y, x), CNY/yr per pixel, and the analysis-grid ESV into the store (both from
 the pass's tasks, one per chunk for every year; nothing per year passes through this process), and the
-tables class_area, esv_by_service, esv_change, transitions, dynamic_degree, sensitivity and
-projection. Unknown class codes raise :class:`InputError` and leave the store and the tables as
+tables class_area, esv_by_service, esv_change, transitions, dynamic_degree, sensitivity,
+service_tradeoffs and projection (and, where configured, the intensity analysis's and the ESV
+uncertainty's). Unknown class codes raise :class:`InputError` and leave the store and the tables as
 they were.
 """
 
@@ -14,14 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecodask.errors import InputError, problem
-from ecodask.io.catalogs import load_class_scheme, load_esv_table
+from ecodask.io.catalogs import load_class_scheme, load_error_matrix, load_esv_table
 from ecodask.io.layers import Layers
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
 
 if TYPE_CHECKING:
+    from ecodask.science.catalogs import EsvTable
     from ecodask.science.esv import EsvModel
+    from ecodask.science.uncertainty import UncertaintySpec
 
 
 def config_parts(c: dict) -> dict[str, object]:
@@ -32,6 +35,12 @@ def config_parts(c: dict) -> dict[str, object]:
 def input_files(cfg: RunConfig) -> dict[str, Path]:
     files = catalog_entry("class_schemes", cfg.landcover.scheme, cfg)
     files |= catalog_entry("esv_tables", cfg.esv.table, cfg)
+    unc = cfg.esv.uncertainty
+    if unc.enabled:
+        for name in unc.tables:
+            files |= catalog_entry("esv_tables", name, cfg)
+        if unc.error_matrix is not None:
+            files |= catalog_entry("error_matrices", unc.error_matrix, cfg)
     if cfg.esv.standard_equivalent == "from_county_stats" and cfg.county_stats is not None:
         files["county_stats"] = cfg.county_stats
     return files
@@ -52,6 +61,33 @@ def _standard_equivalents(cfg: RunConfig, kind: str, table_value: float | None) 
     return [float(se if se is not None else table_value)] * len(cfg.years)
 
 
+def _uncertainty(cfg: RunConfig, table: EsvTable, eas: list[float | None]) -> UncertaintySpec | None:
+    """The run's Monte Carlo (None when off): its table first (at the run's Ea per year), then each
+    alternative; an equivalent-factor alternative takes the run's Ea where the run's table is one too,
+    else its own standard equivalent."""
+    from ecodask.science.landuse import ClassIndex
+    from ecodask.science.uncertainty import Candidate, UncertaintySpec, error_counts
+
+    unc = cfg.esv.uncertainty
+    if not unc.enabled:
+        return None
+    cands = [Candidate(table, tuple(1.0 if e is None else float(e) for e in eas))]
+    for name in unc.tables:
+        alt = load_esv_table(name, cfg.catalogs)
+        if alt.kind == "value":
+            scale = (1.0,) * len(eas)
+        elif table.kind == "equivalent":
+            scale = tuple(float(e) for e in eas)  # type: ignore[arg-type]
+        else:
+            scale = (float(alt.standard_equivalent.value),) * len(eas)  # type: ignore[union-attr]
+        cands.append(Candidate(alt, scale))
+    errors = None
+    if unc.error_matrix is not None:
+        scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
+        errors = error_counts(load_error_matrix(unc.error_matrix, cfg.catalogs).counts, ClassIndex(scheme))
+    return UncertaintySpec(tuple(cands), unc.draws, unc.seed, unc.spread, errors)
+
+
 def esv_model(cfg: RunConfig, pixel_area_ha: float) -> EsvModel:
     """The run's ESV model: its class scheme valued by its ESV table for each year."""
     from ecodask.science.esv import EsvModel
@@ -59,8 +95,9 @@ def esv_model(cfg: RunConfig, pixel_area_ha: float) -> EsvModel:
     scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)
     table = load_esv_table(cfg.esv.table, cfg.catalogs)
     se = table.standard_equivalent.value if table.standard_equivalent else None
-    return EsvModel.build(scheme, table, cfg.years, _standard_equivalents(cfg, table.kind, se),
-                          pixel_area_ha, cfg.landcover.projection_year, cfg.landcover.intensity)
+    eas = _standard_equivalents(cfg, table.kind, se)
+    return EsvModel.build(scheme, table, cfg.years, eas, pixel_area_ha, cfg.landcover.projection_year,
+                          cfg.landcover.intensity, _uncertainty(cfg, table, eas))
 
 
 def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:

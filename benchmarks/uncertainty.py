@@ -1,0 +1,132 @@
+"""The Monte Carlo of ESV at archive scale: draws x counties x years, against numpy on the same draws.
+
+    python -m benchmarks.run --suite uncertainty [--zones 2800] [--years 39] [--draws 1000 10000]
+        [--numpy-zones 40] [--repeats 1]
+
+Per-zone class areas of a CLCD scheme (9 classes) drift over the years (random walks, seed 0); the
+run's table is xinzhou_2023 with xie2015 as the alternative, coefficients +/- 50 %, and a hand-made
+error matrix (90 % on the diagonal) for the land-cover error: every part of the Monte Carlo on. Each
+case times :func:`ecodask.science.uncertainty.uncertainty_tables` (the draws, their summaries per
+zone, service and year and per pair of years, and the two tables), in this process, with numba's
+threads (one per core). The baseline draws the same ESV with numpy (one einsum of every draw) and
+takes ``np.quantile`` over them, on ``--numpy-zones`` zones (all zones do not fit in memory at 10,000
+draws: 2,800 x 39 x 12 x 10,000 x 8 B = 105 GB), and is scaled to all zones. Prints a Markdown table
+and writes uncertainty-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.env import code_state, machine
+
+
+def _areas(zones: int, years: int, classes: int, seed: int = 0) -> np.ndarray:
+    """(years, zones + region, classes, 1 group) ha: each zone's class areas as random walks."""
+    rng = np.random.default_rng(seed)
+    start = rng.gamma(0.6, 4000.0, (zones, classes))
+    steps = rng.normal(0.0, 0.02, (years, zones, classes)).cumsum(axis=0)
+    a = start[None] * np.exp(steps)
+    a = np.concatenate([a, a.sum(axis=1, keepdims=True)], axis=1)
+    return a[..., None]
+
+
+def _spec(draws: int, years: int):
+    from ecodask.io.catalogs import load_class_scheme, load_esv_table
+    from ecodask.science.landuse import ClassIndex
+    from ecodask.science.uncertainty import Candidate, UncertaintySpec
+
+    scheme = load_class_scheme("clcd")
+    index = ClassIndex(scheme)
+    run, alt = load_esv_table("xinzhou_2023"), load_esv_table("xie2015")
+    errors = np.full((index.n, index.n), 2.0)  # 2 samples in each wrong class, 90 % right:
+    np.fill_diagonal(errors, 0.9 / 0.1 * 2.0 * (index.n - 1))
+    cands = (Candidate(run, (1.0,) * years), Candidate(alt, (alt.standard_equivalent.value,) * years))
+    return scheme, index, run, UncertaintySpec(cands, draws, 0, 0.5, errors)
+
+
+def _case(zones: int, years: int, draws: int) -> dict:
+    from ecodask.science.esv import coefficient_matrix, esv_by_service, service_groups
+    from ecodask.science.uncertainty import uncertainty_tables
+
+    scheme, index, table, spec = _spec(draws, years)
+    eff = _areas(zones, years, index.n)
+    _, g_of, _ = service_groups(table)
+    g_of = np.zeros_like(g_of)  # one group: class areas, no spatial adjustment
+    vc = np.stack([coefficient_matrix(table, scheme, index, None)] * years)
+    esv = esv_by_service(vc, eff, g_of)
+    zt = pd.DataFrame({"zone": np.arange(1, zones + 1), "zone_id": [f"{420000 + i}" for i in range(zones)],
+                       "zone_name": [f"county {i}" for i in range(zones)]})
+    pairs = [(i, i + 1) for i in range(years - 1)] + ([(0, years - 1)] if years > 2 else [])
+    t0 = time.perf_counter()
+    out = uncertainty_tables(spec, scheme, index, eff, g_of, esv, list(range(1985, 1985 + years)), pairs, zt)
+    seconds = time.perf_counter() - t0
+    series = (zones + 1) * (len(table.service_names) + 1) * (years + len(pairs))
+    return {"case": "ecodask", "zones": zones, "years": years, "draws": draws, "seconds": seconds,
+            "rows": sum(len(t) for t in out.values()), "series": series,
+            "mdraws_per_s": series * draws / seconds / 1e6}
+
+
+def _numpy(zones: int, years: int, draws: int, all_zones: int) -> dict:
+    """The same summaries from every draw held at once, on ``zones`` zones, scaled to ``all_zones``."""
+    from ecodask.science.esv import service_groups
+    from ecodask.science.uncertainty import coefficient_draws, land_cover_error
+
+    scheme, index, table, spec = _spec(draws, years)
+    eff = _areas(zones, years, index.n)[..., 0]
+    _, g_of, _ = service_groups(table)
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    w, scale, _ = coefficient_draws(spec, scheme, index, rng)
+    w = land_cover_error(w, spec.errors, rng)
+    d = np.einsum("tzk,fkd,td->dtzf", eff, w, scale)
+    d = np.concatenate([d, d.sum(axis=3, keepdims=True)], axis=3)
+    pairs = np.array([(i, i + 1) for i in range(years - 1)] + [(0, years - 1)])
+    d.mean(axis=0), np.quantile(d, [0.05, 0.95], axis=0)
+    ch = d[:, pairs[:, 1]] - d[:, pairs[:, 0]]
+    ch.mean(axis=0), np.quantile(ch, [0.05, 0.95], axis=0), (ch < 0).mean(axis=0)
+    seconds = time.perf_counter() - t0
+    series = (zones + 1) * (len(table.service_names) + 1) * (years + len(pairs))
+    return {"case": f"numpy ({zones} zones, scaled)", "zones": all_zones, "years": years, "draws": draws,
+            "seconds": seconds * (all_zones + 1) / (zones + 1), "rows": None, "series": series,
+            "mdraws_per_s": series * draws / seconds / 1e6}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zones", type=int, default=2800)
+    ap.add_argument("--years", type=int, default=39)
+    ap.add_argument("--draws", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--numpy-zones", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("bench-output"))
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    _case(3, 3, 200)  # numba's compilation (cached on disk after the first run) outside the clock
+    rows = []
+    for draws in a.draws:
+        for case in (lambda: _case(a.zones, a.years, draws),
+                     lambda: _numpy(a.numpy_zones, a.years, draws, a.zones)):
+            load = os.getloadavg()[0]
+            best = min((case() for _ in range(a.repeats)), key=lambda r: r["seconds"])
+            rows.append(best | {"load_before": round(load, 2)})
+            print(f"{best['case']}: {draws} draws, {best['seconds']:.1f} s (load {load:.2f})", flush=True)
+    info = {"machine": machine(["numpy", "numba", "pandas"]), "code": code_state(), "rows": rows,
+            "load_after": round(os.getloadavg()[0], 2)}
+    (a.out / "uncertainty-results.json").write_text(json.dumps(info, indent=2))
+    print("\n| case | zones x years | draws | seconds | M draw-values / s | load before |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['case']} | {r['zones']:,} x {r['years']} | {r['draws']:,} | {r['seconds']:.1f} | "
+              f"{r['mdraws_per_s']:.0f} | {r['load_before']} |")
+
+
+if __name__ == "__main__":
+    main()

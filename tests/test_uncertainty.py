@@ -1,0 +1,242 @@
+"""ESV uncertainty: Olofsson et al. (2014)'s estimators against the paper's printed figures, the Monte
+Carlo's summaries against numpy on the same draws, hand cases with known distributions, and a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ecodask.kernels.draws import summarize_draws
+from ecodask.science import accuracy
+from ecodask.science.catalogs import ClassScheme, EsvTable
+from ecodask.science.landuse import ClassIndex
+from ecodask.science.uncertainty import (
+    Candidate,
+    UncertaintySpec,
+    draw_cells,
+    summarize,
+    uncertainty_tables,
+)
+
+# Olofsson et al. (2014), section 5 (the example): sample counts, rows the map class (deforestation,
+# forest gain, stable forest, stable non-forest), columns the reference; mapped areas in 30 m pixels.
+OLOFSSON_COUNTS = np.array([[66, 0, 5, 4], [0, 55, 8, 12], [1, 0, 153, 11], [2, 1, 9, 313]])
+OLOFSSON_MAPPED_HA = np.array([200_000, 150_000, 3_200_000, 6_450_000]) * 0.09
+
+
+def test_area_adjusted_estimates_and_accuracies_as_olofsson_et_al_print_them() -> None:
+    area, se = accuracy.adjusted_area(OLOFSSON_MAPPED_HA, OLOFSSON_COUNTS)
+    # "21,158 ± 6158 ha", "11,686 ± 3756 ha", "285,770 ± 15,510 ha", "581,386 ± 16,282 ha" (95 %)
+    assert np.round(area) == pytest.approx([21_158, 11_686, 285_770, 581_386])
+    assert np.round(accuracy.Z95 * se) == pytest.approx([6_158, 3_756, 15_510, 16_282])
+    # Table 9: the estimated proportions of area, to 4 decimals
+    table9 = [[0.0176, 0, 0.0013, 0.0011], [0, 0.0110, 0.0016, 0.0024],
+              [0.0019, 0, 0.2967, 0.0213], [0.0040, 0.0020, 0.0179, 0.6212]]
+    assert np.round(accuracy.proportions(OLOFSSON_MAPPED_HA, OLOFSSON_COUNTS), 4) == pytest.approx(
+        np.array(table9))
+    ua, ua_se = accuracy.users_accuracy(OLOFSSON_COUNTS)
+    assert np.round(ua, 2) == pytest.approx([0.88, 0.73, 0.93, 0.96])
+    assert np.round(accuracy.Z95 * ua_se, 2) == pytest.approx([0.07, 0.10, 0.04, 0.02])
+    pa, pa_se = accuracy.producers_accuracy(OLOFSSON_MAPPED_HA, OLOFSSON_COUNTS)
+    assert np.round(pa, 2) == pytest.approx([0.75, 0.85, 0.93, 0.96])
+    # printed ± 0.21 and ± 0.03; forest gain's ± 0.23 and stable non-forest's ± 0.01 do not follow
+    # from the paper's own eq. 7 (0.25 and 0.02 here), as other implementations of it also find
+    assert np.round(accuracy.Z95 * pa_se[[0, 2]], 2) == pytest.approx([0.21, 0.03])
+    oa, oa_se = accuracy.overall_accuracy(OLOFSSON_MAPPED_HA, OLOFSSON_COUNTS)
+    assert (round(oa, 2), round(accuracy.Z95 * oa_se, 2)) == (0.95, 0.02)
+
+
+def test_the_drawn_error_rates_centre_on_the_estimate_and_spread_as_its_standard_error() -> None:
+    q = accuracy.draw_conditionals(OLOFSSON_COUNTS, 40_000, np.random.default_rng(1))
+    assert np.allclose(q.sum(axis=2), 1.0)
+    assert (q[:, 1, 0] == 0).all()  # no forest-gain sample was deforestation: it never is
+    areas = OLOFSSON_MAPPED_HA @ q  # (draws, 4)
+    est, se = accuracy.adjusted_area(OLOFSSON_MAPPED_HA, OLOFSSON_COUNTS)
+    assert areas.mean(axis=0) == pytest.approx(est, rel=0.01)
+    # Dirichlet rows: variance p (1 - p) / (n + 1) against the estimator's p (1 - p) / (n - 1)
+    assert areas.std(axis=0) == pytest.approx(se, rel=0.05)
+
+
+def _reference(eff, g_of, w, scale, pairs):
+    draws = np.einsum("tzkf,fkd,td->dtzf", eff[..., g_of], w, scale)
+    draws = np.concatenate([draws, draws.sum(axis=3, keepdims=True)], axis=3).astype(np.float64)
+    change = draws[:, pairs[:, 1]] - draws[:, pairs[:, 0]]
+    return draws, change
+
+
+@pytest.mark.parametrize("n_draws", [2, 7, 300, 4_000])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_kernels_summaries_equal_numpys_on_the_same_draws(n_draws: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_t, n_z, n_k, n_g, n_f = 3, 4, 5, 2, 3
+    eff = rng.uniform(0, 50, (n_t, n_z, n_k, n_g)).round(1)
+    eff[:, 1] = 0.0  # a zone without land: constant draws
+    eff[1, 2] = eff[0, 2]  # a zone whose areas did not change between the first two years
+    g_of = np.array([0, 1, 1])
+    w = rng.uniform(-2, 6, (n_f, n_k, n_draws)).astype(np.float32)
+    w[0, :, : n_draws // 2] = 1.0  # ties: half the draws of a service equal
+    scale = rng.uniform(0.5, 1.5, (n_t, n_draws)).astype(np.float32)
+    pairs = np.array([[0, 1], [1, 2], [0, 2]])
+    got = summarize_draws(eff, g_of, w, scale, pairs)
+    draws, change = _reference(eff.astype(np.float32), g_of, w, scale, pairs)
+    tol = {"rtol": 1e-4, "atol": 1e-3}
+    assert np.allclose(got["mean"], draws.mean(axis=0), **tol)
+    assert np.allclose(got["low"], np.quantile(draws, 0.05, axis=0), **tol)
+    assert np.allclose(got["high"], np.quantile(draws, 0.95, axis=0), **tol)
+    assert np.allclose(got["change_mean"], change.mean(axis=0), **tol)
+    assert np.allclose(got["change_low"], np.quantile(change, 0.05, axis=0), **tol)
+    assert np.allclose(got["change_high"], np.quantile(change, 0.95, axis=0), **tol)
+    assert np.array_equal(got["fell"], (change < 0).mean(axis=0))
+
+
+def test_bad_arguments_are_refused_before_any_draw() -> None:
+    eff, w, scale = np.ones((2, 1, 3, 1)), np.ones((1, 3, 10)), np.ones((2, 10))
+    with pytest.raises(ValueError, match="shapes"):
+        summarize_draws(eff, np.zeros(1, int), w, np.ones((3, 10)), np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="groups"):
+        summarize_draws(eff, np.array([1]), w, scale, np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="years"):
+        summarize_draws(eff, np.zeros(1, int), w, scale, np.array([[0, 2]]))
+    with pytest.raises(ValueError, match="finite"):
+        summarize_draws(eff * np.nan, np.zeros(1, int), w, scale, np.array([[0, 1]]))
+
+
+def _scheme() -> ClassScheme:
+    return ClassScheme(name="two", title="two", source="hand", nodata=0,
+                       classes={1: {"name": "crop", "color": "#FFFF00"},
+                                2: {"name": "forest", "color": "#00FF00"}},
+                       mappings={"t": {1: "crop", 2: "forest"}})
+
+
+def _table(name: str, crop: float, forest: float, **extra) -> EsvTable:
+    return EsvTable(name=name, title=name, units="CNY/ha/yr", kind="value", class_set="t", source="hand",
+                    verification="hand", classes={"crop": "crop", "forest": "forest"},
+                    services=[{"name": "food", "group": "provisioning"}],
+                    values={"food": {"crop": crop, "forest": forest}}, **extra)
+
+
+def _one_zone(areas: list[list[float]]) -> np.ndarray:
+    """(years, 1 zone, 2 classes, 1 group) ha."""
+    return np.asarray(areas, dtype=np.float64)[:, None, :, None]
+
+
+def test_a_uniform_coefficient_gives_its_quantiles_and_a_loss_in_every_draw() -> None:
+    # ESV = A x V x u, u ~ U(0.5, 1.5): quantile q of ESV is A V (0.5 + q); the forest shrinks from
+    # 100 to 60 ha with the same coefficient in both years, so every draw's ESV fell.
+    spec = UncertaintySpec((Candidate(_table("t", 0.0, 1000.0), (1.0, 1.0)),), draws=40_000, seed=3,
+                           spread=0.5)
+    s = summarize(spec, _scheme(), ClassIndex(_scheme()), _one_zone([[0, 100], [0, 60]]),
+                  np.array([0]), [(0, 1)])
+    av = 100 * 1000.0
+    assert s["mean"][0, 0, 0] == pytest.approx(av, rel=0.005)
+    assert s["low"][0, 0, 0] == pytest.approx(0.55 * av, rel=0.01)
+    assert s["high"][0, 0, 0] == pytest.approx(1.45 * av, rel=0.01)
+    assert s["change_high"][0, 0, 1] == pytest.approx(-40 * 1000.0 * 0.55, rel=0.01)
+    assert s["fell"][0, 0, 0] == 1.0 and s["fell"][0, 0, 1] == 1.0
+
+
+def test_a_triangular_range_of_the_catalog_draws_with_its_mean_and_bounds() -> None:
+    table = _table("t", 10.0, 40.0, uncertainty={"cells": {"food": {"forest": {
+        "distribution": "triangular", "low": 20.0, "high": 80.0}}}})
+    cells = draw_cells(table, 0.5, 100_000, np.random.default_rng(0))
+    forest, crop = cells[0, 1], cells[0, 0]
+    assert forest.min() >= 20.0 and forest.max() <= 80.0
+    assert forest.mean() == pytest.approx((20 + 40 + 80) / 3, rel=0.005)  # (a + m + b) / 3
+    assert np.mean(forest < 40.0) == pytest.approx((40 - 20) / (80 - 20), abs=0.005)  # F(mode)
+    assert crop.min() >= 5.0 and crop.max() <= 15.0  # the default: +/- 50 %
+    with pytest.raises(ValueError, match="does not hold"):
+        _table("t", 10.0, 90.0, uncertainty={"cells": {"food": {"forest": {"low": 20.0, "high": 80.0}}}})
+
+
+def test_two_tables_without_spread_make_an_even_mixture_of_their_values() -> None:
+    both = (Candidate(_table("a", 0.0, 100.0), (1.0,)), Candidate(_table("b", 0.0, 300.0), (1.0,)))
+    spec = UncertaintySpec(both, draws=20_000, seed=0, spread=0.0)
+    s = summarize(spec, _scheme(), ClassIndex(_scheme()), _one_zone([[0, 10]]), np.array([0]), [])
+    assert (s["low"][0, 0, 0], s["high"][0, 0, 0]) == (1000.0, 3000.0)
+    assert s["mean"][0, 0, 0] == pytest.approx(2000.0, rel=0.02)
+
+
+def test_land_cover_error_moves_area_as_the_error_matrix_says() -> None:
+    # Map crop is forest in 1 of 10 samples, map forest always forest: the drawn share of map crop
+    # that is forest is Beta(1, 9), with quantile q at 1 - (1 - q)^(1/9). Only forest has a value.
+    spec = UncertaintySpec((Candidate(_table("t", 0.0, 100.0), (1.0,)),), draws=40_000, seed=5, spread=0.0,
+                           errors=np.array([[9.0, 1.0], [0.0, 10.0]]))
+    s = summarize(spec, _scheme(), ClassIndex(_scheme()), _one_zone([[50, 20]]), np.array([0]), [])
+
+    def esv(share: float) -> float:
+        return 100.0 * (20 + 50 * share)
+
+    assert s["mean"][0, 0, 0] == pytest.approx(esv(0.1), rel=0.005)
+    assert s["low"][0, 0, 0] == pytest.approx(esv(1 - 0.95 ** (1 / 9)), rel=0.005)
+    assert s["high"][0, 0, 0] == pytest.approx(esv(1 - 0.05 ** (1 / 9)), rel=0.005)
+
+
+def test_tables_lay_out_zones_years_and_items() -> None:
+    spec = UncertaintySpec((Candidate(_table("t", 10.0, 100.0), (1.0, 1.0)),), draws=500, spread=0.0)
+    eff = np.array([[[5.0, 1.0], [0.0, 2.0], [5.0, 3.0]], [[4.0, 2.0], [0.0, 1.0], [4.0, 3.0]]])[..., None]
+    esv = (eff[..., 0] * [10.0, 100.0]).sum(axis=2, keepdims=True)  # (t, z + region, 1 service)
+    zones = pd.DataFrame({"zone": [1, 2], "zone_id": ["a", "b"], "zone_name": ["A", "B"]})
+    t = uncertainty_tables(spec, _scheme(), ClassIndex(_scheme()), eff, np.array([0]), esv, [2000, 2010],
+                           [(0, 1)], zones)
+    lv, ch = t["esv_uncertainty"], t["esv_change_uncertainty"]
+    assert list(lv["item"].unique()) == ["food", "total"] and len(lv) == 2 * 3 * 2
+    row = lv[(lv["zone_id"] == "b") & (lv["year"] == 2010) & (lv["item"] == "total")].iloc[0]
+    assert row["esv_cny"] == row["mean_cny"] == row["p05_cny"] == row["p95_cny"] == 100.0  # no spread
+    c = ch[(ch["zone_id"] == "ALL") & (ch["item"] == "food")].iloc[0]
+    assert (c["year_from"], c["year_to"], c["change_cny"], c["p_fell"]) == (2000, 2010, -10.0, 1.0)
+
+
+@pytest.mark.usefixtures("dask_threads")
+def test_a_run_draws_around_its_own_esv_and_refuses_a_bad_alternative(tmp_path: Path) -> None:
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.config import load_config
+
+    from conftest import make_tiny_region
+    from helpers import config_error, edit_yaml, run_stages
+
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010, 2020))
+    catalogs = tmp_path / "catalogs" / "error_matrices"
+    catalogs.mkdir(parents=True)
+    (catalogs / "hand.yaml").write_text(yaml.safe_dump({
+        "name": "hand", "title": "hand", "scheme": "clcd", "source": "made by hand", "verification": "none",
+        "counts": {1: {1: 45, 2: 5}, 2: {1: 2, 2: 48}}}))
+    edit_yaml(path, lambda d: d.update(catalogs=[str(tmp_path / "catalogs")]))
+    edit_yaml(path, lambda d: d["esv"].update(uncertainty={"enabled": True, "draws": 500, "spread": 0.0}))
+    cfg = load_config(path)
+    run_stages(cfg, "ingest", "transitions_esv")
+    out = RunFolder(cfg.output)
+    lv, esv = out.table("esv_uncertainty"), out.table("esv_by_service")
+    total = esv[esv["level"] == "total"].set_index(["zone_id", "year"])["esv_cny"]
+    mine = lv[lv["item"] == "total"].set_index(["zone_id", "year"])
+    assert mine["esv_cny"].to_numpy() == pytest.approx(total.loc[mine.index].to_numpy())
+    # no spread, no other table, no land-cover error: every draw is the run's own ESV
+    for col in ("mean_cny", "p05_cny", "p95_cny"):
+        assert mine[col].to_numpy() == pytest.approx(mine["esv_cny"].to_numpy(), rel=1e-6)
+    assert out.table("area_adjusted") is None
+
+    edit_yaml(path, lambda d: d["esv"]["uncertainty"].update(spread=0.5, tables=["xie2015"],
+                                                              error_matrix="hand"))
+    cfg = load_config(path)
+    run_stages(cfg, "transitions_esv")
+    lv, adj = out.table("esv_uncertainty"), out.table("area_adjusted")
+    assert (lv["p05_cny"] <= lv["mean_cny"] + 1e-6 * abs(lv["mean_cny"])).all()
+    assert (lv["p95_cny"] >= lv["mean_cny"] - 1e-6 * abs(lv["mean_cny"])).all()
+    region = adj[(adj["zone_id"] == "ALL") & (adj["year"] == 2000)].set_index("class_code")
+    assert region["adjusted_ha"].sum() == pytest.approx(region["mapped_ha"].sum())
+    want, _ = accuracy.adjusted_area(region["mapped_ha"].to_numpy(), accuracy_counts(region.index))
+    assert region["adjusted_ha"].to_numpy() == pytest.approx(want)
+    assert set(out.table("map_accuracy")["year"]) == {2000, 2010, 2020}
+
+    edit_yaml(path, lambda d: d["esv"]["uncertainty"].update(tables=["hubei_cultivated_2017"]))
+    err = config_error(path)
+    assert "esv.uncertainty.tables.0" in str(err) and "services" in str(err)
+
+
+def accuracy_counts(codes: pd.Index) -> np.ndarray:
+    """The hand-made matrix of the run test in the order of ``codes`` (zero rows elsewhere)."""
+    given = {1: {1: 45, 2: 5}, 2: {1: 2, 2: 48}}
+    return np.array([[given.get(m, {}).get(r, 0) for r in codes] for m in codes], dtype=float)

@@ -1,11 +1,11 @@
 """Monte Carlo draws of ESV per zone, summarized as they are made (numba).
 
-The draws of one zone are built in a buffer of (years, services + 1, draws), summarized (mean, two
+The draws of one zone are built in a buffer of (services + 1, years, draws), summarized (mean, two
 quantiles, and for pairs of years the change's mean, quantiles and share below zero) and dropped:
 nothing of size zones x draws is ever held. Quantiles are numpy's default (linear interpolation
-between order statistics, Hyndman & Fan type 7), found by a selection that brackets the two ranks
-from a sorted subsample and sorts only the values between the brackets (Floyd & Rivest 1975), with a
-full sort where the brackets miss.
+between order statistics, Hyndman & Fan type 7), found exactly by a histogram selection: one pass
+counts the draws in fine bins over the range of a subsample, the bins holding the two ranks are
+gathered in a second pass and only those few values are partitioned.
 """
 
 from __future__ import annotations
@@ -13,102 +13,123 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-#: Draws in the subsample that brackets the ranks: the first ones (the draws are independent and
-#: identically distributed, so any of them are a random subsample).
+#: Draws in the subsample whose range the histogram spans: the first ones (the draws are independent
+#: and identically distributed, so any of them are a random subsample).
 SUBSAMPLE = 256
-#: LLVM may reorder sums and fuse multiply-adds, but must keep infinities (the open brackets).
+#: Bins of the histogram over the subsample's range (plus one below it and one above it).
+BINS = 2048
+#: LLVM may reorder sums and fuse multiply-adds, but must keep infinities and NaN semantics.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@njit(nogil=True, cache=True)
-def _brackets(sub: np.ndarray, q: float) -> tuple:
-    """Values of the sorted subsample ``sub`` that bracket quantile ``q`` of the whole with a margin of
-    3 binomial standard deviations (+1), open (infinite) at the ends."""
-    m = sub.size
-    centre = q * (m - 1)
-    margin = 3.0 * np.sqrt(m * q * (1.0 - q)) + 1.0
-    i_lo = int(np.floor(centre - margin))
-    i_hi = int(np.ceil(centre + margin))
-    lo = sub[i_lo] if i_lo > 0 else -np.inf
-    hi = sub[i_hi] if i_hi < m - 1 else np.inf
-    return lo, hi
-
-
 @njit(nogil=True, cache=True, fastmath=_FAST)
-def _counts(x: np.ndarray, lo1: float, hi1: float, lo2: float, hi2: float) -> tuple:
-    """Sum, values < 0, values unlike the first, and values below / up to each bracket (vectorized)."""
+def _sums(x: np.ndarray) -> tuple:
+    """Sum, values below zero and values unlike the first (one vectorized pass)."""
     total = 0.0
-    neg = neq = a = b = c = d = 0
+    neg = neq = 0
     x0 = x[0]
     for i in range(x.size):
         v = x[i]
         total += v
         neg += v < 0
         neq += v != x0
-        a += v < lo1
-        b += v <= hi1
-        c += v < lo2
-        d += v <= hi2
-    return total, neg, neq, a, b, c, d
+    return total, neg, neq
+
+
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _histogram(x: np.ndarray, lo: float, inv: float, hist: np.ndarray, idx: np.ndarray) -> None:
+    """Each value's bin into ``idx``: 1 + floor((v - lo) x inv) clamped to 0 .. BINS + 1, in the
+    precision of ``x`` (monotone in v: all the selection needs; a vectorized pass), then the counts per
+    bin into ``hist``."""
+    lo_ = x.dtype.type(lo)
+    inv_ = x.dtype.type(inv)
+    below = x.dtype.type(-1.0)
+    above = x.dtype.type(BINS)
+    for i in range(x.size):
+        idx[i] = np.int32(min(max((x[i] - lo_) * inv_, below), above)) + 1
+    hist[:] = 0
+    for i in range(x.size):
+        hist[idx[i]] += 1
 
 
 @njit(nogil=True, cache=True)
-def _collect(x: np.ndarray, lo1: float, hi1: float, lo2: float, hi2: float, band1: np.ndarray,
-             band2: np.ndarray) -> tuple:
-    """The values within each bracket, into ``band1`` and ``band2`` (one slot more than the counts of
-    :func:`_counts`: every value is stored, the index moves on only for those inside; no branch)."""
+def _bin_of(hist: np.ndarray, r: int) -> tuple:
+    """(bin, values in the bins before it) of the value of rank ``r`` (0-based, ascending)."""
+    c = 0
+    for b in range(hist.size):
+        if c + hist[b] > r:
+            return b, c
+        c += hist[b]
+    return hist.size - 1, c - hist[-1]
+
+
+@njit(nogil=True, cache=True)
+def _gather(x: np.ndarray, idx: np.ndarray, a1: int, b1: int, a2: int, b2: int, band1: np.ndarray,
+            band2: np.ndarray) -> tuple:
+    """The values in bins ``a1`` .. ``b1`` into ``band1`` and those in ``a2`` .. ``b2`` into ``band2``
+    (one pass over the bins ``idx`` of :func:`_histogram`); their numbers."""
     m1 = m2 = 0
+    w1 = np.uint32(b1 - a1)
+    w2 = np.uint32(b2 - a2)
     for i in range(x.size):
-        v = x[i]
-        band1[m1] = v
-        m1 += (v >= lo1) & (v <= hi1)
-        band2[m2] = v
-        m2 += (v >= lo2) & (v <= hi2)
+        b = idx[i]
+        if np.uint32(b - a1) <= w1:
+            band1[m1] = x[i]
+            m1 += 1
+        if np.uint32(b - a2) <= w2:
+            band2[m2] = x[i]
+            m2 += 1
     return m1, m2
 
 
 @njit(nogil=True, cache=True)
-def _pair(band: np.ndarray, m: int, r: int) -> tuple:
-    """The r-th and (r+1)-th smallest of the first ``m`` values of ``band`` (r + 1 < m, or r = m - 1:
-    then both are the r-th)."""
-    part = np.partition(band[:m], r)
-    a = part[r]
-    b = a
-    if r + 1 < m:
-        b = part[r + 1]
-        for i in range(r + 2, m):
-            b = min(b, part[i])
-    return a, b
+def _ranks(hist: np.ndarray, n: int, q: float) -> tuple:
+    """For quantile ``q`` of ``n`` values: (h, k, k2, bin of rank k, bin of rank k2, values before the
+    first of them)."""
+    h = (n - 1) * q
+    k = int(np.floor(h))
+    k2 = min(k + 1, n - 1)
+    b1, below = _bin_of(hist, k)
+    b2, _ = _bin_of(hist, k2)
+    return h, k, k2, b1, b2, below
 
 
 @njit(nogil=True, cache=True)
-def _summary(x: np.ndarray, q_lo: float, q_hi: float, band1: np.ndarray, band2: np.ndarray) -> tuple:
-    """(mean, quantile q_lo, quantile q_hi, share of values < 0) of the draws ``x`` (finite): two
-    passes over ``x``, a sort of a subsample and a selection in each bracket, or a full sort where a
-    bracket misses its ranks or outgrows ``band1``/``band2``."""
+def _interpolate(band: np.ndarray, m: int, h: float, k: int, k2: int, below: int) -> float:
+    """numpy's default quantile at ``h`` from the ``m`` values of ``band`` that follow the ``below``
+    smallest: x_(k) + (h - k) (x_(k2) - x_(k))."""
+    r = k - below
+    part = np.partition(band[:m], r)
+    a = part[r]
+    b = a
+    if k2 > k:
+        b = part[r + 1]
+        for i in range(r + 2, m):
+            b = min(b, part[i])
+    return a + (h - k) * (b - a)
+
+
+@njit(nogil=True, cache=True)
+def _summary(x: np.ndarray, q_lo: float, q_hi: float, hist: np.ndarray, idx: np.ndarray, band1: np.ndarray,
+             band2: np.ndarray) -> tuple:
+    """(mean, quantile q_lo, quantile q_hi, share of values < 0) of the draws ``x`` (finite);
+    scratch space: ``hist`` BINS + 2 counts, ``idx`` ``x.size`` bins, ``band1``, ``band2`` ``x.size``
+    values each."""
     n = x.size
-    sub = np.sort(x[:SUBSAMPLE].copy())
-    lo1, hi1 = _brackets(sub, q_lo)
-    lo2, hi2 = _brackets(sub, q_hi)
-    total, neg, neq, a, b, c, d = _counts(x, lo1, hi1, lo2, hi2)
+    total, neg, neq = _sums(x)
     mean = total / n
     if neq == 0:
         return mean, x[0], x[0], neg / n
-    h1 = (n - 1) * q_lo
-    h2 = (n - 1) * q_hi
-    k1 = int(np.floor(h1))
-    k2 = int(np.floor(h2))
-    cap = band1.size - 1
-    if (a <= k1 and min(k1 + 1, n - 1) < b and b - a <= cap and c <= k2 and min(k2 + 1, n - 1) < d
-            and d - c <= cap):
-        m1, m2 = _collect(x, lo1, hi1, lo2, hi2, band1, band2)
-        x1, y1 = _pair(band1, m1, k1 - a)
-        x2, y2 = _pair(band2, m2, k2 - c)
-    else:
-        s = np.sort(x)
-        x1, y1 = s[k1], s[min(k1 + 1, n - 1)]
-        x2, y2 = s[k2], s[min(k2 + 1, n - 1)]
-    return mean, x1 + (h1 - k1) * (y1 - x1), x2 + (h2 - k2) * (y2 - x2), neg / n
+    sub = x[:SUBSAMPLE]
+    lo = sub.min()
+    hi = sub.max()
+    inv = (BINS - 1) / (hi - lo) if hi > lo else 0.0
+    _histogram(x, lo, inv, hist, idx)
+    h1, k1, j1, a1, b1, below1 = _ranks(hist, n, q_lo)
+    h2, k2, j2, a2, b2, below2 = _ranks(hist, n, q_hi)
+    m1, m2 = _gather(x, idx, a1, b1, a2, b2, band1, band2)
+    return (mean, _interpolate(band1, m1, h1, k1, j1, below1), _interpolate(band2, m2, h2, k2, j2, below2),
+            neg / n)
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
@@ -134,8 +155,10 @@ def _summarize(eff, g_of, w, scale, pairs, q_lo, q_hi, n_blocks, level, change):
     for blk in prange(n_blocks):
         buf = np.empty((n_f + 1, n_t, n_d), dtype=w.dtype)
         diff = np.empty(n_d, dtype=w.dtype)
-        band1 = np.empty(max(n_d // 4, 64), dtype=w.dtype)
-        band2 = np.empty(max(n_d // 4, 64), dtype=w.dtype)
+        hist = np.empty(BINS + 2, dtype=np.int64)
+        idx = np.empty(n_d, dtype=np.int32)
+        band1 = np.empty(n_d, dtype=w.dtype)
+        band2 = np.empty(n_d, dtype=w.dtype)
         e = np.empty(n_k, dtype=w.dtype)
         for z in range(blk, n_z, n_blocks):
             for t in range(n_t):
@@ -148,13 +171,13 @@ def _summarize(eff, g_of, w, scale, pairs, q_lo, q_hi, n_blocks, level, change):
                     tot += buf[f, t]
             for f in range(n_f + 1):
                 for t in range(n_t):
-                    level[:, t, z, f] = _summary(buf[f, t], q_lo, q_hi, band1, band2)[:3]
+                    level[:, t, z, f] = _summary(buf[f, t], q_lo, q_hi, hist, idx, band1, band2)[:3]
                 for p in range(n_p):
                     a = buf[f, pairs[p, 0]]
                     b = buf[f, pairs[p, 1]]
                     for d in range(n_d):
                         diff[d] = b[d] - a[d]
-                    m, lo, hi, share = _summary(diff, q_lo, q_hi, band1, band2)
+                    m, lo, hi, share = _summary(diff, q_lo, q_hi, hist, idx, band1, band2)
                     change[0, p, z, f] = m
                     change[1, p, z, f] = lo
                     change[2, p, z, f] = hi

@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     _case(3, 3, 200)  # numba's compilation (cached on disk after the first run) outside the clock
     rows = []
     for draws in a.draws:
-        for case in (lambda: _case(a.zones, a.years, draws),
-                     lambda: _numpy(a.numpy_zones, a.years, draws, a.zones)):
+        cases = [lambda d=draws: _case(a.zones, a.years, d),
+                 lambda d=draws: _numpy(a.numpy_zones, a.years, d, a.zones)]
+        for case in cases:
             load = os.getloadavg()[0]
             best = min((case() for _ in range(a.repeats)), key=lambda r: r["seconds"])
             rows.append(best | {"load_before": round(load, 2)})

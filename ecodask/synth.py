@@ -906,6 +906,8 @@ def region_config(years: Sequence[int], bounds: tuple[float, float, float, float
             "scheme": "clcd",
             "years": {int(y): f"inputs/landcover_{int(y)}.tif" for y in years},
             "intensity": True,  # the demo shows the intensity analysis
+            # and the class scheme's three land-use scenarios, one and two intervals ahead
+            "scenarios": {"years": [int(years[-1]) + k * (int(years[-1]) - int(years[-2])) for k in (1, 2)]},
         },
         # the demo shows the ESV's uncertainty: coefficients +/- 50 %, Xie et al. 2015's table as an
         # alternative

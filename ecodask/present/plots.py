@@ -7,7 +7,8 @@
 - :func:`land_use_flows`: land-use transitions between consecutive years as a Sankey (alluvial)
   diagram, band width proportional to area (km²);
 - :func:`compensation_maps`: choropleths of compensation amount and priority level per role;
-- :func:`coverage_map`: each zone's land-cover coverage (its lowest year), partial zones outlined.
+- :func:`coverage_map`: each zone's land-cover coverage (its lowest year), partial zones outlined;
+- :func:`scenario_lines`: the observed ESV and each land-use scenario's projected ESV over the years.
 """
 
 from __future__ import annotations
@@ -174,6 +175,32 @@ def esv_stacked_bars(esv: pd.DataFrame, path: str | Path, title: str = "ESV by s
     ax.set_ylim(0, float(bottom.max()) * 1.1 if bottom.size and bottom.max() > 0 else 1.0)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, title="service",
               title_fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return save(fig, Path(path))
+
+
+def scenario_lines(observed: pd.DataFrame, scenarios: pd.DataFrame, path: str | Path,
+                   title: str = "ESV under land-use scenarios") -> Path:
+    """Lines of total ESV (10^8 CNY/yr): ``observed`` (columns ``year``, ``esv_1e8cny``) and, from the
+    base year, each scenario's projection (columns ``scenario``, ``year``, ``esv_cny``, ``change_cny``:
+    the rows of one zone's ``scenario_esv`` with item ``total``)."""
+    fig = Figure(figsize=(8, 5))
+    ax = fig.add_subplot()
+    obs = observed.sort_values("year")
+    ax.plot(obs["year"], obs["esv_1e8cny"], color="black", marker="o", linewidth=2, label="observed")
+    colours = ["#777777", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+    for k, (name, rows) in enumerate(scenarios.groupby("scenario", sort=False)):
+        rows = rows.sort_values("year")
+        first = rows.iloc[0]
+        base = (first["esv_cny"] - first["change_cny"]) * 1e-8
+        base_year = int(obs["year"].max())
+        years = [base_year, *rows["year"].astype(int)]
+        values = [base, *(rows["esv_cny"] * 1e-8)]
+        ax.plot(years, values, color=colours[k % len(colours)], marker="s", linestyle="--",
+                label=name.replace("_", " "))
+    ax.set_xlabel("year")
+    ax.set_ylabel("ESV, 10^8 CNY/yr")
+    ax.legend(fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
     return save(fig, Path(path))
 

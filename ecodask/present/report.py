@@ -350,6 +350,32 @@ def _uncertainty(output: Path) -> list[str]:
             "tables/esv_change_uncertainty.</p>", _frame(lv, 3), _frame(ch, 3)]
 
 
+def _scenarios(output: Path) -> list[str]:
+    """The whole region's ESV and land use under each land-use scenario (tables/scenario_esv,
+    tables/scenario_area)."""
+    from ecodask.science.landuse import REGION_ID
+    from ecodask.science.scenarios import TOTAL
+
+    esv = summaries.read_output_table(output, "scenario_esv")
+    area = summaries.read_output_table(output, "scenario_area")
+    if esv is None or area is None or not len(esv):
+        return []
+    e = esv[(esv["zone_id"].astype(str) == REGION_ID) & (esv["item"] == TOTAL)]
+    e = e.assign(esv_1e8cny=e["esv_cny"] * 1e-8, change_1e8cny=e["change_cny"] * 1e-8,
+                 vs_business_as_usual_1e8cny=e["vs_business_as_usual_cny"] * 1e-8)
+    a = area[(area["zone_id"].astype(str) == REGION_ID) & (area["year"] == area["year"].max())]
+    wide = a.pivot_table(index="class_name", columns="scenario", values="area_ha", sort=False).reset_index()
+    base = f"{int(a['base_from'].iloc[0])}-{int(a['base_to'].iloc[0])}" if len(a) else ""
+    return ["<h3>Land-use scenarios: the whole region's ESV, 10<sup>8</sup> CNY/yr</h3>",
+            f"<p>The Markov projection of the {base} transitions, each scenario restricting some of them "
+            "(docs/science.md); ESV at the last year's coefficients, its change from the last year and "
+            "its difference from business as usual. Per zone and service: tables/scenario_esv and "
+            "tables/scenario_area; the chart: figures/scenarios.png.</p>",
+            _frame(e[["scenario", "year", "esv_1e8cny", "change_1e8cny", "vs_business_as_usual_1e8cny"]], 3),
+            f"<p>Class areas (ha) in {int(a['year'].max()) if len(a) else ''} by scenario:</p>",
+            _frame(wide, 0)]
+
+
 def _status(stage: str, record: dict, config: dict) -> str:
     """A stage's line in the timings: ran, skipped (finished earlier) or not applicable and why."""
     if stage == "compensation" and not _compensated(config):
@@ -421,6 +447,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     parts += _intensity(output)
     parts += _tradeoffs(output)
     parts += _uncertainty(output)
+    parts += _scenarios(output)
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]

@@ -133,16 +133,16 @@ def region_masks(spec: RunMaps, counties) -> tuple[np.ndarray, np.ndarray]:  # n
 
 def drawn(draw: Callable[..., Path | list[Path]], *args: object, **kwargs: object) -> dict[str, bytes]:
     """Call ``draw`` where this runs, drawing into a fresh temporary folder: each :class:`RunMaps`
-    argument's ``out`` moved there, a ``path`` keyword (a file name) placed there, a ``table``
-    keyword (a Parquet file's bytes) read from memory; return the files it drew by name, as bytes
-    (:mod:`ecodask.io.scratch`: a worker needs no disk the flow sees)."""
+    argument's ``out`` moved there, a ``path`` keyword (a file name) placed there, every keyword
+    given as bytes (a Parquet file's, e.g. ``table``) read from memory; return the files it drew by
+    name, as bytes (:mod:`ecodask.io.scratch`: a worker needs no disk the flow sees)."""
     import io
 
     from ecodask.io.scratch import collected
 
     def work(root: Path) -> dict[str, Path]:
         a = [replace(x, out=root) if isinstance(x, RunMaps) else x for x in args]
-        kw = {k: root / str(v) if k == "path" else io.BytesIO(v) if k == "table" else v
+        kw = {k: root / str(v) if k == "path" else io.BytesIO(v) if isinstance(v, bytes) else v
               for k, v in kwargs.items()}
         result = draw(*a, **kw)
         return {Path(p).name: Path(p) for p in (result if isinstance(result, list) else [result])}
@@ -261,3 +261,20 @@ def flows_chart(table: Path | BinaryIO, region_id: str, classes: Sequence[tuple[
     use_agg()
     tr = pd.read_parquet(table)
     return plots.land_use_flows(tr[tr["zone_id"] == region_id], list(classes), path, title=title)
+
+
+@frees_figures
+def scenario_chart(esv: Path | BinaryIO, table: Path | BinaryIO, region_id: str, path: Path,
+                   title: str) -> Path:
+    """``scenarios.png`` from the tables ``esv_by_service`` and ``scenario_esv`` (parquet): the whole
+    region's (``region_id``) observed total ESV and each scenario's projection."""
+    import pandas as pd
+
+    from ecodask.present import plots
+
+    use_agg()
+    e = pd.read_parquet(esv)
+    s = pd.read_parquet(table)
+    observed = e[(e["zone_id"] == region_id) & (e["level"] == "total")]
+    return plots.scenario_lines(observed, s[(s["zone_id"] == region_id) & (s["item"] == "total")], path,
+                                title=title)

@@ -46,7 +46,7 @@ from ecodask.io.catalogs import (
     scheme_fits_table,
 )
 from ecodask.run.fetch import fetch_inputs
-from ecodask.science.catalogs import ClassScheme, EsvTable
+from ecodask.science.catalogs import ClassScheme, EsvTable, ScenarioRule, scenario_rule_problems
 from ecodask.science.grid import Grid, equal_area_reason
 
 
@@ -186,6 +186,17 @@ class GridConfig(_Strict):
         )
 
 
+class ScenariosConfig(_Strict):
+    """Land-use scenarios: the Markov projection of the last pair's transitions to ``years`` (each the
+    last year plus a multiple of the last interval) under each named scenario, and its ESV;
+    ``named``: scenario name -> restrictions (``out_of`` / ``into`` class names of the scheme,
+    ``factor``); default: the class scheme's own (business as usual, ecological protection, cropland
+    protection)."""
+
+    years: list[Annotated[int, Field(ge=1900, le=2500)]] = Field(min_length=1)
+    named: dict[str, list[ScenarioRule]] | None = None
+
+
 class LandcoverConfig(_Strict):
     """Land-cover rasters per year (any CRS, all years on one grid) and the class scheme of their
     codes; ``projection_year``: the year of the Markov projection (default: the last year plus
@@ -198,6 +209,7 @@ class LandcoverConfig(_Strict):
     projection_year: int | None = Field(None, ge=1900, le=2500)
     intensity: bool = Field(False, description="intensity analysis (Aldwaik & Pontius 2012) and the "
                             "quantity / exchange / shift components, per zone and interval")
+    scenarios: ScenariosConfig | None = None
 
     @field_validator("projection_year")
     @classmethod
@@ -211,6 +223,21 @@ class LandcoverConfig(_Strict):
         if year <= ys[-1] or (year - ys[-1]) % step:
             raise ValueError(f"must be {ys[-1]} plus a multiple of the last interval ({step} years)")
         return year
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenario_years(cls, sc: ScenariosConfig | None, info: ValidationInfo) -> ScenariosConfig | None:
+        if sc is None or "years" not in info.data:
+            return sc
+        ys = sorted(info.data["years"])
+        if len(ys) < 2:
+            raise ValueError("needs at least two land-cover years")
+        step = ys[-1] - ys[-2]
+        bad = [y for y in sc.years if y <= ys[-1] or (y - ys[-1]) % step]
+        if bad:
+            raise ValueError(f"years {bad} must each be {ys[-1]} plus a multiple of the last interval "
+                             f"({step} years)")
+        return sc
 
 
 class UncertaintyConfig(_Strict):
@@ -641,6 +668,8 @@ def _cross_checks(cfg: RunConfig, file: Path) -> list[Problem]:
     elif scheme and table:
         out += _table_fits(cfg, scheme, table, file)
         out += _uncertainty_fits(cfg, scheme, table, file)
+    if scheme and cfg.landcover.scenarios is not None:
+        out += _scenarios_fit(cfg.landcover.scenarios, scheme, file)
     ref = cfg.compensation.reference_gdp_per_capita
     compensated = cfg.county_stats is not None and cfg.compensation.enabled
     if compensated and isinstance(ref, str) and ref != "counties":
@@ -689,6 +718,20 @@ def _table_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path
         elif cfg.drivers[driver].kind != "continuous":
             out.append(problem(file, f"esv.adjustment.{group}", driver, "must be a continuous driver"))
     return out
+
+
+def _scenarios_fit(sc: ScenariosConfig, scheme: ClassScheme, file: Path) -> list[Problem]:
+    """The scenarios name classes of the scheme; without names, the scheme has scenarios of its own."""
+    if sc.named is None:
+        if not scheme.scenarios:
+            return [problem(file, "landcover.scenarios.named", None,
+                            f"class scheme {scheme.name!r} has no scenarios of its own: name some")]
+        return []
+    if not sc.named:
+        return [problem(file, "landcover.scenarios.named", {}, "names no scenario")]
+    names = [c.name for c in scheme.classes.values()]
+    return [problem(file, f"landcover.scenarios.named.{name}", None, message)
+            for name, rules in sc.named.items() for message in scenario_rule_problems(rules, names)]
 
 
 def _uncertainty_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path) -> list[Problem]:

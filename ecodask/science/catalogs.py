@@ -20,8 +20,18 @@ class ClassInfo(_Strict):
     color: str = Field(pattern=r"^#[0-9A-Fa-f]{6}$")
 
 
+class ScenarioRule(_Strict):
+    """A restriction of a land-use scenario: the transitions out of the classes ``out_of`` into the
+    classes ``into`` (default: every other class), by class name, scaled by ``factor`` (0: forbidden)."""
+
+    out_of: list[str] = Field(min_length=1)
+    into: list[str] | None = None
+    factor: float = Field(ge=0, le=1)
+
+
 class ClassScheme(_Strict):
-    """Codes of a land-cover product and their mappings onto ESV class sets."""
+    """Codes of a land-cover product and their mappings onto ESV class sets; ``scenarios``: the named
+    land-use scenarios a run projects when its configuration names none."""
 
     name: str
     title: str
@@ -29,6 +39,7 @@ class ClassScheme(_Strict):
     nodata: int = Field(ge=0, le=255)
     classes: dict[int, ClassInfo]
     mappings: dict[str, dict[int, str]]
+    scenarios: dict[str, list[ScenarioRule]] = {}
 
     @model_validator(mode="after")
     def _codes(self) -> ClassScheme:
@@ -39,11 +50,25 @@ class ClassScheme(_Strict):
             unknown = sorted(set(mapping) - set(self.classes))
             if unknown:
                 raise ValueError(f"mappings.{set_name} maps codes {unknown} not in classes")
+        for name, rules in self.scenarios.items():
+            bad = scenario_rule_problems(rules, [c.name for c in self.classes.values()])
+            if bad:
+                raise ValueError(f"scenarios.{name}: {bad[0]}")
         return self
 
     def mapping_to(self, class_set: str) -> dict[int, str]:
         """Source code -> ESV class for ``class_set``."""
         return self.mappings[class_set]
+
+
+def scenario_rule_problems(rules: list[ScenarioRule], names: list[str]) -> list[str]:
+    """What is wrong with ``rules`` for a scheme whose classes are ``names``: unknown class names."""
+    out = []
+    for k, rule in enumerate(rules):
+        unknown = [c for c in [*rule.out_of, *(rule.into or [])] if c not in names]
+        if unknown:
+            out.append(f"rule {k} names classes {unknown} the scheme does not have ({', '.join(names)})")
+    return out
 
 
 Group = Literal["provisioning", "regulating", "supporting", "cultural"]

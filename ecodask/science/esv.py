@@ -21,6 +21,7 @@ from ecodask.science import landuse
 from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.intensity_tables import intensity_tables
 from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
+from ecodask.science.scenarios import Scenario, scenario_tables
 from ecodask.science.tradeoffs import service_tradeoffs
 from ecodask.science.uncertainty import UncertaintySpec, area_adjusted_tables, uncertainty_tables
 
@@ -264,7 +265,8 @@ class EsvModel:
     ``index`` orders the scheme's codes; ``pixel_area_ha``: the area of one pixel, ha.
     ``projection_year``: the Markov projection's year (default: the last year plus the last interval);
     ``intensity``: with the intensity-analysis tables (:mod:`ecodask.science.intensity_tables`);
-    ``uncertainty``: with the Monte Carlo's tables (:mod:`ecodask.science.uncertainty`). Built by
+    ``uncertainty``: with the Monte Carlo's tables (:mod:`ecodask.science.uncertainty`);
+    ``scenarios`` projected to ``scenario_years`` (:mod:`ecodask.science.scenarios`). Built by
     :meth:`build` from Ea (CNY/ha/yr) per year (None for value tables).
     """
 
@@ -276,6 +278,8 @@ class EsvModel:
     projection_year: int | None = None
     intensity: bool = False
     uncertainty: UncertaintySpec | None = None
+    scenarios: tuple[Scenario, ...] = ()
+    scenario_years: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         n = ClassIndex(self.scheme).n
@@ -289,12 +293,13 @@ class EsvModel:
     def build(cls, scheme: ClassScheme, table: EsvTable, years: Sequence[int],
               standard_equivalents: Sequence[float | None], pixel_area_ha: float,
               projection_year: int | None = None, intensity: bool = False,
-              uncertainty: UncertaintySpec | None = None) -> EsvModel:
+              uncertainty: UncertaintySpec | None = None, scenarios: Sequence[Scenario] = (),
+              scenario_years: Sequence[int] = ()) -> EsvModel:
         """The model with ``VC`` from :func:`coefficient_matrix` for each year's Ea (CNY/ha/yr)."""
         index = ClassIndex(scheme)
         vc = np.stack([coefficient_matrix(table, scheme, index, e) for e in standard_equivalents])
         return cls(scheme, table, tuple(int(y) for y in years), vc, float(pixel_area_ha), projection_year,
-                   intensity, uncertainty)
+                   intensity, uncertainty, tuple(scenarios), tuple(int(y) for y in scenario_years))
 
     @property
     def index(self) -> ClassIndex:
@@ -367,4 +372,7 @@ class EsvModel:
             observed = tm[last].sum(axis=1) * area
             out["projection"] = projection_table(proj, vc[-1].sum(axis=0), (years[-2], years[-1]),
                                                  target, zones, index, observed)
+            if self.scenarios:
+                out |= scenario_tables(tm[last], self.scenarios, (years[-2], years[-1]), self.scenario_years,
+                                       vc[-1], table.service_names, zones, index, area)
         return out

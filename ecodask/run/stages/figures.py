@@ -9,7 +9,9 @@ analysis grid and the written tables, never from the 30 m arrays:
   (CNY/ha/yr, diverging colours centred on 0);
 - ``hotspots_<year>.png``: Getis-Ord Gi* hot and cold spots of ESV density per year;
 - ``esv_by_service.png``: the region's ESV per year stacked by service (10^8 CNY/yr);
-- ``landuse_flows.png``: Sankey diagram of the region's land-use transitions between the years.
+- ``landuse_flows.png``: Sankey diagram of the region's land-use transitions between the years;
+- ``scenarios.png``: the region's observed ESV and its projection under each land-use scenario
+  (with ``landcover.scenarios``).
 
 The driver and compensation stages draw their own charts beside these (q bars, interaction heat
 map, compensation choropleths). Every map has a north arrow, a scale bar, its CRS and the county
@@ -124,6 +126,10 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         draws.append(drawn(store_maps.coverage_chart, table=table("coverage"), region_id=region,
                            counties=counties, min_coverage=cfg.zones.min_coverage, path="coverage.png",
                            title=title))
+    if folder.table_path("scenario_esv").is_file():
+        draws.append(drawn(store_maps.scenario_chart, esv=table("esv_by_service"),
+                           table=table("scenario_esv"), region_id=region, path="scenarios.png",
+                           title=f"ESV of the whole region under land-use scenarios, {name}"))
     if len(years) > 1:
         draws.append(drawn(store_maps.flows_chart, table=table("transitions"), region_id=region,
                            classes=classes, path="landuse_flows.png", title=f"Land-use transitions, {name}"))

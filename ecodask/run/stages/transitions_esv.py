@@ -22,8 +22,9 @@ from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
 
 if TYPE_CHECKING:
-    from ecodask.science.catalogs import EsvTable
+    from ecodask.science.catalogs import ClassScheme, EsvTable
     from ecodask.science.esv import EsvModel
+    from ecodask.science.scenarios import Scenario
     from ecodask.science.uncertainty import UncertaintySpec
 
 
@@ -96,8 +97,28 @@ def esv_model(cfg: RunConfig, pixel_area_ha: float) -> EsvModel:
     table = load_esv_table(cfg.esv.table, cfg.catalogs)
     se = table.standard_equivalent.value if table.standard_equivalent else None
     eas = _standard_equivalents(cfg, table.kind, se)
+    sc = cfg.landcover.scenarios
     return EsvModel.build(scheme, table, cfg.years, eas, pixel_area_ha, cfg.landcover.projection_year,
-                          cfg.landcover.intensity, _uncertainty(cfg, table, eas))
+                          cfg.landcover.intensity, _uncertainty(cfg, table, eas), _scenarios(cfg, scheme),
+                          sc.years if sc is not None else ())
+
+
+def _scenarios(cfg: RunConfig, scheme: ClassScheme) -> list[Scenario]:
+    """The run's land-use scenarios (its own, else its class scheme's), classes as indices."""
+    from ecodask.science.landuse import ClassIndex
+    from ecodask.science.scenarios import Restriction, Scenario
+
+    sc = cfg.landcover.scenarios
+    if sc is None:
+        return []
+    names = ClassIndex(scheme).names
+
+    def at(classes: list[str]) -> tuple[int, ...]:
+        return tuple(names.index(c) for c in classes)
+
+    named = sc.named if sc.named is not None else scheme.scenarios
+    return [Scenario(name, tuple(Restriction(at(r.out_of), None if r.into is None else at(r.into), r.factor)
+                                 for r in rules)) for name, rules in named.items()]
 
 
 def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:

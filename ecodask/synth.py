@@ -920,6 +920,7 @@ def region_config(years: Sequence[int], bounds: tuple[float, float, float, float
             "population": {"path": "inputs/population_1km.tif", "kind": "continuous"},
         },
         "county_stats": "inputs/county_stats.csv",
+        "analysis": {"scales": [2, 4]},  # the demo shows the scale effect of q (960, 1920, 3840 m)
         "output": "output",
         "cluster": {
             "kind": "local",

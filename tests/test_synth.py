@@ -69,7 +69,7 @@ def test_config_schema(region: Path) -> None:
     cfg_path = region / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     assert list(cfg) == [
-        "name", "grid", "landcover", "esv", "zones", "drivers", "county_stats", "output",
+        "name", "grid", "landcover", "esv", "zones", "drivers", "county_stats", "analysis", "output",
         "cluster",
     ]
     assert cfg["name"] == "synthetic-region"

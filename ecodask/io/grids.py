@@ -202,6 +202,15 @@ def read_analysis_year(store: Store, year_index: int,
     return ana[ESV_DENSITY].isel(year=year_index).values, {n: ana[n].values for n in names}
 
 
+def read_analysis_esv_year(store: Store, year_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """One year's ``analysis/esv`` (CNY/yr per cell, NaN without a valued pixel) and
+    ``analysis/esv_pixels`` (valued pixels per cell) as NumPy arrays."""
+    from ecodask.io.store import open_store
+
+    _, ana = open_store(store)
+    return ana[ESV].isel(year=year_index).values, ana[ESV_PIXELS].isel(year=year_index).values
+
+
 #: The hot-spot arrays of the analysis grid.
 HOTSPOT_ARRAYS = (ESV_GI_Z, ESV_HOTSPOT)
 

@@ -8,7 +8,8 @@
   diagram, band width proportional to area (km²);
 - :func:`compensation_maps`: choropleths of compensation amount and priority level per role;
 - :func:`coverage_map`: each zone's land-cover coverage (its lowest year), partial zones outlined;
-- :func:`scenario_lines`: the observed ESV and each land-use scenario's projected ESV over the years.
+- :func:`scenario_lines`: the observed ESV and each land-use scenario's projected ESV over the years;
+- :func:`scale_chart`: each driver's q by analysis cell size (the scale effect of q).
 """
 
 from __future__ import annotations
@@ -203,6 +204,31 @@ def scenario_lines(observed: pd.DataFrame, scenarios: pd.DataFrame, path: str | 
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
     return save(fig, Path(path))
+
+
+def scale_chart(rows: pd.DataFrame, path: str | Path,
+                title: str = "q by analysis cell size") -> dict[str, Path]:
+    """Lines of each driver's q by cell size (m, rows of ``geodetector_scale`` for one year); hollow
+    markers where p >= 0.05. Returns ``{file name: path}``, as :func:`detector_charts` does."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for name, g in rows.groupby("factor", sort=True):
+        g = g.sort_values("size_m")
+        line = ax.plot(g["size_m"], g["q"], marker=None, linewidth=1.2, label=str(name))[0]
+        sig = g["p"] < 0.05
+        ax.scatter(g["size_m"][sig], g["q"][sig], color=line.get_color(), s=28, zorder=3)
+        ax.scatter(g["size_m"][~sig], g["q"][~sig], facecolors="none", edgecolors=line.get_color(), s=28,
+                   zorder=3)
+    sizes = sorted(rows["size_m"].unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("analysis cell size, m")
+    ax.set_ylabel("q")
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    out = save(fig, Path(path))
+    return {out.name: out}
 
 
 def _band(x0: float, x1: float, a0: float, a1: float, b0: float, b1: float) -> MplPath:

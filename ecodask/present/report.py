@@ -376,6 +376,32 @@ def _scenarios(output: Path) -> list[str]:
             _frame(wide, 0)]
 
 
+def _scale_effect(output: Path) -> list[str]:
+    """The last year's q of each driver by analysis cell size, and the sizes the two rules pick
+    (tables/geodetector_scale, tables/geodetector_scale_summary)."""
+    rows = summaries.read_output_table(output, "geodetector_scale")
+    summary = summaries.read_output_table(output, "geodetector_scale_summary")
+    if rows is None or summary is None or not len(rows):
+        return []
+    year = int(rows["year"].max())
+    last = rows[rows["year"] == year]
+    wide = last.pivot_table(index="factor", columns="size_m", values="q", sort=True)
+    wide.columns = [f"q at {c:g} m" for c in wide.columns]
+    s = summary[summary["year"] == year]
+    best = s.loc[s["best_q90"], "size_m"].tolist()
+    flat = s.loc[s["levels_off"], "size_m"].tolist()
+
+    def said(v: list) -> str:
+        return f"{v[0]:g} m" if v else "none (no significant q)"
+
+    return [f"<h3>The scale effect of q, {year}</h3>",
+            "<p>The factor detector on cells of several sizes, aggregated from the one pass's analysis "
+            f"grid. Highest 90 % quantile of the significant q (GD's sesu): {said(best)}; where the "
+            f"mean significant q levels off (grows by 5 % or less): {said(flat)}. Every year, with p and "
+            "the 95 % interval of q: tables/geodetector_scale; the chart: figures/geodetector_scale_"
+            f"{year}.png.</p>", _frame(wide.reset_index(), 3)]
+
+
 def _status(stage: str, record: dict, config: dict) -> str:
     """A stage's line in the timings: ran, skipped (finished earlier) or not applicable and why."""
     if stage == "compensation" and not _compensated(config):
@@ -448,6 +474,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     parts += _tradeoffs(output)
     parts += _uncertainty(output)
     parts += _scenarios(output)
+    parts += _scale_effect(output)
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]

@@ -342,6 +342,9 @@ class AnalysisConfig(_Strict):
         continuous drivers; ``regression_table``: the selected model's terms, or ``enter``: every
         continuous driver per year in the model of all drivers, marked selected or not (seed 002's
         table). hotspots: Moran's I and Gi* of the ESV density.
+    scales: the scale effect of q: the factor detector again on cells of these multiples of the
+        analysis cell (e.g. [2, 4, 8]: from 240 m cells, 480, 960 and 1920 m), aggregated from the
+        one pass's analysis grid; none by default.
     """
 
     preset: Literal["none", "seed002"] = Field(
@@ -367,6 +370,15 @@ class AnalysisConfig(_Strict):
         "selected", description="the selected model's terms, or every driver in the model of all "
         "(seed 002's layout) marked selected or not")
     hotspots: bool = True
+    scales: list[Annotated[int, Field(ge=2, le=256)]] = Field(
+        default_factory=list, description="multiples of the analysis cell for the scale effect of q")
+
+    @field_validator("scales")
+    @classmethod
+    def _ascending(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"{v}: each multiple once")
+        return sorted(v)
 
     @model_validator(mode="before")
     @classmethod

@@ -83,9 +83,43 @@ def q_value(s: StratumSums) -> float:
     return 1.0 - ssw / sst
 
 
-def factor_test(s: StratumSums, variance: Literal["population", "sample"] = "population") -> dict:
+#: The level of the interval of q in the factor table (two-sided).
+Q_INTERVAL = 0.95
+
+
+def _noncentrality(f: float, dfn: float, dfd: float, prob: float) -> float:
+    """The λ at which ``f`` is the ``prob`` quantile of the non-central F(dfn, dfd; λ); 0 where it is
+    above that quantile already at λ = 0 (the CDF falls as λ grows)."""
+    from scipy.optimize import brentq
+
+    def excess(lam: float) -> float:
+        return float(stats.ncf.cdf(f, dfn, dfd, lam)) - prob
+
+    if excess(0.0) <= 0:
+        return 0.0
+    hi = max(1.0, f * dfn)
+    while excess(hi) > 0:
+        hi *= 2.0
+    return float(brentq(excess, 0.0, hi, xtol=1e-10, rtol=1e-12))
+
+
+def q_interval(f: float, dfn: float, dfd: float, level: float = Q_INTERVAL) -> tuple[float, float]:
+    """The ``level`` confidence interval of q from its F statistic: the non-centralities λ_L, λ_U at
+    which the observed F is the upper and lower ``(1 - level) / 2`` quantile of F(dfn, dfd; λ), as
+    q = η² = λ / (λ + N) with N = dfn + dfd + 1 (the interval of η² of a one-way analysis of
+    variance, Steiger 2004; q is that η²)."""
+    tail = (1.0 - level) / 2.0
+    n = dfn + dfd + 1
+    lo = _noncentrality(f, dfn, dfd, 1.0 - tail)
+    hi = _noncentrality(f, dfn, dfd, tail)
+    return lo / (lo + n), hi / (hi + n)
+
+
+def factor_test(s: StratumSums, variance: Literal["population", "sample"] = "population",
+                interval: bool = True) -> dict:
     """q, F = (N-L)/(L-1) q/(1-q) and its p under the non-central F(L-1, N-L; λ), with
-    ``λ = [Σ Ybar_h² - (1/N) (Σ sqrt(N_h) Ybar_h)²] / σ²`` (σ² population or sample variance)."""
+    ``λ = [Σ Ybar_h² - (1/N) (Σ sqrt(N_h) Ybar_h)²] / σ²`` (σ² population or sample variance), and the
+    95 % confidence interval of q (:func:`q_interval`)."""
     n, s1, s2 = s.total
     levels = len(s.n)
     if levels < 2:
@@ -96,6 +130,7 @@ def factor_test(s: StratumSums, variance: Literal["population", "sample"] = "pop
     mean_h = s.mean
     lam = (np.sum(mean_h**2) - (np.sum(np.sqrt(s.n) * mean_h) ** 2) / n) / var
     dfn, dfd = levels - 1, n - levels
+    lo = hi = np.nan
     if dfd <= 0:
         f, p = np.nan, np.nan
     elif q >= 1.0:
@@ -103,8 +138,10 @@ def factor_test(s: StratumSums, variance: Literal["population", "sample"] = "pop
     else:
         f = dfd / dfn * q / (1.0 - q)
         p = float(stats.ncf.sf(f, dfn, dfd, lam))
+        if interval:
+            lo, hi = q_interval(f, dfn, dfd)
     return {"q": q, "F": f, "p": p, "lambda": float(lam), "strata": levels, "n": int(n),
-            "variance": variance}
+            "variance": variance, "q_low": lo, "q_high": hi}
 
 
 def interaction_class(q1: float, q2: float, q12: float, rtol: float = INTERACTION_RTOL) -> str:
@@ -133,23 +170,28 @@ def detectors(sums: dict[str, StratumSums], pairs: list[tuple[int, int]], overla
         raise InputError(problems)
     factor = pd.DataFrame([{"factor": n, **factor_test(s, variance)} for n, s in sums.items()])
     qs = dict(zip(factor["factor"], factor["q"], strict=True))
+    shift = next(iter(sums.values())).shift if sums else 0.0  # the overlays' sums are of y - shift too
     irows = []
     for (a, b), ov in zip(pairs, overlays, strict=True):
         flat = ov.reshape(-1, 3)
         keep = flat[:, 0] > (1 if drop else 0)
-        s = StratumSums(np.flatnonzero(keep), flat[keep, 0], flat[keep, 1], flat[keep, 2])
+        s = StratumSums(np.flatnonzero(keep), flat[keep, 0], flat[keep, 1], flat[keep, 2], shift)
         na, nb = names[a], names[b]
         n, s1, s2 = s.total
+        f12 = p12 = np.nan
         if n < 2 or float(sum_squares(np.array(n), np.array(s1), np.array(s2))) == 0:
             # Documented result, not an error: nothing (or a constant y) is left of the overlay.
             q12, kind = np.nan, "undefined: no variance left after dropping one-observation strata"
         else:
             q12 = q_value(s)
             kind = interaction_class(qs[na], qs[nb], q12)
+            if len(s.n) >= 2:  # the overlay's own factor test: is q_ab significant?
+                t12 = factor_test(s, variance, interval=False)
+                f12, p12 = t12["F"], t12["p"]
         irows.append({"factor_a": na, "factor_b": nb, "q_a": qs[na], "q_b": qs[nb], "q_ab": q12,
-                      "interaction": kind, "strata_ab": len(s.n)})
+                      "interaction": kind, "strata_ab": len(s.n), "F_ab": f12, "p_ab": p12})
     interaction = pd.DataFrame(irows, columns=["factor_a", "factor_b", "q_a", "q_b", "q_ab",
-                                               "interaction", "strata_ab"])
+                                               "interaction", "strata_ab", "F_ab", "p_ab"])
     risk = pd.concat([risk_table(k, s, alpha) for k, s in sums.items()], ignore_index=True)
     for col in ("stratum_a", "stratum_b"):  # text labels of one factor: every label as text
         if risk[col].map(type).nunique() > 1:

@@ -25,7 +25,8 @@ Outputs::
 
     tables/geodetector_{factor,interaction,risk,ecological,discretization}.{csv,parquet}
     tables/regression.* (regression_selected.* with the enter layout), morans_i.*, hotspots.*
-    figures/geodetector_q_<year>.png, geodetector_interaction_<year>.png
+    tables/geodetector_scale.*, geodetector_scale_summary.* (with analysis.scales)
+    figures/geodetector_q_<year>.png, geodetector_interaction_<year>.png, geodetector_scale_<year>.png
     store.zarr/analysis/esv_gi_z, esv_hotspot
 """
 
@@ -130,6 +131,9 @@ class YearJob:
     detector: dict[str, object]  # the other options of detect_arrays
     zones: pd.DataFrame | None  # the store's zones; None: no hot spots
     staged: dict[str, str | Path] | None  # staged hot-spot arrays by final name
+    scales: tuple[int, ...] = ()  # multiples of the analysis cell for the scale effect of q
+    cell_m: float = 0.0  # the analysis cell's side, m
+    pixel_area_ha: float = 0.0
 
 
 @dataclass
@@ -147,6 +151,7 @@ class YearResult:
     charts: dict[str, bytes] = field(default_factory=dict)  # chart file name -> its PNG
     moran: dict[str, float | int] | None = None
     summary: pd.DataFrame | None = None
+    scale: pd.DataFrame | None = None  # the factor detector at every cell size (with year, size_m)
 
 
 _SYNC_LOCK = threading.Lock()
@@ -192,7 +197,7 @@ def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | No
     from ecodask.chunked.geodetector import detect_arrays
     from ecodask.chunked.regression import regression_results
     from ecodask.io.grids import read_analysis_year, write_hotspot_year
-    from ecodask.present.plots import detector_charts
+    from ecodask.present.plots import detector_charts, scale_chart
 
     with _synchronous():
         y_np, x_np = read_analysis_year(job.store, index, list(job.names))
@@ -221,8 +226,13 @@ def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | No
                 out.detector_problems.extend(exc.problems)
             else:
                 r["factor"] = r["factor"].assign(detector_factors=job.detector_factors)
+                if job.scales:
+                    out.scale = _scale_rows(job, index, year, r["factor"], x_np, factors)
                 with tempfile.TemporaryDirectory(prefix="ecodask-charts-") as tmp:
                     charts = detector_charts(r, Path(tmp), f"_{year}", y=Y_LABEL)
+                    if out.scale is not None:
+                        charts |= scale_chart(out.scale, Path(tmp) / f"geodetector_scale_{year}.png",
+                                              f"q of each driver by analysis cell size, ESV of {year}")
                     out.charts = {name: Path(path).read_bytes() for name, path in charts.items()}
                 out.detector = {k: v.assign(year=year) for k, v in r.items()}
         if job.zones is not None:
@@ -236,6 +246,41 @@ def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | No
                     write_hotspot_year(job.staged, index, z, cls)
                 out.moran, out.summary = {"year": year, **moran}, summary.assign(year=year)
         return out
+
+
+def _scale_rows(job: YearJob, index: int, year: int, base: pd.DataFrame, x_np: dict[str, np.ndarray],
+                factors: list[str]) -> pd.DataFrame:
+    """The factor detector at the analysis cell (``base``) and at each of ``job.scales`` times it: y
+    the ESV density of the coarse cells (their cells' ESV over their valued area), a continuous
+    driver the mean of its cells, a categorical one their most frequent value. A size the detector
+    cannot read (too few cells or strata) gets rows with its problem in ``note`` and no q."""
+    import dask.array as da
+    import pandas as pd
+
+    from ecodask.chunked.geodetector import detect_arrays
+    from ecodask.io.grids import read_analysis_esv_year
+    from ecodask.kernels.coarsen import block_density, block_mean, block_mode
+
+    cols = ["factor", "q", "p", "q_low", "q_high", "F", "lambda", "strata", "n"]
+    parts = [base[cols].assign(multiple=1, size_m=job.cell_m, note="")]
+    esv, pixels = read_analysis_esv_year(job.store, index)
+    for s in job.scales:
+        y = block_density(esv, pixels, s, job.pixel_area_ha)
+        xs = {n: (block_mean if n in job.continuous else block_mode)(x_np[n], s) for n in factors}
+        try:
+            r = detect_arrays(da.from_array(y, chunks=(BLOCK, BLOCK)),
+                              {n: da.from_array(x, chunks=(BLOCK, BLOCK)) for n, x in xs.items()},
+                              discretize=job.discretize, **job.detector,
+                              source=f"{_store_name(job.store)}/analysis (x{s})",
+                              y_name=f"esv_density[{year}]")
+        except InputError as exc:
+            note = "; ".join(f"{p.file} {p.key}: {p.message}" for p in exc.problems)
+            parts.append(pd.DataFrame({"factor": factors, "multiple": s, "size_m": s * job.cell_m,
+                                       "note": note}))
+        else:
+            parts.append(r["factor"][cols].assign(multiple=s, size_m=s * job.cell_m, note=""))
+    t = pd.concat(parts, ignore_index=True)
+    return t.assign(year=year)[["year", "multiple", "size_m", *cols, "note"]]
 
 
 def _store_name(store: Path | Layers) -> str:
@@ -280,7 +325,9 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         detector_factors=a.detector_factors, discretize=disc,
         detector=dict(k=a.k, ks=a.ks, variance=a.variance, drop_singletons=a.drop_singletons, alpha=a.alpha,
                       dropna=True, quantile_rule=a.quantile_rule),
-        zones=store_zones(pix) if a.hotspots else None, staged=staged)
+        zones=store_zones(pix) if a.hotspots else None, staged=staged, scales=tuple(a.scales),
+        cell_m=float(cfg.grid.resolution) * int(pix.attrs["analysis_factor"]),
+        pixel_area_ha=float(pix.attrs["pixel_area_ha"]))
     # The zone of each analysis cell: computed once, on the workers, for every year's task.
     cell_zone = _cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"])) if a.hotspots else None
     # Keys of this call only: a rerun on the same cluster never gets a result still held from before.
@@ -344,6 +391,12 @@ def _tables(cfg: RunConfig, results: list[YearResult], continuous: list[str]) ->
         for t in regression.values():
             t.insert(1, "preset", a.preset)
         tables |= regression
+    scaled = [r.scale for r in results if r.scale is not None]
+    if scaled:
+        from ecodask.science.scale import scale_summary
+
+        tables["geodetector_scale"] = pd.concat(scaled, ignore_index=True)
+        tables["geodetector_scale_summary"] = scale_summary(tables["geodetector_scale"], a.alpha)
     if a.hotspots:
         tables["morans_i"] = pd.DataFrame([r.moran for r in results])
         tables["hotspots"] = _year_first(pd.concat([r.summary for r in results], ignore_index=True))
@@ -357,10 +410,11 @@ def _remove_stale(out: RunFolder, written: dict[str, Path]) -> None:
     from ecodask.science.geodetector import GEODETECTOR_TABLES
 
     names = [*[f"geodetector_{k}" for k in GEODETECTOR_TABLES], "regression", "regression_selected",
-             "morans_i", "hotspots"]
+             "morans_i", "hotspots", "geodetector_scale", "geodetector_scale_summary"]
     kept = {Path(p).resolve() for p in written.values()}
     stale = [out.table_path(name, ext) for name in names for ext in ("csv", "parquet")]
-    stale += [*out.figures.glob("geodetector_q_*.png"), *out.figures.glob("geodetector_interaction_*.png")]
+    stale += [*out.figures.glob("geodetector_q_*.png"), *out.figures.glob("geodetector_interaction_*.png"),
+              *out.figures.glob("geodetector_scale_*.png")]
     for path in stale:
         if path.is_file() and path.resolve() not in kept:
             path.unlink()

@@ -917,7 +917,8 @@ def region_config(years: Sequence[int], bounds: tuple[float, float, float, float
             "elevation": {"path": "inputs/dem_utm49n.tif", "kind": "continuous"},
             "precipitation": {"path": "inputs/precipitation_1km.tif", "kind": "continuous"},
             "ndvi": {"path": "inputs/ndvi_30m.tif", "kind": "continuous"},
-            "population": {"path": "inputs/population_1km.tif", "kind": "continuous"},
+            "population": {"path": "inputs/population_1km.tif", "kind": "continuous",
+                           "density_of": "population"},  # persons/km²: ESV per capita per zone
         },
         "county_stats": "inputs/county_stats.csv",
         "analysis": {"scales": [2, 4]},  # the demo shows the scale effect of q (960, 1920, 3840 m)

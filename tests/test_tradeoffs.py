@@ -1,11 +1,12 @@
-"""Trade-offs and synergies between services across zones (Spearman's rho), against cases worked by
-hand, and in a run's tables."""
+"""Trade-offs and synergies between services across zones (Spearman's rho) and ESV per capita and per
+unit GDP, against cases worked by hand, and in a run's tables."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ecodask.science.tradeoffs import service_tradeoffs, spearman
@@ -69,3 +70,46 @@ def test_a_run_writes_the_service_correlations_of_its_zones(tmp_path: Path) -> N
     want = stats.spearmanr(dens[services[0]], dens[services[1]]).statistic
     row = t[(t["year"] == year) & (t["service_a"] == services[0]) & (t["service_b"] == services[1])]
     assert row["rho"].iloc[0] == pytest.approx(want) and row["zones"].iloc[0] == len(dens) == 6
+
+
+def test_esv_per_capita_and_per_gdp_by_hand() -> None:
+    from ecodask.science.per_capita import per_capita_table, with_region_total
+
+    zones = pd.DataFrame({"zone": [1, 2], "zone_id": ["a", "b"], "zone_name": ["A", "B"]})
+    esv = np.array([[100.0, 300.0, 400.0]])  # one year: zones a, b and the region, CNY/yr
+    pop = with_region_total(np.array([[10.0, np.nan]]))  # b unknown: so is the region
+    gdp = with_region_total(np.array([[1000.0, 2000.0]]))
+    t = per_capita_table(esv, [2020], zones, {"stats": (pop, gdp)}).set_index("zone_id")
+    assert t.loc["a", "esv_per_capita_cny"] == 10.0 and np.isnan(t.loc["b", "esv_per_capita_cny"])
+    assert np.isnan(t.loc["ALL", "population"])
+    assert t.loc["ALL", "esv_per_gdp"] == pytest.approx(400.0 / 3000.0)
+
+
+@pytest.mark.usefixtures("dask_threads")
+def test_a_run_counts_people_from_a_density_driver_and_the_county_statistics(tmp_path: Path) -> None:
+    from affine import Affine
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.config import load_config
+
+    from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, write_tif
+    from helpers import edit_yaml, run_stages
+
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
+    write_tif(path.parent / "pop.tif", np.full((ROWS, COLS), 100.0, np.float32), load_config(path).grid.crs,
+              Affine(RES, 0, X0, 0, -RES, Y1), -9999.0)  # 100 persons/km² everywhere
+    pd.DataFrame({"code": [420101, 420102, 420101, 420102], "year": [2000, 2000, 2010, 2010],
+                  "population": [1000, 2000, 1100, 2100], "gdp_cny": [1e8, 2e8, 1.5e8, 2.5e8]}
+                 ).to_csv(path.parent / "stats.csv", index=False)
+    edit_yaml(path, lambda d: (d["drivers"].update(pop={"path": "pop.tif", "density_of": "population"}),
+                               d.update(county_stats="stats.csv", compensation={"enabled": False})))
+    cfg = load_config(path)
+    run_stages(cfg, "ingest", "transitions_esv")
+    t = RunFolder(cfg.output).table("esv_per_capita")
+    drv = t[(t["source"] == "driver:pop") & (t["year"] == 2010)].set_index("zone_id")
+    # each county is 5 x 8 analysis cells of 0.96 km x 0.96 km: 36.864 km² x 100 persons/km²
+    assert drv.loc["420102", "population"] == pytest.approx(3686.4)
+    assert drv.loc["ALL", "population"] == pytest.approx(2 * 3686.4)
+    stats = t[(t["source"] == "county_stats") & (t["year"] == 2010)].set_index("zone_id")
+    assert stats.loc["420101", "esv_per_capita_cny"] == pytest.approx(stats.loc["420101", "esv_cny"] / 1100)
+    assert stats.loc["ALL", "esv_per_gdp"] == pytest.approx(stats.loc["ALL", "esv_cny"] / 4e8)

@@ -313,3 +313,35 @@ def read_county_stats(
     for col, num in numeric.items():
         out[col] = num.to_numpy()
     return out  # rows already in zone order, then year
+
+
+def population_and_gdp(path: str | Path, zones: pd.DataFrame, years: Sequence[int],
+                       id_column: str = "code") -> pd.DataFrame:
+    """The ``population`` (persons) and ``gdp_cny`` (CNY) of each zone and year of ``years`` the table
+    holds, for ESV per capita and per unit GDP (those columns only: a table that values only the
+    standard equivalent may lack the others). Returns zone_id (str), year, population, gdp_cny (NaN
+    where a column or a row is missing); a value that is not a number > 0 is an :class:`InputError`
+    naming the file, the column and the counties."""
+    path = Path(path)
+    raw = _read(path, id_column)
+    if id_column not in raw.columns or "year" not in raw.columns:
+        return pd.DataFrame(columns=["zone_id", "year", "population", "gdp_cny"])
+    t = pd.DataFrame({"zone_id": normalize_ids(raw[id_column]),
+                      "year": pd.to_numeric(raw["year"], errors="coerce")})
+    problems = []
+    for col in ("population", "gdp_cny"):
+        if col not in raw.columns:
+            t[col] = np.nan
+            continue
+        v = pd.to_numeric(raw[col], errors="coerce")
+        bad = raw[col].notna() & ~(v > 0)
+        if bad.any():
+            lines = ", ".join(str(i + 2) for i in np.flatnonzero(bad)[:MAX_LISTED])
+            problems.append(problem(path, col, _values(raw.loc[bad, col]),
+                                    f"lines {lines}: must be a number > 0"))
+        t[col] = v
+    if problems:
+        raise InputError(problems)
+    known = set(normalize_ids(zones["zone_id"]).dropna())
+    t = t[t["zone_id"].isin(known) & t["year"].isin([int(y) for y in years])]
+    return t.astype({"year": "int64"}).drop_duplicates(["zone_id", "year"]).reset_index(drop=True)

@@ -9,7 +9,8 @@
 - :func:`compensation_maps`: choropleths of compensation amount and priority level per role;
 - :func:`coverage_map`: each zone's land-cover coverage (its lowest year), partial zones outlined;
 - :func:`scenario_lines`: the observed ESV and each land-use scenario's projected ESV over the years;
-- :func:`scale_chart`: each driver's q by analysis cell size (the scale effect of q).
+- :func:`scale_chart`: each driver's q by analysis cell size (the scale effect of q);
+- :func:`tradeoff_heatmap`: Spearman's rho between services, significant pairs marked.
 """
 
 from __future__ import annotations
@@ -229,6 +230,33 @@ def scale_chart(rows: pd.DataFrame, path: str | Path,
     ax.set_title(title, fontsize=10)
     out = save(fig, Path(path))
     return {out.name: out}
+
+
+def tradeoff_heatmap(rows: pd.DataFrame, path: str | Path,
+                     title: str = "Trade-offs and synergies between services") -> Path:
+    """A service x service heat map of Spearman's rho (diverging, -1 to 1) from the rows of
+    ``service_tradeoffs`` for one year; a dot marks the pairs significant at p < 0.05."""
+    names = list(dict.fromkeys([*rows["service_a"], *rows["service_b"]]))
+    pos = {n: i for i, n in enumerate(names)}
+    m = np.full((len(names), len(names)), np.nan)
+    np.fill_diagonal(m, 1.0)
+    sig = np.zeros(m.shape, dtype=bool)
+    for r in rows.itertuples():
+        i, j = pos[r.service_a], pos[r.service_b]
+        m[i, j] = m[j, i] = r.rho
+        sig[i, j] = sig[j, i] = r.relation != "none"
+    size = 0.45 * len(names) + 2.5
+    fig = Figure(figsize=(size + 1.5, size))
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(m), cmap="RdBu", vmin=-1.0, vmax=1.0)
+    labels = [n.replace("_", " ") for n in names]
+    ax.set_xticks(range(len(names)), labels, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(names)), labels, fontsize=7)
+    ii, jj = np.nonzero(sig)
+    ax.scatter(jj, ii, s=10, color="black")
+    fig.colorbar(im, ax=ax, label="Spearman's rho (across the zones)")
+    ax.set_title(f"{title}\n(dots: p < 0.05; blue synergy, red trade-off)", fontsize=9)
+    return save(fig, Path(path))
 
 
 def _band(x0: float, x1: float, a0: float, a1: float, b0: float, b1: float) -> MplPath:

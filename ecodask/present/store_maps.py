@@ -278,3 +278,15 @@ def scenario_chart(esv: Path | BinaryIO, table: Path | BinaryIO, region_id: str,
     observed = e[(e["zone_id"] == region_id) & (e["level"] == "total")]
     return plots.scenario_lines(observed, s[(s["zone_id"] == region_id) & (s["item"] == "total")], path,
                                 title=title)
+
+
+@frees_figures
+def tradeoff_chart(table: Path | BinaryIO, path: Path, title: str) -> Path:
+    """``service_tradeoffs.png`` from the table ``service_tradeoffs`` (parquet): its last year."""
+    import pandas as pd
+
+    from ecodask.present import plots
+
+    use_agg()
+    t = pd.read_parquet(table)
+    return plots.tradeoff_heatmap(t[t["year"] == t["year"].max()], path, title=title)

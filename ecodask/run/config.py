@@ -299,6 +299,8 @@ class DriverConfig(_Strict):
         averaged onto the analysis grid (:mod:`ecodask.io.terrain`): ``slope`` (degrees),
         ``aspect`` (circular mean, degrees clockwise from north), ``eastness`` / ``northness``
         (mean sin / cos of the aspect, flat pixels 0). Continuous only.
+    density_of: ``population`` (persons/km²) or ``gdp`` (CNY/km² a year): summed over each zone's
+        analysis cells for ESV per capita or per unit GDP (``tables/esv_per_capita``).
     """
 
     path: InputFile
@@ -306,11 +308,17 @@ class DriverConfig(_Strict):
     # left out of dumps when none: a plain driver's stage keys stay those of earlier versions
     derive: Literal["none", "slope", "aspect", "eastness", "northness"] = Field(
         "none", exclude_if=lambda v: v == "none")
+    density_of: Literal["population", "gdp"] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="the raster is persons/km² (population) or CNY/km² a year (gdp): ESV per capita / "
+        "per unit GDP per zone (tables/esv_per_capita)")
 
     @model_validator(mode="after")
     def _derived_continuous(self) -> DriverConfig:
         if self.derive != "none" and self.kind != "continuous":
             raise ValueError(f"derive: {self.derive} gives a continuous driver: kind must be continuous")
+        if self.density_of is not None and (self.kind != "continuous" or self.derive != "none"):
+            raise ValueError(f"density_of: {self.density_of} needs the raster's own continuous values")
         return self
 
 

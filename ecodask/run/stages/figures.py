@@ -11,7 +11,8 @@ analysis grid and the written tables, never from the 30 m arrays:
 - ``esv_by_service.png``: the region's ESV per year stacked by service (10^8 CNY/yr);
 - ``landuse_flows.png``: Sankey diagram of the region's land-use transitions between the years;
 - ``scenarios.png``: the region's observed ESV and its projection under each land-use scenario
-  (with ``landcover.scenarios``).
+  (with ``landcover.scenarios``);
+- ``service_tradeoffs.png``: Spearman's rho between services across the zones, the last year.
 
 The driver and compensation stages draw their own charts beside these (q bars, interaction heat
 map, compensation choropleths). Every map has a north arrow, a scale bar, its CRS and the county
@@ -126,6 +127,10 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         draws.append(drawn(store_maps.coverage_chart, table=table("coverage"), region_id=region,
                            counties=counties, min_coverage=cfg.zones.min_coverage, path="coverage.png",
                            title=title))
+    if folder.table_path("service_tradeoffs").is_file():
+        title = f"Trade-offs and synergies between services across the zones, {name}, {max(years)}"
+        draws.append(drawn(store_maps.tradeoff_chart, table=table("service_tradeoffs"),
+                           path="service_tradeoffs.png", title=title))
     if folder.table_path("scenario_esv").is_file():
         draws.append(drawn(store_maps.scenario_chart, esv=table("esv_by_service"),
                            table=table("scenario_esv"), region_id=region, path="scenarios.png",

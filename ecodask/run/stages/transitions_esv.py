@@ -42,7 +42,7 @@ def input_files(cfg: RunConfig) -> dict[str, Path]:
             files |= catalog_entry("esv_tables", name, cfg)
         if unc.error_matrix is not None:
             files |= catalog_entry("error_matrices", unc.error_matrix, cfg)
-    if cfg.esv.standard_equivalent == "from_county_stats" and cfg.county_stats is not None:
+    if cfg.county_stats is not None:  # Ea from crops, and population and GDP per zone
         files["county_stats"] = cfg.county_stats
     return files
 
@@ -157,6 +157,9 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         pixels = landuse.year_class_pixels(res.counts, model.pairs, len(years), model.index.n)
         landuse.check_years_have_data(pixels, years, cfg.landcover.years)
         tables = model.tables(res.counts, res.zone_sums, zones)
+        per_capita = _per_capita(cfg, pix, ana, zones, years, tables["esv_by_service"])
+        if per_capita is not None:
+            tables["esv_per_capita"] = per_capita
         if "pixels" in zones:  # stores of earlier versions did not count them
             order = zones.sort_values("zone")
             tables["coverage"] = landuse.coverage_table(pixels.sum(axis=2), order["pixels"].to_numpy(), years,
@@ -169,6 +172,46 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
     if not cfg.esv.group_grids:
         grids.remove_group_grids(store)
     return paths
+
+
+def _per_capita(cfg: RunConfig, pix, ana, zones, years: list[int], esv_table):  # noqa: ANN001, ANN202
+    """``esv_per_capita`` from the county statistics' population and GDP and from the drivers that are
+    densities (``density_of``), or None where the run has neither."""
+    import dask
+    import dask.array as da
+    import numpy as np
+
+    from ecodask.io.county_stats import population_and_gdp
+    from ecodask.io.objstore import here
+    from ecodask.io.store import ZONE
+    from ecodask.science.landuse import REGION_ID
+    from ecodask.science.per_capita import per_capita_table, with_region_total
+
+    order = zones.sort_values("zone")
+    ids = [*order["zone_id"].astype(str), REGION_ID]
+    total = esv_table[esv_table["level"] == "total"].pivot(index="year", columns="zone_id", values="esv_cny")
+    esv = total.reindex(index=years, columns=ids).to_numpy(np.float64)
+    sources = {}
+    if cfg.county_stats is not None:
+        pg = population_and_gdp(here(cfg.county_stats), zones, years)
+        if len(pg):
+            wide = {c: with_region_total(pg.pivot(index="year", columns="zone_id", values=c)
+                                         .reindex(index=years, columns=ids[:-1]).to_numpy(np.float64))
+                    for c in ("population", "gdp_cny")}
+            sources["county_stats"] = (wide["population"], wide["gdp_cny"])
+    dense = {n: d.density_of for n, d in sorted(cfg.drivers.items()) if d.density_of is not None}
+    if dense:
+        factor = int(pix.attrs["analysis_factor"])
+        cell_km2 = (float(cfg.grid.resolution) * factor / 1000.0) ** 2
+        cell_zone = pix[ZONE].data[factor // 2::factor, factor // 2::factor].ravel().astype("int64")
+        sums = dask.compute({n: da.bincount(cell_zone, weights=da.nan_to_num(ana[n].data.ravel() * cell_km2),
+                                            minlength=len(zones) + 1) for n in dense})[0]
+        for name, what in dense.items():
+            per_zone = with_region_total(np.asarray(sums[name])[order["zone"].to_numpy()])
+            pop = np.broadcast_to(per_zone if what == "population" else np.nan, esv.shape)
+            gdp = np.broadcast_to(per_zone if what == "gdp" else np.nan, esv.shape)
+            sources[f"driver:{name}"] = (np.array(pop), np.array(gdp))
+    return per_capita_table(esv, years, zones, sources) if sources else None
 
 
 STAGE = Stage("transitions_esv", ("ingest",), config_parts, input_files, run)

@@ -1,0 +1,50 @@
+"""ESV per capita and per unit GDP per zone and year.
+
+``esv_per_capita_cny = ESV / population`` (CNY per person and year) and ``esv_per_gdp = ESV / GDP``
+(CNY of ESV a year per CNY of GDP a year), from each source of population and GDP the run has: the
+county statistics (persons and CNY per zone and year) and drivers that are densities (persons/km²,
+CNY/km²) summed over each zone's analysis cells (the zone of a cell's centre pixel), the same for
+every year. The region's row sums its zones' where every zone has a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ecodask.science.landuse import tile_text, zone_labels
+
+COLUMNS = ["zone_id", "zone_name", "year", "source", "esv_cny", "population", "esv_per_capita_cny", "gdp_cny",
+           "esv_per_gdp"]
+
+
+def with_region_total(a: np.ndarray) -> np.ndarray:
+    """(..., zones) -> (..., zones + 1): the region's total appended, NaN unless every zone has one."""
+    a = np.asarray(a, dtype=np.float64)
+    total = np.where(np.isfinite(a).all(axis=-1), np.nansum(a, axis=-1), np.nan)
+    return np.concatenate([a, total[..., None]], axis=-1)
+
+
+def per_capita_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame,
+                     sources: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """``esv``: (years, zones + region) total ESV, CNY/yr; ``sources``: name -> (population, GDP), each
+    (years, zones + region) in persons and CNY/yr (NaN: unknown)."""
+    ids, names = zone_labels(zones)
+    n_t, n_z = esv.shape
+    parts = []
+    for source, (pop, gdp) in sources.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_person = np.where(pop > 0, esv / pop, np.nan)
+            per_gdp = np.where(gdp > 0, esv / gdp, np.nan)
+        parts.append(pd.DataFrame({
+            "zone_id": tile_text(ids, n_t), "zone_name": tile_text(names, n_t),
+            "year": np.repeat(np.asarray(years, dtype=np.int64), n_z), "source": source,
+            "esv_cny": esv.reshape(-1), "population": pop.reshape(-1),
+            "esv_per_capita_cny": per_person.reshape(-1),
+            "gdp_cny": gdp.reshape(-1), "esv_per_gdp": per_gdp.reshape(-1),
+        }))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+
+

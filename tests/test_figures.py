@@ -95,7 +95,8 @@ def test_every_figure_drawn(run) -> None:
     cfg, _, paths = run
     names = {k for k in paths if k.endswith(".png")}
     expected = {f"{kind}_{y}.png" for kind in ("landuse", "esv", "hotspots") for y in (2000, 2010, 2020)}
-    expected |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png", "coverage.png"}
+    expected |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png", "coverage.png",
+                 "service_tradeoffs.png"}
     expected |= {f"geodetector_{k}_{y}.png" for k in ("q", "interaction") for y in (2000, 2010, 2020)}
     assert names == expected
     assert {p.name for p in (cfg.output / "figures").glob("*.png")} == expected
@@ -359,7 +360,8 @@ def test_maps_are_drawn_on_the_workers_one_task_per_year(run, tmp_path: Path) ->
     assert all(w in pids for workers in ran.values() for w in workers)  # each on a worker process
     assert set(backends.values()) == {"agg"}  # files only, no display
     names = {f"{kind}_{y}.png" for kind in ("landuse", "esv", "hotspots") for y in years}
-    names |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png", "coverage.png"}
+    names |= {"esv_change_2000_2020.png", "esv_by_service.png", "landuse_flows.png", "coverage.png",
+              "service_tradeoffs.png"}
     assert set(paths) == names and {p.name for p in (out / "figures").glob("*.png")} == names
     for name in names:  # the same files, byte for byte, as drawn in this process
         assert paths[name] == out / "figures" / name
@@ -397,7 +399,7 @@ def test_a_task_that_draws_leaves_no_figure_to_the_garbage_collector(run, tmp_pa
         left = alive()
     finally:
         gc.enable()
-    assert len(paths) == 13  # 3 years' 3 maps, the change map, 3 charts: every task drew
+    assert len(paths) == 14  # 3 years' 3 maps, the change map, 4 charts: every task drew
     assert left == before
 
 

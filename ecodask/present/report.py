@@ -402,6 +402,22 @@ def _scale_effect(output: Path) -> list[str]:
             f"{year}.png.</p>", _frame(wide.reset_index(), 3)]
 
 
+def _per_capita(output: Path) -> list[str]:
+    """The whole region's ESV per capita and per unit GDP by year and source (tables/esv_per_capita)."""
+    from ecodask.science.landuse import REGION_ID
+
+    t = summaries.read_output_table(output, "esv_per_capita")
+    if t is None or not len(t):
+        return []
+    region = t[t["zone_id"].astype(str) == REGION_ID]
+    return ["<h3>ESV per capita and per unit GDP, the whole region</h3>",
+            "<p>ESV (CNY/yr) over the population (persons) and over the GDP (CNY/yr), from each source "
+            "the run has: the county statistics, and drivers that are densities. Per zone: "
+            "tables/esv_per_capita.</p>",
+            _frame(region[["year", "source", "population", "esv_per_capita_cny", "gdp_cny",
+                           "esv_per_gdp"]], 4)]
+
+
 def _status(stage: str, record: dict, config: dict) -> str:
     """A stage's line in the timings: ran, skipped (finished earlier) or not applicable and why."""
     if stage == "compensation" and not _compensated(config):
@@ -472,6 +488,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
         parts += ["<h3>Total ESV per county, 10^8 CNY/yr</h3>", _frame(pd.DataFrame(rows))]
     parts += _intensity(output)
     parts += _tradeoffs(output)
+    parts += _per_capita(output)
     parts += _uncertainty(output)
     parts += _scenarios(output)
     parts += _scale_effect(output)

@@ -1,6 +1,7 @@
-"""The lock of a remote output in its bucket (ecodask.io.bucket_lock), on a local S3 server: one
-holder at a time by conditional PUTs, a dead holder's lock taken over after its lease, a holder
-whose lock was taken over stopped before it writes, re-entry by the same process."""
+"""The lock of a remote output in its bucket (ecodask.io.bucket_lock), on a local S3 server and a local
+Azure Blob Storage server (Azurite): one holder at a time by conditional PUTs, a dead holder's lock
+taken over after its lease, a holder whose lock was taken over stopped before it writes, re-entry by
+the same process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from azurite_server import served_container
 
 from ecodask.io import bucket_lock, objstore
 from ecodask.io.lock import OutputLockedError
@@ -16,24 +18,33 @@ from ecodask.io.lock import OutputLockedError
 from helpers import deadline, wait_until
 from s3_server import served_bucket
 
-pytestmark = pytest.mark.slow  # the moto S3 server
+pytestmark = pytest.mark.slow  # the moto S3 server, Azurite
 
 BUCKET = "ecodask-lock-test"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    with served_bucket(BUCKET, "AKIALOCKTEST", "lock-test-secret"):
-        fs, _ = objstore.filesystem(f"s3://{BUCKET}")
-        yield fs
+@pytest.fixture(scope="module", params=["s3", "az"])
+def scheme(request):
+    """Each test on S3 (moto) and on Azure Blob Storage (Azurite): the URL scheme, the server up."""
+    served = (served_bucket(BUCKET, "AKIALOCKTEST", "lock-test-secret") if request.param == "s3"
+              else served_container(BUCKET))
+    with served:
+        yield request.param
+
+
+@pytest.fixture
+def s3(scheme):
+    """The bucket's filesystem (s3fs or adlfs)."""
+    fs, _ = objstore.filesystem(f"{scheme}://{BUCKET}")
+    return fs
 
 
 def _lock_path(out: str) -> str:
-    return bucket_lock.lock_url(out).removeprefix("s3://")
+    return objstore.filesystem(bucket_lock.lock_url(out))[1]
 
 
-def test_one_holder_at_a_time_and_the_lock_goes_with_it(s3) -> None:
-    out = f"s3://{BUCKET}/runs/one"
+def test_one_holder_at_a_time_and_the_lock_goes_with_it(s3, scheme) -> None:
+    out = f"{scheme}://{BUCKET}/runs/one"
     with bucket_lock.bucket_lock(out) as url:
         assert url == f"{out}/.ecodask/lock"
         doc = json.loads(s3.cat_file(_lock_path(out)))
@@ -53,16 +64,16 @@ def test_one_holder_at_a_time_and_the_lock_goes_with_it(s3) -> None:
         pass
 
 
-def test_two_takers_at_once_one_wins(s3) -> None:
-    url = bucket_lock.lock_url(f"s3://{BUCKET}/runs/race")
+def test_two_takers_at_once_one_wins(s3, scheme) -> None:
+    url = bucket_lock.lock_url(f"{scheme}://{BUCKET}/runs/race")
     first, second = bucket_lock._Lease(url, 60), bucket_lock._Lease(url, 60)
     assert first.try_take() is None
     assert "renewed" in second.try_take()  # the conditional PUT refused it
     first.release()
 
 
-def test_a_dead_holders_lock_is_taken_over_after_its_lease(s3) -> None:
-    out = f"s3://{BUCKET}/runs/dead"
+def test_a_dead_holders_lock_is_taken_over_after_its_lease(s3, scheme) -> None:
+    out = f"{scheme}://{BUCKET}/runs/dead"
     url = bucket_lock.lock_url(out)
     # A holder that never renews (killed): its lock object ages on the server.
     dead = bucket_lock._Lease(url, 2.0)
@@ -71,11 +82,11 @@ def test_a_dead_holders_lock_is_taken_over_after_its_lease(s3) -> None:
         with bucket_lock.bucket_lock(out, lease_s=2.0):
             pass
     with bucket_lock.bucket_lock(out, wait_s=deadline(30), lease_s=2.0, poll_s=0.2):  # waits out the lease
-        assert s3.info(_lock_path(out))["ETag"] != dead.etag  # taken over: written anew
+        assert objstore.etag(s3.info(_lock_path(out))) != dead.etag  # taken over: written anew
 
 
-def test_a_killed_holders_lock_on_this_machine_is_taken_over_at_once(s3) -> None:
-    out = f"s3://{BUCKET}/runs/killed"
+def test_a_killed_holders_lock_on_this_machine_is_taken_over_at_once(s3, scheme) -> None:
+    out = f"{scheme}://{BUCKET}/runs/killed"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom ecodask.io.bucket_lock import bucket_lock\n"
          f"with bucket_lock({out!r}):\n    print('held', flush=True)\n    time.sleep(600)"],
@@ -93,14 +104,14 @@ def test_a_killed_holders_lock_on_this_machine_is_taken_over_at_once(s3) -> None
         assert json.loads(s3.cat_file(_lock_path(out)))["pid"] != holder.pid
 
 
-def test_a_holder_whose_lock_was_taken_over_writes_nothing_more(s3) -> None:
-    out = f"s3://{BUCKET}/runs/lost"
+def test_a_holder_whose_lock_was_taken_over_writes_nothing_more(s3, scheme) -> None:
+    out = f"{scheme}://{BUCKET}/runs/lost"
     bucket_lock.check(out)  # not held: nothing to say
     with bucket_lock.bucket_lock(out, lease_s=2.0):
         bucket_lock.check(out)
         # Renewed every quarter lease, so never stale (the server's LastModified is in whole seconds).
-        first = s3.info(_lock_path(out))["ETag"]
-        wait_until(lambda: s3.info(_lock_path(out))["ETag"] != first, 30, "a renewal of the lock")
+        first = objstore.etag(s3.info(_lock_path(out)))
+        wait_until(lambda: objstore.etag(s3.info(_lock_path(out))) != first, 30, "a renewal of the lock")
         assert "renewed" in bucket_lock._Lease(bucket_lock.lock_url(out), 2.0).try_take()
         # Another run takes the lock over (as it would after this one stalled past its lease).
         s3.pipe_file(_lock_path(out), b'{"pid": 1, "host": "elsewhere"}')

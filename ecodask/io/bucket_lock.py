@@ -13,7 +13,9 @@ renewal is refused has lost its lock (it stalled past its lease and another run 
 conditional on its ETag. A process that holds the lock may take it again (the command line, then
 its flow): it is released when the outermost holder lets go.
 
-S3 and the servers that follow its conditional writes (MinIO, moto, Ceph, R2) only.
+S3 and the servers that follow its conditional writes (MinIO, moto, Ceph, R2), and Azure Blob
+Storage (``az://``: the same conditions as the blob service's ``If-None-Match`` / ``If-Match``
+headers, through adlfs's own client and credentials).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ log = logging.getLogger(__name__)
 
 
 def _refused(exc: BaseException) -> bool:
-    """Whether an error of the S3 client is the server refusing a condition (HTTP 412)."""
+    """Whether an error of the S3 or Azure client is the server refusing a condition (HTTP 412; 409
+    BlobAlreadyExists for Azure's create-if-absent)."""
     while exc is not None:
         response = getattr(exc, "response", None)
         if isinstance(response, dict):
@@ -51,10 +54,52 @@ def _refused(exc: BaseException) -> bool:
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if error.get("Code") in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
                 return True
+        if getattr(exc, "error_code", None) in ("BlobAlreadyExists", "ConditionNotMet"):  # Azure
+            return True
         if isinstance(exc, FileExistsError) or "pre-condition" in str(exc):
             return True
         exc = exc.__cause__
     return False
+
+
+def _azure_blob(fs: Any, bucket: str, key: str) -> Any:
+    """adlfs's (async) client of one blob, with the filesystem's credentials."""
+    return fs.service_client.get_blob_client(bucket, key)
+
+
+def conditional_put(url: str, body: bytes, if_none_match: bool = False, if_match: str | None = None) -> str:
+    """PUT ``body`` at ``url`` only if no object is there (``if_none_match``) or only if the object's
+    ETag is ``if_match``; returns the new ETag. A refused condition raises the client's error
+    (:func:`_refused` tells it)."""
+    fs, path = objstore.filesystem(url)
+    bucket, _, key = path.partition("/")
+    if objstore.protocol(url) in objstore.AZURE_PROTOCOLS:
+        from azure.core import MatchConditions
+        from fsspec.asyn import sync
+
+        cond: dict[str, Any] = {"overwrite": not if_none_match}
+        if if_match is not None:
+            cond |= {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+        answer = sync(fs.loop, _azure_blob(fs, bucket, key).upload_blob, body, **cond)
+        return str(answer["etag"])
+    condition = {"IfNoneMatch": "*"} if if_none_match else {"IfMatch": if_match} if if_match else {}
+    answer = fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, ContentType="application/json",
+                        **condition)
+    return str(answer["ETag"])
+
+
+def conditional_delete(url: str, if_match: str) -> None:
+    """DELETE the object at ``url`` only if its ETag is ``if_match``."""
+    fs, path = objstore.filesystem(url)
+    bucket, _, key = path.partition("/")
+    if objstore.protocol(url) in objstore.AZURE_PROTOCOLS:
+        from azure.core import MatchConditions
+        from fsspec.asyn import sync
+
+        sync(fs.loop, _azure_blob(fs, bucket, key).delete_blob, etag=if_match,
+             match_condition=MatchConditions.IfNotModified)
+        return
+    fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=if_match)
 
 
 def _alive(pid: int) -> bool:
@@ -74,8 +119,6 @@ class _Lease:
     def __init__(self, url: str, lease_s: float) -> None:
         self.url = url
         self.lease_s = lease_s
-        fs, path = objstore.filesystem(url)
-        self.bucket, _, self.key = path.partition("/")
         self.etag: str | None = None
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -85,12 +128,9 @@ class _Lease:
                      "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300],
                      "lease_s": lease_s}
 
-    def _put(self, **condition: str) -> str:
-        fs, _ = objstore.filesystem(self.url)
+    def _put(self, if_none_match: bool = False, if_match: str | None = None) -> str:
         body = json.dumps(self.info | {"renewed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
-        answer = fs.call_s3("put_object", Bucket=self.bucket, Key=self.key, Body=body.encode(),
-                            ContentType="application/json", **condition)
-        return answer["ETag"]
+        return conditional_put(self.url, body.encode(), if_none_match, if_match)
 
     def holder(self) -> tuple[dict[str, Any], str | None, float]:
         """What the lock object says of its holder, its ETag and its age in seconds (server's
@@ -105,15 +145,15 @@ class _Lease:
             doc = json.loads(text)
         except ValueError:
             doc = {}
-        modified = info.get("LastModified")
+        modified = objstore.last_modified(info)
         age = ((dt.datetime.now(dt.UTC) - modified).total_seconds() if isinstance(modified, dt.datetime)
                else 0.0)
-        return doc if isinstance(doc, dict) else {}, info.get("ETag"), age
+        return doc if isinstance(doc, dict) else {}, objstore.etag(info), age
 
     def try_take(self) -> str | None:
         """Take the lock (True) if it is free or a dead holder's; else a description of its holder."""
         try:
-            self.etag = self._put(IfNoneMatch="*")
+            self.etag = self._put(if_none_match=True)
             return None
         except Exception as exc:  # noqa: BLE001 - a refusal is the answer; anything else is raised
             if not _refused(exc):
@@ -125,7 +165,7 @@ class _Lease:
                 and not _alive(doc["pid"]))
         if age > self.lease_s or dead:
             try:
-                self.etag = self._put(IfMatch=etag)
+                self.etag = self._put(if_match=etag)
                 log.warning("%s: took over the lock of a run %s (%s)", self.url,
                             "gone from this machine" if dead else f"not heard from for {age:.0f} s",
                             describe_holder(doc))
@@ -143,7 +183,7 @@ class _Lease:
     def _renew(self) -> None:
         while not self._stop.wait(self.lease_s / 4):
             try:
-                self.etag = self._put(IfMatch=self.etag)
+                self.etag = self._put(if_match=self.etag)
             except Exception as exc:  # noqa: BLE001 - lost, or a network fault (tried again next time)
                 if _refused(exc):
                     self.lost.set()
@@ -157,9 +197,8 @@ class _Lease:
             self._thread.join()
         if self.lost.is_set() or self.etag is None:
             return
-        fs, _ = objstore.filesystem(self.url)
         try:
-            fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
+            conditional_delete(self.url, self.etag)
         except Exception as exc:  # noqa: BLE001 - taken over meanwhile: not ours to delete
             if not _refused(exc):
                 log.warning("%s: could not remove the lock (%s); the next run takes it over after %.0f s",

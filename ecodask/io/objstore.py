@@ -12,8 +12,10 @@ elsewhere downloads what it skips (:func:`sync_down`).
 
 Credentials come from the environment only, as the protocol's own library reads it: for S3,
 botocore's ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
-``AWS_ENDPOINT_URL`` and ``AWS_DEFAULT_REGION`` (or a profile). A URL carrying credentials is
-refused (:func:`check_url`) and nothing here logs or records them.
+``AWS_ENDPOINT_URL`` and ``AWS_DEFAULT_REGION`` (or a profile); for Azure Blob Storage (``az://``,
+``abfs://``, adlfs), ``AZURE_STORAGE_CONNECTION_STRING`` or ``AZURE_STORAGE_ACCOUNT_NAME`` with a key,
+SAS token or service principal. A URL carrying credentials is refused (:func:`check_url`) and
+nothing here logs or records them.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 LOCAL_PROTOCOLS = ("file", "local")
 #: Environment variables that select an S3 account or endpoint (a change makes a new client).
 _ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE")
+        "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE",
+        "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY",
+        "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_TENANT_ID")
 _FETCHED = ".fetched.json"
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -143,8 +147,18 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-#: Protocols a run may write its output to: its lock and commits use S3's conditional writes.
-OUTPUT_PROTOCOLS = ("s3", "s3a")
+#: Protocols a run may write its output to: its lock needs conditional writes (S3's If-None-Match /
+#: If-Match, Azure Blob Storage's the same headers on its blobs).
+S3_PROTOCOLS = ("s3", "s3a")
+AZURE_PROTOCOLS = ("az", "abfs")
+OUTPUT_PROTOCOLS = (*S3_PROTOCOLS, *AZURE_PROTOCOLS)
+
+
+# adlfs keeps directory listings and does not drop a prefix's listing when it writes under it: a store
+# written and then opened in one process would show no arrays. Its listings are not cached (every
+# fsspec filesystem of these protocols, zarr's included, takes this default).
+for _proto in AZURE_PROTOCOLS:
+    fsspec.config.conf.setdefault(_proto, {}).setdefault("use_listings_cache", False)
 
 
 def check_output_url(url: str) -> str:
@@ -152,10 +166,21 @@ def check_output_url(url: str) -> str:
     url = check_url(url)
     proto = protocol(url) or ""
     if proto not in OUTPUT_PROTOCOLS:
-        raise ValueError(f"a run writes its output to s3:// only (AWS S3, MinIO, Ceph, R2): its lock needs "
-                         f"S3's conditional writes, not available here for {proto}://; inputs may be read "
-                         f"from {proto}://")
+        raise ValueError(f"a run writes its output to s3:// (AWS S3, MinIO, Ceph, R2) or az:// (Azure Blob "
+                         f"Storage) only: its lock needs their conditional writes, not available here for "
+                         f"{proto}://; inputs may be read from {proto}://")
     return url
+
+
+def etag(info: dict[str, Any]) -> str | None:
+    """An object's ETag from its listing entry (``ETag`` for S3, ``etag`` for Azure), quotes kept."""
+    value = info.get("ETag") or info.get("etag")
+    return None if value is None else str(value)
+
+
+def last_modified(info: dict[str, Any]) -> Any:
+    """An object's last modification (the server's clock) from its listing entry."""
+    return info.get("LastModified") or info.get("last_modified")
 
 
 def join(url: str, *parts: str) -> str:
@@ -204,7 +229,7 @@ def fetch(url: str, folder: Path) -> FetchedPath:
         state = {}
     for item in wanted:
         base = item["name"].rpartition("/")[2]
-        token = f"{item.get('ETag') or fs.ukey(item['name'])}:{item['size']}"
+        token = f"{etag(item) or fs.ukey(item['name'])}:{item['size']}"
         target = local / base
         if state.get(base) == token and target.is_file() and target.stat().st_size == item["size"]:
             continue
@@ -250,7 +275,7 @@ def stamp(url: str) -> tuple[str, str, int]:
     version key) and size (one HEAD request)."""
     fs, path = filesystem(url)
     info = _object_info(url)
-    return url, str(info.get("ETag") or fs.ukey(path)), int(info["size"])
+    return url, str(etag(info) or fs.ukey(path)), int(info["size"])
 
 
 def checksum(url: str, algorithm: str = "blake2b") -> str:
@@ -383,13 +408,23 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
+def content_md5(info: dict[str, Any]) -> str | None:
+    """The MD5 (hex) of an object's bytes where its listing gives one: S3's plain ETag, Azure's
+    ``content_md5``; None otherwise (S3 multipart uploads, other protocols)."""
+    tag = str(etag(info) or "").strip('"')
+    if _MD5.match(tag):
+        return tag
+    digest = (info.get("content_settings") or {}).get("content_md5")
+    return bytes(digest).hex() if digest else None
+
+
 def _same(local: Path, info: dict[str, Any] | None) -> bool:
-    """Whether a local file holds the remote object's bytes: same size and MD5 (a plain ETag);
-    when the store gives no MD5 (multipart uploads, other protocols) the file counts as changed."""
+    """Whether a local file holds the remote object's bytes: same size and MD5 (:func:`content_md5`);
+    when the store gives no MD5 the file counts as changed."""
     if info is None or not local.is_file() or local.stat().st_size != info.get("size"):
         return False
-    etag = str(info.get("ETag", "")).strip('"')
-    return bool(_MD5.match(etag)) and _md5(local) == etag
+    md5 = content_md5(info)
+    return md5 is not None and _md5(local) == md5
 
 
 def _local_files(local: Path) -> dict[str, Path]:
@@ -404,6 +439,8 @@ def _remote_files(fs: AbstractFileSystem, root: str) -> dict[str, dict[str, Any]
         found = fs.find(root, detail=True)
     except FileNotFoundError:
         return {}
+    if isinstance(found, list):  # adlfs answers a list of names where ``root`` is a blob
+        found = {name: fs.info(name) for name in found}
     out = {}
     for name, info in found.items():
         name = name.rstrip("/")
@@ -419,7 +456,7 @@ def listing(url: str) -> dict[str, tuple[int, str]]:
     (``""``: ``url`` is itself an object), from one LIST request per 1,000 objects (no content
     read); ``{}`` when there is none."""
     fs, root = filesystem(url)
-    return {rel: (int(info["size"]), str(info.get("ETag") or "").strip('"'))
+    return {rel: (int(info["size"]), str(etag(info) or "").strip('"'))
             for rel, info in _remote_files(fs, root).items()}
 
 

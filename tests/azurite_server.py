@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -77,10 +78,8 @@ def served_container(container: str) -> Iterator[str]:
                 fs.mkdir(container)
                 yield conn
         finally:
-            proc.terminate()
-            try:
-                proc.wait(deadline(30))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            # Azurite lingers for long after SIGTERM; its data is a temporary folder: SIGKILL.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(deadline(30))
             adlfs.AzureBlobFileSystem.clear_instance_cache()

@@ -209,7 +209,7 @@ class LandcoverConfig(_Strict):
     projection_year: int | None = Field(None, ge=1900, le=2500)
     intensity: bool = Field(False, description="intensity analysis (Aldwaik & Pontius 2012) and the "
                             "quantity / exchange / shift components, per zone and interval")
-    scenarios: ScenariosConfig | None = None
+    scenarios: ScenariosConfig | None = Field(None, exclude_if=lambda v: v is None)
 
     @field_validator("projection_year")
     @classmethod
@@ -271,7 +271,8 @@ class EsvConfig(_Strict):
     standard_equivalent: Annotated[float, Field(gt=0)] | Literal["from_county_stats"] | None = None
     adjustment: dict[Literal["provisioning", "regulating", "supporting", "cultural"], str] = {}
     group_grids: bool = False
-    uncertainty: UncertaintyConfig = UncertaintyConfig()
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig,
+                                           exclude_if=lambda v: v == UncertaintyConfig())
 
 
 class ZonesConfig(_Strict):
@@ -378,8 +379,10 @@ class AnalysisConfig(_Strict):
         "selected", description="the selected model's terms, or every driver in the model of all "
         "(seed 002's layout) marked selected or not")
     hotspots: bool = True
+    # left out of dumps when empty (as the other options added later): earlier runs keep their keys
     scales: list[Annotated[int, Field(ge=2, le=256)]] = Field(
-        default_factory=list, description="multiples of the analysis cell for the scale effect of q")
+        default_factory=list, exclude_if=lambda v: not v,
+        description="multiples of the analysis cell for the scale effect of q")
 
     @field_validator("scales")
     @classmethod

@@ -198,3 +198,23 @@ def objects_under(fs, prefix: str) -> bool:  # noqa: ANN001 - an fsspec filesyst
     """Whether any object is under ``prefix`` now (the listing cache dropped first)."""
     fs.invalidate_cache()
     return bool(fs.exists(prefix) and fs.find(prefix))
+
+
+TINY_INPUTS = ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif")
+
+
+def inputs_in_bucket(fs, local_cfg: Path, inputs: str,  # noqa: ANN001 - an fsspec filesystem
+                     files: tuple[str, ...] = TINY_INPUTS) -> dict:
+    """The tiny region's ``files`` uploaded beside each other under the URL ``inputs`` (``s3://`` or
+    ``az://``) and its configuration's mapping naming them there (land cover 2000 and 2010, zones,
+    the elevation driver; the caller sets the output)."""
+    from ecodask.io import objstore
+
+    root = objstore.filesystem(inputs)[1]
+    for f in files:
+        fs.put_file(str(local_cfg.parent / f), f"{root}/{f}")
+    doc = yaml.safe_load(local_cfg.read_text())
+    doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
+    doc["zones"]["path"] = f"{inputs}/zones.gpkg"
+    doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
+    return doc

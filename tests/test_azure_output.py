@@ -18,7 +18,7 @@ from ecodask.io.layers import committed
 from ecodask.run.config import load_config
 
 from conftest import make_tiny_region
-from helpers import assert_same_arrays, ecodask_run, finished_ok, run_stages
+from helpers import assert_same_arrays, ecodask_run, finished_ok, inputs_in_bucket, run_stages
 
 pytestmark = pytest.mark.slow  # Azurite, a Prefect server, whole runs as subprocesses
 
@@ -39,13 +39,7 @@ def test_an_output_in_azure_blob_storage_is_written_by_the_workers_and_committed
     local_cfg = make_tiny_region(tmp_path / "local", cluster=CLUSTER)
     run_stages(load_config(local_cfg), "ingest", "transitions_esv", "driver_analysis")
     local_tables = local_cfg.parent / "out" / "tables"
-    inputs = f"az://{CONTAINER}/inputs"
-    for f in ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif"):
-        az.put_file(str(local_cfg.parent / f), f"{CONTAINER}/inputs/{f}")
-    doc = yaml.safe_load(local_cfg.read_text())
-    doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
-    doc["zones"]["path"] = f"{inputs}/zones.gpkg"
-    doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
+    doc = inputs_in_bucket(az, local_cfg, f"az://{CONTAINER}/inputs")
     out = f"az://{CONTAINER}/runs/tiny"
     doc |= {"output": out, "work_dir": "work"}
     remote_cfg = tmp_path / "remote" / "config.yaml"

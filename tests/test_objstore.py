@@ -30,10 +30,12 @@ from flows.run import run_flow
 
 from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
 from helpers import (
+    TINY_INPUTS,
     assert_same_arrays,
     ecodask_run,
     edit_yaml,
     finished_ok,
+    inputs_in_bucket,
     kill_once,
     objects_under,
     run_stages,
@@ -281,14 +283,8 @@ def _reference_and_remote(s3, folder: Path, out: str, **changes) -> tuple[Path, 
     local_cfg = make_tiny_region(folder / "local", cluster=CLUSTER)
     _edit(local_cfg, county_stats=_county_stats(local_cfg.parent).name)
     run_stages(load_config(local_cfg), "ingest", "transitions_esv", "driver_analysis", "compensation")
-    name = folder.name
-    for f in ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif", "county_stats.csv"):
-        s3.put_file(str(local_cfg.parent / f), f"{BUCKET}/{name}/inputs/{f}")
-    inputs = f"s3://{BUCKET}/{name}/inputs"
-    doc = yaml.safe_load(local_cfg.read_text())
-    doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
-    doc["zones"]["path"] = f"{inputs}/zones.gpkg"
-    doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
+    inputs = f"s3://{BUCKET}/{folder.name}/inputs"
+    doc = inputs_in_bucket(s3, local_cfg, inputs, (*TINY_INPUTS, "county_stats.csv"))
     doc |= {"county_stats": f"{inputs}/county_stats.csv", "output": out, **changes}
     remote_cfg = folder / "remote" / "config.yaml"
     remote_cfg.parent.mkdir()

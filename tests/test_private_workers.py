@@ -38,6 +38,7 @@ from helpers import (
     deadline,
     ecodask_run,
     finished_ok,
+    inputs_in_bucket,
     kill_once,
     objects_under,
     run_stages,
@@ -150,13 +151,7 @@ def reference(s3, tmp_path_factory) -> tuple[Path, dict]:  # noqa: ANN001 - the 
     folder = tmp_path_factory.mktemp("reference")
     local_cfg = make_tiny_region(folder / "local", shape=SHAPE, cluster=LOCAL_CLUSTER)
     run_stages(load_config(local_cfg), "ingest", "transitions_esv", "driver_analysis", "compensation")
-    inputs = f"s3://{BUCKET}/{folder.name}/inputs"
-    for f in ("lc_2000.tif", "lc_2010.tif", "zones.gpkg", "elev.tif"):
-        s3.put_file(str(local_cfg.parent / f), f"{inputs.removeprefix('s3://')}/{f}")
-    doc = yaml.safe_load(local_cfg.read_text())
-    doc["landcover"]["years"] = {y: f"{inputs}/lc_{y}.tif" for y in (2000, 2010)}
-    doc["zones"]["path"] = f"{inputs}/zones.gpkg"
-    doc["drivers"] = {"elevation": {"path": f"{inputs}/elev.tif"}}
+    doc = inputs_in_bucket(s3, local_cfg, f"s3://{BUCKET}/{folder.name}/inputs")
     return local_cfg.parent / "out", doc
 
 

@@ -211,24 +211,36 @@ class LandcoverConfig(_Strict):
                             "quantity / exchange / shift components, per zone and interval")
     scenarios: ScenariosConfig | None = Field(None, exclude_if=lambda v: v is None)
 
-    @field_validator("projection_year")
-    @classmethod
-    def _projection(cls, year: int | None, info: ValidationInfo) -> int | None:
-        if year is None or "years" not in info.data:
-            return year
+    @staticmethod
+    def _outside_the_last_interval(targets: list[int], info: ValidationInfo) -> tuple[list[int], int, int]:
+        """The ``targets`` that are not the last land-cover year plus a multiple of the last interval,
+        that year and that interval (none where the years are missing); ValueError with one year."""
+        if "years" not in info.data:
+            return [], 0, 0
         ys = sorted(info.data["years"])
         if len(ys) < 2:
             raise ValueError("needs at least two land-cover years")
         step = ys[-1] - ys[-2]
-        if year <= ys[-1] or (year - ys[-1]) % step:
-            raise ValueError(f"must be {ys[-1]} plus a multiple of the last interval ({step} years)")
+        return [y for y in targets if y <= ys[-1] or (y - ys[-1]) % step], ys[-1], step
+
+    @field_validator("projection_year")
+    @classmethod
+    def _projection(cls, year: int | None, info: ValidationInfo) -> int | None:
+        if year is not None:
+            bad, last, step = cls._outside_the_last_interval([year], info)
+            if bad:
+                raise ValueError(f"must be {last} plus a multiple of the last interval ({step} years)")
         return year
 
     @field_validator("scenarios")
     @classmethod
     def _scenario_years(cls, sc: ScenariosConfig | None, info: ValidationInfo) -> ScenariosConfig | None:
-        if sc is None or "years" not in info.data:
-            return sc
+        if sc is not None:
+            bad, last, step = cls._outside_the_last_interval(sc.years, info)
+            if bad:
+                raise ValueError(f"years {bad} must each be {last} plus a multiple of the last interval "
+                                 f"({step} years)")
+        return sc
         ys = sorted(info.data["years"])
         if len(ys) < 2:
             raise ValueError("needs at least two land-cover years")

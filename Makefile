@@ -35,6 +35,7 @@ help:
 	@echo "make bench-national - set up (bench group) and run the whole flow on a synthetic country of 1.07e10 px"
 	@echo "              a year, 2 years (30-60+ min, ~4 GB under bench-output/national); BENCH_ARGS='--scale 0.01' to try,"
 	@echo "              '--scale 0.01 --years 39' for the archive's 39 years at 1 % extent (~4 min)"
+	@echo "make azurite - install Azurite (npm, into .node/), the Azure Blob Storage emulator of the az:// tests"
 	@echo "make lint   - ruff and the import contracts of the layers (make lint-imports)"
 
 # The virtual environment, rebuilt when the lock changes.

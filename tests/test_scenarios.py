@@ -15,7 +15,6 @@ from ecodask.science.landuse import ClassIndex
 from ecodask.science.scenarios import (
     Restriction,
     Scenario,
-    probabilities,
     project,
     restricted,
     scenario_tables,
@@ -51,7 +50,8 @@ def test_restricted_rows_stay_probabilities_and_business_as_usual_is_the_markov_
     rng = np.random.default_rng(4)
     tm = rng.integers(0, 50, (5, 4, 4)).astype(float)
     tm[1, 2] = 0.0  # a class absent at the start of zone 1
-    p = restricted(probabilities(tm), [Restriction((0, 2), None, 0.3), Restriction((1,), (3,), 0.0)])
+    rules = [Restriction((0, 2), None, 0.3), Restriction((1,), (3,), 0.0)]
+    p = restricted(landuse.transition_probabilities(tm), rules)
     assert p.sum(axis=2) == pytest.approx(np.ones((5, 4)))
     assert (p >= 0).all()
     assert project(tm, BAU, [3])[0] == pytest.approx(landuse.markov_projection(tm, 3))

@@ -325,8 +325,7 @@ def _tradeoffs(output: Path) -> list[str]:
 def _uncertainty(output: Path) -> list[str]:
     """The whole region's total ESV with its 5-95 % interval per year and of each change, with the
     probability that it fell (tables/esv_uncertainty, tables/esv_change_uncertainty)."""
-    from ecodask.science.landuse import REGION_ID
-    from ecodask.science.uncertainty import TOTAL
+    from ecodask.science.landuse import REGION_ID, TOTAL
 
     level = summaries.read_output_table(output, "esv_uncertainty")
     change = summaries.read_output_table(output, "esv_change_uncertainty")
@@ -353,8 +352,7 @@ def _uncertainty(output: Path) -> list[str]:
 def _scenarios(output: Path) -> list[str]:
     """The whole region's ESV and land use under each land-use scenario (tables/scenario_esv,
     tables/scenario_area)."""
-    from ecodask.science.landuse import REGION_ID
-    from ecodask.science.scenarios import TOTAL
+    from ecodask.science.landuse import REGION_ID, TOTAL
 
     esv = summaries.read_output_table(output, "scenario_esv")
     area = summaries.read_output_table(output, "scenario_area")

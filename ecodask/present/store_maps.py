@@ -271,12 +271,13 @@ def scenario_chart(esv: Path | BinaryIO, table: Path | BinaryIO, region_id: str,
     import pandas as pd
 
     from ecodask.present import plots
+    from ecodask.science.landuse import TOTAL
 
     use_agg()
     e = pd.read_parquet(esv)
     s = pd.read_parquet(table)
-    observed = e[(e["zone_id"] == region_id) & (e["level"] == "total")]
-    return plots.scenario_lines(observed, s[(s["zone_id"] == region_id) & (s["item"] == "total")], path,
+    observed = e[(e["zone_id"] == region_id) & (e["level"] == TOTAL)]
+    return plots.scenario_lines(observed, s[(s["zone_id"] == region_id) & (s["item"] == TOTAL)], path,
                                 title=title)
 
 

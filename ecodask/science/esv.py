@@ -143,7 +143,7 @@ def esv_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame, table:
         items.append(("group", name, name, esv[:, :, g_of == g].sum(axis=2)))
     items.append(("market", "market", "", esv[:, :, market].sum(axis=2)))
     items.append(("market", "non_market", "", esv[:, :, ~market].sum(axis=2)))
-    items.append(("total", "total", "", esv.sum(axis=2)))
+    items.append((landuse.TOTAL, landuse.TOTAL, "", esv.sum(axis=2)))
     ids, znames = zone_labels(zones)
     n_t, n_z = esv.shape[:2]
     parts = []

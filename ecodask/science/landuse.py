@@ -15,6 +15,8 @@ from ecodask.science.catalogs import ClassScheme
 
 #: Zone id used for whole-region rows.
 REGION_ID = "ALL"
+#: The item (and level) of the sum over services in the ESV tables.
+TOTAL = "total"
 
 
 def check_codes(
@@ -342,19 +344,23 @@ def dynamic_degree_table(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DYNAMIC_COLUMNS)
 
 
+def transition_probabilities(tm: np.ndarray) -> np.ndarray:
+    """Transition probabilities ``P[i, j] = T[i, j] / sum_j T[i, j]`` (zones, n, n) of transfer
+    matrices ``tm`` (zones, n, n); a class absent at the start keeps its area (``P[i, i] = 1``)."""
+    t = np.asarray(tm, dtype=np.float64)
+    rows = t.sum(axis=2, keepdims=True)
+    return np.where(rows > 0, t / np.where(rows > 0, rows, 1.0), np.eye(t.shape[1])[None])
+
+
 def markov_projection(tm: np.ndarray, steps: int) -> np.ndarray:
     """First-order Markov projection of class areas ``steps`` periods past the pair's end.
 
-    ``tm``: transfer matrices (zones, n, n) of one pair of years (any area unit). Transition
-    probabilities ``P[i, j] = T[i, j] / sum_j T[i, j]`` (a class absent at the start keeps its
-    area: ``P[i, i] = 1``); areas at the pair's end ``A = sum_i T[i, :]``; projection
+    ``tm``: transfer matrices (zones, n, n) of one pair of years (any area unit); probabilities
+    :func:`transition_probabilities`; areas at the pair's end ``A = sum_i T[i, :]``; projection
     ``A P^steps``. Returns (zones, n) in the unit of ``tm``.
     """
-    t = tm.astype(np.float64)
-    rows = t.sum(axis=2, keepdims=True)
-    n = t.shape[1]
-    p = np.where(rows > 0, t / np.where(rows > 0, rows, 1.0), np.eye(n)[None])
-    area = t.sum(axis=1)  # (zones, n): areas at the later year
+    p = transition_probabilities(tm)
+    area = np.asarray(tm, dtype=np.float64).sum(axis=1)  # (zones, n): areas at the later year
     for _ in range(steps):
         area = np.einsum("zi,zij->zj", area, p)
     return area

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ecodask.science.landuse import tile_text, zone_labels
+from ecodask.science.landuse import TOTAL, tile_text, zone_labels
 
 COLUMNS = ["zone_id", "zone_name", "year", "source", "esv_cny", "population", "esv_per_capita_cny", "gdp_cny",
            "esv_per_gdp"]
@@ -25,6 +25,33 @@ def with_region_total(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     total = np.where(np.isfinite(a).all(axis=-1), np.nansum(a, axis=-1), np.nan)
     return np.concatenate([a, total[..., None]], axis=-1)
+
+
+def zone_esv(esv_by_service: pd.DataFrame, zones: pd.DataFrame, years: Sequence[int]) -> np.ndarray:
+    """Total ESV (years, zones + region), CNY/yr, from the ``esv_by_service`` table."""
+    ids, _ = zone_labels(zones)
+    total = esv_by_service[esv_by_service["level"] == TOTAL].pivot(index="year", columns="zone_id",
+                                                                   values="esv_cny")
+    return total.reindex(index=list(years), columns=list(ids)).to_numpy(np.float64)
+
+
+def stats_source(stats: pd.DataFrame, zones: pd.DataFrame,
+                 years: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(population, GDP), each (years, zones + region), from ``stats`` (zone_id, year, population,
+    gdp_cny: :func:`ecodask.io.county_stats.population_and_gdp`)."""
+    ids, _ = zone_labels(zones)
+    pop, gdp = (with_region_total(stats.pivot(index="year", columns="zone_id", values=c)
+                                  .reindex(index=list(years), columns=list(ids)[:-1]).to_numpy(np.float64))
+                for c in ("population", "gdp_cny"))
+    return pop, gdp
+
+
+def driver_source(per_zone: np.ndarray, density_of: str, n_years: int) -> tuple[np.ndarray, np.ndarray]:
+    """(population, GDP), each (years, zones + region), from a density driver's total per zone
+    (``per_zone``: zones in zone order; persons or CNY/yr), the same every year."""
+    totals = np.broadcast_to(with_region_total(per_zone), (n_years, len(per_zone) + 1))
+    nothing = np.full(totals.shape, np.nan)
+    return (np.array(totals), nothing) if density_of == "population" else (nothing, np.array(totals))
 
 
 def per_capita_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame,

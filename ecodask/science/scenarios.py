@@ -18,11 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
+from ecodask.science.landuse import (
+    TOTAL,
+    ClassIndex,
+    repeat_text,
+    text,
+    tile_text,
+    transition_probabilities,
+    zone_labels,
+)
 
 #: The scenario the others are compared with, where the run has it.
 BUSINESS_AS_USUAL = "business_as_usual"
-TOTAL = "total"
 
 
 @dataclass(frozen=True)
@@ -47,14 +54,6 @@ class Scenario:
     restrictions: tuple[Restriction, ...] = ()
 
 
-def probabilities(tm: np.ndarray) -> np.ndarray:
-    """Transition probabilities (zones, n, n) of transfer matrices ``tm`` (zones, n, n); a class absent
-    at the start keeps its area (``P[i, i] = 1``)."""
-    t = np.asarray(tm, dtype=np.float64)
-    rows = t.sum(axis=2, keepdims=True)
-    return np.where(rows > 0, t / np.where(rows > 0, rows, 1.0), np.eye(t.shape[1])[None])
-
-
 def restricted(p: np.ndarray, restrictions: Sequence[Restriction]) -> np.ndarray:
     """``p`` (zones, n, n) with each restriction applied: the probability it takes from a transition
     i -> j (i != j) is added to staying in i."""
@@ -75,7 +74,7 @@ def restricted(p: np.ndarray, restrictions: Sequence[Restriction]) -> np.ndarray
 def project(tm: np.ndarray, scenario: Scenario, steps: Sequence[int]) -> np.ndarray:
     """Areas (len(steps), zones, n) after each number of ``steps`` (ascending, >= 1) under
     ``scenario``, from the later year's areas of ``tm`` (zones, n, n; in the unit of ``tm``)."""
-    p = restricted(probabilities(tm), scenario.restrictions)
+    p = restricted(transition_probabilities(tm), scenario.restrictions)
     area = np.asarray(tm, dtype=np.float64).sum(axis=1)
     out = np.empty((len(steps), *area.shape))
     done = 0

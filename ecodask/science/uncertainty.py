@@ -27,11 +27,10 @@ import pandas as pd
 from ecodask.kernels.draws import summarize_draws
 from ecodask.science import accuracy
 from ecodask.science.catalogs import CellRange, ClassScheme, EsvTable
-from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
+from ecodask.science.landuse import TOTAL, ClassIndex, repeat_text, text, tile_text, zone_labels
 
 #: The interval the tables report: 5 % and 95 % quantiles of the draws.
 QUANTILES = (0.05, 0.95)
-TOTAL = "total"
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,6 @@ if TYPE_CHECKING:
 BLOCK = 1024
 
 
-def _cell_zones(pix_zone: da.Array, factor: int) -> da.Array:
-    """The zone of each analysis cell: the zone of its centre pixel (0 outside every zone)."""
-    c = factor // 2
-    return pix_zone[c::factor, c::factor]
-
-
 def _driver_problem(cfg: RunConfig, p: Problem, year: int) -> Problem:
     """A detector's problem with a factor (named by the driver) told as the driver file's."""
     if p.file not in cfg.drivers:
@@ -297,6 +291,7 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
     The hot-spot arrays the tasks write are staged, and committed only when every year succeeded."""
     import dask
 
+    from ecodask.chunked.cells import cell_zones
     from ecodask.io.grids import commit, discard, stage_analysis_hotspots
     from ecodask.io.store import ANALYSIS_GROUP, ESV_DENSITY, ZONE, open_store, store_zones
     from ecodask.io.tables import write_tables
@@ -329,7 +324,7 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         cell_m=float(cfg.grid.resolution) * int(pix.attrs["analysis_factor"]),
         pixel_area_ha=float(pix.attrs["pixel_area_ha"]))
     # The zone of each analysis cell: computed once, on the workers, for every year's task.
-    cell_zone = _cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"])) if a.hotspots else None
+    cell_zone = cell_zones(pix[ZONE].data, int(pix.attrs["analysis_factor"])) if a.hotspots else None
     # Keys of this call only: a rerun on the same cluster never gets a result still held from before.
     call = uuid.uuid4().hex
     shared = dask.delayed(job, pure=False)

@@ -177,41 +177,27 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
 def _per_capita(cfg: RunConfig, pix, ana, zones, years: list[int], esv_table):  # noqa: ANN001, ANN202
     """``esv_per_capita`` from the county statistics' population and GDP and from the drivers that are
     densities (``density_of``), or None where the run has neither."""
-    import dask
-    import dask.array as da
-    import numpy as np
-
+    from ecodask.chunked.cells import cell_zones, zone_totals
     from ecodask.io.county_stats import population_and_gdp
     from ecodask.io.objstore import here
     from ecodask.io.store import ZONE
-    from ecodask.science.landuse import REGION_ID
-    from ecodask.science.per_capita import per_capita_table, with_region_total
+    from ecodask.science.per_capita import driver_source, per_capita_table, stats_source, zone_esv
 
-    order = zones.sort_values("zone")
-    ids = [*order["zone_id"].astype(str), REGION_ID]
-    total = esv_table[esv_table["level"] == "total"].pivot(index="year", columns="zone_id", values="esv_cny")
-    esv = total.reindex(index=years, columns=ids).to_numpy(np.float64)
     sources = {}
     if cfg.county_stats is not None:
-        pg = population_and_gdp(here(cfg.county_stats), zones, years)
-        if len(pg):
-            wide = {c: with_region_total(pg.pivot(index="year", columns="zone_id", values=c)
-                                         .reindex(index=years, columns=ids[:-1]).to_numpy(np.float64))
-                    for c in ("population", "gdp_cny")}
-            sources["county_stats"] = (wide["population"], wide["gdp_cny"])
+        stats = population_and_gdp(here(cfg.county_stats), zones, years)
+        if len(stats):
+            sources["county_stats"] = stats_source(stats, zones, years)
     dense = {n: d.density_of for n, d in sorted(cfg.drivers.items()) if d.density_of is not None}
     if dense:
         factor = int(pix.attrs["analysis_factor"])
         cell_km2 = (float(cfg.grid.resolution) * factor / 1000.0) ** 2
-        cell_zone = pix[ZONE].data[factor // 2::factor, factor // 2::factor].ravel().astype("int64")
-        sums = dask.compute({n: da.bincount(cell_zone, weights=da.nan_to_num(ana[n].data.ravel() * cell_km2),
-                                            minlength=len(zones) + 1) for n in dense})[0]
-        for name, what in dense.items():
-            per_zone = with_region_total(np.asarray(sums[name])[order["zone"].to_numpy()])
-            pop = np.broadcast_to(per_zone if what == "population" else np.nan, esv.shape)
-            gdp = np.broadcast_to(per_zone if what == "gdp" else np.nan, esv.shape)
-            sources[f"driver:{name}"] = (np.array(pop), np.array(gdp))
-    return per_capita_table(esv, years, zones, sources) if sources else None
+        totals = zone_totals(cell_zones(pix[ZONE].data, factor), {n: ana[n].data for n in dense}, len(zones),
+                             cell_km2)
+        order = zones.sort_values("zone")["zone"].to_numpy()
+        sources |= {f"driver:{n}": driver_source(totals[n][order], what, len(years))
+                    for n, what in dense.items()}
+    return per_capita_table(zone_esv(esv_table, zones, years), years, zones, sources) if sources else None
 
 
 STAGE = Stage("transitions_esv", ("ingest",), config_parts, input_files, run)

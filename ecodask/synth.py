@@ -911,7 +911,8 @@ def region_config(years: Sequence[int], bounds: tuple[float, float, float, float
         },
         # the demo shows the ESV's uncertainty: coefficients +/- 50 %, Xie et al. 2015's table as an
         # alternative
-        "esv": {"table": "xinzhou_2023", "uncertainty": {"enabled": True, "tables": ["xie2015"]}},
+        "esv": {"table": "xinzhou_2023", "uncertainty": {"enabled": True, "tables": ["xie2015"]},
+                "cell_tradeoffs": True},  # services' trade-offs across the analysis cells
         "zones": {"path": "inputs/counties.gpkg", "id_field": "code", "name_field": "name"},
         "drivers": {
             "elevation": {"path": "inputs/dem_utm49n.tif", "kind": "continuous"},

@@ -113,3 +113,111 @@ def test_a_run_counts_people_from_a_density_driver_and_the_county_statistics(tmp
     stats = t[(t["source"] == "county_stats") & (t["year"] == 2010)].set_index("zone_id")
     assert stats.loc["420101", "esv_per_capita_cny"] == pytest.approx(stats.loc["420101", "esv_cny"] / 1100)
     assert stats.loc["ALL", "esv_per_gdp"] == pytest.approx(stats.loc["ALL", "esv_cny"] / 4e8)
+
+
+# ------------------------------------------------------------------------------------------
+# across analysis cells
+
+
+def test_cell_class_counts_by_hand() -> None:
+    from ecodask.kernels.cell_classes import cell_class_counts
+
+    # codes 1 and 2 are classes 0 and 1; 0 is no data (lut 2), 9 unknown (lut 3); zone 0 is outside.
+    lut = np.full(256, 3, np.uint8)
+    lut[[1, 2]] = [0, 1]
+    lut[0] = 2
+    codes = np.array([[1, 1, 2, 9, 2],
+                      [2, 1, 0, 2, 2],
+                      [1, 1, 1, 1, 1]], np.uint8)
+    zone = np.array([[1, 1, 1, 1, 1],
+                     [1, 0, 1, 1, 2],
+                     [1, 1, 1, 1, 1]], np.uint16)
+    got = cell_class_counts(zone, codes, lut, 2, 2)
+    assert got.shape == (1, 2, 2, 3) and got.dtype == np.uint16
+    # cells of 2 x 2 from the top-left; the last column and the last row are partial cells.
+    assert got[0, 0].tolist() == [[2, 0, 0], [2, 2, 1]]  # class 0 (code 1): (1,1) is outside
+    assert got[0, 1].tolist() == [[1, 2, 2], [0, 0, 0]]  # class 1 (code 2): 9 and 0 not counted
+    assert cell_class_counts(zone, codes, lut, 2, 300).dtype == np.uint32  # 300² > 65,535
+
+
+def test_cell_densities_and_the_adjustment_by_hand() -> None:
+    from ecodask.science.tradeoffs import cell_densities
+
+    counts = np.array([[3, 0, 1], [1, 0, 1]])  # 2 classes x 3 cells; the middle cell has no land
+    vc = np.array([[100.0, 20.0], [0.0, np.nan]])  # 2 services x 2 classes, CNY/ha/yr
+    a, b = cell_densities(counts, vc, np.array([0, 1]))
+    assert a.tolist() == [(3 * 100 + 20) / 4, (100 + 20) / 2] and b.tolist() == [0.0, 0.0]
+    m = np.array([[2.0, 9.0, 0.5], [1.0, 1.0, 1.0]])  # groups x cells
+    a, _ = cell_densities(counts, vc, np.array([0, 1]), m)
+    assert a.tolist() == [80.0 * 2, 60.0 * 0.5]
+
+
+def test_ranked_correlation_equals_scipy_with_ties_and_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scipy import stats
+
+    from ecodask.science import tradeoffs
+
+    # the hand case above: rho = 4.5 / sqrt(22.5)
+    z = [tradeoffs.standard_ranks(np.array(v, float)) for v in ([1, 2, 2, 3], [1, 3, 2, 4])]
+    rho, p = tradeoffs.spearman_ranked(z, 4)
+    assert rho[0, 1] == pytest.approx(4.5 / np.sqrt(22.5), rel=1e-6)
+    assert p[0, 1] == pytest.approx(stats.spearmanr([1, 2, 2, 3], [1, 3, 2, 4]).pvalue, rel=1e-5)
+    monkeypatch.setattr(tradeoffs, "BLOCK", 37)  # several blocks, the last one partial
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 12, size=(1000, 4)).astype(float)  # many ties
+    x[:, 1] += 0.5 * x[:, 0]
+    x[:, 2] = -x[:, 0] + rng.normal(0, 2, 1000)
+    x[:, 3] = 7.0  # constant
+    rho, p = tradeoffs.spearman_ranked([tradeoffs.standard_ranks(c) for c in x.T], 1000)
+    ref = stats.spearmanr(x[:, :3])
+    np.testing.assert_allclose(rho[:3, :3], ref.statistic, rtol=1e-6)
+    np.testing.assert_allclose(p[:3, :3][np.triu_indices(3, 1)], ref.pvalue[np.triu_indices(3, 1)], rtol=1e-4)
+    assert np.isnan(rho[3]).all() and np.isnan(p[:, 3]).all()
+    t = tradeoffs.cell_tradeoffs(2020, list(x.T), ["a", "b", "c", "d"])
+    assert list(t.columns) == tradeoffs.CELL_COLUMNS and set(t["cells"]) == {1000}
+    assert t.set_index(["service_a", "service_b"]).loc[("a", "c"), "relation"] == "trade-off"
+
+
+@pytest.mark.usefixtures("dask_threads")
+@pytest.mark.parametrize("group_grids", [False, True], ids=["fused", "year-by-year"])
+def test_a_run_writes_the_cells_composition_and_their_service_correlations(tmp_path: Path,
+                                                                          group_grids: bool) -> None:
+    from scipy import stats
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.io.store import open_store
+    from ecodask.run.config import load_config
+    from ecodask.run.stages.transitions_esv import esv_model
+    from ecodask.synth import make_region
+
+    from helpers import edit_yaml, run_stages
+
+    path = make_region(tmp_path / "r", seed=4, width_km=8, height_km=6, n_counties=6)
+    edit_yaml(path, lambda d: (d["esv"].update(cell_tradeoffs=True, group_grids=group_grids),
+                               d["grid"].update(chunk_size=128)))
+    cfg = load_config(path)
+    store, _ = run_stages(cfg, "ingest", "transitions_esv")
+    pix, ana = open_store(store)
+    model = esv_model(cfg, float(pix.attrs["pixel_area_ha"]))
+    comp = ana["class_pixels"].values.astype(np.int64)  # (year, class, y, x)
+    assert list(ana["class"].values) == model.index.names
+    # the composition is the ESV grid's: its pixels are the valued pixels, its values the cells' ESV
+    np.testing.assert_array_equal(comp.sum(axis=1), ana["esv_pixels"].values)
+    esv = np.einsum("tkyx,tk->tyx", comp, model.vc.sum(axis=1)) * model.pixel_area_ha
+    valued = comp.sum(axis=1) > 0
+    np.testing.assert_allclose(esv[valued], ana["esv"].values[valued], rtol=1e-9)
+    # the table: rho of the first two services in the last year, straight from scipy
+    t = RunFolder(cfg.output).table("service_tradeoffs_cells")
+    services = model.table.service_names
+    assert len(t) == len(cfg.years) * len(services) * (len(services) - 1) // 2
+    n = comp[-1].reshape(comp.shape[1], -1)[:, valued[-1].ravel()]
+    dens = model.vc[-1] @ n / n.sum(axis=0)  # (services, cells) CNY/ha/yr
+    want = stats.spearmanr(dens[0], dens[1])
+    row = t[(t["year"] == cfg.years[-1]) & (t["service_a"] == services[0]) & (t["service_b"] == services[1])]
+    assert row["rho"].iloc[0] == pytest.approx(want.statistic, rel=1e-6)
+    assert row["cells"].iloc[0] == int(valued[-1].sum()) > 40
+    assert min(pix["zone"].data.numblocks) > 1  # cells written by several tasks, edges clipped
+    # a run without the option leaves neither the composition nor the table behind
+    edit_yaml(path, lambda d: d["esv"].update(cell_tradeoffs=False))
+    run_stages(load_config(path), "transitions_esv")
+    assert "class_pixels" not in open_store(store)[1]

@@ -72,11 +72,13 @@ def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, 
     read = _year_reader(source, blocks, y0, x0, zone.shape)
     write = _grid_writer(targets, y0, x0, zone.shape, groups_out)
     put = _cell_writer(cells, y0 // factor, x0 // factor)
+    compose = _class_writer(cells, y0 // factor, x0 // factor, zone, lut, factor)
     per_block = max(1, held_up_to // zone.size)  # land-cover years a task holds at once (uint8)
     if (mult is None and not groups_out and n_years * zone.size * 4 <= fused_up_to
             and n_years <= per_block):
         # the common case: one fused loop, every year's total grid at once
         lc = read(range(n_years), np.empty((n_years, *zone.shape), np.uint8))
+        compose(slice(None), lc)
         counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, lut, pairs, n_zones,
                                                               values.sum(axis=1), factor)
         write(slice(None), grid[:, None])
@@ -111,6 +113,7 @@ def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, 
         unknown[new] = u[[at[t] for t in new]]
         for t in new:
             lc = held[at[t] : at[t] + 1]
+            compose(slice(t, t + 1), lc)
             if mult is None:
                 g, coarse, npix = esv_grid(zone, lc, layers[t : t + 1], factor)
             else:
@@ -162,7 +165,8 @@ def _cell_writer(cells: dict[str, object] | None, cy0: int, cx0: int):  # noqa: 
 
     from ecodask.science.esv import cell_density
 
-    arrays = {k: zarr.open_array(v, mode="r+") for k, v in cells.items() if k != "pixel_area_ha"}
+    arrays = {k: zarr.open_array(v, mode="r+") for k, v in cells.items()
+              if k not in ("pixel_area_ha", "class_pixels")}
     area = float(cells["pixel_area_ha"])
     ny, nx = arrays["esv"].shape[1:]
 
@@ -181,6 +185,30 @@ def _cell_writer(cells: dict[str, object] | None, cy0: int, cx0: int):  # noqa: 
         return []
 
     return put
+
+
+def _class_writer(cells: dict[str, object] | None, cy0: int, cx0: int, zone: np.ndarray,  # noqa: ANN202
+                  lut: np.ndarray, factor: int):
+    """``compose(years, lc)``: the chunk's class composition per analysis cell of the land cover
+    ``lc`` (years, rows, cols) into the Zarr array ``class_pixels`` of ``cells`` (year, class, y, x),
+    the window clipped to its extent; a no-op where ``cells`` has none. The zone raster is the chunk's
+    own (renumbered zones are still 0 outside every zone)."""
+    if not cells or "class_pixels" not in cells:
+        return lambda years, lc: None
+    import zarr
+
+    from ecodask.kernels.cell_classes import cell_class_counts
+
+    arr = zarr.open_array(cells["class_pixels"], mode="r+")
+    n_classes, ny, nx = arr.shape[1:]
+
+    def compose(years: slice, lc: np.ndarray) -> None:
+        c = cell_class_counts(zone, lc, lut, n_classes, factor)
+        h, w = min(c.shape[2], ny - cy0), min(c.shape[3], nx - cx0)
+        if h > 0 and w > 0:
+            arr[(years, slice(None), slice(cy0, cy0 + h), slice(cx0, cx0 + w))] = c[:, :, :h, :w]
+
+    return compose
 
 
 def _join_cells(parts: list) -> list:
@@ -257,8 +285,10 @@ def land_pass(
     the analysis grid or None; ``targets``: Zarr array paths ``esv`` (year, y, x) and optionally
     ``esv_group`` (year, group, y, x) to write the grids into (same chunks as ``zone``), or None to
     skip writing. ``cells``: Zarr array paths ``esv``, ``esv_pixels``, ``esv_density`` (year, cells_y,
-    cells_x) and optionally ``esv_group`` (year, group, cells_y, cells_x), chunked ``chunk / factor``
-    cells, plus ``pixel_area_ha``: each task writes its analysis cells there, and
+    cells_x), optionally ``esv_group`` (year, group, cells_y, cells_x) and ``class_pixels`` (year,
+    class, cells_y, cells_x: pixels of each class index below the array's class count, see
+    :func:`ecodask.kernels.cell_classes.cell_class_counts`), chunked ``chunk / factor`` cells, plus
+    ``pixel_area_ha``: each task writes its analysis cells there, and
     :attr:`PassResult.coarse` and ``npix`` are None (nothing per year reaches the caller); without,
     they are gathered. ``source``: the Zarr array ``landcover`` comes from; each task then reads its
     chunk's years itself, a block at a time, and Dask holds no land cover for it. Chunks must hold

@@ -29,6 +29,8 @@ from ecodask.io.cleanup import remove_tree
 from ecodask.io.layers import Layers, location
 from ecodask.io.store import (
     ANALYSIS_GROUP,
+    CLASS,
+    CLASS_PIXELS,
     ESV,
     ESV_DENSITY,
     ESV_GI_Z,
@@ -39,6 +41,7 @@ from ecodask.io.store import (
     LANDCOVER,
     ZONE,
 )
+from ecodask.kernels.cell_classes import count_dtype
 
 STAGING = "_staging_"
 #: A run's store: a folder (arrays staged, then renamed) or a remote run's layers (written in place).
@@ -88,8 +91,10 @@ def _write_coord(root: zarr.Group, name: str, dim: str, values: np.ndarray) -> N
     arr[:] = values
 
 
-#: Arrays of a run with group grids, removed by a later run without them.
-GROUP_ARRAYS = (ESV_GROUP, GROUP)
+#: Arrays of a run with group grids (pixel and analysis grid), removed by a later run without them.
+GROUP_ARRAYS = (ESV_GROUP, GROUP, f"{ANALYSIS_GROUP}/{ESV_GROUP}", f"{ANALYSIS_GROUP}/{GROUP}")
+#: Arrays of a run with the cells' class composition, removed by a later run without it.
+CLASS_ARRAYS = (f"{ANALYSIS_GROUP}/{CLASS_PIXELS}", f"{ANALYSIS_GROUP}/{CLASS}")
 
 
 def commit(store: Store, staged: dict[str, str | Path]) -> None:
@@ -106,14 +111,13 @@ def commit(store: Store, staged: dict[str, str | Path]) -> None:
         path.rename(final)
 
 
-def remove_group_grids(store: Store) -> None:
-    """Remove an earlier run's group grids (pixel and analysis grid), for a run without them (a
-    layer is new: it has none)."""
+def remove_arrays(store: Store, names: tuple[str, ...]) -> None:
+    """Remove an earlier run's optional arrays ``names`` (paths in the store, e.g.
+    :data:`GROUP_ARRAYS`), for a run without them (a layer is new: it has none)."""
     if isinstance(store, Layers):
         return
-    for name in GROUP_ARRAYS:
+    for name in names:
         shutil.rmtree(Path(store) / name, ignore_errors=True)
-        shutil.rmtree(Path(store) / ANALYSIS_GROUP / name, ignore_errors=True)
 
 
 def staged_path(store: Store, name: str) -> str | Path:
@@ -144,13 +148,16 @@ def discard(store: Store, names: list[str]) -> None:
 
 
 def stage_analysis_esv_arrays(store: Store, ana: xr.Dataset, years: np.ndarray, cell_chunk: int,
-                              groups: list[str] | None) -> dict[str, str | Path]:
+                              groups: list[str] | None, classes: list[str] | None = None,
+                              factor: int = 1) -> dict[str, str | Path]:
     """Create empty analysis-grid arrays under staging names in the store's analysis group, for the
     land pass's tasks to fill chunk by chunk (chunks of ``cell_chunk``² cells, one year, so a task
     writes only its own): ``esv`` (year, y, x) CNY/yr per cell and NaN without a valued pixel,
     ``esv_pixels`` int32 valued pixels per cell, ``esv_density`` CNY/ha/yr over the valued pixels
-    and, with ``groups``, ``esv_group`` (year, group, y, x) CNY/yr; and the coordinates ``year``
-    (and ``group``). Return the Zarr array paths by final name (``analysis/<name>``), for
+    and, with ``groups``, ``esv_group`` (year, group, y, x) CNY/yr; with ``classes`` (the scheme's
+    class names), ``class_pixels`` (year, class, y, x) pixels of each class per cell of ``factor``²
+    pixels (uint16, or uint32 above 255²); and the coordinates ``year`` (and ``group``,
+    ``class``). Return the Zarr array paths by final name (``analysis/<name>``), for
     :func:`commit` or :func:`discard`."""
     ny, nx = ana.sizes["y"], ana.sizes["x"]
     years = np.asarray(years, np.int32)
@@ -161,24 +168,35 @@ def stage_analysis_esv_arrays(store: Store, ana: xr.Dataset, years: np.ndarray, 
         ESV_PIXELS: ("int32", {"long_name": "valued pixels per analysis cell", "units": "1"}),
         ESV_DENSITY: ("float64", {"long_name": "ESV density over valued pixels", "units": "CNY/ha/yr"}),
     }
+    layered = {}  # array -> (its layer dimension, the layer names, chunk along it)
     if groups:
         specs[ESV_GROUP] = ("float64", {"long_name": "ESV per analysis cell by service group",
                                         "units": "CNY/yr"})
-    _clear_staged(store, [f"{ANALYSIS_GROUP}/{k}" for k in [*specs, "year", GROUP]])
+        layered[ESV_GROUP] = (GROUP, groups, 1)
+    if classes:
+        specs[CLASS_PIXELS] = (count_dtype(factor).name, {"long_name": "pixels of each land-use class per "
+                                                           "analysis cell (inside the zones)", "units": "1"})
+        # one chunk holds a cell chunk's whole composition: a task writes it at once
+        layered[CLASS_PIXELS] = (CLASS, classes, len(classes))
+    coords = [dim for dim, _, _ in layered.values()]
+    _clear_staged(store, [f"{ANALYSIS_GROUP}/{k}" for k in [*specs, "year", GROUP, CLASS]])
     where, prefix = _where(store)
     root = zarr.open_group(location(where, ANALYSIS_GROUP), mode="r+" if prefix else "a")
     staged = {f"{ANALYSIS_GROUP}/{k}": staged_path(store, f"{ANALYSIS_GROUP}/{k}")
-              for k in [*specs, "year", *([GROUP] if groups else [])]}
+              for k in [*specs, "year", *coords]}
     _write_coord(root, prefix + "year", "year", years)
-    if groups:
-        _write_coord(root, prefix + GROUP, GROUP, np.asarray(groups, dtype=str))
+    for dim, names, _ in layered.values():
+        _write_coord(root, prefix + dim, dim, np.asarray(names, dtype=str))
     for name, (dtype, at) in specs.items():
-        grouped = name == ESV_GROUP
-        shape = (len(years), len(groups), ny, nx) if grouped else (len(years), ny, nx)
-        chunks = (1, 1, cell_chunk, cell_chunk) if grouped else (1, cell_chunk, cell_chunk)
-        dims = ["year", GROUP, "y", "x"] if grouped else ["year", "y", "x"]
+        if name in layered:
+            dim, names, along = layered[name]
+            shape, chunks = (len(years), len(names), ny, nx), (1, along, cell_chunk, cell_chunk)
+            dims = ["year", dim, "y", "x"]
+        else:
+            shape, chunks, dims = (len(years), ny, nx), (1, cell_chunk, cell_chunk), ["year", "y", "x"]
+        integer = np.dtype(dtype).kind in "iu"
         root.create_array(prefix + name, shape=shape, chunks=chunks, dtype=dtype,
-                          fill_value=0 if dtype == "int32" else np.nan, dimension_names=dims,
+                          fill_value=0 if integer else np.nan, dimension_names=dims,
                           attributes={**at, **attrs}, compressors=zarr.codecs.ZstdCodec(level=1))
     return staged
 
@@ -186,8 +204,9 @@ def stage_analysis_esv_arrays(store: Store, ana: xr.Dataset, years: np.ndarray, 
 def cell_targets(staged: dict[str, str | Path], pixel_area_ha: float) -> dict[str, str | Path | float]:
     """The land pass's ``cells`` argument from :func:`stage_analysis_esv_arrays`' staged arrays: the
     data arrays by short name (not the coordinates) and ``pixel_area_ha`` (ha)."""
+    data = (ESV, ESV_PIXELS, ESV_DENSITY, ESV_GROUP, CLASS_PIXELS)
     out: dict[str, str | Path | float] = {Path(name).name: path for name, path in staged.items()
-                                    if Path(name).name in (ESV, ESV_PIXELS, ESV_DENSITY, ESV_GROUP)}
+                                          if Path(name).name in data}
     return out | {"pixel_area_ha": float(pixel_area_ha)}
 
 

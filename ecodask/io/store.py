@@ -53,6 +53,7 @@ LANDCOVER, ZONE = "landcover", "zone"
 ESV, ESV_GROUP, GROUP = "esv", "esv_group", "group"
 ESV_PIXELS, ESV_DENSITY = "esv_pixels", "esv_density"
 ESV_GI_Z, ESV_HOTSPOT = "esv_gi_z", "esv_hotspot"
+CLASS_PIXELS, CLASS = "class_pixels", "class"
 
 
 @dataclass(frozen=True)

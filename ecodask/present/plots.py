@@ -233,9 +233,10 @@ def scale_chart(rows: pd.DataFrame, path: str | Path,
 
 
 def tradeoff_heatmap(rows: pd.DataFrame, path: str | Path,
-                     title: str = "Trade-offs and synergies between services") -> Path:
+                     title: str = "Trade-offs and synergies between services", across: str = "zones") -> Path:
     """A service x service heat map of Spearman's rho (diverging, -1 to 1) from the rows of
-    ``service_tradeoffs`` for one year; a dot marks the pairs significant at p < 0.05."""
+    ``service_tradeoffs`` (or ``service_tradeoffs_cells``: ``across="analysis cells"``) for one year;
+    a dot marks the pairs significant at p < 0.05."""
     names = list(dict.fromkeys([*rows["service_a"], *rows["service_b"]]))
     pos = {n: i for i, n in enumerate(names)}
     m = np.full((len(names), len(names)), np.nan)
@@ -254,7 +255,7 @@ def tradeoff_heatmap(rows: pd.DataFrame, path: str | Path,
     ax.set_yticks(range(len(names)), labels, fontsize=7)
     ii, jj = np.nonzero(sig)
     ax.scatter(jj, ii, s=10, color="black")
-    fig.colorbar(im, ax=ax, label="Spearman's rho (across the zones)")
+    fig.colorbar(im, ax=ax, label=f"Spearman's rho (across the {across})")
     ax.set_title(f"{title}\n(dots: p < 0.05; blue synergy, red trade-off)", fontsize=9)
     return save(fig, Path(path))
 

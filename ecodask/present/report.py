@@ -306,19 +306,24 @@ def _intensity(output: Path) -> list[str]:
             _frame(cats[cols])]
 
 
-def _tradeoffs(output: Path) -> list[str]:
+def _tradeoffs(output: Path, name: str = "service_tradeoffs", across: str = "zones") -> list[str]:
     """The last year's significant trade-offs and synergies between services across the zones
-    (tables/service_tradeoffs)."""
-    t = summaries.read_output_table(output, "service_tradeoffs")
+    (tables/service_tradeoffs) or the analysis cells (``name="service_tradeoffs_cells"``,
+    ``across="cells"``)."""
+    t = summaries.read_output_table(output, name)
     if t is None or not len(t):
         return []
     last = t[(t["year"] == t["year"].max()) & (t["relation"] != "none")]
-    head = (f"<h3>Trade-offs and synergies between services across the zones, {int(t['year'].max())}</h3>"
-            "<p>Spearman's rho of the zones' ESV densities, p &lt; 0.05; every year and pair: "
-            "tables/service_tradeoffs.</p>")
+    where = "analysis cells" if across == "cells" else across
+    head = (f"<h3>Trade-offs and synergies between services across the {where}, {int(t['year'].max())}</h3>"
+            f"<p>Spearman's rho of the {where}' ESV densities, p &lt; 0.05; every year and pair: "
+            f"tables/{name}.</p>")
+    if across == "cells":
+        head += ("<p>Neighbouring cells share their land cover, so these p-values overstate "
+                 "significance; the zones' test is the one to read for it.</p>")
     if not len(last):
         return [head, "<p>No pair of services is significantly correlated that year.</p>"]
-    return [head, _frame(last.sort_values("rho")[["service_a", "service_b", "rho", "p_value", "zones",
+    return [head, _frame(last.sort_values("rho")[["service_a", "service_b", "rho", "p_value", across,
                                                    "relation"]])]
 
 
@@ -486,6 +491,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
         parts += ["<h3>Total ESV per county, 10^8 CNY/yr</h3>", _frame(pd.DataFrame(rows))]
     parts += _intensity(output)
     parts += _tradeoffs(output)
+    parts += _tradeoffs(output, "service_tradeoffs_cells", "cells")
     parts += _per_capita(output)
     parts += _uncertainty(output)
     parts += _scenarios(output)

@@ -282,12 +282,14 @@ def scenario_chart(esv: Path | BinaryIO, table: Path | BinaryIO, region_id: str,
 
 
 @frees_figures
-def tradeoff_chart(table: Path | BinaryIO, path: Path, title: str) -> Path:
-    """``service_tradeoffs.png`` from the table ``service_tradeoffs`` (parquet): its last year."""
+def tradeoff_chart(table: Path | BinaryIO, path: Path, title: str, across: str = "zones") -> Path:
+    """``service_tradeoffs.png`` from the table ``service_tradeoffs`` (parquet), or
+    ``service_tradeoffs_cells.png`` from ``service_tradeoffs_cells`` (``across="analysis cells"``):
+    its last year."""
     import pandas as pd
 
     from ecodask.present import plots
 
     use_agg()
     t = pd.read_parquet(table)
-    return plots.tradeoff_heatmap(t[t["year"] == t["year"].max()], path, title=title)
+    return plots.tradeoff_heatmap(t[t["year"] == t["year"].max()], path, title=title, across=across)

@@ -276,6 +276,8 @@ class EsvConfig(_Strict):
     adjustment: service group -> driver name: a spatial multiplier for the group's values, the
         driver divided by its mean over the zones' pixels (off unless given).
     group_grids: also write ``esv_group(year, group, y, x)`` beside the total.
+    cell_tradeoffs: also write each analysis cell's class composition (``analysis/class_pixels``) and
+        the trade-offs between services across the cells (``tables/service_tradeoffs_cells``).
     uncertainty: the Monte Carlo of ESV per zone (:class:`UncertaintyConfig`).
     """
 
@@ -283,6 +285,8 @@ class EsvConfig(_Strict):
     standard_equivalent: Annotated[float, Field(gt=0)] | Literal["from_county_stats"] | None = None
     adjustment: dict[Literal["provisioning", "regulating", "supporting", "cultural"], str] = {}
     group_grids: bool = False
+    # left out of dumps when off: earlier runs' stage keys stay as they were
+    cell_tradeoffs: bool = Field(False, exclude_if=lambda v: not v)
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig,
                                            exclude_if=lambda v: v == UncertaintyConfig())
 

@@ -13,6 +13,7 @@ analysis grid and the written tables, never from the 30 m arrays:
 - ``scenarios.png``: the region's observed ESV and its projection under each land-use scenario
   (with ``landcover.scenarios``);
 - ``service_tradeoffs.png``: Spearman's rho between services across the zones, the last year.
+- ``service_tradeoffs_cells.png``: the same across the analysis cells (``esv.cell_tradeoffs``).
 
 The driver and compensation stages draw their own charts beside these (q bars, interaction heat
 map, compensation choropleths). Every map has a north arrow, a scale bar, its CRS and the county
@@ -131,6 +132,10 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         title = f"Trade-offs and synergies between services across the zones, {name}, {max(years)}"
         draws.append(drawn(store_maps.tradeoff_chart, table=table("service_tradeoffs"),
                            path="service_tradeoffs.png", title=title))
+    if folder.table_path("service_tradeoffs_cells").is_file():
+        title = f"Trade-offs and synergies between services across the analysis cells, {name}, {max(years)}"
+        draws.append(drawn(store_maps.tradeoff_chart, table=table("service_tradeoffs_cells"),
+                           path="service_tradeoffs_cells.png", title=title, across="analysis cells"))
     if folder.table_path("scenario_esv").is_file():
         draws.append(drawn(store_maps.scenario_chart, esv=table("esv_by_service"),
                            table=table("scenario_esv"), region_id=region, path="scenarios.png",

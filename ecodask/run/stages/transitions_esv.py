@@ -146,8 +146,9 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         mult = adjustment_multiplier(cfg.esv.adjustment, drivers, pix[ZONE].data, factor, groups)
     out_groups = groups if cfg.esv.group_grids else None
     staged = grids.stage_esv_arrays(store, pix, out_groups)
+    classes = model.index.names if cfg.esv.cell_tradeoffs else None
     cells = grids.stage_analysis_esv_arrays(store, ana, pix["year"].values, pix[ZONE].chunks[0][0] // factor,
-                                            out_groups)
+                                            out_groups, classes, factor)
     try:
         res = land_pass(pix[ZONE].data, pix[LANDCOVER].data, lut=model.index.lut, pairs=model.pairs,
                         n_zones=len(zones), values=model.pixel_values(), factor=factor, multiplier=mult,
@@ -160,6 +161,8 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         per_capita = _per_capita(cfg, pix, ana, zones, years, tables["esv_by_service"])
         if per_capita is not None:
             tables["esv_per_capita"] = per_capita
+        if classes:
+            tables["service_tradeoffs_cells"] = _cell_tradeoffs(model, cells, years, mult)
         if "pixels" in zones:  # stores of earlier versions did not count them
             order = zones.sort_values("zone")
             tables["coverage"] = landuse.coverage_table(pixels.sum(axis=2), order["pixels"].to_numpy(), years,
@@ -170,8 +173,21 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         raise
     grids.commit(store, staged | cells)
     if not cfg.esv.group_grids:
-        grids.remove_group_grids(store)
+        grids.remove_arrays(store, grids.GROUP_ARRAYS)
+    if not cfg.esv.cell_tradeoffs:
+        grids.remove_arrays(store, grids.CLASS_ARRAYS)
     return paths
+
+
+def _cell_tradeoffs(model: EsvModel, cells: dict[str, str | Path], years: list[int], mult):  # noqa: ANN001, ANN202
+    """``service_tradeoffs_cells`` from the staged ``analysis/class_pixels``, one task a year."""
+    from ecodask.chunked.cell_tradeoffs import tradeoffs_across_cells
+    from ecodask.io.store import ANALYSIS_GROUP, CLASS_PIXELS
+    from ecodask.science.esv import service_groups
+
+    _, g_of, _ = service_groups(model.table)
+    return tradeoffs_across_cells(cells[f"{ANALYSIS_GROUP}/{CLASS_PIXELS}"], years, model.vc, g_of,
+                                  model.table.service_names, mult)
 
 
 def _per_capita(cfg: RunConfig, pix, ana, zones, years: list[int], esv_table):  # noqa: ANN001, ANN202

@@ -64,6 +64,12 @@
                                                           the Monte Carlo of ESV per zone, service
                                                           and year against numpy on the same draws
                                                           (see benchmarks/uncertainty.py)
+    python -m benchmarks.run --suite cell_tradeoffs [--cells 10485760] [--repeats 3]
+                                                          the class composition in the land pass on
+                                                          real texture, and one year's correlation
+                                                          of services across the national grid's
+                                                          cells against scipy
+                                                          (see benchmarks/cell_tradeoffs.py)
     python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
                                                           the land pass and its tables for thousands
                                                           of zones against a bare bincount
@@ -136,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--suite", default="hubei30m",
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
-                              "figures_workers", "remote_inputs", "remote_run", "uncertainty"])
+                              "figures_workers", "remote_inputs", "remote_run", "uncertainty",
+                              "cell_tradeoffs"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -192,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.uncertainty import main as uncertainty
 
         uncertainty(rest)
+    elif ns.suite == "cell_tradeoffs":
+        from benchmarks.cell_tradeoffs import main as cell_tradeoffs
+
+        cell_tradeoffs(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

@@ -140,6 +140,28 @@ def test_cell_class_counts_by_hand() -> None:
     assert cell_class_counts(zone, codes, lut, 2, 300).dtype == np.uint32  # 300² > 65,535
 
 
+def test_the_fused_loop_counts_the_same_composition_run_by_run() -> None:
+    from ecodask.kernels.cell_classes import cell_class_counts
+    from ecodask.kernels.transitions_esv import transitions_esv
+
+    rng = np.random.default_rng(5)
+    # runs of random length, codes 0 (no data), 1-3 and 7 (unknown); zones 0-2; a partial last cell
+    lc = np.repeat(rng.choice([0, 1, 2, 3, 7], (3, 37, 12)), rng.integers(4, 8, 12), axis=2)[:, :, :45]
+    lc = np.ascontiguousarray(lc.astype(np.uint8))
+    zone = np.ascontiguousarray(rng.integers(0, 3, (37, 1)).repeat(45, axis=1).astype(np.uint8))
+    lut = np.full(256, 4, np.uint8)  # classes 0-2, no data 3, unknown 4
+    lut[[1, 2, 3]] = [0, 1, 2]
+    lut[0] = 3
+    values = np.full((3, 256), np.nan)
+    values[:, 1:4] = [10.0, 20.0, 30.0]
+    comp = np.zeros((3, 5, 6, 5), np.int32)
+    transitions_esv(zone, lc, lut, np.array([[0, 1], [1, 2]]), 2, values, 8, comp)
+    np.testing.assert_array_equal(np.moveaxis(comp[..., :3], 3, 1), cell_class_counts(zone, lc, lut, 3, 8))
+    assert comp[..., :3].sum() > 0 and comp[..., 4].sum() > 0  # unknown codes land in their own index
+    with pytest.raises(ValueError, match="composition must be int32"):
+        transitions_esv(zone, lc, lut, np.array([[0, 1]]), 2, values, 8, np.zeros((3, 5, 6, 4), np.int32))
+
+
 def test_cell_densities_and_the_adjustment_by_hand() -> None:
     from ecodask.science.tradeoffs import cell_densities
 

@@ -22,6 +22,7 @@ import dask.array as da
 import numpy as np
 
 from ecodask.chunked.blockwise import tree_sum
+from ecodask.kernels.cell_classes import cell_class_counts
 from ecodask.kernels.esv_grid import esv_grid, esv_grid_adjusted
 from ecodask.kernels.transitions import transition_counts
 from ecodask.kernels.transitions_esv import transitions_esv
@@ -72,15 +73,18 @@ def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, 
     read = _year_reader(source, blocks, y0, x0, zone.shape)
     write = _grid_writer(targets, y0, x0, zone.shape, groups_out)
     put = _cell_writer(cells, y0 // factor, x0 // factor)
-    compose = _class_writer(cells, y0 // factor, x0 // factor, zone, lut, factor)
+    n_classes, compose = _class_writer(cells, y0 // factor, x0 // factor)
     per_block = max(1, held_up_to // zone.size)  # land-cover years a task holds at once (uint8)
     if (mult is None and not groups_out and n_years * zone.size * 4 <= fused_up_to
             and n_years <= per_block):
         # the common case: one fused loop, every year's total grid at once
         lc = read(range(n_years), np.empty((n_years, *zone.shape), np.uint8))
-        compose(slice(None), lc)
+        cy, cx = -(-zone.shape[0] // factor), -(-zone.shape[1] // factor)
+        comp = None if compose is None else np.zeros((n_years, cy, cx, int(lut.max()) + 1), np.int32)
         counts, unknown, grid, coarse, npix = transitions_esv(zone, lc, lut, pairs, n_zones,
-                                                              values.sum(axis=1), factor)
+                                                              values.sum(axis=1), factor, comp)
+        if compose is not None:  # counted run by run in the fused loop
+            compose(slice(None), np.moveaxis(comp[..., :n_classes], 3, 1))
         write(slice(None), grid[:, None])
         del grid
         return ids, counts, unknown, None, put(slice(None), coarse[:, None], npix)
@@ -113,7 +117,8 @@ def _chunk(zone, blocks, mult, y0, x0, *, source, n_years, lut, pairs, n_zones, 
         unknown[new] = u[[at[t] for t in new]]
         for t in new:
             lc = held[at[t] : at[t] + 1]
-            compose(slice(t, t + 1), lc)
+            if compose is not None:
+                compose(slice(t, t + 1), cell_class_counts(zone, lc, lut, n_classes, factor))
             if mult is None:
                 g, coarse, npix = esv_grid(zone, lc, layers[t : t + 1], factor)
             else:
@@ -187,28 +192,25 @@ def _cell_writer(cells: dict[str, object] | None, cy0: int, cx0: int):  # noqa: 
     return put
 
 
-def _class_writer(cells: dict[str, object] | None, cy0: int, cx0: int, zone: np.ndarray,  # noqa: ANN202
-                  lut: np.ndarray, factor: int):
-    """``compose(years, lc)``: the chunk's class composition per analysis cell of the land cover
-    ``lc`` (years, rows, cols) into the Zarr array ``class_pixels`` of ``cells`` (year, class, y, x),
-    the window clipped to its extent; a no-op where ``cells`` has none. The zone raster is the chunk's
-    own (renumbered zones are still 0 outside every zone)."""
+def _class_writer(cells: dict[str, object] | None, cy0: int, cx0: int):  # noqa: ANN202
+    """``(n_classes, compose)``: ``compose(years, counts)`` writes a chunk's class composition per
+    analysis cell (years, n_classes, cells_y, cells_x) into the Zarr array ``class_pixels`` of
+    ``cells`` (year, class, y, x), the window clipped to its extent; ``(0, None)`` where ``cells`` has
+    no such array."""
     if not cells or "class_pixels" not in cells:
-        return lambda years, lc: None
+        return 0, None
     import zarr
-
-    from ecodask.kernels.cell_classes import cell_class_counts
 
     arr = zarr.open_array(cells["class_pixels"], mode="r+")
     n_classes, ny, nx = arr.shape[1:]
 
-    def compose(years: slice, lc: np.ndarray) -> None:
-        c = cell_class_counts(zone, lc, lut, n_classes, factor)
-        h, w = min(c.shape[2], ny - cy0), min(c.shape[3], nx - cx0)
+    def compose(years: slice, counts: np.ndarray) -> None:
+        h, w = min(counts.shape[2], ny - cy0), min(counts.shape[3], nx - cx0)
         if h > 0 and w > 0:
-            arr[(years, slice(None), slice(cy0, cy0 + h), slice(cx0, cx0 + w))] = c[:, :, :h, :w]
+            arr[(years, slice(None), slice(cy0, cy0 + h), slice(cx0, cx0 + w))] = (
+                counts[:, :, :h, :w].astype(arr.dtype))
 
-    return compose
+    return n_classes, compose
 
 
 def _join_cells(parts: list) -> list:

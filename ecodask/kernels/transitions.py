@@ -18,11 +18,12 @@ from ecodask.kernels.checks import zone_and_classes
 
 @njit(nogil=True, cache=True, boundscheck=False)
 def _count_runs(zone, classes, lut, pairs, n_zones, k, with_esv, grid_lut, sum_lut, valid_lut, factor,
-                grid, coarse, npix):  # pragma: no cover - numba
+                grid, coarse, npix, comp):  # pragma: no cover - numba
     """The one loop behind both public kernels. A run: pixels along a row with the same zone and
     the same code in every layer (with ``with_esv``, also within one analysis cell); its length is
     added to every pair's histogram and, with ``with_esv``, its value filled into ``grid`` and
-    added to the cell's sum."""
+    added to the cell's sum, and where ``comp`` (layers, cells_y, cells_x, K) is not empty, to the
+    cell's pixels of its class index (inside a zone)."""
     n_layers, rows, cols = classes.shape
     n_pairs = pairs.shape[0]
     kk = k * k
@@ -32,6 +33,7 @@ def _count_runs(zone, classes, lut, pairs, n_zones, k, with_esv, grid_lut, sum_l
     second = pairs[:, 1].copy()
     cur = np.empty(n_layers, dtype=np.uint8)
     nan = np.float32(np.nan)
+    with_comp = with_esv and comp.shape[0] > 0
     bad = 0
     for i in range(rows):
         zrow = zone[i]
@@ -68,6 +70,8 @@ def _count_runs(zone, classes, lut, pairs, n_zones, k, with_esv, grid_lut, sum_l
                             g[jj] = v
                         coarse[t, ci, cb] += sum_lut[t, c] * run
                         npix[t, ci, cb] += run
+                    if with_comp and z != 0:
+                        comp[t, ci, cb, lut[c]] += run
             if z == 0:
                 continue
             if z > n_zones:
@@ -122,7 +126,8 @@ def transition_counts(
         raise ValueError(f"pairs {pairs.tolist()} index layers outside 0..{classes.shape[0] - 1}")
     no_f4, no_f8, no_i4 = np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1)), np.zeros((1, 1, 1), np.int32)
     counts, bad = _count_runs(zone, classes, lut, pairs, int(n_zones), int(lut.max()) + 1, False,
-                              no_f4[0], no_f8[0], no_i4[0], 1, no_f4, no_f8, no_i4)
+                              no_f4[0], no_f8[0], no_i4[0], 1, no_f4, no_f8, no_i4,
+                              np.zeros((0, 1, 1, 1), np.int32))
     return counts, unknown_codes(counts, bad, zone, classes, lut, pairs, n_zones)
 
 

@@ -24,6 +24,7 @@ def transitions_esv(
     n_zones: int,
     values: np.ndarray,
     factor: int,
+    composition: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Transfer histograms, unknown codes, total ESV grid, its analysis-cell sums and pixel counts.
 
@@ -33,6 +34,11 @@ def transitions_esv(
     Returns ``counts`` int64 (P, n_zones, K, K), ``unknown`` int64 (layers, 256), ``grid`` float32
     (layers, rows, cols) CNY/yr per pixel (NaN outside zones and where the value is NaN), ``coarse``
     float64 (layers, cells_y, cells_x) CNY/yr per cell and ``npix`` int32 valued pixels per cell.
+
+    ``composition``: optional int32 (layers, cells_y, cells_x, K) to which the pixels of each class
+    index per analysis cell (inside the zones) are added, run by run: the cells' class composition
+    at almost no cost (a standalone pass, :func:`ecodask.kernels.cell_classes.cell_class_counts`,
+    costs a third of this kernel on real texture; BENCHMARKS.md).
     """
     classes = zone_and_classes(zone, classes)
     n_layers, rows, cols = classes.shape
@@ -51,7 +57,12 @@ def transitions_esv(
     grid = np.empty((n_layers, rows, cols), np.float32)
     coarse = np.zeros((n_layers, cy, cx), np.float64)
     npix = np.zeros((n_layers, cy, cx), np.int32)
+    if composition is None:
+        composition = np.zeros((0, 1, 1, 1), np.int32)
+    elif composition.shape != (n_layers, cy, cx, k) or composition.dtype != np.int32:
+        raise ValueError(f"composition must be int32 {(n_layers, cy, cx, k)}, not {composition.dtype} "
+                         f"{composition.shape}")
     counts, bad = _count_runs(zone, classes, lut, pairs, int(n_zones), k, True, values.astype(np.float32),
                               np.where(finite, values, 0.0), finite.astype(np.int32), int(factor),
-                              grid, coarse, npix)
+                              grid, coarse, npix, composition)
     return counts, unknown_codes(counts, bad, zone, classes, lut, pairs, n_zones), grid, coarse, npix

@@ -4,8 +4,9 @@
 Writes ``esv`` (year, y, x), CNY/yr per pixel, and the analysis-grid ESV into the store (both from
 the pass's tasks, one per chunk for every year; nothing per year passes through this process), and the
 tables class_area, esv_by_service, esv_change, transitions, dynamic_degree, sensitivity,
-service_tradeoffs and projection (and, where configured, the intensity analysis's and the ESV
-uncertainty's). Unknown class codes raise :class:`InputError` and leave the store and the tables as
+service_tradeoffs and projection (and, where configured, the intensity analysis's, the ESV
+uncertainty's, and with ``esv.cell_tradeoffs`` the cells' class composition ``analysis/class_pixels``
+and service_tradeoffs_cells). Unknown class codes raise :class:`InputError` and leave the store and the tables as
 they were.
 """
 

@@ -5,9 +5,9 @@ Writes ``esv`` (year, y, x), CNY/yr per pixel, and the analysis-grid ESV into th
 the pass's tasks, one per chunk for every year; nothing per year passes through this process), and the
 tables class_area, esv_by_service, esv_change, transitions, dynamic_degree, sensitivity,
 service_tradeoffs and projection (and, where configured, the intensity analysis's, the ESV
-uncertainty's, and with ``esv.cell_tradeoffs`` the cells' class composition ``analysis/class_pixels``
-and service_tradeoffs_cells). Unknown class codes raise :class:`InputError` and leave the store and the tables as
-they were.
+uncertainty's, and with ``esv.cell_tradeoffs`` the cells' class composition
+``analysis/class_pixels`` and service_tradeoffs_cells). Unknown class codes raise
+:class:`InputError` and leave the store and the tables as they were.
 """
 
 from __future__ import annotations

@@ -24,6 +24,11 @@ from ecodask.science.grid import CHINA_ALBERS
 
 from helpers import deadline, stop_group, wait_until
 
+# gcsfs asks a Google Cloud Storage bucket for its type over gRPC first (zonal, hierarchical); the
+# local server of the tests (gcs_server.py) speaks HTTP only, so each ask would wait out a minute.
+# Read by gcsfs when it is imported: set before, here and for every process the tests start.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
 # Property tests explore new examples on every local run; in CI they replay the same ones, so that a
 # submission's result does not depend on the draw (a case found locally becomes a test of its own).
 settings.register_profile("ci", derandomize=True)

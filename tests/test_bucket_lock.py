@@ -1,5 +1,6 @@
-"""The lock of a remote output in its bucket (ecodask.io.bucket_lock), on a local S3 server and a local
-Azure Blob Storage server (Azurite): one holder at a time by conditional PUTs, a dead holder's lock
+"""The lock of a remote output in its bucket (ecodask.io.bucket_lock), on a local S3 server, a local
+Azure Blob Storage server (Azurite) and a local Google Cloud Storage server (fake-gcs-server): one
+holder at a time by conditional PUTs, a dead holder's lock
 taken over after its lease, a holder whose lock was taken over stopped before it writes, re-entry by
 the same process."""
 
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 from azurite_server import served_container
+from gcs_server import served_gcs_bucket
 
 from ecodask.io import bucket_lock, objstore
 from ecodask.io.lock import OutputLockedError
@@ -23,18 +25,20 @@ pytestmark = pytest.mark.slow  # the moto S3 server, Azurite
 BUCKET = "ecodask-lock-test"
 
 
-@pytest.fixture(scope="module", params=["s3", "az"])
+@pytest.fixture(scope="module", params=["s3", "az", "gs"])
 def scheme(request):
-    """Each test on S3 (moto) and on Azure Blob Storage (Azurite): the URL scheme, the server up."""
-    served = (served_bucket(BUCKET, "AKIALOCKTEST", "lock-test-secret") if request.param == "s3"
-              else served_container(BUCKET))
+    """Each test on S3 (moto), on Azure Blob Storage (Azurite) and on Google Cloud Storage
+    (fake-gcs-server): the URL scheme, the server up."""
+    served = {"s3": lambda: served_bucket(BUCKET, "AKIALOCKTEST", "lock-test-secret"),
+              "az": lambda: served_container(BUCKET),
+              "gs": lambda: served_gcs_bucket(BUCKET)}[request.param]()
     with served:
         yield request.param
 
 
 @pytest.fixture
 def s3(scheme):
-    """The bucket's filesystem (s3fs or adlfs)."""
+    """The bucket's filesystem (s3fs, adlfs or gcsfs)."""
     fs, _ = objstore.filesystem(f"{scheme}://{BUCKET}")
     return fs
 

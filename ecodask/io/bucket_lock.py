@@ -13,9 +13,11 @@ renewal is refused has lost its lock (it stalled past its lease and another run 
 conditional on its ETag. A process that holds the lock may take it again (the command line, then
 its flow): it is released when the outermost holder lets go.
 
-S3 and the servers that follow its conditional writes (MinIO, moto, Ceph, R2), and Azure Blob
-Storage (``az://``: the same conditions as the blob service's ``If-None-Match`` / ``If-Match``
-headers, through adlfs's own client and credentials).
+S3 and the servers that follow its conditional writes (MinIO, moto, Ceph, R2), Azure Blob Storage
+(``az://``: the same conditions as the blob service's ``If-None-Match`` / ``If-Match`` headers,
+through adlfs's own client and credentials) and Google Cloud Storage (``gs://``: its JSON API's
+``ifGenerationMatch``, 0 for "no object yet", else the generation last written, which stands for the
+ETag here; through gcsfs's own client and credentials).
 """
 
 from __future__ import annotations
@@ -56,10 +58,25 @@ def _refused(exc: BaseException) -> bool:
                 return True
         if getattr(exc, "error_code", None) in ("BlobAlreadyExists", "ConditionNotMet"):  # Azure
             return True
+        if getattr(exc, "code", None) == 412:  # Google Cloud Storage (gcsfs's HttpError)
+            return True
         if isinstance(exc, FileExistsError) or "pre-condition" in str(exc):
             return True
         exc = exc.__cause__
     return False
+
+
+async def _gcs_upload(fs: Any, bucket: str, key: str, body: bytes, generation: str) -> dict[str, Any]:
+    """One multipart upload to Google Cloud Storage's JSON API, on condition that the object's
+    generation is ``generation`` (``"0"``: that there is none); its answer (the object's resource)."""
+    from urllib.parse import quote
+
+    meta = json.dumps({"name": key, "contentType": "application/json"})
+    data = (f"--==lock==\nContent-Type: application/json; charset=UTF-8\n\n{meta}\n--==lock==\n"
+            "Content-Type: application/json\n\n").encode() + body + b"\n--==lock==--"
+    return await fs._call("POST", f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+                          uploadType="multipart", ifGenerationMatch=generation, data=data, json_out=True,
+                          headers={"Content-Type": 'multipart/related; boundary="==lock=="'})
 
 
 def _azure_blob(fs: Any, bucket: str, key: str) -> Any:
@@ -69,10 +86,18 @@ def _azure_blob(fs: Any, bucket: str, key: str) -> Any:
 
 def conditional_put(url: str, body: bytes, if_none_match: bool = False, if_match: str | None = None) -> str:
     """PUT ``body`` at ``url`` only if no object is there (``if_none_match``) or only if the object's
-    ETag is ``if_match``; returns the new ETag. A refused condition raises the client's error
-    (:func:`_refused` tells it)."""
+    version (:func:`ecodask.io.objstore.version`: the ETag, Google's generation) is ``if_match``;
+    returns the new version. A refused condition raises the client's error (:func:`_refused` tells
+    it)."""
     fs, path = objstore.filesystem(url)
     bucket, _, key = path.partition("/")
+    if objstore.protocol(url) in objstore.GCS_PROTOCOLS:
+        from fsspec.asyn import sync
+
+        generation = "0" if if_none_match else if_match
+        if generation is None:
+            raise ValueError("a lock is written on a condition: if_none_match or if_match")
+        return str(sync(fs.loop, _gcs_upload, fs, bucket, key, body, generation)["generation"])
     if objstore.protocol(url) in objstore.AZURE_PROTOCOLS:
         from azure.core import MatchConditions
         from fsspec.asyn import sync
@@ -89,9 +114,15 @@ def conditional_put(url: str, body: bytes, if_none_match: bool = False, if_match
 
 
 def conditional_delete(url: str, if_match: str) -> None:
-    """DELETE the object at ``url`` only if its ETag is ``if_match``."""
+    """DELETE the object at ``url`` only if its version (the ETag, Google's generation) is
+    ``if_match``."""
     fs, path = objstore.filesystem(url)
     bucket, _, key = path.partition("/")
+    if objstore.protocol(url) in objstore.GCS_PROTOCOLS:
+        from fsspec.asyn import sync
+
+        sync(fs.loop, fs._call, "DELETE", "b/{}/o/{}", bucket, key, ifGenerationMatch=if_match)
+        return
     if objstore.protocol(url) in objstore.AZURE_PROTOCOLS:
         from azure.core import MatchConditions
         from fsspec.asyn import sync
@@ -133,8 +164,9 @@ class _Lease:
         return conditional_put(self.url, body.encode(), if_none_match, if_match)
 
     def holder(self) -> tuple[dict[str, Any], str | None, float]:
-        """What the lock object says of its holder, its ETag and its age in seconds (server's
-        last modification against this clock); ``({}, None, 0)`` when there is none."""
+        """What the lock object says of its holder, its version (:func:`objstore.version`) and its
+        age in seconds (server's last modification against this clock); ``({}, None, 0)`` when there
+        is none."""
         fs, path = objstore.filesystem(self.url)
         try:
             info = fs.info(path)
@@ -148,7 +180,7 @@ class _Lease:
         modified = objstore.last_modified(info)
         age = ((dt.datetime.now(dt.UTC) - modified).total_seconds() if isinstance(modified, dt.datetime)
                else 0.0)
-        return doc if isinstance(doc, dict) else {}, objstore.etag(info), age
+        return doc if isinstance(doc, dict) else {}, objstore.version(info), age
 
     def try_take(self) -> str | None:
         """Take the lock (True) if it is free or a dead holder's; else a description of its holder."""

@@ -14,8 +14,10 @@ Credentials come from the environment only, as the protocol's own library reads 
 botocore's ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
 ``AWS_ENDPOINT_URL`` and ``AWS_DEFAULT_REGION`` (or a profile); for Azure Blob Storage (``az://``,
 ``abfs://``, adlfs), ``AZURE_STORAGE_CONNECTION_STRING`` or ``AZURE_STORAGE_ACCOUNT_NAME`` with a key,
-SAS token or service principal. A URL carrying credentials is refused (:func:`check_url`) and
-nothing here logs or records them.
+SAS token or service principal; for Google Cloud Storage (``gs://``, ``gcs://``, gcsfs), Google's
+application default credentials (``GOOGLE_APPLICATION_CREDENTIALS``, or the machine's service
+account), ``STORAGE_EMULATOR_HOST`` for a local server. A URL carrying credentials is refused
+(:func:`check_url`) and nothing here logs or records them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ LOCAL_PROTOCOLS = ("file", "local")
 _ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE",
         "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY",
-        "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_TENANT_ID")
+        "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_TENANT_ID",
+        "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "FSSPEC_GS_TOKEN", "FSSPEC_GS_PROJECT")
 _FETCHED = ".fetched.json"
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -148,10 +151,12 @@ def check_url(url: str) -> str:
 
 
 #: Protocols a run may write its output to: its lock needs conditional writes (S3's If-None-Match /
-#: If-Match, Azure Blob Storage's the same headers on its blobs).
+#: If-Match, Azure Blob Storage's the same headers on its blobs, Google Cloud Storage's
+#: ``ifGenerationMatch``).
 S3_PROTOCOLS = ("s3", "s3a")
 AZURE_PROTOCOLS = ("az", "abfs")
-OUTPUT_PROTOCOLS = (*S3_PROTOCOLS, *AZURE_PROTOCOLS)
+GCS_PROTOCOLS = ("gs", "gcs")
+OUTPUT_PROTOCOLS = (*S3_PROTOCOLS, *AZURE_PROTOCOLS, *GCS_PROTOCOLS)
 
 
 # adlfs keeps directory listings and does not drop a prefix's listing when it writes under it: a store
@@ -166,21 +171,30 @@ def check_output_url(url: str) -> str:
     url = check_url(url)
     proto = protocol(url) or ""
     if proto not in OUTPUT_PROTOCOLS:
-        raise ValueError(f"a run writes its output to s3:// (AWS S3, MinIO, Ceph, R2) or az:// (Azure Blob "
-                         f"Storage) only: its lock needs their conditional writes, not available here for "
-                         f"{proto}://; inputs may be read from {proto}://")
+        raise ValueError(f"a run writes its output to s3:// (AWS S3, MinIO, Ceph, R2), az:// (Azure Blob "
+                         f"Storage) or gs:// (Google Cloud Storage) only: its lock needs their conditional "
+                         f"writes, not available here for {proto}://; inputs may be read from {proto}://")
     return url
 
 
 def etag(info: dict[str, Any]) -> str | None:
-    """An object's ETag from its listing entry (``ETag`` for S3, ``etag`` for Azure), quotes kept."""
+    """An object's ETag from its listing entry (``ETag`` for S3, ``etag`` for Azure and Google Cloud
+    Storage), quotes kept."""
     value = info.get("ETag") or info.get("etag")
     return None if value is None else str(value)
 
 
+def version(info: dict[str, Any]) -> str | None:
+    """What a conditional write names to replace exactly this object: Google Cloud Storage's
+    ``generation`` (its conditions take generations), else the ETag (:func:`etag`)."""
+    generation = info.get("generation")
+    return str(generation) if generation not in (None, "") else etag(info)
+
+
 def last_modified(info: dict[str, Any]) -> Any:
-    """An object's last modification (the server's clock) from its listing entry."""
-    return info.get("LastModified") or info.get("last_modified")
+    """An object's last modification (the server's clock) from its listing entry: a datetime for
+    S3, Azure and Google Cloud Storage (gcsfs's ``mtime``)."""
+    return info.get("LastModified") or info.get("last_modified") or info.get("mtime")
 
 
 def join(url: str, *parts: str) -> str:
@@ -410,10 +424,15 @@ def _md5(path: Path) -> str:
 
 def content_md5(info: dict[str, Any]) -> str | None:
     """The MD5 (hex) of an object's bytes where its listing gives one: S3's plain ETag, Azure's
-    ``content_md5``; None otherwise (S3 multipart uploads, other protocols)."""
+    ``content_md5``, Google Cloud Storage's ``md5Hash`` (base64); None otherwise (S3 multipart
+    uploads, composite objects, other protocols)."""
     tag = str(etag(info) or "").strip('"')
     if _MD5.match(tag):
         return tag
+    if info.get("md5Hash"):
+        import base64
+
+        return base64.b64decode(info["md5Hash"]).hex()
     digest = (info.get("content_settings") or {}).get("content_md5")
     return bytes(digest).hex() if digest else None
 

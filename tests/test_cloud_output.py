@@ -1,7 +1,8 @@
-"""A run whose inputs and output are in Azure Blob Storage (``az://``), against Azurite the tests start:
-the workers write the store's layers and the run commits by its pointer, as on S3; the tables equal
-a local run's byte for byte and the arrays value for value; a rerun verifies the blobs' ETags from a
-listing and skips every stage."""
+"""A run whose inputs and output are in Azure Blob Storage (``az://``, against Azurite) or Google Cloud
+Storage (``gs://``, against fake-gcs-server), servers the tests start: the workers write the store's
+layers and the run commits by its pointer, as on S3; the tables equal a local run's byte for byte and
+the arrays value for value; a rerun verifies the objects' ETags from a listing and skips every
+stage."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from azurite_server import served_container
+from gcs_server import served_gcs_bucket
 
 from ecodask.io import bucket_lock, layers, objstore
 from ecodask.io.layers import committed
@@ -20,32 +22,37 @@ from ecodask.run.config import load_config
 from conftest import make_tiny_region
 from helpers import assert_same_arrays, ecodask_run, finished_ok, inputs_in_bucket, run_stages
 
-pytestmark = pytest.mark.slow  # Azurite, a Prefect server, whole runs as subprocesses
+pytestmark = pytest.mark.slow  # Azurite, fake-gcs-server, a Prefect server, whole runs as subprocesses
 
-CONTAINER = "ecodask-azure-test"
+CONTAINER = "ecodask-cloud-test"
+#: The variables that point a process at each local server (its credentials, its endpoint).
+ENV_PREFIXES = {"az": ("AZURE_",), "gs": ("STORAGE_EMULATOR_HOST", "FSSPEC_GS_", "GCSFS_")}
 CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
 
 
-@pytest.fixture(scope="module")
-def az():
-    """The container's filesystem (adlfs) on Azurite."""
-    with served_container(CONTAINER):
-        fs, _ = objstore.filesystem(f"az://{CONTAINER}")
-        yield fs
+@pytest.fixture(scope="module", params=["az", "gs"])
+def cloud(request):
+    """The URL scheme and the container's (bucket's) filesystem, adlfs on Azurite or gcsfs on
+    fake-gcs-server."""
+    served = served_container if request.param == "az" else served_gcs_bucket
+    with served(CONTAINER):
+        fs, _ = objstore.filesystem(f"{request.param}://{CONTAINER}")
+        yield request.param, fs
 
 
-def test_an_output_in_azure_blob_storage_is_written_by_the_workers_and_committed(az, prefect_api,
-                                                                                  tmp_path: Path) -> None:
+def test_an_output_in_cloud_storage_is_written_by_the_workers_and_committed(cloud, prefect_api,
+                                                                            tmp_path: Path) -> None:
+    scheme, az = cloud
     local_cfg = make_tiny_region(tmp_path / "local", cluster=CLUSTER)
     run_stages(load_config(local_cfg), "ingest", "transitions_esv", "driver_analysis")
     local_tables = local_cfg.parent / "out" / "tables"
-    doc = inputs_in_bucket(az, local_cfg, f"az://{CONTAINER}/inputs")
-    out = f"az://{CONTAINER}/runs/tiny"
+    doc = inputs_in_bucket(az, local_cfg, f"{scheme}://{CONTAINER}/inputs")
+    out = f"{scheme}://{CONTAINER}/runs/tiny"
     doc |= {"output": out, "work_dir": "work"}
     remote_cfg = tmp_path / "remote" / "config.yaml"
     remote_cfg.parent.mkdir()
     remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-    env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AZURE_")}}
+    env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES[scheme])}}
 
     finished_ok(ecodask_run(remote_cfg, env))
     az.invalidate_cache()

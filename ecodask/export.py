@@ -73,7 +73,7 @@ from ecodask.io.store import ANALYSIS_GROUP as ANALYSIS
 from ecodask.io.store import ESV_HOTSPOT, LANDCOVER, ZONE
 from ecodask.io.vectors import reproducible_gpkg
 from ecodask.run.config import ZonesConfig, default_work_dir
-from ecodask.science.landuse import REGION_ID
+from ecodask.science.landuse import REGION_ID, TOTAL
 
 COUNTIES_GPKG = "counties.gpkg"
 COG_DIR = "cog"
@@ -261,7 +261,7 @@ def esv_total_layer(esv_by_service: pd.DataFrame, area_ha: pd.Series,
     divides by the area with land cover that year (``coverage``'s data_area_ha; its coverage share
     and partial flag are added), or by the polygon's area for a run without a coverage table."""
     t = _counties(esv_by_service)
-    total = t[t["level"] == "total"].set_index(_KEY_COLUMNS)[["esv_cny", "esv_1e8cny"]]
+    total = t[t["level"] == TOTAL].set_index(_KEY_COLUMNS)[["esv_cny", "esv_1e8cny"]]
     taken = {*_KEY_COLUMNS, "esv_cny", "esv_1e8cny", "area_ha", "esv_cny_per_ha"}
     parts = [total]
     for level in ("market", "group"):
@@ -291,7 +291,7 @@ def esv_by_service_layer(esv_by_service: pd.DataFrame) -> pd.DataFrame:
 def esv_change_layer(esv_change: pd.DataFrame) -> pd.DataFrame:
     """Change of the total ESV per county between each pair of years (CNY/yr, %)."""
     t = _counties(esv_change)
-    t = t[t["level"] == "total"]
+    t = t[t["level"] == TOTAL]
     cols = ["zone_id", "zone_name", "year_from", "year_to", "esv_from_cny", "esv_to_cny", "change_cny",
             "change_1e8cny", "rate_pct"]
     return t[[c for c in cols if c in t.columns]].sort_values(
@@ -462,8 +462,8 @@ def _text(value: object) -> str:
 
 def store_rasters(store: str | Path, grid_crs: str, run_name: str = "") -> list[Raster]:
     """Every grid of a run's store as the COGs to write: each 30 m array and each analysis-grid
-    array, one per year where it has a ``year`` dimension; a further dimension (``group``)
-    becomes the bands. Opens the store lazily, reads no pixels."""
+    array, one per year where it has a ``year`` dimension; a further dimension (``group``,
+    ``class``) becomes the bands. Opens the store lazily, reads no pixels."""
     store = Path(store)
     out: list[Raster] = []
     for group, prefix in ((None, ""), (ANALYSIS, "analysis_")):

@@ -97,7 +97,7 @@ def test_every_file_written_once_and_nothing_left_over(run) -> None:
     years = cfg.years
     cogs = {f"cog/{n}_{y}.tif" for n in ("landcover", "esv", "esv_group") for y in years}
     cogs |= {f"cog/analysis_{n}_{y}.tif" for n in ("esv", "esv_density", "esv_gi_z", "esv_hotspot",
-                                                   "esv_pixels", "esv_group") for y in years}
+                                                   "esv_pixels", "esv_group", "class_pixels") for y in years}
     cogs |= {"cog/zone.tif", *(f"cog/analysis_{d}.tif" for d in cfg.drivers)}
     assert {w for w in written if w.startswith("cog/")} == cogs
     assert len(lines) == len(paths) and all(str(p) in "".join(lines) for p in paths.values())

@@ -83,7 +83,8 @@ def test_config_schema(region: Path) -> None:
     assert cfg["landcover"]["scheme"] == "clcd"
     assert cfg["landcover"]["years"] == {y: f"inputs/landcover_{y}.tif" for y in YEARS}
     assert all(isinstance(y, int) for y in cfg["landcover"]["years"])
-    assert cfg["esv"] == {"table": "xinzhou_2023", "uncertainty": {"enabled": True, "tables": ["xie2015"]}}
+    assert cfg["esv"] == {"table": "xinzhou_2023", "uncertainty": {"enabled": True, "tables": ["xie2015"]},
+                          "cell_tradeoffs": True}
     assert cfg["zones"] == {
         "path": "inputs/counties.gpkg", "id_field": "code", "name_field": "name",
     }

@@ -24,7 +24,7 @@ from ecodask.errors import InputError, problem
 from ecodask.io.atomic import write_atomic
 from ecodask.io.layout import REPORT, STATE_DIR, STORE, RunFolder
 from ecodask.present import summaries
-from ecodask.science.landuse import REGION_ID
+from ecodask.science.landuse import REGION_ID, TOTAL
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
@@ -128,7 +128,7 @@ def _cards(output: Path, record: dict) -> str:
     esv = summaries.read_output_table(output, "esv_by_service")
     years = [int(y) for y in record.get("config", {}).get("landcover", {}).get("years", {})]
     if esv is not None and years:
-        tot = esv[(esv["level"] == "total") & (esv["zone_id"].astype(str) == REGION_ID)].set_index("year")
+        tot = esv[(esv["level"] == TOTAL) & (esv["zone_id"].astype(str) == REGION_ID)].set_index("year")
         if years[-1] in tot.index:
             v = float(tot.loc[years[-1], "esv_1e8cny"])
             cards.append((f"{v:,.3f}", f"ESV {years[-1]}, 10^8 CNY/yr"))

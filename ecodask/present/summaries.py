@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ecodask.io.layout import REPORT, RunFolder
-from ecodask.science.landuse import REGION_ID
+from ecodask.science.landuse import REGION_ID, TOTAL
 
 
 def read_output_table(output: str | Path, name: str) -> pd.DataFrame | None:
@@ -40,7 +40,7 @@ def _pct(first: float, last: float) -> float | None:
 
 def _totals(esv_by_service: pd.DataFrame) -> pd.DataFrame:
     """zone_id (str), zone_name, one column per year: total ESV (10^8 CNY/yr), zones in table order."""
-    t = esv_by_service[esv_by_service["level"] == "total"]
+    t = esv_by_service[esv_by_service["level"] == TOTAL]
     t = t.assign(zone_id=t["zone_id"].astype(str))
     wide = t.pivot_table(index=["zone_id", "zone_name"], columns="year", values="esv_1e8cny", sort=False)
     return wide.reset_index()

@@ -21,7 +21,7 @@ import pandas as pd
 from ecodask.errors import InputError, problem
 from ecodask.science.catalogs import EsvTable
 from ecodask.science.esv import standard_equivalent_from_crops
-from ecodask.science.landuse import REGION_ID
+from ecodask.science.landuse import REGION_ID, TOTAL
 
 #: The columns of a run's tables these functions read.
 ESV_BY_SERVICE_COLUMNS = ("zone_id", "year", "level", "item", "esv_cny")
@@ -33,7 +33,7 @@ def county_esv_all_land(esv_by_service: pd.DataFrame) -> pd.DataFrame:
     ``esv_by_service`` table (the whole-region rows left out)."""
     t = esv_by_service.assign(zone_id=esv_by_service["zone_id"].astype(str))
     t = t[t["zone_id"] != REGION_ID]
-    total = t[t["level"] == "total"].set_index(["zone_id", "year"])["esv_cny"]
+    total = t[t["level"] == TOTAL].set_index(["zone_id", "year"])["esv_cny"]
     market = t[t["level"] == "market"].pivot_table(index=["zone_id", "year"], columns="item",
                                                    values="esv_cny", aggfunc="sum")
     out = pd.DataFrame({"esv_total_cny": total, "esv_market_cny": market["market"],

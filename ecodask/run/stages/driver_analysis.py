@@ -78,13 +78,9 @@ def _check_drivers(cfg: RunConfig, drivers: dict[str, da.Array], density: da.Arr
     """Each driver has a value on the cells with ESV and no infinite value, else an
     :class:`InputError` naming the driver's file (one pass over the analysis grid, before
     anything is computed or written)."""
-    import dask
-    import dask.array as da
+    from ecodask.chunked.cells import driver_cells
 
-    valued = da.isfinite(density).any(axis=0)
-    counts = dask.compute({n: ((da.isfinite(d) & valued).sum(), da.isinf(d).sum())
-                           for n, d in drivers.items()})[0]
-    check_driver_cells(cfg, counts, "on any analysis cell with ESV")
+    check_driver_cells(cfg, driver_cells(drivers, density), "on any analysis cell with ESV")
 
 
 def check_driver_cells(cfg: RunConfig, cells: dict[str, tuple[int, int]], where: str) -> None:

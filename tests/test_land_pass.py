@@ -117,7 +117,8 @@ def _run_pass(tmp: Path, zd, ld, lc, *, factor, cy, cx, groups_out, n_groups, fr
     """land_pass as the tests call it, drawing how it gets its land cover (Dask's blocks, or read by
     each task from a Zarr store), how many years a task holds at once, and whether the tasks write
     the analysis cells into Zarr arrays (read back into the result's ``coarse`` and ``npix``, after
-    checking the density and NaN conventions the arrays carry)."""
+    checking the density and NaN conventions the arrays carry, and the cells' class composition
+    against numpy)."""
     source = None
     if from_store:
         source = tmp / "landcover"
@@ -132,16 +133,25 @@ def _run_pass(tmp: Path, zd, ld, lc, *, factor, cy, cx, groups_out, n_groups, fr
         arrays = [("esv", "float64", (n_years, ncy, ncx)), ("esv_pixels", "int32", (n_years, ncy, ncx)),
                   ("esv_density", "float64", (n_years, ncy, ncx))]
         arrays += [("esv_group", "float64", (n_years, n_groups, ncy, ncx))] * groups_out
+        arrays += [("class_pixels", "uint16", (n_years, INDEX.n, ncy, ncx))]
         for name, dtype, shape in arrays:
             cells[name] = tmp / f"cells_{name}"
             chunks = (1,) * (len(shape) - 2) + (cy // factor, cx // factor)
-            zarr.create_array(store=str(cells[name]), shape=shape, chunks=chunks, dtype=dtype, fill_value=-7)
+            if name == "class_pixels":  # a task writes a cell chunk's whole composition
+                chunks = (1, INDEX.n, cy // factor, cx // factor)
+            zarr.create_array(store=str(cells[name]), shape=shape, chunks=chunks, dtype=dtype,
+                              fill_value=7 if dtype == "uint16" else -7)
     res = land_pass(zd, ld, factor=factor, groups_out=groups_out, source=source, cells=cells,
                     held_up_to=per_block * cy * cx, **kw)
     if not cells_out:
         return res
     assert res.coarse is None and res.npix is None  # nothing per year came back
     got = {k: zarr.open_array(str(v), mode="r")[:] for k, v in cells.items() if k != "pixel_area_ha"}
+    zone = zd.compute()
+    classes = INDEX.lut[lc]  # (years, rows, cols) class index
+    expect = np.stack([_cell_sums(((zone > 0) & (classes == k)).astype(np.int64), factor)
+                       for k in range(INDEX.n)], axis=1)
+    np.testing.assert_array_equal(got.pop("class_pixels"), expect)
     npix = got["esv_pixels"]
     valued = npix > 0
     esv = got["esv"]

@@ -126,8 +126,16 @@ def serve(upstream: int, port_file: Path) -> None:
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _forward
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            import sys
+
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # a client closing a kept-alive one
+                super().handle_error(request, client_address)
+
+    server = Server(("127.0.0.1", 0), Handler)
     port_file.write_text(str(server.server_address[1]))
     server.serve_forever()
 

@@ -245,7 +245,30 @@ def test_gdal_reads_objects_with_the_endpoint_botocore_uses(monkeypatch) -> None
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert "AWS_S3_ENDPOINT" not in objstore.gdal_config()  # AWS itself
     assert objstore.gdal_path("s3://bucket/lc/2000.tif") == "/vsis3/bucket/lc/2000.tif"
-    assert objstore.gdal_path("gs://bucket/lc.tif") is None and objstore.gdal_path("/data/lc.tif") is None
+    assert objstore.gdal_path("/data/lc.tif") is None
+
+
+def test_gdal_reads_azure_and_google_objects_where_it_finds_the_credentials(monkeypatch) -> None:
+    for name in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY",
+                 "AZURE_STORAGE_SAS_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST",
+                 "FSSPEC_GS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(objstore.fsspec.config.conf, "gs", {})
+    # Credentials GDAL does not read (a service principal, Google's other default credentials): fsspec.
+    monkeypatch.setenv("AZURE_STORAGE_CLIENT_ID", "principal")
+    assert objstore.gdal_path("az://c/lc.tif") is None and objstore.gdal_path("gs://b/lc.tif") is None
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "acct")
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", "a2V5")
+    assert objstore.gdal_path("az://c/lc/2000.tif") == "/vsiaz/c/lc/2000.tif"
+    config = objstore.gdal_config("az")
+    assert (config["AZURE_STORAGE_ACCOUNT"], config["AZURE_STORAGE_ACCESS_KEY"]) == ("acct", "a2V5")
+    assert "AWS_S3_ENDPOINT" not in config and config["GDAL_HTTP_MAX_RETRY"] == "8"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:4443")
+    assert objstore.gdal_path("gs://b/lc.tif") is None  # a local server, but gcsfs would sign
+    monkeypatch.setenv("FSSPEC_GS_TOKEN", "anon")
+    assert objstore.gdal_path("gs://b/lc.tif") == "/vsigs/b/lc.tif"
+    config = objstore.gdal_config("gs")
+    assert (config["CPL_GS_ENDPOINT"], config["GS_NO_SIGN_REQUEST"]) == ("http://127.0.0.1:4443/", "YES")
 
 
 @pytest.mark.slow  # the moto S3 server

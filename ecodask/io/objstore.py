@@ -2,8 +2,9 @@
 
 Input rasters in a bucket are read where they lie: the configuration names them as a
 :class:`RemotePath` (:func:`locate`) and each task that reads a window opens the object in ranged
-requests (S3 through GDAL's own client, :func:`gdal_path` and :func:`gdal_config`; other protocols
-through this module's filesystem, :func:`rasterio_options`), so a worker on any machine reads only
+requests (S3, Azure and Google Cloud Storage through GDAL's own clients, :func:`gdal_path` and
+:func:`gdal_config`, where GDAL finds the credentials; other protocols and credentials through this
+module's filesystem, :func:`rasterio_options`), so a worker on any machine reads only
 the tiles its window needs and nothing is downloaded whole. Inputs the flow
 reads whole (zones, county statistics) are fetched into a local cache (:func:`fetch`) when the
 configuration is loaded. A run with a remote output computes in a local work folder and
@@ -386,27 +387,72 @@ def rasterio_options(path: str | Path) -> dict[str, Any]:
     return {"opener": _Object(fs, stripped)}
 
 
-#: Protocols whose raster objects GDAL reads itself (``/vsis3/``), and its prefix for them.
-GDAL_PREFIXES = {"s3": "/vsis3/", "s3a": "/vsis3/"}
+#: Protocols whose raster objects GDAL reads itself, and its prefix for them.
+GDAL_PREFIXES = {"s3": "/vsis3/", "s3a": "/vsis3/", "az": "/vsiaz/", "abfs": "/vsiaz/", "gs": "/vsigs/",
+                 "gcs": "/vsigs/"}
+
+
+def _gs_anonymous() -> bool:
+    """Whether gcsfs is told to use no credentials (``token: anon``, e.g. ``FSSPEC_GS_TOKEN=anon``)."""
+    return str(fsspec.config.conf.get("gs", {}).get("token") or os.environ.get("FSSPEC_GS_TOKEN")) == "anon"
+
+
+def _gdal_credentials(proto: str) -> bool:
+    """Whether GDAL's own client of ``proto`` finds the credentials the fsspec library would use: for
+    S3 always (the same ``AWS_*`` variables and profiles); for Azure a connection string, or an
+    account name with its key or a SAS token (a service principal is adlfs's only); for Google Cloud
+    Storage a key file in ``GOOGLE_APPLICATION_CREDENTIALS``, or a local server with no credentials
+    (another of Google's default credentials, gcsfs's only)."""
+    env = os.environ
+    if proto in AZURE_PROTOCOLS:
+        return bool(env.get("AZURE_STORAGE_CONNECTION_STRING") or (
+            env.get("AZURE_STORAGE_ACCOUNT_NAME")
+            and (env.get("AZURE_STORAGE_ACCOUNT_KEY") or env.get("AZURE_STORAGE_SAS_TOKEN"))))
+    if proto in GCS_PROTOCOLS:
+        return bool(env.get("GOOGLE_APPLICATION_CREDENTIALS") or (env.get("STORAGE_EMULATOR_HOST")
+                                                                  and _gs_anonymous()))
+    return proto in S3_PROTOCOLS
 
 
 def gdal_path(path: str | Path) -> str | None:
-    """The GDAL path (``/vsis3/bucket/key``) of an object URL GDAL reads itself, else None."""
+    """The GDAL path (``/vsis3/bucket/key``, ``/vsiaz/container/blob``, ``/vsigs/bucket/key``) of an
+    object URL GDAL reads itself with the credentials of the environment, else None."""
     url = str(path)
-    prefix = GDAL_PREFIXES.get(protocol(url) or "")
-    return prefix + url.split("://", 1)[1] if prefix and is_remote(url) else None
+    proto = protocol(url) or ""
+    prefix = GDAL_PREFIXES.get(proto)
+    if not (prefix and is_remote(url) and _gdal_credentials(proto)):
+        return None
+    return prefix + url.split("://", 1)[1]
 
 
-def gdal_config() -> dict[str, str]:
-    """GDAL's configuration for reading objects itself, from the same ``AWS_*`` environment botocore
-    reads (credentials, session token and region GDAL takes from the environment as they are):
-    the endpoint (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``) as ``AWS_S3_ENDPOINT`` with
-    ``AWS_HTTPS`` and path-style addressing; answers 429 and 5xx (SlowDown, InternalError) retried
-    up to 8 times, 0.5 s apart at first and twice as long each time; the object's folder never
-    listed on open (no ``.aux.xml`` or ``.ovr`` looked for beside it)."""
+def gdal_config(proto: str = "s3") -> dict[str, str]:
+    """GDAL's configuration for reading objects of ``proto`` itself. Every protocol: answers 429
+    and 5xx (SlowDown, InternalError) retried up to 8 times, 0.5 s apart at first and twice as long
+    each time; the object's folder never listed on open (no ``.aux.xml`` or ``.ovr`` looked for
+    beside it). S3: from the same ``AWS_*`` environment botocore reads (credentials, session token
+    and region GDAL takes from the environment as they are), the endpoint (``AWS_ENDPOINT_URL_S3``
+    or ``AWS_ENDPOINT_URL``) as ``AWS_S3_ENDPOINT`` with ``AWS_HTTPS`` and path-style addressing.
+    Azure: adlfs's account name and key as GDAL's ``AZURE_STORAGE_ACCOUNT`` and
+    ``AZURE_STORAGE_ACCESS_KEY`` (a connection string and a SAS token GDAL reads as they are).
+    Google Cloud Storage: a local server (``STORAGE_EMULATOR_HOST``) as ``CPL_GS_ENDPOINT``, and no
+    signing where gcsfs uses no credentials."""
     out = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "8",
            "GDAL_HTTP_RETRY_DELAY": "0.5"}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    env = os.environ
+    if proto in AZURE_PROTOCOLS:
+        if env.get("AZURE_STORAGE_ACCOUNT_NAME") and not env.get("AZURE_STORAGE_CONNECTION_STRING"):
+            out["AZURE_STORAGE_ACCOUNT"] = env["AZURE_STORAGE_ACCOUNT_NAME"]
+            if env.get("AZURE_STORAGE_ACCOUNT_KEY"):
+                out["AZURE_STORAGE_ACCESS_KEY"] = env["AZURE_STORAGE_ACCOUNT_KEY"]
+        return out
+    if proto in GCS_PROTOCOLS:
+        if env.get("STORAGE_EMULATOR_HOST"):
+            host = env["STORAGE_EMULATOR_HOST"]
+            out["CPL_GS_ENDPOINT"] = (host if "://" in host else f"http://{host}").rstrip("/") + "/"
+        if _gs_anonymous():
+            out["GS_NO_SIGN_REQUEST"] = "YES"
+        return out
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
         parts = urlsplit(endpoint)
         out |= {"AWS_S3_ENDPOINT": parts.netloc + parts.path.rstrip("/"),

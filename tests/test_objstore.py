@@ -129,13 +129,13 @@ def test_url_output_computes_in_a_local_work_folder(tmp_path: Path) -> None:
 
 
 def test_an_output_url_other_than_s3_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    # A run's lock and commits need S3's or Azure's conditional writes; fsspec's memory:// has none.
+    # A run's lock and commits need S3's, Azure's or Google's conditional writes; memory:// has none.
     cfg = make_tiny_region(tmp_path / "r", output="memory://bucket/runs/tiny")
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
     [p] = info.value.problems
     assert (p.key, p.value) == ("output", "memory://bucket/runs/tiny")
-    assert "s3://" in p.message and "az://" in p.message
+    assert "s3://" in p.message and "az://" in p.message and "gs://" in p.message
     assert not (tmp_path / "r" / ".ecodask-work").exists()
 
 

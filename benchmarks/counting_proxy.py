@@ -1,13 +1,14 @@
 """A reverse proxy that counts what a local object-storage emulator is asked: for the Azure and Google
 Cloud Storage emulators, which do not count their own requests as the benchmarks' moto server does.
 
-    python -m benchmarks.counting_proxy --upstream 10000 --port-file PATH
+    python -m benchmarks.counting_proxy --upstream 10000 --port-file PATH [--log PATH]
 
 Every request is forwarded as it came (method, path, headers, body) to ``127.0.0.1:<upstream>`` and the
 answer returned as it came; the counts are kept by kind (``PUT`` for every upload request, ``GET``,
 ``HEAD``, ``LIST`` for a listing, ``DELETE``, ``BATCH`` for Google's batch requests of deletions) with
 ``bytes_put`` (request bodies of uploads) and ``bytes_got`` (answer bodies of GETs). ``GET`` of
 :data:`COUNTS_PATH` answers the counts as JSON; ``DELETE`` of it answers them and starts again from 0.
+With ``--log``, one line per request is appended there: kind, method, target, status, bytes.
 The proxy adds a hop on localhost (well under a millisecond a request); it does not change what the
 clients ask.
 """
@@ -44,8 +45,9 @@ def kind(method: str, target: str) -> str:
     return method
 
 
-def serve(upstream: int, port_file: Path) -> None:
+def serve(upstream: int, port_file: Path, log: Path | None = None) -> None:
     counts: Counter = Counter()
+    log_file = open(log, "a", buffering=1) if log else None  # noqa: SIM115 - for the server's life
     lock = threading.Lock()
     local = threading.local()
 
@@ -104,6 +106,9 @@ def serve(upstream: int, port_file: Path) -> None:
                         raise
             k = kind(self.command, self.path)
             with lock:
+                if log_file is not None:
+                    size = length or len(data)
+                    log_file.write(f"{k}\t{self.command}\t{self.path}\t{resp.status}\t{size}\n")
                 counts[k] += 1
                 if k == "PUT":
                     counts["bytes_put"] += length
@@ -144,8 +149,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--upstream", type=int, required=True, help="the emulator's port on 127.0.0.1")
     ap.add_argument("--port-file", type=Path, required=True, help="where to write the proxy's port")
+    ap.add_argument("--log", type=Path, help="append one line per request here")
     a = ap.parse_args(argv)
-    serve(a.upstream, a.port_file)
+    serve(a.upstream, a.port_file, a.log)
 
 
 if __name__ == "__main__":

@@ -82,9 +82,10 @@ def _wait_port(port: int, proc, what: str) -> None:  # noqa: ANN001
 
 
 @contextlib.contextmanager
-def counted_server(scheme: str, out: Path) -> Iterator[str]:
+def counted_server(scheme: str, out: Path, request_log: bool = False) -> Iterator[str]:
     """The local server of ``scheme`` with this process's (and its workers') client pointed at it and
-    the bucket made; yields the endpoint whose ``COUNTS_PATH`` answers the counts."""
+    the bucket made; yields the endpoint whose ``COUNTS_PATH`` answers the counts. With
+    ``request_log`` (Azure, Google) every request is also logged to ``<out>/requests-<scheme>.tsv``."""
     if scheme == "s3":
         with s3_server(out) as endpoint:
             yield endpoint
@@ -96,8 +97,9 @@ def counted_server(scheme: str, out: Path) -> Iterator[str]:
     upstream = _free_port()
     with tempfile.TemporaryDirectory(prefix=f"{scheme}-bench-") as data:
         port_file = Path(data) / "proxy-port"
+        log = ["--log", str(out / f"requests-{scheme}.tsv")] if request_log else []
         proxy = subprocess.Popen([sys.executable, "-m", "benchmarks.counting_proxy", "--upstream",
-                                  str(upstream), "--port-file", str(port_file)], cwd=REPO)
+                                  str(upstream), "--port-file", str(port_file), *log], cwd=REPO)
         until = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text()):
             if proxy.poll() is not None or time.monotonic() > until:
@@ -222,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
     ap.add_argument("--schemes", nargs="+", default=["s3"], choices=["s3", "az", "gs"],
                     help="object stores: s3 (moto), az (Azurite), gs (fake-gcs-server)")
+    ap.add_argument("--request-log", action="store_true",
+                    help="log every request of az and gs to <out>/remote_run/requests-<scheme>.tsv")
     args = ap.parse_args(argv)
     # gcsfs asks a bucket for its type over gRPC first, which the HTTP-only emulator never answers
     # (a minute's wait per bucket); read by gcsfs when imported, so set before, for the workers too.
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     rows: list[dict] = []
     for scheme in args.schemes:
-        with counted_server(scheme, out) as endpoint:
+        with counted_server(scheme, out, args.request_log) as endpoint:
             for chunk in args.chunks:
                 rows += measure(config, endpoint, chunk, args.workers, out, scheme)
     print(f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")

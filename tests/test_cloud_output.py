@@ -20,7 +20,7 @@ from ecodask.io.layers import committed
 from ecodask.run.config import load_config
 
 from conftest import make_tiny_region
-from helpers import assert_same_arrays, ecodask_run, finished_ok, inputs_in_bucket, run_stages
+from helpers import assert_same_arrays, ecodask_run, edit_yaml, finished_ok, inputs_in_bucket, run_stages
 
 pytestmark = pytest.mark.slow  # Azurite, fake-gcs-server, a Prefect server, whole runs as subprocesses
 
@@ -44,6 +44,8 @@ def test_an_output_in_cloud_storage_is_written_by_the_workers_and_committed(clou
                                                                             tmp_path: Path) -> None:
     scheme, az = cloud
     local_cfg = make_tiny_region(tmp_path / "local", cluster=CLUSTER)
+    # with the cells' composition: an array the workers write into the layer, read back by a task a year
+    edit_yaml(local_cfg, lambda d: d["esv"].update(cell_tradeoffs=True))
     run_stages(load_config(local_cfg), "ingest", "transitions_esv", "driver_analysis")
     local_tables = local_cfg.parent / "out" / "tables"
     doc = inputs_in_bucket(az, local_cfg, f"{scheme}://{CONTAINER}/inputs")
@@ -61,7 +63,8 @@ def test_an_output_in_cloud_storage_is_written_by_the_workers_and_committed(clou
     for stage in pointer["stages"]:  # each stage's arrays in its own layer, written there by the workers
         assert az.exists(f"{CONTAINER}/runs/tiny/{stage['layer']}/zarr.json"), stage
     tables = {name.rpartition("/")[2]: az.cat_file(name) for name in az.find(f"{CONTAINER}/runs/tiny/tables")}
-    assert {"esv_by_service.csv", "transitions.csv", "geodetector_factor.csv"} <= set(tables)
+    assert {"esv_by_service.csv", "transitions.csv", "geodetector_factor.csv",
+            "service_tradeoffs_cells.csv"} <= set(tables)
     differ = {name for name, data in tables.items()
               if (local_tables / name).is_file() and data != (local_tables / name).read_bytes()}
     assert not differ, differ

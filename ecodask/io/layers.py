@@ -23,6 +23,7 @@ inputs never writes where a reader may be reading.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,11 @@ KEY_DIGITS = 16
 FILES = "files"
 #: The run's pointer, relative to the output.
 POINTER = f"{STATE_DIR}/current.json"
+
+# zarr warns, whenever it lists a layer's members (xarray's appends do), that the stage's own
+# ``files/`` folder is no Zarr node: it is not meant to be one. Only that warning is silenced.
+warnings.filterwarnings("ignore", message=f"Object at {FILES} is not recognized as a component of a Zarr",
+                        category=UserWarning)
 
 
 @dataclass(frozen=True)

@@ -139,10 +139,11 @@ def counted_server(scheme: str, out: Path, request_log: bool = False) -> Iterato
         finally:
             import signal
 
-            for p in (server, proxy):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL) if p is server else p.kill()
-                p.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)  # the emulator's own children too
+            server.wait()
+            proxy.kill()
+            proxy.wait()
 
 
 def measure(config: Path, endpoint: str, chunk: int, workers: int, out: Path,

@@ -31,16 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.env import machine
-
-
-def _best(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+from benchmarks.env import fastest, machine
 
 
 def synthetic_landcover(years: tuple[int, ...], size: int) -> np.ndarray:
@@ -70,13 +61,13 @@ def chunk_budget(zone: np.ndarray, lc: np.ndarray, n_zones: int, repeats: int) -
     values = np.full((n_years, 256), np.nan)
     values[:, 1:10] = np.arange(1.0, 10.0) * 1000.0
     enc = [store_codec.encode(zone)] + [store_codec.encode(np.ascontiguousarray(a)) for a in lc]
-    t_dec, _ = _best(lambda: [store_codec.decode(b) for b in enc], repeats)
+    t_dec, _ = fastest(lambda: [store_codec.decode(b) for b in enc], repeats)
     transitions_esv(zone, lc, lut, pairs, n_zones, values, 32)  # compiled / loaded outside the clock
     transition_counts(zone, lc, lut, pairs, n_zones)
-    t_kernel, res = _best(lambda: transitions_esv(zone, lc, lut, pairs, n_zones, values, 32), repeats)
-    t_counts, _ = _best(lambda: transition_counts(zone, lc, lut, pairs, n_zones), repeats)
+    t_kernel, res = fastest(lambda: transitions_esv(zone, lc, lut, pairs, n_zones, values, 32), repeats)
+    t_counts, _ = fastest(lambda: transition_counts(zone, lc, lut, pairs, n_zones), repeats)
     grid = res[2]
-    t_enc, gbytes = _best(lambda: grid_codec.encode(grid), repeats)
+    t_enc, gbytes = fastest(lambda: grid_codec.encode(grid), repeats)
     start = np.ones(zone.shape, bool)
     start[:, 1:] = (zone[:, 1:] != zone[:, :-1]) | (lc[:, :, 1:] != lc[:, :, :-1]).any(axis=0)
     return {"decode_s": t_dec, "kernel_s": t_kernel, "counts_s": t_counts, "encode_s": t_enc,

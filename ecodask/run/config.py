@@ -241,15 +241,6 @@ class LandcoverConfig(_Strict):
                 raise ValueError(f"years {bad} must each be {last} plus a multiple of the last interval "
                                  f"({step} years)")
         return sc
-        ys = sorted(info.data["years"])
-        if len(ys) < 2:
-            raise ValueError("needs at least two land-cover years")
-        step = ys[-1] - ys[-2]
-        bad = [y for y in sc.years if y <= ys[-1] or (y - ys[-1]) % step]
-        if bad:
-            raise ValueError(f"years {bad} must each be {ys[-1]} plus a multiple of the last interval "
-                             f"({step} years)")
-        return sc
 
 
 class UncertaintyConfig(_Strict):

@@ -150,7 +150,6 @@ def measure(config: Path, endpoint: str, chunk: int, workers: int, out: Path,
             scheme: str = "s3") -> list[dict]:
     """Upload the region, run it to a fresh prefix with ``chunk``-px chunks; one row per stage."""
     from ecodask.io import objstore
-    from ecodask.io.layers import layer_url
     from ecodask.run import inprocess, resume
 
     fs, _ = objstore.filesystem(f"{scheme}://{BUCKET}")
@@ -179,7 +178,7 @@ def measure(config: Path, endpoint: str, chunk: int, workers: int, out: Path,
         result = plain(cfg, stage, key, fn, **kw)
         seconds = time.perf_counter() - t0
         c = s3_counts(endpoint, reset=True)
-        layer = layer_url(str(cfg.remote_output), stage, key)
+        layer = resume.stage_layer(cfg, stage, key)
         fs.invalidate_cache()
         objects = len(fs.find(layer.split("://", 1)[1]))
         rows.append({"scheme": scheme, "stage": stage, "seconds": round(seconds, 2), "layer_objects": objects,

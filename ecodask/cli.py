@@ -291,7 +291,8 @@ def run(
         min=0)] = 0.0,
     verify: Annotated[bool, typer.Option(
         "--verify", help="Before skipping a finished stage, read back every chunk it wrote and compare "
-        "checksums (default: sizes of all, content of the tables and of a 1 % sample of chunks).")] = False,
+        "checksums, on disk or in a bucket (default: sizes of all, content of the tables and of a 1 % "
+        "sample of chunks).")] = False,
 ) -> None:
     """Run the whole flow for a configuration, showing progress on stderr.
 

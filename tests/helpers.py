@@ -181,10 +181,10 @@ def assert_same_arrays(local_store: str | Path, remote_store: object) -> None:
             np.testing.assert_array_equal(here[name].values, there[name].values, err_msg=name)
 
 
-def ecodask_run(config: Path, env: dict[str, str]) -> subprocess.Popen:
-    """``ecodask run config`` as a process group of its own (its Dask workers included), its
-    output captured as text."""
-    return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(config)], env=env,
+def ecodask_run(config: Path, env: dict[str, str], *options: str) -> subprocess.Popen:
+    """``ecodask run config [options]`` as a process group of its own (its Dask workers included),
+    its output captured as text."""
+    return subprocess.Popen([sys.executable, "-m", "ecodask.cli", "run", str(config), *options], env=env,
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 

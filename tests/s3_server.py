@@ -78,6 +78,20 @@ class S3Server:
         test can act while they are under way."""
         self._put_delay_s = float(seconds)
 
+    def rot(self, bucket: str, key: str) -> None:
+        """Flip one byte of the object ``key`` where the server keeps it, its size and the ETag
+        (MD5) it recorded at upload left as they were: bit rot at rest, which no listing shows and
+        only reading the object back finds."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        obj = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key)
+        recorded = obj.etag  # moto computes it from the bytes on first use: now, before they rot
+        data = bytearray(obj.value)
+        data[len(data) // 2] ^= 0xFF
+        obj.value = bytes(data)
+        assert obj.etag == recorded and obj.contentsize == len(data)
+
     def _fault(self) -> tuple[str, bytes] | None:
         with self._lock:
             if not self._fault_share or self._fault_draw.random() >= self._fault_share:

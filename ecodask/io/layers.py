@@ -18,7 +18,10 @@ every stage has finished, is what makes the run the bucket's: readers resolve it
 run has written or left half-written beside it. A stage removes, when it starts, its layers that
 neither the pointer nor its new key names; the run, once committed, every layer the pointer does
 not name. ``key16``: the first 16 hex digits of the stage's key, so a stage redone with other
-inputs never writes where a reader may be reading.
+inputs never writes where a reader may be reading; a stage redone with the same key (``--force``,
+or after its layer failed verification) while the committed run names ``<key16>`` writes
+``<key16>-r`` beside it, and the next such redo ``<key16>`` again (:func:`writing_url`): the
+committed run's layers are never written in place.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from ecodask.io.layout import STATE_DIR
 #: Where the layers of a remote output lie, relative to it.
 STAGES = "stages"
 KEY_DIGITS = 16
+#: The suffix of a layer redone with the same key beside the committed one.
+REDO = "-r"
 #: The small files of a stage, in its layer.
 FILES = "files"
 #: The run's pointer, relative to the output.
@@ -64,9 +69,19 @@ class Layers:
         return self.read[0] if self.read else str(self.write)
 
 
-def layer_url(remote: str, stage: str, key: str) -> str:
-    """The layer of ``stage`` with ``key`` under the remote output ``remote``."""
-    return objstore.join(remote, STAGES, stage, key[:KEY_DIGITS])
+def layer_url(remote: str, stage: str, key: str, redo: bool = False) -> str:
+    """The layer of ``stage`` with ``key`` under the remote output ``remote`` (``redo``: the one
+    beside it, written when the committed run names the first)."""
+    return objstore.join(remote, STAGES, stage, key[:KEY_DIGITS] + (REDO if redo else ""))
+
+
+def writing_url(remote: str, stage: str, key: str) -> str:
+    """The layer a stage run now with ``key`` writes: ``<key16>``, unless the committed run
+    names that very layer (the same key, redone), then ``<key16>-r`` beside it, so that readers of
+    the committed run keep reading it whole until the next commit."""
+    kept = (committed_layers(remote) or {}).get(stage)
+    first = layer_url(remote, stage, key)
+    return layer_url(remote, stage, key, redo=True) if kept == first else first
 
 
 def stage_prefix(remote: str, stage: str) -> str:
@@ -83,13 +98,13 @@ def location(root: str | Path, *names: str) -> str | Path:
 
 def new_layer(remote: str, stage: str, key: str) -> str:
     """Remove every layer of ``stage`` under ``remote`` but the committed run's (another key's, or
-    what a killed run left half-written; the committed one too when it has this key: it is
-    rewritten) and create the stage's empty layer; return its URL."""
+    what a killed run left half-written) and create the stage's empty layer, :func:`writing_url`
+    (never the committed one); return its URL."""
     import zarr
 
-    url = layer_url(remote, stage, key)
+    url = writing_url(remote, stage, key)
     kept = (committed_layers(remote) or {}).get(stage)
-    keep = kept.rsplit("/", 1)[1] if kept and kept != url else None
+    keep = kept.rsplit("/", 1)[1] if kept else None
     objstore.remove_tree(stage_prefix(remote, stage), keep=keep)
     zarr.open_group(url, mode="w", zarr_format=3)
     return url
@@ -115,10 +130,22 @@ def committed(remote: str) -> Layers | None:
     return None if found is None else Layers(tuple(found.values()))
 
 
-def commit(remote: str, stages: list[tuple[str, str]]) -> None:
-    """Make the run whose stages have these ``(stage, key)`` the bucket's: its pointer, one PUT
-    (a reader gets the previous one or this one, whole); then every layer it does not name goes."""
-    doc = {"stages": [{"stage": s, "key": k, "layer": f"{STAGES}/{s}/{k[:KEY_DIGITS]}"} for s, k in stages]}
+def is_chunk(rel: str) -> bool:
+    """Whether ``rel`` (relative to a layer) is a chunk of one of its Zarr arrays."""
+    parts = rel.split("/")
+    return parts[0] != FILES and "c" in parts[1:-1]
+
+
+def name(url: str) -> str:
+    """A layer's name under its stage's prefix: ``<key16>`` or ``<key16>-r``."""
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+def commit(remote: str, stages: list[tuple[str, str, str]]) -> None:
+    """Make the run whose stages have these ``(stage, key, layer URL)`` the bucket's: its pointer,
+    one PUT (a reader gets the previous one or this one, whole); then every layer it does not name
+    goes."""
+    doc = {"stages": [{"stage": s, "key": k, "layer": f"{STAGES}/{s}/{name(u)}"} for s, k, u in stages]}
     objstore.put_json(doc, objstore.join(remote, POINTER))
-    for stage, key in stages:
-        objstore.remove_tree(stage_prefix(remote, stage), keep=key[:KEY_DIGITS])
+    for stage, _, url in stages:
+        objstore.remove_tree(stage_prefix(remote, stage), keep=name(url))

@@ -516,13 +516,51 @@ def _remote_files(fs: AbstractFileSystem, root: str) -> dict[str, dict[str, Any]
     return out
 
 
+def entries(url: str) -> dict[str, dict[str, Any]]:
+    """The listing entry of every object under the prefix ``url``, by path relative to it (``""``:
+    ``url`` is itself an object), from one LIST request per 1,000 objects (no content read); ``{}``
+    when there is none."""
+    fs, root = filesystem(url)
+    return _remote_files(fs, root)
+
+
+def record(info: dict[str, Any]) -> tuple[int, str]:
+    """What a manifest records of an object: its size (bytes) and ETag (unquoted)."""
+    return int(info["size"]), str(etag(info) or "").strip('"')
+
+
 def listing(url: str) -> dict[str, tuple[int, str]]:
     """Size (bytes) and ETag of every object under the prefix ``url``, by path relative to it
-    (``""``: ``url`` is itself an object), from one LIST request per 1,000 objects (no content
-    read); ``{}`` when there is none."""
+    (:func:`entries`, :func:`record`)."""
+    return {rel: record(info) for rel, info in entries(url).items()}
+
+
+#: Objects read at once by :func:`misread` (their bytes are held together).
+READ_BATCH = 256
+
+
+def misread(url: str, found: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Read back the objects ``found`` under ``url`` (relative paths with their :func:`entries`
+    entries; one GET each, :data:`READ_BATCH` at a time) and compare each one's bytes with the MD5
+    the store recorded when it was uploaded (:func:`content_md5`). Return what is wrong, by path:
+    bytes that differ from that MD5 (corrupted at rest or on the way), or a read that failed (the
+    client's own check of a stored checksum included: S3 clients compare the CRC the server
+    recorded at upload). An object without a recorded MD5 (an S3 multipart upload) is read but
+    its bytes cannot be compared."""
     fs, root = filesystem(url)
-    return {rel: (int(info["size"]), str(etag(info) or "").strip('"'))
-            for rel, info in _remote_files(fs, root).items()}
+    rels = sorted(found)
+    wrong: dict[str, str] = {}
+    for i in range(0, len(rels), READ_BATCH):
+        batch = rels[i:i + READ_BATCH]
+        data = fs.cat([_join_path(root, rel) for rel in batch], on_error="return")
+        for rel in batch:
+            got = data.get(_join_path(root, rel))
+            md5 = content_md5(found[rel])
+            if not isinstance(got, bytes):
+                wrong[rel] = f"could not be read back ({type(got).__name__}: {str(got)[:120]})"
+            elif md5 is not None and hashlib.md5(got, usedforsecurity=False).hexdigest() != md5:
+                wrong[rel] = "its bytes differ from the MD5 the store recorded"
+    return wrong
 
 
 def _join_path(root: str, rel: str) -> str:

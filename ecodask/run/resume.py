@@ -25,7 +25,9 @@ manifest is removed and its other layers are swept (another key's, or a killed r
 one; never the committed run's). The small files (tables, figures) are written in the flow's local
 work folder (``cfg.output``); once the stage has finished it is **published**: those files are
 uploaded into its layer (``files/``), then its manifest, last, naming the layer and the size and
-ETag of everything in it (from one listing). The bucket's manifests decide what is finished; a
+ETag of everything in it (from one listing). The bucket's manifests decide what is finished
+(checked as on disk: a listing for every file's size and ETag, and what is read back against the
+MD5 the store recorded: :func:`_remote_check`); a
 skipped stage whose files are not in the work folder (a new one, another machine) has them
 downloaded first (its arrays stay in the bucket). When every stage has finished, the run is
 committed by its pointer (:func:`commit_run`).
@@ -153,15 +155,18 @@ def finished(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "samp
     bucket's manifest and outputs (checked by :func:`_remote_check`), the local paths they map to."""
     if cfg.remote_output is None:
         return _local_manifest(cfg, stage, key, chunks)
-    return _remote_check(cfg, stage, key)[0]
+    return _remote_check(cfg, stage, key, chunks)[0]
 
 
-def _remote_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] | None, list[str]]:
+def _remote_check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample",
+                  ) -> tuple[dict[str, str] | None, list[str]]:
     """The local paths of the outputs the bucket's manifest of ``stage`` records if it holds
-    ``key`` and every file the stage was the last to write is in the bucket with the size and
-    ETag the manifest recorded at publication (a listing; no content read); else None, with what
-    differs when that is the reason. A manifest without file records (an earlier version) is not
-    trusted: the stage runs again."""
+    ``key``, every file the stage was the last to write is in the bucket with the size and ETag
+    the manifest recorded at publication (one listing), and what is read back of them has the MD5
+    the store recorded at their upload (every file but the chunks, and a sample of the chunks or
+    all of them with ``chunks="all"``, as on disk: :func:`ecodask.run.verify.sampled`); else None,
+    with what differs when that is the reason. A manifest without file records (an earlier
+    version) is not trusted: the stage runs again."""
     m = objstore.read_json(_remote_manifest(cfg, stage))
     if not isinstance(m, dict) or m.get("key") != key or not isinstance(m.get("files"), dict):
         return None, []
@@ -174,14 +179,21 @@ def _remote_check(cfg: RunConfig, stage: str, key: str) -> tuple[dict[str, str] 
         return None, []
     # Everything the stage wrote is in its layer: one listing of it.
     mine = {str(rel): tuple(rec) for rel, rec in m["files"].items()}
-    layer_rel = _relative(cfg, layers.layer_url(remote, stage, key))
-    now = {objstore.join(layer_rel, rel): rec
-           for rel, rec in objstore.listing(objstore.join(remote, layer_rel)).items()}
+    layer = _manifest_layer(cfg, stage, m)
+    layer_rel = _relative(cfg, layer)
+    found = objstore.entries(layer)
+    now = {objstore.join(layer_rel, rel): objstore.record(info) for rel, info in found.items()}
     diffs = sorted(f"{rel}: missing" if rel not in now else f"{rel}: replaced in the bucket since "
                    f"(size {now[rel][0]}, ETag {now[rel][1]}; {size}, {etag} when published)"
                    for rel, (size, etag) in mine.items() if now.get(rel) != (size, etag))
     if not all(v in now or objstore.exists(objstore.join(remote, v)) for v in outputs.values()):
         return None, diffs
+    if not diffs:  # the listing matches: read back what a rerun would trust
+        rels = [rel.removeprefix(layer_rel + "/") for rel in mine]
+        picked = [r for r in rels if not layers.is_chunk(r)] + verify.sampled(
+            [r for r in rels if layers.is_chunk(r)], chunks)
+        wrong = objstore.misread(layer, {r: found[r] for r in picked})
+        diffs = [f"{objstore.join(layer_rel, r)}: {why}" for r, why in sorted(wrong.items())]
     return (None if diffs else local), diffs
 
 
@@ -194,8 +206,27 @@ def store_arg(cfg: RunConfig, stage: str, keys: dict[str, str], store: str | Pat
         return None if store is None else Path(store)
     remote = str(cfg.remote_output)
     ancestors = set(_ancestors(stage))
-    return layers.Layers(tuple(layers.layer_url(remote, s, keys[s]) for s in NAMES if s in ancestors),
-                         layers.layer_url(remote, stage, keys[stage]))
+    return layers.Layers(tuple(stage_layer(cfg, s, keys[s]) for s in NAMES if s in ancestors),
+                         layers.writing_url(remote, stage, keys[stage]))
+
+
+def _manifest_layer(cfg: RunConfig, stage: str, manifest: dict) -> str:
+    """The layer a stage's remote manifest names (a manifest of an earlier version names none: its
+    key's first layer)."""
+    rel = manifest.get("layer")
+    if isinstance(rel, str) and rel:
+        return objstore.join(str(cfg.remote_output), rel)
+    return layers.layer_url(str(cfg.remote_output), stage, str(manifest.get("key")))
+
+
+def stage_layer(cfg: RunConfig, stage: str, key: str) -> str:
+    """The layer of ``stage`` in a remote run being computed with ``key``: the one its manifest in
+    the bucket names when that holds ``key`` (the stage finished), else the one it writes when it
+    runs (:func:`ecodask.io.layers.writing_url`)."""
+    m = objstore.read_json(_remote_manifest(cfg, stage))
+    if isinstance(m, dict) and m.get("key") == key:
+        return _manifest_layer(cfg, stage, m)
+    return layers.writing_url(str(cfg.remote_output), stage, key)
 
 
 def _ancestors(stage: str) -> list[str]:
@@ -237,7 +268,7 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     the size and ETag of everything in it (the chunks its tasks wrote included)."""
     remote = str(cfg.remote_output)
     bucket_lock.check(remote)  # a run whose lock was taken over writes nothing more there
-    layer = layers.layer_url(remote, stage, key)
+    layer = layers.writing_url(remote, stage, key)  # the pointer has not changed since the stage began
     files_url = objstore.join(layer, layers.FILES)
     local = {_relative(cfg, v) for v in outputs.values() if not objstore.is_remote(str(v))}
     local |= {w for w in written if not verify.is_partial(w)}
@@ -250,7 +281,7 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     # sizes and ETags before it trusts the stage (the ETag changes with the bytes).
     files = {objstore.join(layer_rel, rel): rec for rel, rec in objstore.listing(layer).items()}
     bucket_lock.check(remote)
-    objstore.put_json({"stage": stage, "key": key, "outputs": rels, "files": files},
+    objstore.put_json({"stage": stage, "key": key, "layer": layer_rel, "outputs": rels, "files": files},
                       _remote_manifest(cfg, stage))
     log(f"stage {stage}: published to {layer} ({n} files uploaded beside the chunks)")
 
@@ -262,7 +293,7 @@ def _pull(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     if _local_manifest(cfg, stage, key) == outputs:
         return
     _manifest(cfg, stage).unlink(missing_ok=True)
-    files_url = objstore.join(layers.layer_url(str(cfg.remote_output), stage, key), layers.FILES)
+    files_url = objstore.join(stage_layer(cfg, stage, key), layers.FILES)
     n = sum(objstore.sync_down(objstore.join(files_url, rel), cfg.output / rel)
             for rel in objstore.listing(files_url))
     _write_manifest(cfg, stage, key, outputs)
@@ -279,7 +310,7 @@ def commit_run(cfg: RunConfig, keys: dict[str, str], log: Callable[[str], None] 
 
     remote = str(cfg.remote_output)
     bucket_lock.check(remote)
-    layers.commit(remote, [(s, keys[s]) for s in NAMES])
+    layers.commit(remote, [(s, keys[s], stage_layer(cfg, s, keys[s])) for s in NAMES])
     for entry in (TABLES, FIGURES):
         if (cfg.output / entry).is_dir() and any((cfg.output / entry).iterdir()):
             objstore.sync_up(cfg.output / entry, objstore.join(remote, entry))
@@ -299,7 +330,7 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     elif cfg.remote_output is None:
         done, diffs = _local_check(cfg, stage, key, chunks)
     else:
-        done, diffs = _remote_check(cfg, stage, key)
+        done, diffs = _remote_check(cfg, stage, key, chunks)
     if diffs:
         shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
         log(f"stage {stage}: finished earlier with the same inputs, but its outputs changed since "

@@ -107,6 +107,16 @@ def owners(records: Iterable[tuple[str, Mapping[str, Record]]]) -> dict[str, tup
     return out
 
 
+def sampled(chunk_files: Sequence[str], chunks: Verify = "sample", rng: random.Random | None = None,
+            ) -> list[str]:
+    """The chunks among ``chunk_files`` whose content a rerun reads back: all with ``chunks="all"``,
+    else a random sample of :data:`SAMPLE_SHARE` of them, at least :data:`MIN_SAMPLE`."""
+    if chunks == "all" or not chunk_files:
+        return list(chunk_files)
+    n = min(len(chunk_files), max(MIN_SAMPLE, math.ceil(SAMPLE_SHARE * len(chunk_files))))
+    return (rng or random.Random()).sample(list(chunk_files), n)
+
+
 def changes(root: Path, stage: str, owned: Mapping[str, tuple[str, Record]], chunks: Verify = "sample",
             rng: random.Random | None = None) -> list[str]:
     """What differs, on disk, from the records of the files ``stage`` was the last to write: one
@@ -126,10 +136,7 @@ def changes(root: Path, stage: str, owned: Mapping[str, tuple[str, Record]], chu
             out.append(f"{rel}: {now} bytes, {size} when written")
         elif digest is not None:
             (chunk_files if is_chunk(rel) else hashed).append(rel)
-    if chunks != "all" and chunk_files:
-        n = min(len(chunk_files), max(MIN_SAMPLE, math.ceil(SAMPLE_SHARE * len(chunk_files))))
-        chunk_files = (rng or random.Random()).sample(chunk_files, n)
-    read = hashed + chunk_files
+    read = hashed + sampled(chunk_files, chunks, rng)
     for rel, digest in zip(read, checksums(root, read), strict=True):
         if digest != mine[rel][1]:
             out.append(f"{rel}: its content changed")

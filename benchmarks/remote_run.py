@@ -8,7 +8,9 @@ reads its inputs there and writes its output there (``output: s3://...``, ``az:/
 ``gs://...``), on a LocalCluster of worker processes, through ``ecodask.run.inprocess`` (no Prefect
 server). For each stage: the requests by kind (PUT, GET, HEAD, LIST, DELETE, and Google's BATCH of
 deletions), bytes put and got, the objects of the stage's layer and its wall time; with the chunks
-per year and arrays, so that the requests per chunk and year follow.
+per year and arrays, so that the requests per chunk and year follow; and what a rerun pays to
+trust the finished run (``rerun check``: the listings and what is read back of every stage, with
+the default sample of chunks and with ``--verify``'s every chunk).
 
     python -m benchmarks.remote_run --km 61.44 --chunks 256 512 1024 --years 3 [--schemes s3 az gs]
 
@@ -194,6 +196,21 @@ def measure(config: Path, endpoint: str, chunk: int, workers: int, out: Path,
     from ecodask.run.config import load_config
 
     cfg = load_config(cfg_path)
+    # What a rerun pays to trust the finished run: each stage's listing, and what it reads back
+    # (every file but the chunks and a sample of the chunks; every chunk with --verify).
+    objects = sum(r["layer_objects"] for r in rows)
+    for chunks in ("sample", "all"):
+        s3_counts(endpoint, reset=True)
+        t0 = time.perf_counter()
+        todo, _ = resume.pending(cfg, chunks=chunks)
+        seconds = time.perf_counter() - t0
+        c = s3_counts(endpoint, reset=True)
+        if todo:
+            raise SystemExit(f"the finished run did not verify ({chunks}): {sorted(todo)}")
+        rows.append({"scheme": scheme, "stage": f"rerun check ({chunks})", "seconds": round(seconds, 2),
+                     "layer_objects": objects,
+                     **{k: int(c.get(k, 0)) for k in KINDS}, "bytes_put": int(c.get("bytes_put", 0)),
+                     "bytes_got": int(c.get("bytes_got", 0))})
     from ecodask.io.store import open_store
 
     pix, _ = open_store(resume.store_arg(cfg, "figures", resume.plan(cfg), None))

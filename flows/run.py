@@ -191,9 +191,7 @@ def _run_stages(cfg: RunConfig, force: list[str], read_back: str, started: dt.da
     record_task(final, timings, dict(outputs), started, ran, str(cfg.output))
     outputs["run_record"] = str(RunFolder(final.output).run_record)
     report_task(cfg, str(final.output))
-    if cfg.remote_output is not None:  # the bucket's run, replaced in one write
-        resume.commit_run(cfg, keys, log.info)
-    transaction.finish(work)
+    transaction.finish(work, log=log.info)
     outputs["report"] = report.published_report(final.output, final.remote_output)
     log.info("Outputs in %s", final.output)
     return outputs

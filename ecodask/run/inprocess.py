@@ -64,9 +64,7 @@ def run(config: str | Path, stages: Sequence[str] | None = None, force: Sequence
             report.write_run_report(cfg.output, final.remote_output, final.output)
             outputs["run_record"] = str(RunFolder(final.output).run_record)
             outputs["report"] = report.published_report(final.output, final.remote_output)
-            if final.remote_output is not None:  # the bucket's run, replaced in one write
-                resume.commit_run(cfg, keys, log)
-        transaction.finish(work)
+        transaction.finish(work, whole=len(wanted) == len(NAMES), log=log)
     return outputs
 
 

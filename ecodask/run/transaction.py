@@ -1,17 +1,28 @@
-"""Where a run writes: its output folder's work copy, published whole when the run has finished.
+"""A run as one transaction, on disk and in a bucket: :func:`begin`, the stages, :func:`finish`.
 
-See :mod:`ecodask.io.commit` for the mechanism. A run that has nothing to compute writes only its
-record and report, each one file replaced atomically, in the folder itself. A run that computes
-works in the work copy (``<output>/.ecodask/work``): a fresh copy of the folder, or the copy a
-killed run left, whose finished stages it resumes (their manifests and keys decide, as in the
-folder). Its readers see the previous run until :func:`finish` publishes the new one.
+The same three steps hold for both, under the output's lock (:func:`ecodask.io.lock.run_lock`:
+the folder's ``flock``, and with a remote output the bucket's lease too):
 
-Call everything here with the output's lock held (:func:`ecodask.io.lock.output_lock`).
+1. :func:`begin` chooses where the run writes, beside what readers read: the output folder's work
+   copy (``<output>/.ecodask/work``, :mod:`ecodask.io.commit`), a fresh copy of the folder or the
+   copy a killed run left, whose finished stages it resumes; in a bucket each stage writes a layer
+   of its own beside the committed run's (:mod:`ecodask.io.layers`).
+2. Each stage is committed by its manifest, written last, and trusted by a rerun only once what it
+   recorded checks (:mod:`ecodask.run.resume`, :mod:`ecodask.run.verify`): sizes and checksums of
+   files on disk, sizes, ETags and read-back MD5s in a bucket; a sample of the chunks' content, or
+   all of it.
+3. :func:`finish` makes the finished run the one readers see, by one atomic step written last: the
+   bucket's pointer (one PUT, :func:`ecodask.run.resume.commit_run`), and the folder's journalled
+   swap of the work copy (:func:`ecodask.io.commit.publish`). Until then readers see the previous
+   run, whole, however the run ends.
+
+A run that has nothing to compute writes only its record and report, each one file replaced
+atomically, in the folder itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +40,7 @@ class Work:
     final: RunConfig
     cfg: RunConfig
     todo: dict[str, str]  # the stages to do there, by key (resume.pending of cfg)
+    keys: dict[str, str]  # every stage's key (resume.plan): the run a bucket's pointer names
 
     @property
     def in_copy(self) -> bool:
@@ -51,19 +63,24 @@ def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None
     """Finish a commit a killed run journalled, then choose where this run writes: the work copy a
     killed run left (resumed), a fresh one when any stage is to be done, else the folder itself."""
     commit.recover(cfg.output)
+    keys = keys if keys is not None else resume.plan(cfg)
     work = commit.work_folder(cfg.output)
     in_copy = cfg.model_copy(update={"output": work})
     if work.is_dir():  # a killed run's: what its writers left half-done goes, its stages stay
         commit.sweep(work)
-        return Work(cfg, in_copy, resume.pending(in_copy, force, keys, chunks)[0])
+        return Work(cfg, in_copy, resume.pending(in_copy, force, keys, chunks)[0], keys)
     todo, _ = resume.pending(cfg, force, keys, chunks)  # the copy holds the same files: checked once
     if not todo:
-        return Work(cfg, cfg, {})
+        return Work(cfg, cfg, {}, keys)
     commit.clone(cfg.output)
-    return Work(cfg, in_copy, todo)
+    return Work(cfg, in_copy, todo, keys)
 
 
-def finish(work: Work) -> None:
-    """Publish the work copy (when the run wrote one) in place of the folder's outputs."""
+def finish(work: Work, whole: bool = True, log: Callable[[str], None] = print) -> None:
+    """Commit the run (``whole``: every stage ran or was verified; a run of some stages only
+    commits no bucket run): with a remote output the bucket's pointer, then the work copy (when the
+    run wrote one) published in place of the folder's outputs."""
+    if whole and work.final.remote_output is not None:  # the bucket's run, replaced in one write
+        resume.commit_run(work.cfg, work.keys, log)
     if work.in_copy:
         commit.publish(work.final.output)

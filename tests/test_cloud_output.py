@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,15 @@ from ecodask.io.layers import committed
 from ecodask.run.config import load_config
 
 from conftest import make_tiny_region
-from helpers import assert_same_arrays, ecodask_run, edit_yaml, finished_ok, inputs_in_bucket, run_stages
+from helpers import (
+    assert_same_arrays,
+    deadline,
+    ecodask_run,
+    edit_yaml,
+    finished_ok,
+    inputs_in_bucket,
+    run_stages,
+)
 
 pytestmark = pytest.mark.slow  # Azurite, fake-gcs-server, a Prefect server, whole runs as subprocesses
 
@@ -78,3 +88,18 @@ def test_an_output_in_cloud_storage_is_written_by_the_workers_and_committed(clou
     record = json.loads(az.cat_file(f"{CONTAINER}/runs/tiny/run.json"))
     assert not any(record["stage_ran"].values()), record["stage_ran"]
     assert layers.pointer(out) == pointer
+
+
+def test_a_process_that_wrote_a_store_in_the_container_exits_quietly(cloud) -> None:
+    # adlfs's clients for the stores zarr opens would each print a "Loop is not running" traceback
+    # at exit (ecodask.io.azure_exit); a process that imported ecodask's object-store layer prints nothing.
+    scheme, _ = cloud
+    code = ("import ecodask.io.objstore, numpy as np, zarr; "
+            f"g = zarr.open_group('{scheme}://{CONTAINER}/exit-check', mode='w', zarr_format=3); "
+            "a = g.create_array('x', shape=(8,), chunks=(4,), dtype='i4'); a[:] = np.arange(8); "
+            "print(int(a[:].sum()))")
+    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES[scheme]) or k in ("PATH", "HOME")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=deadline(120))
+    assert done.returncode == 0 and done.stdout.strip() == "28", done.stderr
+    assert done.stderr == ""

@@ -35,7 +35,10 @@ from urllib.parse import urlsplit
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
+from ecodask.io import azure_exit
 from ecodask.io.atomic import replacing, write_text
+
+azure_exit.install()  # adlfs's clients opened by zarr, closed quietly at exit
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 LOCAL_PROTOCOLS = ("file", "local")

@@ -84,6 +84,27 @@ def test_objects_read_back_against_the_md5_recorded_at_upload(s3_server, s3) -> 
     s3.rm(f"{BUCKET}/readback", recursive=True)
 
 
+def test_a_stage_redone_with_the_committed_key_writes_beside_the_committed_layer(s3) -> None:
+    from ecodask.io import layers
+
+    remote, key = f"s3://{BUCKET}/runs/slots", "ab" * 32
+    first = layers.writing_url(remote, "ingest", key)
+    assert first == layers.layer_url(remote, "ingest", key)  # nothing committed: <key16>
+    assert layers.new_layer(remote, "ingest", key) == first
+    s3.pipe_file(f"{first.removeprefix('s3://')}/landcover/c/0", b"run A")
+    layers.commit(remote, [("ingest", key, first)])
+    redo = layers.new_layer(remote, "ingest", key)  # the same key again: beside it, A kept whole
+    assert redo == first + layers.REDO and layers.writing_url(remote, "ingest", key) == redo
+    s3.invalidate_cache()
+    assert s3.cat_file(f"{first.removeprefix('s3://')}/landcover/c/0") == b"run A"
+    layers.commit(remote, [("ingest", key, redo)])  # run B committed: A's layer goes
+    s3.invalidate_cache()
+    assert not s3.exists(first.removeprefix("s3://")) and layers.committed_layers(remote) == {"ingest": redo}
+    assert layers.writing_url(remote, "ingest", key) == first  # the next redo: <key16> again
+    assert layers.writing_url(remote, "ingest", "cd" * 32) == layers.layer_url(remote, "ingest", "cd" * 32)
+    s3.rm(f"{BUCKET}/runs/slots", recursive=True)
+
+
 def _county_stats(folder: Path, years=(2000, 2010)) -> Path:
     """County statistics of the tiny region's two counties (West 420101 left of the split)."""
     zones = np.broadcast_to(np.where(np.arange(COLS) < SPLIT_COL, 1, 2).astype(np.uint8), (ROWS, COLS))

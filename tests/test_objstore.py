@@ -572,3 +572,11 @@ def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_ser
     for i, ds in enumerate(open_store(committed(out))):
         for name, var in ds.data_vars.items():
             np.testing.assert_array_equal(var.values, values[i, name], err_msg=name)
+
+
+def test_objects_are_read_back_in_batches_bounded_by_count_and_bytes(monkeypatch) -> None:
+    monkeypatch.setattr(objstore, "READ_BATCH", 3)
+    monkeypatch.setattr(objstore, "READ_BATCH_BYTES", 100)
+    sizes = {"a": 10, "b": 10, "c": 10, "d": 10, "e": 90, "f": 150, "g": 1}
+    assert objstore._batches(list(sizes), sizes) == [["a", "b", "c"], ["d", "e"], ["f"], ["g"]]
+    assert objstore._batches([], {}) == []

@@ -538,23 +538,23 @@ def listing(url: str) -> dict[str, tuple[int, str]]:
     return {rel: record(info) for rel, info in entries(url).items()}
 
 
-#: Objects read at once by :func:`misread` (their bytes are held together).
+#: Objects read at once by :func:`misread`, and their bytes at most (held together; an object
+#: larger than that is read alone).
 READ_BATCH = 256
+READ_BATCH_BYTES = 256 * 2**20
 
 
 def misread(url: str, found: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Read back the objects ``found`` under ``url`` (relative paths with their :func:`entries`
-    entries; one GET each, :data:`READ_BATCH` at a time) and compare each one's bytes with the MD5
+    entries; one GET each, in batches: :func:`_batches`) and compare each one's bytes with the MD5
     the store recorded when it was uploaded (:func:`content_md5`). Return what is wrong, by path:
     bytes that differ from that MD5 (corrupted at rest or on the way), or a read that failed (the
     client's own check of a stored checksum included: S3 clients compare the CRC the server
     recorded at upload). An object without a recorded MD5 (an S3 multipart upload) is read but
     its bytes cannot be compared."""
     fs, root = filesystem(url)
-    rels = sorted(found)
     wrong: dict[str, str] = {}
-    for i in range(0, len(rels), READ_BATCH):
-        batch = rels[i:i + READ_BATCH]
+    for batch in _batches(sorted(found), {rel: int(found[rel].get("size") or 0) for rel in found}):
         data = fs.cat([_join_path(root, rel) for rel in batch], on_error="return")
         for rel in batch:
             got = data.get(_join_path(root, rel))
@@ -564,6 +564,21 @@ def misread(url: str, found: dict[str, dict[str, Any]]) -> dict[str, str]:
             elif md5 is not None and hashlib.md5(got, usedforsecurity=False).hexdigest() != md5:
                 wrong[rel] = "its bytes differ from the MD5 the store recorded"
     return wrong
+
+
+def _batches(rels: list[str], sizes: dict[str, int]) -> list[list[str]]:
+    """``rels`` in order, cut into batches of at most :data:`READ_BATCH` objects and
+    :data:`READ_BATCH_BYTES` bytes (an object larger than that alone)."""
+    out: list[list[str]] = []
+    batch: list[str] = []
+    held = 0
+    for rel in rels:
+        if batch and (len(batch) == READ_BATCH or held + sizes[rel] > READ_BATCH_BYTES):
+            out.append(batch)
+            batch, held = [], 0
+        batch.append(rel)
+        held += sizes[rel]
+    return [*out, batch] if batch else out
 
 
 def _join_path(root: str, rel: str) -> str:

@@ -71,12 +71,13 @@ def _stage_task(stage: Stage):
     @task(name=stage.task_name, cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
           retry_condition_fn=transient)
     def run(cfg: RunConfig, key: str, store: str | None, force: bool, chunks: str = "sample",
-            keys: dict[str, str] | None = None) -> tuple[dict[str, str], bool]:
+            keys: dict[str, str] | None = None, verified: dict[str, str] | None = None,
+            ) -> tuple[dict[str, str], bool]:
         log = get_run_logger()
         # A remote run's layers are named by every upstream stage's key: the run's plan.
         where = resume.store_arg(cfg, stage.name, keys if keys is not None else resume.plan(cfg), store)
         return resume.run_stage(cfg, stage.name, key, lambda: stage.run(cfg, where), force=force,
-                                log=log.info, chunks=chunks)
+                                log=log.info, chunks=chunks, verified=verified)
 
     return run
 
@@ -172,7 +173,8 @@ def _run_stages(cfg: RunConfig, force: list[str], read_back: str, started: dt.da
             t = time.perf_counter()
             stage_task = TASKS[stage].with_options(task_run_name=stage_run_name(stage, cfg.years))
             with chunks.stage(stage) if chunks is not None else contextlib.nullcontext():
-                out, ran[stage] = stage_task(cfg, keys[stage], store, stage in force, read_back, keys)
+                out, ran[stage] = stage_task(cfg, keys[stage], store, stage in force, read_back, keys,
+                                             work.done.get(stage))
             run_progress.finish(stage)
             timings[stage] = time.perf_counter() - t
             outputs.update(out)

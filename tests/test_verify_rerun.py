@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -143,9 +144,21 @@ def test_ecodask_run_verify_reads_every_chunk(finished, monkeypatch) -> None:
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))
     assert resume.pending(cfg)[0] == {}  # the sample of none reads no chunk
+    hashed: Counter[str] = Counter()
+    plain = verify.hash_files
+
+    def counting(root, rels):  # noqa: ANN001, ANN202 - verify.hash_files's
+        hashed.update(rels)
+        return plain(root, rels)
+
+    monkeypatch.setattr(verify, "hash_files", counting)
     result = CliRunner().invoke(app, ["run", str(cfg.source), "--verify"])
     assert result.exit_code == 0, result.output
     ran = json.loads(RunFolder(cfg.output).run_record.read_text())["stage_ran"]
     assert ran["ingest"] is False and ran["transitions_esv"] is True  # the flipped chunk's stage redone
+    # Each chunk of the skipped stage read twice: the command's look (is anything to do?) and the
+    # check under the run's lock, which the stage then trusts (not a third time when it is skipped).
+    read = {rel: n for rel, n in hashed.items() if rel.startswith("store.zarr/landcover/c/")}
+    assert read and set(read.values()) == {2}, read
     assert digest(cfg.output, skip=(".ecodask", "run.json", "report.html")) == {
         k: v for k, v in before.items() if k not in ("run.json", "report.html")}

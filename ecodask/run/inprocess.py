@@ -54,7 +54,7 @@ def run(config: str | Path, stages: Sequence[str] | None = None, force: Sequence
             where = resume.store_arg(cfg, stage.name, keys, store)
             out, ran[stage.name] = resume.run_stage(
                 cfg, stage.name, keys[stage.name], lambda stage=stage, where=where: stage.run(cfg, where),
-                force=stage.name in force, log=log, chunks=chunks)
+                force=stage.name in force, log=log, chunks=chunks, verified=work.done.get(stage.name))
             timings[stage.name] = time.perf_counter() - t
             outputs |= out
             store = outputs.get("store", store)

@@ -319,14 +319,18 @@ def commit_run(cfg: RunConfig, keys: dict[str, str], log: Callable[[str], None] 
 
 def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], force: bool = False,
               log: Callable[[str], None] = print, chunks: verify.Verify = "sample",
-              ) -> tuple[dict[str, str], bool]:
+              verified: dict[str, str] | None = None) -> tuple[dict[str, str], bool]:
     """Run ``fn`` (a stage returning its outputs by name) unless it finished earlier with ``key``
     and its files check (``chunks``: the content of a sample of its chunks, or all), or ``force``;
-    return ``(outputs, ran)``. With a remote output, a finished stage is published and a skipped
-    one's outputs are downloaded when the work folder lacks them."""
+    return ``(outputs, ran)``. ``verified``: the outputs of the stage as the run found it finished
+    and checked, under the lock it still holds (:func:`ecodask.run.transaction.begin`): not checked
+    again (``--verify`` would read the whole store twice). With a remote output, a finished stage
+    is published and a skipped one's outputs are downloaded when the work folder lacks them."""
     diffs: list[str] = []
     if force:
         done = None
+    elif verified is not None:
+        done = verified
     elif cfg.remote_output is None:
         done, diffs = _local_check(cfg, stage, key, chunks)
     else:

@@ -41,6 +41,7 @@ class Work:
     cfg: RunConfig
     todo: dict[str, str]  # the stages to do there, by key (resume.pending of cfg)
     keys: dict[str, str]  # every stage's key (resume.plan): the run a bucket's pointer names
+    done: dict[str, dict[str, str]]  # the finished stages' outputs, checked here under the lock
 
     @property
     def in_copy(self) -> bool:
@@ -68,12 +69,25 @@ def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None
     in_copy = cfg.model_copy(update={"output": work})
     if work.is_dir():  # a killed run's: what its writers left half-done goes, its stages stay
         commit.sweep(work)
-        return Work(cfg, in_copy, resume.pending(in_copy, force, keys, chunks)[0], keys)
-    todo, _ = resume.pending(cfg, force, keys, chunks)  # the copy holds the same files: checked once
+        todo, done = resume.pending(in_copy, force, keys, chunks)
+        return Work(cfg, in_copy, todo, keys, done)
+    todo, done = resume.pending(cfg, force, keys, chunks)  # the copy holds the same files: checked once
     if not todo:
-        return Work(cfg, cfg, {}, keys)
+        return Work(cfg, cfg, {}, keys, done)
     commit.clone(cfg.output)
-    return Work(cfg, in_copy, todo, keys)
+    return Work(cfg, in_copy, todo, keys, {s: _in_copy(out, cfg.output, work) for s, out in done.items()})
+
+
+def _in_copy(outputs: dict[str, str], root: Path, copy: Path) -> dict[str, str]:
+    """Outputs found under the folder ``root`` as they lie in its work copy ``copy`` (a URL, or
+    anything outside the folder, as it is)."""
+    out = {}
+    for name, value in outputs.items():
+        try:
+            out[name] = str(copy / Path(value).relative_to(root))
+        except ValueError:
+            out[name] = value
+    return out
 
 
 def finish(work: Work, whole: bool = True, log: Callable[[str], None] = print) -> None:

@@ -1,8 +1,8 @@
 """A run whose inputs and output are in Azure Blob Storage (``az://``, against Azurite) or Google Cloud
 Storage (``gs://``, against fake-gcs-server), servers the tests start: the workers write the store's
 layers and the run commits by its pointer, as on S3; the tables equal a local run's byte for byte and
-the arrays value for value; a rerun verifies the objects' ETags from a listing and skips every
-stage."""
+the arrays value for value; a rerun verifies the objects' ETags from a listing and what it reads
+back against their MD5s, and skips every stage; a process that wrote a store there exits quietly."""
 
 from __future__ import annotations
 

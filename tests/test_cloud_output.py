@@ -94,12 +94,13 @@ def test_a_process_that_wrote_a_store_in_the_container_exits_quietly(cloud) -> N
     # adlfs's clients for the stores zarr opens would each print a "Loop is not running" traceback
     # at exit (ecodask.io.azure_exit); a process that imported ecodask's object-store layer prints nothing.
     scheme, _ = cloud
-    code = ("import ecodask.io.objstore, numpy as np, zarr; "
-            f"g = zarr.open_group('{scheme}://{CONTAINER}/exit-check', mode='w', zarr_format=3); "
-            "a = g.create_array('x', shape=(8,), chunks=(4,), dtype='i4'); a[:] = np.arange(8); "
-            "print(int(a[:].sum()))")
     env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES[scheme]) or k in ("PATH", "HOME")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=deadline(120))
-    assert done.returncode == 0 and done.stdout.strip() == "28", done.stderr
-    assert done.stderr == ""
+    for imports in ("ecodask.io.objstore, zarr", "zarr, ecodask.io.objstore"):  # exit hooks in either order
+        code = (f"import numpy as np, {imports}; "
+                f"g = zarr.open_group('{scheme}://{CONTAINER}/exit-check', mode='w', zarr_format=3); "
+                "a = g.create_array('x', shape=(8,), chunks=(4,), dtype='i4'); a[:] = np.arange(8); "
+                "print(int(a[:].sum()))")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                              timeout=deadline(120))
+        assert done.returncode == 0 and done.stdout.strip() == "28", done.stderr
+        assert done.stderr == "", imports

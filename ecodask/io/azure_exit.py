@@ -6,8 +6,11 @@ asynchronous: their ``loop`` is None, so at exit every one of those finalizers r
 Loop is not running`` and prints its traceback, after a run that succeeded, in the flow process and
 in every Dask worker that wrote chunks (an adlfs defect: fsspec/adlfs#495, open). :func:`install`
 registers, once per process, an exit hook that runs before those finalizers: it takes each of them
-back and runs its closing coroutine on zarr's event loop, where those clients were opened, while
-that loop still runs. Nothing else is touched; a process that never imported adlfs does nothing.
+back and runs its closing coroutine on zarr's event loop, where those clients were opened, if that
+loop still runs (zarr's own exit hook stops it, and runs first when zarr was imported after this
+module); else the coroutine is dropped unrun, as the process is ending anyway. Nothing else is
+touched; a process that never imported adlfs does nothing, and installing imports nothing (a run's
+planning stays free of zarr).
 """
 
 from __future__ import annotations
@@ -33,8 +36,6 @@ def install() -> None:
             return
         if not getattr(weakref.finalize, "_registered_with_atexit", True):
             weakref.finalize(install, lambda: None).detach()  # registers finalize's exit hook now
-        with contextlib.suppress(ImportError):
-            import zarr.core.sync  # noqa: F401 - its loop's own exit hook, registered before ours
         atexit.register(close_async_clients)
         _installed = True
 

@@ -162,3 +162,25 @@ def test_ecodask_run_verify_reads_every_chunk(finished, monkeypatch) -> None:
     assert read and set(read.values()) == {2}, read
     assert digest(cfg.output, skip=(".ecodask", "run.json", "report.html")) == {
         k: v for k, v in before.items() if k not in ("run.json", "report.html")}
+
+
+@pytest.mark.slow
+def test_a_stage_redone_for_its_own_files_sends_the_stages_built_on_it_through_their_checks(finished) -> None:
+    """A flipped land-cover chunk: ``ecodask run --verify`` redoes ingest (same key), whose new store
+    replaces the one the later stages wrote their arrays into; they are not skipped on the check
+    made before ingest ran, and the outputs come back identical."""
+    from typer.testing import CliRunner
+
+    from ecodask.cli import app
+
+    cfg, before = finished
+    target = sorted(p for p in (cfg.output / "store.zarr" / "landcover" / "c").rglob("*") if p.is_file())[0]
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    result = CliRunner().invoke(app, ["run", str(cfg.source), "--verify"])
+    assert result.exit_code == 0, result.output
+    ran = json.loads(RunFolder(cfg.output).run_record.read_text())["stage_ran"]
+    assert ran["ingest"] is True and ran["transitions_esv"] is True, ran
+    assert digest(cfg.output, skip=(".ecodask", "run.json", "report.html")) == {
+        k: v for k, v in before.items() if k not in ("run.json", "report.html")}

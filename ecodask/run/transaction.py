@@ -70,12 +70,22 @@ def begin(cfg: RunConfig, force: Sequence[str] = (), keys: dict[str, str] | None
     if work.is_dir():  # a killed run's: what its writers left half-done goes, its stages stay
         commit.sweep(work)
         todo, done = resume.pending(in_copy, force, keys, chunks)
-        return Work(cfg, in_copy, todo, keys, done)
+        return Work(cfg, in_copy, todo, keys, _trusted(done, todo))
     todo, done = resume.pending(cfg, force, keys, chunks)  # the copy holds the same files: checked once
     if not todo:
         return Work(cfg, cfg, {}, keys, done)
     commit.clone(cfg.output)
-    return Work(cfg, in_copy, todo, keys, {s: _in_copy(out, cfg.output, work) for s, out in done.items()})
+    done = {s: _in_copy(out, cfg.output, work) for s, out in done.items()}
+    return Work(cfg, in_copy, todo, keys, _trusted(done, todo))
+
+
+def _trusted(done: dict[str, dict[str, str]], todo: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The finished stages a run may skip on this check alone: not those built on a stage it redoes
+    (a stage redone after its files failed the check keeps its key, but may rewrite what the
+    stages after it wrote: ingest makes a new store), which are checked again when their turn
+    comes."""
+    again = set(resume.with_downstream(list(todo)))
+    return {s: out for s, out in done.items() if s not in again}
 
 
 def _in_copy(outputs: dict[str, str], root: Path, copy: Path) -> dict[str, str]:

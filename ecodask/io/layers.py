@@ -79,7 +79,11 @@ def writing_url(remote: str, stage: str, key: str) -> str:
     """The layer a stage run now with ``key`` writes: ``<key16>``, unless the committed run
     names that very layer (the same key, redone), then ``<key16>-r`` beside it, so that readers of
     the committed run keep reading it whole until the next commit."""
-    kept = (committed_layers(remote) or {}).get(stage)
+    return _beside(remote, stage, key, (committed_layers(remote) or {}).get(stage))
+
+
+def _beside(remote: str, stage: str, key: str, kept: str | None) -> str:
+    """:func:`writing_url` given the committed run's layer of ``stage`` (``kept``, or None)."""
     first = layer_url(remote, stage, key)
     return layer_url(remote, stage, key, redo=True) if kept == first else first
 
@@ -102,10 +106,9 @@ def new_layer(remote: str, stage: str, key: str) -> str:
     (never the committed one); return its URL."""
     import zarr
 
-    url = writing_url(remote, stage, key)
-    kept = (committed_layers(remote) or {}).get(stage)
-    keep = kept.rsplit("/", 1)[1] if kept else None
-    objstore.remove_tree(stage_prefix(remote, stage), keep=keep)
+    kept = (committed_layers(remote) or {}).get(stage)  # the pointer, read once
+    url = _beside(remote, stage, key, kept)
+    objstore.remove_tree(stage_prefix(remote, stage), keep=name(kept) if kept else None)
     zarr.open_group(url, mode="w", zarr_format=3)
     return url
 

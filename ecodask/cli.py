@@ -79,8 +79,8 @@ def _main(
         "--quiet", "-q", help="For scheduled runs: no progress display and no listing of outputs "
         "(warnings and errors only).")] = False,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Also show Prefect's log (task runs, the temporary server) on the "
-        "console; the Prefect UI has it in any case.")] = False,
+        "--verbose", "-v", help="Also show Prefect's log (task runs, the temporary server) and other "
+        "libraries' log records on the console; the Prefect UI has Prefect's in any case.")] = False,
 ) -> None:
     _state["debug"] = debug
     _state["quiet"] = quiet
@@ -92,6 +92,12 @@ def _main(
         # says it stops at exit); its API handler still sends every record to the UI. The progress
         # display says what the stages do.
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+    if not verbose and "PREFECT_LOGGING_ROOT_LEVEL" not in os.environ:
+        # Other libraries' records reach the console through Prefect's root logger: in the temporary
+        # server (a child process, which inherits this environment) SQLAlchemy logs a traceback
+        # when the server is stopped at exit while a request holds a connection, even after a clean
+        # run. Only --verbose shows them.
+        os.environ["PREFECT_LOGGING_ROOT_LEVEL"] = "CRITICAL"
 
 
 _default_showwarning = warnings.showwarning

@@ -21,7 +21,7 @@ from ecodask.cli import app
 
 runner = CliRunner()
 #: --quiet sets this for Prefect; invoking with it here restores it after the command.
-QUIET_ENV = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": None}
+QUIET_ENV = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": None, "PREFECT_LOGGING_ROOT_LEVEL": None}
 
 
 def test_help_lists_commands_with_examples() -> None:
@@ -182,7 +182,8 @@ def _fake_flow(monkeypatch, seen: list) -> None:
 
     def run_flow(config_path: str, force: list[str], verify: bool = False) -> dict[str, str]:
         seen.append(([h.level for h in prefect_console_handlers()],
-                     os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL")))
+                     os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"),
+                     os.environ.get("PREFECT_LOGGING_ROOT_LEVEL")))
         with ChunkProgress(tee(*display_sinks()), counter=NullCounter(), interval=0.01) as chunks:
             for stage in ("ingest", "transitions_esv"):
                 with chunks.stage(stage):
@@ -230,8 +231,32 @@ def test_run_shows_stage_lines_when_not_a_terminal_and_none_when_quiet(tiny_regi
     # up later: the environment variable); the display says what the stages do.
     assert logging.WARNING in seen[0][0] and logging.WARNING in seen[1][0] and logging.INFO in seen[2][0]
     assert seen[0][1] == seen[1][1] == "WARNING" and seen[2][1] is None
+    assert seen[0][2] == seen[1][2] == "CRITICAL" and seen[2][2] is None  # other libraries' records
     assert "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in os.environ
+    assert "PREFECT_LOGGING_ROOT_LEVEL" not in os.environ
     assert handler.level == logging.INFO
     assert forced == [[], resume.with_downstream([NAMES[-1]]), []]
     bad = runner.invoke(app, ["run", str(tiny_region), "--force", "ingets"])
     assert bad.exit_code == 2 and "--force: stage = ['ingets']: stages are ingest" in bad.output
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_other_libraries_log_records_reach_the_console_only_when_verbose(verbose: bool) -> None:
+    """What the temporary Prefect server (a child process with the command's environment) does when
+    it is stopped at exit while a request holds a database connection: SQLAlchemy logs an error with
+    a traceback through Prefect's root logger. Not on a run's console unless --verbose."""
+    import subprocess
+
+    from helpers import deadline
+
+    code = ("import logging, sys\nfrom ecodask import cli\n"
+            "cli._main(debug=False, quiet=False, verbose=sys.argv[1] == 'v')\n"
+            "from prefect.logging.configuration import setup_logging\nsetup_logging()\n"
+            "try:\n    raise ValueError('cancelled')\nexcept ValueError:\n"
+            "    logging.getLogger('sqlalchemy.pool.impl.AsyncAdaptedQueuePool').exception("
+            "'Exception during reset or similar')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_LOGGING_")}
+    done = subprocess.run([sys.executable, "-c", code, "v" if verbose else "q"], env=env, capture_output=True,
+                          text=True, timeout=deadline(120), check=True)
+    assert ("Exception during reset" in done.stderr) is verbose, done.stderr
+    assert ("Traceback" in done.stderr) is verbose, done.stderr

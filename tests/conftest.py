@@ -72,10 +72,20 @@ def write_tif(path: Path, data: np.ndarray, crs: str, transform: Affine, nodata:
     return path
 
 
+#: The tiny region's cluster: one worker of two threads in the run's process (a real scheduler and
+#: task stream; no process start-up, ~20 s of a whole run here). Tests of what processes change
+#: (killed workers, errors pickled back, tasks on other pids) ask for :data:`PROCESSES`.
+THREADS = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False,
+           "memory_limit": "2GiB"}
+#: A run's default kind of cluster: worker processes under nannies, the scheduler in a process.
+PROCESSES = {"kind": "local", "n_workers": 2, "threads_per_worker": 1, "memory_limit": "2GiB"}
+
+
 def make_tiny_region(folder: Path, years=(2000, 2010), seed: int = 0, shape: tuple[int, int] = (ROWS, COLS),
                      **overrides) -> Path:
-    """Write a tiny region (GeoTIFFs on the exact grid, counties in the grid CRS) and its config;
-    ``shape`` (rows, columns of 30 m pixels, multiples of 32) makes a larger one of the same kind."""
+    """Write a tiny region (GeoTIFFs on the exact grid, counties in the grid CRS) and its config
+    (cluster :data:`THREADS` unless overridden); ``shape`` (rows, columns of 30 m pixels, multiples
+    of 32) makes a larger one of the same kind."""
     folder.mkdir(parents=True, exist_ok=True)
     rows, cols = shape
     transform = Affine(RES, 0, X0, 0, -RES, Y1)
@@ -100,7 +110,7 @@ def make_tiny_region(folder: Path, years=(2000, 2010), seed: int = 0, shape: tup
         "zones": {"path": "zones.gpkg", "id_field": "code", "name_field": "name"},
         "drivers": {"elevation": {"path": "elev.tif", "kind": "continuous"}},
         "output": "out",
-        "cluster": {"kind": "local", "n_workers": 2, "threads_per_worker": 1, "memory_limit": "2GiB"},
+        "cluster": THREADS,
     }
     for key, value in overrides.items():
         cfg[key] = value
@@ -218,14 +228,18 @@ def need_chromium() -> None:
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
+#: What the command line sets for its process (Prefect reads them when it sets up logging).
+_CLI_LOGGING = ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_ROOT_LEVEL")
+
+
 @pytest.fixture(autouse=True)
 def _prefect_console_level_restored():
-    """The command line sets PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL for its process (Prefect reads it
-    when it sets up logging); a command invoked inside the test process must not leave it for the
-    next test."""
-    before = os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL")
+    """The command line sets Prefect's console and root levels for its process (:data:`_CLI_LOGGING`);
+    a command invoked inside the test process must not leave them for the next test."""
+    before = {k: os.environ.get(k) for k in _CLI_LOGGING}
     yield
-    if before is None:
-        os.environ.pop("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", None)
-    else:
-        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = before
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

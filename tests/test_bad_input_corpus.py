@@ -34,7 +34,6 @@ from helpers import corrupt_tile, deadline, digest, edit_yaml
 
 pytestmark = pytest.mark.slow
 
-THREADS = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False}
 TRANSFORM = Affine(RES, 0, X0, 0, -RES, Y1)
 
 
@@ -151,7 +150,7 @@ def _ecodask(config: Path) -> subprocess.CompletedProcess:
 def finished(tmp_path_factory) -> Path:
     """A region whose run has finished (its output folder ``out/``)."""
     region = tmp_path_factory.mktemp("corpus") / "region"
-    config = make_tiny_region(region, cluster=THREADS)
+    config = make_tiny_region(region)
     done = _ecodask(config)
     assert done.returncode == 0, done.stderr[-3000:]
     return region

@@ -18,7 +18,7 @@ def test_valid_config_resolves_paths(tiny_region: Path) -> None:
     assert cfg.landcover.years[2000] == (tiny_region.parent / "lc_2000.tif").resolve()
     assert cfg.output == (tiny_region.parent / "out").resolve()
     assert cfg.drivers["elevation"].kind == "continuous"
-    assert cfg.cluster.kind == "local" and cfg.cluster.n_workers == 2
+    assert cfg.cluster.kind == "local" and cfg.cluster.n_workers == 1 and not cfg.cluster.processes
     assert cfg.source == tiny_region.resolve()
 
 

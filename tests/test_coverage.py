@@ -89,8 +89,7 @@ def test_a_run_says_which_zones_are_partial(tmp_path: Path) -> None:
 
     from helpers import deadline
 
-    threads = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False}
-    config = make_tiny_region(tmp_path / "r", cluster=threads)
+    config = make_tiny_region(tmp_path / "r")
     lc = tiny_landcover(0, 1)
     lc[:, :64] = 0
     write_tif(tmp_path / "r" / "lc_2010.tif", lc, CHINA_ALBERS, TRANSFORM, 0)

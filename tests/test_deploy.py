@@ -19,9 +19,6 @@ from helpers import deadline, stop_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-#: Threads, not processes: the deployments are what is tested here; process clusters are tested elsewhere.
-THREADS = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False}
-
 
 def _cli(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 300) -> str:
     """Run a command to its end (within :func:`deadline` of ``timeout``); its output."""
@@ -59,7 +56,7 @@ def _wait_for_state(env: dict[str, str], flow_run_id: str, timeout: float = 300)
 
 @pytest.mark.slow  # a Prefect server, a deployment and a worker running it
 def test_prefect_yaml_deployment_created_and_run_by_a_worker(prefect_api, tmp_path: Path) -> None:
-    config = make_tiny_region(tmp_path / "region", cluster=THREADS)
+    config = make_tiny_region(tmp_path / "region")
     env = {**prefect_api, "ECODASK_NATIONAL_CONFIG": str(config)}
     _cli(str(BIN / "prefect"), "work-pool", "create", "ecodask-local", "--type", "process", env=env)
     _cli(str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "national", env=env)
@@ -82,7 +79,7 @@ def test_prefect_yaml_deployment_created_and_run_by_a_worker(prefect_api, tmp_pa
 
 @pytest.mark.slow  # a Prefect server and `ecodask serve` running a flow
 def test_ecodask_serve_creates_a_cron_deployment_and_runs_it(prefect_api, tmp_path: Path) -> None:
-    config = make_tiny_region(tmp_path / "region", cluster=THREADS)
+    config = make_tiny_region(tmp_path / "region")
     serve = subprocess.Popen([str(BIN / "ecodask"), "serve", str(config), "--cron", "30 1 * * 1",
                               "--name", "weekly"], env=prefect_api, cwd=tmp_path, start_new_session=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

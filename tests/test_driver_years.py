@@ -21,7 +21,7 @@ from ecodask.run.cluster import dask_client
 from ecodask.run.config import load_config
 from ecodask.run.stages.driver_analysis import YEAR_TASK, _synchronous
 
-from conftest import make_tiny_region
+from conftest import PROCESSES, make_tiny_region
 from helpers import deadline, digest, run_stages
 
 YEARS = (2000, 2005, 2010)
@@ -30,7 +30,7 @@ YEARS = (2000, 2005, 2010)
 @pytest.mark.slow  # a LocalCluster of worker processes
 def test_each_year_is_one_task_on_the_workers_and_a_failed_year_keeps_the_previous_output(
         tmp_path: Path) -> None:
-    cfg = load_config(make_tiny_region(tmp_path / "r", years=YEARS))
+    cfg = load_config(make_tiny_region(tmp_path / "r", years=YEARS, cluster=PROCESSES))
     store = cfg.output / "store.zarr"
     with dask_client(cfg.cluster) as client:
         client.wait_for_workers(2, timeout=deadline(60))

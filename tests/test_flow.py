@@ -13,10 +13,10 @@ import pytest
 
 from flows.run import run_flow
 
-from conftest import make_tiny_region
+from conftest import PROCESSES, make_tiny_region
 from helpers import digest
 
-pytestmark = pytest.mark.slow  # a Prefect server; flows on LocalClusters of worker processes
+pytestmark = pytest.mark.slow  # a Prefect server; whole flows on local clusters
 
 
 def _digest(folder: Path) -> dict[str, object]:
@@ -24,7 +24,7 @@ def _digest(folder: Path) -> dict[str, object]:
 
 
 def test_flow_end_to_end_and_reproducible(prefect_server, tmp_path: Path) -> None:
-    cfg = make_tiny_region(tmp_path / "region")
+    cfg = make_tiny_region(tmp_path / "region", cluster=PROCESSES)  # a run's default cluster
     out = tmp_path / "region" / "out"
     outputs = run_flow(str(cfg))
     assert Path(outputs["store"]) == out / "store.zarr"

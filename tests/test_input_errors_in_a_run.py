@@ -17,14 +17,12 @@ from ecodask.errors import InputError, problem
 from ecodask.science.grid import CHINA_ALBERS
 from flows.run import transient
 
-from conftest import RES, X0, Y1, make_tiny_region, tiny_landcover, write_tif
+from conftest import PROCESSES, RES, X0, Y1, make_tiny_region, tiny_landcover, write_tif
 from helpers import corrupt_tile, deadline
-
-THREADS = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "processes": False}
 
 
 def _bad_code_region(folder: Path) -> Path:
-    config = make_tiny_region(folder, cluster=THREADS)
+    config = make_tiny_region(folder)
     lc = tiny_landcover(0, 1)
     lc[10, :15] = 200  # not a CLCD code
     write_tif(folder / "lc_2010.tif", lc, CHINA_ALBERS, Affine(RES, 0, X0, 0, -RES, Y1), 0)
@@ -62,7 +60,7 @@ def test_only_transient_failures_are_retried() -> None:
 def test_a_corrupt_tile_is_exit_2_naming_the_file_and_window_from_a_worker_process(tmp_path: Path) -> None:
     import rasterio
 
-    config = make_tiny_region(tmp_path / "r")  # a cluster of worker processes: the error is pickled back
+    config = make_tiny_region(tmp_path / "r", cluster=PROCESSES)  # the error is pickled back
     lc = tiny_landcover(0, 1)
     path = tmp_path / "r" / "lc_2010.tif"
     with rasterio.open(path, "w", driver="GTiff", width=lc.shape[1], height=lc.shape[0], count=1,

@@ -25,7 +25,7 @@ from ecodask.run.cluster import dask_client
 from ecodask.run.config import load_config
 from ecodask.science.grid import CHINA_ALBERS
 
-from conftest import make_tiny_region
+from conftest import PROCESSES, make_tiny_region
 from helpers import deadline, digest, run_stages, stage_call, wait_until
 
 pytestmark = pytest.mark.slow  # worker processes and whole runs, killed
@@ -36,7 +36,7 @@ GRID = {"crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_siz
 
 
 def _region(folder: Path) -> Path:
-    return make_tiny_region(folder, shape=SHAPE, grid=GRID)
+    return make_tiny_region(folder, shape=SHAPE, grid=GRID, cluster=PROCESSES)
 
 
 def _digest(folder: Path) -> dict[str, object]:

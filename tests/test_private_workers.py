@@ -5,9 +5,9 @@ moto S3 server). The flow writes only its small files in its work folder; the st
 written to the bucket by the workers.
 
 Proved here: the whole flow on that cluster writes the tables of a run of the same inputs on local
-disk byte for byte and its arrays value for value; so does a run during which a worker is killed
-while it writes chunks to the bucket (its tasks redone by the other worker, the bucket failing a
-share of requests meanwhile), and a run whose flow process is killed mid-stage and then rerun.
+disk byte for byte and its arrays value for value, and nothing on the workers' disks, even while a
+worker is killed as it writes chunks to the bucket (its tasks redone by the other worker) and the
+bucket fails a share of requests; so does a run whose flow process is killed mid-stage and then rerun.
 """
 
 from __future__ import annotations
@@ -185,25 +185,12 @@ def _same_as_local(s3, out: str, local: Path, remote_cfg: Path) -> None:
 
 
 @needs_namespaces
-def test_workers_without_the_flows_disk_write_the_local_runs_outputs(s3, prefect_server, harness, reference,
-                                                                     tmp_path: Path) -> None:
+def test_workers_without_the_flows_disk_write_the_local_runs_outputs_through_a_kill_and_faults(
+        s3_server, s3, prefect_server, harness, reference, tmp_path: Path) -> None:
     with harness.client() as client:  # the workers cannot see the flow's folder, nor each other's
         (tmp_path / "flow" / "seen").write_text("the flow's")
         seen = client.run(lambda: sorted(os.listdir(tmp_path / "flow")))
         assert seen and all(v == [] for v in seen.values()), seen
-    out = f"s3://{BUCKET}/runs/private"
-    local, remote_cfg = _remote(reference, tmp_path, out, harness.address)
-    outputs = run_flow(str(remote_cfg))
-    _same_as_local(s3, out, local, remote_cfg)
-    work = tmp_path / "flow" / "work" / "output"
-    assert not (work / "store.zarr").exists() and outputs["store"].startswith(f"{out}/stages/ingest/")
-    for folder in harness.folders.values():  # the workers kept nothing of the run
-        assert not list(folder.rglob("*.zarr")) and not list(folder.rglob("*.parquet"))
-
-
-@needs_namespaces
-def test_a_worker_killed_mid_write_and_a_failing_bucket_lose_nothing(s3_server, s3, prefect_server, harness,
-                                                                      reference, tmp_path: Path) -> None:
     out = f"s3://{BUCKET}/runs/worker-killed"
     local, remote_cfg = _remote(reference, tmp_path, out, harness.address)
     layer = _esv_chunks(remote_cfg)
@@ -221,13 +208,17 @@ def test_a_worker_killed_mid_write_and_a_failing_bucket_lose_nothing(s3_server, 
             written = len(s3.find(layer))
             harness.kill("private-0")  # SIGKILL, while the ESV stage writes its chunks
             s3_server.slow_puts(0)  # the rest at full speed (the faults go on)
-            run.result(timeout=deadline(600))
+            outputs = run.result(timeout=deadline(600))
     finally:
         s3_server.faults(0)
         s3_server.slow_puts(0)
     assert written < 2 * 16  # the stage was under way, not done
     assert s3_server.counts()["faults"] > 0
     _same_as_local(s3, out, local, remote_cfg)
+    work = tmp_path / "flow" / "work" / "output"
+    assert not (work / "store.zarr").exists() and outputs["store"].startswith(f"{out}/stages/ingest/")
+    for folder in harness.folders.values():  # the workers kept nothing of the run
+        assert not list(folder.rglob("*.zarr")) and not list(folder.rglob("*.parquet"))
 
 
 @needs_namespaces

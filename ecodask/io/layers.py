@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecodask.io import objstore
-from ecodask.io.layout import STATE_DIR
+from ecodask.io.layout import STATE_DIR, in_chunk_folder
 
 #: Where the layers of a remote output lie, relative to it.
 STAGES = "stages"
@@ -136,7 +136,7 @@ def committed(remote: str) -> Layers | None:
 def is_chunk(rel: str) -> bool:
     """Whether ``rel`` (relative to a layer) is a chunk of one of its Zarr arrays."""
     parts = rel.split("/")
-    return parts[0] != FILES and "c" in parts[1:-1]
+    return parts[0] != FILES and in_chunk_folder(parts)
 
 
 def name(url: str) -> str:

@@ -28,6 +28,14 @@ RUN_RECORD = "run.json"
 REPORT = "report.html"
 STATE_DIR = ".ecodask"
 EXPORT = "export"
+#: The separator under which Zarr v3 keeps an array's chunks (``<array>/c/<i>/<j>``).
+CHUNKS = "c"
+
+
+def in_chunk_folder(parts: list[str]) -> bool:
+    """Whether a path, split at ``/`` and relative to a store or to a group of arrays, is the key of
+    a chunk of one of its Zarr v3 arrays (a ``c`` folder below the array's name)."""
+    return CHUNKS in parts[1:-1]
 
 
 @dataclass(frozen=True)

@@ -190,8 +190,7 @@ def _remote_check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = 
         return None, diffs
     if not diffs:  # the listing matches: read back what a rerun would trust
         rels = [rel.removeprefix(layer_rel + "/") for rel in mine]
-        picked = [r for r in rels if not layers.is_chunk(r)] + verify.sampled(
-            [r for r in rels if layers.is_chunk(r)], chunks)
+        picked = verify.read_back(rels, layers.is_chunk, chunks)
         wrong = objstore.misread(layer, {r: found[r] for r in picked})
         diffs = [f"{objstore.join(layer_rel, r)}: {why}" for r, why in sorted(wrong.items())]
     return (None if diffs else local), diffs

@@ -23,14 +23,14 @@ import functools
 import math
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
 from ecodask.chunked.batches import map_batches
 from ecodask.io.commit import leftover
-from ecodask.io.layout import STATE_DIR, STORE
+from ecodask.io.layout import STATE_DIR, STORE, in_chunk_folder
 from ecodask.io.provenance import file_checksum
 
 #: A file's record: size in bytes and checksum (None in manifests of earlier versions, for chunks).
@@ -58,7 +58,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 def is_chunk(rel: str) -> bool:
     """Whether ``rel`` (relative to the output folder) is a chunk file of the Zarr store."""
     parts = rel.split("/")
-    return parts[0] == STORE and "c" in parts[1:-1]
+    return parts[0] == STORE and in_chunk_folder(parts[1:])
 
 
 def is_partial(rel: str) -> bool:
@@ -117,6 +117,13 @@ def sampled(chunk_files: Sequence[str], chunks: Verify = "sample", rng: random.R
     return (rng or random.Random()).sample(list(chunk_files), n)
 
 
+def read_back(files: Sequence[str], is_chunk: Callable[[str], bool], chunks: Verify = "sample",
+              rng: random.Random | None = None) -> list[str]:
+    """The files among ``files`` whose content a rerun reads back, on disk or in a bucket: every one
+    that is no chunk (``is_chunk``), and the chunks :func:`sampled` picks."""
+    return [f for f in files if not is_chunk(f)] + sampled([f for f in files if is_chunk(f)], chunks, rng)
+
+
 def changes(root: Path, stage: str, owned: Mapping[str, tuple[str, Record]], chunks: Verify = "sample",
             rng: random.Random | None = None) -> list[str]:
     """What differs, on disk, from the records of the files ``stage`` was the last to write: one
@@ -124,8 +131,7 @@ def changes(root: Path, stage: str, owned: Mapping[str, tuple[str, Record]], chu
     for a sample of them, or all with ``chunks="all"`` (see the module's text)."""
     mine = {rel: rec for rel, (owner, rec) in owned.items() if owner == stage}
     out: list[str] = []
-    hashed: list[str] = []
-    chunk_files: list[str] = []
+    recorded: list[str] = []
     for rel, (size, digest) in mine.items():
         try:
             now = (root / rel).stat().st_size
@@ -135,8 +141,8 @@ def changes(root: Path, stage: str, owned: Mapping[str, tuple[str, Record]], chu
         if now != size:
             out.append(f"{rel}: {now} bytes, {size} when written")
         elif digest is not None:
-            (chunk_files if is_chunk(rel) else hashed).append(rel)
-    read = hashed + sampled(chunk_files, chunks, rng)
+            recorded.append(rel)
+    read = read_back(recorded, is_chunk, chunks, rng)
     for rel, digest in zip(read, checksums(root, read), strict=True):
         if digest != mine[rel][1]:
             out.append(f"{rel}: its content changed")

@@ -546,7 +546,9 @@ class ClusterConfig(_Strict):
     kind: Literal["local", "address", "slurm", "kubernetes"] = "local"
     n_workers: int = Field(2, ge=1)
     threads_per_worker: int = Field(1, ge=1)
-    memory_limit: str = Field("auto", description="per worker, e.g. '4GiB' or 'auto'")
+    memory_limit: str = Field("auto", description="per worker, e.g. '4GiB' or 'auto'; with processes: "
+                              "false the worker measures the flow's whole process, in which it runs, "
+                              "and pauses at memory.pause of this: leave it 'auto' there")
     processes: bool = True
     scheduler_process: bool = Field(
         True, description="with process workers, the local scheduler runs in a process of its own "

@@ -28,7 +28,7 @@ from ecodask.run.stages import NAMES
 from ecodask.synth import class_counts_by_zone, make_county_stats
 from flows.run import run_flow
 
-from conftest import COLS, ROWS, SPLIT_COL, THREADS, make_tiny_region, tiny_landcover, write_tif
+from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
 from helpers import (
     TINY_INPUTS,
     assert_same_arrays,
@@ -45,8 +45,8 @@ from s3_server import served_bucket
 BUCKET = "ecodask-test"
 KEY_ID, TOKEN = "AKIAECODASKTEST00001", "t0ken-ecodask-test"
 SECRET = "s3cr3t/ecodask+Test0123456789abcdefghij"  # a "/" as real secrets may have
-# The flow's cluster: threads (worker processes writing to a bucket: tests/test_private_workers.py).
-CLUSTER = THREADS
+# Small: one Dask worker process (the flow's cluster).
+CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
 
 
 @pytest.fixture(scope="module")
@@ -377,7 +377,7 @@ def _same_tables(s3, out: str, local_tables: Path) -> dict[str, bytes]:
     return bucket
 
 
-@pytest.mark.slow  # the moto S3 server, a Prefect server, flows on a local cluster
+@pytest.mark.slow  # the moto S3 server, a Prefect server, flows on a LocalCluster of worker processes
 def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, s3_server, prefect_server, reference,
                                                                  tmp_path: Path, caplog, capfd) -> None:
     caplog.set_level(logging.INFO)
@@ -469,7 +469,7 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, s3_server, 
     assert not any(s in logged for s in secrets)
 
 
-@pytest.mark.slow  # the moto S3 server, a Prefect server, a flow on a local cluster
+@pytest.mark.slow  # the moto S3 server, a Prefect server, a flow on a LocalCluster of worker processes
 def test_a_remote_run_rides_out_a_bucket_failing_a_share_of_requests(s3_server, s3, prefect_server, reference,
                                                                      tmp_path: Path) -> None:
     out = f"s3://{BUCKET}/runs/faulty"
@@ -495,7 +495,7 @@ def test_a_remote_run_killed_mid_run_resumes_where_it_stopped(s3, prefect_api, r
     out = f"s3://{BUCKET}/runs/killed"
     local_tables, remote_cfg, _ = _reference_and_remote(s3, reference, tmp_path, out, work_dir="work")
     env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
-    # Kill the run (its whole process group, as a machine going down would)
+    # Kill the run and its Dask workers (the whole process group, as a machine going down would)
     # as soon as its first stage is published: the bucket's lock stays behind, held by a dead pid.
     ingest = f"{BUCKET}/runs/killed/.ecodask/stages/ingest.json"
     kill_once(ecodask_run(remote_cfg, env), lambda: objects_under(s3, ingest),

@@ -46,6 +46,8 @@ class S3Server:
         self._fault_share = 0.0
         self._fault_draw = random.Random(0)
         self._put_delay_s = 0.0
+        self._stalls = 0
+        self._released = threading.Event()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, name="s3-server", daemon=True)
         self._thread.start()
@@ -77,6 +79,21 @@ class S3Server:
         """From now on answer each PUT ``seconds`` later (0 stops): writes take a while, so that a
         test can act while they are under way."""
         self._put_delay_s = float(seconds)
+
+    def stall_reads(self, count: int) -> None:
+        """From now on hold the next ``count`` ranged GETs (reads of part of an object) without an
+        answer until the server stops: a connection that stalls, which only the client's own
+        timeout ends. Counted as ``stalled``."""
+        with self._lock:
+            self._stalls = int(count)
+
+    def _stall(self, environ: dict[str, Any]) -> bool:
+        with self._lock:
+            if not self._stalls or "HTTP_RANGE" not in environ:
+                return False
+            self._stalls -= 1
+            self._counts["stalled"] += 1
+        return True
 
     def rot(self, bucket: str, key: str) -> None:
         """Flip one byte of the object ``key`` where the server keeps it, its size and the ETag
@@ -114,6 +131,10 @@ class S3Server:
                 self._counts["bytes_put"] += int(environ.get("CONTENT_LENGTH") or 0)
         if kind == "PUT" and self._put_delay_s:
             time.sleep(self._put_delay_s)  # a slow bucket (the server's own thread per request)
+        if kind == "GET" and self._stall(environ):
+            self._released.wait()  # the client gives up first (the server's own thread per request)
+            start_response("503 Slow Down", [("Content-Length", "0")])
+            return []
         fault = self._fault()
         if fault is not None:
             status, body = fault
@@ -131,6 +152,7 @@ class S3Server:
         return self._inner(environ, counting_start)
 
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._thread.join()
 

@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ from helpers import (
     kill_once,
     objects_under,
     run_stages,
+    wait_until,
 )
 from s3_server import served_bucket
 
@@ -274,6 +276,35 @@ def test_a_raster_in_a_bucket_is_read_window_by_window(s3_server, s3, tmp_path: 
     assert pickle.loads(pickle.dumps(remote)) == remote and str(remote) == remote.url
 
 
+@pytest.mark.slow  # the moto S3 server
+def test_a_read_whose_connection_stalls_is_given_up_and_retried(s3_server, s3, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    from affine import Affine
+    from pyproj import CRS
+
+    from ecodask.io.rasters import WarpedRaster
+    from ecodask.science.grid import Grid
+
+    codes = np.random.default_rng(4).integers(1, 10, (512, 512), dtype=np.uint8)
+    local = write_tif(tmp_path / "lc.tif", codes, "EPSG:32649", Affine(30, 0, 500_000, 0, -30, 3_400_000), 0)
+    s3.put_file(str(local), f"{BUCKET}/stall/lc.tif")
+    grid = Grid(CRS.from_epsg(32649), 30.0, 8, (500_000, 3_400_000 - 512 * 30, 500_000 + 512 * 30, 3_400_000),
+                chunk_size=256)
+    monkeypatch.delenv("GDAL_HTTP_TIMEOUT", raising=False)
+    monkeypatch.setitem(objstore.HTTP_TIMEOUTS, "GDAL_HTTP_TIMEOUT", "2")  # 120 s by default: short
+    s3_server.counts(reset=True)
+    s3_server.stall_reads(1)  # held until the server stops, unless the client gives up
+    got: dict[str, np.ndarray] = {}
+    reader = threading.Thread(
+        target=lambda: got.update(window=WarpedRaster(f"s3://{BUCKET}/stall/lc.tif", grid, np.dtype(np.uint8),
+                                                      0)[256:512, 0:256]), daemon=True)
+    reader.start()
+    wait_until(lambda: not reader.is_alive(), 30, "a read from a bucket with one stalled request")
+    assert np.array_equal(got["window"], codes[256:512, 0:256])
+    counts = s3_server.counts()
+    assert counts["stalled"] == 1 and counts["GET"] >= 2, counts
+
+
 def test_gdal_reads_objects_with_the_endpoint_botocore_uses(monkeypatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://minio.example.org:9000/")
@@ -286,6 +317,11 @@ def test_gdal_reads_objects_with_the_endpoint_botocore_uses(monkeypatch) -> None
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert "AWS_S3_ENDPOINT" not in objstore.gdal_config()  # AWS itself
+    # A stalled request is given up (and retried) after 2 minutes, or what the environment says.
+    monkeypatch.delenv("GDAL_HTTP_TIMEOUT", raising=False)
+    assert objstore.gdal_config()["GDAL_HTTP_TIMEOUT"] == "120"
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "600")
+    assert objstore.gdal_config()["GDAL_HTTP_TIMEOUT"] == "600"
     assert objstore.gdal_path("s3://bucket/lc/2000.tif") == "/vsis3/bucket/lc/2000.tif"
     assert objstore.gdal_path("/data/lc.tif") is None
 

@@ -428,10 +428,20 @@ def gdal_path(path: str | Path) -> str | None:
     return prefix + url.split("://", 1)[1]
 
 
+#: GDAL's limits on one request, in seconds, a variable of the environment of the same name in their
+#: place: a connection not made in 30 s, or a request not answered in whole in 120 s (a server that
+#: accepted it and stalls), is given up and retried like a 5xx. Without them a stalled connection
+#: holds a worker's read for good: curl waits forever by default. (GDAL retries curl's "timed out",
+#: not the "too slow" of ``GDAL_HTTP_LOW_SPEED_TIME``, which would end the read as an error.) A
+#: request asks for a few tiles of one window, so 120 s gives up only on a stall, not a slow link.
+HTTP_TIMEOUTS = {"GDAL_HTTP_CONNECTTIMEOUT": "30", "GDAL_HTTP_TIMEOUT": "120"}
+
+
 def gdal_config(proto: str = "s3") -> dict[str, str]:
     """GDAL's configuration for reading objects of ``proto`` itself. Every protocol: answers 429
     and 5xx (SlowDown, InternalError) retried up to 8 times, 0.5 s apart at first and twice as long
-    each time; the object's folder never listed on open (no ``.aux.xml`` or ``.ovr`` looked for
+    each time, and so are connections that fail or stall (:data:`HTTP_TIMEOUTS`); the object's
+    folder never listed on open (no ``.aux.xml`` or ``.ovr`` looked for
     beside it). S3: from the same ``AWS_*`` environment botocore reads (credentials, session token
     and region GDAL takes from the environment as they are), the endpoint (``AWS_ENDPOINT_URL_S3``
     or ``AWS_ENDPOINT_URL``) as ``AWS_S3_ENDPOINT`` with ``AWS_HTTPS`` and path-style addressing.
@@ -439,9 +449,10 @@ def gdal_config(proto: str = "s3") -> dict[str, str]:
     ``AZURE_STORAGE_ACCESS_KEY`` (a connection string and a SAS token GDAL reads as they are).
     Google Cloud Storage: a local server (``STORAGE_EMULATOR_HOST``) as ``CPL_GS_ENDPOINT``, and no
     signing where gcsfs uses no credentials."""
+    env = os.environ
     out = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "8",
            "GDAL_HTTP_RETRY_DELAY": "0.5"}
-    env = os.environ
+    out |= {name: env.get(name, default) for name, default in HTTP_TIMEOUTS.items()}
     if proto in AZURE_PROTOCOLS:
         if env.get("AZURE_STORAGE_ACCOUNT_NAME") and not env.get("AZURE_STORAGE_CONNECTION_STRING"):
             out["AZURE_STORAGE_ACCOUNT"] = env["AZURE_STORAGE_ACCOUNT_NAME"]

@@ -165,25 +165,42 @@ def esv_change_table(
     table: pd.DataFrame, pairs: Sequence[tuple[int, int]], years: Sequence[int]
 ) -> pd.DataFrame:
     """Change ``ESV_t2 - ESV_t1`` (CNY/yr and 10^8 CNY/yr) and rate ``change / ESV_t1 x 100`` (%)
-    for every row of :func:`esv_table` and every pair of years (seed 002 App. A.1)."""
+    for every row of :func:`esv_table` and every pair of years (seed 002 App. A.1); the rate is NaN
+    where ``ESV_t1`` is 0. Rows pair by pair, each in the order of the table's rows of ``t1``.
+
+    Every year of :func:`esv_table` holds the same rows (zone, level, item, group) in the same
+    order, so the pairs are taken by position, all at once (a pandas alignment per pair cost 60 ms
+    of the flow's CPU a pair, 2.3 s at 39 years)."""
     keys = ["zone_id", "zone_name", "level", "item", "group"]
-    parts = []
-    for a, b in pairs:
-        if a == b:
-            continue
-        t1 = table[table["year"] == years[a]].set_index(keys)["esv_cny"]
-        t2 = table[table["year"] == years[b]].set_index(keys)["esv_cny"]
-        change = t2 - t1
-        rate = (change / t1.where(t1 != 0)) * 100.0
-        df = pd.DataFrame({"year_from": years[a], "year_to": years[b], "esv_from_cny": t1,
-                           "esv_to_cny": t2, "change_cny": change, "change_1e8cny": change * E8,
-                           "rate_pct": rate}).reset_index()
-        parts.append(df)
     cols = ["zone_id", "zone_name", "year_from", "year_to", *keys[2:], "esv_from_cny", "esv_to_cny",
             "change_cny", "change_1e8cny", "rate_pct"]
-    if not parts:
+    pairs = [(a, b) for a, b in pairs if a != b]
+    if not pairs:
         return pd.DataFrame(columns=cols)
-    return pd.concat(parts, ignore_index=True)[cols]
+    year = table["year"].to_numpy()
+    rows = {y: np.flatnonzero(year == y) for y in {years[i] for pair in pairs for i in pair}}
+    first = table.iloc[rows[years[pairs[0][0]]]][keys].reset_index(drop=True)
+    for y, at in rows.items():
+        if not first.equals(table.iloc[at][keys].reset_index(drop=True)):
+            raise ValueError(f"esv_change_table: the rows of year {y} differ from those of year "
+                             f"{years[pairs[0][0]]}")
+    n = len(first)
+    src = np.concatenate([rows[years[a]] for a, _ in pairs])
+    dst = np.concatenate([rows[years[b]] for _, b in pairs])
+    esv = table["esv_cny"].to_numpy(dtype=np.float64)
+    t1, t2 = esv[src], esv[dst]
+    change = t2 - t1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(t1 != 0, change / np.where(t1 != 0, t1, np.nan), np.nan) * 100.0
+    out = table.iloc[src][keys].reset_index(drop=True)
+    out.insert(2, "year_from", np.repeat(np.asarray([years[a] for a, _ in pairs], dtype=np.int64), n))
+    out.insert(3, "year_to", np.repeat(np.asarray([years[b] for _, b in pairs], dtype=np.int64), n))
+    out["esv_from_cny"] = t1
+    out["esv_to_cny"] = t2
+    out["change_cny"] = change
+    out["change_1e8cny"] = change * E8
+    out["rate_pct"] = rate
+    return out[cols]
 
 
 def sensitivity_table(

@@ -17,7 +17,7 @@ import dask
 import psutil
 import pytest
 
-from ecodask.run.cluster import dask_client, memory_env
+from ecodask.run.cluster import FLOW_PERIODS, dask_client, memory_env, worker_periods
 from ecodask.run.config import ClusterConfig, MemoryConfig
 
 from helpers import deadline, wait_until
@@ -35,17 +35,25 @@ def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
         keys = ("target", "spill", "pause", "terminate")
         return {"memory": {k: d.config.get(f"distributed.worker.memory.{k}") for k in keys},
                 "limit": dask_worker.memory_manager.memory_limit,
-                "local_directory": dask_worker.local_directory}
+                "local_directory": dask_worker.local_directory,
+                "periods": {k: d.config.get(k) for k in FLOW_PERIODS}}
 
+    defaults = worker_periods()
+    assert defaults != FLOW_PERIODS
     with dask_client(cfg) as client:
         client.wait_for_workers(2, timeout=deadline(60))
         settings = list(client.run(_worker_settings).values())
+        # The flow's nannies look at their workers' memory every 0.5 s; the workers keep Dask's periods.
+        nannies = list(client.cluster.workers.values())
+        assert [n.memory_manager.memory_monitor_interval for n in nannies] == [0.5, 0.5]
     assert len(settings) == 2
     for s in settings:
         assert s["memory"] == {"target": 0.5, "spill": 0.6, "pause": 0.75, "terminate": 0.9}
         assert s["limit"] == 2**30
         assert Path(s["local_directory"]).is_relative_to(tmp_path)
+        assert s["periods"] == defaults
     assert dask.config.get("distributed.worker.memory.spill") == before  # set for the cluster only
+    assert worker_periods() == defaults
 
 
 def test_memory_env_names_the_dask_settings() -> None:

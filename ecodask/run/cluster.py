@@ -23,6 +23,22 @@ def memory_settings(memory: MemoryConfig) -> dict[str, float]:
                                                                            "terminate")}
 
 
+#: The flow process's own periodic work, done less often than Dask's defaults (a tick of each
+#: server's event loop every 20 ms, a system monitor every 0.5 s, each nanny's look at its worker's
+#: memory every 0.1 s). An idle local cluster of 2 process workers cost the flow 1.59 CPU s in 30 s
+#: with the defaults, 0.40 with these (BENCHMARKS.md, "The flow's own periodic work"): ~9 of the
+#: flow's CPU s in a 4-minute run. The workers keep the defaults (:func:`worker_periods`); a nanny
+#: still ends a worker past its memory limit, half a second later at most.
+FLOW_PERIODS = {"distributed.admin.tick.interval": "200ms", "distributed.admin.system-monitor.interval": "2s",
+                "distributed.worker.memory.monitor-interval": "500ms"}
+
+
+def worker_periods() -> dict[str, object]:
+    """The :data:`FLOW_PERIODS` keys as Dask's configuration has them here (outside the flow's
+    own setting): what a nanny passes on to its worker process."""
+    return {key: dask.config.get(key) for key in FLOW_PERIODS}
+
+
 def memory_env(memory: MemoryConfig) -> dict[str, str]:
     """The same settings as environment variables, for workers started elsewhere (jobs, pods)."""
     return {"DASK_" + key.upper().replace(".", "__"): str(value)
@@ -77,20 +93,25 @@ def _cluster_client(cfg: ClusterConfig) -> Iterator[Client]:
             yield client
         return
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    workers = worker_periods()
     with (
         dask.config.set(memory_settings(cfg.memory)),  # the nannies pass it on to their workers
-        local_cluster(cfg) as cluster,
+        dask.config.set(FLOW_PERIODS),  # ... and the workers' own periods in place of these
+        local_cluster(cfg, workers) as cluster,
         Client(cluster, set_as_default=True) as client,
     ):
         yield client
 
 
-def local_cluster(cfg: ClusterConfig) -> SpecCluster:
+def local_cluster(cfg: ClusterConfig, worker_config: dict[str, object] | None = None) -> SpecCluster:
     """The run's local cluster: with process workers and ``scheduler_process`` (the default), a
     ``SpecCluster`` of the same nannies and workers as :func:`local_cluster_options` gives a
     ``LocalCluster``, its scheduler in a process of its own
-    (:class:`ecodask.run.scheduler_process.SchedulerProcess`); else a ``LocalCluster``."""
+    (:class:`ecodask.run.scheduler_process.SchedulerProcess`); else a ``LocalCluster``. Process
+    workers take ``worker_config`` over the Dask configuration their nannies pass on."""
     options = local_cluster_options(cfg)
+    if cfg.processes and worker_config:
+        options["config"] = dict(worker_config)  # a LocalCluster gives it to each Nanny
     if not (cfg.processes and cfg.scheduler_process):
         return LocalCluster(**options)
     from distributed import Nanny
@@ -107,7 +128,8 @@ def local_cluster(cfg: ClusterConfig) -> SpecCluster:
     worker = {"cls": Nanny, "options": {
         "host": options["host"], "nthreads": cfg.threads_per_worker,
         "memory_limit": memory_limit, "local_directory": cfg.local_directory,
-        "dashboard": False, "dashboard_address": None, "silence_logs": logging.WARNING}}
+        "dashboard": False, "dashboard_address": None, "silence_logs": logging.WARNING,
+        **({"config": options["config"]} if "config" in options else {})}}
     return SpecCluster(scheduler={"cls": SchedulerProcess, "options": {"options": scheduler}},
                        workers=dict.fromkeys(range(cfg.n_workers), worker), worker=worker,
                        silence_logs=logging.WARNING, name="ecodask-local")

@@ -32,6 +32,7 @@ Units: seconds, bytes (GB = 1e9 B), Mpix/s = 1e6 pixel-years a second (grid posi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,12 +243,57 @@ def _role(p, flow_pid: int) -> str:
     return "other"
 
 
-def run_flow(config: Path, log: Path, interval: float) -> tuple[int, float, float, Monitor]:
+@contextlib.contextmanager
+def prefect_server(home: Path, timeout_s: float = 300.0) -> Iterator[str]:
+    """A Prefect server (``prefect server start``) on a free localhost port, its state under
+    ``home``, for the block: its API URL. A scheduled run talks to such a server; it is not a
+    process of the run's tree, so its CPU is not the run's (as the temporary server's is)."""
+    import socket
+    import urllib.request
+
+    home.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home.resolve()), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_UI_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    with open(home / "server.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            start = time.time()
+            while True:
+                if server.poll() is not None:
+                    raise SystemExit(f"the Prefect server exited ({server.returncode}): {home}/server.log")
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                        if answer.status == 200:
+                            break
+                if time.time() - start > timeout_s:
+                    raise SystemExit(f"the Prefect server did not answer in {timeout_s:.0f} s")
+                time.sleep(0.5)
+            yield url
+        finally:
+            server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=30)
+            if server.poll() is None:
+                server.kill()
+
+
+def run_flow(config: Path, log: Path, interval: float, api_url: str | None = None,
+             ) -> tuple[int, float, float, Monitor]:
     """``ecodask run CONFIG`` in a fresh process, its tree sampled; (exit code, start, end, monitor).
     Prefect keeps its state beside the config (no lock contention with other runs of the project's
-    ``.prefect``) and may take 2 minutes to start its temporary server on a busy machine."""
+    ``.prefect``) and may take 2 minutes to start its temporary server on a busy machine; with
+    ``api_url`` the run talks to that server instead (:func:`prefect_server`)."""
     env = dict(os.environ)
     env["PREFECT_HOME"] = str(config.parent.resolve() / ".prefect")
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -614,7 +661,8 @@ def markdown(res: dict) -> str:
         out += ["", f"transitions_esv after its pass (building and writing its tables, {zones:,} zones): "
                 f"{r['tables_after_pass_s']:.1f} s, {r['tables_share_of_stage']:.1%} of the stage."]
     if r.get("flow_cpu_share") is not None:
-        out += ["", f"The flow process: {r['flow_cpu_s']:.1f} CPU s of the run's {r['cpu_s']:.1f} "
+        out += ["", f"The flow process ({res.get('prefect', 'temporary server')}): "
+                f"{r['flow_cpu_s']:.1f} CPU s of the run's {r['cpu_s']:.1f} "
                 f"({r['flow_cpu_share']:.1%}), the Dask scheduler's {r.get('scheduler_cpu_s', 0):.1f}, "
                 f"peak {r['peak_flow_gb']:.2f} GB; a Dask worker's peak "
                 f"{r['peak_by_role_gb'].get('dask worker', 0):.2f} GB."]
@@ -677,7 +725,9 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
         raw["zones"] = a.zones
     config = write_config(data_root, built, a.chunk, a.workers, a.memory_limit, a.years, town)
     print(f"running the flow: {config} (log: {root / 'flow.log'})", flush=True)
-    rc, t0, t1, mon = run_flow(config, root / "flow.log", a.interval)
+    raw["prefect"] = "server" if a.prefect_server else "temporary server"
+    with prefect_server(root / ".prefect-server") if a.prefect_server else contextlib.nullcontext() as api:
+        rc, t0, t1, mon = run_flow(config, root / "flow.log", a.interval, api)
     write_samples(root / "memory.csv", mon.samples, t0)
     if rc:
         tail = (root / "flow.log").read_text(errors="replace")[-4000:]
@@ -812,6 +862,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compress", choices=["zstd", "deflate"], default="zstd", help="land-cover GeoTIFFs")
     ap.add_argument("--gen-workers", type=int, default=2, help="data generator processes")
     ap.add_argument("--no-split", action="store_true", help="skip the cost split measurement")
+    ap.add_argument("--prefect-server", action="store_true",
+                    help="run against a Prefect server started beforehand (as a scheduled run does), not "
+                    "the temporary server a run without one starts in its own tree")
     ap.add_argument("--years", type=int, default=2,
                     help="land-cover years of the run: 2 (the data's), or more from 1985 on, alternating "
                     "the data's two files (39: 1985-2023, the archive)")

@@ -70,6 +70,10 @@
                                                           of services across the national grid's
                                                           cells against scipy
                                                           (see benchmarks/cell_tradeoffs.py)
+    python -m benchmarks.run --suite flow_idle [--seconds 30] [--workers 2]
+                                                          the flow process's CPU while its local
+                                                          cluster idles, Dask's periods and the run's
+                                                          (see benchmarks/flow_idle.py)
     python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
                                                           the land pass and its tables for thousands
                                                           of zones against a bare bincount
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
                               "figures_workers", "remote_inputs", "remote_run", "uncertainty",
-                              "cell_tradeoffs"])
+                              "cell_tradeoffs", "flow_idle"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -195,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.remote_run import main as remote_run
 
         remote_run(rest)
+    elif ns.suite == "flow_idle":
+        from benchmarks.flow_idle import main as flow_idle
+
+        flow_idle(rest)
     elif ns.suite == "uncertainty":
         from benchmarks.uncertainty import main as uncertainty
 

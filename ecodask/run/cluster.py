@@ -25,10 +25,11 @@ def memory_settings(memory: MemoryConfig) -> dict[str, float]:
 
 #: The flow process's own periodic work, done less often than Dask's defaults (a tick of each
 #: server's event loop every 20 ms, a system monitor every 0.5 s, each nanny's look at its worker's
-#: memory every 0.1 s). An idle local cluster of 2 process workers cost the flow 1.59 CPU s in 30 s
-#: with the defaults, 0.40 with these (BENCHMARKS.md, "The flow's own periodic work"): ~9 of the
-#: flow's CPU s in a 4-minute run. The workers keep the defaults (:func:`worker_periods`); a nanny
-#: still ends a worker past its memory limit, half a second later at most.
+#: memory every 0.1 s). An idle local cluster of 2 process workers cost the flow 1.21 CPU s in 30 s
+#: with the defaults (4 % of a core), 0.32 with these (``make bench BENCH_SUITES=flow_idle``,
+#: BENCHMARKS.md, "The flow's own periodic work"). The workers keep the defaults
+#: (:func:`worker_periods`); a nanny still ends a worker past its memory limit, half a second later
+#: at most.
 FLOW_PERIODS = {"distributed.admin.tick.interval": "200ms", "distributed.admin.system-monitor.interval": "2s",
                 "distributed.worker.memory.monitor-interval": "500ms"}
 

@@ -74,6 +74,10 @@
                                                           the flow process's CPU while its local
                                                           cluster idles, Dask's periods and the run's
                                                           (see benchmarks/flow_idle.py)
+    python -m benchmarks.run --suite manifest_size [--chunks-a-year 638] [--years 39]
+                                                          a stage manifest at national chunk counts:
+                                                          its size, writing and reading it
+                                                          (see benchmarks/manifest_size.py)
     python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
                                                           the land pass and its tables for thousands
                                                           of zones against a bare bincount
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
                               "figures_workers", "remote_inputs", "remote_run", "uncertainty",
-                              "cell_tradeoffs", "flow_idle"])
+                              "cell_tradeoffs", "flow_idle", "manifest_size"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -199,6 +203,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.remote_run import main as remote_run
 
         remote_run(rest)
+    elif ns.suite == "manifest_size":
+        from benchmarks.manifest_size import main as manifest_size
+
+        manifest_size(rest)
     elif ns.suite == "flow_idle":
         from benchmarks.flow_idle import main as flow_idle
 

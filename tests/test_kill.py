@@ -25,7 +25,7 @@ from ecodask.run.cluster import dask_client
 from ecodask.run.config import load_config
 from ecodask.science.grid import CHINA_ALBERS
 
-from conftest import PROCESSES, make_tiny_region
+from conftest import PROCESSES, THREADS, make_tiny_region
 from helpers import deadline, digest, run_stages, stage_call, wait_until
 
 pytestmark = pytest.mark.slow  # worker processes and whole runs, killed
@@ -35,8 +35,8 @@ SHAPE = (1024, 1024)
 GRID = {"crs": CHINA_ALBERS, "resolution": 30, "analysis_factor": 32, "chunk_size": 128}
 
 
-def _region(folder: Path) -> Path:
-    return make_tiny_region(folder, shape=SHAPE, grid=GRID, cluster=PROCESSES)
+def _region(folder: Path, cluster: dict = PROCESSES) -> Path:
+    return make_tiny_region(folder, shape=SHAPE, grid=GRID, cluster=cluster)
 
 
 def _digest(folder: Path) -> dict[str, object]:
@@ -119,9 +119,12 @@ def _run_to_end(config: Path, env: dict[str, str]) -> str:
 
 
 def test_flow_process_killed_mid_run(tmp_path: Path, prefect_api) -> None:
-    reference = _region(tmp_path / "reference")
+    # Worker threads in the flow's process: killing the process group kills them with it (a worker
+    # process killed alone is test_worker_killed_mid_stage's), and a run costs ~2/3 of one on
+    # worker processes.
+    reference = _region(tmp_path / "reference", THREADS)
     _run_to_end(reference, prefect_api)
-    config = _region(tmp_path / "killed")
+    config = _region(tmp_path / "killed", THREADS)
     out = RunFolder(config.parent / "out")
     proc = _ecodask("run", str(config), env=prefect_api)
     # Kill the flow and its Dask workers (the whole process group, as a machine going down would)

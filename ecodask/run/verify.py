@@ -46,8 +46,8 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     path relative to ``root`` (``/``-separated). Symbolic links to folders are not followed.
 
     Taken before and after every stage in the flow's process, so kept cheap: one ``scandir`` a
-    folder and string paths (``Path.relative_to`` per file was 3 of the flow's ~30 CPU s in a
-    39-year run, BENCHMARKS.md)."""
+    folder and string paths (a ``Path`` and its ``relative_to`` per file took 0.56 CPU s a walk of
+    2,336 files, this 0.047 s; BENCHMARKS.md)."""
     out: dict[str, tuple[int, int]] = {}
 
     def walk(folder: str, rel: str) -> None:

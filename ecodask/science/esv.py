@@ -169,8 +169,8 @@ def esv_change_table(
     where ``ESV_t1`` is 0. Rows pair by pair, each in the order of the table's rows of ``t1``.
 
     Every year of :func:`esv_table` holds the same rows (zone, level, item, group) in the same
-    order, so the pairs are taken by position, all at once (a pandas alignment per pair cost 60 ms
-    of the flow's CPU a pair, 2.3 s at 39 years)."""
+    order, so the pairs are taken by position, all at once (a pandas alignment per pair took 1.03
+    of the flow's CPU s at 39 years for 28 counties, this 0.07 s)."""
     keys = ["zone_id", "zone_name", "level", "item", "group"]
     cols = ["zone_id", "zone_name", "year_from", "year_to", *keys[2:], "esv_from_cny", "esv_to_cny",
             "change_cny", "change_1e8cny", "rate_pct"]

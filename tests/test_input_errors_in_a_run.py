@@ -29,8 +29,12 @@ def _bad_code_region(folder: Path) -> Path:
     return config
 
 
-def _run(config: Path, *options: str) -> subprocess.CompletedProcess:
+def _run(config: Path, *options: str, api_url: str | None = None) -> subprocess.CompletedProcess:
+    """``ecodask [OPTIONS] run CONFIG`` as a user without a Prefect server runs it (the run starts
+    Prefect's temporary server), or reporting to the server at ``api_url``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     return subprocess.run([sys.executable, "-m", "ecodask.cli", *options, "run", str(config)],
                           cwd=config.parent, env=env, capture_output=True, text=True, timeout=deadline(300))
 
@@ -57,7 +61,8 @@ def test_only_transient_failures_are_retried() -> None:
 
 
 @pytest.mark.slow
-def test_a_corrupt_tile_is_exit_2_naming_the_file_and_window_from_a_worker_process(tmp_path: Path) -> None:
+def test_a_corrupt_tile_is_exit_2_naming_the_file_and_window_from_a_worker_process(
+        tmp_path: Path, prefect_api: dict[str, str]) -> None:
     import rasterio
 
     config = make_tiny_region(tmp_path / "r", cluster=PROCESSES)  # the error is pickled back
@@ -68,7 +73,7 @@ def test_a_corrupt_tile_is_exit_2_naming_the_file_and_window_from_a_worker_proce
                        tiled=True, blockxsize=128, blockysize=128, compress="deflate") as dst:
         dst.write(lc, 1)
     corrupt_tile(path)
-    done = _run(config)
+    done = _run(config, api_url=prefect_api["PREFECT_API_URL"])
     assert done.returncode == 2, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(

@@ -525,36 +525,27 @@ def test_a_remote_run_rides_out_a_bucket_failing_a_share_of_requests(s3_server, 
     assert all(record["stage_ran"].values())
 
 
-@pytest.mark.slow  # the moto S3 server, a Prefect server, whole runs as subprocesses, killed
-def test_a_remote_run_killed_mid_run_resumes_where_it_stopped(s3, prefect_api, reference,
-                                                              tmp_path: Path) -> None:
-    out = f"s3://{BUCKET}/runs/killed"
-    local_tables, remote_cfg, _ = _reference_and_remote(s3, reference, tmp_path, out, work_dir="work")
+@pytest.mark.slow  # the moto S3 server, a Prefect server, whole runs as subprocesses, two killed
+def test_a_killed_remote_run_resumes_and_the_bucket_shows_the_previous_run_until_the_next_commits(
+        s3_server, s3, prefect_api, reference, tmp_path: Path) -> None:
+    from ecodask.io import layers
+
+    out = f"s3://{BUCKET}/runs/whole"
+    local_tables, remote_cfg, doc = _reference_and_remote(s3, reference, tmp_path, out, work_dir="work")
     env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
-    # Kill the run and its Dask workers (the whole process group, as a machine going down would)
+    # Run A is killed with its Dask workers (the whole process group, as a machine going down would)
     # as soon as its first stage is published: the bucket's lock stays behind, held by a dead pid.
-    ingest = f"{BUCKET}/runs/killed/.ecodask/stages/ingest.json"
+    ingest = f"{BUCKET}/runs/whole/.ecodask/stages/ingest.json"
     kill_once(ecodask_run(remote_cfg, env), lambda: objects_under(s3, ingest),
               "the ingest stage published to the bucket")
     s3.invalidate_cache()
     assert s3.exists(bucket_lock.lock_url(out).removeprefix("s3://"))  # a dead run's lock
-    assert not s3.exists(f"{BUCKET}/runs/killed/run.json")  # the run never finished
-    finished_ok(ecodask_run(remote_cfg, env))
-    record = json.loads(s3.cat_file(f"{BUCKET}/runs/killed/run.json"))
+    assert not s3.exists(f"{BUCKET}/runs/whole/run.json") and layers.pointer(out) is None  # never finished
+    finished_ok(ecodask_run(remote_cfg, env))  # run A again: resumes where it stopped, commits
+    record = json.loads(s3.cat_file(f"{BUCKET}/runs/whole/run.json"))
     assert record["stage_ran"]["ingest"] is False and record["stage_ran"]["figures"] is True, record
     _same_tables(s3, out, local_tables)
     assert_same_arrays(local_tables.parent / "store.zarr", committed(out))
-
-
-@pytest.mark.slow  # the moto S3 server, a Prefect server, whole runs as subprocesses, one killed
-def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_server, s3, prefect_api,
-                                                                           reference, tmp_path: Path) -> None:
-    from ecodask.io import layers
-
-    out = f"s3://{BUCKET}/runs/whole"
-    _, remote_cfg, doc = _reference_and_remote(s3, reference, tmp_path, out, work_dir="work")
-    env = {**prefect_api, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
-    finished_ok(ecodask_run(remote_cfg, env))  # run A, committed
     first = layers.pointer(out)
     assert first is not None
     values = {(i, name): var.values for i, ds in enumerate(open_store(committed(out)))
@@ -563,6 +554,8 @@ def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_ser
 
     # Run B changes a setting of transitions_esv (a new key for it and the stages after it) and is
     # killed while it writes that stage's chunks: the pointer, A's layers and the tables' view stay.
+    # (A stage redone with the same key, `--force`, writes beside the committed layer, never in it:
+    # test_a_stage_redone_with_the_committed_key_writes_beside_the_committed_layer.)
     doc["zones"] = {**doc["zones"], "min_coverage": 0.5}
     remote_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
     keys = resume.plan(load_config(remote_cfg))
@@ -590,24 +583,6 @@ def test_a_bucket_shows_the_previous_run_whole_until_the_next_one_commits(s3_ser
     s3.invalidate_cache()
     assert not s3.exists(f"{BUCKET}/runs/whole/{old_layer}")
     assert s3.exists(f"{BUCKET}/runs/whole/{second['stages'][0]['layer']}/zarr.json")  # ingest's: kept
-
-    # Run C redoes transitions_esv with the same key (--force): it writes beside B's layer, never
-    # in it, so killed mid-stage it leaves B's run whole too.
-    values = {(i, name): var.values for i, ds in enumerate(open_store(committed(out)))
-              for name, var in ds.data_vars.items()}
-    b_layer = next(s["layer"] for s in second["stages"] if s["stage"] == "transitions_esv")
-    redo = f"{BUCKET}/runs/whole/{b_layer}{layers.REDO}/esv/c"
-    s3_server.slow_puts(0.05)
-    try:
-        kill_once(ecodask_run(remote_cfg, env, "--force", "transitions_esv"), lambda: objects_under(s3, redo),
-                  "run C's first ESV chunks beside run B's layer")
-    finally:
-        s3_server.slow_puts(0)
-    s3.invalidate_cache()
-    assert layers.pointer(out) == second
-    for i, ds in enumerate(open_store(committed(out))):
-        for name, var in ds.data_vars.items():
-            np.testing.assert_array_equal(var.values, values[i, name], err_msg=name)
 
 
 def test_objects_are_read_back_in_batches_bounded_by_count_and_bytes(monkeypatch) -> None:

@@ -13,6 +13,7 @@ bucket fails a share of requests; so does a run whose flow process is killed mid
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import shlex
@@ -200,8 +201,8 @@ def test_workers_without_the_flows_disk_write_the_local_runs_outputs_through_a_k
     try:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(1) as pool:
-            run = pool.submit(run_flow, str(remote_cfg))
+        with ThreadPoolExecutor(1) as pool:  # the flow sees this thread's settings (the test's server)
+            run = pool.submit(contextvars.copy_context().run, run_flow, str(remote_cfg))
             wait_until(lambda: objects_under(s3, layer) or run.done(), 300,
                        "the first ESV chunks in the bucket", interval=0.02)
             assert not run.done(), run.result()

@@ -197,7 +197,7 @@ def test_workers_without_the_flows_disk_write_the_local_runs_outputs_through_a_k
     layer = _esv_chunks(remote_cfg)
 
     s3_server.slow_puts(0.05)  # writes take a while: the worker is caught among them
-    s3_server.faults(0.03, seed=11)  # 503 SlowDown and 500 InternalError on 3 % of the requests
+    s3_server.faults(0.01, seed=11)  # 503 SlowDown and 500 InternalError on 1 % of the requests
     try:
         from concurrent.futures import ThreadPoolExecutor
 

@@ -169,6 +169,13 @@ OUTPUT_PROTOCOLS = (*S3_PROTOCOLS, *AZURE_PROTOCOLS, *GCS_PROTOCOLS)
 for _proto in AZURE_PROTOCOLS:
     fsspec.config.conf.setdefault(_proto, {}).setdefault("use_listings_cache", False)
 
+# s3fs reads a whole object in concurrent ranges when it is larger than its block size (50 MB),
+# and to know, asks for the object's size first (a HEAD) on every whole read: one request more
+# for every chunk zarr reads, 935 of a tiny remote run's ~4,000 requests. A run's objects (chunks,
+# tables, figures, manifests) are far smaller, so the read is one GET without that HEAD.
+for _proto in S3_PROTOCOLS:
+    fsspec.config.conf.setdefault(_proto, {}).setdefault("max_concurrency", 1)
+
 
 def check_output_url(url: str) -> str:
     """:func:`check_url`, and a protocol a run can write to (:data:`OUTPUT_PROTOCOLS`)."""

@@ -29,7 +29,7 @@ from ecodask.run.stages import NAMES
 from ecodask.synth import class_counts_by_zone, make_county_stats
 from flows.run import run_flow
 
-from conftest import COLS, ROWS, SPLIT_COL, THREADS, make_tiny_region, tiny_landcover, write_tif
+from conftest import COLS, ROWS, SPLIT_COL, make_tiny_region, tiny_landcover, write_tif
 from helpers import (
     TINY_INPUTS,
     assert_same_arrays,
@@ -47,9 +47,11 @@ from s3_server import served_bucket
 BUCKET = "ecodask-test"
 KEY_ID, TOKEN = "AKIAECODASKTEST00001", "t0ken-ecodask-test"
 SECRET = "s3cr3t/ecodask+Test0123456789abcdefghij"  # a "/" as real secrets may have
-# Small: worker threads in the flow's process (workers in processes of their own, without the
-# flow's disk, are test_private_workers.py's).
-CLUSTER = THREADS
+# Small: one Dask worker process (the flow's cluster). Not worker threads in the test's process: the
+# S3 server (moto) answers from a thread of that process, and rasterio holds the GIL while GDAL
+# reads a GeoTIFF's header over HTTP for a masked read (``mask_flag_enums``), so a read would wait
+# on an answer the server cannot give: a hang, seen in the suite.
+CLUSTER = {"kind": "local", "n_workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
 
 
 @pytest.fixture(scope="module")
@@ -414,7 +416,7 @@ def _same_tables(s3, out: str, local_tables: Path) -> dict[str, bytes]:
     return bucket
 
 
-@pytest.mark.slow  # the moto S3 server, a Prefect server, flows on a LocalCluster
+@pytest.mark.slow  # the moto S3 server, a Prefect server, flows on a LocalCluster of worker processes
 def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, s3_server, prefect_server, reference,
                                                                  tmp_path: Path, caplog, capfd) -> None:
     caplog.set_level(logging.INFO)
@@ -506,7 +508,7 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, s3_server, 
     assert not any(s in logged for s in secrets)
 
 
-@pytest.mark.slow  # the moto S3 server, a Prefect server, a flow on a LocalCluster
+@pytest.mark.slow  # the moto S3 server, a Prefect server, a flow on a LocalCluster of worker processes
 def test_a_remote_run_rides_out_a_bucket_failing_a_share_of_requests(s3_server, s3, prefect_server, reference,
                                                                      tmp_path: Path) -> None:
     out = f"s3://{BUCKET}/runs/faulty"

@@ -44,6 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow = {item.module for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.module not in slow)  # stable: the order within each group kept
 
+
 # The project's reference data (published figures, real boundaries, a real DEM) lives beside the
 # repository; ECODASK_SHARED_DATA overrides. Missing: skipped locally, a failure in CI.
 SHARED_DATA = Path(os.environ.get("ECODASK_SHARED_DATA",

@@ -233,6 +233,24 @@ def test_inputs_fetched_from_a_bucket_give_the_keys_of_the_same_bytes_on_disk(s3
 
 
 @pytest.mark.slow  # the moto S3 server
+def test_a_chunk_read_from_a_bucket_is_one_get(s3_server, s3) -> None:
+    """zarr reads a chunk from S3 with one GET: no HEAD before it for the object's size, and a
+    chunk never written (its fill value) is one GET answered 404, with no LIST after it
+    (``objstore`` sets s3fs's ``max_concurrency`` to 1)."""
+    import zarr
+
+    url = f"s3://{BUCKET}/one-get/a.zarr"
+    written = zarr.create_array(store=url, shape=(4, 4), chunks=(2, 2), dtype="u1", fill_value=0)
+    written[:2, :] = 7  # two of the four chunks
+    array = zarr.open_array(url, mode="r")
+    s3_server.counts(reset=True)
+    values = array[:]
+    asked = s3_server.counts()
+    assert values[:2].tolist() == [[7] * 4] * 2 and not values[2:].any()
+    assert asked["GET"] == 4 and asked["HEAD"] == 0 and asked["LIST"] == 0, asked
+
+
+@pytest.mark.slow  # the moto S3 server
 def test_a_raster_in_a_bucket_is_read_window_by_window(s3_server, s3, tmp_path: Path) -> None:
     from affine import Affine
     from pyproj import CRS

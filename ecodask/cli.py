@@ -209,10 +209,13 @@ def _run(config: Path, force: list[str] | None = None, wait: float = 0.0, verify
     )
     from ecodask.run.stages import NAMES
     from flows.run import run_flow  # imports Prefect, which sets up its console logging
+    from flows.server import temporary_api
 
     # A bad input found inside a stage is the user's to fix: Prefect's log keeps its line, and the
-    # traceback only with --debug (the error itself is printed once, at the end).
+    # traceback only with --debug (the error itself is printed once, at the end). Without a Prefect
+    # server the run has a temporary one, as Prefect would start it (without importing it here).
     with (run_lock(RunFolder(cfg.output).state, cfg.remote_output, wait_s=wait),  # one run per output
+          temporary_api(),
           contextlib.nullcontext() if _state["debug"] else user_errors_without_tracebacks()):
         if _state["quiet"]:
             with quiet_console_logs():

@@ -62,7 +62,8 @@ def transitions_esv(
     elif composition.shape != (n_layers, cy, cx, k) or composition.dtype != np.int32:
         raise ValueError(f"composition must be int32 {(n_layers, cy, cx, k)}, not {composition.dtype} "
                          f"{composition.shape}")
-    counts, bad = _count_runs(zone, classes, lut, pairs, int(n_zones), k, True, values.astype(np.float32),
+    counts, bad = _count_runs(zone, classes, lut, pairs, int(n_zones), k, True,
+                              np.where(finite, values, np.nan).astype(np.float32),
                               np.where(finite, values, 0.0), finite.astype(np.int32), int(factor),
                               grid, coarse, npix, composition)
     return counts, unknown_codes(counts, bad, zone, classes, lut, pairs, n_zones), grid, coarse, npix

@@ -489,6 +489,16 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, s3_server, 
     assert {k.split("/")[2] for k in bucket if k.startswith("stages/")} == kept  # nothing else left
     assert any(k.startswith(f"{layer['transitions_esv']}/esv/c/") for k in bucket)
     assert "report.html" in bucket and "figures/esv_2000.png" in bucket
+    # Each layer's metadata is consolidated in its zarr.json: a reader opens the run's store (five
+    # layers, both grids) without listing anything: 50 GETs (the groups' metadata and the
+    # coordinates' values), where it took 123 GETs and 2 LISTs before.
+    for s in NAMES:
+        assert "consolidated_metadata" in json.loads(bucket[f"{layer[s]}/zarr.json"]), s
+    s3_server.counts(reset=True)
+    pix, ana = open_store(committed(out))
+    asked = s3_server.counts()
+    assert {"landcover", "zone", "esv"} <= set(pix.data_vars) and "esv_density" in ana.data_vars
+    assert asked["LIST"] == 0 and asked["GET"] <= 60, asked
 
     # A rerun trusts the bucket only as each stage published it (sizes and ETags in its manifest):
     # a chunk gone and a table replaced send their stages round again, nothing else.

@@ -20,6 +20,7 @@ under a temporary name and renamed when complete: a reader never sees half of it
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from ecodask import __version__
 from ecodask.chunked.blockwise import map_sum_blocks, tree_sum
 from ecodask.chunked.landpass import HELD_LANDCOVER_BYTES
 from ecodask.crashpoints import crash_point
+from ecodask.io import objstore
 from ecodask.io.cleanup import remove_tree
 from ecodask.io.layers import Layers, location
 from ecodask.io.layout import STORE
@@ -318,8 +320,12 @@ def open_store(path: str | Path | Layers) -> tuple[xr.Dataset, xr.Dataset]:
     coordinates and attributes)."""
     if isinstance(path, Layers):
         return _open_layers(path)
-    pix = xr.open_zarr(path, consolidated=False, mask_and_scale=False, decode_coords="all")
-    ana = xr.open_zarr(path, group=ANALYSIS_GROUP, consolidated=False, decode_coords="all")
+    # A layer in a bucket has its metadata consolidated (one GET, not one per array; none on disk).
+    consolidated = None if objstore.is_remote(str(path)) else False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated")
+        pix = xr.open_zarr(path, consolidated=consolidated, mask_and_scale=False, decode_coords="all")
+        ana = xr.open_zarr(path, group=ANALYSIS_GROUP, consolidated=consolidated, decode_coords="all")
     return pix, ana
 
 
@@ -331,19 +337,17 @@ def ingested(store: str | Path | Layers, name: str) -> str | Path:
 
 def _open_layers(layers: Layers) -> tuple[xr.Dataset, xr.Dataset]:
     """The layers of a remote run's store read as one (:func:`open_store`)."""
-    import warnings
-
     base_pix, base_ana = open_store(layers.base)
     pix, ana = [base_pix], [base_ana]
     for url in layers.read[1:]:
         # A stage's layer holds only its arrays: their grid mapping is ingest's, read from there.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pix.append(xr.open_zarr(url, consolidated=False, mask_and_scale=False, decode_coords=False))
+            pix.append(xr.open_zarr(url, consolidated=None, mask_and_scale=False, decode_coords=False))
             try:
-                ana.append(xr.open_zarr(url, group=ANALYSIS_GROUP, consolidated=False, decode_coords=False))
-            except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-                pass  # a stage that wrote nothing on the analysis grid
+                ana.append(xr.open_zarr(url, group=ANALYSIS_GROUP, consolidated=None, decode_coords=False))
+            except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+                pass  # a stage that wrote nothing on the analysis grid (KeyError: a consolidated layer)
     # Ingest's coordinates (and grid mapping) hold for every layer: a layer's own copies are dropped.
     pix[1:] = [d.drop_vars([v for v in d.variables if v in base_pix.variables]) for d in pix[1:]]
     ana[1:] = [d.drop_vars([v for v in d.variables if v in base_ana.variables]) for d in ana[1:]]

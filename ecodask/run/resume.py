@@ -276,6 +276,7 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     layer_rel = _relative(cfg, layer)
     rels = {k: _relative(cfg, v) if objstore.is_remote(str(v))
             else objstore.join(layer_rel, layers.FILES, _relative(cfg, v)) for k, v in outputs.items()}
+    layers.consolidate(layer)  # the layer's metadata in one object, for the tasks that open it
     # What the bucket now holds of the stage, from one listing of its layer: a rerun compares the
     # sizes and ETags before it trusts the stage (the ETag changes with the bytes).
     files = {objstore.join(layer_rel, rel): rec for rel, rec in objstore.listing(layer).items()}

@@ -3,8 +3,8 @@
 With no ``PREFECT_API_URL``, Prefect's client starts a temporary ("ephemeral") server: uvicorn
 serving ``prefect.server.api.server:create_app`` in a child process, on a free localhost port,
 without the UI. To do so it imports ``prefect.server.api.server`` into the calling process, the
-whole server application (FastAPI, SQLAlchemy, the API's models): about 3 CPU s and 80 MB in the
-run's flow process that it never uses (BENCHMARKS.md, "The flow's own periodic work").
+whole server application (FastAPI, SQLAlchemy, the API's models): 2 CPU s and 80 MB in the
+run's flow process, which never uses it (BENCHMARKS.md, "The flow's own periodic work").
 :func:`temporary_api` starts the same child process the same way, from the command line, and points
 this process's Prefect settings at it for the run; with a server configured it does nothing.
 """

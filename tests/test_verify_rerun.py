@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ecodask.run import resume, verify
 from ecodask.run.config import load_config
 from ecodask.run.stages import BY_NAME, NAMES
 
+from conftest import make_tiny_region
 from helpers import digest
 
 pytestmark = pytest.mark.usefixtures("dask_threads")
@@ -38,11 +40,26 @@ def _run(cfg, chunks: verify.Verify = "sample") -> tuple[list[str], list[str]]:
     return ran, lines
 
 
-@pytest.fixture
-def finished(tiny_region: Path):
-    cfg = load_config(tiny_region)
-    ran, _ = _run(cfg)
+@pytest.fixture(scope="module")
+def _finished_once(tmp_path_factory) -> Path:
+    """The config of a tiny region whose every stage has finished: run once for the module."""
+    import dask
+
+    config = make_tiny_region(tmp_path_factory.mktemp("finished") / "region")
+    with dask.config.set(scheduler="threads", num_workers=2):
+        ran, _ = _run(load_config(config))
     assert ran == list(NAMES)
+    return config
+
+
+@pytest.fixture
+def finished(_finished_once: Path, tmp_path: Path):
+    """A copy of that region, inputs and output, for the test to damage: a finished run moved to
+    another folder, whose every stage is still trusted (keys and manifests name no folder)."""
+    folder = tmp_path / "region"
+    shutil.copytree(_finished_once.parent, folder, symlinks=True)
+    cfg = load_config(folder / _finished_once.name)
+    assert resume.pending(cfg)[0] == {}
     return cfg, digest(cfg.output, skip=(".ecodask",))
 
 

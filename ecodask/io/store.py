@@ -346,8 +346,11 @@ def _open_layers(layers: Layers) -> tuple[xr.Dataset, xr.Dataset]:
             pix.append(xr.open_zarr(url, consolidated=None, mask_and_scale=False, decode_coords=False))
             try:
                 ana.append(xr.open_zarr(url, group=ANALYSIS_GROUP, consolidated=None, decode_coords=False))
-            except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
-                pass  # a stage that wrote nothing on the analysis grid (KeyError: a consolidated layer)
+            except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+                pass  # a stage that wrote nothing on the analysis grid
+            except KeyError as exc:  # the same, said by a layer's consolidated metadata
+                if f"'{ANALYSIS_GROUP}' not found" not in str(exc):
+                    raise
     # Ingest's coordinates (and grid mapping) hold for every layer: a layer's own copies are dropped.
     pix[1:] = [d.drop_vars([v for v in d.variables if v in base_pix.variables]) for d in pix[1:]]
     ana[1:] = [d.drop_vars([v for v in d.variables if v in base_ana.variables]) for d in ana[1:]]

@@ -3,7 +3,8 @@
 The fused form of :mod:`ecodask.kernels.transitions` and :func:`ecodask.kernels.esv_grid.esv_grid`
 for the common case (total ESV only, no spatial adjustment). A run of equal pixels along a row
 (same zone, same code in every year, inside one analysis cell) is found once; its length is added
-to the histograms, its value is filled into the float32 grid and added once to the cell's sum. One
+to the histograms and its value once to the cell's sum. The float32 grid is filled row by row, in
+the same pass, from each year's value table (a loop of its own, free of the runs' branches). One
 read of the chunk serves both results (about 25 % less time than the two kernels in turn on the
 Hubei-30m data; BENCHMARKS.md).
 """

@@ -12,11 +12,12 @@ import rasterio
 import zarr
 from affine import Affine
 from pyproj import CRS, Transformer
-from rasterio.warp import transform_bounds
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
 
 from ecodask.chunked.landpass import HELD_LANDCOVER_BYTES
 from ecodask.errors import InputError
-from ecodask.io.rasters import WarpedRaster, smallest_uint
+from ecodask.io.rasters import WARP_MARGIN, WarpedRaster, smallest_uint, source_window
 from ecodask.io.store import ingest, open_store, store_zones, years_per_task
 from ecodask.run.config import RunConfig, load_config
 from ecodask.run.inputs import check_inputs
@@ -174,6 +175,88 @@ def test_wuhan_landcover_and_dem_driver_through_ingest(tmp_path: Path) -> None:
     diff = np.abs(drv[full] - mean[full])
     assert np.median(diff) < 0.1 and np.quantile(diff, 0.99) < 1.5 and diff.max() < 5.0
     assert abs(drv[full].mean() - mean[full].mean()) < 0.05
+
+
+def _chunked(src: WarpedRaster) -> np.ndarray:
+    c = src.grid.chunk_size
+    return dask.array.from_array(src, chunks=(c, c), asarray=True, name=False).compute(scheduler="threads")
+
+
+def _warped_once(values: np.ndarray, t: Affine, src_crs: object, grid: Grid,
+                 resampling: Resampling) -> np.ndarray:
+    """``values`` warped onto the whole ``grid`` in one piece, with NaN, no data, all round it: what
+    lies outside the source counts as no data (GDAL's warp of the bare array treats the cells its
+    edge crosses otherwise)."""
+    pad = 16
+    padded = np.pad(values.astype(np.float32), pad, constant_values=np.nan)
+    out = np.full(grid.shape, np.nan, np.float32)
+    reproject(padded, out, src_transform=t @ Affine.translation(-pad, -pad), src_crs=src_crs,
+              src_nodata=np.nan, dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
+              resampling=resampling, tolerance=0.0)
+    return out
+
+
+@pytest.mark.parametrize("resampling", [Resampling.average, Resampling.mode])
+def test_a_driver_warped_chunk_by_chunk_equals_the_whole_warped_once(tmp_path: Path,
+                                                                      resampling: Resampling) -> None:
+    """The real UTM 49N DEM averaged (and, as classes of 25 m, its mode taken) onto a China Albers
+    grid of 240 m cells in chunks of 16 cells, over the DEM's south-west quarter and 20 km beyond
+    its edges: chunk by chunk equals the whole DEM warped in one piece with what lies outside it
+    counting as no data, the cells the DEM's edge crosses included; a chunk reads the source
+    under it and a margin, not more."""
+    dem = shared("wuhan_dem_30m_utm49n.tif")
+    crs = CRS.from_user_input(CHINA_ALBERS)
+    with rasterio.open(dem) as src:
+        z = src.read(1, masked=True).astype(np.float32).filled(np.nan)
+        t, src_crs, profile = src.transform, src.crs, src.profile
+        b = transform_bounds(src_crs, crs, t.c - 20_000, t.f + t.e * src.height - 20_000,
+                             t.c + t.a * src.width / 2, t.f + t.e * src.height / 2)
+    source = dem
+    if resampling == Resampling.mode:  # classes, as a categorical driver has
+        z = np.floor_divide(z, 25)
+        source = tmp_path / "classes.tif"
+        with rasterio.open(source, "w", **(profile | {"dtype": "float32", "nodata": np.nan})) as dst:
+            dst.write(z, 1)
+    grid = Grid.covering(crs, 30, 8, b, 128).analysis
+    assert grid.chunk_size == 16 and min(grid.shape) > 3 * 16  # many chunks
+    got = _chunked(WarpedRaster(str(source), grid, np.dtype(np.float32), np.nan, resampling))
+    expect = _warped_once(z, t, src_crs, grid, resampling)
+    assert np.isnan(expect).sum() > 1000 and np.isfinite(expect).sum() > 10_000  # the edge is in it
+    np.testing.assert_array_equal(got, expect)
+    # The top-right chunk's source window (inside the DEM): its 16 x 16 cells of 240 m are 128 x 128
+    # px of 30 m, a little more turned into UTM, and the margin; the whole grid's view warped
+    # 512 x 128 cells at once.
+    with rasterio.open(source) as src:
+        corner = grid.transform @ Affine.translation((grid.shape[1] // 16 - 1) * 16, 0)
+        window, _ = source_window(src, crs, corner, 16, 16, np.dtype(np.float32))
+    assert window is not None and max(window.shape) < 128 * 1.1 + 2 * WARP_MARGIN + 2, window.shape
+
+
+def test_a_driver_on_the_grids_pixels_is_read_by_its_footprint_alone(tmp_path: Path) -> None:
+    """A 30 m driver on the run's pixels (its tiles 64 px, its edges 3 px off the cells'), averaged
+    onto 8 x 8 px cells in chunks of 8 cells: chunk by chunk equals the whole warped once and the
+    plain block means where a cell is whole; a chunk reads its 64 x 64 px and no margin."""
+    crs = CRS.from_user_input(CHINA_ALBERS)
+    values = np.random.default_rng(5).random((200, 250)).astype(np.float32)
+    values[50:60, 70:90] = np.nan
+    t = Affine(30, 0, X0 + 3 * 30, 0, -30, Y1 - 3 * 30)
+    path = tmp_path / "ndvi.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=250, height=200, count=1, dtype="float32", crs=crs,
+                       transform=t, nodata=np.nan, tiled=True, blockxsize=64, blockysize=64) as dst:
+        dst.write(values, 1)
+    grid = Grid(crs, 30.0, 8, (X0, Y1 - 256 * 30, X0 + 320 * 30, Y1), chunk_size=64).analysis
+    got = _chunked(WarpedRaster(str(path), grid, np.dtype(np.float32), np.nan, Resampling.average))
+    expect = _warped_once(values, t, crs, grid, Resampling.average)
+    np.testing.assert_array_equal(got, expect)
+    # cell (1, 1) covers source rows and columns 5-12 whole: the mean of its 64 pixels; cell (0, 0)
+    # the source's first 5 x 5: their mean
+    np.testing.assert_allclose(got[1, 1], values[5:13, 5:13].mean(), rtol=1e-6)
+    np.testing.assert_allclose(got[0, 0], values[:5, :5].mean(), rtol=1e-6)
+    assert np.isfinite(got[0, 0]) and np.isnan(got[-1, -1])  # the edge's cells: partly covered, outside
+    with rasterio.open(path) as src:
+        cell = grid.transform @ Affine.translation(8, 8)
+        window, wt = source_window(src, crs, cell, 8, 8, np.dtype(np.float32))
+    assert window.shape == (64, 64) and wt == t @ Affine.translation(64 - 3, 64 - 3)
 
 
 @pytest.mark.slow  # a big region: 390 Mpx of zones

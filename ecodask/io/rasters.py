@@ -2,11 +2,18 @@
 
 Each view reads only the window a chunk needs, opening the file in the task that reads it, so
 a cluster's workers read and reproject in parallel and nothing is loaded whole.
+
+A source averaged (or its mode taken) onto the grid is warped chunk by chunk from the source
+window under the chunk's footprint (:func:`source_window`), with GDAL's exact transformer; outside
+the source counts as no data, like the source's own no data. So a cell at the source's edge is the
+average (the mode) of the source pixels it covers, whatever the chunking: the chunks equal the
+whole grid warped in one piece (``tests/test_ingest.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +26,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 from shapely import STRtree, box, from_wkb
 
@@ -73,6 +81,48 @@ def _aligned(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[int, int] | No
     if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
         return None
     return round(row), round(col)
+
+
+#: Source pixels read beyond a chunk's footprint for the warp's rounding (the chunks then equal
+#: the whole grid warped at once: ``tests/test_ingest.py``, ``tests/test_terrain.py``).
+WARP_MARGIN = 2
+
+
+def source_window(src: rasterio.io.DatasetReader, crs: object, dst_t: Affine, h: int, w: int, dtype: np.dtype,
+                  halo: int = 0, margin: int = WARP_MARGIN) -> tuple[np.ndarray | None, Affine]:
+    """Band 1 of ``src`` under the footprint of an ``h`` x ``w`` window of a grid in ``crs`` whose
+    top-left pixel has the transform ``dst_t``, as floats of ``dtype`` with NaN for no data and for
+    what lies outside the source, and the transform of that array; None when the footprint misses
+    the source. Read beyond the footprint: ``halo`` source pixels all round, and ``margin`` more
+    for the warp's rounding unless the footprint's edges fall on the source's pixel edges (a
+    source on the grid's pixels: its window is the footprint exactly, a tile read no more)."""
+    left, top = dst_t.c, dst_t.f
+    right, bottom = left + dst_t.a * w, top + dst_t.e * h
+    xmin, ymin, xmax, ymax = transform_bounds(crs, src.crs, min(left, right), min(top, bottom),
+                                              max(left, right), max(top, bottom), densify_pts=21)
+    inv = ~src.transform
+    cols, rows = zip(*(inv @ (x, y) for x in (xmin, xmax) for y in (ymin, ymax)), strict=True)
+    edges = (min(rows), max(rows), min(cols), max(cols))
+    if all(abs(e - round(e)) < 1e-6 for e in edges):  # on the source's pixel edges: no rounding
+        edges, margin = tuple(float(round(e)) for e in edges), 0
+    pad = halo + margin
+    wr0, wr1 = math.floor(edges[0]) - pad, math.ceil(edges[1]) + pad
+    wc0, wc1 = math.floor(edges[2]) - pad, math.ceil(edges[3]) + pad
+    sr0, sr1 = max(wr0, 0), min(wr1, src.height)
+    sc0, sc1 = max(wc0, 0), min(wc1, src.width)
+    if sr1 <= sr0 or sc1 <= sc0:
+        return None, src.transform
+    data = src.read(1, window=Window(sc0, sr0, sc1 - sc0, sr1 - sr0), masked=True, out_dtype=dtype)
+    z = np.full((wr1 - wr0, wc1 - wc0), np.nan, dtype)
+    z[sr0 - wr0 : sr1 - wr0, sc0 - wc0 : sc1 - wc0] = data.filled(np.nan)
+    return z, src.transform @ Affine.translation(wc0, wr0)
+
+
+def float_for(dtype: object) -> np.dtype:
+    """The float type that holds every value of a source's ``dtype`` exactly (float32 up to 16-bit
+    integers and for float32 itself, else float64)."""
+    dt = np.dtype(dtype)
+    return np.dtype(np.float32) if dt.itemsize <= 2 or dt == np.float32 else np.dtype(np.float64)
 
 
 class _OnGrid:
@@ -131,6 +181,9 @@ class WarpedRaster(_OnGrid):
                     data = src.read(1, window=Window(sc0, sr0, sc1 - sc0, sr1 - sr0), masked=True)
                     self._place(out, data, sr0 - rr0, sc0 - cc0)
                 return out
+            if self.resampling != Resampling.nearest:
+                self._warp_window(src, out, r0, c0)
+                return out
             warp = {"src_nodata": src.nodata, "nodata": src.nodata} if src.nodata is not None else {
                 "add_alpha": True  # no nodata: an alpha band marks pixels outside the source
             }
@@ -148,6 +201,24 @@ class WarpedRaster(_OnGrid):
                 data = vrt.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
             self._place(out, data, 0, 0)
         return out
+
+    def _warp_window(self, src: rasterio.io.DatasetReader, out: np.ndarray, r0: int, c0: int) -> None:
+        """Warp the source window under ``out``'s footprint (rows from ``r0``, columns from ``c0``
+        of the grid) onto it, outside the source counting as no data (the module's text). Each
+        cell reads the source pixels it covers and a margin, not the blocks of a whole-grid view:
+        at 256-px chunks a 30 m driver averaged onto the analysis grid read half its file per
+        chunk through such a view (BENCHMARKS.md, "A whole run against object storage")."""
+        h, w = out.shape
+        dst_t = self.grid.transform @ Affine.translation(c0, r0)
+        ftype = np.dtype(np.float64) if np.dtype(self.dtype) == np.float64 else float_for(src.dtypes[0])
+        z, src_t = source_window(src, self.grid.crs, dst_t, h, w, ftype)
+        if z is None:
+            return
+        warped = np.full((h, w), np.nan, ftype)
+        reproject(z, warped, src_transform=src_t, src_crs=src.crs, src_nodata=np.nan,
+                  dst_transform=dst_t, dst_crs=self.grid.crs, dst_nodata=np.nan,
+                  resampling=self.resampling, tolerance=0.0)
+        self._place(out, np.ma.masked_invalid(warped), 0, 0)
 
     def _place(self, out: np.ndarray, data: np.ma.MaskedArray, r: int, c: int) -> None:
         valid = ~np.ma.getmaskarray(data)
@@ -225,10 +296,12 @@ class RasterizedZones(_OnGrid):
         )
 
 
-# rasterize() builds an in-memory dataset that warns it has no geotransform although the burn
-# uses the transform given: noise on every chunk (a filter, not catch_warnings: the chunks are
-# burned on Dask's threads, and catch_warnings is not thread-safe).
+# rasterize() and reproject() of an array build an in-memory dataset that warns it has no
+# geotransform although the burn or the warp uses the transforms given: noise on every chunk (a
+# filter, not catch_warnings: the chunks are read on Dask's threads, and catch_warnings is not
+# thread-safe).
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.features")
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.warp")
 
 
 def smallest_uint(n: int) -> np.dtype:

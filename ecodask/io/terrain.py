@@ -22,25 +22,19 @@ elevations in metres (checked by the run before ingest: :func:`terrain_crs_reaso
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
-from rasterio.warp import reproject, transform_bounds
-from rasterio.windows import Window
+from rasterio.errors import RasterioError
+from rasterio.warp import reproject
 
 from ecodask.errors import InputError, problem
-from ecodask.io.rasters import _OnGrid, _slices, open_raster
+from ecodask.io.rasters import _OnGrid, _slices, open_raster, source_window
 from ecodask.kernels.terrain import circular_mean_deg, horn
 from ecodask.science.grid import Grid
-
-# reproject() of an array builds an in-memory dataset that warns it has no geotransform although
-# the warp uses the transforms given (see the same filter in ecodask.io.rasters).
-warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.warp")
 
 #: What a DEM driver can be derived into (``drivers.<name>.derive`` in a run's configuration).
 DERIVED = ("slope", "aspect", "eastness", "northness")
@@ -123,21 +117,6 @@ class TerrainRaster(_OnGrid):
                     w: int) -> tuple[np.ndarray | None, Affine]:
         """The DEM around the chunk's footprint (NaN for no data and outside the DEM), with its
         transform; None when the footprint misses the DEM."""
-        left, top = dst_t.c, dst_t.f
-        right, bottom = left + dst_t.a * w, top + dst_t.e * h
-        xmin, ymin, xmax, ymax = transform_bounds(self.grid.crs, src.crs, min(left, right), min(top, bottom),
-                                                  max(left, right), max(top, bottom), densify_pts=21)
-        inv = ~src.transform
-        cols, rows = zip(*(inv @ (x, y) for x in (xmin, xmax) for y in (ymin, ymax)), strict=True)
-        pad = self.halo + self.margin  # Horn's window needs 1; the warp's rounding
-        wr0, wr1 = math.floor(min(rows)) - pad, math.ceil(max(rows)) + pad
-        wc0, wc1 = math.floor(min(cols)) - pad, math.ceil(max(cols)) + pad
-        sr0, sr1 = max(wr0, 0), min(wr1, src.height)
-        sc0, sc1 = max(wc0, 0), min(wc1, src.width)
-        if sr1 <= sr0 or sc1 <= sc0:
-            return None, src.transform
         ftype = np.float64 if np.dtype(src.dtypes[0]) == np.float64 else np.float32
-        data = src.read(1, window=Window(sc0, sr0, sc1 - sc0, sr1 - sr0), masked=True, out_dtype=ftype)
-        z = np.full((wr1 - wr0, wc1 - wc0), np.nan, ftype)
-        z[sr0 - wr0 : sr1 - wr0, sc0 - wc0 : sc1 - wc0] = data.filled(np.nan)
-        return z, src.transform @ Affine.translation(wc0, wr0)
+        # Horn's window needs the halo; the warp's rounding the margin.
+        return source_window(src, self.grid.crs, dst_t, h, w, np.dtype(ftype), self.halo, self.margin)

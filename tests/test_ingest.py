@@ -259,6 +259,38 @@ def test_a_driver_on_the_grids_pixels_is_read_by_its_footprint_alone(tmp_path: P
     assert window.shape == (64, 64) and wt == t @ Affine.translation(64 - 3, 64 - 3)
 
 
+def test_reading_windows_makes_no_boto3_session(monkeypatch) -> None:
+    """With AWS credentials in the environment (a bucket run's workers), rasterio makes a boto3
+    session for every environment it opens without one (~0.1 s each); a driver averaged and a
+    slope derived, window by window, make none. (Zones burned do: rasterio's ``rasterize`` opens
+    an environment of its own.)"""
+    from rasterio import session as rio_session
+
+    from ecodask.io.terrain import TerrainRaster
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id-of-the-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-of-the-test")
+    made = []
+    init = rio_session.AWSSession.__init__
+
+    def counted(self, *args, **kwargs) -> None:  # noqa: ANN001
+        made.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(rio_session.AWSSession, "__init__", counted)
+    with rasterio.Env():  # what the count would catch
+        pass
+    assert len(made) == 1
+    dem = shared("wuhan_dem_30m_utm49n.tif")
+    grid = _wuhan_grid(dem, factor=8).analysis  # (its rasterio.open, outside an environment, makes one)
+    window = (slice(100, 132), slice(100, 132))
+    made.clear()
+    mean = WarpedRaster(str(dem), grid, np.dtype(np.float32), np.nan, Resampling.average)[window]
+    slope = TerrainRaster(str(dem), grid, "slope")[window]
+    assert np.isfinite(mean).all() and np.isfinite(slope).all()
+    assert made == []
+
+
 @pytest.mark.slow  # a big region: 390 Mpx of zones
 def test_hubei_zone_areas_within_half_percent(tmp_path: Path) -> None:
     """The real 103 Hubei counties rasterized on the 30 m Albers grid (390 Mpx)."""

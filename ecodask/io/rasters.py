@@ -25,8 +25,10 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.features import rasterize
+from rasterio.io import MemoryFile
+from rasterio.session import DummySession
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import reproject, transform_bounds
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from shapely import STRtree, box, from_wkb
 
@@ -50,17 +52,27 @@ def open_raster(path: str | Path) -> Iterator[rasterio.io.DatasetReader]:
     vsi = objstore.gdal_path(path)
     if vsi is not None:
         proto = objstore.protocol(str(path)) or ""
-        with (rasterio.Env(**objstore.gdal_config(proto), CPL_VSIL_CURL_NON_CACHED=vsi),
+        with (gdal_env(**objstore.gdal_config(proto), CPL_VSIL_CURL_NON_CACHED=vsi),
               rasterio.open(vsi) as src):
             yield src
         return
     options = objstore.rasterio_options(path)
     if not options:
-        with rasterio.open(path) as src:
+        with gdal_env(), rasterio.open(path) as src:
             yield src
         return
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(str(path), **options) as src:
+    with gdal_env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(str(path), **options) as src:
         yield src
+
+
+def gdal_env(**options: object) -> rasterio.Env:
+    """A rasterio environment with GDAL's ``options`` that leaves credentials to GDAL, as rasterio
+    itself does unless ``AWS_ACCESS_KEY_ID`` is in the environment: then each environment rasterio
+    opens (every ``rasterio.open`` outside one, every ``reproject``) makes a boto3 session only to
+    hand GDAL the same variables, ~0.1 s of Python each: a third of the reading tasks' time in a
+    bucket run's ingest (BENCHMARKS.md; ``rasterize`` still opens one of its own). GDAL reads the
+    ``AWS_*`` variables, the AWS files and the instance's role itself."""
+    return rasterio.Env(session=DummySession(), **options)
 
 
 def _slices(key: tuple[slice, ...], shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -116,6 +128,31 @@ def source_window(src: rasterio.io.DatasetReader, crs: object, dst_t: Affine, h:
     z = np.full((wr1 - wr0, wc1 - wc0), np.nan, dtype)
     z[sr0 - wr0 : sr1 - wr0, sc0 - wc0 : sc1 - wc0] = data.filled(np.nan)
     return z, src.transform @ Affine.translation(wc0, wr0)
+
+
+#: The approximate transformer's error allowed in a warp, pixels: small enough that GDAL transforms
+#: every pixel exactly (a warped view refuses 0, rasterio.warp.reproject's exact transformer).
+EXACT = 1e-9
+
+
+def warp_array(z: np.ndarray, src_t: Affine, src_crs: object, dst_t: Affine, dst_crs: object,
+               shape: tuple[int, int], resampling: Resampling) -> np.ndarray:
+    """The floats ``z`` (one band, or bands first), NaN for no data, at ``src_t`` in ``src_crs``,
+    warped with ``resampling`` and GDAL's exact transformer onto an ``shape`` window at ``dst_t`` in
+    ``dst_crs``: NaN where no source value falls. Through a warped view of an in-memory copy, not
+    ``rasterio.warp.reproject``: that one opens two rasterio environments per call, and with AWS
+    credentials in the environment each creates a boto3 session (~0.1 s; on a bucket run's
+    ingest, more than the reads it follows: BENCHMARKS.md)."""
+    bands = z if z.ndim == 3 else z[None]
+    with gdal_env(), MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=bands.shape[2], height=bands.shape[1], count=bands.shape[0],
+                      dtype=bands.dtype, crs=src_crs, transform=src_t, nodata=np.nan) as tmp:
+            tmp.write(bands)
+        with mem.open() as tmp, WarpedVRT(tmp, crs=dst_crs, transform=dst_t, width=shape[1], height=shape[0],
+                                          resampling=resampling, tolerance=EXACT, src_nodata=np.nan,
+                                          nodata=np.nan) as vrt:
+            out = vrt.read()
+    return out if z.ndim == 3 else out[0]
 
 
 def float_for(dtype: object) -> np.dtype:
@@ -214,10 +251,7 @@ class WarpedRaster(_OnGrid):
         z, src_t = source_window(src, self.grid.crs, dst_t, h, w, ftype)
         if z is None:
             return
-        warped = np.full((h, w), np.nan, ftype)
-        reproject(z, warped, src_transform=src_t, src_crs=src.crs, src_nodata=np.nan,
-                  dst_transform=dst_t, dst_crs=self.grid.crs, dst_nodata=np.nan,
-                  resampling=self.resampling, tolerance=0.0)
+        warped = warp_array(z, src_t, src.crs, dst_t, self.grid.crs, (h, w), self.resampling)
         self._place(out, np.ma.masked_invalid(warped), 0, 0)
 
     def _place(self, out: np.ndarray, data: np.ma.MaskedArray, r: int, c: int) -> None:

@@ -29,10 +29,9 @@ import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
-from rasterio.warp import reproject
 
 from ecodask.errors import InputError, problem
-from ecodask.io.rasters import _OnGrid, _slices, open_raster, source_window
+from ecodask.io.rasters import _OnGrid, _slices, open_raster, source_window, warp_array
 from ecodask.kernels.terrain import circular_mean_deg, horn
 from ecodask.science.grid import Grid
 
@@ -108,9 +107,8 @@ class TerrainRaster(_OnGrid):
                 return out[0]
             parts = ("eastness", "northness") if self.what == "aspect" else (self.what,)
             derived = np.stack([horn(z, src_t.a, src_t.e, p) for p in parts])
-            reproject(derived, out, src_transform=src_t, src_crs=src.crs, src_nodata=np.nan,
-                      dst_transform=dst_t, dst_crs=self.grid.crs, dst_nodata=np.nan,
-                      resampling=Resampling.average, tolerance=0.0)
+            out = warp_array(derived, src_t, src.crs, dst_t, self.grid.crs, (h, w),
+                             Resampling.average).astype(np.float32, copy=False)
         return circular_mean_deg(out[0], out[1]) if self.what == "aspect" else out[0]
 
     def _dem_window(self, src: rasterio.io.DatasetReader, dst_t: Affine, h: int,

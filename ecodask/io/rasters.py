@@ -130,8 +130,9 @@ def source_window(src: rasterio.io.DatasetReader, crs: object, dst_t: Affine, h:
     return z, src.transform @ Affine.translation(wc0, wr0)
 
 
-#: The approximate transformer's error allowed in a warp, pixels: small enough that GDAL transforms
-#: every pixel exactly (a warped view refuses 0, rasterio.warp.reproject's exact transformer).
+#: The approximate transformer's error allowed in a warp, pixels: so small that GDAL transforms
+#: every pixel exactly (a warped view refuses 0, which ``rasterio.warp.reproject`` takes for its
+#: exact transformer; the two give the same values: ``tests/test_ingest.py``).
 EXACT = 1e-9
 
 
@@ -330,12 +331,10 @@ class RasterizedZones(_OnGrid):
         )
 
 
-# rasterize() and reproject() of an array build an in-memory dataset that warns it has no
-# geotransform although the burn or the warp uses the transforms given: noise on every chunk (a
-# filter, not catch_warnings: the chunks are read on Dask's threads, and catch_warnings is not
-# thread-safe).
+# rasterize() builds an in-memory dataset that warns it has no geotransform although the burn
+# uses the transform given: noise on every chunk (a filter, not catch_warnings: the chunks are
+# burned on Dask's threads, and catch_warnings is not thread-safe).
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.features")
-warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.warp")
 
 
 def smallest_uint(n: int) -> np.dtype:

@@ -261,7 +261,7 @@ def test_a_driver_on_the_grids_pixels_is_read_by_its_footprint_alone(tmp_path: P
 
 def test_reading_windows_makes_no_boto3_session(monkeypatch) -> None:
     """With AWS credentials in the environment (a bucket run's workers), rasterio makes a boto3
-    session for every environment it opens without one (~0.1 s each); a driver averaged and a
+    session for every environment it opens without one (8 ms each); a driver averaged and a
     slope derived, window by window, make none. (Zones burned do: rasterio's ``rasterize`` opens
     an environment of its own.)"""
     from rasterio import session as rio_session

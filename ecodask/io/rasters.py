@@ -69,9 +69,10 @@ def gdal_env(**options: object) -> rasterio.Env:
     """A rasterio environment with GDAL's ``options`` that leaves credentials to GDAL, as rasterio
     itself does unless ``AWS_ACCESS_KEY_ID`` is in the environment: then each environment rasterio
     opens (every ``rasterio.open`` outside one, every ``reproject``) makes a boto3 session only to
-    hand GDAL the same variables, ~0.1 s of Python each: a third of the reading tasks' time in a
-    bucket run's ingest (BENCHMARKS.md; ``rasterize`` still opens one of its own). GDAL reads the
-    ``AWS_*`` variables, the AWS files and the instance's role itself."""
+    hand GDAL the same variables (8 ms of Python alone, more on a busy worker): a third of the
+    reading tasks' thread time in a bucket run's ingest (BENCHMARKS.md; ``rasterize`` still opens
+    one of its own). GDAL reads the ``AWS_*`` variables, the AWS files and the instance's role
+    itself."""
     return rasterio.Env(session=DummySession(), **options)
 
 
@@ -142,7 +143,7 @@ def warp_array(z: np.ndarray, src_t: Affine, src_crs: object, dst_t: Affine, dst
     warped with ``resampling`` and GDAL's exact transformer onto an ``shape`` window at ``dst_t`` in
     ``dst_crs``: NaN where no source value falls. Through a warped view of an in-memory copy, not
     ``rasterio.warp.reproject``: that one opens two rasterio environments per call, and with AWS
-    credentials in the environment each creates a boto3 session (~0.1 s; on a bucket run's
+    credentials in the environment each creates a boto3 session (8 ms alone; on a bucket run's
     ingest, more than the reads it follows: BENCHMARKS.md)."""
     bands = z if z.ndim == 3 else z[None]
     with gdal_env(), MemoryFile() as mem:

@@ -8,7 +8,7 @@ PY        := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 DEMO_OUT  ?= demo-output
 BENCH_ARGS ?=
-BENCH_SUITES ?= hubei30m texture texture_budget drivers figures transaction stage_commit remote_inputs remote_run terrain tables zones uncertainty cell_tradeoffs flow_idle manifest_size
+BENCH_SUITES ?= hubei30m texture texture_budget drivers figures transaction stage_commit remote_inputs remote_run driver_windows terrain tables zones uncertainty cell_tradeoffs flow_idle manifest_size
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export UV_NO_PROGRESS := 1
@@ -28,6 +28,7 @@ help:
 	@echo "              ($(BENCH_SUITES): Hubei-30m, driver analysis, land-use overview + figures"
 	@echo "              stage, output transaction, stage commits (Icechunk against manifests, disk and S3),"
 	@echo "              input rasters read in place from S3, a whole run's requests to S3 by chunk size,"
+	@echo "              the drivers read onto the analysis grid window by window,"
 	@echo "              slope + aspect, the real texture: Wuhan's land cover tiled,"
 	@echo "              tables through Arrow, the land pass for thousands of zones, the Monte Carlo of ESV);"
 	@echo "              BENCH_SUITES=drivers (or figures) for one;"

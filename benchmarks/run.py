@@ -41,6 +41,10 @@
                                                           local S3 server (moto): requests and bytes
                                                           per stage, by chunk size
                                                           (see benchmarks/remote_run.py)
+    python -m benchmarks.run --suite driver_windows [--km 61.44] [--chunk 256]
+                                                          the drivers read onto the analysis grid
+                                                          window by window: bytes and seconds,
+                                                          then ingest (see benchmarks/driver_windows.py)
     python -m benchmarks.run --suite texture [--repeats 3] [--size 20480]
                                                           the Hubei-30m cases (and exactextract) on
                                                           real land cover: Wuhan's tiled to 419 Mpx
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
                               "figures_workers", "remote_inputs", "remote_run", "uncertainty",
-                              "cell_tradeoffs", "flow_idle", "manifest_size"])
+                              "cell_tradeoffs", "flow_idle", "manifest_size", "driver_windows"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -203,6 +207,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.remote_run import main as remote_run
 
         remote_run(rest)
+    elif ns.suite == "driver_windows":
+        from benchmarks.driver_windows import main as driver_windows
+
+        driver_windows(rest)
     elif ns.suite == "manifest_size":
         from benchmarks.manifest_size import main as manifest_size
 

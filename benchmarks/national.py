@@ -660,6 +660,9 @@ def markdown(res: dict) -> str:
         zones = res.get("zones") or d["counties"]
         out += ["", f"transitions_esv after its pass (building and writing its tables, {zones:,} zones): "
                 f"{r['tables_after_pass_s']:.1f} s, {r['tables_share_of_stage']:.1%} of the stage."]
+        if r.get("tables_written_s") is not None:
+            out[-1] += (f" Writing the tables (the first to the last file): {r['tables_written_s']:.1f} s, "
+                        f"{r['tables_written_share']:.1%} of the stage.")
     if r.get("flow_cpu_share") is not None:
         out += ["", f"The flow process ({res.get('prefect', 'temporary server')}): "
                 f"{r['flow_cpu_s']:.1f} CPU s of the run's {r['cpu_s']:.1f} "
@@ -736,7 +739,7 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     folder = RunFolder(root / "output")
     raw["run_json"] = json.loads(folder.run_record.read_text())
     raw["manifest_mtimes"] = {s: folder.manifest(s).stat().st_mtime for s in STAGES}
-    raw["tables_after_pass_s"] = tables_after_pass(folder)
+    raw["tables_after_pass_s"], raw["tables_written_s"] = tables_after_pass(folder)
     raw["sizes"] = sizes(root, data_root)
     raw["disk"]["free_gb_after"] = shutil.disk_usage(root).free / 1e9
     if not a.no_split:
@@ -751,15 +754,17 @@ def measure(a: argparse.Namespace, argv: list[str]) -> dict:
     return raw
 
 
-def tables_after_pass(folder) -> float:  # noqa: ANN001 - ecodask.io.layout.RunFolder
+def tables_after_pass(folder) -> tuple[float, float]:  # noqa: ANN001 - ecodask.io.layout.RunFolder
     """Seconds the transitions_esv stage spent after its pass, building and writing its tables: the
     last of its tables written (file times) less the last 30 m ESV chunk a pass task wrote (the
-    grids are committed by renaming, which keeps the chunks' times)."""
+    grids are committed by renaming, which keeps the chunks' times); and of those, the seconds spent
+    writing the tables (the last table's time less the first's: they are written one after another
+    once all are built, after the analyses that follow the pass, such as the cells' trade-offs)."""
     owned = json.loads(folder.manifest("transitions_esv").read_text())["files"]
-    tables = [folder.root / k for k in owned if k.startswith("tables/")]
+    times = [(folder.root / k).stat().st_mtime for k in owned if k.startswith("tables/")]
     chunks = (folder.store / "esv" / "c").rglob("*")
     last_chunk = max(p.stat().st_mtime for p in chunks if p.is_file())
-    return max(p.stat().st_mtime for p in tables) - last_chunk
+    return max(times) - last_chunk, max(times) - min(times)
 
 
 def read_samples(path: Path, t0: float) -> list[Sample]:
@@ -826,6 +831,9 @@ def analyse(raw: dict, root: Path, growth_of_serial: dict[str, float] | None = N
         t = raw["tables_after_pass_s"]
         res["run"]["tables_after_pass_s"] = t
         res["run"]["tables_share_of_stage"] = t / stages["transitions_esv"]["wall_s"]
+        if raw.get("tables_written_s") is not None:
+            res["run"]["tables_written_s"] = raw["tables_written_s"]
+            res["run"]["tables_written_share"] = raw["tables_written_s"] / stages["transitions_esv"]["wall_s"]
     model = split_model(raw["split"]) if "split" in raw else {}
     res["split_model"] = model
     res["io_gb_39"] = io_volumes(raw["sizes"], raw["years"])

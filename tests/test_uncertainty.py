@@ -72,10 +72,12 @@ def _reference(eff, g_of, w, scale, pairs):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_kernels_summaries_equal_numpys_on_the_same_draws(n_draws: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n_t, n_z, n_k, n_g, n_f = 3, 4, 5, 2, 3
+    n_t, n_z, n_k, n_g, n_f = 3, 5, 10, 2, 3
     eff = rng.uniform(0, 50, (n_t, n_z, n_k, n_g)).round(1)
     eff[:, 1] = 0.0  # a zone without land: constant draws
     eff[1, 2] = eff[0, 2]  # a zone whose areas did not change between the first two years
+    eff[:, 3, 3:] = 0.0  # a zone with 3 classes: one pass of the kernel's four (10 classes: three)
+    eff[0, 4, ::2] = 0.0  # a zone losing half its classes in one year
     g_of = np.array([0, 1, 1])
     w = rng.uniform(-2, 6, (n_f, n_k, n_draws)).astype(np.float32)
     w[0, :, : n_draws // 2] = 1.0  # ties: half the draws of a service equal

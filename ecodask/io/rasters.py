@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,9 +71,10 @@ def gdal_env(**options: object) -> rasterio.Env:
     itself does unless ``AWS_ACCESS_KEY_ID`` is in the environment: then each environment rasterio
     opens (every ``rasterio.open`` outside one, every ``reproject``) makes a boto3 session only to
     hand GDAL the same variables (8 ms of Python alone, more on a busy worker): a third of the
-    reading tasks' thread time in a bucket run's ingest (BENCHMARKS.md; ``rasterize`` still opens
-    one of its own). GDAL reads the ``AWS_*`` variables, the AWS files and the instance's role
-    itself."""
+    reading tasks' thread time in a bucket run's ingest (BENCHMARKS.md). ``rasterize`` still makes
+    one per burn, whatever environment is active: the in-memory dataset it burns into opens an
+    environment of its own (rasterio 1.5's ``MemoryDataset``). GDAL reads the ``AWS_*`` variables,
+    the AWS files and the instance's role itself."""
     return rasterio.Env(session=DummySession(), **options)
 
 
@@ -311,15 +313,29 @@ class RasterizedZones(_OnGrid):
     grid: Grid
     dtype: np.dtype
 
+    def _parsed(self) -> tuple[np.ndarray, STRtree]:
+        """The polygons and their search tree, parsed once per process and thread: every chunk task
+        of a Dask worker gets the same object (from_array's source), and 40,000 townships take
+        ~0.15 s to parse, once per chunk before. Not pickled (:meth:`__getstate__`)."""
+        cache = self.__dict__.setdefault("_cache", {})
+        me = threading.get_ident()
+        if me not in cache:
+            geoms = from_wkb(list(self.wkb))
+            cache[me] = (geoms, STRtree(geoms))
+        return cache[me]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}
+
     def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
         r0, r1, c0, c1 = _slices(key, self.shape)
         shape = (r1 - r0, c1 - c0)
         if shape[0] == 0 or shape[1] == 0:
             return np.zeros(shape, self.dtype)
-        geoms = from_wkb(list(self.wkb))
+        geoms, tree = self._parsed()
         t = self.grid.transform @ Affine.translation(c0, r0)
         window = box(t.c, t.f + t.e * shape[0], t.c + t.a * shape[1], t.f)
-        hits = STRtree(geoms).query(window)
+        hits = tree.query(window)
         if len(hits) == 0:
             return np.zeros(shape, self.dtype)
         return rasterize(

@@ -45,6 +45,10 @@
                                                           the drivers read onto the analysis grid
                                                           window by window: bytes and seconds,
                                                           then ingest (see benchmarks/driver_windows.py)
+    python -m benchmarks.run --suite zone_burn [--zones 40000 2800] [--chunks 8]
+                                                          the zones burned chunk by chunk as ingest
+                                                          burns them: seconds per chunk
+                                                          (see benchmarks/zone_burn.py)
     python -m benchmarks.run --suite texture [--repeats 3] [--size 20480]
                                                           the Hubei-30m cases (and exactextract) on
                                                           real land cover: Wuhan's tiled to 419 Mpx
@@ -155,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
                      choices=["hubei30m", "foundation", "drivers", "figures", "transaction", "terrain",
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
                               "figures_workers", "remote_inputs", "remote_run", "uncertainty",
-                              "cell_tradeoffs", "flow_idle", "manifest_size", "driver_windows"])
+                              "cell_tradeoffs", "flow_idle", "manifest_size", "driver_windows",
+                              "zone_burn"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -211,6 +216,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.driver_windows import main as driver_windows
 
         driver_windows(rest)
+    elif ns.suite == "zone_burn":
+        from benchmarks.zone_burn import main as zone_burn
+
+        zone_burn(rest)
     elif ns.suite == "manifest_size":
         from benchmarks.manifest_size import main as manifest_size
 

@@ -291,8 +291,8 @@ def test_reading_windows_makes_no_boto3_session(monkeypatch) -> None:
     assert made == []
 
 
-def test_zones_are_parsed_once_per_process_and_travel_without_it(monkeypatch) -> None:
-    """A worker burns every chunk of the zones from one object: the polygons are parsed once (40,000
+def test_zones_are_parsed_once_per_thread_and_travel_without_it(monkeypatch) -> None:
+    """A worker burns every chunk of the zones from one object: each thread parses the polygons once (40,000
     townships: ~0.15 s a chunk before), and the object pickled to another worker carries none of it."""
     import pickle
 

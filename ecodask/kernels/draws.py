@@ -60,8 +60,9 @@ def _count(idx: np.ndarray, hist: np.ndarray) -> None:
 
 @njit(nogil=True, cache=True)
 def _bins_of(hist: np.ndarray, ranks: np.ndarray, bins: np.ndarray, before: np.ndarray) -> None:
-    """For each rank of ``ranks`` (0-based, ascending, sorted), its value's bin into ``bins`` and the
-    number of values in the bins before that one into ``before``: one scan of the histogram."""
+    """For each rank of ``ranks`` (0-based, ascending, sorted, each below the number of values the
+    histogram counts), its value's bin into ``bins`` and the number of values in the bins before that
+    one into ``before``: one scan of the histogram."""
     c = 0
     j = 0
     n_r = ranks.size
@@ -74,10 +75,6 @@ def _bins_of(hist: np.ndarray, ranks: np.ndarray, bins: np.ndarray, before: np.n
         if j == n_r:
             return
         c = nxt
-    while j < n_r:  # not reached for ranks below the number of values
-        bins[j] = hist.size - 1
-        before[j] = c - hist[-1]
-        j += 1
 
 
 @njit(nogil=True, cache=True)

@@ -129,15 +129,22 @@ def run_stages(cfg: RunConfig, *names: str) -> tuple[Path, dict[str, Path]]:
 def digest(folder: Path, skip: tuple[str, ...] = (), mtimes: bool = False) -> dict[str, object]:
     """sha256 of every file under ``folder`` by relative path (with its modification time in ns when
     ``mtimes``), leaving out the files with a part of their relative path in ``skip`` (a name:
-    ``run.json``; a folder: ``.ecodask``)."""
+    ``run.json``; a folder: ``.ecodask``). Links are followed: the arrays of an output folder's
+    ``store.zarr`` are read through it; the layers it links into (``stages/``, named by the
+    stages' keys) are left out."""
     out: dict[str, object] = {}
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if not p.is_file() or any(part in skip for part in rel.parts):
-            continue
-        sha = hashlib.sha256(p.read_bytes()).hexdigest()
-        out[str(rel)] = (sha, p.stat().st_mtime_ns) if mtimes else sha
-    return out
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        rel_dir = Path(here).relative_to(folder)
+        if rel_dir == Path("."):
+            dirs[:] = [d for d in dirs if d != "stages"]
+        for name in files:
+            p = Path(here) / name
+            rel = rel_dir / name
+            if any(part in skip for part in rel.parts):
+                continue
+            sha = hashlib.sha256(p.read_bytes()).hexdigest()
+            out[str(rel)] = (sha, p.stat().st_mtime_ns) if mtimes else sha
+    return dict(sorted(out.items()))
 
 
 def corrupt_tile(path: Path, block: str = "1_1") -> None:

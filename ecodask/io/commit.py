@@ -1,22 +1,23 @@
-"""A run's outputs change as one transaction: built in a work copy, published whole by a journal.
+"""A folder's outputs change as one transaction: assembled in a work folder, published whole by a
+journal.
 
-The output folder always shows one finished run. A run that has anything to compute works in
-``<output>/.ecodask/work``, a copy of the run's entries (the store, the tables, the figures,
-``run.json``, the report and the stage manifests, :data:`ENTRIES`) made by :func:`clone` with
-hard links where a file is only ever replaced, never written into (every file ecodask writes goes
-through :mod:`ecodask.io.atomic`, and every Zarr array a stage writes is created anew), and copies
-where it may be written into (the Zarr metadata and the small coordinate arrays). The copy costs
-a directory entry per file, not the bytes.
+The output folder always shows one finished run. A run that computes assembles the folder's next
+plain view in ``<output>/.ecodask/work``: the tables, figures and charts its stages wrote or
+linked there, ``run.json``, the report, the store's view (``store.zarr``, a Zarr group whose arrays
+are links into the stages' layers, :mod:`ecodask.io.view`) and the run's pointer
+(``.ecodask/current.json``, naming those layers: :mod:`ecodask.io.layers`); :data:`ENTRIES`.
+The layers themselves are never in the swap: each stage writes a new one beside the committed
+run's.
 
-When the run has finished, :func:`publish` swaps the work copy's entries in for the folder's:
+When the run has finished, :func:`publish` swaps the work folder's entries in for the folder's:
 
-1. a journal ``.ecodask/commit.json`` names the entries (and which the work copy has) and is
+1. a journal ``.ecodask/commit.json`` names the entries (and which the work folder has) and is
    written atomically: this is the commit point;
-2. each entry of the folder is renamed into ``.ecodask/old``, and the work copy's renamed into its
-   place;
-3. what is left of the work copy is removed, then the journal, then ``.ecodask/old``.
+2. each entry of the folder is renamed into ``.ecodask/old``, and the work folder's renamed into
+   its place;
+3. what is left of the work folder is removed, then the journal, then ``.ecodask/old``.
 
-A process killed before (1) leaves the folder as it was, and the work copy for the next run to
+A process killed before (1) leaves the folder as it was, and the work folder for the next run to
 resume from; killed after it, the next command on the folder finishes the renames first
 (:func:`recover`), which is safe to repeat at any step. So after a crash at any instant the folder
 holds either the previous run's outputs or the new run's, whole, never a mix, and while a run
@@ -32,11 +33,12 @@ from pathlib import Path
 
 from ecodask.crashpoints import crash_point
 from ecodask.io.atomic import write_json
-from ecodask.io.layout import FIGURES, REPORT, RUN_RECORD, STATE_DIR, STORE, TABLES
+from ecodask.io.layout import FIGURES, POINTER, REPORT, RUN_RECORD, STATE_DIR, STORE, TABLES
 from ecodask.io.lock import output_lock
 
 #: What a run owns in its output folder, relative to it: swapped whole at commit.
-ENTRIES = (STORE, TABLES, FIGURES, RUN_RECORD, REPORT, f"{STATE_DIR}/stages")
+#: The run's pointer (:mod:`ecodask.io.layers`) is one of them: published with the view it names.
+ENTRIES = (STORE, TABLES, FIGURES, RUN_RECORD, REPORT, POINTER)
 WORK = f"{STATE_DIR}/work"
 OLD = f"{STATE_DIR}/old"
 JOURNAL = f"{STATE_DIR}/commit.json"
@@ -45,71 +47,6 @@ JOURNAL = f"{STATE_DIR}/commit.json"
 def work_folder(root: str | Path) -> Path:
     """The work copy of the output folder ``root`` (it may not exist)."""
     return Path(root) / WORK
-
-
-def _array_ndim(folder: str) -> int | None:
-    """The number of dimensions of the Zarr array in ``folder`` (None if it holds none)."""
-    try:
-        with open(os.path.join(folder, "zarr.json"), encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict) or meta.get("node_type") != "array":
-        return None
-    return len(meta.get("shape") or ())
-
-
-def _link_or_copy(src: str, dst: str, link: bool) -> None:
-    if link:
-        try:
-            os.link(src, dst)
-            return
-        except OSError:  # a file system without hard links: copy
-            pass
-    shutil.copy2(src, dst)
-
-
-def _clone_tree(src: Path, dst: Path, in_store: bool) -> int:
-    """Copy the folder ``src`` to ``dst`` (hard links for files never written into); return the
-    number of files."""
-    n = 0
-    linked_under: str | None = None  # the chunk folder of a 2-D or larger array being walked
-    for folder, dirs, files in os.walk(src):
-        dirs.sort()
-        rel = os.path.relpath(folder, src)
-        out = dst if rel == "." else dst / rel
-        out.mkdir(parents=True, exist_ok=True)
-        if in_store:
-            if linked_under is not None and not (folder + os.sep).startswith(linked_under):
-                linked_under = None
-            ndim = _array_ndim(folder)
-            if ndim is not None and ndim >= 2:
-                linked_under = os.path.join(folder, "c") + os.sep
-        for name in files:
-            path = os.path.join(folder, name)
-            link = not in_store or (linked_under is not None and path.startswith(linked_under))
-            _link_or_copy(path, str(out / name), link)
-            n += 1
-    return n
-
-
-def clone(root: str | Path) -> Path:
-    """Make a fresh work copy of the output folder ``root`` (of its :data:`ENTRIES`); return it.
-    Zarr chunks of arrays with two or more dimensions and every file outside the store are hard
-    links: they are only ever replaced (renamed over) or removed, never written into."""
-    root = Path(root)
-    work = work_folder(root)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    for entry in ENTRIES:
-        src = root / entry
-        if src.is_dir():
-            _clone_tree(src, work / entry, in_store=entry == STORE)
-        elif src.is_file():
-            (work / entry).parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(str(src), str(work / entry), link=True)
-        crash_point("clone:entry")
-    return work
 
 
 def leftover(name: str, is_dir: bool) -> bool:

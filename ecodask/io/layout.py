@@ -2,12 +2,15 @@
 
 ::
 
-    <output>/store.zarr        the Zarr store (see :mod:`ecodask.io.store`)
+    <output>/store.zarr        the Zarr store (see :mod:`ecodask.io.store`): a view whose arrays
+                               link into the stages' layers
+    <output>/stages/<stage>/<key16>/   each stage's layer: its arrays and files (:mod:`ecodask.io.layers`)
     <output>/tables/<name>.csv, <name>.parquet   every table (see the README's output section)
     <output>/figures/*.png     maps and charts
     <output>/run.json          configuration, versions, input checksums, stage timings, outputs
     <output>/report.html       the run's HTML report, written after run.json
     <output>/.ecodask/stages/<stage>.json   the manifest of each finished stage (resume)
+    <output>/.ecodask/current.json          the run's pointer: the layers it is made of
     <output>/export/           what ``ecodask export`` writes
 """
 
@@ -27,6 +30,8 @@ FIGURES = "figures"
 RUN_RECORD = "run.json"
 REPORT = "report.html"
 STATE_DIR = ".ecodask"
+#: The run a folder or a bucket shows: each stage's key and layer (:mod:`ecodask.io.layers`).
+POINTER = f"{STATE_DIR}/current.json"
 EXPORT = "export"
 #: The separator under which Zarr v3 keeps an array's chunks (``<array>/c/<i>/<j>``).
 CHUNKS = "c"

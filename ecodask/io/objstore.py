@@ -667,7 +667,13 @@ def put_file(local: Path, url: str) -> None:
 
 
 def put_json(obj: Any, url: str) -> None:
-    """Write ``obj`` as indented JSON to ``url`` (one PUT: readers see all of it or nothing)."""
+    """Write ``obj`` as indented JSON to ``url`` (one PUT, or a local file written and renamed into
+    place: readers see all of it or nothing)."""
+    if not is_remote(url):
+        from ecodask.io.atomic import write_json
+
+        write_json(obj, url, sort_keys=True)
+        return
     fs, path = filesystem(url)
     fs.pipe_file(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 

@@ -22,6 +22,7 @@ from markdown_it import MarkdownIt
 
 from ecodask.errors import InputError, problem
 from ecodask.io.atomic import write_atomic
+from ecodask.io.layers import STAGES
 from ecodask.io.layout import REPORT, STATE_DIR, STORE, RunFolder
 from ecodask.present import summaries
 from ecodask.science.landuse import REGION_ID, TOTAL
@@ -431,7 +432,7 @@ def _status(stage: str, record: dict, config: dict) -> str:
 def _outputs(output: Path) -> Iterable[str]:
     for path in sorted(output.rglob("*")):
         rel = path.relative_to(output)
-        hidden = rel.parts[0] in (STORE, STATE_DIR) or path.name.startswith(".") or rel.name == REPORT
+        hidden = rel.parts[0] in (STORE, STATE_DIR, STAGES) or path.name.startswith(".") or rel.name == REPORT
         if path.is_file() and not hidden:
             yield rel.as_posix()
 

@@ -594,6 +594,9 @@ class RunConfig(_Strict):
         None, description="where the run publishes (set from a URL output); output is then local")
     work_dir: ResolvedPath | None = Field(
         None, description="local folder for remote inputs and a remote output's computing")
+    layers_root: str | None = Field(
+        None, exclude=True, description="while a run computes in its work folder (output): the folder "
+        "whose layers, stage manifests and pointer it writes (set by the run, never by a user)")
     cluster: ClusterConfig = ClusterConfig()
     catalogs: list[ResolvedPath] = Field([], description="extra catalog folders, searched first")
     source: Path | None = Field(None, exclude=True, description="the YAML file (set by loading)")

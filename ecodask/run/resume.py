@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,7 +48,7 @@ from ecodask.crashpoints import crash_point
 from ecodask.errors import ConfigError, problem
 from ecodask.io import bucket_lock, layers, objstore
 from ecodask.io.atomic import write_json
-from ecodask.io.layout import STATE_DIR, RunFolder
+from ecodask.io.layout import STATE_DIR, STORE, RunFolder
 from ecodask.run import verify
 from ecodask.run.config import RunConfig, content_dump
 from ecodask.run.inputs import checksum
@@ -75,74 +77,53 @@ def stage_key(cfg: RunConfig, stage: str, upstream: Sequence[str] = ()) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def root(cfg: RunConfig) -> str:
+    """Where a run's layers, stage manifests and pointer are (:mod:`ecodask.io.layers`): its bucket,
+    or its output folder (also while the run computes in the folder's work copy)."""
+    if cfg.remote_output is not None:
+        return str(cfg.remote_output)
+    return str(cfg.layers_root or cfg.output)
+
+
+def _in_bucket(cfg: RunConfig) -> bool:
+    return cfg.remote_output is not None
+
+
 def _manifest(cfg: RunConfig, stage: str) -> Path:
-    return RunFolder(cfg.output).manifest(stage)
+    """The work folder's note of a stage whose small files it holds (the stage's manifest is at
+    the root: :func:`_stage_manifest`)."""
+    return RunFolder(cfg.output).state / "held" / f"{stage}.json"
 
 
-def _remote_manifest(cfg: RunConfig, stage: str) -> str:
-    return objstore.join(str(cfg.remote_output), STATE_DIR, "stages", f"{stage}.json")
+def _stage_manifest(cfg: RunConfig, stage: str) -> str:
+    """The stage's manifest, written last when it has finished: ``<root>/.ecodask/stages/<stage>.json``."""
+    return objstore.join(root(cfg), STATE_DIR, "stages", f"{stage}.json")
 
 
-def _located(root: Path, value: object) -> str:
-    """An output a manifest records: a URL (a remote run's layer) as it is, else under ``root``."""
-    return str(value) if objstore.is_remote(str(value)) else str(root / str(value))
-
-
-def _exists(path: str) -> bool:
-    return objstore.exists(path) if objstore.is_remote(path) else Path(path).exists()
-
-
-def _read_manifest(cfg: RunConfig, stage: str) -> dict | None:
-    """The stage's manifest, its outputs as paths under ``cfg.output`` (recorded relative to it, so
-    that a folder published from its work copy, or moved, reads the same; a layer as its URL)."""
-    try:
-        m = json.loads(_manifest(cfg, stage).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(m, dict) or not isinstance(m.get("outputs", {}), dict):
-        return None
-    m["outputs"] = {str(k): _located(cfg.output, v) for k, v in m.get("outputs", {}).items()}
-    return m
-
-
-def changed(cfg: RunConfig, stage: str, chunks: verify.Verify = "sample") -> list[str]:
-    """What differs on disk from what ``stage`` recorded writing (see :mod:`ecodask.run.verify`;
-    ``chunks``: the content of a sample of its chunks, or of all): one line per file; empty when
-    everything it was the last to write is as it wrote it."""
-    records = [(s, m.get("files") or {}) for s in NAMES if (m := _read_manifest(cfg, s)) is not None]
-    return verify.changes(cfg.output, stage, verify.owners(records), chunks)
-
-
-def _local_check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample",
-                 ) -> tuple[dict[str, str] | None, list[str]]:
-    """The outputs the local manifest records if it holds ``key``, every output exists and every
-    file the stage wrote is as it wrote it; else None, with what changed (a deleted chunk, a
-    truncated table) when that is the reason."""
-    m = _read_manifest(cfg, stage)
-    if m is None or m.get("key") != key or not all(_exists(p) for p in m.get("outputs", {}).values()):
-        return None, []
-    diffs = changed(cfg, stage, chunks)
-    return (None if diffs else m["outputs"]), diffs
-
-
-def _local_manifest(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample",
-                    ) -> dict[str, str] | None:
-    return _local_check(cfg, stage, key, chunks)[0]
+def _under(path: str, base: str) -> str | None:
+    """``path`` relative to ``base`` (``/``-separated) when inside it, else None."""
+    base = base.rstrip("/") + "/"
+    return str(path)[len(base):] if str(path).startswith(base) and len(str(path)) > len(base) else None
 
 
 def _relative(cfg: RunConfig, path: str | Path) -> str:
-    """An output's path relative to the output folder (only those can be published); a layer's
-    relative to the remote output."""
-    if cfg.remote_output is not None and str(path).startswith(str(cfg.remote_output).rstrip("/") + "/"):
-        return str(path)[len(str(cfg.remote_output).rstrip("/")) + 1:]
-    rel = Path(path).relative_to(cfg.output).as_posix()  # ValueError outside it
-    if rel in ("", ".") or ".." in Path(rel).parts:
-        raise ValueError(f"cannot publish {path}: not a path inside {cfg.output}")
+    """An output's path relative to the work folder (a small file the stage wrote there), or
+    relative to the root (a layer); :class:`ValueError` for anything else."""
+    rel = _under(str(path), str(cfg.output))
+    if rel is None:
+        rel = _under(str(path), root(cfg))
+    if rel is None or ".." in rel.split("/"):
+        raise ValueError(f"cannot publish {path}: not a path inside {cfg.output} or {root(cfg)}")
     return rel
 
 
+def _in_work(cfg: RunConfig, path: object) -> bool:
+    """Whether an output is a file the stage wrote in the work folder."""
+    return _under(str(path), str(cfg.output)) is not None
+
+
 def _inside(cfg: RunConfig, path: str) -> str:
-    """An output's path relative to the output folder when inside it, else as it is."""
+    """An output's path relative to the work folder or the root when inside one, else as it is."""
     try:
         return _relative(cfg, path)
     except ValueError:
@@ -150,43 +131,43 @@ def _inside(cfg: RunConfig, path: str) -> str:
 
 
 def finished(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample") -> dict[str, str] | None:
-    """The outputs recorded by the stage's manifest if it holds ``key``, every output exists and
-    what it wrote checks (``chunks``: see :mod:`ecodask.run.verify`); with a remote output: the
-    bucket's manifest and outputs (checked by :func:`_remote_check`), the local paths they map to."""
-    if cfg.remote_output is None:
-        return _local_manifest(cfg, stage, key, chunks)
-    return _remote_check(cfg, stage, key, chunks)[0]
+    """The outputs the stage's manifest records if it holds ``key``, every output exists and what
+    it wrote checks (``chunks``: see :mod:`ecodask.run.verify`), as the work folder sees them."""
+    return _check(cfg, stage, key, chunks)[0]
 
 
-def _remote_check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample",
-                  ) -> tuple[dict[str, str] | None, list[str]]:
-    """The local paths of the outputs the bucket's manifest of ``stage`` records if it holds
-    ``key``, every file the stage was the last to write is in the bucket with the size and ETag
-    the manifest recorded at publication (one listing), and what is read back of them has the MD5
-    the store recorded at their upload (every file but the chunks, and a sample of the chunks or
-    all of them with ``chunks="all"``, as on disk: :func:`ecodask.run.verify.sampled`); else None,
-    with what differs when that is the reason. A manifest without file records (an earlier
-    version) is not trusted: the stage runs again."""
-    m = objstore.read_json(_remote_manifest(cfg, stage))
+def _check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample",
+           ) -> tuple[dict[str, str] | None, list[str]]:
+    """The outputs the stage's manifest records if it holds ``key``, every output is there and
+    every file the stage wrote is as it was when the stage finished; else None, with what differs
+    when that is the reason. The files are checked where they are: in a folder their sizes, and the
+    checksums of every file but the chunks and of a sample of the chunks (all with
+    ``chunks="all"``; :func:`ecodask.run.verify.changes`); in a bucket the sizes and ETags of one
+    listing, and the MD5 the store recorded at upload of what is read back of them (the same
+    share). A manifest without file records (an earlier version) is not trusted: the stage runs
+    again."""
+    m = objstore.read_json(_stage_manifest(cfg, stage))
     if not isinstance(m, dict) or m.get("key") != key or not isinstance(m.get("files"), dict):
         return None, []
-    outputs = {str(k): str(v) for k, v in m.get("outputs", {}).items()}
-    remote = str(cfg.remote_output)
-    try:
-        local = {k: str(cfg.output / _relative(cfg, cfg.output / f)) if (f := _files_of(v)) is not None
-                 else objstore.join(remote, v) for k, v in outputs.items()}
-    except ValueError:
-        return None, []
-    # Everything the stage wrote is in its layer: one listing of it.
-    mine = {str(rel): tuple(rec) for rel, rec in m["files"].items()}
+    outputs = {str(k): str(v) for k, v in (m.get("outputs") or {}).items()}
+    top = root(cfg)
+    local = {k: str(cfg.output / f) if (f := _files_of(v)) is not None else objstore.join(top, v)
+             for k, v in outputs.items()}
+    mine = {str(rel): (int(rec[0]), rec[1]) for rel, rec in m["files"].items()}
     layer = _manifest_layer(cfg, stage, m)
+    if not _in_bucket(cfg):
+        if not Path(layer).is_dir() or not all((Path(top) / v).exists() for v in outputs.values()):
+            return None, []
+        diffs = verify.changes(Path(top), stage, {rel: (stage, rec) for rel, rec in mine.items()}, chunks)
+        return (None if diffs else local), [_as_seen(line) for line in diffs]
+    # Everything the stage wrote is in its layer: one listing of it.
     layer_rel = _relative(cfg, layer)
     found = objstore.entries(layer)
     now = {objstore.join(layer_rel, rel): objstore.record(info) for rel, info in found.items()}
     diffs = sorted(f"{rel}: missing" if rel not in now else f"{rel}: replaced in the bucket since "
                    f"(size {now[rel][0]}, ETag {now[rel][1]}; {size}, {etag} when published)"
                    for rel, (size, etag) in mine.items() if now.get(rel) != (size, etag))
-    if not all(v in now or objstore.exists(objstore.join(remote, v)) for v in outputs.values()):
+    if not all(v in now or objstore.exists(objstore.join(top, v)) for v in outputs.values()):
         return None, diffs
     if not diffs:  # the listing matches: read back what a rerun would trust
         rels = [rel.removeprefix(layer_rel + "/") for rel in mine]
@@ -196,36 +177,59 @@ def _remote_check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = 
     return (None if diffs else local), diffs
 
 
-def store_arg(cfg: RunConfig, stage: str, keys: dict[str, str], store: str | Path | None,
-              ) -> Path | layers.Layers | None:
-    """The store a stage's ``run`` takes: on disk the ingest stage's ``store`` (None for ingest);
-    with a remote output the layers of every stage it builds on, directly or not (ingest's first),
-    and its own layer to write, named by the keys of the run's :func:`plan`."""
-    if cfg.remote_output is None:
-        return None if store is None else Path(store)
-    remote = str(cfg.remote_output)
+def _as_seen(line: str) -> str:
+    """A line of :func:`ecodask.run.verify.changes` with its file named as a folder's reader sees
+    it: a layer's array file in ``store.zarr``, a layer's small file where the run published it."""
+    rel, sep, why = line.partition(": ")
+    parts = rel.split("/")
+    if len(parts) > 3 and parts[0] == layers.STAGES:
+        inner = parts[3:]
+        rel = "/".join(inner[1:]) if inner[0] == layers.FILES else "/".join([STORE, *inner])
+    return rel + sep + why
+
+
+def store_arg(cfg: RunConfig, stage: str, keys: dict[str, str], store: object = None) -> layers.Layers:
+    """The store a stage's ``run`` takes: the layers of every stage it builds on, directly or not
+    (ingest's first), and its own layer to write, named by the keys of the run's :func:`plan`
+    (``store``, what the previous stage returned, is not needed: the keys name the layers)."""
     ancestors = set(_ancestors(stage))
     return layers.Layers(tuple(stage_layer(cfg, s, keys[s]) for s in NAMES if s in ancestors),
-                         layers.writing_url(remote, stage, keys[stage]))
+                         layers.writing_url(root(cfg), stage, keys[stage]))
 
 
 def _manifest_layer(cfg: RunConfig, stage: str, manifest: dict) -> str:
-    """The layer a stage's remote manifest names (a manifest of an earlier version names none: its
-    key's first layer)."""
+    """The layer a stage's manifest names (a manifest of an earlier version names none: its key's
+    first layer)."""
     rel = manifest.get("layer")
     if isinstance(rel, str) and rel:
-        return objstore.join(str(cfg.remote_output), rel)
-    return layers.layer_url(str(cfg.remote_output), stage, str(manifest.get("key")))
+        return objstore.join(root(cfg), rel)
+    return layers.layer_url(root(cfg), stage, str(manifest.get("key")))
 
 
 def stage_layer(cfg: RunConfig, stage: str, key: str) -> str:
-    """The layer of ``stage`` in a remote run being computed with ``key``: the one its manifest in
-    the bucket names when that holds ``key`` (the stage finished), else the one it writes when it
-    runs (:func:`ecodask.io.layers.writing_url`)."""
-    m = objstore.read_json(_remote_manifest(cfg, stage))
+    """The layer of ``stage`` in a run being computed with ``key``: the one its manifest names when
+    that holds ``key`` (the stage finished), else the one it writes when it runs
+    (:func:`ecodask.io.layers.writing_url`)."""
+    m = objstore.read_json(_stage_manifest(cfg, stage))
     if isinstance(m, dict) and m.get("key") == key:
         return _manifest_layer(cfg, stage, m)
-    return layers.writing_url(str(cfg.remote_output), stage, key)
+    return layers.writing_url(root(cfg), stage, key)
+
+
+def run_layers(cfg: RunConfig, keys: dict[str, str]) -> list[tuple[str, str, str]]:
+    """``(stage, key, layer)`` of every stage of the run a folder publishes: the layer its manifest
+    names where that holds the run's key, else (a run of some stages only) the committed run's, if
+    any."""
+    kept = layers.pointer(root(cfg)) or {"stages": []}
+    before = {s["stage"]: (s["key"], objstore.join(root(cfg), s["layer"])) for s in kept["stages"]}
+    out = []
+    for stage in NAMES:
+        m = objstore.read_json(_stage_manifest(cfg, stage))
+        if isinstance(m, dict) and m.get("key") == keys.get(stage):
+            out.append((stage, keys[stage], _manifest_layer(cfg, stage, m)))
+        elif stage in before and Path(before[stage][1]).is_dir():
+            out.append((stage, *before[stage]))
+    return out
 
 
 def _ancestors(stage: str) -> list[str]:
@@ -243,13 +247,25 @@ def plan(cfg: RunConfig) -> dict[str, str]:
     return keys
 
 
-def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
-                    files: dict[str, verify.Record] | None = None) -> None:
-    """The stage's manifest, written last: its key, its outputs and the files it wrote (size and
-    checksum, chunks by size), which a rerun checks before it skips the stage."""
-    doc = {"stage": stage, "key": key, "outputs": {k: _inside(cfg, v) for k, v in outputs.items()},
-           "files": files or {}}
+def _write_manifest(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str]) -> None:
+    """The work folder's note that it holds the stage's files for ``key`` (what :func:`_pull`
+    compares)."""
+    doc = {"stage": stage, "key": key, "outputs": {k: _inside(cfg, v) for k, v in outputs.items()}}
     write_json(doc, _manifest(cfg, stage), sort_keys=True)
+
+
+def _holds(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str]) -> bool:
+    """Whether the work folder holds the stage's files for ``key`` (its note says so, and they are
+    there)."""
+    try:
+        m = json.loads(_manifest(cfg, stage).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(m, dict) or m.get("key") != key:
+        return False
+    held = {str(k): objstore.join(root(cfg), str(v)) if str(v).startswith(layers.STAGES + "/")
+            else str(cfg.output / str(v)) for k, v in (m.get("outputs") or {}).items()}
+    return held == outputs and all(Path(p).exists() for p in held.values() if _in_work(cfg, p))
 
 
 def _files_of(rel: str) -> str | None:
@@ -260,44 +276,80 @@ def _files_of(rel: str) -> str | None:
     return parts[4] if ok else None
 
 
+def _link(src: Path, dst: Path) -> None:
+    """``dst`` a new hard link to ``src`` (a copy where the file system has none)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _link_tree(src: Path, dst: Path) -> int:
+    """Every file under ``src`` linked at the same place under ``dst``; return how many."""
+    n = 0
+    for folder, _, files in os.walk(src):
+        for f in files:
+            path = Path(folder) / f
+            _link(path, dst / path.relative_to(src))
+            n += 1
+    return n
+
+
 def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
             log: Callable[[str], None] = print, written: Sequence[str] = ()) -> None:
-    """Upload the small files the stage wrote in the work folder (its outputs and ``written``,
-    relative to the output folder) into its layer (``files/``), then its manifest: the layer, and
-    the size and ETag of everything in it (the chunks its tasks wrote included)."""
-    remote = str(cfg.remote_output)
-    bucket_lock.check(remote)  # a run whose lock was taken over writes nothing more there
-    layer = layers.writing_url(remote, stage, key)  # the pointer has not changed since the stage began
+    """Copy the small files the stage wrote in the work folder (its outputs and ``written``,
+    relative to it) into its layer (``files/``: uploaded to a bucket, linked in a folder), record
+    the layer's metadata in one object, then write its manifest, last: the layer, and every file in
+    it (the chunks its tasks wrote included) with its size and ETag (a bucket, from one listing) or
+    checksum (a folder, hashed on the run's cluster)."""
+    top = root(cfg)
+    if _in_bucket(cfg):
+        bucket_lock.check(top)  # a run whose lock was taken over writes nothing more there
+    layer = layers.writing_url(top, stage, key)  # the pointer has not changed since the stage began
     files_url = objstore.join(layer, layers.FILES)
-    local = {_relative(cfg, v) for v in outputs.values() if not objstore.is_remote(str(v))}
+    local = {_relative(cfg, v) for v in outputs.values() if _in_work(cfg, v)}
     local |= {w for w in written if not verify.is_partial(w)}
-    n = sum(objstore.sync_up(cfg.output / rel, objstore.join(files_url, rel)) for rel in sorted(local)
-            if (cfg.output / rel).exists())
+    present = sorted(rel for rel in local if (cfg.output / rel).exists())
+    if _in_bucket(cfg):
+        n = sum(objstore.sync_up(cfg.output / rel, objstore.join(files_url, rel)) for rel in present)
+    else:
+        n = sum(_link_tree(cfg.output / rel, Path(files_url) / rel) if (cfg.output / rel).is_dir()
+                else (_link(cfg.output / rel, Path(files_url) / rel) or 1) for rel in present)
     layer_rel = _relative(cfg, layer)
-    rels = {k: _relative(cfg, v) if objstore.is_remote(str(v))
-            else objstore.join(layer_rel, layers.FILES, _relative(cfg, v)) for k, v in outputs.items()}
+    rels = {k: objstore.join(layer_rel, layers.FILES, _relative(cfg, v)) if _in_work(cfg, v)
+            else _inside(cfg, v) for k, v in outputs.items()}
     layers.consolidate(layer)  # the layer's metadata in one object, for the tasks that open it
-    # What the bucket now holds of the stage, from one listing of its layer: a rerun compares the
-    # sizes and ETags before it trusts the stage (the ETag changes with the bytes).
-    files = {objstore.join(layer_rel, rel): rec for rel, rec in objstore.listing(layer).items()}
-    bucket_lock.check(remote)
+    if _in_bucket(cfg):
+        # What the bucket now holds of the stage, from one listing of its layer: a rerun compares
+        # the sizes and ETags before it trusts the stage (the ETag changes with the bytes).
+        files = {objstore.join(layer_rel, rel): rec for rel, rec in objstore.listing(layer).items()}
+        bucket_lock.check(top)
+    else:
+        files = {objstore.join(layer_rel, rel): rec for rel, rec in verify.written(Path(layer), {}).items()}
     objstore.put_json({"stage": stage, "key": key, "layer": layer_rel, "outputs": rels, "files": files},
-                      _remote_manifest(cfg, stage))
-    log(f"stage {stage}: published to {layer} ({n} files uploaded beside the chunks)")
+                      _stage_manifest(cfg, stage))
+    log(f"stage {stage}: published to {layer} ({n} files {'uploaded' if _in_bucket(cfg) else 'linked'} "
+        "beside the chunks)")
 
 
 def _pull(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
           log: Callable[[str], None]) -> None:
-    """Download a skipped stage's small files into the work folder unless it holds them for the
-    same key (its arrays stay in the bucket)."""
-    if _local_manifest(cfg, stage, key) == outputs:
+    """Bring a skipped stage's small files into the work folder unless it holds them for the same
+    key (downloaded from a bucket, linked from a folder's layer; its arrays stay in the layer)."""
+    if _holds(cfg, stage, key, outputs):
         return
     _manifest(cfg, stage).unlink(missing_ok=True)
     files_url = objstore.join(stage_layer(cfg, stage, key), layers.FILES)
-    n = sum(objstore.sync_down(objstore.join(files_url, rel), cfg.output / rel)
-            for rel in objstore.listing(files_url))
+    if _in_bucket(cfg):
+        n = sum(objstore.sync_down(objstore.join(files_url, rel), cfg.output / rel)
+                for rel in objstore.listing(files_url))
+    else:
+        n = _link_tree(Path(files_url), cfg.output) if Path(files_url).is_dir() else 0
     _write_manifest(cfg, stage, key, outputs)
-    log(f"stage {stage}: downloaded its outputs from {files_url} ({n} files)")
+    if _in_bucket(cfg):
+        log(f"stage {stage}: downloaded its outputs from {files_url} ({n} files)")
 
 
 def commit_run(cfg: RunConfig, keys: dict[str, str], log: Callable[[str], None] = print) -> None:
@@ -322,48 +374,45 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
               verified: dict[str, str] | None = None) -> tuple[dict[str, str], bool]:
     """Run ``fn`` (a stage returning its outputs by name) unless it finished earlier with ``key``
     and its files check (``chunks``: the content of a sample of its chunks, or all), or ``force``;
-    return ``(outputs, ran)``. ``verified``: the outputs of the stage as the run found it finished
-    and checked, under the lock it still holds (:func:`ecodask.run.transaction.begin`): not checked
-    again (``--verify`` would read the whole store twice). With a remote output, a finished stage
-    is published and a skipped one's outputs are downloaded when the work folder lacks them."""
+    return ``(outputs, ran)``. ``cfg`` is the run's as it computes (:mod:`ecodask.run.transaction`:
+    its output is the work folder). ``verified``: the outputs of the stage as the run found it
+    finished and checked, under the lock it still holds (:func:`ecodask.run.transaction.begin`):
+    not checked again (``--verify`` would read the whole store twice). A finished stage is
+    published into its layer; a skipped one's small files are brought into the work folder."""
     diffs: list[str] = []
     if force:
         done = None
     elif verified is not None:
         done = verified
-    elif cfg.remote_output is None:
-        done, diffs = _local_check(cfg, stage, key, chunks)
     else:
-        done, diffs = _remote_check(cfg, stage, key, chunks)
+        done, diffs = _check(cfg, stage, key, chunks)
     if diffs:
         shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
         log(f"stage {stage}: finished earlier with the same inputs, but its outputs changed since "
             f"({shown}): redone")
     if done is not None:
-        if cfg.remote_output is not None:
-            _pull(cfg, stage, key, done, log)
+        _pull(cfg, stage, key, done, log)
         log(f"stage {stage}: finished earlier with the same inputs (key {key[:12]}), skipped")
         return done, False
     _manifest(cfg, stage).unlink(missing_ok=True)
-    if cfg.remote_output is not None:
-        bucket_lock.check(str(cfg.remote_output))
-        objstore.remove(_remote_manifest(cfg, stage))
-        layers.new_layer(str(cfg.remote_output), stage, key)  # earlier layers of the stage swept
+    if _in_bucket(cfg):
+        bucket_lock.check(root(cfg))
+    objstore.remove(_stage_manifest(cfg, stage))
+    layers.new_layer(root(cfg), stage, key)  # earlier layers of the stage swept
     before = verify.snapshot(cfg.output) if cfg.output.exists() else {}
     crash_point(f"stage:{stage}:start")
     t0 = time.perf_counter()
     outputs = {k: str(v) for k, v in fn().items()}
     seconds = time.perf_counter() - t0
     crash_point(f"stage:{stage}:computed")
-    files = verify.written(cfg.output, before)
-    _write_manifest(cfg, stage, key, outputs, files)
+    written = [rel for rel, now in verify.snapshot(cfg.output).items()
+               if before.get(rel) != now and not verify.is_partial(rel)]
+    publish(cfg, stage, key, outputs, log, written)
+    _write_manifest(cfg, stage, key, outputs)
     crash_point(f"stage:{stage}:manifest")
-    size = sum(size for size, _ in files.values())
     log(f"stage {stage}: done in {seconds:.1f} s, {len(cfg.years)} years ({cfg.years[0]}-{cfg.years[-1]}); "
-        f"wrote {len(files)} files, {size / 1e6:.1f} MB ({', '.join(sorted(outputs)) or 'nothing'}; "
+        f"wrote {len(written)} files beside its arrays ({', '.join(sorted(outputs)) or 'nothing'}; "
         f"key {key[:12]})")
-    if cfg.remote_output is not None:
-        publish(cfg, stage, key, outputs, log, list(files))
     return outputs, True
 
 

@@ -151,12 +151,11 @@ def _check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample
         return None, []
     outputs = {str(k): str(v) for k, v in (m.get("outputs") or {}).items()}
     top = root(cfg)
-    local = {k: str(cfg.output / f) if (f := _files_of(v)) is not None else objstore.join(top, v)
-             for k, v in outputs.items()}
+    local = {k: str(cfg.output / f) if (f := _files_of(v)) is not None else _at(top, v) for k, v in outputs.items()}
     mine = {str(rel): (int(rec[0]), rec[1]) for rel, rec in m["files"].items()}
     layer = _manifest_layer(cfg, stage, m)
     if not _in_bucket(cfg):
-        if not Path(layer).is_dir() or not all((Path(top) / v).exists() for v in outputs.values()):
+        if not Path(layer).is_dir() or not all(Path(_at(top, v)).exists() for v in outputs.values()):
             return None, []
         diffs = verify.changes(Path(top), stage, {rel: (stage, rec) for rel, rec in mine.items()}, chunks)
         return (None if diffs else local), [_as_seen(line) for line in diffs]
@@ -167,7 +166,7 @@ def _check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample
     diffs = sorted(f"{rel}: missing" if rel not in now else f"{rel}: replaced in the bucket since "
                    f"(size {now[rel][0]}, ETag {now[rel][1]}; {size}, {etag} when published)"
                    for rel, (size, etag) in mine.items() if now.get(rel) != (size, etag))
-    if not all(v in now or objstore.exists(objstore.join(top, v)) for v in outputs.values()):
+    if not all(v in now or objstore.exists(_at(top, v)) for v in outputs.values()):
         return None, diffs
     if not diffs:  # the listing matches: read back what a rerun would trust
         rels = [rel.removeprefix(layer_rel + "/") for rel in mine]
@@ -175,6 +174,11 @@ def _check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample
         wrong = objstore.misread(layer, {r: found[r] for r in picked})
         diffs = [f"{objstore.join(layer_rel, r)}: {why}" for r, why in sorted(wrong.items())]
     return (None if diffs else local), diffs
+
+
+def _at(top: str, value: str) -> str:
+    """An output a manifest records: relative to the root, or (outside it) as it is."""
+    return value if objstore.is_remote(value) or Path(value).is_absolute() else objstore.join(top, value)
 
 
 def _as_seen(line: str) -> str:
@@ -263,7 +267,7 @@ def _holds(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str]) -> boo
         return False
     if not isinstance(m, dict) or m.get("key") != key:
         return False
-    held = {str(k): objstore.join(root(cfg), str(v)) if str(v).startswith(layers.STAGES + "/")
+    held = {str(k): _at(root(cfg), str(v)) if str(v).startswith(layers.STAGES + "/")
             else str(cfg.output / str(v)) for k, v in (m.get("outputs") or {}).items()}
     return held == outputs and all(Path(p).exists() for p in held.values() if _in_work(cfg, p))
 

@@ -3,9 +3,10 @@ new run's, whole, never a mix; and the next run finishes what is left, from the 
 finished.
 
 A finished run A is on disk; run B (the two land-cover years swapped: every stage's outputs
-change) is killed with SIGKILL at a crash point (:mod:`ecodask.crashpoints`): while it copies the
-folder, as each stage starts, computes and records its manifest, after table and figure writes,
-as arrays are committed, and at every step of the publication. After each kill the folder is
+change) is killed with SIGKILL at a crash point (:mod:`ecodask.crashpoints`): as a stage sweeps
+its earlier layers, starts, computes, links its files into its layer and records its manifest,
+after table and figure writes, once the store's view is linked, at every step of the publication
+and after the old layers are removed. After each kill the folder is
 read as a user would find it: byte for byte run A (run.json and the report too) unless the kill
 came after the commit point; then the next command finishes the commit and it is run B's
 outputs. A rerun of B then completes and equals an undisturbed run of B byte for byte.
@@ -41,18 +42,22 @@ RECORDS = ("run.json", "report.html")
 
 #: Where run B is killed (a name, or name#n for its n-th passing; see tests/crash_run.py).
 POINTS = [
-    "clone:entry#1", "clone:entry#6",
-    "stage:ingest:start", "ingest:written", "stage:ingest:manifest",
-    "stage:transitions_esv:start", "atomic:written#10", "arrays:removed",
-    "stage:transitions_esv:computed", "stage:transitions_esv:manifest",
+    "layer:swept#1", "stage:ingest:start", "stage:ingest:files", "stage:ingest:manifest",
+    "stage:transitions_esv:start", "atomic:written#10", "stage:transitions_esv:computed",
+    "stage:transitions_esv:files", "stage:transitions_esv:manifest",
     "stage:driver_analysis:computed", "atomic:written#40", "stage:compensation:manifest",
-    "stage:figures:start", "atomic:written#49",
-    "publish:journal", "publish:aside#1", "publish:renamed#1", "publish:aside#3", "publish:renamed#5",
-    "publish:aside#6", "publish:done",
+    "stage:figures:start", "atomic:written#55",
+    "view:linked", "publish:journal", "publish:aside#1", "publish:renamed#1", "publish:aside#3",
+    "publish:renamed#5", "publish:aside#6", "publish:done", "layers:swept",
 ]
 #: After these, the rerun is run to the end too (the others' reruns are the same code).
-RERUN = {"clone:entry#6", "stage:transitions_esv:computed", "stage:compensation:manifest", "publish:journal",
-         "publish:renamed#1"}
+RERUN = {"layer:swept#1", "stage:transitions_esv:computed", "stage:compensation:manifest", "publish:journal",
+         "publish:renamed#1", "layers:swept"}
+#: The points of the commit, once every stage has finished: killed there, run B starts from a run
+#: whose stages all finished (and is resumed, none redone).
+FINISH = ("view:", "publish:", "layers:")
+#: Killed at these, the commit is done: the folder is run B's.
+COMMITTED = ("publish:done", "layers:swept")
 
 
 def _run(config: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
@@ -83,14 +88,14 @@ def runs(tmp_path_factory) -> dict[str, object]:
     assert swapped != text
     (region / "config_b.yaml").write_text(swapped)
     b = base / "b"
-    shutil.copytree(region, b)
+    shutil.copytree(region, b, symlinks=True)
     _ok(_run(b / "config_b.yaml"))
     out_a = digest(region / "out", skip=(".ecodask",))
     out_b = digest(b / "out", skip=(".ecodask", *RECORDS))
     differ = [k for k in out_b if out_a.get(k) != out_b[k]]
     assert len(differ) > len(out_b) // 2, "run B must change most files for the test to tell A from B"
     staged = base / "staged"  # run A published, run B's stages all finished in the work copy
-    shutil.copytree(region, staged)
+    shutil.copytree(region, staged, symlinks=True)
     last = f"stage:{NAMES[-1]}:manifest"
     killed = _run(staged / "config_b.yaml", crash_at=last)
     assert killed.returncode == -signal.SIGKILL, f"never reached {last}: {killed.stderr[-2000:]}"
@@ -101,23 +106,23 @@ def runs(tmp_path_factory) -> dict[str, object]:
 @pytest.mark.parametrize("point", POINTS)
 def test_killed_anywhere_the_folder_is_one_run_whole(runs, tmp_path: Path, point: str) -> None:
     case = tmp_path / "case"
-    shutil.copytree(runs["staged" if point.startswith("publish:") else "a"], case)
+    shutil.copytree(runs["staged" if point.startswith(FINISH) else "a"], case, symlinks=True)
     out = case / "out"
     proc = _run(case / "config_b.yaml", crash_at=point)
     assert proc.returncode == -signal.SIGKILL, f"never reached {point}: {proc.stderr[-2000:]}"
-    if point.startswith("publish:"):  # from the staged run: its stages resumed, none redone
+    if point.startswith(FINISH):  # from the staged run: its stages resumed, none redone
         resumed = [s for s in NAMES if f"stage {s}: finished earlier with the same inputs" in proc.stdout]
         assert resumed == list(NAMES), proc.stdout
 
     journalled = commit.pending_commit(out) is not None
-    if not journalled and point != "publish:done":
+    if not journalled and point not in COMMITTED:
         assert digest(out, skip=(".ecodask",)) == runs["digest_a"]  # untouched, byte for byte
     else:
         commit.recover(out)  # what the next command on the folder does first
         assert commit.pending_commit(out) is None
         assert digest(out, skip=(".ecodask", *RECORDS)) == runs["digest_b"]
         assert not commit.work_folder(out).exists()
-    assert journalled == (point.startswith("publish:") and point != "publish:done")
+    assert journalled == (point.startswith("publish:") and point not in COMMITTED)
 
     if point in RERUN:
         log = _ok(_run(case / "config_b.yaml")).stdout
@@ -135,7 +140,7 @@ def test_a_reader_finishes_a_commit_left_half_done(runs, tmp_path: Path) -> None
     from ecodask.export import open_run
 
     case = tmp_path / "case"
-    shutil.copytree(runs["staged"], case)
+    shutil.copytree(runs["staged"], case, symlinks=True)
     out = case / "out"
     assert _run(case / "config_b.yaml", crash_at="publish:renamed#2").returncode == -signal.SIGKILL
     assert commit.pending_commit(out) is not None

@@ -33,6 +33,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecodask.crashpoints import crash_point
 from ecodask.io import objstore
 from ecodask.io.layout import POINTER, in_chunk_folder
 
@@ -122,6 +123,7 @@ def new_layer(root: str, stage: str, key: str) -> str:
     kept = (committed_layers(root) or {}).get(stage)  # the pointer, read once
     url = _beside(root, stage, key, kept)
     _remove_layers(stage_prefix(root, stage), name(kept) if kept else None)
+    crash_point("layer:swept")
     zarr.open_group(url, mode="w", zarr_format=3)
     return url
 

@@ -324,6 +324,7 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     layer_rel = _relative(cfg, layer)
     rels = {k: objstore.join(layer_rel, layers.FILES, _relative(cfg, v)) if _in_work(cfg, v)
             else _inside(cfg, v) for k, v in outputs.items()}
+    crash_point(f"stage:{stage}:files")
     layers.consolidate(layer)  # the layer's metadata in one object, for the tasks that open it
     if _in_bucket(cfg):
         # What the bucket now holds of the stage, from one listing of its layer: a rerun compares
@@ -401,7 +402,8 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     _manifest(cfg, stage).unlink(missing_ok=True)
     if _in_bucket(cfg):
         bucket_lock.check(root(cfg))
-    objstore.remove(_stage_manifest(cfg, stage))
+    # The stage's manifest stays until the new one replaces it: it names another key's layer (never
+    # trusted for this key) or the committed run's (whole: kept until the next commit).
     layers.new_layer(root(cfg), stage, key)  # earlier layers of the stage swept
     before = verify.snapshot(cfg.output) if cfg.output.exists() else {}
     crash_point(f"stage:{stage}:start")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecodask.crashpoints import crash_point
 from ecodask.io import commit, layers, view
 from ecodask.io.atomic import write_json
 from ecodask.io.layout import STORE
@@ -101,6 +102,8 @@ def finish(work: Work, whole: bool = True, log: Callable[[str], None] = print) -
         return
     stages = resume.run_layers(work.cfg, work.keys)
     view.link_store([Path(layer) for _, _, layer in stages], work.cfg.output / STORE, final.output / STORE)
+    crash_point("view:linked")
     write_json(layers.pointer_doc(stages), work.cfg.output / layers.POINTER, sort_keys=True)
     commit.publish(final.output)
     layers.sweep(str(final.output), stages)
+    crash_point("layers:swept")

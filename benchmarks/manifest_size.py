@@ -2,7 +2,7 @@
 
     python -m benchmarks.run --suite manifest_size [--chunks-a-year 638] [--years 39] [--arrays 6]
 
-A synthetic manifest in the format :func:`ecodask.run.resume._write_manifest` writes (every chunk
+A synthetic manifest in the format :func:`ecodask.run.resume.publish` writes (every chunk
 file's path, size and BLAKE2b checksum, indented JSON with sorted keys), with the national grid's
 chunks at the default 4096 px (638 a year) in each chunked array of a run (30 m land cover and ESV;
 the analysis grid's ESV, valued pixels, density and class composition) for every year."""
@@ -25,6 +25,10 @@ ARRAYS = ("landcover", "esv", "analysis/esv", "analysis/esv_pixels", "analysis/e
           "analysis/class_pixels")
 
 
+#: The stage's layer, as a folder's manifest names it (the paths of its files start with it).
+LAYER = "stages/transitions_esv/0123456789abcdef"
+
+
 def manifest(chunks_a_year: int, years: int, arrays: int) -> dict:
     """A manifest of ``arrays`` x ``years`` x ``chunks_a_year`` chunk files (rows of 29 chunks)."""
     files = {}
@@ -33,8 +37,8 @@ def manifest(chunks_a_year: int, years: int, arrays: int) -> dict:
             for c in range(chunks_a_year):
                 row, col = divmod(c, 29)
                 digest = hashlib.blake2b(f"{name}/{y}/{c}".encode()).hexdigest()
-                files[f"store.zarr/{name}/c/{y}/{row}/{col}"] = [262_144 + c, f"blake2b:{digest}"]
-    return {"stage": "transitions_esv", "key": "0" * 64, "outputs": {}, "files": files}
+                files[f"{LAYER}/{name}/c/{y}/{row}/{col}"] = [262_144 + c, f"blake2b:{digest}"]
+    return {"stage": "transitions_esv", "key": "0" * 64, "layer": LAYER, "outputs": {}, "files": files}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -188,7 +188,10 @@ def test_bad_input_is_one_line_and_the_previous_output_stays_whole(finished: Pat
     block = [errors[0], *(x for x in lines[at + 1:] if x.startswith("  "))]
     for text in case.says:
         assert any(text in line for line in block), block
-    assert digest(folder / "out", skip=("lock", "work")) == before  # byte for byte
+    # Byte for byte: the folder's view and its pointer (the stages' manifests apart: those of stages
+    # that finished before the bad input was found are kept, for the next run to resume from).
+    assert digest(folder / "out", skip=("lock", "work", "stages")) == {
+        k: v for k, v in before.items() if not k.startswith(".ecodask/stages/")}
     assert commit.work_folder(folder / "out").exists() == case.in_pass
     # Nothing written beside the inputs either (the spoiled files apart).
     assert {k for k, v in digest(folder, skip=("out",)).items() if outside.get(k) != v} == spoiled

@@ -511,7 +511,7 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, s3_server, 
     s3_server.rot(BUCKET, f"runs/tiny/{rotted}")
     s3.invalidate_cache()
     assert set(resume.pending(again, chunks="all")[0]) == {"transitions_esv"}
-    _, diffs = resume._remote_check(again, "transitions_esv", resume.plan(again)["transitions_esv"], "all")
+    _, diffs = resume._check(again, "transitions_esv", resume.plan(again)["transitions_esv"], "all")
     # (s3fs's client checks the CRC moto recorded at upload and refuses the bytes: a failed read)
     assert len(diffs) == 1, diffs
     assert diffs[0].startswith(f"{rotted}: could not be read back (FlexibleChecksumError"), diffs
@@ -523,7 +523,7 @@ def test_remote_run_publishes_stages_and_resumes_after_a_failure(s3, s3_server, 
         bucket[f".ecodask/stages/{s}.json"])["files"])
     s3.pipe_file(f"{BUCKET}/runs/tiny/{layer[owner]}/files/tables/esv_by_service.csv", b"edited\n")
     assert set(resume.pending(again)[0]) == {"ingest", owner}
-    done, diffs = resume._remote_check(again, "ingest", resume.plan(again)["ingest"])
+    done, diffs = resume._check(again, "ingest", resume.plan(again)["ingest"])
     assert done is None and diffs == [f"{chunk}: missing"]
 
     # Credentials: nowhere in what was written or logged.

@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nProjected to {a.project_gb:g} GB of chunks at {a.size_kib} KiB each "
           f"({a.project_gb * files_per_gb:,.0f} files), this machine's rates: checksums "
           f"{t_hash * scale / 60:.1f} min, default read-back {t_sample * scale:.0f} s, --verify "
-          f"{t_all * scale / 60:.1f} min, the store's view {t_clone:.3f} s (per array, not per chunk), publication "
+          f"{t_all * scale / 60:.1f} min, the store's view {t_clone:.3f} s (per array, not per chunk), "
+          "publication "
           f"{t_publish * scale:.0f} s.")
     results = {"machine": env, "code": code_state(), "files": a.files, "size_kib": a.size_kib, "gb": gb,
                "make_s": t_make, "load_avg_end": load_end,

@@ -87,7 +87,8 @@ def test_manifests_record_what_each_stage_wrote(finished) -> None:
     ("edit a figure, same size", "figures"),
     ("delete the zone table", None),  # a link of the view, not its stage's file: published again
 ])
-def test_a_changed_output_is_redone_and_comes_back_identical(finished, damage: str, stage: str | None) -> None:
+def test_a_changed_output_is_redone_and_comes_back_identical(finished, damage: str,
+                                                             stage: str | None) -> None:
     cfg, before = finished
     out = cfg.output
     chunks = "sample"

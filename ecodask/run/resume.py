@@ -151,7 +151,8 @@ def _check(cfg: RunConfig, stage: str, key: str, chunks: verify.Verify = "sample
         return None, []
     outputs = {str(k): str(v) for k, v in (m.get("outputs") or {}).items()}
     top = root(cfg)
-    local = {k: str(cfg.output / f) if (f := _files_of(v)) is not None else _at(top, v) for k, v in outputs.items()}
+    local = {k: str(cfg.output / f) if (f := _files_of(v)) is not None else _at(top, v)
+             for k, v in outputs.items()}
     mine = {str(rel): (int(rec[0]), rec[1]) for rel, rec in m["files"].items()}
     layer = _manifest_layer(cfg, stage, m)
     if not _in_bucket(cfg):
@@ -280,7 +281,7 @@ def _files_of(rel: str) -> str | None:
     return parts[4] if ok else None
 
 
-def _link(src: Path, dst: Path) -> None:
+def link(src: Path, dst: Path) -> None:
     """``dst`` a new hard link to ``src`` (a copy where the file system has none)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.unlink(missing_ok=True)
@@ -296,8 +297,24 @@ def _link_tree(src: Path, dst: Path) -> int:
     for folder, _, files in os.walk(src):
         for f in files:
             path = Path(folder) / f
-            _link(path, dst / path.relative_to(src))
+            link(path, dst / path.relative_to(src))
             n += 1
+    return n
+
+
+def gather(cfg: RunConfig, stages: list[tuple[str, str, str]]) -> int:
+    """Link into the work folder the small files of the layers ``(stage, key, layer)`` of a folder's
+    run that it lacks (a stage the run did not do, in a run of some stages only); return how many."""
+    n = 0
+    for _, _, layer in stages:
+        files = Path(layer) / layers.FILES
+        for folder, _, names in os.walk(files):
+            for f in names:
+                path = Path(folder) / f
+                dst = cfg.output / path.relative_to(files)
+                if not dst.exists():
+                    link(path, dst)
+                    n += 1
     return n
 
 
@@ -319,8 +336,13 @@ def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],
     if _in_bucket(cfg):
         n = sum(objstore.sync_up(cfg.output / rel, objstore.join(files_url, rel)) for rel in present)
     else:
-        n = sum(_link_tree(cfg.output / rel, Path(files_url) / rel) if (cfg.output / rel).is_dir()
-                else (_link(cfg.output / rel, Path(files_url) / rel) or 1) for rel in present)
+        n = 0
+        for rel in present:
+            if (cfg.output / rel).is_dir():
+                n += _link_tree(cfg.output / rel, Path(files_url) / rel)
+            else:
+                link(cfg.output / rel, Path(files_url) / rel)
+                n += 1
     layer_rel = _relative(cfg, layer)
     rels = {k: objstore.join(layer_rel, layers.FILES, _relative(cfg, v)) if _in_work(cfg, v)
             else _inside(cfg, v) for k, v in outputs.items()}

@@ -30,7 +30,7 @@ from pathlib import Path
 from ecodask.crashpoints import crash_point
 from ecodask.io import commit, layers, view
 from ecodask.io.atomic import write_json
-from ecodask.io.layout import STORE
+from ecodask.io.layout import REPORT, RUN_RECORD, STORE
 from ecodask.run import resume, verify
 from ecodask.run.config import RunConfig
 
@@ -101,6 +101,11 @@ def finish(work: Work, whole: bool = True, log: Callable[[str], None] = print) -
         commit.publish(final.output)
         return
     stages = resume.run_layers(work.cfg, work.keys)
+    # A run of some stages only: the others' files from their layers, the last record and report.
+    resume.gather(work.cfg, stages)
+    for entry in (RUN_RECORD, REPORT):
+        if not (work.cfg.output / entry).exists() and (final.output / entry).is_file():
+            resume.link(final.output / entry, work.cfg.output / entry)
     view.link_store([Path(layer) for _, _, layer in stages], work.cfg.output / STORE, final.output / STORE)
     crash_point("view:linked")
     write_json(layers.pointer_doc(stages), work.cfg.output / layers.POINTER, sort_keys=True)

@@ -84,6 +84,12 @@ def test_the_folder_shows_the_run_its_pointer_names(finished: Path) -> None:
     assert set(pix.data_vars) == set(pix_l.data_vars)
     for name in pix.data_vars:
         np.testing.assert_array_equal(pix[name].values, pix_l[name].values)
+    # GDAL's Zarr driver (QGIS's way in) opens the view's arrays through the links, georeferenced.
+    import rasterio
+
+    with rasterio.open(f'ZARR:"{out.store}":/zone') as ds:
+        assert ds.crs is not None and ds.read(1).shape == pix["zone"].shape
+        np.testing.assert_array_equal(ds.read(1), pix["zone"].values)
     # The tables in the folder are the layers' own files (hard links), not copies.
     table = out.tables / "esv_by_service.csv"
     assert table.stat().st_ino == (named["transitions_esv"] / layers.FILES / "tables" / table.name).stat().st_ino

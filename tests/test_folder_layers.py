@@ -78,7 +78,8 @@ def test_the_folder_shows_the_run_its_pointer_names(finished: Path) -> None:
     assert {p for p in (out.root / layers.STAGES).glob("*/*")} == set(named.values())
     assert not (out.state / "work").exists()
     # The view's arrays are links into the layers, and read as the layers read together.
-    assert (out.store / "esv").is_symlink() and (out.store / "esv").resolve().parent == named["transitions_esv"]
+    esv = out.store / "esv"
+    assert esv.is_symlink() and esv.resolve().parent == named["transitions_esv"].resolve()
     pix, _ = open_store(out.store)
     pix_l, _ = open_store(layers.committed(str(out.root)))
     assert set(pix.data_vars) == set(pix_l.data_vars)
@@ -92,7 +93,8 @@ def test_the_folder_shows_the_run_its_pointer_names(finished: Path) -> None:
         np.testing.assert_array_equal(ds.read(1), pix["zone"].values)
     # The tables in the folder are the layers' own files (hard links), not copies.
     table = out.tables / "esv_by_service.csv"
-    assert table.stat().st_ino == (named["transitions_esv"] / layers.FILES / "tables" / table.name).stat().st_ino
+    in_layer = named["transitions_esv"] / layers.FILES / "tables" / table.name
+    assert table.stat().st_ino == in_layer.stat().st_ino
 
 
 def test_a_run_of_some_stages_keeps_the_others_outputs_in_the_view(finished: Path, tmp_path: Path) -> None:
@@ -117,3 +119,40 @@ def test_a_run_of_some_stages_keeps_the_others_outputs_in_the_view(finished: Pat
     assert set(after) == set(before)
     pointer = json.loads((out.state / "current.json").read_text())
     assert [s["stage"] for s in pointer["stages"]] == list(NAMES)
+
+
+def test_a_stage_that_starts_keeps_a_manifest_of_the_committed_layer_only(finished: Path, tmp_path: Path,
+                                                                           ) -> None:
+    """A stage that starts again leaves its manifest when it names the committed run's layer (never
+    written into: a rerun may still trust it), and removes it with its layer otherwise."""
+    import shutil
+
+    from ecodask.run import resume, transaction
+    from ecodask.run.config import load_config
+
+    folder = tmp_path / "region"
+    shutil.copytree(finished.parent, folder, symlinks=True)
+    cfg = load_config(folder / finished.name)
+    out = RunFolder(cfg.output)
+    committed = layers.committed_layers(str(out.root))["compensation"]
+    work = transaction.begin(cfg)
+    assert work.todo == {}
+
+    def fails() -> dict[str, str]:
+        raise RuntimeError("a stage that fails")
+
+    key = work.keys["compensation"]
+    with pytest.raises(RuntimeError):
+        resume.run_stage(work.cfg, "compensation", key, fails, force=True)
+    assert json.loads(out.manifest("compensation").read_text())["layer"] == \
+        Path(committed).relative_to(out.root).as_posix()
+    assert resume.pending(cfg)[0] == {}  # the committed layer, whole, is still trusted
+    # A stage finished under another key (a run killed before its commit), then started again.
+    other = "0" * 64
+    resume.run_stage(work.cfg, "compensation", other, lambda: {})
+    mine = json.loads(out.manifest("compensation").read_text())["layer"]
+    assert (out.root / mine).is_dir() and mine != Path(committed).relative_to(out.root).as_posix()
+    with pytest.raises(RuntimeError):
+        resume.run_stage(work.cfg, "compensation", other, fails, force=True)
+    assert not out.manifest("compensation").exists()
+    assert Path(committed).is_dir()  # the committed run's layer untouched

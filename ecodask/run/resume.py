@@ -5,32 +5,28 @@ configuration the stage reads, the checksums of the files it reads (inputs and c
 and the keys of the stages it builds on. Keys come from content, not places
 (:func:`key_doc`): each path in the configuration parts is replaced by the checksum of the file
 it names (the output, the work folder and catalog folders are left out), and the files are named
-by role, so the same bytes at another path, or fetched from a bucket, give the same keys. When a
-stage completes, a **manifest** ``<output>/.ecodask/stages/<stage>.json`` is written last and
-atomically, naming the key and the outputs. Before a stage runs, its manifest is removed, so a
-stage interrupted half-way (a killed process, a failed task) has none and runs again next time;
-the outputs themselves are each written atomically (stores staged and renamed, tables written to
-a temporary file and renamed).
+by role, so the same bytes at another path, or fetched from a bucket, give the same keys.
 
-The manifest also lists the files the stage wrote (size, and a checksum for all but the Zarr
-chunks; :mod:`ecodask.run.verify`). A rerun skips a stage whose manifest holds the same key, whose
-outputs exist and whose files are as it wrote them; a change anywhere upstream changes the keys
-downstream, so only what depends on the change is redone. ``force`` names stages to redo regardless.
+A stage writes its arrays into a **layer** of its own, at a prefix of the output named by its key
+(:mod:`ecodask.io.layers`; :func:`store_arg` gives a stage the layers it reads and the one it
+writes), in an output folder as in a bucket (``cfg.remote_output``, e.g. ``s3://bucket/run``),
+where the chunk tasks write straight to the bucket and no worker needs the flow's disk: the
+**root** of the run (:func:`root`). When a stage starts, its other layers are swept (another key's,
+or a killed run's half-written one; never the committed run's). Its small files (tables, figures)
+are written in the work folder (``cfg.output``: ``<output>/.ecodask/work``); once it has finished
+it is **published**: those files go into its layer (``files/``: hard links in a folder, uploads to
+a bucket), then its **manifest**, ``<root>/.ecodask/stages/<stage>.json``, written last and
+atomically, naming the key, the layer, the outputs and every file of the layer with its size and
+checksum (BLAKE2b in a folder, hashed on the run's cluster; the ETag in a bucket, from one
+listing). A stage interrupted half-way has no manifest for its key and runs again.
 
-With a remote output (``cfg.remote_output``, e.g. ``s3://bucket/run``) the store's arrays are
-written by the chunk tasks straight to the bucket, each stage's into a **layer** of its own at a
-prefix named by its key (:mod:`ecodask.io.layers`; :func:`store_arg` gives a stage the layers it
-reads and the one it writes): no worker needs the flow's disk. Before a stage runs, its remote
-manifest is removed and its other layers are swept (another key's, or a killed run's half-written
-one; never the committed run's). The small files (tables, figures) are written in the flow's local
-work folder (``cfg.output``); once the stage has finished it is **published**: those files are
-uploaded into its layer (``files/``), then its manifest, last, naming the layer and the size and
-ETag of everything in it (from one listing). The bucket's manifests decide what is finished
-(checked as on disk: a listing for every file's size and ETag, and what is read back against the
-MD5 the store recorded: :func:`_remote_check`); a
-skipped stage whose files are not in the work folder (a new one, another machine) has them
-downloaded first (its arrays stay in the bucket). When every stage has finished, the run is
-committed by its pointer (:func:`commit_run`).
+A rerun skips a stage whose manifest holds the same key and whose files are as it wrote them
+(:func:`_check`: sizes, and the content of every file but the chunks and of a sample of the chunks;
+:mod:`ecodask.run.verify`); a change anywhere upstream changes the keys downstream, so only what
+depends on the change is redone. ``force`` names stages to redo regardless. A skipped stage's small
+files are brought into the work folder (linked, or downloaded). When every stage has finished, the
+run is committed by its pointer (:func:`commit_run` in a bucket; in a folder with its plain view,
+:mod:`ecodask.run.transaction`).
 """
 
 from __future__ import annotations
@@ -118,8 +114,11 @@ def _relative(cfg: RunConfig, path: str | Path) -> str:
 
 
 def _in_work(cfg: RunConfig, path: object) -> bool:
-    """Whether an output is a file the stage wrote in the work folder."""
-    return _under(str(path), str(cfg.output)) is not None
+    """Whether an output is a file the stage wrote in the work folder (not a layer: a folder's
+    layers are in the work folder too when a stage runs outside a transaction, in the output
+    folder itself)."""
+    layered = _under(str(path), objstore.join(root(cfg), layers.STAGES)) is not None
+    return _under(str(path), str(cfg.output)) is not None and not layered
 
 
 def _inside(cfg: RunConfig, path: str) -> str:
@@ -424,8 +423,12 @@ def run_stage(cfg: RunConfig, stage: str, key: str, fn: Callable[[], dict], forc
     _manifest(cfg, stage).unlink(missing_ok=True)
     if _in_bucket(cfg):
         bucket_lock.check(root(cfg))
-    # The stage's manifest stays until the new one replaces it: it names another key's layer (never
-    # trusted for this key) or the committed run's (whole: kept until the next commit).
+    # A manifest naming the committed run's layer stays until the new one replaces it (that layer is
+    # never written into: a rerun may trust it); one naming any other layer goes with it.
+    m = objstore.read_json(_stage_manifest(cfg, stage))
+    kept = (layers.committed_layers(root(cfg)) or {}).get(stage)
+    if isinstance(m, dict) and _manifest_layer(cfg, stage, m) != kept:
+        objstore.remove(_stage_manifest(cfg, stage))
     layers.new_layer(root(cfg), stage, key)  # earlier layers of the stage swept
     before = verify.snapshot(cfg.output) if cfg.output.exists() else {}
     crash_point(f"stage:{stage}:start")

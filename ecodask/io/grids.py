@@ -7,10 +7,12 @@ place only after the pass has succeeded and its inputs were found valid; :func:`
 them otherwise. A reader never sees a half-written ``esv``, and no year's grid passes through the
 process that runs the stage.
 
-A store in a bucket (:class:`~ecodask.io.layers.Layers`) has no rename: there the arrays are
-created under their final names in the stage's own layer, and :func:`commit` and :func:`discard`
-leave them to the stage's manifest (written last, it commits the layer) and to the sweep of the
-stage's next start.
+A run's store is its stages' layers (:class:`~ecodask.io.layers.Layers`, in an output folder or a
+bucket alike): there the arrays are created under their final names in the stage's own layer,
+which no reader reads until the stage's manifest and the run's pointer name it, and
+:func:`commit` and :func:`discard` leave them to the manifest (written last, it commits the layer)
+and to the sweep of the stage's next start. The staging and renaming above is for a bare store
+folder (a store written outside a run: tests, benchmarks, library use).
 """
 
 from __future__ import annotations

@@ -54,8 +54,9 @@ def compare(old: Path, new: Path) -> list[str]:
     diffs: list[str] = []
     files = {p.relative_to(old).as_posix() for p in old.rglob("*") if p.is_file()}
     files_new = {p.relative_to(new).as_posix() for p in new.rglob("*") if p.is_file()}
+    # The state (keys, paths, the lock) and the layers (read through store.zarr) are not compared.
     outside_store = {f for f in files | files_new
-                     if not f.startswith(("store.zarr/", ".ecodask/"))}  # the state: keys, paths, the lock
+                     if not f.startswith(("store.zarr/", ".ecodask/", "stages/"))}
     for rel in sorted(outside_store - (files & files_new)):
         diffs.append(f"{rel}: only in {'old' if rel in files else 'new'}")
     compared = 0

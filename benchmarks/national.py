@@ -761,7 +761,8 @@ def tables_after_pass(folder) -> tuple[float, float]:  # noqa: ANN001 - ecodask.
     writing the tables (the last table's time less the first's: they are written one after another
     once all are built, after the analyses that follow the pass, such as the cells' trade-offs)."""
     owned = json.loads(folder.manifest("transitions_esv").read_text())["files"]
-    times = [(folder.root / k).stat().st_mtime for k in owned if k.startswith("tables/")]
+    # The stage's tables, in its layer (stages/<stage>/<key16>/files/tables/...).
+    times = [(folder.root / k).stat().st_mtime for k in owned if k.split("/")[3:5] == ["files", "tables"]]
     chunks = (folder.store / "esv" / "c").rglob("*")
     last_chunk = max(p.stat().st_mtime for p in chunks if p.is_file())
     return max(times) - last_chunk, max(times) - min(times)

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="store size to project to (the 39-year national archive's ESV grids, GB)")
     a = ap.parse_args(argv)
 
-    from ecodask.io import commit, view
+    from ecodask.io import commit, layers, view
     from ecodask.io.provenance import file_checksum
     from ecodask.run import verify
 
@@ -75,14 +75,19 @@ def main(argv: list[str] | None = None) -> None:
     _, t_one = timed(lambda: [file_checksum(layer / r) for r in rels])
     one_gbs = len(rels) * size / 1e9 / t_one
     files, t_hash = timed(lambda: verify.written(layer, {}))
-    owned = verify.owners([("transitions_esv", files)])
-    diffs, t_sample = timed(lambda: verify.changes(layer, "transitions_esv", owned, "sample"))
-    diffs_all, t_all = timed(lambda: verify.changes(layer, "transitions_esv", owned, "all"))
+    # As the stage's manifest records them: relative to the output folder, through the layer.
+    at = layer.relative_to(root).as_posix()
+    owned = verify.owners([("transitions_esv", {f"{at}/{rel}": rec for rel, rec in files.items()})])
+    diffs, t_sample = timed(lambda: verify.changes(root, "transitions_esv", owned, "sample"))
+    diffs_all, t_all = timed(lambda: verify.changes(root, "transitions_esv", owned, "all"))
     assert diffs == diffs_all == []
     work = commit.work_folder(root)
     _, t_clone = timed(lambda: view.link_store([layer], work / "store.zarr", root / "store.zarr"))
     _, t_publish = timed(lambda: commit.publish(root))
     assert not work.exists() and (root / "store.zarr" / "esv" / "zarr.json").is_file()
+    # The next commit removes the layers its pointer does not name: this one, replaced.
+    _, t_sweep = timed(lambda: layers.sweep(str(root), [("transitions_esv", "f" * 64, str(layer) + "-new")]))
+    assert not layer.exists()
     load_end = os.getloadavg()
     rows = [
         ("checksums of what a stage wrote (a thread per core)", t_hash, f"{gb / t_hash:.2f} GB/s"),
@@ -91,22 +96,23 @@ def main(argv: list[str] | None = None) -> None:
          f"{len(files) / t_sample:,.0f} files/s"),
         ("rerun read-back, --verify (every chunk)", t_all, f"{gb / t_all:.2f} GB/s"),
         ("the store's view (a link per array)", t_clone, f"{len(files) / t_clone:,.0f} chunk files/s"),
-        ("publication (renames, previous entries removed)", t_publish,
-         f"{len(files) / t_publish:,.0f} files/s"),
+        ("publication (the journalled renames of the view, the tables, the pointer)", t_publish,
+         f"{len(files) / t_publish:,.0f} chunk files/s"),
+        ("a replaced layer removed, after the next commit", t_sweep, f"{len(files) / t_sweep:,.0f} files/s"),
     ]
     print(f"\n{a.files:,} chunk files of {a.size_kib} KiB ({gb:.2f} GB) + 20 tables; load average "
           f"{env['load_avg_at_start'][0]:.2f} at start, {load_end[0]:.2f} at end; {env['cores']} cores, "
           f"{env['cpu']}\n")
     print("| step | s | rate |\n|---|---:|---:|")
     for name, t, rate in rows:
-        print(f"| {name} | {t:.2f} | {rate} |")
+        print(f"| {name} | {t:.2f} | {rate} |" if t >= 0.01 else f"| {name} | {t:.4f} | {rate} |")
     scale = a.project_gb / gb
     files_per_gb = a.files / gb
     print(f"\nProjected to {a.project_gb:g} GB of chunks at {a.size_kib} KiB each "
           f"({a.project_gb * files_per_gb:,.0f} files), this machine's rates: checksums "
           f"{t_hash * scale / 60:.1f} min, default read-back {t_sample * scale:.0f} s, --verify "
           f"{t_all * scale / 60:.1f} min, the store's view {t_clone:.3f} s (per array, not per chunk), "
-          "publication "
+          f"a replaced layer removed {t_sweep * scale:.0f} s, publication "
           f"{t_publish * scale:.0f} s.")
     results = {"machine": env, "code": code_state(), "files": a.files, "size_kib": a.size_kib, "gb": gb,
                "make_s": t_make, "load_avg_end": load_end,

@@ -601,6 +601,13 @@ class RunConfig(_Strict):
     catalogs: list[ResolvedPath] = Field([], description="extra catalog folders, searched first")
     source: Path | None = Field(None, exclude=True, description="the YAML file (set by loading)")
 
+    @field_validator("layers_root")
+    @classmethod
+    def _set_by_the_run(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("set by a run while it computes, never in a configuration")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _url_output(cls, data: Any, info: ValidationInfo) -> Any:

@@ -110,8 +110,12 @@ def _remove_layers(prefix: str, keep: str | None) -> None:
     folder = Path(prefix)
     if folder.is_dir():
         for layer in folder.iterdir():
-            if layer.name != keep:
-                shutil.rmtree(layer, ignore_errors=True) if layer.is_dir() else layer.unlink()
+            if layer.name == keep:
+                continue
+            if layer.is_dir() and not layer.is_symlink():
+                shutil.rmtree(layer, ignore_errors=True)
+            else:
+                layer.unlink()
 
 
 def new_layer(root: str, stage: str, key: str) -> str:
@@ -142,7 +146,7 @@ def consolidate(url: str) -> None:
 
 
 def pointer(root: str) -> dict | None:
-    """The run's pointer in the bucket (``{"stages": [{"stage", "key", "layer"}, ...]}``, in run
+    """The run's pointer at the output ``root`` (``{"stages": [{"stage", "key", "layer"}, ...]}``, in run
     order, layers relative to ``root``), or None before a run has been committed there."""
     doc = objstore.read_json(objstore.join(root, POINTER))
     return doc if isinstance(doc, dict) and isinstance(doc.get("stages"), list) else None

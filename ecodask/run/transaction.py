@@ -52,11 +52,10 @@ class Work:
         output folder; the ingest stage's layer in a folder as the folder's ``store.zarr``);
         anything else as is."""
         text = str(value)
-        for base, there in ((self.cfg.output, self.final.output),):
-            try:
-                return str(there / Path(text).relative_to(base))
-            except ValueError:
-                pass
+        try:
+            return str(self.final.output / Path(text).relative_to(self.cfg.output))
+        except ValueError:
+            pass
         if self.final.remote_output is None:
             try:
                 Path(text).relative_to(self.final.output / layers.STAGES)

@@ -350,16 +350,22 @@ def write_samples(path: Path, samples: list[Sample], t0: float) -> None:
 
 
 def du(path: Path) -> int:
-    """Bytes allocated on disk under ``path`` (like ``du``; sparse files count what they hold)."""
+    """Bytes allocated on disk under ``path`` (like ``du``: sparse files count what they hold, a
+    file with several hard links once). Links to folders are followed: a folder's ``store.zarr``
+    links each array to its stage's layer."""
     if path.is_file():
         return path.stat().st_blocks * 512
     total = 0
-    for dirpath, _, files in os.walk(path):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, _, files in os.walk(path, followlinks=True):
         for f in files:
             try:
-                total += os.stat(os.path.join(dirpath, f)).st_blocks * 512
+                st = os.stat(os.path.join(dirpath, f))
             except OSError:
-                pass
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
     return total
 
 
@@ -377,7 +383,7 @@ def sizes(root: Path, data_root: Path | None = None) -> dict[str, float]:
     s["store analysis/"] = du(store / "analysis") / 1e9
     s["store"] = du(store) / 1e9
     s["tables"] = du(out.tables) / 1e9
-    s["output"] = du(out.root) / 1e9
+    s["output"] = du(out.root) / 1e9  # the layers, through the view or not, once
     return s
 
 

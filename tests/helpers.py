@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from ecodask.errors import ConfigError
+from ecodask.io.layers import STAGES
 from ecodask.io.layout import RunFolder
 from ecodask.run.config import RunConfig, load_config
 from ecodask.run.stages import BY_NAME
@@ -136,7 +137,7 @@ def digest(folder: Path, skip: tuple[str, ...] = (), mtimes: bool = False) -> di
     for here, dirs, files in os.walk(folder, followlinks=True):
         rel_dir = Path(here).relative_to(folder)
         if rel_dir == Path("."):
-            dirs[:] = [d for d in dirs if d != "stages"]
+            dirs[:] = [d for d in dirs if d != STAGES]
         for name in files:
             p = Path(here) / name
             rel = rel_dir / name

@@ -36,7 +36,7 @@ import fsspec
 from fsspec.spec import AbstractFileSystem
 
 from ecodask.io import azure_exit
-from ecodask.io.atomic import replacing, write_text
+from ecodask.io.atomic import replacing, write_json, write_text
 
 azure_exit.install()  # adlfs's clients opened by zarr, closed quietly at exit
 
@@ -670,8 +670,6 @@ def put_json(obj: Any, url: str) -> None:
     """Write ``obj`` as indented JSON to ``url`` (one PUT, or a local file written and renamed into
     place: readers see all of it or nothing)."""
     if not is_remote(url):
-        from ecodask.io.atomic import write_json
-
         write_json(obj, url, sort_keys=True)
         return
     fs, path = filesystem(url)

@@ -290,31 +290,24 @@ def link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _link_tree(src: Path, dst: Path) -> int:
-    """Every file under ``src`` linked at the same place under ``dst``; return how many."""
+def _link_tree(src: Path, dst: Path, missing: bool = False) -> int:
+    """Every file under ``src`` linked at the same place under ``dst`` (``missing``: only where
+    ``dst`` has none); return how many."""
     n = 0
     for folder, _, files in os.walk(src):
         for f in files:
             path = Path(folder) / f
-            link(path, dst / path.relative_to(src))
-            n += 1
+            there = dst / path.relative_to(src)
+            if not (missing and there.exists()):
+                link(path, there)
+                n += 1
     return n
 
 
 def gather(cfg: RunConfig, stages: list[tuple[str, str, str]]) -> int:
     """Link into the work folder the small files of the layers ``(stage, key, layer)`` of a folder's
     run that it lacks (a stage the run did not do, in a run of some stages only); return how many."""
-    n = 0
-    for _, _, layer in stages:
-        files = Path(layer) / layers.FILES
-        for folder, _, names in os.walk(files):
-            for f in names:
-                path = Path(folder) / f
-                dst = cfg.output / path.relative_to(files)
-                if not dst.exists():
-                    link(path, dst)
-                    n += 1
-    return n
+    return sum(_link_tree(Path(layer) / layers.FILES, cfg.output, missing=True) for _, _, layer in stages)
 
 
 def publish(cfg: RunConfig, stage: str, key: str, outputs: dict[str, str],

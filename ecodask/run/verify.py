@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Literal
 
 from ecodask.chunked.batches import map_batches
+from ecodask.io import layers
 from ecodask.io.commit import leftover
-from ecodask.io.layers import FILES, STAGES
 from ecodask.io.layout import STATE_DIR, STORE, in_chunk_folder
 from ecodask.io.provenance import file_checksum
 
@@ -75,8 +75,8 @@ def is_chunk(rel: str) -> bool:
     """Whether ``rel`` (relative to the output folder) is a chunk file of the Zarr store or of a
     stage's layer (``stages/<stage>/<key16>/<array>/c/...``)."""
     parts = rel.split("/")
-    if parts[0] == STAGES:
-        return len(parts) > 3 and parts[3] != FILES and in_chunk_folder(parts[3:])
+    if parts[0] == layers.STAGES:
+        return len(parts) > 3 and layers.is_chunk("/".join(parts[3:]))
     return parts[0] == STORE and in_chunk_folder(parts[1:])
 
 

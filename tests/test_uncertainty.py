@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from ecodask.kernels import draws
 from ecodask.kernels.draws import summarize_draws
 from ecodask.science import accuracy
 from ecodask.science.catalogs import ClassScheme, EsvTable
@@ -93,6 +94,48 @@ def test_the_kernels_summaries_equal_numpys_on_the_same_draws(n_draws: int, seed
     assert np.allclose(got["change_low"], np.quantile(change, 0.05, axis=0), **tol)
     assert np.allclose(got["change_high"], np.quantile(change, 0.95, axis=0), **tol)
     assert np.array_equal(got["fell"], (change < 0).mean(axis=0))
+
+
+def _samples(rng: np.random.Generator) -> list[np.ndarray]:
+    """Draws of every shape the selection must get exactly right, as float32."""
+    out = []
+    for n in (2, 3, 7, 64, 1_000, 10_000):
+        out += [rng.normal(1e6, 2e5, n), rng.exponential(1e8, n), rng.standard_cauchy(n),
+                np.r_[rng.normal(0, 1, n // 2), rng.normal(50, 1, n - n // 2)],  # two modes
+                rng.integers(0, 3, n).astype(float),  # three values, ties everywhere
+                np.round(rng.normal(0, 1, n), 1), np.r_[np.ones(n - 1), 1e30], rng.normal(1e8, 1, n)]
+    return [x.astype(np.float32) for x in out]
+
+
+def _scratch(n: int) -> tuple:
+    return (np.empty(draws.BINS + 2, np.int32), np.empty(n, np.int32), np.empty(n, np.float32),
+            np.empty(n, np.float32), np.empty(n // draws.BLOCK + 1, np.uint32), np.empty(n, np.uint8),
+            np.empty(4, np.float32))
+
+
+@pytest.mark.parametrize("quantiles", [(0.05, 0.95), (0.0, 1.0), (0.5, 0.5), (0.3, 0.31)])
+def test_the_kernels_quantiles_are_numpys_to_the_bit_whatever_the_pilot(quantiles) -> None:
+    rng = np.random.default_rng(7)
+    piloted = 0
+    for x in _samples(rng):
+        want = np.quantile(x.astype(np.float64), quantiles)
+        scratch = _scratch(x.size)
+        none = np.zeros(6)
+        _, low, high, _ = draws._summary(x, *quantiles, none, *scratch)  # the histogram's selection
+        assert (low, high) == tuple(want), (x.size, x[:4])
+        own = none.copy()  # the pilot the series leaves: its own quantiles and densities
+        off = ([1, 1, 0.9, 1.1, 1, 1], [1, 1, 1, 1, 100, 0.01], [1, 1, 1, 1, 1e-6, 1e-6])  # centre, density
+        for pilot in (own, *(own * np.array(f) for f in off)):
+            p = pilot.copy()
+            _, low, high, _ = draws._summary(x, *quantiles, p, *scratch)
+            assert (low, high) == tuple(want), (x.size, x[:4], pilot)
+            p = pilot.copy()
+            if p[0] > 0:
+                mean = x.astype(np.float64).mean()
+                found, low, high = draws._piloted(x, mean, *quantiles, p, *scratch[2:4], *scratch[5:])
+                piloted += found
+                assert not found or (low, high) == tuple(want)
+    assert piloted >= 20  # the pilot's own path was taken, and checked, not only the fallback
 
 
 def test_bad_arguments_are_refused_before_any_draw() -> None:

@@ -1,14 +1,22 @@
 """Monte Carlo draws of ESV per zone, summarized as they are made (numba).
 
 The draws of one zone are built one service at a time in a buffer of (years, draws), with their sum
-over the services in a second one, each summarized (mean, two quantiles, and for pairs of years the
-change's mean, quantiles and share below zero) and dropped: nothing of size zones x draws is ever
-held, and a service's buffer (1.6 MB at 39 years and 10,000 draws) stays in the core's cache while it
-is summarized. A draw's row sums four classes a pass over the row (:func:`_level`). Quantiles are
-numpy's default (linear interpolation between order statistics, Hyndman & Fan type 7), found exactly
-by a histogram selection: one pass counts the draws in fine bins over the range of a subsample, one
-scan of the counts finds the bins of the ranks, the bins holding them are gathered in a second pass
-and only those few values are sorted."""
+over the services in a second one; each year's row is summarized as soon as it is made (mean, two
+quantiles, and for each pair of years ending then the change's mean, quantiles and share below zero),
+while it is in the core's cache. Nothing of size zones x draws is ever held. A draw's row sums four
+classes a pass over the row (:func:`_level`).
+
+Quantiles are numpy's default (linear interpolation between order statistics, Hyndman & Fan type 7),
+equal to ``numpy.quantile``'s on the same draws to the last bit, found by one of two selections:
+
+- **the pilot** (a year's level, from the year before's): the year before's quantiles scaled by the
+  ratio of the means, each bracketed by a few ranks either side at the year before's density; one
+  vectorized pass counts the draws below the four bounds and marks those inside, and when each
+  bracket holds its two order statistics (and few draws) only the marked draws are selected from;
+- **the histogram** (otherwise, or when the pilot misses): one pass counts the draws in fine bins over
+  the range of a subsample, a scan of the counts from the nearer end finds the bins of the ranks, the
+  draws in those bins are gathered (one vectorized pass marks the blocks holding any) and selected.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from numba import get_num_threads, njit, prange
 #: and identically distributed, so any of them are a random subsample).
 SUBSAMPLE = 256
 #: Bins of the histogram over the subsample's range (plus one below it and one above it).
-BINS = 2048
+BINS = 4096
 #: LLVM may reorder sums and fuse multiply-adds, but must keep infinities and NaN semantics.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
@@ -59,107 +67,261 @@ def _count(idx: np.ndarray, hist: np.ndarray) -> None:
 
 
 @njit(nogil=True, cache=True)
-def _bins_of(hist: np.ndarray, ranks: np.ndarray, bins: np.ndarray, before: np.ndarray) -> None:
-    """For each rank of ``ranks`` (0-based, ascending, sorted, each below the number of values the
-    histogram counts), its value's bin into ``bins`` and the number of values in the bins before that
-    one into ``before``: one scan of the histogram."""
-    c = 0
-    j = 0
-    n_r = ranks.size
-    for b in range(hist.size):
-        nxt = c + hist[b]
-        while j < n_r and ranks[j] < nxt:
-            bins[j] = b
-            before[j] = c
-            j += 1
-        if j == n_r:
-            return
-        c = nxt
+def _bin_of(hist: np.ndarray, r: int, n: int) -> tuple:
+    """The bin of the value of rank ``r`` (0-based, below ``n``, the number of values the histogram
+    counts) and the number of values in the bins before it: a scan of the counts from the nearer end."""
+    if 2 * r < n:
+        c = 0
+        for b in range(hist.size):
+            nxt = c + hist[b]
+            if r < nxt:
+                return b, c
+            c = nxt
+    c = n
+    for b in range(hist.size - 1, -1, -1):
+        c -= hist[b]
+        if r >= c:
+            return b, c
+    return 0, 0  # unreachable: r < n
+
+
+#: Bins a block of :func:`_gather` tests at once.
+BLOCK = 16
 
 
 @njit(nogil=True, cache=True)
 def _gather(x: np.ndarray, idx: np.ndarray, a1: int, b1: int, a2: int, b2: int, band1: np.ndarray,
-            band2: np.ndarray) -> tuple:
+            band2: np.ndarray, hits: np.ndarray) -> tuple:
     """The values in bins ``a1`` .. ``b1`` into ``band1`` and those in ``a2`` .. ``b2`` into ``band2``
-    (one pass over the bins ``idx`` of :func:`_bins`); their numbers."""
-    m1 = m2 = 0
+    (by the bins ``idx`` of :func:`_bins`); their numbers. One vectorized pass marks in ``hits`` the
+    blocks of :data:`BLOCK` values holding any (x.size // BLOCK + 1 flags); only those are scanned."""
+    n = x.size
+    nb = n // BLOCK
     w1 = np.uint32(b1 - a1)
     w2 = np.uint32(b2 - a2)
-    for i in range(x.size):
-        b = idx[i]
-        if np.uint32(b - a1) <= w1:
-            band1[m1] = x[i]
-            m1 += 1
-        if np.uint32(b - a2) <= w2:
-            band2[m2] = x[i]
-            m2 += 1
+    u1 = np.uint32(a1)
+    u2 = np.uint32(a2)
+    for blk in range(nb):
+        hit = np.uint32(0)
+        for i in range(blk * BLOCK, blk * BLOCK + BLOCK):
+            b = np.uint32(idx[i])
+            hit |= np.uint32(b - u1 <= w1) | np.uint32(b - u2 <= w2)
+        hits[blk] = hit
+    hits[nb] = 1  # the last block, partial
+    m1 = m2 = 0
+    for blk in range(nb + 1):
+        if hits[blk]:
+            for i in range(blk * BLOCK, min(blk * BLOCK + BLOCK, n)):
+                b = np.uint32(idx[i])
+                if b - u1 <= w1:
+                    band1[m1] = x[i]
+                    m1 += 1
+                if b - u2 <= w2:
+                    band2[m2] = x[i]
+                    m2 += 1
     return m1, m2
 
 
-#: Bands up to this many values are sorted in place; longer ones (ties) partitioned by numpy.
-SMALL_BAND = 48
+@njit(nogil=True, cache=True)
+def _lerp(a: float, b: float, t: float) -> float:
+    """numpy's linear interpolation (``numpy.quantile``'s ``_lerp``), in float64: from ``b`` when the
+    weight ``t`` is at least one half, so that the result equals numpy's to the last bit."""
+    d = b - a
+    if t >= 0.5:
+        return b - d * (1.0 - t)
+    return a + d * t
+
+
+@njit(nogil=True, cache=True)
+def _select(band: np.ndarray, m: int, r: int) -> float:
+    """The value of rank ``r`` (0-based) among the first ``m`` values of ``band``, which it reorders in
+    place so that the ``r`` smaller ones come first: a quickselect with three-way partitions (many equal
+    values cost one pass) around the median of three."""
+    lo = 0
+    hi = m - 1
+    while lo < hi:
+        a, b, c = band[lo], band[(lo + hi) // 2], band[hi]
+        p = max(min(a, b), min(max(a, b), c))
+        lt = lo
+        i = lo
+        gt = hi
+        while i <= gt:  # [lo, lt) < p, [lt, i) == p, (gt, hi] > p
+            v = band[i]
+            if v < p:
+                band[i] = band[lt]
+                band[lt] = v
+                lt += 1
+                i += 1
+            elif v > p:
+                band[i] = band[gt]
+                band[gt] = v
+                gt -= 1
+            else:
+                i += 1
+        if r < lt:
+            hi = lt - 1
+        elif r > gt:
+            lo = gt + 1
+        else:
+            return band[r]
+    return band[r]
 
 
 @njit(nogil=True, cache=True)
 def _interpolate(band: np.ndarray, m: int, h: float, k: int, k2: int, below: int) -> float:
     """numpy's default quantile at ``h`` from the ``m`` values of ``band`` that follow the ``below``
-    smallest: x_(k) + (h - k) (x_(k2) - x_(k))."""
+    smallest: x_(k) + (h - k) (x_(k2) - x_(k)) in float64, x_(k2) (k2 is k or k + 1) the least value
+    after x_(k) once :func:`_select` has put the smaller ones before it."""
     r = k - below
-    if m <= SMALL_BAND:  # insertion sort, in place
-        for i in range(1, m):
-            v = band[i]
-            j = i - 1
-            while j >= 0 and band[j] > v:
-                band[j + 1] = band[j]
-                j -= 1
-            band[j + 1] = v
-        a = band[r]
-        b = band[r + 1] if k2 > k else a
-        return a + (h - k) * (b - a)
-    part = np.partition(band[:m], r)
-    a = part[r]
+    a = np.float64(_select(band, m, r))
     b = a
     if k2 > k:
-        b = part[r + 1]
+        b = np.float64(band[r + 1])
         for i in range(r + 2, m):
-            b = min(b, part[i])
-    return a + (h - k) * (b - a)
+            b = min(b, np.float64(band[i]))
+    return _lerp(a, b, h - k)
+
+
+#: A pilot's bracket spans this share of the draws either side of each quantile it expects (at least
+#: 8 ranks), and is used when it holds at most :data:`PILOT_BAND` times that many values.
+PILOT_MARGIN = 0.0032
+PILOT_BAND = 4
+
+
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _count_mask(x: np.ndarray, t: np.ndarray, mask: np.ndarray) -> tuple:
+    """The numbers of values of ``x`` below each of the four thresholds ``t`` (of x's type), and each
+    value's brackets into ``mask``: 1 in [t0, t1), 2 in [t2, t3), 3 in both (one vectorized pass)."""
+    t0, t1, t2, t3 = t[0], t[1], t[2], t[3]
+    c0 = c1 = c2 = c3 = np.float32(0.0)  # float32 lanes: exact below 2**24 values
+    for i in range(x.size):
+        v = x[i]
+        a0 = v < t0
+        a1 = v < t1
+        a2 = v < t2
+        a3 = v < t3
+        c0 += np.float32(a0)
+        c1 += np.float32(a1)
+        c2 += np.float32(a2)
+        c3 += np.float32(a3)
+        mask[i] = np.uint8(a1 & ~a0) | (np.uint8(a3 & ~a2) << np.uint8(1))
+    return int(c0), int(c1), int(c2), int(c3)
 
 
 @njit(nogil=True, cache=True)
-def _summary(x: np.ndarray, q_lo: float, q_hi: float, hist: np.ndarray, idx: np.ndarray, band1: np.ndarray,
-             band2: np.ndarray, sel: np.ndarray) -> tuple:
-    """(mean, quantile q_lo, quantile q_hi, share of values < 0) of the draws ``x`` (finite);
-    scratch space: ``hist`` BINS + 2 counts, ``idx`` ``x.size`` bins, ``band1``, ``band2`` ``x.size``
-    values each, ``sel`` (3, 4) integers (the ranks, their bins, the values before those)."""
+def _scan(x: np.ndarray, mask: np.ndarray, band1: np.ndarray, band2: np.ndarray) -> tuple:
+    """The values :func:`_count_mask` marked 1 into ``band1`` and 2 into ``band2`` (3 into both); their
+    numbers. The marks are read eight at a time; only the words holding one are looked into."""
+    n = x.size
+    words = mask[: n // 8 * 8].view(np.uint64)
+    m1 = m2 = 0
+    for j in range(words.size + 1):
+        if j < words.size and words[j] == 0:
+            continue
+        for i in range(j * 8, min(j * 8 + 8, n)):
+            k = mask[i]
+            if k & 1:
+                band1[m1] = x[i]
+                m1 += 1
+            if k & 2:
+                band2[m2] = x[i]
+                m2 += 1
+    return m1, m2
+
+
+@njit(nogil=True, cache=True)
+def _ranks(n: int, q_lo: float, q_hi: float) -> tuple:
+    """numpy's positions h = (n - 1) q of the two quantiles and the ranks k = floor(h) and k + 1 (at
+    most n - 1) of the order statistics each interpolates between."""
+    h1 = (n - 1) * q_lo
+    h2 = (n - 1) * q_hi
+    k1 = int(np.floor(h1))
+    k2 = int(np.floor(h2))
+    return h1, h2, k1, min(k1 + 1, n - 1), k2, min(k2 + 1, n - 1)
+
+
+@njit(nogil=True, cache=True)
+def _piloted(x: np.ndarray, mean: float, q_lo: float, q_hi: float, pilot: np.ndarray, band1: np.ndarray,
+             band2: np.ndarray, mask: np.ndarray, t: np.ndarray) -> tuple:
+    """(found, low, high) by the pilot: the series before's quantiles scaled by the ratio of the means,
+    bracketed by the ranks :data:`PILOT_MARGIN` either side at the series before's density; one
+    counting pass checks that each bracket holds its two order statistics and few values, and only
+    those values are gathered and sorted. Updates ``pilot`` (see :func:`_summary`) when found."""
+    n = x.size
+    h1, h2, k1, r1, k2, r2 = _ranks(n, q_lo, q_hi)
+    ratio = mean / pilot[1]
+    if not (ratio > 0.0 and np.isfinite(ratio)):
+        return False, 0.0, 0.0
+    g = max(8.0, PILOT_MARGIN * n)
+    c1 = pilot[2] * ratio
+    c2 = pilot[3] * ratio
+    d1 = g / pilot[4] * ratio
+    d2 = g / pilot[5] * ratio
+    t[0] = c1 - d1
+    t[1] = c1 + d1
+    t[2] = c2 - d2
+    t[3] = c2 + d2
+    if not (t[0] < t[1] and t[2] < t[3]):
+        return False, 0.0, 0.0
+    n0, n1, n2, n3 = _count_mask(x, t, mask)
+    most = PILOT_BAND * 2.0 * g
+    if not (n0 <= k1 and n1 > r1 and n2 <= k2 and n3 > r2 and n1 - n0 <= most and n3 - n2 <= most):
+        return False, 0.0, 0.0
+    m1, m2 = _scan(x, mask, band1, band2)
+    low = _interpolate(band1, m1, h1, k1, r1, n0)
+    high = _interpolate(band2, m2, h2, k2, r2, n2)
+    pilot[1] = mean
+    pilot[2] = low
+    pilot[3] = high
+    pilot[4] = m1 / (np.float64(t[1]) - np.float64(t[0]))
+    pilot[5] = m2 / (np.float64(t[3]) - np.float64(t[2]))
+    return True, low, high
+
+
+@njit(nogil=True, cache=True)
+def _summary(x: np.ndarray, q_lo: float, q_hi: float, pilot: np.ndarray, hist: np.ndarray, idx: np.ndarray,
+             band1: np.ndarray, band2: np.ndarray, hits: np.ndarray, mask: np.ndarray,
+             t: np.ndarray) -> tuple:
+    """(mean, quantile q_lo, quantile q_hi, share of values < 0) of the draws ``x`` (finite).
+
+    ``pilot``: float64 (6,) [valid, mean, low, high, values per unit of ESV near low and near high] of
+    a series alike (the same item's level the year before), tried first (:func:`_piloted`) when valid,
+    and set to this series' own; else the histogram selection. Scratch space: ``hist`` BINS + 2
+    counts, ``idx`` ``x.size`` bins, ``band1``, ``band2`` ``x.size`` values each, ``hits`` x.size //
+    BLOCK + 1 flags (:func:`_gather`), ``mask`` ``x.size`` marks, ``t`` 4 thresholds of x's type."""
     n = x.size
     total, neg, neq = _sums(x)
     mean = total / n
     if neq == 0:
-        return mean, x[0], x[0], neg / n
+        pilot[0] = 0.0
+        return mean, np.float64(x[0]), np.float64(x[0]), neg / n
+    if pilot[0] > 0.0:
+        found, low, high = _piloted(x, mean, q_lo, q_hi, pilot, band1, band2, mask, t)
+        if found:
+            return mean, low, high, neg / n
     sub = x[:SUBSAMPLE]
     lo = sub.min()
     hi = sub.max()
     inv = (BINS - 1) / (hi - lo) if hi > lo else 0.0
     _bins(x, lo, inv, idx)
     _count(idx, hist)
-    h1 = (n - 1) * q_lo
-    h2 = (n - 1) * q_hi
-    k1 = int(np.floor(h1))
-    k2 = int(np.floor(h2))
-    ranks, bins, before = sel[0], sel[1], sel[2]
-    ranks[0] = k1
-    ranks[1] = min(k1 + 1, n - 1)
-    ranks[2] = k2
-    ranks[3] = min(k2 + 1, n - 1)
-    if ranks[1] <= ranks[2]:  # one scan for the four ranks
-        _bins_of(hist, ranks, bins, before)
-    else:  # few values: the two quantiles' ranks overlap
-        _bins_of(hist, ranks[:2], bins[:2], before[:2])
-        _bins_of(hist, ranks[2:], bins[2:], before[2:])
-    m1, m2 = _gather(x, idx, bins[0], bins[1], bins[2], bins[3], band1, band2)
-    return (mean, _interpolate(band1, m1, h1, k1, ranks[1], before[0]),
-            _interpolate(band2, m2, h2, k2, ranks[3], before[2]), neg / n)
+    h1, h2, k1, r1, k2, r2 = _ranks(n, q_lo, q_hi)
+    a1, before1 = _bin_of(hist, k1, n)
+    b1, after1 = _bin_of(hist, r1, n)
+    a2, before2 = _bin_of(hist, k2, n)
+    b2, after2 = _bin_of(hist, r2, n)
+    m1, m2 = _gather(x, idx, a1, b1, a2, b2, band1, band2, hits)
+    low = _interpolate(band1, m1, h1, k1, r1, before1)
+    high = _interpolate(band2, m2, h2, k2, r2, before2)
+    # the pilot for the next series: the density of the bins found, unless open-ended or empty of width
+    inner = 0 < a1 and b2 <= BINS and inv > 0.0
+    pilot[0] = 1.0 if inner else 0.0
+    pilot[1] = mean
+    pilot[2] = low
+    pilot[3] = high
+    pilot[4] = m1 * inv / (b1 - a1 + 1)
+    pilot[5] = m2 * inv / (b2 - a2 + 1)
+    return mean, low, high, neg / n
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
@@ -195,18 +357,24 @@ def _level(e: np.ndarray, w: np.ndarray, ks: np.ndarray, n: int, scale: np.ndarr
 
 
 @njit(nogil=True, cache=True)
-def _series(buf, f, z, pairs, q_lo, q_hi, hist, idx, band1, band2, sel, diff, level, change):
-    """Summarize the draws ``buf`` (years, draws) of item ``f`` in zone ``z``: each year's level and
-    each pair's change."""
-    n_t, n_d = buf.shape
-    for t in range(n_t):
-        level[:, t, z, f] = _summary(buf[t], q_lo, q_hi, hist, idx, band1, band2, sel)[:3]
-    for p in range(pairs.shape[0]):
+def _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2, hits, mask, t,
+          diff, level, change):
+    """Summarize item ``f``'s level in zone ``z`` and year ``y`` (``buf[y]``, just made; ``pilot``: its
+    level the year before's, see :func:`_summary`) and its change over each pair whose later year is
+    ``y`` (``order[start[y]:start[y + 1]]``; no pilot, ``none``), while the rows are in the core's
+    cache."""
+    m, lo, hi, _ = _summary(buf[y], q_lo, q_hi, pilot, hist, idx, band1, band2, hits, mask, t)
+    level[0, y, z, f] = m
+    level[1, y, z, f] = lo
+    level[2, y, z, f] = hi
+    for i in range(start[y], start[y + 1]):
+        p = order[i]
         a = buf[pairs[p, 0]]
         b = buf[pairs[p, 1]]
-        for d in range(n_d):
+        for d in range(diff.size):
             diff[d] = b[d] - a[d]
-        m, lo, hi, share = _summary(diff, q_lo, q_hi, hist, idx, band1, band2, sel)
+        none[0] = 0.0
+        m, lo, hi, share = _summary(diff, q_lo, q_hi, none, hist, idx, band1, band2, hits, mask, t)
         change[0, p, z, f] = m
         change[1, p, z, f] = lo
         change[2, p, z, f] = hi
@@ -214,7 +382,7 @@ def _series(buf, f, z, pairs, q_lo, q_hi, hist, idx, band1, band2, sel, diff, le
 
 
 @njit(parallel=True, cache=True)
-def _summarize(eff, g_of, w, scale, pairs, q_lo, q_hi, n_blocks, level, change):
+def _summarize(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, n_blocks, level, change):
     n_t, n_z, n_k, _ = eff.shape
     n_f, _, n_d = w.shape
     n_pad = (n_k + 3) // 4 * 4
@@ -222,21 +390,26 @@ def _summarize(eff, g_of, w, scale, pairs, q_lo, q_hi, n_blocks, level, change):
         buf = np.empty((n_t, n_d), dtype=w.dtype)  # one service's draws, every year
         tot = np.empty((n_t, n_d), dtype=w.dtype)  # their sum over the services
         diff = np.empty(n_d, dtype=w.dtype)
-        hist = np.empty(BINS + 2, dtype=np.int64)
+        hist = np.empty(BINS + 2, dtype=np.int32)
         idx = np.empty(n_d, dtype=np.int32)
         band1 = np.empty(n_d, dtype=w.dtype)
         band2 = np.empty(n_d, dtype=w.dtype)
-        sel = np.empty((3, 4), dtype=np.int64)
+        hits = np.empty(n_d // BLOCK + 1, dtype=np.uint32)
+        mask = np.empty(n_d, dtype=np.uint8)
+        t = np.empty(4, dtype=w.dtype)
+        pilot = np.zeros(6)
+        none = np.zeros(6)
         e = np.zeros(n_pad, dtype=w.dtype)
         ks = np.zeros(n_pad, dtype=np.int64)
         for z in range(blk, n_z, n_blocks):
             tot[:] = 0.0
             for f in range(n_f):
                 g = g_of[f]
-                for t in range(n_t):
+                pilot[0] = 0.0
+                for y in range(n_t):
                     n = 0
                     for k in range(n_k):  # the classes with area, padded to a multiple of 4
-                        a = eff[t, z, k, g]
+                        a = eff[y, z, k, g]
                         if a != 0.0:
                             e[n] = a
                             ks[n] = k
@@ -245,9 +418,13 @@ def _summarize(eff, g_of, w, scale, pairs, q_lo, q_hi, n_blocks, level, change):
                         e[n] = 0.0
                         ks[n] = 0
                         n += 1
-                    _level(e, w[f], ks, n, scale[t], buf[t], tot[t])
-                _series(buf, f, z, pairs, q_lo, q_hi, hist, idx, band1, band2, sel, diff, level, change)
-            _series(tot, n_f, z, pairs, q_lo, q_hi, hist, idx, band1, band2, sel, diff, level, change)
+                    _level(e, w[f], ks, n, scale[y], buf[y], tot[y])
+                    _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
+                          hits, mask, t, diff, level, change)
+            pilot[0] = 0.0
+            for y in range(n_t):
+                _year(tot, y, n_f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
+                      hits, mask, t, diff, level, change)
 
 
 def summarize_draws(
@@ -299,7 +476,10 @@ def summarize_draws(
         raise ValueError("eff, w and scale must be finite")
     level = np.empty((3, n_t, n_z, n_f + 1))
     change = np.empty((4, len(pairs), n_z, n_f + 1))
-    _summarize(np.ascontiguousarray(eff, dtype=np.float32), g_of, w, scale, pairs, q_lo, q_hi,
+    ready = pairs.max(axis=1) if pairs.size else np.zeros(0, np.int64)
+    order = np.argsort(ready, kind="stable")  # the pairs by their later year
+    start = np.searchsorted(ready[order], np.arange(n_t + 1))
+    _summarize(np.ascontiguousarray(eff, dtype=np.float32), g_of, w, scale, pairs, order, start, q_lo, q_hi,
                max(min(get_num_threads(), n_z), 1), level, change)
     return {"mean": level[0], "low": level[1], "high": level[2], "change_mean": change[0],
             "change_low": change[1], "change_high": change[2], "fell": change[3]}

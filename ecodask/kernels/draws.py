@@ -208,17 +208,26 @@ def _count_mask(x: np.ndarray, t: np.ndarray, mask: np.ndarray) -> tuple:
     return int(c0), int(c1), int(c2), int(c3)
 
 
+#: De Bruijn's sequence for 64 bits and its table: the index of a word's lowest set bit in a multiply,
+#: a shift and a look-up (:func:`_scan`).
+_DE_BRUIJN = 0x03F79D71B4CB0A89
+_LOWEST = np.array(sorted(range(64), key=lambda b: ((1 << b) * _DE_BRUIJN % 2**64) >> 58), dtype=np.int64)
+
+
 @njit(nogil=True, cache=True)
 def _scan(x: np.ndarray, mask: np.ndarray, band1: np.ndarray, band2: np.ndarray) -> tuple:
     """The values :func:`_count_mask` marked 1 into ``band1`` and 2 into ``band2`` (3 into both); their
-    numbers. The marks are read eight at a time; only the words holding one are looked into."""
+    numbers. The marks are read eight at a time, and only the marked bytes of a word are visited."""
     n = x.size
-    words = mask[: n // 8 * 8].view(np.uint64)
+    nw = n // 8
+    words = mask[: nw * 8].view(np.uint64)
     m1 = m2 = 0
-    for j in range(words.size + 1):
-        if j < words.size and words[j] == 0:
-            continue
-        for i in range(j * 8, min(j * 8 + 8, n)):
+    for j in range(nw):
+        wd = words[j]
+        while wd:
+            low = wd & (~wd + np.uint64(1))  # the lowest set bit alone
+            bit = _LOWEST[(low * np.uint64(_DE_BRUIJN)) >> np.uint64(58)]
+            i = j * 8 + (bit >> 3)
             k = mask[i]
             if k & 1:
                 band1[m1] = x[i]
@@ -226,6 +235,15 @@ def _scan(x: np.ndarray, mask: np.ndarray, band1: np.ndarray, band2: np.ndarray)
             if k & 2:
                 band2[m2] = x[i]
                 m2 += 1
+            wd &= ~(np.uint64(0xFF) << np.uint64(bit & ~7))  # that byte done
+    for i in range(nw * 8, n):
+        k = mask[i]
+        if k & 1:
+            band1[m1] = x[i]
+            m1 += 1
+        if k & 2:
+            band2[m2] = x[i]
+            m2 += 1
     return m1, m2
 
 

@@ -15,7 +15,7 @@ equal to ``numpy.quantile``'s on the same draws to the last bit, found by one of
   bracket holds its two order statistics (and few draws) only the marked draws are selected from;
 - **the histogram** (otherwise, or when the pilot misses): one pass counts the draws in fine bins over
   the range of a subsample, a scan of the counts from the nearer end finds the bins of the ranks, the
-  draws in those bins are gathered (one vectorized pass marks the blocks holding any) and selected.
+  draws in those bins are marked in one vectorized pass and selected from as the pilot's are.
 """
 
 from __future__ import annotations
@@ -85,41 +85,17 @@ def _bin_of(hist: np.ndarray, r: int, n: int) -> tuple:
     return 0, 0  # unreachable: r < n
 
 
-#: Bins a block of :func:`_gather` tests at once.
-BLOCK = 16
-
-
-@njit(nogil=True, cache=True)
-def _gather(x: np.ndarray, idx: np.ndarray, a1: int, b1: int, a2: int, b2: int, band1: np.ndarray,
-            band2: np.ndarray, hits: np.ndarray) -> tuple:
-    """The values in bins ``a1`` .. ``b1`` into ``band1`` and those in ``a2`` .. ``b2`` into ``band2``
-    (by the bins ``idx`` of :func:`_bins`); their numbers. One vectorized pass marks in ``hits`` the
-    blocks of :data:`BLOCK` values holding any (x.size // BLOCK + 1 flags); only those are scanned."""
-    n = x.size
-    nb = n // BLOCK
-    w1 = np.uint32(b1 - a1)
-    w2 = np.uint32(b2 - a2)
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _mark_bins(idx: np.ndarray, a1: int, b1: int, a2: int, b2: int, mask: np.ndarray) -> None:
+    """Mark each value by its bin ``idx`` (:func:`_bins`) into ``mask`` as :func:`_count_mask` does:
+    1 in bins ``a1`` .. ``b1``, 2 in ``a2`` .. ``b2``, 3 in both (one vectorized pass)."""
     u1 = np.uint32(a1)
     u2 = np.uint32(a2)
-    for blk in range(nb):
-        hit = np.uint32(0)
-        for i in range(blk * BLOCK, blk * BLOCK + BLOCK):
-            b = np.uint32(idx[i])
-            hit |= np.uint32(b - u1 <= w1) | np.uint32(b - u2 <= w2)
-        hits[blk] = hit
-    hits[nb] = 1  # the last block, partial
-    m1 = m2 = 0
-    for blk in range(nb + 1):
-        if hits[blk]:
-            for i in range(blk * BLOCK, min(blk * BLOCK + BLOCK, n)):
-                b = np.uint32(idx[i])
-                if b - u1 <= w1:
-                    band1[m1] = x[i]
-                    m1 += 1
-                if b - u2 <= w2:
-                    band2[m2] = x[i]
-                    m2 += 1
-    return m1, m2
+    w1 = np.uint32(b1 - a1)
+    w2 = np.uint32(b2 - a2)
+    for i in range(idx.size):
+        b = np.uint32(idx[i])
+        mask[i] = np.uint8(b - u1 <= w1) | (np.uint8(b - u2 <= w2) << np.uint8(1))
 
 
 @njit(nogil=True, cache=True)
@@ -298,15 +274,14 @@ def _piloted(x: np.ndarray, mean: float, q_lo: float, q_hi: float, pilot: np.nda
 
 @njit(nogil=True, cache=True)
 def _summary(x: np.ndarray, q_lo: float, q_hi: float, pilot: np.ndarray, hist: np.ndarray, idx: np.ndarray,
-             band1: np.ndarray, band2: np.ndarray, hits: np.ndarray, mask: np.ndarray,
-             t: np.ndarray) -> tuple:
+             band1: np.ndarray, band2: np.ndarray, mask: np.ndarray, t: np.ndarray) -> tuple:
     """(mean, quantile q_lo, quantile q_hi, share of values < 0) of the draws ``x`` (finite).
 
     ``pilot``: float64 (6,) [valid, mean, low, high, values per unit of ESV near low and near high] of
     a series alike (the same item's level the year before), tried first (:func:`_piloted`) when valid,
     and set to this series' own; else the histogram selection. Scratch space: ``hist`` BINS + 2
-    counts, ``idx`` ``x.size`` bins, ``band1``, ``band2`` ``x.size`` values each, ``hits`` x.size //
-    BLOCK + 1 flags (:func:`_gather`), ``mask`` ``x.size`` marks, ``t`` 4 thresholds of x's type."""
+    counts, ``idx`` ``x.size`` bins, ``band1``, ``band2`` ``x.size`` values each, ``mask`` ``x.size``
+    marks, ``t`` 4 thresholds of x's type."""
     n = x.size
     total, neg, neq = _sums(x)
     mean = total / n
@@ -325,10 +300,11 @@ def _summary(x: np.ndarray, q_lo: float, q_hi: float, pilot: np.ndarray, hist: n
     _count(idx, hist)
     h1, h2, k1, r1, k2, r2 = _ranks(n, q_lo, q_hi)
     a1, before1 = _bin_of(hist, k1, n)
-    b1, after1 = _bin_of(hist, r1, n)
+    b1, _ = _bin_of(hist, r1, n)
     a2, before2 = _bin_of(hist, k2, n)
-    b2, after2 = _bin_of(hist, r2, n)
-    m1, m2 = _gather(x, idx, a1, b1, a2, b2, band1, band2, hits)
+    b2, _ = _bin_of(hist, r2, n)
+    _mark_bins(idx, a1, b1, a2, b2, mask)
+    m1, m2 = _scan(x, mask, band1, band2)
     low = _interpolate(band1, m1, h1, k1, r1, before1)
     high = _interpolate(band2, m2, h2, k2, r2, before2)
     # the pilot for the next series: the density of the bins found, unless open-ended or empty of width
@@ -375,13 +351,13 @@ def _level(e: np.ndarray, w: np.ndarray, ks: np.ndarray, n: int, scale: np.ndarr
 
 
 @njit(nogil=True, cache=True)
-def _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2, hits, mask, t,
+def _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2, mask, t,
           diff, level, change):
     """Summarize item ``f``'s level in zone ``z`` and year ``y`` (``buf[y]``, just made; ``pilot``: its
     level the year before's, see :func:`_summary`) and its change over each pair whose later year is
     ``y`` (``order[start[y]:start[y + 1]]``; no pilot, ``none``), while the rows are in the core's
     cache."""
-    m, lo, hi, _ = _summary(buf[y], q_lo, q_hi, pilot, hist, idx, band1, band2, hits, mask, t)
+    m, lo, hi, _ = _summary(buf[y], q_lo, q_hi, pilot, hist, idx, band1, band2, mask, t)
     level[0, y, z, f] = m
     level[1, y, z, f] = lo
     level[2, y, z, f] = hi
@@ -392,7 +368,7 @@ def _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx,
         for d in range(diff.size):
             diff[d] = b[d] - a[d]
         none[0] = 0.0
-        m, lo, hi, share = _summary(diff, q_lo, q_hi, none, hist, idx, band1, band2, hits, mask, t)
+        m, lo, hi, share = _summary(diff, q_lo, q_hi, none, hist, idx, band1, band2, mask, t)
         change[0, p, z, f] = m
         change[1, p, z, f] = lo
         change[2, p, z, f] = hi
@@ -412,7 +388,6 @@ def _summarize(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, n_blocks, l
         idx = np.empty(n_d, dtype=np.int32)
         band1 = np.empty(n_d, dtype=w.dtype)
         band2 = np.empty(n_d, dtype=w.dtype)
-        hits = np.empty(n_d // BLOCK + 1, dtype=np.uint32)
         mask = np.empty(n_d, dtype=np.uint8)
         t = np.empty(4, dtype=w.dtype)
         pilot = np.zeros(6)
@@ -438,11 +413,11 @@ def _summarize(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, n_blocks, l
                         n += 1
                     _level(e, w[f], ks, n, scale[y], buf[y], tot[y])
                     _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
-                          hits, mask, t, diff, level, change)
+                          mask, t, diff, level, change)
             pilot[0] = 0.0
             for y in range(n_t):
                 _year(tot, y, n_f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
-                      hits, mask, t, diff, level, change)
+                      mask, t, diff, level, change)
 
 
 def summarize_draws(

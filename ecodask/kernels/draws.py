@@ -197,9 +197,12 @@ def _scan(x: np.ndarray, mask: np.ndarray, band1: np.ndarray, band2: np.ndarray)
     n = x.size
     nw = n // 8
     words = mask[: nw * 8].view(np.uint64)
+    tail = np.uint64(0)  # the last n % 8 marks, as a word of their own
+    for i in range(nw * 8, n):
+        tail |= np.uint64(mask[i]) << np.uint64(8 * (i - nw * 8))
     m1 = m2 = 0
-    for j in range(nw):
-        wd = words[j]
+    for j in range(nw + 1):
+        wd = words[j] if j < nw else tail
         while wd:
             low = wd & (~wd + np.uint64(1))  # the lowest set bit alone
             bit = _LOWEST[(low * np.uint64(_DE_BRUIJN)) >> np.uint64(58)]
@@ -212,14 +215,6 @@ def _scan(x: np.ndarray, mask: np.ndarray, band1: np.ndarray, band2: np.ndarray)
                 band2[m2] = x[i]
                 m2 += 1
             wd &= ~(np.uint64(0xFF) << np.uint64(bit & ~7))  # that byte done
-    for i in range(nw * 8, n):
-        k = mask[i]
-        if k & 1:
-            band1[m1] = x[i]
-            m1 += 1
-        if k & 2:
-            band2[m2] = x[i]
-            m2 += 1
     return m1, m2
 
 

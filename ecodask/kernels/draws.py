@@ -235,7 +235,8 @@ def _piloted(x: np.ndarray, mean: float, q_lo: float, q_hi: float, pilot: np.nda
     """(found, low, high) by the pilot: the series before's quantiles scaled by the ratio of the means,
     bracketed by the ranks :data:`PILOT_MARGIN` either side at the series before's density; one
     counting pass checks that each bracket holds its two order statistics and few values, and only
-    those values are gathered and sorted. Updates ``pilot`` (see :func:`_summary`) when found."""
+    those values are selected from (:func:`_scan`, :func:`_select`). Updates ``pilot`` (see
+    :func:`_summary`) when found."""
     n = x.size
     h1, h2, k1, r1, k2, r2 = _ranks(n, q_lo, q_hi)
     ratio = mean / pilot[1]

@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from ecodask.kernels import draws
 from ecodask.kernels.draws import summarize_draws
@@ -103,7 +106,8 @@ def _samples(rng: np.random.Generator) -> list[np.ndarray]:
         out += [rng.normal(1e6, 2e5, n), rng.exponential(1e8, n), rng.standard_cauchy(n),
                 np.r_[rng.normal(0, 1, n // 2), rng.normal(50, 1, n - n // 2)],  # two modes
                 rng.integers(0, 3, n).astype(float),  # three values, ties everywhere
-                np.round(rng.normal(0, 1, n), 1), np.r_[np.ones(n - 1), 1e30], rng.normal(1e8, 1, n)]
+                np.round(rng.normal(0, 1, n), 1), np.r_[np.ones(n - 1), 1e30], rng.normal(1e8, 1, n),
+                np.resize([0.0, 1e-45], n)]  # a spread of one subnormal float32: bins per unit beyond float32
     return [x.astype(np.float32) for x in out]
 
 
@@ -135,6 +139,22 @@ def test_the_kernels_quantiles_are_numpys_to_the_bit_whatever_the_pilot(quantile
                 piloted += found
                 assert not found or (low, high) == tuple(want)
     assert piloted >= 20  # the pilot's own path was taken, and checked, not only the fallback
+
+
+_DRAWS = st.one_of(
+    hnp.arrays(np.float32, st.integers(2, 3_000), elements=st.floats(-1e6, 1e6, width=32)),
+    hnp.arrays(np.float32, st.integers(2, 3_000), elements=st.integers(-3, 3).map(float)),  # ties
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=_DRAWS, q=st.tuples(st.floats(0, 1), st.floats(0, 1)).map(sorted),
+       pilot=st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6), st.floats(-1e6, 1e6),
+                       st.floats(1e-9, 1e9), st.floats(1e-9, 1e9)))
+def test_any_draws_and_any_pilot_give_numpys_quantiles_to_the_bit(x, q, pilot) -> None:  # noqa: ANN001
+    own = np.array([1.0, *pilot])  # a pilot of any mean, quantiles and densities: right or wildly wrong
+    _, low, high, _ = draws._summary(x, q[0], q[1], own, *_scratch(x.size))
+    assert (low, high) == tuple(np.quantile(x.astype(np.float64), q))
 
 
 def test_bad_arguments_are_refused_before_any_draw() -> None:

@@ -239,6 +239,8 @@ def _piloted(x: np.ndarray, mean: float, q_lo: float, q_hi: float, pilot: np.nda
     :func:`_summary`) when found."""
     n = x.size
     h1, h2, k1, r1, k2, r2 = _ranks(n, q_lo, q_hi)
+    if pilot[1] == 0.0:  # no ratio to scale by
+        return False, 0.0, 0.0
     ratio = mean / pilot[1]
     if not (ratio > 0.0 and np.isfinite(ratio)):
         return False, 0.0, 0.0
@@ -291,7 +293,8 @@ def _summary(x: np.ndarray, q_lo: float, q_hi: float, pilot: np.ndarray, hist: n
     sub = x[:SUBSAMPLE]
     lo = sub.min()
     hi = sub.max()
-    inv = (BINS - 1) / (hi - lo) if hi > lo else 0.0
+    # bins per unit; at most 1e38, so that float32's (v - lo) x inv never makes 0 x inf (NaN, no bin)
+    inv = min((BINS - 1) / (hi - lo), 1e38) if hi > lo else 0.0
     _bins(x, lo, inv, idx)
     _count(idx, hist)
     h1, h2, k1, r1, k2, r2 = _ranks(n, q_lo, q_hi)

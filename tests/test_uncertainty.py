@@ -157,6 +157,32 @@ def test_any_draws_and_any_pilot_give_numpys_quantiles_to_the_bit(x, q, pilot) -
     assert (low, high) == tuple(np.quantile(x.astype(np.float64), q))
 
 
+@st.composite
+def _monte_carlo_inputs(draw: st.DrawFn) -> tuple:
+    """Any small Monte Carlo: areas with zeros and subnormals, coefficients with ties and signs."""
+    n_t, n_z, n_k = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 9))
+    n_g, n_f, n_d = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(2, 400))
+    tiny = float(np.float32(1e-30))  # bounds a float32 can hold exactly
+    area = st.one_of(st.just(0.0), st.floats(0, 1e6, width=32), st.floats(0, tiny, width=32))
+    eff = draw(hnp.arrays(np.float32, (n_t, n_z, n_k, n_g), elements=area))
+    w = draw(hnp.arrays(np.float32, (n_f, n_k, n_d),
+                        elements=st.one_of(st.floats(-1e4, 1e4, width=32), st.just(1.0))))
+    small = float(np.float32(1e-3))
+    scale = draw(hnp.arrays(np.float32, (n_t, n_d), elements=st.floats(small, 1e3, width=32)))
+    g_of = np.array(draw(st.lists(st.integers(0, n_g - 1), min_size=n_f, max_size=n_f)))
+    pairs = np.array([(a, b) for a in range(n_t) for b in range(a + 1, n_t)], dtype=np.int64).reshape(-1, 2)
+    return eff, g_of, w, scale, pairs
+
+
+@settings(max_examples=150, deadline=None)
+@given(inputs=_monte_carlo_inputs())
+def test_any_small_monte_carlo_runs_and_its_summaries_are_ordered(inputs: tuple) -> None:
+    got = summarize_draws(*inputs)
+    assert all(np.isfinite(v).all() for v in got.values())
+    assert (got["low"] <= got["high"]).all() and (got["change_low"] <= got["change_high"]).all()
+    assert ((got["fell"] >= 0) & (got["fell"] <= 1)).all()
+
+
 def test_bad_arguments_are_refused_before_any_draw() -> None:
     eff, w, scale = np.ones((2, 1, 3, 1)), np.ones((1, 3, 10)), np.ones((2, 10))
     with pytest.raises(ValueError, match="shapes"):

@@ -191,6 +191,9 @@ def test_bad_arguments_are_refused_before_any_draw() -> None:
         summarize_draws(eff, np.array([1]), w, scale, np.array([[0, 1]]))
     with pytest.raises(ValueError, match="years"):
         summarize_draws(eff, np.zeros(1, int), w, scale, np.array([[0, 2]]))
+    with pytest.raises(ValueError, match="draws"):  # the pilot's counts are exact below 2**24 draws
+        summarize_draws(eff, np.zeros(1, int), np.broadcast_to(np.float32(1), (1, 3, 2**24)),
+                        np.broadcast_to(np.float32(1), (2, 2**24)), np.array([[0, 1]]))
     with pytest.raises(ValueError, match="finite"):
         summarize_draws(eff * np.nan, np.zeros(1, int), w, scale, np.array([[0, 1]]))
 

@@ -158,6 +158,9 @@ def _interpolate(band: np.ndarray, m: int, h: float, k: int, k2: int, below: int
     return _lerp(a, b, h - k)
 
 
+#: Draws a series may hold: :func:`_count_mask` counts them in float32 lanes, exact below 2**24.
+MAX_DRAWS = 2**24
+
 #: A pilot's bracket spans this share of the draws either side of each quantile it expects (at least
 #: 8 ranks), and is used when it holds at most :data:`PILOT_BAND` times that many values.
 PILOT_MARGIN = 0.0032
@@ -442,9 +445,7 @@ def summarize_draws(
     ``change_mean``, ``change_low``, ``change_high`` and ``fell`` (the share of draws whose change is
     below zero) of shape (P, zones, F + 1).
     """
-    eff = np.asarray(eff)
-    w = np.ascontiguousarray(w, dtype=np.float32)
-    scale = np.ascontiguousarray(scale, dtype=np.float32)
+    eff, w, scale = np.asarray(eff), np.asarray(w), np.asarray(scale)  # converted once checked
     g_of = np.asarray(g_of, dtype=np.int64)
     pairs = np.ascontiguousarray(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
     if eff.ndim != 4 or w.ndim != 3:
@@ -455,8 +456,8 @@ def summarize_draws(
     if w.shape[1] != n_k or g_of.shape != (n_f,) or scale.shape != (n_t, n_d):
         raise ValueError(f"shapes do not fit: eff {eff.shape}, g_of {g_of.shape}, w {w.shape}, "
                          f"scale {scale.shape}")
-    if n_d < 2:
-        raise ValueError("needs at least 2 draws")
+    if not 2 <= n_d < MAX_DRAWS:
+        raise ValueError(f"needs 2 to {MAX_DRAWS - 1:,} draws, not {n_d:,}")
     if g_of.size and (g_of.min() < 0 or g_of.max() >= n_g):
         raise ValueError(f"g_of must index the {n_g} groups of eff")
     if pairs.size and (pairs.min() < 0 or pairs.max() >= n_t):
@@ -466,6 +467,8 @@ def summarize_draws(
         raise ValueError(f"quantiles must be 0 <= low <= high <= 1, not {quantiles}")
     if not (np.isfinite(eff).all() and np.isfinite(w).all() and np.isfinite(scale).all()):
         raise ValueError("eff, w and scale must be finite")
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    scale = np.ascontiguousarray(scale, dtype=np.float32)
     level = np.empty((3, n_t, n_z, n_f + 1))
     change = np.empty((4, len(pairs), n_z, n_f + 1))
     ready = pairs.max(axis=1) if pairs.size else np.zeros(0, np.int64)

@@ -31,8 +31,10 @@ def _make_folder(root: Path, files: int, size: int) -> Path:
     """``root`` laid out as a run's output being committed: a stage's layer holding a 3-D Zarr array
     with ``files`` chunks of ``size`` random bytes, and the work folder with 20 tables and a run
     record; return the layer."""
+    from ecodask.io import commit, layers
+
     shutil.rmtree(root, ignore_errors=True)
-    layer = root / "stages" / "transitions_esv" / "0123456789abcdef"
+    layer = root / layers.STAGES / "transitions_esv" / "0123456789abcdef"
     arr = layer / "esv"
     arr.mkdir(parents=True)
     (layer / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group"}))
@@ -44,7 +46,7 @@ def _make_folder(root: Path, files: int, size: int) -> Path:
         path = arr / "c" / "0" / str(i // side) / str(i % side)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(block[i % 4096: i % 4096 + size])
-    work = root / ".ecodask" / "work"
+    work = commit.work_folder(root)
     (work / "tables").mkdir(parents=True)
     for i in range(20):
         (work / "tables" / f"t{i}.parquet").write_bytes(os.urandom(200_000))

@@ -17,7 +17,7 @@ import dask
 import psutil
 import pytest
 
-from ecodask.run.cluster import FLOW_PERIODS, dask_client, memory_env, worker_periods
+from ecodask.run.cluster import FLOW_PERIODS, PROFILE, dask_client, worker_env, worker_periods
 from ecodask.run.config import ClusterConfig, MemoryConfig
 
 from helpers import deadline, wait_until
@@ -36,7 +36,8 @@ def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
         return {"memory": {k: d.config.get(f"distributed.worker.memory.{k}") for k in keys},
                 "limit": dask_worker.memory_manager.memory_limit,
                 "local_directory": dask_worker.local_directory,
-                "periods": {k: d.config.get(k) for k in FLOW_PERIODS}}
+                "periods": {k: d.config.get(k) for k in FLOW_PERIODS},
+                "profiling": "profile" in dask_worker.periodic_callbacks}
 
     defaults = worker_periods()
     assert defaults != FLOW_PERIODS
@@ -52,29 +53,48 @@ def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
         assert s["limit"] == 2**30
         assert Path(s["local_directory"]).is_relative_to(tmp_path)
         assert s["periods"] == defaults
+        assert not s["profiling"]  # Dask's profiler is off unless the run asks for it
     assert dask.config.get("distributed.worker.memory.spill") == before  # set for the cluster only
     assert worker_periods() == defaults
 
 
-def test_memory_env_names_the_dask_settings() -> None:
-    env = memory_env(MemoryConfig(spill=0.65))
+def test_worker_env_names_the_dask_settings() -> None:
+    env = worker_env(MemoryConfig(spill=0.65))
     assert env == {"DASK_DISTRIBUTED__WORKER__MEMORY__TARGET": "0.6",
                    "DASK_DISTRIBUTED__WORKER__MEMORY__SPILL": "0.65",
                    "DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE": "0.8",
-                   "DASK_DISTRIBUTED__WORKER__MEMORY__TERMINATE": "0.95"}
+                   "DASK_DISTRIBUTED__WORKER__MEMORY__TERMINATE": "0.95",
+                   "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+    assert worker_env(MemoryConfig(), profile=True)["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] == "True"
     # Dask reads them back as the same settings.
     import os
 
     saved = {k: os.environ.get(k) for k in env}
     try:
         os.environ.update(env)
-        assert dask.config.collect(env=os.environ)["distributed"]["worker"]["memory"]["spill"] == 0.65
+        read = dask.config.collect(env=os.environ)["distributed"]["worker"]
+        assert read["memory"]["spill"] == 0.65
+        assert read["profile"]["enabled"] is False
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k)
             else:
                 os.environ[k] = v
+
+
+@pytest.mark.parametrize("profile", [False, True])
+def test_the_workers_profile_only_when_the_run_asks(profile: bool) -> None:
+    # Dask's profiler keeps a tree of stacks for each of the last 1,000 s: a worker's memory would
+    # grow with the run's time (BENCHMARKS.md, "The archive's 39 years"). Thread workers here: each
+    # reads the setting when it is made, as a process worker does.
+    cfg = ClusterConfig(n_workers=1, processes=False, scheduler_process=False, profile=profile)
+    before = dask.config.get(PROFILE)
+    with dask_client(cfg) as client:
+        [worker] = client.cluster.workers.values()
+        assert ("profile" in worker.periodic_callbacks) is profile
+        assert ("profile-cycle" in worker.periodic_callbacks) is profile
+    assert dask.config.get(PROFILE) == before  # set for the cluster only
 
 
 @pytest.mark.slow  # a local cluster of worker processes, in a process killed

@@ -80,6 +80,7 @@ def test_slurm_example_builds_the_job_script() -> None:
         assert line in script, line
     assert "--nworkers 8" in script and "--nthreads 4" in script and "--memory-limit 16.00GiB" in script
     assert "export DASK_DISTRIBUTED__WORKER__MEMORY__SPILL=0.7" in script  # memory management
+    assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script  # no profiler's history
     site = yaml.safe_load((ROOT / "infra" / "slurm" / "jobqueue.yaml").read_text(encoding="utf-8"))
     assert set(site["jobqueue"]["slurm"]) <= {"name", "cores", "memory", "processes", "walltime",
                                               "local-directory", "death-timeout", "job-extra-directives",
@@ -174,6 +175,7 @@ def test_daskcluster_matches_the_config_and_the_operator_schema() -> None:
     worker = spec["spec"]["worker"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in worker["env"]}
     assert env["DASK_DISTRIBUTED__WORKER__MEMORY__SPILL"] == "0.7"
+    assert env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] == "False"
     assert worker["args"][:2] == ["dask", "worker"] and "--memory-limit" in worker["args"]
     assert worker["resources"]["limits"] == {"cpu": "4", "memory": "16Gi"}
     assert spec["spec"]["scheduler"]["spec"]["containers"][0]["args"][:2] == ["dask", "scheduler"]

@@ -1,6 +1,8 @@
 """The run's Dask client from the config: a LocalCluster (default), an existing scheduler, workers
 submitted as SLURM jobs (dask-jobqueue), or pods of a ``DaskCluster`` on Kubernetes (the Dask
-operator). Every kind gets the config's worker memory management (spill, pause, terminate)."""
+operator). The workers a run starts get the config's memory management (spill, pause, terminate) and
+Dask's profiler only with ``cluster.profile`` (:data:`PROFILE`); an existing scheduler's workers keep
+their own settings."""
 
 from __future__ import annotations
 
@@ -23,6 +25,19 @@ def memory_settings(memory: MemoryConfig) -> dict[str, float]:
                                                                            "terminate")}
 
 
+#: Whether a worker runs Dask's statistical profiler. It samples the worker's threads every 10 ms and
+#: keeps each second's tree of stacks for the last 1,000 seconds (``distributed.admin.low-level-log-length``
+#: of them), so a busy worker's memory grows with the run's time, not its data: BENCHMARKS.md, "The
+#: archive's 39 years". Off unless the run's ``cluster.profile`` says so.
+PROFILE = "distributed.worker.profile.enabled"
+
+
+def worker_settings(memory: MemoryConfig, profile: bool = False) -> dict[str, object]:
+    """The Dask config keys a run sets on the workers it starts: memory management
+    (:func:`memory_settings`) and the profiler (:data:`PROFILE`)."""
+    return {**memory_settings(memory), PROFILE: profile}
+
+
 #: The flow process's own periodic work, done less often than Dask's defaults (a tick of each
 #: server's event loop every 20 ms, a system monitor every 0.5 s, each nanny's look at its worker's
 #: memory every 0.1 s). An idle local cluster of 2 process workers cost the flow 1.21 CPU s in 30 s
@@ -40,10 +55,10 @@ def worker_periods() -> dict[str, object]:
     return {key: dask.config.get(key) for key in FLOW_PERIODS}
 
 
-def memory_env(memory: MemoryConfig) -> dict[str, str]:
+def worker_env(memory: MemoryConfig, profile: bool = False) -> dict[str, str]:
     """The same settings as environment variables, for workers started elsewhere (jobs, pods)."""
     return {"DASK_" + key.upper().replace(".", "__"): str(value)
-            for key, value in memory_settings(memory).items()}
+            for key, value in worker_settings(memory, profile).items()}
 
 
 def local_cluster_options(cfg: ClusterConfig, dashboard_served: bool | None = None) -> dict[str, object]:
@@ -84,19 +99,20 @@ def _cluster_client(cfg: ClusterConfig) -> Iterator[Client]:
             yield client
         return
     if cfg.kind == "slurm":
-        with slurm_cluster(cfg.slurm, cfg.memory) as cluster, Client(cluster, set_as_default=True) as client:
+        with slurm_cluster(cfg.slurm, cfg.memory, cfg.profile) as cluster, \
+                Client(cluster, set_as_default=True) as client:
             cluster.scale(jobs=cfg.slurm.jobs)
             yield client
         return
     if cfg.kind == "kubernetes":
-        with kubernetes_cluster(cfg.kubernetes, cfg.memory) as cluster, \
+        with kubernetes_cluster(cfg.kubernetes, cfg.memory, cfg.profile) as cluster, \
                 Client(cluster, set_as_default=True) as client:
             yield client
         return
     logging.getLogger("distributed").setLevel(logging.WARNING)
     workers = worker_periods()
     with (
-        dask.config.set(memory_settings(cfg.memory)),  # the nannies pass it on to their workers
+        dask.config.set(worker_settings(cfg.memory, cfg.profile)),  # the nannies pass it on to their workers
         dask.config.set(FLOW_PERIODS),  # ... and the workers' own periods in place of these
         local_cluster(cfg, workers) as cluster,
         Client(cluster, set_as_default=True) as client,
@@ -136,13 +152,14 @@ def local_cluster(cfg: ClusterConfig, worker_config: dict[str, object] | None = 
                        silence_logs=logging.WARNING, name="ecodask-local")
 
 
-def slurm_cluster(cfg: SlurmConfig, memory: MemoryConfig | None = None):
+def slurm_cluster(cfg: SlurmConfig, memory: MemoryConfig | None = None, profile: bool = False):
     """A dask-jobqueue ``SLURMCluster`` for the config (no job submitted until it is scaled). The
     scheduler runs in the flow's process; the workers' memory limit is the job's memory split over
-    its processes, they manage it as ``memory`` says and spill to ``local_directory``."""
+    its processes, they manage it as ``memory`` says, spill to ``local_directory`` and profile only
+    with ``profile``."""
     from dask_jobqueue import SLURMCluster
 
-    env = memory_env(memory or MemoryConfig())
+    env = worker_env(memory or MemoryConfig(), profile)
     return SLURMCluster(
         queue=cfg.queue, account=cfg.account, cores=cfg.cores, processes=cfg.processes,
         memory=cfg.memory, walltime=cfg.walltime, interface=cfg.interface,
@@ -158,16 +175,17 @@ def _quantity_bytes(q: str) -> int:
     return int(float(num) * 1024 ** ("KMGT".index(unit[0]) + 1))
 
 
-def kubernetes_spec(cfg: KubernetesConfig, memory: MemoryConfig | None = None) -> dict:
+def kubernetes_spec(cfg: KubernetesConfig, memory: MemoryConfig | None = None, profile: bool = False) -> dict:
     """The ``DaskCluster`` resource (kubernetes.dask.org/v1) for the config: the scheduler behind a
     ClusterIP service (reachable inside the cluster only), ``n_workers`` workers with CPU and memory
     requests equal to their limits, a Dask memory limit of 90 % of the pod's (the rest for the
-    interpreter and libraries), memory management as ``memory`` says, an emptyDir spill volume and
+    interpreter and libraries), memory management as ``memory`` says, the profiler only with
+    ``profile``, an emptyDir spill volume and
     the run's files from ``data_claim``; plain settings from ``env``, secrets only by reference
     (``env_from_secret``)."""
     from dask_kubernetes.operator import make_cluster_spec
 
-    env = {**memory_env(memory or MemoryConfig()), **cfg.env}
+    env = {**worker_env(memory or MemoryConfig(), profile), **cfg.env}
     spec = make_cluster_spec(name=cfg.name, image=cfg.image, n_workers=cfg.n_workers, env=env,
                              worker_command="dask worker", scheduler_service_type="ClusterIP")
     worker = spec["spec"]["worker"]["spec"]["containers"][0]
@@ -197,7 +215,7 @@ def kubernetes_spec(cfg: KubernetesConfig, memory: MemoryConfig | None = None) -
     return spec
 
 
-def kubernetes_cluster(cfg: KubernetesConfig, memory: MemoryConfig | None = None):
+def kubernetes_cluster(cfg: KubernetesConfig, memory: MemoryConfig | None = None, profile: bool = False):
     """A dask-kubernetes ``KubeCluster``: created from :func:`kubernetes_spec` (and deleted when
     closed), or the existing ``DaskCluster`` named ``cfg.name`` when ``create`` is false."""
     from dask_kubernetes.operator import KubeCluster
@@ -206,5 +224,5 @@ def kubernetes_cluster(cfg: KubernetesConfig, memory: MemoryConfig | None = None
     if not cfg.create:
         return KubeCluster(name=cfg.name, namespace=cfg.namespace, create_mode=CreateMode.CONNECT_ONLY,
                            shutdown_on_close=False)
-    return KubeCluster(custom_cluster_spec=kubernetes_spec(cfg, memory), namespace=cfg.namespace,
+    return KubeCluster(custom_cluster_spec=kubernetes_spec(cfg, memory, profile), namespace=cfg.namespace,
                        shutdown_on_close=True)

@@ -554,6 +554,10 @@ class ClusterConfig(_Strict):
         True, description="with process workers, the local scheduler runs in a process of its own "
         "rather than the flow's (its CPU then does not compete with the flow's)")
     memory: MemoryConfig = MemoryConfig()
+    profile: bool = Field(
+        False, description="Dask's statistical profiler on the workers (the dashboard's Profile page); "
+        "off by default: its history grows with the run's time, ~0.5 MB a second per busy worker, "
+        "for up to 1,000 s")
     local_directory: str | None = Field(None, description="spill folder of local workers (default: temp)")
     dashboard_address: str = Field("127.0.0.1:0", pattern=r"^[^\s/]*:\d{1,5}$",
                                    description="where a local cluster serves its dashboard (host:port; "

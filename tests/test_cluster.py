@@ -37,7 +37,8 @@ def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
                 "limit": dask_worker.memory_manager.memory_limit,
                 "local_directory": dask_worker.local_directory,
                 "periods": {k: d.config.get(k) for k in FLOW_PERIODS},
-                "profiling": "profile" in dask_worker.periodic_callbacks}
+                "profiling": "profile" in dask_worker.periodic_callbacks,
+                "arrow": __import__("pyarrow").default_memory_pool().backend_name}
 
     defaults = worker_periods()
     assert defaults != FLOW_PERIODS
@@ -54,6 +55,7 @@ def test_local_workers_get_the_memory_settings(tmp_path: Path) -> None:
         assert Path(s["local_directory"]).is_relative_to(tmp_path)
         assert s["periods"] == defaults
         assert not s["profiling"]  # Dask's profiler is off unless the run asks for it
+        assert s["arrow"] == "system"  # Arrow's buffers from malloc, not a pool that keeps freed pages
     assert dask.config.get("distributed.worker.memory.spill") == before  # set for the cluster only
     assert worker_periods() == defaults
 
@@ -95,6 +97,23 @@ def test_the_workers_profile_only_when_the_run_asks(profile: bool) -> None:
         assert ("profile" in worker.periodic_callbacks) is profile
         assert ("profile-cycle" in worker.periodic_callbacks) is profile
     assert dask.config.get(PROFILE) == before  # set for the cluster only
+
+
+def test_arrow_takes_malloc_in_the_run_and_its_workers_only_while_the_run_lasts() -> None:
+    # Arrow's bundled mimalloc keeps freed pages: the flow and each worker grew with the archive's
+    # years (BENCHMARKS.md, "The archive's 39 years"). Process workers: the slow test above.
+    import pyarrow as pa
+
+    before = pa.default_memory_pool().backend_name
+    assert before != "system"  # this process's default, so that the check below can fail
+    with dask_client(ClusterConfig(n_workers=1, processes=False, scheduler_process=False)) as client:
+        assert pa.default_memory_pool().backend_name == "system"
+        table = pa.table({"a": list(range(1000))})  # freed after the pool is restored, below
+        pools = client.run(lambda: __import__("pyarrow").default_memory_pool().backend_name)
+        assert list(pools.values()) == ["system"]
+    assert pa.default_memory_pool().backend_name == before  # restored: the table's buffers keep theirs
+    assert table.column("a").to_pylist()[-1] == 999
+    del table
 
 
 @pytest.mark.slow  # a local cluster of worker processes, in a process killed

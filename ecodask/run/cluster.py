@@ -14,7 +14,9 @@ from collections.abc import Iterator
 
 import dask
 from distributed import Client, LocalCluster, SpecCluster
+from distributed.diagnostics.plugin import WorkerPlugin
 
+from ecodask.io.tables import use_system_allocator
 from ecodask.present import worker_logs
 from ecodask.run.config import ClusterConfig, KubernetesConfig, MemoryConfig, SlurmConfig
 
@@ -82,14 +84,33 @@ def local_cluster_options(cfg: ClusterConfig, dashboard_served: bool | None = No
     }
 
 
+class SystemAllocator(WorkerPlugin):
+    """A worker plugin taking Arrow's buffers from ``malloc`` in each worker's process
+    (:func:`ecodask.io.tables.use_system_allocator`)."""
+
+    name = "ecodask-arrow-system-allocator"
+
+    def setup(self, worker) -> None:  # noqa: ANN001 - distributed's Worker
+        use_system_allocator()
+
+
 @contextlib.contextmanager
 def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
     """A Dask client for the run, set as the default scheduler while the context is open; its
-    workers log a user's error (bad input) only through the run, as one line."""
-    with _cluster_client(cfg) as client:
-        worker_logs.install()
-        client.register_plugin(worker_logs.QuietUserErrors())
-        yield client
+    workers log a user's error (bad input) only through the run, as one line; Arrow's buffers come
+    from ``malloc`` on the workers and, while the context is open, in this process
+    (:class:`SystemAllocator`)."""
+    import pyarrow as pa
+
+    previous = use_system_allocator()
+    try:
+        with _cluster_client(cfg) as client:
+            worker_logs.install()
+            client.register_plugin(worker_logs.QuietUserErrors())
+            client.register_plugin(SystemAllocator())
+            yield client
+    finally:
+        pa.set_memory_pool(previous)
 
 
 @contextlib.contextmanager

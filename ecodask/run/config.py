@@ -556,7 +556,7 @@ class ClusterConfig(_Strict):
     memory: MemoryConfig = MemoryConfig()
     profile: bool = Field(
         False, description="Dask's statistical profiler on the workers (the dashboard's Profile page); "
-        "off by default: its history grows with the run's time, ~0.5 MB a second per busy worker, "
+        "off by default: its history grows with the run's time, ~0.45 MB a second per busy worker, "
         "for up to 1,000 s")
     local_directory: str | None = Field(None, description="spill folder of local workers (default: temp)")
     dashboard_address: str = Field("127.0.0.1:0", pattern=r"^[^\s/]*:\d{1,5}$",

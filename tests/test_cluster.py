@@ -99,23 +99,6 @@ def test_the_workers_profile_only_when_the_run_asks(profile: bool) -> None:
     assert dask.config.get(PROFILE) == before  # set for the cluster only
 
 
-def test_arrow_takes_malloc_in_the_run_and_its_workers_only_while_the_run_lasts() -> None:
-    # Arrow's bundled mimalloc keeps freed pages: the flow and each worker grew with the archive's
-    # years (BENCHMARKS.md, "The archive's 39 years"). Process workers: the slow test above.
-    import pyarrow as pa
-
-    before = pa.default_memory_pool().backend_name
-    assert before != "system"  # this process's default, so that the check below can fail
-    with dask_client(ClusterConfig(n_workers=1, processes=False, scheduler_process=False)) as client:
-        assert pa.default_memory_pool().backend_name == "system"
-        table = pa.table({"a": list(range(1000))})  # freed after the pool is restored, below
-        pools = client.run(lambda: __import__("pyarrow").default_memory_pool().backend_name)
-        assert list(pools.values()) == ["system"]
-    assert pa.default_memory_pool().backend_name == before  # restored: the table's buffers keep theirs
-    assert table.column("a").to_pylist()[-1] == 999
-    del table
-
-
 @pytest.mark.slow  # a local cluster of worker processes, in a process killed
 def test_the_scheduler_runs_apart_and_ends_with_the_flow(tmp_path: Path) -> None:
     """The scheduler is not in the flow's process; killing the flow (SIGKILL: nothing of it runs)

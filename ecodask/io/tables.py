@@ -11,20 +11,18 @@ from ecodask.errors import InputError, problem
 from ecodask.io.atomic import write_atomic
 
 
-def use_system_allocator() -> object:
+def use_system_allocator() -> None:
     """Take Arrow's buffers in this process from the C library's ``malloc``
-    (``pyarrow.system_memory_pool()``) instead of Arrow's bundled mimalloc, and return the pool used
-    before, so that a caller can restore it (buffers remember their own pool).
+    (``pyarrow.system_memory_pool()``) instead of Arrow's bundled mimalloc; buffers already made keep
+    their own pool.
 
-    mimalloc keeps the pages of freed buffers for later allocations, so a long-lived process that
-    reads and writes tables task after task (the flow, each Dask worker of a run) kept more with
-    every year of the archive: at 39 years against 2, ~45 MB more per worker at the run's end, most
-    of what remained of a worker's growth (BENCHMARKS.md, "The archive's 39 years")."""
+    mimalloc keeps the pages of freed buffers for later allocations, so a long-lived Dask worker
+    that reads and writes tables task after task kept more with every year of the archive: ~45 MB
+    more per worker at the end of a run of 39 years than of 2, most of what remained of a worker's
+    growth (BENCHMARKS.md, "The archive's 39 years")."""
     import pyarrow as pa
 
-    previous = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
-    return previous
 
 
 def _arrow(df: pd.DataFrame):  # noqa: ANN202 - a pyarrow.Table

@@ -97,20 +97,16 @@ class SystemAllocator(WorkerPlugin):
 @contextlib.contextmanager
 def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
     """A Dask client for the run, set as the default scheduler while the context is open; its
-    workers log a user's error (bad input) only through the run, as one line; Arrow's buffers come
-    from ``malloc`` on the workers and, while the context is open, in this process
-    (:class:`SystemAllocator`)."""
-    import pyarrow as pa
-
-    previous = use_system_allocator()
-    try:
-        with _cluster_client(cfg) as client:
-            worker_logs.install()
-            client.register_plugin(worker_logs.QuietUserErrors())
-            client.register_plugin(SystemAllocator())
-            yield client
-    finally:
-        pa.set_memory_pool(previous)
+    workers log a user's error (bad input) only through the run, as one line, and take Arrow's
+    buffers from ``malloc`` (:class:`SystemAllocator`; where their nanny has set
+    ``MALLOC_TRIM_THRESHOLD_``, as Dask's do, malloc hands freed pages back). This process keeps
+    Arrow's default: without that setting its malloc kept more (BENCHMARKS.md, "The archive's 39
+    years")."""
+    with _cluster_client(cfg) as client:
+        worker_logs.install()
+        client.register_plugin(worker_logs.QuietUserErrors())
+        client.register_plugin(SystemAllocator())
+        yield client
 
 
 @contextlib.contextmanager

@@ -99,6 +99,18 @@ def test_the_workers_profile_only_when_the_run_asks(profile: bool) -> None:
     assert dask.config.get(PROFILE) == before  # set for the cluster only
 
 
+def test_a_run_takes_arrows_buffers_from_malloc() -> None:
+    # Arrow's bundled mimalloc keeps freed pages: the flow and each worker grew with the archive's
+    # years (BENCHMARKS.md, "The archive's 39 years"). Process workers: the slow test above.
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.mimalloc_memory_pool())  # Arrow's default here, so that the check can fail
+    with dask_client(ClusterConfig(n_workers=1, processes=False, scheduler_process=False)) as client:
+        assert pa.default_memory_pool().backend_name == "system"
+        pools = client.run(lambda: __import__("pyarrow").default_memory_pool().backend_name)
+        assert list(pools.values()) == ["system"]
+
+
 @pytest.mark.slow  # a local cluster of worker processes, in a process killed
 def test_the_scheduler_runs_apart_and_ends_with_the_flow(tmp_path: Path) -> None:
     """The scheduler is not in the flow's process; killing the flow (SIGKILL: nothing of it runs)

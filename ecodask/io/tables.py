@@ -16,10 +16,10 @@ def use_system_allocator() -> None:
     (``pyarrow.system_memory_pool()``) instead of Arrow's bundled mimalloc; buffers already made keep
     their own pool.
 
-    mimalloc keeps the pages of freed buffers for later allocations, so a long-lived Dask worker
-    that reads and writes tables task after task kept more with every year of the archive: ~45 MB
-    more per worker at the end of a run of 39 years than of 2, most of what remained of a worker's
-    growth (BENCHMARKS.md, "The archive's 39 years")."""
+    mimalloc keeps the pages of freed buffers for later allocations, so a long-lived process that
+    reads and writes tables (the flow, a Dask worker task after task) kept more with every year of
+    the archive: ~45 MB more per worker at the end of a run of 39 years than of 2 (BENCHMARKS.md,
+    "The archive's 39 years"; :func:`ecodask.run.cluster.lean_allocators`)."""
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())

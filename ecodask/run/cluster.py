@@ -84,28 +84,52 @@ def local_cluster_options(cfg: ClusterConfig, dashboard_served: bool | None = No
     }
 
 
-class SystemAllocator(WorkerPlugin):
-    """A worker plugin taking Arrow's buffers from ``malloc`` in each worker's process
-    (:func:`ecodask.io.tables.use_system_allocator`)."""
+#: glibc's ``mallopt`` parameter ``M_TRIM_THRESHOLD`` (``malloc.h``).
+_M_TRIM_THRESHOLD = -1
 
-    name = "ecodask-arrow-system-allocator"
+
+def lean_allocators() -> None:
+    """Make this process hand freed memory back: Arrow's buffers from ``malloc``
+    (:func:`ecodask.io.tables.use_system_allocator`), and glibc's ``malloc`` trimming its heaps
+    above the threshold Dask's nannies give their workers (``MALLOC_TRIM_THRESHOLD_`` of
+    ``distributed.nanny.pre-spawn-environ``, 64 KiB), which also keeps large blocks mapped apart
+    rather than in the heap. The trim is skipped where the C library is not glibc.
+
+    Measured on the archive's 39 years against 2 (BENCHMARKS.md, "The archive's 39 years"): with
+    Arrow's mimalloc and glibc's defaults the flow process grew ~20 % and each worker kept ~45 MB of
+    freed pages more at the end; with both set here, the flow's peak grew less than 1 %."""
+    import ctypes
+    import ctypes.util
+
+    use_system_allocator()
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    threshold = int(environ.get("MALLOC_TRIM_THRESHOLD_", 65536))
+    name = ctypes.util.find_library("c")
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim"):  # glibc
+            libc.mallopt(_M_TRIM_THRESHOLD, threshold)
+
+
+class LeanAllocators(WorkerPlugin):
+    """A worker plugin doing :func:`lean_allocators` in each worker's process."""
+
+    name = "ecodask-lean-allocators"
 
     def setup(self, worker) -> None:  # noqa: ANN001 - distributed's Worker
-        use_system_allocator()
+        lean_allocators()
 
 
 @contextlib.contextmanager
 def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
     """A Dask client for the run, set as the default scheduler while the context is open; its
-    workers log a user's error (bad input) only through the run, as one line, and take Arrow's
-    buffers from ``malloc`` (:class:`SystemAllocator`; where their nanny has set
-    ``MALLOC_TRIM_THRESHOLD_``, as Dask's do, malloc hands freed pages back). This process keeps
-    Arrow's default: without that setting its malloc kept more (BENCHMARKS.md, "The archive's 39
-    years")."""
+    workers log a user's error (bad input) only through the run, as one line. This process and the
+    workers hand freed memory back (:func:`lean_allocators`; in this process for good)."""
+    lean_allocators()
     with _cluster_client(cfg) as client:
         worker_logs.install()
         client.register_plugin(worker_logs.QuietUserErrors())
-        client.register_plugin(SystemAllocator())
+        client.register_plugin(LeanAllocators())
         yield client
 
 

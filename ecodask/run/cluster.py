@@ -96,8 +96,8 @@ def lean_allocators() -> None:
     rather than in the heap. The trim is skipped where the C library is not glibc.
 
     Measured on the archive's 39 years against 2 (BENCHMARKS.md, "The archive's 39 years"): with
-    Arrow's mimalloc and glibc's defaults the flow process grew ~20 % and each worker kept ~45 MB of
-    freed pages more at the end; with both set here, the flow's peak grew less than 1 %."""
+    Arrow's mimalloc and glibc's defaults the flow process's peak grew ~20 % and each worker kept
+    ~45 MB of freed pages more at the end; with both set here the flow's peak grew 12 %."""
     import ctypes
     import ctypes.util
 

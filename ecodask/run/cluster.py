@@ -2,7 +2,8 @@
 submitted as SLURM jobs (dask-jobqueue), or pods of a ``DaskCluster`` on Kubernetes (the Dask
 operator). The workers a run starts get the config's memory management (spill, pause, terminate) and
 Dask's profiler only with ``cluster.profile`` (:data:`PROFILE`); an existing scheduler's workers keep
-their own settings."""
+their own Dask settings. Every run's workers, and the flow's process, hand freed memory back
+(:func:`lean_allocators`)."""
 
 from __future__ import annotations
 
@@ -221,9 +222,8 @@ def kubernetes_spec(cfg: KubernetesConfig, memory: MemoryConfig | None = None, p
     ClusterIP service (reachable inside the cluster only), ``n_workers`` workers with CPU and memory
     requests equal to their limits, a Dask memory limit of 90 % of the pod's (the rest for the
     interpreter and libraries), memory management as ``memory`` says, the profiler only with
-    ``profile``, an emptyDir spill volume and
-    the run's files from ``data_claim``; plain settings from ``env``, secrets only by reference
-    (``env_from_secret``)."""
+    ``profile``, an emptyDir spill volume and the run's files from ``data_claim``; plain settings
+    from ``env``, secrets only by reference (``env_from_secret``)."""
     from dask_kubernetes.operator import make_cluster_spec
 
     env = {**worker_env(memory or MemoryConfig(), profile), **cfg.env}

@@ -38,7 +38,7 @@ from ecodask.io.lock import run_lock
 from ecodask.present import report, summaries
 from ecodask.present.progress import ChunkProgress, RunProgress, display_sinks, tee
 from ecodask.run import inputs, resume, transaction
-from ecodask.run.cluster import dask_client, lean_allocators
+from ecodask.run.cluster import dask_client
 from ecodask.run.config import RunConfig
 from ecodask.run.record import write_run_record
 from ecodask.run.stages import NAMES, STAGES, Stage
@@ -142,7 +142,6 @@ def run_flow(config_path: str, force: list[str] | None = None, verify: bool = Fa
     redo even if they finished earlier with the same inputs; ``verify`` reads back every chunk a
     finished stage wrote before skipping it (else a sample, :mod:`ecodask.run.verify`)."""
     log = get_run_logger()
-    lean_allocators()  # before the inputs are read: this process hands freed memory back
     force = resume.forced(force)  # a redone stage's outputs are what later stages read
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}

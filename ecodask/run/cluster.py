@@ -105,11 +105,12 @@ def lean_allocators() -> None:
     use_system_allocator()
     environ = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
     threshold = int(environ.get("MALLOC_TRIM_THRESHOLD_", 65536))
-    name = ctypes.util.find_library("c")
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim"):  # glibc
-            libc.mallopt(_M_TRIM_THRESHOLD, threshold)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    except OSError:
+        return
+    if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim"):  # glibc
+        libc.mallopt(_M_TRIM_THRESHOLD, threshold)
 
 
 class LeanAllocators(WorkerPlugin):

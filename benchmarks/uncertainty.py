@@ -1,17 +1,20 @@
 """The Monte Carlo of ESV at archive scale: draws x counties x years, against numpy on the same draws.
 
     python -m benchmarks.run --suite uncertainty [--zones 2800] [--years 39] [--draws 1000 10000]
-        [--numpy-zones 40] [--repeats 1]
+        [--numpy-zones 40] [--workers 1 2] [--repeats 1]
 
 Per-zone class areas of a CLCD scheme (9 classes) drift over the years (random walks, seed 0); the
 run's table is xinzhou_2023 with xie2015 as the alternative, coefficients +/- 50 %, and a hand-made
 error matrix (90 % on the diagonal) for the land-cover error: every part of the Monte Carlo on. Each
 case times :func:`ecodask.science.uncertainty.uncertainty_tables` (the draws, their summaries per
-zone, service and year and per pair of years, and the two tables), in this process, with numba's
-threads (one per core). The baseline draws the same ESV with numpy (one einsum of every draw) and
-takes ``np.quantile`` over them, on ``--numpy-zones`` zones (all zones do not fit in memory at 10,000
-draws: 2,800 x 39 x 12 x 10,000 x 8 B = 105 GB), and is scaled to all zones. Prints a Markdown table
-and writes uncertainty-results.json.
+zone, service and year and per pair of years, and the two tables): in this process with numba's
+threads (one per core), and as a run does it, the zones dealt out to a Dask cluster
+(:func:`ecodask.chunked.draws.summarize_draws_by_zones`) of each of ``--workers`` process workers
+of one thread (a LocalCluster, started and the kernel compiled on it outside the clock). The
+baseline draws the same ESV with numpy (one einsum of every draw) and takes ``np.quantile`` over
+them, on ``--numpy-zones`` zones (all zones do not fit in memory at 10,000 draws: 2,800 x 39 x 12 x
+10,000 x 8 B = 105 GB), and is scaled to all zones. Prints a Markdown table and writes
+uncertainty-results.json.
 """
 
 from __future__ import annotations
@@ -52,7 +55,11 @@ def _spec(draws: int, years: int):
     return scheme, index, run, UncertaintySpec(cands, draws, 0, 0.5, errors)
 
 
-def _case(zones: int, years: int, draws: int) -> dict:
+def _case(zones: int, years: int, draws: int, workers: int = 0) -> dict:
+    """The tables from ``uncertainty_tables``: on numba's threads here (``workers`` 0), else with the
+    summaries on the active Dask client's ``workers``."""
+    from ecodask.chunked.draws import summarize_draws_by_zones
+    from ecodask.kernels.draws import summarize_draws
     from ecodask.science.esv import coefficient_matrix, esv_by_service, service_groups
     from ecodask.science.uncertainty import uncertainty_tables
 
@@ -66,10 +73,13 @@ def _case(zones: int, years: int, draws: int) -> dict:
                        "zone_name": [f"county {i}" for i in range(zones)]})
     pairs = [(i, i + 1) for i in range(years - 1)] + ([(0, years - 1)] if years > 2 else [])
     t0 = time.perf_counter()
-    out = uncertainty_tables(spec, scheme, index, eff, g_of, esv, list(range(1985, 1985 + years)), pairs, zt)
+    summarizer = summarize_draws_by_zones if workers else summarize_draws
+    out = uncertainty_tables(spec, scheme, index, eff, g_of, esv, list(range(1985, 1985 + years)), pairs, zt,
+                             summarizer)
     seconds = time.perf_counter() - t0
     series = (zones + 1) * (len(table.service_names) + 1) * (years + len(pairs))
-    return {"case": "ecodask", "zones": zones, "years": years, "draws": draws, "seconds": seconds,
+    name = f"ecodask, Dask: {workers} worker{'s' if workers > 1 else ''} x 1 thread" if workers else "ecodask"
+    return {"case": name, "zones": zones, "years": years, "draws": draws, "seconds": seconds,
             "rows": sum(len(t) for t in out.values()), "series": series,
             "mdraws_per_s": series * draws / seconds / 1e6}
 
@@ -99,12 +109,29 @@ def _numpy(zones: int, years: int, draws: int, all_zones: int) -> dict:
             "mdraws_per_s": series * draws / seconds / 1e6}
 
 
+def _timed(case) -> dict:  # noqa: ANN001
+    load = os.getloadavg()[0]
+    return case() | {"load_before": round(load, 2)}
+
+
+def _on_cluster(workers: int, case) -> dict:  # noqa: ANN001
+    """``case`` with a LocalCluster of ``workers`` process workers of one thread as Dask's scheduler,
+    the cluster started and the kernel compiled on it (a small case) before the clock."""
+    from distributed import Client, LocalCluster
+
+    with (LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as c,
+          Client(c)):
+        _case(4, 3, 200, workers)
+        return _timed(case)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zones", type=int, default=2800)
     ap.add_argument("--years", type=int, default=39)
     ap.add_argument("--draws", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--numpy-zones", type=int, default=40)
+    ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
     a = ap.parse_args(argv)
@@ -112,13 +139,15 @@ def main(argv: list[str] | None = None) -> None:
     _case(3, 3, 200)  # numba's compilation (cached on disk after the first run) outside the clock
     rows = []
     for draws in a.draws:
-        cases = [lambda d=draws: _case(a.zones, a.years, d),
-                 lambda d=draws: _numpy(a.numpy_zones, a.years, d, a.zones)]
+        cases = [lambda d=draws: _timed(lambda: _case(a.zones, a.years, d)),
+                 *[lambda d=draws, n=n: _on_cluster(n, lambda: _case(a.zones, a.years, d, n))
+                   for n in a.workers],
+                 lambda d=draws: _timed(lambda: _numpy(a.numpy_zones, a.years, d, a.zones))]
         for case in cases:
-            load = os.getloadavg()[0]
             best = min((case() for _ in range(a.repeats)), key=lambda r: r["seconds"])
-            rows.append(best | {"load_before": round(load, 2)})
-            print(f"{best['case']}: {draws} draws, {best['seconds']:.1f} s (load {load:.2f})", flush=True)
+            rows.append(best)
+            print(f"{best['case']}: {draws} draws, {best['seconds']:.1f} s (load {best['load_before']:.2f})",
+                  flush=True)
     info = {"machine": machine(["numpy", "numba", "pandas"]), "code": code_state(), "rows": rows,
             "load_after": round(os.getloadavg()[0], 2)}
     (a.out / "uncertainty-results.json").write_text(json.dumps(info, indent=2))

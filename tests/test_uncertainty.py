@@ -157,6 +157,59 @@ def test_any_draws_and_any_pilot_give_numpys_quantiles_to_the_bit(x, q, pilot) -
     assert (low, high) == tuple(np.quantile(x.astype(np.float64), q))
 
 
+def _small_monte_carlo(n_z: int, n_d: int, seed: int = 3) -> tuple:
+    rng = np.random.default_rng(seed)
+    n_t, n_k, n_f = 4, 6, 3
+    eff = rng.uniform(0, 50, (n_t, n_z, n_k, 1)) * (rng.random((n_t, n_z, n_k, 1)) > 0.2)
+    w = rng.uniform(0.5, 6, (n_f, n_k, n_d)).astype(np.float32)
+    scale = rng.uniform(0.5, 1.5, (n_t, n_d)).astype(np.float32)
+    pairs = np.array([[0, 1], [1, 2], [2, 3], [0, 3]])
+    return eff, np.zeros(n_f, dtype=np.int64), w, scale, pairs
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+
+
+def test_the_summaries_on_one_thread_or_dealt_to_dask_tasks_are_numba_threads_to_the_bit() -> None:
+    import dask
+
+    from ecodask.chunked.draws import summarize_draws_by_zones
+
+    inputs = _small_monte_carlo(n_z=9, n_d=3_000)
+    want = summarize_draws(*inputs)
+    _assert_same(summarize_draws(*inputs, threaded=False), want)
+    with dask.config.set(scheduler="threads", num_workers=3):  # tasks at once in one process
+        _assert_same(summarize_draws_by_zones(*inputs, zone_draws_per_task=2 * 3_000), want)
+
+
+def test_the_monte_carlo_dealt_out_to_a_cluster_of_processes_equals_the_kernels() -> None:
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from ecodask.chunked.draws import summarize_draws_by_zones
+
+    inputs = _small_monte_carlo(n_z=7, n_d=2_000)
+    want = summarize_draws(*inputs)
+    with (LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None) as cluster,
+          Client(cluster) as client, get_task_stream(client) as stream):
+        got = summarize_draws_by_zones(*inputs, zone_draws_per_task=2 * 2_000)
+        workers = set(client.scheduler_info()["workers"])
+    _assert_same(got, want)
+    blocks = [t for t in stream.data if "_block" in str(t["key"])]
+    assert len(blocks) == 4  # 7 zones, 2 a task
+    assert {t["worker"] for t in blocks} <= workers
+
+
+def test_the_cluster_summaries_refuse_bad_arguments_before_any_task() -> None:
+    from ecodask.chunked.draws import summarize_draws_by_zones
+
+    eff, g_of, w, scale, pairs = _small_monte_carlo(n_z=2, n_d=10)
+    with pytest.raises(ValueError, match="years"):
+        summarize_draws_by_zones(eff, g_of, w, scale, np.array([[0, 9]]))
+
+
 @st.composite
 def _monte_carlo_inputs(draw: st.DrawFn) -> tuple:
     """Any small Monte Carlo: areas with zeros and subnormals, coefficients with ties and signs."""

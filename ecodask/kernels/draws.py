@@ -377,74 +377,63 @@ def _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx,
         change[3, p, z, f] = share
 
 
-@njit(parallel=True, cache=True)
-def _summarize(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, n_blocks, level, change):
+@njit(nogil=True, cache=True)
+def _zones(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, first, step, level, change):
+    """Zones ``first``, ``first + step``, ... of ``eff``, one after the other on this thread, each
+    summarized into ``level`` and ``change`` independently of the others."""
     n_t, n_z, n_k, _ = eff.shape
     n_f, _, n_d = w.shape
     n_pad = (n_k + 3) // 4 * 4
-    for blk in prange(n_blocks):
-        buf = np.empty((n_t, n_d), dtype=w.dtype)  # one service's draws, every year
-        tot = np.empty((n_t, n_d), dtype=w.dtype)  # their sum over the services
-        diff = np.empty(n_d, dtype=w.dtype)
-        hist = np.empty(BINS + 2, dtype=np.int32)
-        idx = np.empty(n_d, dtype=np.int32)
-        band1 = np.empty(n_d, dtype=w.dtype)
-        band2 = np.empty(n_d, dtype=w.dtype)
-        mask = np.empty(n_d, dtype=np.uint8)
-        t = np.empty(4, dtype=w.dtype)
-        pilot = np.zeros(6)
-        none = np.zeros(6)
-        e = np.zeros(n_pad, dtype=w.dtype)
-        ks = np.zeros(n_pad, dtype=np.int64)
-        for z in range(blk, n_z, n_blocks):
-            tot[:] = 0.0
-            for f in range(n_f):
-                g = g_of[f]
-                pilot[0] = 0.0
-                for y in range(n_t):
-                    n = 0
-                    for k in range(n_k):  # the classes with area, padded to a multiple of 4
-                        a = eff[y, z, k, g]
-                        if a != 0.0:
-                            e[n] = a
-                            ks[n] = k
-                            n += 1
-                    while n % 4:
-                        e[n] = 0.0
-                        ks[n] = 0
-                        n += 1
-                    _level(e, w[f], ks, n, scale[y], buf[y], tot[y])
-                    _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
-                          mask, t, diff, level, change)
+    buf = np.empty((n_t, n_d), dtype=w.dtype)  # one service's draws, every year
+    tot = np.empty((n_t, n_d), dtype=w.dtype)  # their sum over the services
+    diff = np.empty(n_d, dtype=w.dtype)
+    hist = np.empty(BINS + 2, dtype=np.int32)
+    idx = np.empty(n_d, dtype=np.int32)
+    band1 = np.empty(n_d, dtype=w.dtype)
+    band2 = np.empty(n_d, dtype=w.dtype)
+    mask = np.empty(n_d, dtype=np.uint8)
+    t = np.empty(4, dtype=w.dtype)
+    pilot = np.zeros(6)
+    none = np.zeros(6)
+    e = np.zeros(n_pad, dtype=w.dtype)
+    ks = np.zeros(n_pad, dtype=np.int64)
+    for z in range(first, n_z, step):
+        tot[:] = 0.0
+        for f in range(n_f):
+            g = g_of[f]
             pilot[0] = 0.0
             for y in range(n_t):
-                _year(tot, y, n_f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
+                n = 0
+                for k in range(n_k):  # the classes with area, padded to a multiple of 4
+                    a = eff[y, z, k, g]
+                    if a != 0.0:
+                        e[n] = a
+                        ks[n] = k
+                        n += 1
+                while n % 4:
+                    e[n] = 0.0
+                    ks[n] = 0
+                    n += 1
+                _level(e, w[f], ks, n, scale[y], buf[y], tot[y])
+                _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
                       mask, t, diff, level, change)
+        pilot[0] = 0.0
+        for y in range(n_t):
+            _year(tot, y, n_f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
+                  mask, t, diff, level, change)
 
 
-def summarize_draws(
-    eff: np.ndarray,
-    g_of: np.ndarray,
-    w: np.ndarray,
-    scale: np.ndarray,
-    pairs: np.ndarray,
-    quantiles: tuple[float, float] = (0.05, 0.95),
-) -> dict[str, np.ndarray]:
-    """Mean and quantiles of ESV draws per year, zone and service (and their sum), and of its change.
+@njit(parallel=True, cache=True)
+def _summarize(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, n_blocks, level, change):
+    """:func:`_zones` on numba's threads, zones dealt out to ``n_blocks`` of them in turn."""
+    for blk in prange(n_blocks):
+        _zones(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, blk, n_blocks, level, change)
 
-    Draw d of service f's ESV in zone z and year t is
-    ``ESV[d, t, z, f] = scale[t, d] * sum_k eff[t, z, k, g_of[f]] * w[f, k, d]``, the last "service"
-    (index F) is the sum over services. The draws of a zone are made and summarized in two buffers of
-    float32 (4 B x years x draws each: a service's, the sum's) on each of numba's threads.
 
-    ``eff``: (years, zones, classes, groups) areas in ha (a class's area repeated over the groups, or
-    its effective area under a spatial adjustment); ``g_of``: int (F,) each service's group; ``w``:
-    (F, classes, draws) coefficients drawn (CNY/ha/yr, or equivalents with ``scale`` the standard
-    equivalent); ``scale``: (years, draws); ``pairs``: int (P, 2) year indices (from, to). Returns
-    float64 arrays: ``mean``, ``low``, ``high`` of shape (years, zones, F + 1) in the unit of ESV, and
-    ``change_mean``, ``change_low``, ``change_high`` and ``fell`` (the share of draws whose change is
-    below zero) of shape (P, zones, F + 1).
-    """
+def check_draws(eff: np.ndarray, g_of: np.ndarray, w: np.ndarray, scale: np.ndarray, pairs: np.ndarray,
+                quantiles: tuple[float, float]) -> tuple[np.ndarray, ...]:
+    """The arguments of :func:`summarize_draws` checked (ValueError naming what is wrong) and in the
+    types its loops take: (eff float32, g_of int64, w float32, scale float32, pairs int64 (P, 2))."""
     eff, w, scale = np.asarray(eff), np.asarray(w), np.asarray(scale)  # converted once checked
     g_of = np.asarray(g_of, dtype=np.int64)
     pairs = np.ascontiguousarray(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
@@ -469,12 +458,49 @@ def summarize_draws(
         raise ValueError("eff, w and scale must be finite")
     w = np.ascontiguousarray(w, dtype=np.float32)
     scale = np.ascontiguousarray(scale, dtype=np.float32)
+    return np.ascontiguousarray(eff, dtype=np.float32), g_of, w, scale, pairs
+
+
+def summarize_draws(
+    eff: np.ndarray,
+    g_of: np.ndarray,
+    w: np.ndarray,
+    scale: np.ndarray,
+    pairs: np.ndarray,
+    quantiles: tuple[float, float] = (0.05, 0.95),
+    threaded: bool = True,
+) -> dict[str, np.ndarray]:
+    """Mean and quantiles of ESV draws per year, zone and service (and their sum), and of its change.
+
+    Draw d of service f's ESV in zone z and year t is
+    ``ESV[d, t, z, f] = scale[t, d] * sum_k eff[t, z, k, g_of[f]] * w[f, k, d]``, the last "service"
+    (index F) is the sum over services. The draws of a zone are made and summarized in two buffers of
+    float32 (4 B x years x draws each: a service's, the sum's) on each of numba's threads, or with
+    ``threaded=False`` on the calling thread alone (a Dask task's: numba's threads are then not
+    started, so that any number of tasks may call it at once). A zone's summaries do not depend on
+    the other zones, nor on how the zones are dealt out.
+
+    ``eff``: (years, zones, classes, groups) areas in ha (a class's area repeated over the groups, or
+    its effective area under a spatial adjustment); ``g_of``: int (F,) each service's group; ``w``:
+    (F, classes, draws) coefficients drawn (CNY/ha/yr, or equivalents with ``scale`` the standard
+    equivalent); ``scale``: (years, draws); ``pairs``: int (P, 2) year indices (from, to). Returns
+    float64 arrays: ``mean``, ``low``, ``high`` of shape (years, zones, F + 1) in the unit of ESV, and
+    ``change_mean``, ``change_low``, ``change_high`` and ``fell`` (the share of draws whose change is
+    below zero) of shape (P, zones, F + 1).
+    """
+    eff, g_of, w, scale, pairs = check_draws(eff, g_of, w, scale, pairs, quantiles)
+    q_lo, q_hi = (float(q) for q in quantiles)
+    n_t, n_z = eff.shape[:2]
+    n_f = w.shape[0]
     level = np.empty((3, n_t, n_z, n_f + 1))
     change = np.empty((4, len(pairs), n_z, n_f + 1))
     ready = pairs.max(axis=1) if pairs.size else np.zeros(0, np.int64)
     order = np.argsort(ready, kind="stable")  # the pairs by their later year
     start = np.searchsorted(ready[order], np.arange(n_t + 1))
-    _summarize(np.ascontiguousarray(eff, dtype=np.float32), g_of, w, scale, pairs, order, start, q_lo, q_hi,
-               max(min(get_num_threads(), n_z), 1), level, change)
+    if threaded:
+        _summarize(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, max(min(get_num_threads(), n_z), 1),
+                   level, change)
+    else:
+        _zones(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, 0, 1, level, change)
     return {"mean": level[0], "low": level[1], "high": level[2], "change_mean": change[0],
             "change_low": change[1], "change_high": change[2], "fell": change[3]}

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 
 from ecodask.errors import InputError, problem
+from ecodask.kernels.draws import summarize_draws
 from ecodask.science import landuse
 from ecodask.science.catalogs import ClassScheme, EsvTable
 from ecodask.science.intensity_tables import intensity_tables
 from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text, zone_labels
 from ecodask.science.scenarios import Scenario, scenario_tables
 from ecodask.science.tradeoffs import service_tradeoffs
-from ecodask.science.uncertainty import UncertaintySpec, area_adjusted_tables, uncertainty_tables
+from ecodask.science.uncertainty import Summarizer, UncertaintySpec, area_adjusted_tables, uncertainty_tables
 
 GROUPS = ("provisioning", "regulating", "supporting", "cultural")
 #: 1 CNY in units of 10^8 CNY, the unit the seeds' tables use.
@@ -338,14 +339,15 @@ class EsvModel:
         return pixel_values(self.vc, g_of, len(groups), self.index, self.pixel_area_ha)
 
     def tables(self, counts: np.ndarray, zone_sums: np.ndarray | None,
-               zones: pd.DataFrame) -> dict[str, pd.DataFrame]:
+               zones: pd.DataFrame, summarizer: Summarizer = summarize_draws) -> dict[str, pd.DataFrame]:
         """Every table of the transitions + ESV stage from the land pass's histograms.
 
         ``counts``: int64 (pairs, zones, K, K) pixels per zone and class index of each pair of
         :attr:`pairs`; ``zone_sums``: float64 (years, zones, K, groups) the adjustment multiplier
         summed per zone and class, or None. Tables: class_area, esv_by_service, esv_change,
         transitions, dynamic_degree, sensitivity, service_tradeoffs, with two years or more, projection,
-        and the intensity and uncertainty tables where the model has them.
+        and the intensity and uncertainty tables where the model has them (the Monte Carlo's draws
+        summarized by ``summarizer``: :data:`ecodask.science.uncertainty.Summarizer`).
         """
         index, years, pairs, table, vc = self.index, list(self.years), self.pairs, self.table, self.vc
         area = self.pixel_area_ha
@@ -378,7 +380,7 @@ class EsvModel:
         out["sensitivity"] = sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
         if self.uncertainty is not None:
             out |= uncertainty_tables(self.uncertainty, self.scheme, index, eff, g_of, esv, years, pairs,
-                                      zones)
+                                      zones, summarizer)
             if self.uncertainty.errors is not None:
                 out |= area_adjusted_tables(self.uncertainty.errors, areas, years, zones, index)
         if len(years) >= 2:  # a single year has no transitions to project

@@ -18,7 +18,7 @@ change between the compared years, and the share of draws in which it fell.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +31,11 @@ from ecodask.science.landuse import TOTAL, ClassIndex, repeat_text, text, tile_t
 
 #: The interval the tables report: 5 % and 95 % quantiles of the draws.
 QUANTILES = (0.05, 0.95)
+
+#: What summarizes the draws: :func:`~ecodask.kernels.draws.summarize_draws` (numba's threads in this
+#: process) or a function of the same arguments and result, such as
+#: :func:`ecodask.chunked.draws.summarize_draws_by_zones` (the zones dealt out to a Dask cluster).
+Summarizer = Callable[..., dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -124,15 +129,17 @@ def land_cover_error(w: np.ndarray, errors: np.ndarray, rng: np.random.Generator
 
 
 def summarize(spec: UncertaintySpec, scheme: ClassScheme, index: ClassIndex, eff: np.ndarray,
-              g_of: np.ndarray, pairs: Sequence[tuple[int, int]]) -> dict[str, np.ndarray]:
-    """The Monte Carlo's summaries (:func:`~ecodask.kernels.draws.summarize_draws`) for effective areas
-    ``eff`` (years, zones, classes, groups) in ha and the pairs of year indices compared."""
+              g_of: np.ndarray, pairs: Sequence[tuple[int, int]],
+              summarizer: Summarizer = summarize_draws) -> dict[str, np.ndarray]:
+    """The Monte Carlo's summaries (:func:`~ecodask.kernels.draws.summarize_draws`, or ``summarizer``)
+    for effective areas ``eff`` (years, zones, classes, groups) in ha and the pairs of year indices
+    compared. The draws are made here; only their summaries depend on ``summarizer``."""
     rng = np.random.default_rng(spec.seed)
     w, scale, _ = coefficient_draws(spec, scheme, index, rng)
     if spec.errors is not None:
         w = land_cover_error(w, spec.errors, rng)
     moves = np.array([(a, b) for a, b in pairs if a != b], dtype=np.int64).reshape(-1, 2)
-    return summarize_draws(eff, g_of, w, scale, moves, QUANTILES)
+    return summarizer(eff, g_of, w, scale, moves, QUANTILES)
 
 
 def uncertainty_tables(
@@ -145,14 +152,16 @@ def uncertainty_tables(
     years: Sequence[int],
     pairs: Sequence[tuple[int, int]],
     zones: pd.DataFrame,
+    summarizer: Summarizer = summarize_draws,
 ) -> dict[str, pd.DataFrame]:
     """Tables ``esv_uncertainty`` and ``esv_change_uncertainty`` (CNY/yr) per zone (and the region),
     year or pair of years, and item (each service, then ``total``).
 
     ``eff``: (years, zones + region, classes, groups) ha; ``esv``: (years, zones + region, services) the
-    run's own ESV (CNY/yr), reported beside the draws' summaries as ``esv_cny`` / ``change_cny``.
+    run's own ESV (CNY/yr), reported beside the draws' summaries as ``esv_cny`` / ``change_cny``;
+    ``summarizer``: see :func:`summarize`.
     """
-    s = summarize(spec, scheme, index, eff, g_of, pairs)
+    s = summarize(spec, scheme, index, eff, g_of, pairs, summarizer)
     items = [*spec.candidates[0].table.service_names, TOTAL]
     point = np.concatenate([esv, esv.sum(axis=2, keepdims=True)], axis=2)  # (t, z, F + 1)
     ids, names = zone_labels(zones)

@@ -125,6 +125,7 @@ def _scenarios(cfg: RunConfig, scheme: ClassScheme) -> list[Scenario]:
 def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
     """One pass for transitions and ESV; the grids into the store, the tables into ``tables/``."""
     from ecodask.chunked.adjustment import adjustment_multiplier
+    from ecodask.chunked.draws import summarize_draws_by_zones
     from ecodask.chunked.landpass import land_pass
     from ecodask.io import grids
     from ecodask.io.store import LANDCOVER, ZONE, ingested, open_store, store_zones
@@ -158,7 +159,7 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         landuse.check_unknown(res.unknown, years, model.scheme, cfg.landcover.years)
         pixels = landuse.year_class_pixels(res.counts, model.pairs, len(years), model.index.n)
         landuse.check_years_have_data(pixels, years, cfg.landcover.years)
-        tables = model.tables(res.counts, res.zone_sums, zones)
+        tables = model.tables(res.counts, res.zone_sums, zones, summarize_draws_by_zones)
         per_capita = _per_capita(cfg, pix, ana, zones, years, tables["esv_by_service"])
         if per_capita is not None:
             tables["esv_per_capita"] = per_capita

@@ -197,7 +197,7 @@ def test_the_monte_carlo_dealt_out_to_a_cluster_of_processes_equals_the_kernels(
         got = summarize_draws_by_zones(*inputs, zone_draws_per_task=2 * 2_000)
         workers = set(client.scheduler_info()["workers"])
     _assert_same(got, want)
-    blocks = [t for t in stream.data if "_block" in str(t["key"])]
+    blocks = [t for t in stream.data if "monte_carlo_zones" in str(t["key"])]
     assert len(blocks) == 4  # 7 zones, 2 a task
     assert {t["worker"] for t in blocks} <= workers
 

@@ -18,8 +18,9 @@ from ecodask.kernels.draws import check_draws, summarize_draws
 ZONE_DRAWS_PER_TASK = 500_000
 
 
-def _block(eff: np.ndarray, g_of: np.ndarray, w: np.ndarray, scale: np.ndarray, pairs: np.ndarray,
-           quantiles: tuple[float, float]) -> dict[str, np.ndarray]:
+def monte_carlo_zones(eff: np.ndarray, g_of: np.ndarray, w: np.ndarray, scale: np.ndarray, pairs: np.ndarray,
+                      quantiles: tuple[float, float]) -> dict[str, np.ndarray]:
+    """One task: a block of zones summarized on this thread (the task's name on the dashboard)."""
     return summarize_draws(eff, g_of, w, scale, pairs, quantiles, threaded=False)
 
 
@@ -39,7 +40,7 @@ def summarize_draws_by_zones(
     n_z, n_d = eff.shape[1], w.shape[2]
     per = max(1, zone_draws_per_task // n_d)
     w_key, scale_key = dask.delayed(w, pure=True), dask.delayed(scale, pure=True)
-    block = dask.delayed(_block, pure=True)
+    block = dask.delayed(monte_carlo_zones, pure=True)
     tasks = [block(eff[:, a:a + per], g_of, w_key, scale_key, pairs, quantiles) for a in range(0, n_z, per)]
     parts = dask.compute(*tasks)
     return {name: np.concatenate([p[name] for p in parts], axis=1) for name in parts[0]}

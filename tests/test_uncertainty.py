@@ -17,7 +17,7 @@ from ecodask.kernels import draws
 from ecodask.kernels.draws import summarize_draws
 from ecodask.science import accuracy
 from ecodask.science.catalogs import ClassScheme, EsvTable
-from ecodask.science.landuse import ClassIndex
+from ecodask.science.landuse import ClassIndex, label_column
 from ecodask.science.uncertainty import (
     Candidate,
     UncertaintySpec,
@@ -334,6 +334,30 @@ def test_tables_lay_out_zones_years_and_items() -> None:
     assert row["esv_cny"] == row["mean_cny"] == row["p05_cny"] == row["p95_cny"] == 100.0  # no spread
     c = ch[(ch["zone_id"] == "ALL") & (ch["item"] == "food")].iloc[0]
     assert (c["year_from"], c["year_to"], c["change_cny"], c["p_fell"]) == (2000, 2010, -10.0, 1.0)
+
+
+def test_label_columns_lay_out_repeated_and_tiled_labels_duplicates_included() -> None:
+    col = label_column(["a", "b", "a"], repeat=2, tile=2)  # two zones may share a name
+    assert list(col) == ["a", "a", "b", "b", "a", "a"] * 2
+    assert list(col.categories) == ["a", "b"] and col.codes.dtype == np.int8
+
+
+def test_the_tables_labels_are_codes_in_memory_and_the_same_text_in_the_files(tmp_path: Path) -> None:
+    from ecodask.io.tables import read_table, write_table
+
+    spec = UncertaintySpec((Candidate(_table("t", 10.0, 100.0), (1.0, 1.0)),), draws=50)
+    eff = np.array([[[5.0, 1.0], [0.0, 2.0], [5.0, 3.0]], [[4.0, 2.0], [0.0, 1.0], [4.0, 3.0]]])[..., None]
+    esv = (eff[..., 0] * [10.0, 100.0]).sum(axis=2, keepdims=True)
+    zones = pd.DataFrame({"zone": [1, 2], "zone_id": ["a", "b"], "zone_name": ["Same", "Same"]})
+    tables = uncertainty_tables(spec, _scheme(), ClassIndex(_scheme()), eff, np.array([0]), esv, [2000, 2010],
+                                [(0, 1)], zones)
+    for name, df in tables.items():
+        assert all(isinstance(df[c].dtype, pd.CategoricalDtype) for c in ("zone_id", "zone_name", "item"))
+        plain = df.astype({c: "str" for c in ("zone_id", "zone_name", "item")})
+        coded, text = write_table(df, tmp_path / "coded", name), write_table(plain, tmp_path / "text", name)
+        assert coded["csv"].read_bytes() == text["csv"].read_bytes()
+        pd.testing.assert_frame_equal(read_table(coded["parquet"]), read_table(text["parquet"]))
+        assert list(read_table(coded["csv"])["zone_name"].unique()) == ["Same", "whole region"]
 
 
 @pytest.mark.usefixtures("dask_threads")

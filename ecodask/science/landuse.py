@@ -243,6 +243,15 @@ def tile_text(labels: Text, n: int) -> Text:
     return labels.take(np.tile(np.arange(len(labels)), n))
 
 
+def label_column(labels: Sequence[object], repeat: int = 1, tile: int = 1) -> pd.Categorical:
+    """``np.tile(np.repeat(labels, repeat), tile)`` as a categorical column: a code of 1-4 B a row
+    instead of a string (a table of 40,000 zones x 39 years x 12 items has 18.7 M rows: its ids, names
+    and items take ~1 GB as strings, ~0.2 GB as codes). Written as plain text
+    (:func:`ecodask.io.tables.write_table`), so the files are as with :func:`repeat_text`."""
+    codes, uniques = pd.factorize(text(labels))
+    return pd.Categorical.from_codes(np.tile(np.repeat(codes, repeat), tile), categories=uniques)
+
+
 def transfer_matrices(counts: np.ndarray, n: int) -> np.ndarray:
     """Known-class transfer matrices (pixels) per (pair, zone + region, i, j) from the histograms."""
     return with_region(counts[:, :, :n, :n], axis=1)

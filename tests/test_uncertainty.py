@@ -17,7 +17,7 @@ from ecodask.kernels import draws
 from ecodask.kernels.draws import summarize_draws
 from ecodask.science import accuracy
 from ecodask.science.catalogs import ClassScheme, EsvTable
-from ecodask.science.landuse import ClassIndex, label_column
+from ecodask.science.landuse import ClassIndex, repeat_text, text, tile_text
 from ecodask.science.uncertainty import (
     Candidate,
     UncertaintySpec,
@@ -337,9 +337,10 @@ def test_tables_lay_out_zones_years_and_items() -> None:
 
 
 def test_label_columns_lay_out_repeated_and_tiled_labels_duplicates_included() -> None:
-    col = label_column(["a", "b", "a"], repeat=2, tile=2)  # two zones may share a name
+    col = tile_text(repeat_text(text(["a", "b", "a"]), 2), 2)  # two zones may share a name
     assert list(col) == ["a", "a", "b", "b", "a", "a"] * 2
     assert list(col.categories) == ["a", "b"] and col.codes.dtype == np.int8
+    assert list(repeat_text(tile_text(text(["x", "y"]), 2), 2)) == ["x", "x", "y", "y"] * 2
 
 
 def test_the_tables_labels_are_codes_in_memory_and_the_same_text_in_the_files(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ecodask.science import intensity as ia
-from ecodask.science.landuse import ClassIndex, text, tile_text, zone_labels
+from ecodask.science.landuse import ClassIndex, take_text, text, tile_text, zone_labels
 
 #: Class code of the rows of ``intensity_components`` that sum every class.
 ALL_CLASSES = 0
@@ -66,7 +66,7 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
             return v.take(rows) if isinstance(v, pd.api.extensions.ExtensionArray) else \
                 np.asarray(v).reshape(-1)[rows]
 
-        out = {"zone_id": ids.take(zone), "zone_name": names.take(zone),
+        out = {"zone_id": take_text(ids, zone), "zone_name": take_text(names, zone),
                "year_from": y_from[rows // (z_n * reps)], "year_to": y_to[rows // (z_n * reps)]}
         out |= {k: pick(v) for k, v in cols.items()}
         out |= {k: pd.Categorical.from_codes(np.asarray(c).reshape(-1)[rows] + 2,

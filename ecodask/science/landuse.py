@@ -232,24 +232,33 @@ def text(values: Sequence[object]) -> Text:
     return pd.array(values, dtype="str")
 
 
-def repeat_text(labels: Text, n: int) -> Text:
-    """``np.repeat(labels, n)`` for a text array, by one take (40,000 zones' labels over millions of
-    rows: a numpy repeat of Python strings, then their conversion, took most of a table's time)."""
-    return labels.take(np.repeat(np.arange(len(labels)), n))
+def _codes(labels: Text | pd.Categorical) -> tuple[np.ndarray, pd.Index]:
+    """A text array's (or a categorical's) codes and its distinct values."""
+    if isinstance(labels, pd.Categorical):
+        return labels.codes, labels.categories
+    codes, uniques = pd.factorize(labels)
+    return codes, pd.Index(uniques)
 
 
-def tile_text(labels: Text, n: int) -> Text:
-    """``np.tile(labels, n)`` for a text array, by one take."""
-    return labels.take(np.tile(np.arange(len(labels)), n))
+def repeat_text(labels: Text | pd.Categorical, n: int) -> pd.Categorical:
+    """``np.repeat(labels, n)`` as a categorical column: a code of 1-4 B a row instead of a string
+    (40,000 zones' labels over a table of 18.7 M rows: ~1 GB as strings, ~0.2 GB as codes; and no
+    Python string per row). Written as plain text (:func:`ecodask.io.tables.write_table`), so the
+    files are as with the labels themselves; a table read back has them as text."""
+    codes, values = _codes(labels)
+    return pd.Categorical.from_codes(np.repeat(codes, n), categories=values)
 
 
-def label_column(labels: Sequence[object], repeat: int = 1, tile: int = 1) -> pd.Categorical:
-    """``np.tile(np.repeat(labels, repeat), tile)`` as a categorical column: a code of 1-4 B a row
-    instead of a string (a table of 40,000 zones x 39 years x 12 items has 18.7 M rows: its ids, names
-    and items take ~1 GB as strings, ~0.2 GB as codes). Written as plain text
-    (:func:`ecodask.io.tables.write_table`), so the files are as with :func:`repeat_text`."""
-    codes, uniques = pd.factorize(text(labels))
-    return pd.Categorical.from_codes(np.tile(np.repeat(codes, repeat), tile), categories=uniques)
+def tile_text(labels: Text | pd.Categorical, n: int) -> pd.Categorical:
+    """``np.tile(labels, n)`` as a categorical column (:func:`repeat_text`)."""
+    codes, values = _codes(labels)
+    return pd.Categorical.from_codes(np.tile(codes, n), categories=values)
+
+
+def take_text(labels: Text | pd.Categorical, positions: np.ndarray) -> pd.Categorical:
+    """``labels[positions]`` as a categorical column (:func:`repeat_text`)."""
+    codes, values = _codes(labels)
+    return pd.Categorical.from_codes(codes[positions], categories=values)
 
 
 def transfer_matrices(counts: np.ndarray, n: int) -> np.ndarray:
@@ -342,8 +351,9 @@ def dynamic_degree_table(
             "transfer_out_ha": out.reshape(-1), "transfer_in_ha": inn.reshape(-1),
             "net_change_ha": (ub - ua).reshape(-1), "dynamic_degree_pct_per_yr": k.reshape(-1),
         })
-        comp = pd.DataFrame({
-            "zone_id": ids, "zone_name": names, "year_from": years[a], "year_to": years[b],
+        comp = pd.DataFrame({  # labels with the single rows' categories, so that they concatenate as codes
+            "zone_id": repeat_text(ids, 1), "zone_name": repeat_text(names, 1), "year_from": years[a],
+            "year_to": years[b],
             "kind": "comprehensive", "class_code": pd.array([None] * n_z, dtype="Int64"),
             "class_name": "all classes", "area_from_ha": ua.sum(axis=1), "area_to_ha": ub.sum(axis=1),
             "transfer_out_ha": out.sum(axis=1), "transfer_in_ha": inn.sum(axis=1),

@@ -27,7 +27,7 @@ import pandas as pd
 from ecodask.kernels.draws import summarize_draws
 from ecodask.science import accuracy
 from ecodask.science.catalogs import CellRange, ClassScheme, EsvTable
-from ecodask.science.landuse import TOTAL, ClassIndex, label_column, repeat_text, text, tile_text, zone_labels
+from ecodask.science.landuse import TOTAL, ClassIndex, repeat_text, text, tile_text, zone_labels
 
 #: The interval the tables report: 5 % and 95 % quantiles of the draws.
 QUANTILES = (0.05, 0.95)
@@ -166,12 +166,13 @@ def uncertainty_tables(
     point = np.concatenate([esv, esv.sum(axis=2, keepdims=True)], axis=2)  # (t, z, F + 1)
     ids, names = zone_labels(zones)
     n_t, n_z, n_i = point.shape
-    # labels as categoricals and the summaries' arrays not copied: at 40,000 zones and 39 years each
-    # table has 18.7 M rows (BENCHMARKS.md, "ESV uncertainty")
+    # the summaries' arrays not copied: at 40,000 zones and 39 years each table has 18.7 M rows
+    # (BENCHMARKS.md, "ESV uncertainty")
     level = pd.DataFrame({
-        "zone_id": label_column(ids, n_i, n_t), "zone_name": label_column(names, n_i, n_t),
+        "zone_id": tile_text(repeat_text(ids, n_i), n_t),
+        "zone_name": tile_text(repeat_text(names, n_i), n_t),
         "year": np.repeat(np.asarray(years, dtype=np.int64), n_z * n_i),
-        "item": label_column(items, 1, n_t * n_z),
+        "item": tile_text(text(items), n_t * n_z),
         "esv_cny": point.reshape(-1), "mean_cny": s["mean"].reshape(-1),
         "p05_cny": s["low"].reshape(-1), "p95_cny": s["high"].reshape(-1),
     }, copy=False)
@@ -179,10 +180,11 @@ def uncertainty_tables(
     n_p = len(moves)
     change_point = np.stack([point[b] - point[a] for a, b in moves]) if moves else np.empty((0, n_z, n_i))
     change = pd.DataFrame({
-        "zone_id": label_column(ids, n_i, n_p), "zone_name": label_column(names, n_i, n_p),
+        "zone_id": tile_text(repeat_text(ids, n_i), n_p),
+        "zone_name": tile_text(repeat_text(names, n_i), n_p),
         "year_from": np.repeat(np.asarray([years[a] for a, _ in moves], dtype=np.int64), n_z * n_i),
         "year_to": np.repeat(np.asarray([years[b] for _, b in moves], dtype=np.int64), n_z * n_i),
-        "item": label_column(items, 1, n_p * n_z),
+        "item": tile_text(text(items), n_p * n_z),
         "change_cny": change_point.reshape(-1), "mean_cny": s["change_mean"].reshape(-1),
         "p05_cny": s["change_low"].reshape(-1), "p95_cny": s["change_high"].reshape(-1),
         "p_fell": s["fell"].reshape(-1),

@@ -221,7 +221,8 @@ Text = pd.api.extensions.ExtensionArray
 
 def zone_labels(zones: pd.DataFrame) -> tuple[Text, Text]:
     """Zone ids and names in zone-index order, then the whole region (``ALL``), as text arrays
-    (:func:`repeat_text` / :func:`tile_text` lay them out without a Python string per row)."""
+    (:func:`repeat_text`, :func:`tile_text` and :func:`take_text` lay them out as a table's
+    categorical columns)."""
     z = zones.sort_values("zone")
     return (text(np.append(z["zone_id"].astype(str).to_numpy(dtype=object), REGION_ID)),
             text(np.append(z["zone_name"].to_numpy(dtype=object), "whole region")))

@@ -34,3 +34,39 @@ def test_csv_and_parquet_read_back_as_the_frame(tmp_path: Path) -> None:
     assert csv["partial"].tolist() == [True, False, True]
     assert csv["level"].tolist() == ["service", "group", "service"]
     assert paths["csv"].read_bytes().count(b"\r") == 0
+
+
+def test_a_table_of_many_batches_is_the_file_of_one_whole_write(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ecodask.io import tables
+
+    monkeypatch.setattr(tables, "BATCH_ROWS", 1_000)  # 2,500 rows: three batches
+    rng = np.random.default_rng(0)
+    n = 2_500
+    labels = pd.Index(["江岸区", 'a "quoted", name', "line\nbreak", "whole region"], dtype="str")
+    df = pd.DataFrame({
+        "zone_name": pd.Categorical.from_codes(rng.integers(0, 4, n), labels),
+        "kind": pd.array(rng.choice(["single", None], n), dtype="str"),
+        "esv_cny": np.where(rng.random(n) < 0.1, np.nan, rng.normal(1e8, 1e7, n)),
+        "class_code": pd.array(np.where(rng.random(n) < 0.2, None, rng.integers(1, 10, n)), dtype="Int64"),
+        "partial": rng.random(n) < 0.5,
+    })
+    paths = write_table(df, tmp_path / "batched", "t")
+    plain = df.astype({"zone_name": "str"})
+    whole = pa.Table.from_pandas(plain, preserve_index=False)
+    pacsv.write_csv(whole, tmp_path / "whole.csv", pacsv.WriteOptions(quoting_style="needed"))
+    assert paths["csv"].read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert pq.ParquetFile(paths["parquet"]).metadata.num_row_groups == 3
+    pd.testing.assert_frame_equal(read_table(paths["parquet"]), plain)
+    assert read_table(paths["csv"])["zone_name"].tolist() == plain["zone_name"].tolist()
+
+
+def test_an_empty_table_is_written_with_its_columns(tmp_path: Path) -> None:
+    df = pd.DataFrame({"zone_name": pd.Categorical.from_codes([], ["a"]),
+                       "v": pd.Series([], dtype="float64")})
+    paths = write_table(df, tmp_path, "t")
+    assert paths["csv"].read_text() == '"zone_name","v"\n'
+    assert list(read_table(paths["parquet"]).columns) == ["zone_name", "v"]

@@ -9,7 +9,7 @@ pixels, times the pixel area), which keeps them exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -340,7 +340,16 @@ class EsvModel:
 
     def tables(self, counts: np.ndarray, zone_sums: np.ndarray | None,
                zones: pd.DataFrame, summarizer: Summarizer = summarize_draws) -> dict[str, pd.DataFrame]:
-        """Every table of the transitions + ESV stage from the land pass's histograms.
+        """Every table of the transitions + ESV stage from the land pass's histograms, by name
+        (:meth:`each_table`, gathered)."""
+        return dict(self.each_table(counts, zone_sums, zones, summarizer))
+
+    def each_table(self, counts: np.ndarray, zone_sums: np.ndarray | None, zones: pd.DataFrame,
+                   summarizer: Summarizer = summarize_draws) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Every table of the transitions + ESV stage from the land pass's histograms, as (name, table),
+        each built once the one before has been taken: a caller that writes each and lets it go holds
+        one at a time (or the few built together: the intensity analysis' four, the Monte Carlo's
+        two), not all of them (at 10,000 zones x 39 years ~7 GB; BENCHMARKS.md, "Tables").
 
         ``counts``: int64 (pairs, zones, K, K) pixels per zone and class index of each pair of
         :attr:`pairs`; ``zone_sums``: float64 (years, zones, K, groups) the adjustment multiplier
@@ -353,8 +362,8 @@ class EsvModel:
         area = self.pixel_area_ha
         n = index.n
         pixels = landuse.year_class_pixels(counts, pairs, len(years), n)
-        out = {"class_area": landuse.class_area_from_pixels(pixels, years, zones, index.codes, index.names,
-                                                            area)}
+        yield "class_area", landuse.class_area_from_pixels(pixels, years, zones, index.codes, index.names,
+                                                           area)
         areas = landuse.with_region(pixels, axis=1) * area  # (t, z+1, n) ha
         groups, g_of, _ = service_groups(table)
         if zone_sums is None:
@@ -362,36 +371,50 @@ class EsvModel:
         else:
             eff = landuse.with_region(zone_sums[:, :, :n, :], axis=1) * area
         esv = esv_by_service(vc, eff, g_of)
-        out["esv_by_service"] = esv_table(esv, years, zones, table)
+        by_service = esv_table(esv, years, zones, table)
+        yield "esv_by_service", by_service
         land = areas.sum(axis=2)[:, :-1, None]  # ha with a known class, per zone (the region left out)
         density = np.divide(esv[:, :-1, :], land, out=np.full(esv[:, :-1, :].shape, np.nan), where=land > 0)
-        out["service_tradeoffs"] = service_tradeoffs(density, years, table.service_names)
-        out["esv_change"] = esv_change_table(out["esv_by_service"], pairs, years)
+        yield "service_tradeoffs", service_tradeoffs(density, years, table.service_names)
+        change = esv_change_table(by_service, pairs, years)
+        del by_service
+        yield "esv_change", change
+        del change
         moves = [(p, ab) for p, ab in enumerate(pairs) if ab[0] != ab[1]]
         tm = landuse.transfer_matrices(counts, n)
         sel = [p for p, _ in moves]
         mpairs = [ab for _, ab in moves]
-        out["transitions"] = landuse.transitions_table(tm[sel], mpairs, years, zones, index, area,
+        yield "transitions", landuse.transitions_table(tm[sel], mpairs, years, zones, index, area,
                                                        vc.sum(axis=1))
-        out["dynamic_degree"] = landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
+        yield "dynamic_degree", landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
         if self.intensity:
             steps = [p for p, (a, b) in moves if b == a + 1]  # the intervals between consecutive years
-            out |= intensity_tables(tm[steps], [pairs[p] for p in steps], years, zones, index, area)
-        out["sensitivity"] = sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
+            yield from _handed_over(intensity_tables(tm[steps], [pairs[p] for p in steps], years, zones,
+                                                     index, area))
+        yield "sensitivity", sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
         if self.uncertainty is not None:
-            out |= uncertainty_tables(self.uncertainty, self.scheme, index, eff, g_of, esv, years, pairs,
-                                      zones, summarizer)
+            yield from _handed_over(uncertainty_tables(self.uncertainty, self.scheme, index, eff, g_of, esv,
+                                                       years, pairs, zones, summarizer))
             if self.uncertainty.errors is not None:
-                out |= area_adjusted_tables(self.uncertainty.errors, areas, years, zones, index)
+                yield from _handed_over(area_adjusted_tables(self.uncertainty.errors, areas, years, zones,
+                                                             index))
         if len(years) >= 2:  # a single year has no transitions to project
             last = len(years) - 2  # the last consecutive pair
             step = years[-1] - years[-2]
             target = self.projection_year or years[-1] + step
             proj = landuse.markov_projection(tm[last], (target - years[-1]) // step) * area
             observed = tm[last].sum(axis=1) * area
-            out["projection"] = projection_table(proj, vc[-1].sum(axis=0), (years[-2], years[-1]),
-                                                 target, zones, index, observed)
+            yield "projection", projection_table(proj, vc[-1].sum(axis=0), (years[-2], years[-1]), target,
+                                                 zones, index, observed)
             if self.scenarios:
-                out |= scenario_tables(tm[last], self.scenarios, (years[-2], years[-1]), self.scenario_years,
-                                       vc[-1], table.service_names, zones, index, area)
-        return out
+                yield from _handed_over(scenario_tables(tm[last], self.scenarios, (years[-2], years[-1]),
+                                                        self.scenario_years, vc[-1], table.service_names,
+                                                        zones, index, area))
+
+
+def _handed_over(tables: dict[str, pd.DataFrame]) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each of ``tables`` as (name, table), taken out of the dict as it is handed over (so that the dict
+    does not keep it once the taker lets it go)."""
+    while tables:
+        name = next(iter(tables))
+        yield name, tables.pop(name)

@@ -159,8 +159,15 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
         landuse.check_unknown(res.unknown, years, model.scheme, cfg.landcover.years)
         pixels = landuse.year_class_pixels(res.counts, model.pairs, len(years), model.index.n)
         landuse.check_years_have_data(pixels, years, cfg.landcover.years)
-        tables = model.tables(res.counts, res.zone_sums, zones, summarize_draws_by_zones)
-        per_capita = _per_capita(cfg, pix, ana, zones, years, tables["esv_by_service"])
+        folder = RunFolder(cfg.output).tables
+        paths: dict[str, Path] = {}
+        for name, table in model.each_table(res.counts, res.zone_sums, zones, summarize_draws_by_zones):
+            paths |= write_tables({name: table}, folder)  # each written atomically, then let go
+            if name == "esv_by_service":
+                by_service = table
+        del table
+        tables = {}
+        per_capita = _per_capita(cfg, pix, ana, zones, years, by_service)
         if per_capita is not None:
             tables["esv_per_capita"] = per_capita
         if classes:
@@ -169,7 +176,7 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
             order = zones.sort_values("zone")
             tables["coverage"] = landuse.coverage_table(pixels.sum(axis=2), order["pixels"].to_numpy(), years,
                                                         zones, model.pixel_area_ha, cfg.zones.min_coverage)
-        paths = write_tables(tables, RunFolder(cfg.output).tables)  # each table written atomically
+        paths |= write_tables(tables, folder)
     except BaseException:
         grids.discard(store, [*staged, *cells])
         raise

@@ -33,21 +33,26 @@ BATCH_ROWS = 1024 * 1024
 def _arrow(df: pd.DataFrame):  # noqa: ANN202 - (pyarrow.Table, pyarrow.Schema)
     """``df`` as one Arrow table for both files (categorical columns as dictionaries, numeric columns
     shared with pandas where Arrow can) and the schema it is written in: a dictionary's values plain
-    (the CSV writer takes no dictionary type, and the files hold the values)."""
+    (the CSV writer takes no dictionary type, and the files hold the values), with the pandas
+    metadata of the frame whose categorical columns are their values."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(df, preserve_index=False)
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    meta = pa.Schema.from_pandas(df.head(0).astype({c: df[c].cat.categories.dtype for c in cats}),
+                                 preserve_index=False).metadata if cats else table.schema.metadata
     plain = [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
              for f in table.schema]
-    return table, pa.schema(plain, metadata=table.schema.metadata)
+    return table, pa.schema(plain, metadata=meta)
 
 
 def write_table(df: pd.DataFrame, folder: str | Path, name: str) -> dict[str, Path]:
     """Write ``name.parquet`` (zstd) and ``name.csv`` (UTF-8, ``\\n`` line ends, text quoted) under
     ``folder`` through one Arrow table; return both paths. Arrow writes the CSV about 10x faster
     than pandas (BENCHMARKS.md, "Tables"); a reader gets the same frame back from either file.
-    Categorical columns are written as their values, :data:`BATCH_ROWS` rows at a time, so that a
-    table of tens of millions of rows is never held as plain text whole."""
+    Categorical columns are written as their values, :data:`BATCH_ROWS` rows at a time (the row
+    groups a whole-table write makes), so that a table of tens of millions of rows is never held as
+    plain text whole."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -55,21 +60,19 @@ def write_table(df: pd.DataFrame, folder: str | Path, name: str) -> dict[str, Pa
     paths = {"csv": folder / f"{name}.csv", "parquet": folder / f"{name}.parquet"}
     table, schema = _arrow(df)
 
-    def batches():  # noqa: ANN202
-        for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-            yield batch.cast(schema)
+    def pieces():  # noqa: ANN202
+        for start in range(0, max(table.num_rows, 1), BATCH_ROWS):
+            yield table.slice(start, BATCH_ROWS).cast(schema)
 
     def parquet(p: Path) -> None:
         with pq.ParquetWriter(p, schema, compression="zstd") as out:
-            for batch in batches():
-                out.write_batch(batch)
-            if table.num_rows == 0:
-                out.write_table(schema.empty_table())
+            for piece in pieces():
+                out.write_table(piece, row_group_size=BATCH_ROWS)
 
     def csv(p: Path) -> None:
         with pacsv.CSVWriter(p, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as out:
-            for batch in batches():
-                out.write_batch(batch)
+            for piece in pieces():
+                out.write_table(piece)
 
     write_atomic(paths["parquet"], parquet)
     write_atomic(paths["csv"], csv)

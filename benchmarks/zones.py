@@ -72,9 +72,11 @@ def _bincount(zone: np.ndarray, lc: np.ndarray, lut: np.ndarray, k: int, n_zones
 
 
 def _tables(model, res, zones, folder: Path) -> None:  # noqa: ANN001
+    """The tables built and written as the stage does: each written as soon as it is built."""
     from ecodask.io.tables import write_tables
 
-    write_tables(model.tables(res.counts, res.zone_sums, zones), folder)
+    for name, table in model.each_table(res.counts, res.zone_sums, zones):
+        write_tables({name: table}, folder)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -185,6 +185,26 @@ def test_the_runs_tables_lay_out_the_hand_case_per_zone_and_interval() -> None:
 
 
 @pytest.mark.usefixtures("dask_threads")
+def test_the_transition_table_in_parts_is_the_whole_table_an_interval_at_a_time() -> None:
+    from types import SimpleNamespace
+
+    from ecodask.science.intensity_tables import intensity_tables
+
+    rng = np.random.default_rng(5)
+    index = SimpleNamespace(codes=[1, 2, 5], names=["cropland", "forest", "water"])
+    zones = pd.DataFrame({"zone": [1, 2, 3], "zone_id": ["a", "b", "c"], "zone_name": ["A", "B", "C"]})
+    tm = rng.integers(0, 5, (3, 4, 3, 3)).astype(float)  # 3 intervals, 3 zones + region
+    tm[1, 2] = np.diag([4.0, 2.0, 1.0])  # a zone where nothing moved in an interval: no rows there
+    years, pairs = [2000, 2005, 2010, 2015], [(0, 1), (1, 2), (2, 3)]
+    whole = intensity_tables(tm, pairs, years, zones, index, 0.09)
+    parts = intensity_tables(tm, pairs, years, zones, index, 0.09, parts=True)
+    frames = list(parts["intensity_transition"])
+    assert len(frames) == 3 and [set(f["year_from"]) for f in frames] == [{2000}, {2005}, {2010}]
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole["intensity_transition"])
+    for name in ("intensity_interval", "intensity_category", "intensity_components"):
+        pd.testing.assert_frame_equal(parts[name], whole[name])
+
+
 def test_a_run_writes_the_intensity_tables_of_its_transitions_when_asked(tmp_path: Path) -> None:
     from ecodask.io.layout import RunFolder
     from ecodask.run.config import load_config

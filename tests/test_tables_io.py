@@ -70,3 +70,21 @@ def test_an_empty_table_is_written_with_its_columns(tmp_path: Path) -> None:
     paths = write_table(df, tmp_path, "t")
     assert paths["csv"].read_text() == '"zone_name","v"\n'
     assert list(read_table(paths["parquet"]).columns) == ["zone_name", "v"]
+
+
+def test_a_table_given_in_parts_is_the_file_of_the_whole(tmp_path: Path, monkeypatch) -> None:
+    from ecodask.io import tables
+
+    monkeypatch.setattr(tables, "BATCH_ROWS", 1_000)  # row groups of 1,000 rows across the parts' edges
+    rng = np.random.default_rng(1)
+    n = 3_700
+    df = pd.DataFrame({
+        "zone_name": pd.Categorical.from_codes(rng.integers(0, 3, n),
+                                               pd.Index(["a", "b, c", "湖北"], dtype="str")),
+        "v": rng.normal(size=n), "k": rng.integers(0, 9, n),
+    })
+    edges = [0, 1, 999, 1_000, 2_345, 3_700]
+    parts = (df.iloc[a:b] for a, b in zip(edges, edges[1:], strict=False))
+    whole, split = write_table(df, tmp_path / "whole", "t"), write_table(parts, tmp_path / "split", "t")
+    assert whole["csv"].read_bytes() == split["csv"].read_bytes()
+    assert whole["parquet"].read_bytes() == split["parquet"].read_bytes()

@@ -3,12 +3,13 @@ rename)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from ecodask.errors import InputError, problem
-from ecodask.io.atomic import write_atomic
+from ecodask.io.atomic import replacing
 
 
 def use_system_allocator() -> None:
@@ -46,41 +47,53 @@ def _arrow(df: pd.DataFrame):  # noqa: ANN202 - (pyarrow.Table, pyarrow.Schema)
     return table, pa.schema(plain, metadata=meta)
 
 
-def write_table(df: pd.DataFrame, folder: str | Path, name: str) -> dict[str, Path]:
+def write_table(df: pd.DataFrame | Iterable[pd.DataFrame], folder: str | Path, name: str) -> dict[str, Path]:
     """Write ``name.parquet`` (zstd) and ``name.csv`` (UTF-8, ``\\n`` line ends, text quoted) under
-    ``folder`` through one Arrow table; return both paths. Arrow writes the CSV about 10x faster
-    than pandas (BENCHMARKS.md, "Tables"); a reader gets the same frame back from either file.
-    Categorical columns are written as their values, :data:`BATCH_ROWS` rows at a time (the row
-    groups a whole-table write makes), so that a table of tens of millions of rows is never held as
-    plain text whole."""
+    ``folder`` through Arrow; return both paths. Arrow writes the CSV about 10x faster than pandas
+    (BENCHMARKS.md, "Tables"); a reader gets the same frame back from either file.
+
+    ``df`` is one frame, or its rows in order as frames of the same columns (at least one), each let
+    go once written: a table of tens of millions of rows need not be held whole. Categorical columns
+    are written as their values, :data:`BATCH_ROWS` rows at a time, in row groups of that many rows
+    whatever the frames' sizes: the files are those of the whole table written at once."""
+    import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     folder = Path(folder)
     paths = {"csv": folder / f"{name}.csv", "parquet": folder / f"{name}.parquet"}
-    table, schema = _arrow(df)
-
-    def pieces():  # noqa: ANN202
-        for start in range(0, max(table.num_rows, 1), BATCH_ROWS):
-            yield table.slice(start, BATCH_ROWS).cast(schema)
-
-    def parquet(p: Path) -> None:
-        with pq.ParquetWriter(p, schema, compression="zstd") as out:
-            for piece in pieces():
-                out.write_table(piece, row_group_size=BATCH_ROWS)
-
-    def csv(p: Path) -> None:
-        with pacsv.CSVWriter(p, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as out:
-            for piece in pieces():
-                out.write_table(piece)
-
-    write_atomic(paths["parquet"], parquet)
-    write_atomic(paths["csv"], csv)
+    frames = iter([df] if isinstance(df, pd.DataFrame) else df)
+    table, schema = _arrow(next(frames))
+    pending: list = []  # rows written to the CSV, not yet to a Parquet row group
+    held = 0
+    options = pacsv.WriteOptions(quoting_style="needed")
+    with (replacing(paths["csv"]) as csv_tmp, replacing(paths["parquet"]) as parquet_tmp,
+          pacsv.CSVWriter(csv_tmp, schema, write_options=options) as csv,
+          pq.ParquetWriter(parquet_tmp, schema, compression="zstd") as parquet):
+        groups = 0
+        while table is not None:
+            for start in range(0, table.num_rows, BATCH_ROWS):
+                piece = table.slice(start, BATCH_ROWS).cast(schema)
+                csv.write_table(piece)
+                pending.append(piece)
+                held += piece.num_rows
+                while held >= BATCH_ROWS:
+                    rows = pa.concat_tables(pending)
+                    parquet.write_table(rows.slice(0, BATCH_ROWS), row_group_size=BATCH_ROWS)
+                    groups += 1
+                    rest = rows.slice(BATCH_ROWS)
+                    pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+            table = next((pa.Table.from_pandas(f, preserve_index=False) for f in frames), None)
+        if held or not groups:  # the last rows, or an empty table's one empty row group
+            parquet.write_table(pa.concat_tables(pending) if pending else schema.empty_table(),
+                                row_group_size=BATCH_ROWS)
     return paths
 
 
-def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> dict[str, Path]:
-    """Each table as CSV and Parquet (:func:`write_table`); paths by ``name.ext``."""
+def write_tables(tables: dict[str, pd.DataFrame | Iterable[pd.DataFrame]],
+                 folder: str | Path) -> dict[str, Path]:
+    """Each table (a frame, or its rows as frames) as CSV and Parquet (:func:`write_table`); paths by
+    ``name.ext``."""
     return {f"{name}.{ext}": p for name, df in tables.items()
             for ext, p in write_table(df, folder, name).items()}
 

@@ -341,15 +341,21 @@ class EsvModel:
     def tables(self, counts: np.ndarray, zone_sums: np.ndarray | None,
                zones: pd.DataFrame, summarizer: Summarizer = summarize_draws) -> dict[str, pd.DataFrame]:
         """Every table of the transitions + ESV stage from the land pass's histograms, by name
-        (:meth:`each_table`, gathered)."""
-        return dict(self.each_table(counts, zone_sums, zones, summarizer))
+        (:meth:`each_table`, gathered; a table given in parts concatenated)."""
+        return {name: t if isinstance(t, pd.DataFrame) else pd.concat(list(t), ignore_index=True)
+                for name, t in self.each_table(counts, zone_sums, zones, summarizer)}
 
     def each_table(self, counts: np.ndarray, zone_sums: np.ndarray | None, zones: pd.DataFrame,
-                   summarizer: Summarizer = summarize_draws) -> Iterator[tuple[str, pd.DataFrame]]:
+                   summarizer: Summarizer = summarize_draws,
+                   ) -> Iterator[tuple[str, pd.DataFrame | Iterator[pd.DataFrame]]]:
         """Every table of the transitions + ESV stage from the land pass's histograms, as (name, table),
         each built once the one before has been taken: a caller that writes each and lets it go holds
         one at a time (or the few built together: the intensity analysis' four, the Monte Carlo's
         two), not all of them (at 10,000 zones x 39 years ~7 GB; BENCHMARKS.md, "Tables").
+        ``transitions`` and ``intensity_transition`` come as their rows in parts, a frame per pair of
+        years or interval (:func:`~ecodask.science.landuse.transitions_parts`,
+        :func:`~ecodask.science.intensity_tables.intensity_tables`), for
+        :func:`~ecodask.io.tables.write_table` to write one after the other.
 
         ``counts``: int64 (pairs, zones, K, K) pixels per zone and class index of each pair of
         :attr:`pairs`; ``zone_sums``: float64 (years, zones, K, groups) the adjustment multiplier
@@ -384,13 +390,13 @@ class EsvModel:
         tm = landuse.transfer_matrices(counts, n)
         sel = [p for p, _ in moves]
         mpairs = [ab for _, ab in moves]
-        yield "transitions", landuse.transitions_table(tm[sel], mpairs, years, zones, index, area,
+        yield "transitions", landuse.transitions_parts(tm[sel], mpairs, years, zones, index, area,
                                                        vc.sum(axis=1))
         yield "dynamic_degree", landuse.dynamic_degree_table(tm[sel], mpairs, years, zones, index, area)
         if self.intensity:
             steps = [p for p, (a, b) in moves if b == a + 1]  # the intervals between consecutive years
             yield from _handed_over(intensity_tables(tm[steps], [pairs[p] for p in steps], years, zones,
-                                                     index, area))
+                                                     index, area, parts=True))
         yield "sensitivity", sensitivity_table(vc, eff, g_of, years, zones, table, self.scheme, index)
         if self.uncertainty is not None:
             yield from _handed_over(uncertainty_tables(self.uncertainty, self.scheme, index, eff, g_of, esv,
@@ -412,7 +418,8 @@ class EsvModel:
                                                         zones, index, area))
 
 
-def _handed_over(tables: dict[str, pd.DataFrame]) -> Iterator[tuple[str, pd.DataFrame]]:
+def _handed_over(tables: dict[str, pd.DataFrame | Iterator[pd.DataFrame]],
+                 ) -> Iterator[tuple[str, pd.DataFrame | Iterator[pd.DataFrame]]]:
     """Each of ``tables`` as (name, table), taken out of the dict as it is handed over (so that the dict
     does not keep it once the taker lets it go)."""
     while tables:

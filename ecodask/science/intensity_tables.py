@@ -16,7 +16,7 @@ region, over each interval between consecutive years of the run:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,9 +37,13 @@ TRANSITION_COLUMNS = [*_KEYS, "class_from", "class_from_name", "class_to", "clas
 
 
 def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Sequence[int],
-                     zones: pd.DataFrame, index: ClassIndex, pixel_area_ha: float) -> dict[str, pd.DataFrame]:
+                     zones: pd.DataFrame, index: ClassIndex, pixel_area_ha: float,
+                     parts: bool = False) -> dict[str, pd.DataFrame | Iterator[pd.DataFrame]]:
     """The four tables from ``tm``: pixels (pairs, zones + region, n, n) of the consecutive
-    ``pairs`` (indices into ``years``, in order); empty dict without an interval."""
+    ``pairs`` (indices into ``years``, in order); empty dict without an interval. With ``parts``,
+    ``intensity_transition`` (the largest: 27 M rows at 10,000 zones and 39 years) comes as its rows
+    in order, a frame per interval made as it is taken (:func:`ecodask.io.tables.write_table` writes
+    them one after the other)."""
     if not len(pairs):
         return {}
     c = np.asarray(tm, float)
@@ -56,10 +60,20 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
     def frame(reps: int, keep: np.ndarray | None = None, states: dict | None = None,
               **cols: object) -> pd.DataFrame:
         """Rows in (interval, zone, reps) order, zone labels and years laid out, from full-size
-        columns (``reps`` values per interval and zone); only the rows ``keep`` (flat indices) when
-        given. ``states``: name -> (codes of :func:`ecodask.science.intensity.compare`, above, below),
-        written as words."""
+        columns (``reps`` values per interval and zone); only the rows ``keep`` (flat indices, in
+        order) when given. ``states``: name -> (codes of :func:`ecodask.science.intensity.compare`,
+        above, below), written as words."""
+        return rows_frame(np.arange(t_n * z_n * reps) if keep is None else keep, reps, states, cols)
+
+    def frames(reps: int, keep: np.ndarray | None = None, states: dict | None = None,
+               **cols: object) -> Iterator[pd.DataFrame]:
+        """:func:`frame`'s rows, a frame per interval."""
         rows = np.arange(t_n * z_n * reps) if keep is None else keep
+        bounds = np.searchsorted(rows, np.arange(t_n + 1) * (z_n * reps))
+        for t in range(t_n):
+            yield rows_frame(rows[bounds[t]:bounds[t + 1]], reps, states, cols)
+
+    def rows_frame(rows: np.ndarray, reps: int, states: dict | None, cols: dict) -> pd.DataFrame:
         zone = (rows // reps) % z_n
 
         def pick(v: object) -> object:
@@ -101,7 +115,7 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
     w, v = tr.W[..., None, :], tr.V[..., :, None]  # (t, z, 1, n) for class_to; (t, z, n, 1) for class_from
     tgain, tloss = ia.compare(tr.R, w), ia.compare(tr.Q, v)
     frm, to = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-    transition = frame(n * n, np.flatnonzero(moved.reshape(-1)),
+    transition = (frames if parts else frame)(n * n, np.flatnonzero(moved.reshape(-1)),
                        class_from=np.tile(codes[frm], t_n * z_n),
                        class_from_name=tile_text(cnames.take(frm), t_n * z_n),
                        class_to=np.tile(codes[to], t_n * z_n),
@@ -110,7 +124,7 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
                        loss_intensity_pct_per_yr=tr.Q, loss_stationary=held(tloss),
                        states={"gain_behaviour": (tgain, "targeted", "avoided"),
                                "loss_behaviour": (tloss, "targeted", "avoided")})
-    transition = transition[TRANSITION_COLUMNS]
+    transition = (f[TRANSITION_COLUMNS] for f in transition) if parts else transition[TRANSITION_COLUMNS]
 
     def per_class_and_all(per: np.ndarray, total: np.ndarray) -> np.ndarray:
         return np.concatenate([per, total[..., None]], axis=-1).reshape(-1) * pixel_area_ha

@@ -5,7 +5,7 @@ Areas are pixel counts on the equal-area grid times the pixel area (0.09 ha at 3
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -288,16 +288,36 @@ def transitions_table(
     ``tm``: pixels (pairs, zones + region, n, n). ``esv_per_ha``: (years, n) total coefficient of
     each class code, CNY/ha/yr. ``esv_change_cny`` = area (ha) x (VC_to - VC_from), valued with the
     coefficients of the later year (methods.md section 4): negative = ESV lost by the transition.
+    The rows of :func:`transitions_parts`, gathered.
     """
+    return pd.concat(list(transitions_parts(tm, pairs, years, zones, index, pixel_area_ha, esv_per_ha)),
+                     ignore_index=True)
+
+
+def transitions_parts(
+    tm: np.ndarray,
+    pairs: list[tuple[int, int]],
+    years: list[int],
+    zones: pd.DataFrame,
+    index: ClassIndex,
+    pixel_area_ha: float,
+    esv_per_ha: np.ndarray,
+) -> Iterator[pd.DataFrame]:
+    """:func:`transitions_table`'s rows in order, a frame per pair of years (an empty frame of its
+    columns without a pair), each made when the one before has been taken: written one after the
+    other (:func:`ecodask.io.tables.write_table`), the table is never held whole (at 40,000 zones and
+    39 years it has 126 M rows)."""
+    if not len(pairs):
+        yield pd.DataFrame(columns=TRANSITION_COLUMNS)
+        return
     ids, names = zone_labels(zones)
     n_p, n_z, n, _ = tm.shape
     frm = np.repeat(np.arange(n), n)
     to = np.tile(np.arange(n), n)
-    parts = []
     for p, (a, b) in enumerate(pairs):
         vc = esv_per_ha[b]
         area = tm[p].reshape(n_z, n * n) * pixel_area_ha
-        parts.append(pd.DataFrame({
+        yield pd.DataFrame({
             "zone_id": repeat_text(ids, n * n),
             "zone_name": repeat_text(names, n * n),
             "year_from": years[a],
@@ -309,8 +329,7 @@ def transitions_table(
             "pixels": tm[p].reshape(-1),
             "area_ha": area.reshape(-1),
             "esv_change_cny": (area * (vc[to] - vc[frm])[None, :]).reshape(-1),
-        }))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TRANSITION_COLUMNS)
+        })
 
 
 def dynamic_degree_table(

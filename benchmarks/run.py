@@ -86,6 +86,10 @@
                                                           a stage manifest at national chunk counts:
                                                           its size, writing and reading it
                                                           (see benchmarks/manifest_size.py)
+    python -m benchmarks.run --suite stage_tables [--zones 2000 10000] [--years 39]
+                                                          the transitions + ESV stage's tables built
+                                                          and written: peak memory and time
+                                                          (see benchmarks/stage_tables.py)
     python -m benchmarks.run --suite zones [--size 10240] [--zones 3000 40000]
                                                           the land pass and its tables for thousands
                                                           of zones against a bare bincount
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
                               "figures_workers", "remote_inputs", "remote_run", "uncertainty",
                               "cell_tradeoffs", "flow_idle", "manifest_size", "driver_windows",
-                              "zone_burn"])
+                              "zone_burn", "stage_tables"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -176,6 +180,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.zones import main as zones
 
         zones(rest)
+    elif ns.suite == "stage_tables":
+        from benchmarks.stage_tables import main as stage_tables
+
+        stage_tables(rest)
     elif ns.suite == "tables":
         from benchmarks.tables import main as tables
 

@@ -83,7 +83,8 @@ def write_table(df: pd.DataFrame | Iterable[pd.DataFrame], folder: str | Path, n
                     groups += 1
                     rest = rows.slice(BATCH_ROWS)
                     pending, held = ([rest] if rest.num_rows else []), rest.num_rows
-            table = next((pa.Table.from_pandas(f, preserve_index=False) for f in frames), None)
+            frame = next(frames, None)
+            table = None if frame is None else pa.Table.from_pandas(frame, preserve_index=False)
         if held or not groups:  # the last rows, or an empty table's one empty row group
             parquet.write_table(pa.concat_tables(pending) if pending else schema.empty_table(),
                                 row_group_size=BATCH_ROWS)

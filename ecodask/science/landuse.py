@@ -274,26 +274,6 @@ DYNAMIC_COLUMNS = ["zone_id", "zone_name", "year_from", "year_to", "kind", "clas
                    "dynamic_degree_pct_per_yr"]
 
 
-def transitions_table(
-    tm: np.ndarray,
-    pairs: list[tuple[int, int]],
-    years: list[int],
-    zones: pd.DataFrame,
-    index: ClassIndex,
-    pixel_area_ha: float,
-    esv_per_ha: np.ndarray,
-) -> pd.DataFrame:
-    """Transfer matrices in long form: one row per (zone, pair of years, class_from, class_to).
-
-    ``tm``: pixels (pairs, zones + region, n, n). ``esv_per_ha``: (years, n) total coefficient of
-    each class code, CNY/ha/yr. ``esv_change_cny`` = area (ha) x (VC_to - VC_from), valued with the
-    coefficients of the later year (methods.md section 4): negative = ESV lost by the transition.
-    The rows of :func:`transitions_parts`, gathered.
-    """
-    return pd.concat(list(transitions_parts(tm, pairs, years, zones, index, pixel_area_ha, esv_per_ha)),
-                     ignore_index=True)
-
-
 def transitions_parts(
     tm: np.ndarray,
     pairs: list[tuple[int, int]],
@@ -303,10 +283,15 @@ def transitions_parts(
     pixel_area_ha: float,
     esv_per_ha: np.ndarray,
 ) -> Iterator[pd.DataFrame]:
-    """:func:`transitions_table`'s rows in order, a frame per pair of years (an empty frame of its
-    columns without a pair), each made when the one before has been taken: written one after the
-    other (:func:`ecodask.io.tables.write_table`), the table is never held whole (at 40,000 zones and
-    39 years it has 126 M rows)."""
+    """Transfer matrices in long form, the ``transitions`` table: one row per (zone, pair of years,
+    class_from, class_to), a frame per pair of years in order (an empty frame of its columns without
+    a pair), each made when the one before has been taken: written one after the other
+    (:func:`ecodask.io.tables.write_table`), the table is never held whole (at 40,000 zones and 39
+    years it has 126 M rows).
+
+    ``tm``: pixels (pairs, zones + region, n, n). ``esv_per_ha``: (years, n) total coefficient of
+    each class code, CNY/ha/yr. ``esv_change_cny`` = area (ha) x (VC_to - VC_from), valued with the
+    coefficients of the later year (methods.md section 4): negative = ESV lost by the transition."""
     if not len(pairs):
         yield pd.DataFrame(columns=TRANSITION_COLUMNS)
         return

@@ -88,8 +88,8 @@ def test_the_kernels_summaries_equal_numpys_on_the_same_draws(n_draws: int, seed
     scale = rng.uniform(0.5, 1.5, (n_t, n_draws)).astype(np.float32)
     pairs = np.array([[0, 1], [1, 2], [0, 2]])
     got = summarize_draws(eff, g_of, w, scale, pairs)
-    draws, change = _reference(eff.astype(np.float32), g_of, w, scale, pairs)
-    tol = {"rtol": 1e-4, "atol": 1e-3}
+    draws, change = _reference(eff, g_of, w.astype(np.float64), scale.astype(np.float64), pairs)
+    tol = {"rtol": 1e-9, "atol": 1e-9}  # float64 draws: only the order of the sums differs
     assert np.allclose(got["mean"], draws.mean(axis=0), **tol)
     assert np.allclose(got["low"], np.quantile(draws, 0.05, axis=0), **tol)
     assert np.allclose(got["high"], np.quantile(draws, 0.95, axis=0), **tol)
@@ -99,30 +99,32 @@ def test_the_kernels_summaries_equal_numpys_on_the_same_draws(n_draws: int, seed
     assert np.array_equal(got["fell"], (change < 0).mean(axis=0))
 
 
-def _samples(rng: np.random.Generator) -> list[np.ndarray]:
-    """Draws of every shape the selection must get exactly right, as float32."""
+def _samples(rng: np.random.Generator, dtype: type) -> list[np.ndarray]:
+    """Draws of every shape the selection must get exactly right, as ``dtype``."""
+    tiny = np.finfo(dtype).smallest_subnormal
     out = []
     for n in (2, 3, 7, 64, 1_000, 10_000):
         out += [rng.normal(1e6, 2e5, n), rng.exponential(1e8, n), rng.standard_cauchy(n),
                 np.r_[rng.normal(0, 1, n // 2), rng.normal(50, 1, n - n // 2)],  # two modes
                 rng.integers(0, 3, n).astype(float),  # three values, ties everywhere
                 np.round(rng.normal(0, 1, n), 1), np.r_[np.ones(n - 1), 1e30], rng.normal(1e8, 1, n),
-                np.resize([0.0, 1e-45], n)]  # a spread of one subnormal float32: bins per unit beyond float32
-    return [x.astype(np.float32) for x in out]
+                np.resize([0.0, tiny], n)]  # a spread of one subnormal: bins per unit beyond the type's range
+    return [x.astype(dtype) for x in out]
 
 
-def _scratch(n: int) -> tuple:
-    return (np.empty(draws.BINS + 2, np.int32), np.empty(n, np.int32), np.empty(n, np.float32),
-            np.empty(n, np.float32), np.empty(n, np.uint8), np.empty(4, np.float32))
+def _scratch(n: int, dtype: type = np.float64) -> tuple:
+    return (np.empty(draws.BINS + 2, np.int32), np.empty(n, np.int32), np.empty(n, dtype),
+            np.empty(n, dtype), np.empty(n, np.uint8), np.empty(4, dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("quantiles", [(0.05, 0.95), (0.0, 1.0), (0.5, 0.5), (0.3, 0.31)])
-def test_the_kernels_quantiles_are_numpys_to_the_bit_whatever_the_pilot(quantiles) -> None:
+def test_the_kernels_quantiles_are_numpys_to_the_bit_whatever_the_pilot(quantiles, dtype) -> None:
     rng = np.random.default_rng(7)
     piloted = 0
-    for x in _samples(rng):
+    for x in _samples(rng, dtype):
         want = np.quantile(x.astype(np.float64), quantiles)
-        scratch = _scratch(x.size)
+        scratch = _scratch(x.size, dtype)
         none = np.zeros(6)
         _, low, high, _ = draws._summary(x, *quantiles, none, *scratch)  # the histogram's selection
         assert (low, high) == tuple(want), (x.size, x[:4])
@@ -143,7 +145,8 @@ def test_the_kernels_quantiles_are_numpys_to_the_bit_whatever_the_pilot(quantile
 
 _DRAWS = st.one_of(
     hnp.arrays(np.float32, st.integers(2, 3_000), elements=st.floats(-1e6, 1e6, width=32)),
-    hnp.arrays(np.float32, st.integers(2, 3_000), elements=st.integers(-3, 3).map(float)),  # ties
+    hnp.arrays(np.float64, st.integers(2, 3_000), elements=st.floats(-1e12, 1e12)),
+    hnp.arrays(np.float64, st.integers(2, 3_000), elements=st.integers(-3, 3).map(float)),  # ties
 )
 
 
@@ -153,7 +156,7 @@ _DRAWS = st.one_of(
                        st.floats(1e-9, 1e9), st.floats(1e-9, 1e9)))
 def test_any_draws_and_any_pilot_give_numpys_quantiles_to_the_bit(x, q, pilot) -> None:  # noqa: ANN001
     own = np.array([1.0, *pilot])  # a pilot of any mean, quantiles and densities: right or wildly wrong
-    _, low, high, _ = draws._summary(x, q[0], q[1], own, *_scratch(x.size))
+    _, low, high, _ = draws._summary(x, q[0], q[1], own, *_scratch(x.size, x.dtype.type))
     assert (low, high) == tuple(np.quantile(x.astype(np.float64), q))
 
 
@@ -215,9 +218,8 @@ def _monte_carlo_inputs(draw: st.DrawFn) -> tuple:
     """Any small Monte Carlo: areas with zeros and subnormals, coefficients with ties and signs."""
     n_t, n_z, n_k = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 9))
     n_g, n_f, n_d = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(2, 400))
-    tiny = float(np.float32(1e-30))  # bounds a float32 can hold exactly
-    area = st.one_of(st.just(0.0), st.floats(0, 1e6, width=32), st.floats(0, tiny, width=32))
-    eff = draw(hnp.arrays(np.float32, (n_t, n_z, n_k, n_g), elements=area))
+    area = st.one_of(st.just(0.0), st.floats(0, 1e6), st.floats(0, 1e-300))  # and subnormals
+    eff = draw(hnp.arrays(np.float64, (n_t, n_z, n_k, n_g), elements=area))
     w = draw(hnp.arrays(np.float32, (n_f, n_k, n_d),
                         elements=st.one_of(st.floats(-1e4, 1e4, width=32), st.just(1.0))))
     small = float(np.float32(1e-3))
@@ -283,6 +285,47 @@ def test_a_uniform_coefficient_gives_its_quantiles_and_a_loss_in_every_draw() ->
     assert s["high"][0, 0, 0] == pytest.approx(1.45 * av, rel=0.01)
     assert s["change_high"][0, 0, 1] == pytest.approx(-40 * 1000.0 * 0.55, rel=0.01)
     assert s["fell"][0, 0, 0] == 1.0 and s["fell"][0, 0, 1] == 1.0
+
+
+def test_ten_hectares_moved_between_two_uniform_values_fall_with_the_probability_worked_by_hand() -> None:
+    # 10 ha of crop became forest. Crop's value Vc ~ U(1000, 3000), forest's Vf ~ U(1500, 4500) (each
+    # +/- 50 %, independent), so the change is 10 (Vf - Vc). Vf - Vc is the sum of U(1500, 4500) and
+    # U(-3000, -1000): a trapezoid on [-1500, 3500], rising over its first 2000, with
+    # F(x) = (x + 1500)^2 / (2 x 2000 x 3000) there. P(fell) = F(0) = 1500^2 / 12e6 = 0.1875;
+    # the 5 % quantile solves (x + 1500)^2 = 0.05 x 12e6: x = -1500 + sqrt(6e5) = -725.4; the 95 % one
+    # is 3500 - sqrt(6e5) = 2725.4 by symmetry; the mean is 10 x (3000 - 2000).
+    spec = UncertaintySpec((Candidate(_table("t", 2000.0, 3000.0), (1.0, 1.0)),), draws=40_000, seed=5,
+                           spread=0.5)
+    s = summarize(spec, _scheme(), ClassIndex(_scheme()), _one_zone([[100, 50], [90, 60]]),
+                  np.array([0]), [(0, 1)])
+    assert s["fell"][0, 0, 0] == pytest.approx(0.1875, abs=0.008)  # 4 standard errors of 40,000 draws
+    assert s["change_mean"][0, 0, 0] == pytest.approx(10_000, rel=0.02)
+    assert s["change_low"][0, 0, 0] == pytest.approx(10 * (-1500 + 6e5 ** 0.5), rel=0.03)
+    assert s["change_high"][0, 0, 0] == pytest.approx(10 * (3500 - 6e5 ** 0.5), rel=0.01)
+
+
+def test_a_few_pixels_changing_in_a_large_county_keep_their_change_and_its_probability() -> None:
+    # ~1e10 CNY/yr of ESV, where a float32 holds steps of 1,024 CNY/yr, and 0.27 ha (three 30 m pixels)
+    # moved between classes: a change of a few thousand CNY/yr. The draws' changes must be those of
+    # float64 arithmetic: the share that fell and the quantiles as numpy computes them from the areas.
+    rng = np.random.default_rng(0)
+    n_k, n_d = 9, 10_000
+    a0 = rng.uniform(1e4, 2e5, n_k)
+    a1 = a0.copy()
+    a1[0] -= 0.27
+    a1[1] += 0.27
+    eff = np.stack([a0, a1])[:, None, :, None]
+    w = (rng.uniform(500, 20_000, n_k)[None, :, None] * rng.uniform(0.5, 1.5, (1, n_k, n_d))).astype(np.float32)
+    scale = np.ones((2, n_d), dtype=np.float32)
+    got = summarize_draws(eff, np.array([0]), w, scale, np.array([[0, 1]]))
+    levels = np.einsum("tk,kd->td", eff[:, 0, :, 0], w[0].astype(np.float64))
+    assert levels.mean() > 1e10
+    change = levels[1] - levels[0]
+    assert 0.3 < (change < 0).mean() < 0.9  # an undecided change: its sign is what matters
+    assert got["fell"][0, 0, 0] == (change < 0).mean()
+    assert got["change_mean"][0, 0, 0] == pytest.approx(change.mean(), rel=1e-6)
+    assert got["change_low"][0, 0, 0] == pytest.approx(np.quantile(change, 0.05), rel=1e-6)
+    assert got["change_high"][0, 0, 0] == pytest.approx(np.quantile(change, 0.95), rel=1e-6)
 
 
 def test_a_triangular_range_of_the_catalog_draws_with_its_mean_and_bounds() -> None:

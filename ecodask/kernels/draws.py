@@ -1,7 +1,8 @@
 """Monte Carlo draws of ESV per zone, summarized as they are made (numba).
 
 The draws of one zone are built one service at a time in a buffer of (years, draws), with their sum
-over the services in a second one; each year's row is summarized as soon as it is made (mean, two
+over the services in a second one, both in float64 (a county's ESV of ~1e10 CNY has a float32 step of
+1,024 CNY, as large as the change a few pixels make: the changes are differences of these rows); each year's row is summarized as soon as it is made (mean, two
 quantiles, and for each pair of years ending then the change's mean, quantiles and share below zero),
 while it is in the core's cache. Nothing of size zones x draws is ever held. A draw's row sums four
 classes a pass over the row (:func:`_level`).
@@ -296,7 +297,7 @@ def _summary(x: np.ndarray, q_lo: float, q_hi: float, pilot: np.ndarray, hist: n
     sub = x[:SUBSAMPLE]
     lo = sub.min()
     hi = sub.max()
-    # bins per unit; at most 1e38, so that float32's (v - lo) x inv never makes 0 x inf (NaN, no bin)
+    # bins per unit; at most 1e38, so that a float32 (v - lo) x inv never makes 0 x inf (NaN, no bin)
     inv = min((BINS - 1) / (hi - lo), 1e38) if hi > lo else 0.0
     _bins(x, lo, inv, idx)
     _count(idx, hist)
@@ -384,18 +385,18 @@ def _zones(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, first, step, le
     n_t, n_z, n_k, _ = eff.shape
     n_f, _, n_d = w.shape
     n_pad = (n_k + 3) // 4 * 4
-    buf = np.empty((n_t, n_d), dtype=w.dtype)  # one service's draws, every year
-    tot = np.empty((n_t, n_d), dtype=w.dtype)  # their sum over the services
-    diff = np.empty(n_d, dtype=w.dtype)
+    buf = np.empty((n_t, n_d), dtype=np.float64)  # one service's draws, every year
+    tot = np.empty((n_t, n_d), dtype=np.float64)  # their sum over the services
+    diff = np.empty(n_d, dtype=np.float64)
     hist = np.empty(BINS + 2, dtype=np.int32)
     idx = np.empty(n_d, dtype=np.int32)
-    band1 = np.empty(n_d, dtype=w.dtype)
-    band2 = np.empty(n_d, dtype=w.dtype)
+    band1 = np.empty(n_d, dtype=np.float64)
+    band2 = np.empty(n_d, dtype=np.float64)
     mask = np.empty(n_d, dtype=np.uint8)
-    t = np.empty(4, dtype=w.dtype)
+    t = np.empty(4, dtype=np.float64)
     pilot = np.zeros(6)
     none = np.zeros(6)
-    e = np.zeros(n_pad, dtype=w.dtype)
+    e = np.zeros(n_pad, dtype=np.float64)
     ks = np.zeros(n_pad, dtype=np.int64)
     for z in range(first, n_z, step):
         tot[:] = 0.0
@@ -433,7 +434,7 @@ def _summarize(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, n_blocks, l
 def check_draws(eff: np.ndarray, g_of: np.ndarray, w: np.ndarray, scale: np.ndarray, pairs: np.ndarray,
                 quantiles: tuple[float, float]) -> tuple[np.ndarray, ...]:
     """The arguments of :func:`summarize_draws` checked (ValueError naming what is wrong) and in the
-    types its loops take: (eff float32, g_of int64, w float32, scale float32, pairs int64 (P, 2))."""
+    types its loops take: (eff float64, g_of int64, w float32, scale float32, pairs int64 (P, 2))."""
     eff, w, scale = np.asarray(eff), np.asarray(w), np.asarray(scale)  # converted once checked
     g_of = np.asarray(g_of, dtype=np.int64)
     pairs = np.ascontiguousarray(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
@@ -458,7 +459,7 @@ def check_draws(eff: np.ndarray, g_of: np.ndarray, w: np.ndarray, scale: np.ndar
         raise ValueError("eff, w and scale must be finite")
     w = np.ascontiguousarray(w, dtype=np.float32)
     scale = np.ascontiguousarray(scale, dtype=np.float32)
-    return np.ascontiguousarray(eff, dtype=np.float32), g_of, w, scale, pairs
+    return np.ascontiguousarray(eff, dtype=np.float64), g_of, w, scale, pairs
 
 
 def summarize_draws(
@@ -475,7 +476,7 @@ def summarize_draws(
     Draw d of service f's ESV in zone z and year t is
     ``ESV[d, t, z, f] = scale[t, d] * sum_k eff[t, z, k, g_of[f]] * w[f, k, d]``, the last "service"
     (index F) is the sum over services. The draws of a zone are made and summarized in two buffers of
-    float32 (4 B x years x draws each: a service's, the sum's) on each of numba's threads, or with
+    float64 (8 B x years x draws each: a service's, the sum's) on each of numba's threads, or with
     ``threaded=False`` on the calling thread alone (a Dask task's: numba's threads are then not
     started, so that any number of tasks may call it at once). A zone's summaries do not depend on
     the other zones, nor on how the zones are dealt out.

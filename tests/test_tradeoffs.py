@@ -115,6 +115,32 @@ def test_a_run_counts_people_from_a_density_driver_and_the_county_statistics(tmp
     assert stats.loc["ALL", "esv_per_gdp"] == pytest.approx(stats.loc["ALL", "esv_cny"] / 4e8)
 
 
+@pytest.mark.usefixtures("dask_threads")
+def test_a_rerun_without_the_density_driver_and_the_cells_leaves_none_of_their_tables(tmp_path: Path) -> None:
+    # A run publishes a fresh work folder: the tables of options the rerun turned off do not stay.
+    from affine import Affine
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.config import load_config
+    from ecodask.run.inprocess import run
+
+    from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, write_tif
+    from helpers import edit_yaml
+
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
+    write_tif(path.parent / "pop.tif", np.full((ROWS, COLS), 100.0, np.float32), load_config(path).grid.crs,
+              Affine(RES, 0, X0, 0, -RES, Y1), -9999.0)
+    edit_yaml(path, lambda d: (d["drivers"].update(pop={"path": "pop.tif", "density_of": "population"}),
+                               d["esv"].update(cell_tradeoffs=True)))
+    out = RunFolder(load_config(path).output)
+    run(path, stages=["ingest", "transitions_esv"], log=lambda _: None)
+    assert out.table("esv_per_capita") is not None and out.table("service_tradeoffs_cells") is not None
+    edit_yaml(path, lambda d: (d["drivers"].pop("pop"), d["esv"].update(cell_tradeoffs=False)))
+    run(path, stages=["ingest", "transitions_esv"], log=lambda _: None)
+    assert out.table("esv_by_service") is not None
+    assert not [*out.tables.glob("esv_per_capita.*"), *out.tables.glob("service_tradeoffs_cells.*")]
+
+
 # ------------------------------------------------------------------------------------------
 # across analysis cells
 

@@ -315,7 +315,8 @@ def test_a_few_pixels_changing_in_a_large_county_keep_their_change_and_its_proba
     a1[0] -= 0.27
     a1[1] += 0.27
     eff = np.stack([a0, a1])[:, None, :, None]
-    w = (rng.uniform(500, 20_000, n_k)[None, :, None] * rng.uniform(0.5, 1.5, (1, n_k, n_d))).astype(np.float32)
+    w = rng.uniform(500, 20_000, n_k)[None, :, None] * rng.uniform(0.5, 1.5, (1, n_k, n_d))
+    w = w.astype(np.float32)
     scale = np.ones((2, n_d), dtype=np.float32)
     got = summarize_draws(eff, np.array([0]), w, scale, np.array([[0, 1]]))
     levels = np.einsum("tk,kd->td", eff[:, 0, :, 0], w[0].astype(np.float64))
@@ -395,6 +396,7 @@ def test_the_tables_labels_are_codes_in_memory_and_the_same_text_in_the_files(tm
     zones = pd.DataFrame({"zone": [1, 2], "zone_id": ["a", "b"], "zone_name": ["Same", "Same"]})
     tables = uncertainty_tables(spec, _scheme(), ClassIndex(_scheme()), eff, np.array([0]), esv, [2000, 2010],
                                 [(0, 1)], zones)
+    assert tables.pop("esv_uncertainty_tables")["draws"].sum() == 2 * spec.draws  # a row a year, no labels
     for name, df in tables.items():
         assert all(isinstance(df[c].dtype, pd.CategoricalDtype) for c in ("zone_id", "zone_name", "item"))
         plain = df.astype({c: "str" for c in ("zone_id", "zone_name", "item")})
@@ -407,6 +409,7 @@ def test_the_tables_labels_are_codes_in_memory_and_the_same_text_in_the_files(tm
 @pytest.mark.usefixtures("dask_threads")
 def test_a_run_draws_around_its_own_esv_and_refuses_a_bad_alternative(tmp_path: Path) -> None:
     from ecodask.io.layout import RunFolder
+    from ecodask.present import report
     from ecodask.run.config import load_config
 
     from conftest import make_tiny_region
@@ -444,10 +447,54 @@ def test_a_run_draws_around_its_own_esv_and_refuses_a_bad_alternative(tmp_path: 
     want, _ = accuracy.adjusted_area(region["mapped_ha"].to_numpy(), accuracy_counts(region.index))
     assert region["adjusted_ha"].to_numpy() == pytest.approx(want)
     assert set(out.table("map_accuracy")["year"]) == {2000, 2010, 2020}
+    drawn = out.table("esv_uncertainty_tables")
+    assert list(drawn["table"].unique()) == ["xinzhou_2023", "xie2015"]
+    assert drawn.groupby("year")["draws"].sum().eq(500).all()  # every draw took one table
+    xie = drawn[drawn["table"] == "xie2015"]
+    assert (xie["standard_equivalent_cny_per_ha"] == 1158.67).all()
+    assert xie["price_basis"].str.contains("xinzhou_2023 states").all()
+    assert drawn.loc[drawn["table"] == "xinzhou_2023", "standard_equivalent_cny_per_ha"].isna().all()
+    page = "".join(report._uncertainty(cfg.output))  # the report's section on the Monte Carlo
+    assert "xie2015 (1,158.67 CNY/ha/yr per equivalent, the price basis" in page
+    assert "Area-adjusted class areas of the whole region, 2020, ha" in page
 
     edit_yaml(path, lambda d: d["esv"]["uncertainty"].update(tables=["hubei_cultivated_2017"]))
     err = config_error(path)
     assert "esv.uncertainty.tables.0" in str(err) and "services" in str(err)
+
+
+def test_an_alternative_table_of_equivalents_is_valued_at_the_runs_price_basis(tmp_path: Path) -> None:
+    from ecodask.io.catalogs import load_esv_table
+    from ecodask.run.config import load_config
+    from ecodask.run.stages.transitions_esv import _uncertainty
+
+    from conftest import make_tiny_region
+    from helpers import config_error, edit_yaml
+
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010, 2020))
+    edit_yaml(path, lambda d: d["esv"].update(uncertainty={"enabled": True, "tables": ["xie2015"]}))
+    cfg = load_config(path)
+    run, alt = load_esv_table("xinzhou_2023", cfg.catalogs), load_esv_table("xie2015", cfg.catalogs)
+    spec = _uncertainty(cfg, run, [None] * 3)
+    # seed 002's values are at 984.87 / 0.85 = 1158.67 CNY/ha/yr, not Xie et al.'s national 3406.5
+    assert [c.scale for c in spec.candidates] == [(1.0,) * 3, (1158.67,) * 3]
+    assert alt.standard_equivalent.value == 3406.5
+    # a table of values that states no price basis: the alternative keeps its own
+    own = tmp_path / "catalogs" / "esv_tables"
+    own.mkdir(parents=True)
+    (own / "mine.yaml").write_text(yaml.safe_dump(run.model_dump(mode="json", exclude={"standard_equivalent"})
+                                                  | {"name": "mine"}))
+    edit_yaml(path, lambda d: (d.update(catalogs=[str(tmp_path / "catalogs")]),
+                               d["esv"].update(table="mine")))
+    cfg = load_config(path)
+    spec = _uncertainty(cfg, load_esv_table("mine", cfg.catalogs), [None] * 3)
+    assert spec.candidates[1].scale == (3406.5,) * 3
+    # and an alternative of equivalents with no standard equivalent of its own cannot be priced
+    (own / "bare.yaml").write_text(yaml.safe_dump(alt.model_dump(mode="json", exclude={"standard_equivalent"})
+                                                  | {"name": "bare"}))
+    edit_yaml(path, lambda d: d["esv"]["uncertainty"].update(tables=["bare"]))
+    err = config_error(path)
+    assert "esv.uncertainty.tables.0" in str(err) and "'mine' of values states none" in str(err)
 
 
 def accuracy_counts(codes: pd.Index) -> np.ndarray:

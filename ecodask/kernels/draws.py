@@ -1,11 +1,11 @@
 """Monte Carlo draws of ESV per zone, summarized as they are made (numba).
 
-The draws of one zone are built one service at a time in a buffer of (years, draws), with their sum
-over the services in a second one, both in float64 (a county's ESV of ~1e10 CNY has a float32 step of
-1,024 CNY, as large as the change a few pixels make: the changes are differences of these rows); each year's row is summarized as soon as it is made (mean, two
-quantiles, and for each pair of years ending then the change's mean, quantiles and share below zero),
-while it is in the core's cache. Nothing of size zones x draws is ever held. A draw's row sums four
-classes a pass over the row (:func:`_level`).
+The draws of one zone are built one service at a time in a buffer of (years, draws), with their sum over
+the services in a second one, both in float64 (a county's ESV of ~1e10 CNY has a float32 step of 1,024
+CNY, as large as the change a few pixels make: the changes are differences of these rows); each year's
+row is summarized as soon as it is made (mean, two quantiles, and for each pair of years ending then the
+change's mean, quantiles and share below zero), while it is in the core's cache. Nothing of size zones x
+draws is ever held. A draw's row sums four classes a pass over the row (:func:`_level`).
 
 Quantiles are numpy's default (linear interpolation between order statistics, Hyndman & Fan type 7),
 equal to ``numpy.quantile``'s on the same draws to the last bit, found by one of two selections:

@@ -352,7 +352,47 @@ def _uncertainty(output: Path) -> list[str]:
             "<p>The run's ESV beside the mean and the 5 % and 95 % quantiles of the draws (coefficients "
             "within their ranges, the alternative tables and the land-cover error configured), and the "
             "probability that ESV fell. Per zone and service: tables/esv_uncertainty and "
-            "tables/esv_change_uncertainty.</p>", _frame(lv, 3), _frame(ch, 3)]
+            "tables/esv_change_uncertainty.</p>", *_draw_tables(output), _frame(lv, 3), _frame(ch, 3),
+            *_area_adjusted(output)]
+
+
+def _draw_tables(output: Path) -> list[str]:
+    """One line: the ESV tables the draws took, each with its price basis and its number of draws
+    (tables/esv_uncertainty_tables)."""
+    t = summaries.read_output_table(output, "esv_uncertainty_tables")
+    if t is None or not len(t):
+        return []
+    said = []
+    for name, rows in t.groupby("table", sort=False):
+        ea = rows["standard_equivalent_cny_per_ha"].dropna().unique()
+        priced = ("its values" if not len(ea) else
+                  f"{ea[0]:,.2f} CNY/ha/yr per equivalent" if len(ea) == 1 else
+                  f"{ea.min():,.2f}–{ea.max():,.2f} CNY/ha/yr per equivalent by year")
+        basis = rows["price_basis"].iloc[0]
+        said.append(f"{name} ({priced}{', ' + basis if basis else ''}): {int(rows['draws'].iloc[0]):,} draws")
+    return [f"<p>Tables the draws took: {html.escape('; '.join(said))}.</p>"]
+
+
+def _area_adjusted(output: Path) -> list[str]:
+    """The whole region's mapped and area-adjusted class areas of the last year, with the map's
+    overall accuracy (tables/area_adjusted, tables/map_accuracy: Olofsson et al. 2014)."""
+    from ecodask.science.landuse import REGION_ID
+
+    adj = summaries.read_output_table(output, "area_adjusted")
+    acc = summaries.read_output_table(output, "map_accuracy")
+    if adj is None or not len(adj):
+        return []
+    last = adj[(adj["zone_id"].astype(str) == REGION_ID) & (adj["year"] == adj["year"].max())]
+    cols = ["class_name", "mapped_ha", "adjusted_ha", "se_ha", "ci95_low_ha", "ci95_high_ha"]
+    line = ""
+    if acc is not None and len(acc):
+        row = acc[acc["year"] == acc["year"].max()].iloc[0]
+        line = (f" The map's overall accuracy: {row['overall_accuracy']:.3f} "
+                f"(standard error {row['overall_se']:.3f}).")
+    return [f"<h4>Area-adjusted class areas of the whole region, {int(adj['year'].max())}, ha</h4>",
+            "<p>From the map's error matrix (Olofsson et al. 2014); the draws' land-cover error centres on "
+            f"these. Per zone and year: tables/area_adjusted; accuracies: tables/map_accuracy.{line}</p>",
+            _frame(last[cols], 1)]
 
 
 def _scenarios(output: Path) -> list[str]:

@@ -800,9 +800,10 @@ def _uncertainty_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file
                                f"scheme {scheme.name!r}"))
         else:
             out += scheme_fits_table(scheme, alt, cfg.catalogs)
-        if alt.kind == "equivalent" and alt.standard_equivalent is None and table.kind == "value":
+        if (alt.kind == "equivalent" and alt.standard_equivalent is None and table.kind == "value"
+                and table.standard_equivalent is None):
             out.append(problem(file, key, name, "an equivalent-factor table without a standard equivalent "
-                               "needs esv.standard_equivalent, which a run on a table of values has not"))
+                               f"needs the run's, and the run's table {table.name!r} of values states none"))
     if unc.error_matrix is not None:
         try:
             em = load_error_matrix(unc.error_matrix, cfg.catalogs)

@@ -131,7 +131,9 @@ class EsvTable(_Strict):
     """ESV coefficients per unit area: ``values[service][class]``.
 
     ``kind: value`` tables are in CNY/ha/yr; ``kind: equivalent`` tables are multiples of one
-    standard equivalent (CNY/ha/yr), given as ``standard_equivalent`` or computed from crop data.
+    standard equivalent (CNY/ha/yr), given as ``standard_equivalent`` or computed from crop data. A
+    table of values may state as ``standard_equivalent`` the one its values were derived with (its
+    price basis): equivalent-factor tables drawn beside it in the Monte Carlo are valued at it.
     """
 
     name: str

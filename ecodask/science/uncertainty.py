@@ -41,10 +41,13 @@ Summarizer = Callable[..., dict[str, np.ndarray]]
 @dataclass(frozen=True)
 class Candidate:
     """One ESV table a draw may take: ``table`` read through ``scheme``; ``scale`` (years,) its
-    standard equivalent per year in CNY/ha/yr (1.0 for a table of values)."""
+    standard equivalent per year in CNY/ha/yr (1.0 for a table of values); ``basis``: where that
+    standard equivalent comes from, in words, for the reader of the tables (empty for a table of
+    values)."""
 
     table: EsvTable
     scale: tuple[float, ...]
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,13 +136,28 @@ def summarize(spec: UncertaintySpec, scheme: ClassScheme, index: ClassIndex, eff
               summarizer: Summarizer = summarize_draws) -> dict[str, np.ndarray]:
     """The Monte Carlo's summaries (:func:`~ecodask.kernels.draws.summarize_draws`, or ``summarizer``)
     for effective areas ``eff`` (years, zones, classes, groups) in ha and the pairs of year indices
-    compared. The draws are made here; only their summaries depend on ``summarizer``."""
+    compared, and ``candidate_draws`` (candidates,): how many draws took each table. The draws are made
+    here; only their summaries depend on ``summarizer``."""
     rng = np.random.default_rng(spec.seed)
-    w, scale, _ = coefficient_draws(spec, scheme, index, rng)
+    w, scale, choice = coefficient_draws(spec, scheme, index, rng)
     if spec.errors is not None:
         w = land_cover_error(w, spec.errors, rng)
     moves = np.array([(a, b) for a, b in pairs if a != b], dtype=np.int64).reshape(-1, 2)
-    return summarizer(eff, g_of, w, scale, moves, QUANTILES)
+    out = summarizer(eff, g_of, w, scale, moves, QUANTILES)
+    out["candidate_draws"] = np.bincount(choice, minlength=len(spec.candidates))
+    return out
+
+
+def candidates_table(spec: UncertaintySpec, years: Sequence[int], draws: np.ndarray) -> pd.DataFrame:
+    """``esv_uncertainty_tables``: per table the draws took (the run's first) and year, its kind, its
+    standard equivalent (CNY/ha/yr; empty for a table of values) with where it comes from, and the
+    number of draws that took it (``draws`` (candidates,), :func:`summarize`)."""
+    return pd.DataFrame([
+        {"table": c.table.name, "kind": c.table.kind, "year": int(year),
+         "standard_equivalent_cny_per_ha": float(ea) if c.table.kind == "equivalent" else np.nan,
+         "price_basis": c.basis, "draws": int(n)}
+        for c, n in zip(spec.candidates, draws, strict=True)
+        for year, ea in zip(years, c.scale, strict=True)])
 
 
 def uncertainty_tables(
@@ -155,7 +173,8 @@ def uncertainty_tables(
     summarizer: Summarizer = summarize_draws,
 ) -> dict[str, pd.DataFrame]:
     """Tables ``esv_uncertainty`` and ``esv_change_uncertainty`` (CNY/yr) per zone (and the region),
-    year or pair of years, and item (each service, then ``total``).
+    year or pair of years, and item (each service, then ``total``); ``esv_uncertainty_tables``
+    (:func:`candidates_table`).
 
     ``eff``: (years, zones + region, classes, groups) ha; ``esv``: (years, zones + region, services) the
     run's own ESV (CNY/yr), reported beside the draws' summaries as ``esv_cny`` / ``change_cny``;
@@ -189,7 +208,8 @@ def uncertainty_tables(
         "p05_cny": s["change_low"].reshape(-1), "p95_cny": s["change_high"].reshape(-1),
         "p_fell": s["fell"].reshape(-1),
     }, copy=False)
-    return {"esv_uncertainty": level, "esv_change_uncertainty": change}
+    return {"esv_uncertainty": level, "esv_change_uncertainty": change,
+            "esv_uncertainty_tables": candidates_table(spec, years, s["candidate_draws"])}
 
 
 def area_adjusted_tables(errors: np.ndarray, areas: np.ndarray, years: Sequence[int], zones: pd.DataFrame,

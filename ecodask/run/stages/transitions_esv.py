@@ -65,24 +65,34 @@ def _standard_equivalents(cfg: RunConfig, kind: str, table_value: float | None) 
 
 def _uncertainty(cfg: RunConfig, table: EsvTable, eas: list[float | None]) -> UncertaintySpec | None:
     """The run's Monte Carlo (None when off): its table first (at the run's Ea per year), then each
-    alternative; an equivalent-factor alternative takes the run's Ea where the run's table is one too,
-    else its own standard equivalent."""
+    alternative; an equivalent-factor alternative is valued at the run's price basis: the run's Ea where
+    the run's table is one of equivalents, the standard equivalent a table of values states it was
+    derived with, else (a table of values that states none) the alternative's own."""
     from ecodask.science.landuse import ClassIndex
     from ecodask.science.uncertainty import Candidate, UncertaintySpec, error_counts
 
     unc = cfg.esv.uncertainty
     if not unc.enabled:
         return None
-    cands = [Candidate(table, tuple(1.0 if e is None else float(e) for e in eas))]
+    se = cfg.esv.standard_equivalent
+    runs = (f"table {table.name}'s own" if se is None else "from the county statistics, per year"
+            if se == "from_county_stats" else "the run's esv.standard_equivalent")
+    cands = [Candidate(table, tuple(1.0 if e is None else float(e) for e in eas),
+                       runs if table.kind == "equivalent" else "")]
     for name in unc.tables:
         alt = load_esv_table(name, cfg.catalogs)
         if alt.kind == "value":
-            scale = (1.0,) * len(eas)
+            scale, basis = (1.0,) * len(eas), ""
         elif table.kind == "equivalent":
             scale = tuple(float(e) for e in eas)  # type: ignore[arg-type]
+            basis = f"as the run's table: {runs}"
+        elif table.standard_equivalent is not None:
+            scale = (float(table.standard_equivalent.value),) * len(eas)
+            basis = f"the price basis the run's table {table.name} states"
         else:
             scale = (float(alt.standard_equivalent.value),) * len(eas)  # type: ignore[union-attr]
-        cands.append(Candidate(alt, scale))
+            basis = f"table {name}'s own (the run's table {table.name} states no price basis)"
+        cands.append(Candidate(alt, scale, basis))
     errors = None
     if unc.error_matrix is not None:
         scheme = load_class_scheme(cfg.landcover.scheme, cfg.catalogs)

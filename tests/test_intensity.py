@@ -6,6 +6,8 @@ intensity.analysis' vignette (a 3 x 3 toy, two intervals), learning-intensity-an
 from __future__ import annotations
 
 import csv
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +134,37 @@ def test_tanintharyi_interval_and_category_levels_as_published() -> None:
         np.testing.assert_allclose(cat.G[p] / 100, table["Gain Intensity"], rtol=1e-12)
         assert list(ia.behaviour(cat.G[p], iv.S[p], "Active", "Dormant")) == list(table["Gain Behavior"])
         assert list(ia.behaviour(cat.L[p], iv.S[p], "Active", "Dormant")) == list(table["Loss Behavior"])
+
+
+def test_tanintharyi_transition_level_as_published() -> None:
+    # learning-intensity-analysis prints, per interval and gaining category n, each other category
+    # i's annual transition size (px/yr), R_tin and W_tn (fractions per year) and Target / Avoid: 90
+    # rows. By position, as above.
+    c, years = _tanintharyi()
+    folder = _ref("case2_myanmar_dealban")
+    names = list(pd.read_csv(folder / "crosstab_1992_1997.csv", index_col=0).columns)
+    tr = ia.transition_level(c, years)
+    starts = [1992, 1997, 2004]
+    text = (folder / "published_TIA.csv").read_text()
+    pieces = re.split(r"Transition level Intensity Analysis for interval:\s*(\d+) - (\d+)", text)
+    assert pieces[0].strip() == "" and len(pieces) == 1 + 3 * 3
+    rows, gainers = 0, set()
+    for a, b, body in zip(pieces[1::3], pieces[2::3], pieces[3::3], strict=True):
+        p = starts.index(int(a))
+        assert years[p] == int(b) - int(a)
+        for block in body.strip().split("\n\n"):
+            t = pd.read_csv(io.StringIO(block), index_col=0)
+            size, r, w, behaves = t.columns
+            n = names.index(size.removeprefix("Annual Transition Size for Gain of "))
+            i = [names.index(x) for x in t.index]
+            assert sorted(i + [n]) == list(range(len(names)))  # every other category, once
+            np.testing.assert_allclose(c[p, i, n] / years[p], t[size], rtol=1e-12)
+            np.testing.assert_allclose(tr.R[p, i, n] / 100, t[r], rtol=1e-12, atol=0)
+            np.testing.assert_allclose(np.full(len(i), tr.W[p, n] / 100), t[w], rtol=1e-12)
+            assert list(ia.behaviour(tr.R[p, i, n], tr.W[p, n], "Target", "Avoid")) == list(t[behaves])
+            rows += len(t)
+            gainers.add((p, n))
+    assert rows == 90 and len(gainers) == 3 * len(names)
 
 
 def test_mapbiomas_quantity_exchange_and_shift() -> None:

@@ -1,7 +1,9 @@
 """Intensity analysis (Aldwaik & Pontius 2012) and quantity / exchange / shift (Pontius & Santacruz
-2014) against a case worked by hand and the numbers three public packages print:
+2014) against a case worked by hand and the numbers four public packages print:
 intensity.analysis' vignette (a 3 x 3 toy, two intervals), learning-intensity-analysis' Tanintharyi
-1992-2015 (6 categories, three intervals) and pontiPy's MapBiomas matrices (quantity and exchange)."""
+1992-2015 (6 categories, three intervals, up to the transition level), OpenLand's São Lourenço
+2002-2014 (11 categories, four intervals: the transition level of a gain and a loss, stationarity)
+and pontiPy's MapBiomas matrices (quantity and exchange)."""
 
 from __future__ import annotations
 
@@ -165,6 +167,133 @@ def test_tanintharyi_transition_level_as_published() -> None:
             rows += len(t)
             gainers.add((p, n))
     assert rows == 90 and len(gainers) == 3 * len(names)
+
+
+_PERIODS = ((2002, 2008), (2008, 2010), (2010, 2012), (2012, 2014))
+
+
+def _sao_lourenco() -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """OpenLand's São Lourenço matrices (px, 4 intervals), their years, the category names and the
+    vignette's printout."""
+    folder = _ref("case3_saolourenco_openland")
+    frames = [pd.read_csv(folder / f"crosstab_{a}_{b}_pixels.csv", index_col=0) for a, b in _PERIODS]
+    names = list(frames[0].columns)
+    assert all(list(f.columns) == names == list(f.index) for f in frames)
+    text = (folder / "printed_output_vignette_gh-pages_16baebc.txt").read_text()
+    return (np.stack([f.to_numpy(float) for f in frames]), np.array([b - a for a, b in _PERIODS], float),
+            names, text)
+
+
+def _printed(text: str, obj: str, slot: str) -> pd.DataFrame:
+    """The tibble R prints under ``Slot "<slot>"`` of ``$<obj>`` in ``text``, every cell as printed
+    (a text); a stationarity table's label (words with spaces) in one column."""
+    lines = text.split(f"\n#> ${obj}\n", 1)[1].split(f'#> Slot "{slot}":\n', 1)[1].split("\n")
+    header = next(x for x in lines if re.match(r"#>\s+[A-Za-z]", x)).split()[1:]
+    rows = []
+    for line in lines[lines.index(next(x for x in lines if x.split()[1:] == header)) + 2:]:
+        m = re.match(r"#>\s+\d+\s+(\S.*?)\s*$", line)
+        if not m:
+            break
+        stat = re.fullmatch(r"(\S+)\s+(\d+)\s+(\d+)\s+(.+?)\s+([YN])", m.group(1))
+        rows.append(stat.groups() if header[-1] == "Test" and stat else m.group(1).split())
+    assert rows and all(len(r) == len(header) for r in rows)
+    return pd.DataFrame(rows, columns=header)
+
+
+def _as_printed(value: float, printed: str) -> None:
+    """``value`` rounds to ``printed`` (R's tibble: 3 significant digits, ``537.`` for 537)."""
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    assert abs(value - float(printed)) <= 0.5 * 10.0 ** -decimals * (1 + 1e-9), (value, printed)
+
+
+def test_sao_lourenco_transition_level_as_openland_prints_it() -> None:
+    # OpenLand's vignette: the interval level, and the transition level of the gain of category_n
+    # (R_tin, W_tn) and of the loss of category_m (Q_tmj, V_tm), in %/yr, areas in km2, to 3 digits.
+    c, years, names, text = _sao_lourenco()
+    k = {n: i for i, n in enumerate(names)}
+    n, m = re.search(r'category_n = "(\w+)", category_m = "(\w+)"', text).groups()
+    km2 = pd.read_csv(_ref("case3_saolourenco_openland") / "totalArea.csv").iloc[0]
+    km2_per_px = km2["area_km2"] / km2["QtPixel"]
+    assert c[0].sum() == km2["QtPixel"]
+    period = {f"{a}-{b}": p for p, (a, b) in enumerate(_PERIODS)}
+    iv, tr = ia.interval_level(c, years), ia.transition_level(c, years)
+    u = ia.uniform_intensity(iv.change, iv.extent, years)
+    interval = _printed(text, "interval_lvl", "intervalData")
+    assert sorted(interval["Period"]) == sorted(period)
+    for _, r in interval.iterrows():
+        p = period[r["Period"]]
+        _as_printed(100 * iv.change[p] / iv.extent[p], r["PercentChange"])
+        _as_printed(iv.S[p], r["St"])
+        _as_printed(u, r["U"])
+    gain = _printed(text, "transition_lvlGain_n", "transitionData")
+    assert set(gain["To"]) == {n} and len(gain) == 20
+    # OpenLand lists the transitions with an area: all of them, as the matrices have them.
+    assert {(period[r["Period"]], k[r["From"]]) for _, r in gain.iterrows()} == {
+        (p, i) for p, i in zip(*np.nonzero(c[:, :, k[n]]), strict=True) if i != k[n]}
+    for _, r in gain.iterrows():
+        p, i = period[r["Period"]], k[r["From"]]
+        assert float(r["Interval"]) == years[p]
+        _as_printed(c[p, i, k[n]] * km2_per_px, r["T_i2n_km2"])
+        _as_printed(tr.R[p, i, k[n]], r["Rtin"])
+        _as_printed(tr.W[p, k[n]], r["Wtn"])
+    loss = _printed(text, "transition_lvlLoss_m", "transitionData")
+    assert set(loss["From"]) == {m} and len(loss) == 14
+    assert {(period[r["Period"]], k[r["To"]]) for _, r in loss.iterrows()} == {
+        (p, j) for p, j in zip(*np.nonzero(c[:, k[m], :]), strict=True) if j != k[m]}
+    for _, r in loss.iterrows():
+        p, j = period[r["Period"]], k[r["To"]]
+        _as_printed(c[p, k[m], j] * km2_per_px, r["T_m2j_km2"])
+        _as_printed(tr.Q[p, k[m], j], r["Qtmj"])
+        _as_printed(tr.V[p, k[m]], r["Vtm"])
+
+
+def test_sao_lourenco_stationarity_against_openland_with_its_zero_convention() -> None:
+    # OpenLand counts, per category (or transition) and state, the intervals where the gain, loss or
+    # transition is not zero, and prints Y where that count is every interval: an interval with none
+    # of it counts for no state, and one with none in any interval gets no row. Here a zero is
+    # dormant / avoided (0 below the uniform intensity), so these are stationary here and not there:
+    # zero in every interval (no row there), or zero in some and dormant / avoided in the others (N).
+    c, years, names, text = _sao_lourenco()
+    k = {n: i for i, n in enumerate(names)}
+    n, m = re.search(r'category_n = "(\w+)", category_m = "(\w+)"', text).groups()
+    iv, cat, tr = ia.interval_level(c, years), ia.category_level(c, years), ia.transition_level(c, years)
+    S = iv.S[:, None]
+    # name: (states (interval, category), present (the same), OpenLand's object, words of its states,
+    #        the category itself (no transition to itself), stationary here and not there: (no row
+    #        there, N there))
+    cases = {
+        "gain": (ia.compare(cat.G, S), cat.gain > 0, "category_lvlGain", ("Active Gain", "Dormant Gain"),
+                 None, ({"FF", "SF", "SA", "SG"}, {"Im"})),
+        "loss": (ia.compare(cat.L, S), cat.loss > 0, "category_lvlLoss", ("Active Loss", "Dormant Loss"),
+                 None, ({"Im", "Iu", "Agua"}, set())),
+        f"gain of {n}": (ia.compare(tr.R[:, :, k[n]], tr.W[:, k[n], None]), c[:, :, k[n]] > 0,
+                         "transition_lvlGain_n", (f"targeted by {n}", f"avoided by {n}"),
+                         k[n], ({"Ac", "Im", "Iu", "Agua", "R"}, set())),
+        f"loss of {m}": (ia.compare(tr.Q[:, k[m], :], tr.V[:, k[m], None]), c[:, k[m], :] > 0,
+                         "transition_lvlLoss_m", (f"targeted {m}", f"avoided {m}"),
+                         k[m], ({"FF", "SF", "SA", "Im", "Agua"}, {"Iu", "R"})),
+    }
+    for what, (states, present, obj, (above, below), itself, (no_row, printed_n)) in cases.items():
+        table = _printed(text, obj, f"{obj.split('_')[0]}Stationarity")
+        name, count, of, word, test = table.columns
+        assert set(table[of]) == {str(len(years))}
+        printed = {(r[name], r[word]): (int(r[count]), r[test]) for _, r in table.iterrows()}
+        # OpenLand's table from our states: every row, count and Y / N.
+        theirs = {}
+        for j, cls in enumerate(names):
+            for code, label in ((ia.ABOVE, above), (ia.BELOW, below)):
+                hits = int(np.sum(present[:, j] & (states[:, j] == code)))
+                if hits and j != itself:
+                    theirs[cls, label] = (hits, "Y" if hits == len(years) else "N")
+        assert theirs == printed, what
+        ours = {names[j] for j in np.flatnonzero(ia.stationary(states)) if j != itself}
+        there = {cls for (cls, _), (_, test) in printed.items() if test == "Y"}
+        assert there <= ours, what  # where OpenLand says Y, so do we
+        assert ours - there == no_row | printed_n, what  # the rows that differ, and only they
+        for cls in ours - there:  # each dormant / avoided, with no gain, loss or transition somewhere
+            assert (states[:, k[cls]] == ia.BELOW).all() and not present[:, k[cls]].all(), (what, cls)
+        assert not any(cls in no_row for cls, _ in printed), what
+        assert all(printed[cls, below][1] == "N" for cls in printed_n), what
 
 
 def test_mapbiomas_quantity_exchange_and_shift() -> None:

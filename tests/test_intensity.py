@@ -346,6 +346,34 @@ def test_the_runs_tables_lay_out_the_hand_case_per_zone_and_interval() -> None:
     assert list(co["class_name"]) == ["cropland", "forest", "all"]
 
 
+def test_a_class_absent_from_every_map_has_no_stationarity(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from ecodask.io.tables import write_tables
+    from ecodask.science.intensity_tables import intensity_tables
+
+    # The hand case over 2000-2004, then 2 px of cropland to forest over 2004-2010; snow_ice nowhere.
+    index = SimpleNamespace(codes=[1, 2, 6], names=["cropland", "forest", "snow_ice"])
+    zones = pd.DataFrame({"zone": [1], "zone_id": ["420101"], "zone_name": ["West"]})
+    first = np.array([[6.0, 2.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    then = np.array([[5.0, 2.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
+    tm = np.stack([np.stack([first, first]), np.stack([then, then])])
+    t = intensity_tables(tm, [(0, 1), (1, 2)], [2000, 2004, 2010], zones, index, 0.09)
+    write_tables(t, tmp_path)
+    for cat in (t["intensity_category"], pd.read_parquet(tmp_path / "intensity_category.parquet")):
+        cat = cat[(cat["zone_id"] == "420101") & (cat["year_from"] == 2000)].set_index("class_name")
+        assert cat.loc["snow_ice", ["gain_intensity_pct_per_yr", "loss_intensity_pct_per_yr"]].isna().all()
+        assert cat.loc["snow_ice", ["gain_stationary", "loss_stationary"]].isna().all()
+        # S = 7.5 then 100 * 2 / 10 / 6 = 3.33 %/yr. Cropland's gain 3.57 then 0: dormant twice; its loss
+        # 6.25 then 4.76: dormant, active. Forest's gain 16.7 then 6.67: active twice; its loss 12.5, 0.
+        assert list(cat.loc[["cropland", "forest"], "gain_stationary"]) == [True, True]
+        assert list(cat.loc[["cropland", "forest"], "loss_stationary"]) == [False, False]
+    csv_rows = pd.read_csv(tmp_path / "intensity_category.csv")
+    assert (csv_rows["gain_stationary"].isna() == (csv_rows["class_name"] == "snow_ice")).all()
+    tr = t["intensity_transition"].query("class_from_name == 'snow_ice'")
+    assert len(tr) and tr["gain_intensity_pct_per_yr"].isna().all() and tr["gain_stationary"].isna().all()
+
+
 @pytest.mark.usefixtures("dask_threads")
 def test_the_transition_table_in_parts_is_the_whole_table_an_interval_at_a_time() -> None:
     from types import SimpleNamespace

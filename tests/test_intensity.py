@@ -95,6 +95,8 @@ def test_the_intensity_analysis_vignette_to_its_printed_digits() -> None:
 
 
 def test_the_toy_cases_components() -> None:
+    # expected_computed.csv is a computed reference (made with the reference data; the vignette prints
+    # no quantity, exchange or shift): it guards against a change, it is no outside check.
     c, _, names = _toy()
     co = ia.components(c)
     want = pd.read_csv(_ref("case1_toy_intensity_analysis") / "expected_computed.csv")

@@ -423,3 +423,65 @@ def test_a_run_writes_the_intensity_tables_of_its_transitions_when_asked(tmp_pat
         assert got == pytest.approx((want.change, want.S))
     assert {"intensity_category", "intensity_transition", "intensity_components"} <= {
         f.stem for f in out.tables.glob("intensity_*.parquet")}
+
+
+def test_the_report_shows_the_regions_transition_level_and_components(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from ecodask.present.report import write_report
+    from ecodask.run.config import load_config
+    from ecodask.run.record import write_run_record
+
+    from conftest import make_tiny_region
+    from helpers import edit_yaml, run_stages
+
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010, 2020))
+    edit_yaml(path, lambda d: d["landcover"].update(intensity=True))
+    cfg = load_config(path)
+    _, outputs = run_stages(cfg, "ingest", "transitions_esv")
+    write_run_record(cfg, {"ingest": 1.0, "transitions_esv": 1.0}, dict(outputs), dt.datetime.now(dt.UTC))
+    text = write_report(cfg.output).read_text(encoding="utf-8")
+    assert "Transition level: the largest gain and the largest loss" in text
+    assert "Quantity, exchange and shift of each interval" in text
+    # Each interval's numbers from the region's transfer matrix (the `transitions` table, ha), by the
+    # papers' formulas: the largest gainer and the classes its gain takes above W, strongest first;
+    # D, Q, E and S. The duration cancels in each comparison.
+    tr = pd.read_parquet(cfg.output / "tables" / "transitions.parquet")
+    region = tr[(tr["zone_id"] == "ALL") & tr["year_from"].isin([2000, 2010])
+                & (tr["year_to"] == tr["year_from"] + 10)]  # the intervals: consecutive years
+    # snow_ice is on no map of the tiny region: no intensity, no state, and its stationarity missing.
+    assert "snow_ice" not in set(tr.loc[tr["pixels"] > 0, "class_from_name"]) | set(
+        tr.loc[tr["pixels"] > 0, "class_to_name"])
+    for a, b in ((2000, 2010), (2010, 2020)):
+        assert re.search(rf"<td>{a}</td>\s*<td>{b}</td>\s*<td>snow_ice</td>\s*<td>–</td>\s*<td>–</td>\s*"
+                         r"<td>[\d.]+</td>\s*<td></td>\s*<td></td>\s*<td>–</td>\s*<td>–</td>", text)
+    section = text.split("Transition level: the largest gain")[1]
+    for (a, b), rows in region.groupby(["year_from", "year_to"]):
+        names = rows.drop_duplicates("class_from").set_index("class_from")["class_from_name"]
+        c = rows.pivot_table(index="class_from", columns="class_to", values="area_ha", aggfunc="sum",
+                             fill_value=0.0)
+        codes = sorted(set(c.index) | set(c.columns))
+        c = c.reindex(index=codes, columns=codes, fill_value=0.0).to_numpy()
+        start, end, stay = c.sum(axis=1), c.sum(axis=0), np.diag(c)
+        gain, loss = end - stay, start - stay
+        n = int(np.argmax(gain))
+        w = gain[n] / (c.sum() - start[n])
+        r = {i: c[i, n] / start[i] for i in range(len(codes)) if i != n and start[i] > 0}
+        targets = [names.get(codes[i], str(codes[i])) for i in sorted(r, key=lambda i: -r[i]) if r[i] > w]
+        row = (f"<td>{a}</td>\n      <td>{b}</td>\n      <td>{names.get(codes[n], codes[n])}</td>\n"
+               f"      <td>{gain[n] / (b - a):,.4f}</td>\n      <td>{100 * w / (b - a):,.4f}</td>\n"
+               f"      <td>{', '.join(targets) or '–'}</td>")
+        assert row in section, row
+        m = int(np.argmax(loss))
+        v = loss[m] / (c.sum() - end[m])
+        q = {j: c[m, j] / end[j] for j in range(len(codes)) if j != m and end[j] > 0}
+        targets = [names.get(codes[j], str(codes[j])) for j in sorted(q, key=lambda j: -q[j]) if q[j] > v]
+        row = (f"<td>{a}</td>\n      <td>{b}</td>\n      <td>{names.get(codes[m], codes[m])}</td>\n"
+               f"      <td>{loss[m] / (b - a):,.4f}</td>\n      <td>{100 * v / (b - a):,.4f}</td>\n"
+               f"      <td>{', '.join(targets) or '–'}</td>")
+        assert row in section, row
+        d = gain.sum()
+        q = np.abs(gain - loss).sum() / 2
+        e = sum(min(c[i, j], c[j, i]) for i in range(len(codes)) for j in range(len(codes)) if i != j)
+        want = "".join(f"\n      <td>{v:,.4f}</td>" for v in (d, q, e, d - q - e))
+        assert f"<td>{a}</td>\n      <td>{b}</td>{want}" in section

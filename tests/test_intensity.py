@@ -1,11 +1,15 @@
 """Intensity analysis (Aldwaik & Pontius 2012) and quantity / exchange / shift (Pontius & Santacruz
-2014) against a case worked by hand and the numbers three public packages print:
+2014) against a case worked by hand and the numbers four public packages print:
 intensity.analysis' vignette (a 3 x 3 toy, two intervals), learning-intensity-analysis' Tanintharyi
-1992-2015 (6 categories, three intervals) and pontiPy's MapBiomas matrices (quantity and exchange)."""
+1992-2015 (6 categories, three intervals, up to the transition level), OpenLand's São Lourenço
+2002-2014 (11 categories, four intervals: the transition level of a gain and a loss, stationarity)
+and pontiPy's MapBiomas matrices (quantity and exchange)."""
 
 from __future__ import annotations
 
 import csv
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +95,8 @@ def test_the_intensity_analysis_vignette_to_its_printed_digits() -> None:
 
 
 def test_the_toy_cases_components() -> None:
+    # expected_computed.csv is a computed reference (made with the reference data; the vignette prints
+    # no quantity, exchange or shift): it guards against a change, it is no outside check.
     c, _, names = _toy()
     co = ia.components(c)
     want = pd.read_csv(_ref("case1_toy_intensity_analysis") / "expected_computed.csv")
@@ -132,6 +138,164 @@ def test_tanintharyi_interval_and_category_levels_as_published() -> None:
         np.testing.assert_allclose(cat.G[p] / 100, table["Gain Intensity"], rtol=1e-12)
         assert list(ia.behaviour(cat.G[p], iv.S[p], "Active", "Dormant")) == list(table["Gain Behavior"])
         assert list(ia.behaviour(cat.L[p], iv.S[p], "Active", "Dormant")) == list(table["Loss Behavior"])
+
+
+def test_tanintharyi_transition_level_as_published() -> None:
+    # learning-intensity-analysis prints, per interval and gaining category n, each other category
+    # i's annual transition size (px/yr), R_tin and W_tn (fractions per year) and Target / Avoid: 90
+    # rows. By position, as above.
+    c, years = _tanintharyi()
+    folder = _ref("case2_myanmar_dealban")
+    names = list(pd.read_csv(folder / "crosstab_1992_1997.csv", index_col=0).columns)
+    tr = ia.transition_level(c, years)
+    starts = [1992, 1997, 2004]
+    text = (folder / "published_TIA.csv").read_text()
+    pieces = re.split(r"Transition level Intensity Analysis for interval:\s*(\d+) - (\d+)", text)
+    assert pieces[0].strip() == "" and len(pieces) == 1 + 3 * 3
+    rows, gainers = 0, set()
+    for a, b, body in zip(pieces[1::3], pieces[2::3], pieces[3::3], strict=True):
+        p = starts.index(int(a))
+        assert years[p] == int(b) - int(a)
+        for block in body.strip().split("\n\n"):
+            t = pd.read_csv(io.StringIO(block), index_col=0)
+            size, r, w, behaves = t.columns
+            n = names.index(size.removeprefix("Annual Transition Size for Gain of "))
+            i = [names.index(x) for x in t.index]
+            assert sorted(i + [n]) == list(range(len(names)))  # every other category, once
+            np.testing.assert_allclose(c[p, i, n] / years[p], t[size], rtol=1e-12)
+            np.testing.assert_allclose(tr.R[p, i, n] / 100, t[r], rtol=1e-12, atol=0)
+            np.testing.assert_allclose(np.full(len(i), tr.W[p, n] / 100), t[w], rtol=1e-12)
+            assert list(ia.behaviour(tr.R[p, i, n], tr.W[p, n], "Target", "Avoid")) == list(t[behaves])
+            rows += len(t)
+            gainers.add((p, n))
+    assert rows == 90 and len(gainers) == 3 * len(names)
+
+
+_PERIODS = ((2002, 2008), (2008, 2010), (2010, 2012), (2012, 2014))
+
+
+def _sao_lourenco() -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """OpenLand's São Lourenço matrices (px, 4 intervals), their years, the category names and the
+    vignette's printout."""
+    folder = _ref("case3_saolourenco_openland")
+    frames = [pd.read_csv(folder / f"crosstab_{a}_{b}_pixels.csv", index_col=0) for a, b in _PERIODS]
+    names = list(frames[0].columns)
+    assert all(list(f.columns) == names == list(f.index) for f in frames)
+    text = (folder / "printed_output_vignette_gh-pages_16baebc.txt").read_text()
+    return (np.stack([f.to_numpy(float) for f in frames]), np.array([b - a for a, b in _PERIODS], float),
+            names, text)
+
+
+def _printed(text: str, obj: str, slot: str) -> pd.DataFrame:
+    """The tibble R prints under ``Slot "<slot>"`` of ``$<obj>`` in ``text``, every cell as printed
+    (a text); a stationarity table's label (words with spaces) in one column."""
+    lines = text.split(f"\n#> ${obj}\n", 1)[1].split(f'#> Slot "{slot}":\n', 1)[1].split("\n")
+    header = next(x for x in lines if re.match(r"#>\s+[A-Za-z]", x)).split()[1:]
+    rows = []
+    for line in lines[lines.index(next(x for x in lines if x.split()[1:] == header)) + 2:]:
+        m = re.match(r"#>\s+\d+\s+(\S.*?)\s*$", line)
+        if not m:
+            break
+        stat = re.fullmatch(r"(\S+)\s+(\d+)\s+(\d+)\s+(.+?)\s+([YN])", m.group(1))
+        rows.append(stat.groups() if header[-1] == "Test" and stat else m.group(1).split())
+    assert rows and all(len(r) == len(header) for r in rows)
+    return pd.DataFrame(rows, columns=header)
+
+
+def _as_printed(value: float, printed: str) -> None:
+    """``value`` rounds to ``printed`` (R's tibble: 3 significant digits, ``537.`` for 537)."""
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    assert abs(value - float(printed)) <= 0.5 * 10.0 ** -decimals * (1 + 1e-9), (value, printed)
+
+
+def test_sao_lourenco_transition_level_as_openland_prints_it() -> None:
+    # OpenLand's vignette: the interval level, and the transition level of the gain of category_n
+    # (R_tin, W_tn) and of the loss of category_m (Q_tmj, V_tm), in %/yr, areas in km2, to 3 digits.
+    c, years, names, text = _sao_lourenco()
+    k = {n: i for i, n in enumerate(names)}
+    n, m = re.search(r'category_n = "(\w+)", category_m = "(\w+)"', text).groups()
+    km2 = pd.read_csv(_ref("case3_saolourenco_openland") / "totalArea.csv").iloc[0]
+    km2_per_px = km2["area_km2"] / km2["QtPixel"]
+    assert c[0].sum() == km2["QtPixel"]
+    period = {f"{a}-{b}": p for p, (a, b) in enumerate(_PERIODS)}
+    iv, tr = ia.interval_level(c, years), ia.transition_level(c, years)
+    u = ia.uniform_intensity(iv.change, iv.extent, years)
+    interval = _printed(text, "interval_lvl", "intervalData")
+    assert sorted(interval["Period"]) == sorted(period)
+    for _, r in interval.iterrows():
+        p = period[r["Period"]]
+        _as_printed(100 * iv.change[p] / iv.extent[p], r["PercentChange"])
+        _as_printed(iv.S[p], r["St"])
+        _as_printed(u, r["U"])
+    gain = _printed(text, "transition_lvlGain_n", "transitionData")
+    assert set(gain["To"]) == {n} and len(gain) == 20
+    # OpenLand lists the transitions with an area: all of them, as the matrices have them.
+    assert {(period[r["Period"]], k[r["From"]]) for _, r in gain.iterrows()} == {
+        (p, i) for p, i in zip(*np.nonzero(c[:, :, k[n]]), strict=True) if i != k[n]}
+    for _, r in gain.iterrows():
+        p, i = period[r["Period"]], k[r["From"]]
+        assert float(r["Interval"]) == years[p]
+        _as_printed(c[p, i, k[n]] * km2_per_px, r["T_i2n_km2"])
+        _as_printed(tr.R[p, i, k[n]], r["Rtin"])
+        _as_printed(tr.W[p, k[n]], r["Wtn"])
+    loss = _printed(text, "transition_lvlLoss_m", "transitionData")
+    assert set(loss["From"]) == {m} and len(loss) == 14
+    assert {(period[r["Period"]], k[r["To"]]) for _, r in loss.iterrows()} == {
+        (p, j) for p, j in zip(*np.nonzero(c[:, k[m], :]), strict=True) if j != k[m]}
+    for _, r in loss.iterrows():
+        p, j = period[r["Period"]], k[r["To"]]
+        _as_printed(c[p, k[m], j] * km2_per_px, r["T_m2j_km2"])
+        _as_printed(tr.Q[p, k[m], j], r["Qtmj"])
+        _as_printed(tr.V[p, k[m]], r["Vtm"])
+
+
+def test_sao_lourenco_stationarity_against_openland_with_its_zero_convention() -> None:
+    # OpenLand counts, per category (or transition) and state, the intervals where the gain, loss or
+    # transition is not zero, and prints Y where that count is every interval: an interval with none
+    # of it counts for no state, and one with none in any interval gets no row. Here a zero is
+    # dormant / avoided (0 below the uniform intensity), so these are stationary here and not there:
+    # zero in every interval (no row there), or zero in some and dormant / avoided in the others (N).
+    c, years, names, text = _sao_lourenco()
+    k = {n: i for i, n in enumerate(names)}
+    n, m = re.search(r'category_n = "(\w+)", category_m = "(\w+)"', text).groups()
+    iv, cat, tr = ia.interval_level(c, years), ia.category_level(c, years), ia.transition_level(c, years)
+    S = iv.S[:, None]
+    # name: (states (interval, category), present (the same), OpenLand's object, words of its states,
+    #        the category itself (no transition to itself), stationary here and not there: (no row
+    #        there, N there))
+    cases = {
+        "gain": (ia.compare(cat.G, S), cat.gain > 0, "category_lvlGain", ("Active Gain", "Dormant Gain"),
+                 None, ({"FF", "SF", "SA", "SG"}, {"Im"})),
+        "loss": (ia.compare(cat.L, S), cat.loss > 0, "category_lvlLoss", ("Active Loss", "Dormant Loss"),
+                 None, ({"Im", "Iu", "Agua"}, set())),
+        f"gain of {n}": (ia.compare(tr.R[:, :, k[n]], tr.W[:, k[n], None]), c[:, :, k[n]] > 0,
+                         "transition_lvlGain_n", (f"targeted by {n}", f"avoided by {n}"),
+                         k[n], ({"Ac", "Im", "Iu", "Agua", "R"}, set())),
+        f"loss of {m}": (ia.compare(tr.Q[:, k[m], :], tr.V[:, k[m], None]), c[:, k[m], :] > 0,
+                         "transition_lvlLoss_m", (f"targeted {m}", f"avoided {m}"),
+                         k[m], ({"FF", "SF", "SA", "Im", "Agua"}, {"Iu", "R"})),
+    }
+    for what, (states, present, obj, (above, below), itself, (no_row, printed_n)) in cases.items():
+        table = _printed(text, obj, f"{obj.split('_')[0]}Stationarity")
+        name, count, of, word, test = table.columns
+        assert set(table[of]) == {str(len(years))}
+        printed = {(r[name], r[word]): (int(r[count]), r[test]) for _, r in table.iterrows()}
+        # OpenLand's table from our states: every row, count and Y / N.
+        theirs = {}
+        for j, cls in enumerate(names):
+            for code, label in ((ia.ABOVE, above), (ia.BELOW, below)):
+                hits = int(np.sum(present[:, j] & (states[:, j] == code)))
+                if hits and j != itself:
+                    theirs[cls, label] = (hits, "Y" if hits == len(years) else "N")
+        assert theirs == printed, what
+        ours = {names[j] for j in np.flatnonzero(ia.stationary(states)) if j != itself}
+        there = {cls for (cls, _), (_, test) in printed.items() if test == "Y"}
+        assert there <= ours, what  # where OpenLand says Y, so do we
+        assert ours - there == no_row | printed_n, what  # the rows that differ, and only they
+        for cls in ours - there:  # each dormant / avoided, with no gain, loss or transition somewhere
+            assert (states[:, k[cls]] == ia.BELOW).all() and not present[:, k[cls]].all(), (what, cls)
+        assert not any(cls in no_row for cls, _ in printed), what
+        assert all(printed[cls, below][1] == "N" for cls in printed_n), what
 
 
 def test_mapbiomas_quantity_exchange_and_shift() -> None:
@@ -184,6 +348,34 @@ def test_the_runs_tables_lay_out_the_hand_case_per_zone_and_interval() -> None:
     assert list(co["class_name"]) == ["cropland", "forest", "all"]
 
 
+def test_a_class_absent_from_every_map_has_no_stationarity(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from ecodask.io.tables import write_tables
+    from ecodask.science.intensity_tables import intensity_tables
+
+    # The hand case over 2000-2004, then 2 px of cropland to forest over 2004-2010; snow_ice nowhere.
+    index = SimpleNamespace(codes=[1, 2, 6], names=["cropland", "forest", "snow_ice"])
+    zones = pd.DataFrame({"zone": [1], "zone_id": ["420101"], "zone_name": ["West"]})
+    first = np.array([[6.0, 2.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    then = np.array([[5.0, 2.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
+    tm = np.stack([np.stack([first, first]), np.stack([then, then])])
+    t = intensity_tables(tm, [(0, 1), (1, 2)], [2000, 2004, 2010], zones, index, 0.09)
+    write_tables(t, tmp_path)
+    for cat in (t["intensity_category"], pd.read_parquet(tmp_path / "intensity_category.parquet")):
+        cat = cat[(cat["zone_id"] == "420101") & (cat["year_from"] == 2000)].set_index("class_name")
+        assert cat.loc["snow_ice", ["gain_intensity_pct_per_yr", "loss_intensity_pct_per_yr"]].isna().all()
+        assert cat.loc["snow_ice", ["gain_stationary", "loss_stationary"]].isna().all()
+        # S = 7.5 then 100 * 2 / 10 / 6 = 3.33 %/yr. Cropland's gain 3.57 then 0: dormant twice; its loss
+        # 6.25 then 4.76: dormant, active. Forest's gain 16.7 then 6.67: active twice; its loss 12.5, 0.
+        assert list(cat.loc[["cropland", "forest"], "gain_stationary"]) == [True, True]
+        assert list(cat.loc[["cropland", "forest"], "loss_stationary"]) == [False, False]
+    csv_rows = pd.read_csv(tmp_path / "intensity_category.csv")
+    assert (csv_rows["gain_stationary"].isna() == (csv_rows["class_name"] == "snow_ice")).all()
+    tr = t["intensity_transition"].query("class_from_name == 'snow_ice'")
+    assert len(tr) and tr["gain_intensity_pct_per_yr"].isna().all() and tr["gain_stationary"].isna().all()
+
+
 @pytest.mark.usefixtures("dask_threads")
 def test_the_transition_table_in_parts_is_the_whole_table_an_interval_at_a_time() -> None:
     from types import SimpleNamespace
@@ -231,3 +423,65 @@ def test_a_run_writes_the_intensity_tables_of_its_transitions_when_asked(tmp_pat
         assert got == pytest.approx((want.change, want.S))
     assert {"intensity_category", "intensity_transition", "intensity_components"} <= {
         f.stem for f in out.tables.glob("intensity_*.parquet")}
+
+
+def test_the_report_shows_the_regions_transition_level_and_components(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from ecodask.present.report import write_report
+    from ecodask.run.config import load_config
+    from ecodask.run.record import write_run_record
+
+    from conftest import make_tiny_region
+    from helpers import edit_yaml, run_stages
+
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010, 2020))
+    edit_yaml(path, lambda d: d["landcover"].update(intensity=True))
+    cfg = load_config(path)
+    _, outputs = run_stages(cfg, "ingest", "transitions_esv")
+    write_run_record(cfg, {"ingest": 1.0, "transitions_esv": 1.0}, dict(outputs), dt.datetime.now(dt.UTC))
+    text = write_report(cfg.output).read_text(encoding="utf-8")
+    assert "Transition level: the largest gain and the largest loss" in text
+    assert "Quantity, exchange and shift of each interval" in text
+    # Each interval's numbers from the region's transfer matrix (the `transitions` table, ha), by the
+    # papers' formulas: the largest gainer and the classes its gain takes above W, strongest first;
+    # D, Q, E and S. The duration cancels in each comparison.
+    tr = pd.read_parquet(cfg.output / "tables" / "transitions.parquet")
+    region = tr[(tr["zone_id"] == "ALL") & tr["year_from"].isin([2000, 2010])
+                & (tr["year_to"] == tr["year_from"] + 10)]  # the intervals: consecutive years
+    # snow_ice is on no map of the tiny region: no intensity, no state, and its stationarity missing.
+    assert "snow_ice" not in set(tr.loc[tr["pixels"] > 0, "class_from_name"]) | set(
+        tr.loc[tr["pixels"] > 0, "class_to_name"])
+    for a, b in ((2000, 2010), (2010, 2020)):
+        assert re.search(rf"<td>{a}</td>\s*<td>{b}</td>\s*<td>snow_ice</td>\s*<td>–</td>\s*<td>–</td>\s*"
+                         r"<td>[\d.]+</td>\s*<td></td>\s*<td></td>\s*<td>–</td>\s*<td>–</td>", text)
+    section = text.split("Transition level: the largest gain")[1]
+    for (a, b), rows in region.groupby(["year_from", "year_to"]):
+        names = rows.drop_duplicates("class_from").set_index("class_from")["class_from_name"]
+        c = rows.pivot_table(index="class_from", columns="class_to", values="area_ha", aggfunc="sum",
+                             fill_value=0.0)
+        codes = sorted(set(c.index) | set(c.columns))
+        c = c.reindex(index=codes, columns=codes, fill_value=0.0).to_numpy()
+        start, end, stay = c.sum(axis=1), c.sum(axis=0), np.diag(c)
+        gain, loss = end - stay, start - stay
+        n = int(np.argmax(gain))
+        w = gain[n] / (c.sum() - start[n])
+        r = {i: c[i, n] / start[i] for i in range(len(codes)) if i != n and start[i] > 0}
+        targets = [names.get(codes[i], str(codes[i])) for i in sorted(r, key=lambda i: -r[i]) if r[i] > w]
+        row = (f"<td>{a}</td>\n      <td>{b}</td>\n      <td>{names.get(codes[n], codes[n])}</td>\n"
+               f"      <td>{gain[n] / (b - a):,.4f}</td>\n      <td>{100 * w / (b - a):,.4f}</td>\n"
+               f"      <td>{', '.join(targets) or '–'}</td>")
+        assert row in section, row
+        m = int(np.argmax(loss))
+        v = loss[m] / (c.sum() - end[m])
+        q = {j: c[m, j] / end[j] for j in range(len(codes)) if j != m and end[j] > 0}
+        targets = [names.get(codes[j], str(codes[j])) for j in sorted(q, key=lambda j: -q[j]) if q[j] > v]
+        row = (f"<td>{a}</td>\n      <td>{b}</td>\n      <td>{names.get(codes[m], codes[m])}</td>\n"
+               f"      <td>{loss[m] / (b - a):,.4f}</td>\n      <td>{100 * v / (b - a):,.4f}</td>\n"
+               f"      <td>{', '.join(targets) or '–'}</td>")
+        assert row in section, row
+        d = gain.sum()
+        q = np.abs(gain - loss).sum() / 2
+        e = sum(min(c[i, j], c[j, i]) for i in range(len(codes)) for j in range(len(codes)) if i != j)
+        want = "".join(f"\n      <td>{v:,.4f}</td>" for v in (d, q, e, d - q - e))
+        assert f"<td>{a}</td>\n      <td>{b}</td>{want}" in section

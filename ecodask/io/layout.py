@@ -84,12 +84,13 @@ class RunFolder:
     def table_path(self, name: str, ext: str = "parquet") -> Path:
         return self.tables / f"{name}.{ext}"
 
-    def table(self, name: str) -> pd.DataFrame | None:
-        """``tables/<name>.parquet``, or None if the run did not write it."""
+    def table(self, name: str, filters: list[tuple[str, str, Any]] | None = None) -> pd.DataFrame | None:
+        """``tables/<name>.parquet`` (only its rows that pass Arrow's ``filters``, e.g.
+        ``[("zone_id", "==", "ALL")]``, when given), or None if the run did not write it."""
         import pandas as pd
 
         path = self.table_path(name)
-        return pd.read_parquet(path) if path.is_file() else None
+        return pd.read_parquet(path, filters=filters) if path.is_file() else None
 
     def record(self) -> dict[str, Any] | None:
         """The run record (``run.json``), or None when it is missing or unreadable."""

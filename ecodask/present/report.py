@@ -89,6 +89,9 @@ def _caption(path: Path) -> str:
 
 
 def _frame(df: pd.DataFrame, digits: int = 4) -> str:
+    """``df`` as an HTML table, numbers to ``digits`` decimals, a missing value as –."""
+    nullable = [c for c in df.columns if isinstance(df[c].dtype, pd.BooleanDtype)]  # to_html shows <NA>
+    df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "–") for c in nullable})
     return df.to_html(index=False, border=0, na_rep="–", float_format=lambda v: f"{v:,.{digits}f}",
                       escape=True)
 
@@ -285,26 +288,72 @@ def conventions(config: dict, tables: dict | None = None) -> list[str]:
     ]
 
 
+def _transition_summary(cats: pd.DataFrame, trans: pd.DataFrame, side: str) -> pd.DataFrame:
+    """Per interval, the class with the largest gross ``side`` (``gain`` or ``loss``, ha/yr), its
+    uniform transition intensity (W or V, %/yr) and the classes its gain takes or its loss goes to
+    more intensively (targets) or less (avoids) than that, strongest first; from one zone's rows of
+    intensity_category and intensity_transition."""
+    size, uniform = f"gross_{side}_ha_per_yr", f"{side}_uniform_transition_pct_per_yr"
+    who, other = ("class_to", "class_from_name") if side == "gain" else ("class_from", "class_to_name")
+    heads = [f"largest {side}", f"gross {side}, ha/yr", f"{'W' if side == 'gain' else 'V'}, %/yr",
+             "targets", "avoids"]
+    rows = []
+    for (a, b), g in cats.groupby(["year_from", "year_to"], sort=True):
+        row: dict[str, object] = {"year_from": a, "year_to": b} | dict.fromkeys(heads)
+        if (g[size] > 0).any():
+            top = g.loc[g[size].idxmax()]
+            here = trans[(trans["year_from"] == a) & (trans["year_to"] == b)]
+            mine = here[here[who] == top["class_code"]].sort_values(f"{side}_intensity_pct_per_yr",
+                                                                   ascending=False)
+            row |= dict(zip(heads[:3], (top["class_name"], top[size], top[uniform]), strict=True))
+            for word, col in (("targeted", "targets"), ("avoided", "avoids")):
+                row[col] = ", ".join(map(str, mine.loc[mine[f"{side}_behaviour"] == word, other])) or "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _intensity(output: Path) -> list[str]:
-    """The whole region's intensity analysis: each interval's pace, and each class's gain and loss
-    against it (tables/intensity_*)."""
+    """The whole region's intensity analysis: each interval's pace, each class's gain and loss
+    against it, the transition level of the largest gain and loss, and the quantity, exchange and
+    shift of each interval's change (tables/intensity_*)."""
+    from ecodask.science.intensity_tables import ALL_CLASSES
     from ecodask.science.landuse import REGION_ID
 
-    interval = summaries.read_output_table(output, "intensity_interval")
-    category = summaries.read_output_table(output, "intensity_category")
+    region_only = [("zone_id", "==", REGION_ID)]
+    interval = summaries.read_output_table(output, "intensity_interval", region_only)
+    category = summaries.read_output_table(output, "intensity_category", region_only)
     if interval is None or category is None or not len(interval):
         return []
-    region = interval[interval["zone_id"].astype(str) == REGION_ID]
-    cats = category[category["zone_id"].astype(str) == REGION_ID]
     cols = ["year_from", "year_to", "class_name", "gain_intensity_pct_per_yr", "loss_intensity_pct_per_yr",
             "S_pct_per_yr", "gain_behaviour", "loss_behaviour", "gain_stationary", "loss_stationary"]
-    return ["<h3>Intensity analysis of the whole region (Aldwaik &amp; Pontius 2012), % per year</h3>",
-            "<p>Interval level: the annual change of each interval (S) against the uniform change of "
-            "all intervals (U); category level: each class's gain and loss against S. Per zone, and the "
-            "transition level and the quantity / exchange / shift components: tables/intensity_*.</p>",
-            _frame(region[["year_from", "year_to", "change_px", "change_pct", "S_pct_per_yr", "U_pct_per_yr",
-                           "pace"]]),
-            _frame(cats[cols])]
+    out = ["<h3>Intensity analysis of the whole region (Aldwaik &amp; Pontius 2012), % per year</h3>",
+           "<p>Interval level: the annual change of each interval (S) against the uniform change of "
+           "all intervals (U); category level: each class's gain and loss against S (stationary: the "
+           "same in every interval; – where a class is absent from every map). Per zone, and every "
+           "transition: tables/intensity_*.</p>",
+           _frame(interval[["year_from", "year_to", "change_px", "change_pct", "S_pct_per_yr", "U_pct_per_yr",
+                            "pace"]]),
+           _frame(category[cols])]
+    transition = summaries.read_output_table(output, "intensity_transition", region_only)
+    if transition is not None:
+        out += ["<h4>Transition level: the largest gain and the largest loss of each interval</h4>",
+                "<p>The class that gained most (ha/yr) and the classes its gain targets (takes at an "
+                "intensity above W, its gain spread evenly over the other classes) or avoids (below W); "
+                "the class that lost most and the classes its loss targets or avoids against V. "
+                "Strongest first.</p>",
+                _frame(_transition_summary(category, transition, "gain")),
+                _frame(_transition_summary(category, transition, "loss"))]
+    parts = summaries.read_output_table(output, "intensity_components", region_only)
+    if parts is not None:
+        total = parts[parts["class_code"] == ALL_CLASSES]
+        out += ["<h4>Quantity, exchange and shift of each interval's change (Pontius &amp; Santacruz "
+                "2014), ha</h4>",
+                "<p>The difference between the two maps (D, half the classes' gains and losses) split "
+                "into quantity (net change of the classes' sizes), exchange (pairs of pixels that swap "
+                "classes) and shift (D − quantity − exchange). Per class: tables/intensity_components.</p>",
+                _frame(total[["year_from", "year_to", "difference_ha", "quantity_ha", "exchange_ha",
+                              "shift_ha"]])]
+    return out
 
 
 def _tradeoffs(output: Path, name: str = "service_tradeoffs", across: str = "zones") -> list[str]:

@@ -20,9 +20,11 @@ from ecodask.io.layout import REPORT, RunFolder
 from ecodask.science.landuse import REGION_ID, TOTAL
 
 
-def read_output_table(output: str | Path, name: str) -> pd.DataFrame | None:
-    """``<output>/tables/<name>.parquet``, or None if the run did not write it."""
-    return RunFolder(output).table(name)
+def read_output_table(output: str | Path, name: str,
+                      filters: list[tuple[str, str, Any]] | None = None) -> pd.DataFrame | None:
+    """``<output>/tables/<name>.parquet`` (its rows passing ``filters``: :meth:`RunFolder.table`), or
+    None if the run did not write it."""
+    return RunFolder(output).table(name, filters)
 
 
 def _plain(value: Any) -> Any:

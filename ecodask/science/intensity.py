@@ -23,7 +23,11 @@ Transition level, loss of ``m`` (eq. 7-8): ``Q_tmj = 100 · C_tmj / years_t / Σ
     of ``j`` at the end), against ``V_tm = 100 · (Σ_j C_tmj − C_tmm) / years_t / Σ_{i≠m} Σ_j C_tij``:
     ``j`` is targeted by m's loss above ``V_tm``.
 Stationarity (ibid.): a pattern is stationary when it holds in every interval (active, or dormant,
-    in all; targeted, or avoided, in all).
+    in all; targeted, or avoided, in all). A gain, loss or transition of zero in an interval is
+    dormant / avoided there (its intensity, 0, lies below the uniform one), so one that is zero in
+    every interval, or zero in some and dormant / avoided in the others, is stationary: ours, as
+    eq. 3-8 read. OpenLand counts only the intervals where it is not zero and prints no row, or
+    ``N``, for these (its São Lourenço vignette: SG's loss to Iu and to R).
 Components (Pontius & Santacruz 2014): per category, gross gain ``g_j`` and loss ``l_j``; quantity
     ``q_j = |g_j − l_j|``, exchange ``e_j = 2 Σ_{k≠j} min(C_kj, C_jk)``, shift
     ``s_j = g_j + l_j − q_j − e_j``; the map's difference ``D = Σ_j (g_j + l_j) / 2`` splits into
@@ -165,7 +169,13 @@ def behaviour(value: np.ndarray, uniform: np.ndarray, above: str, below: str) ->
 
 def stationary(states: np.ndarray, axis: int = 0) -> np.ndarray:
     """Whether every interval on ``axis`` shows the same state, above or below (codes of
-    :func:`compare`, or words of :func:`behaviour`; not equal, not none)."""
+    :func:`compare`, or words of :func:`behaviour`; not equal, not none).
+
+    The states of zero gains, losses and transitions count as they compare: an interval where a
+    category gained nothing is dormant for its gain, one where ``i`` went to no ``n`` is avoided by
+    n's gain. So a gain, loss or transition that is zero in every interval is stationary (dormant /
+    avoided), and so is one zero in some intervals and dormant / avoided in the others, where
+    OpenLand's ``intensityAnalysis``, counting only intervals with a value, prints no row or ``N``."""
     states = np.asarray(states)
     first = np.take(states, 0, axis=axis)
     same = np.all(states == np.expand_dims(first, axis), axis=axis)

@@ -4,7 +4,8 @@ region, over each interval between consecutive years of the run:
 - ``intensity_interval``: the interval level: change (px, % of the extent), ``S`` and ``U`` (%/yr),
   ``pace`` fast / slow;
 - ``intensity_category``: per class, annual gross gain and loss (ha/yr), gain and loss intensity
-  against ``S`` (%/yr), active / dormant, and whether that holds in every interval (stationary);
+  against ``S`` (%/yr), active / dormant, and whether that holds in every interval (stationary;
+  missing where no interval has a state: a class absent from every map);
   and the uniform transition intensities of its gain (``W``) and of its loss (``V``);
 - ``intensity_transition``: per transition (class_from -> class_to, only those where one of the two
   changed): the intensity of class_to's gain taking class_from (``R``, against class_to's ``W``),
@@ -17,6 +18,7 @@ region, over each interval between consecutive years of the run:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,20 @@ CATEGORY_COLUMNS = [*_KEYS, "class_code", "class_name", "gross_gain_ha_per_yr", 
 TRANSITION_COLUMNS = [*_KEYS, "class_from", "class_from_name", "class_to", "class_to_name",
                       "gain_intensity_pct_per_yr", "gain_behaviour", "gain_stationary",
                       "loss_intensity_pct_per_yr", "loss_behaviour", "loss_stationary"]
+
+
+@dataclass(frozen=True)
+class _PerZone:
+    """A nullable boolean column holding the same value in every interval: ``value`` and ``missing``
+    per zone (and class, or transition), in the rows' order within an interval."""
+
+    value: np.ndarray
+    missing: np.ndarray
+
+    def take(self, rows: np.ndarray) -> pd.arrays.BooleanArray:
+        """The column at the flat rows ``rows`` (interval, zone, ...) of the whole table."""
+        at = rows % self.value.size
+        return pd.arrays.BooleanArray(self.value.reshape(-1)[at], self.missing.reshape(-1)[at])
 
 
 def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Sequence[int],
@@ -77,7 +93,7 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
         zone = (rows // reps) % z_n
 
         def pick(v: object) -> object:
-            return v.take(rows) if isinstance(v, pd.api.extensions.ExtensionArray) else \
+            return v.take(rows) if isinstance(v, pd.api.extensions.ExtensionArray | _PerZone) else \
                 np.asarray(v).reshape(-1)[rows]
 
         out = {"zone_id": take_text(ids, zone), "zone_name": take_text(names, zone),
@@ -88,9 +104,11 @@ def intensity_tables(tm: np.ndarray, pairs: Sequence[tuple[int, int]], years: Se
                 for k, (c, above, below) in (states or {}).items()}
         return pd.DataFrame(out)
 
-    def held(states: np.ndarray) -> np.ndarray:  # the same state in every interval, as the states' shape
-        return np.broadcast_to(ia.stationary(states) if t_n > 1 else np.zeros(states.shape[1:], bool),
-                               states.shape)
+    def held(states: np.ndarray) -> _PerZone:
+        """The same state in every interval (not with one interval); missing where no interval has a
+        state to hold (no area to measure against: a class absent from every map)."""
+        return _PerZone(ia.stationary(states) if t_n > 1 else np.zeros(states.shape[1:], bool),
+                        np.all(states == ia.NONE, axis=0))
 
     interval = frame(1, years=np.repeat(dur[:, 0], z_n), extent_px=iv.extent.astype(np.int64),
                      change_px=iv.change.astype(np.int64),

@@ -3,6 +3,7 @@ and the significance of an interaction."""
 
 from __future__ import annotations
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -222,7 +223,7 @@ def scale_run(tmp_path_factory) -> object:
     from ecodask.science.grid import CHINA_ALBERS
 
     from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, write_tif
-    from helpers import edit_yaml
+    from helpers import edit_yaml, run_stages
 
     folder = tmp_path_factory.mktemp("scale") / "r"
     folder.mkdir()
@@ -234,18 +235,17 @@ def scale_run(tmp_path_factory) -> object:
     # equal-interval breaks (k = 4): a coarse size's q can be recomputed by hand from the arrays
     edit_yaml(path, lambda d: (d["grid"].update(analysis_factor=8),
                                d.update(analysis={"scales": [2, 4], "discretize": "equal", "k": 4})))
-    return load_config(path)
+    cfg = load_config(path)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        _, paths = run_stages(cfg, "ingest", "transitions_esv", "driver_analysis")
+    return cfg, paths
 
 
-@pytest.mark.usefixtures("dask_threads")
 def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
     from ecodask.io.layout import RunFolder
     from ecodask.io.store import open_store
 
-    from helpers import run_stages
-
-    cfg = scale_run
-    run_stages(cfg, "ingest", "transitions_esv", "driver_analysis")
+    cfg, _ = scale_run
     out = RunFolder(cfg.output)
     scale, inter = out.table("geodetector_scale"), out.table("geodetector_interaction")
     assert sorted(scale["size_m"].unique()) == [240.0, 480.0, 960.0]
@@ -293,3 +293,40 @@ def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
         assert g["levels_off"].sum() == (1 if g["q_mean"].notna().any() else 0)
     assert summary["q90"].notna().any()
     assert (out.figures / "geodetector_scale_2010.png").is_file()
+
+
+def test_the_report_shows_the_interval_the_interaction_test_and_the_scale_chart(scale_run) -> None:
+    import base64
+    import datetime as dt
+    import re
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.present.report import write_report
+    from ecodask.run.record import write_run_record
+
+    cfg, paths = scale_run
+    write_run_record(cfg, {"driver_analysis": 1.0}, dict(paths), dt.datetime.now(dt.UTC))
+    text = write_report(cfg.output).read_text(encoding="utf-8")
+    out = RunFolder(cfg.output)
+    factor = out.table("geodetector_factor")
+    last = factor[factor["year"] == 2010].set_index("factor")
+    section = text[text.index("the factor detector</h3>"):text.index("The scale effect of q, 2010")]
+    for head in ("q_low", "q_high", "p_interaction"):
+        assert f"<th>{head}</th>" in section
+    for name in ("cover", "soil", "elevation"):  # each driver's row: name, q, q_low, q_high, p
+        cells = [f"{last.loc[name, c]:,.4f}" for c in ("q", "q_low", "q_high", "p")]
+        assert re.search(rf"<td>{name}</td>\s*" + r"\s*".join(f"<td>{v}</td>" for v in cells), section), name
+    inter = out.table("geodetector_interaction")
+    row = inter.set_index(["year", "factor_a", "factor_b"]).loc[(2010, "cover", "soil")]
+    assert re.search(rf"<td>cover ∩ soil</td>\s*<td>{row['q_ab']:,.4f}</td>\s*<td>{row['interaction']}</td>"
+                     rf"\s*<td>cover</td>\s*<td>{row['p_interaction']:,.4f}</td>", section)
+    # the scale chart in its section, once in the whole report; the hollow markers explained
+    scale = text[text.index("The scale effect of q, 2010"):text.index('<section id="conventions">')]
+    png = base64.b64encode((out.figures / "geodetector_scale_2010.png").read_bytes()).decode()
+    assert png in scale and text.count(png) == 1
+    assert "hollow marker" in scale
+    rows = out.table("geodetector_scale").query("year == 2010 and multiple == 2").set_index("factor")
+    for name, r in rows.iterrows():  # a q that is not significant in parentheses
+        shown = f"{r['q']:,.3f}" if r["p"] < 0.05 else f"({r['q']:,.3f})"
+        assert re.search(rf"<td>{name}</td>\s*<td>[^<]*</td>\s*<td>{re.escape(shown)}</td>", scale), name
+    assert text.count("<h3>The scale effect of q") == 1

@@ -3,8 +3,7 @@ and the significance of an interaction."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,7 +49,46 @@ def test_the_interval_of_q_puts_a_central_f_quantile_at_zero_and_covers_eta_squa
     assert 0.92 <= hits / 400 <= 0.975
 
 
-def test_an_interactions_p_is_the_factor_test_of_the_overlay() -> None:
+def _ncf_cdf(f: float, d1: float, d2: float, lam: float) -> float:
+    """The non-central F CDF as the Poisson(λ/2) mixture of central F CDFs, each a regularized
+    incomplete beta: Σ_j e^(-λ/2) (λ/2)^j / j! · I_x(d1/2 + j, d2/2), x = d1 F / (d1 F + d2)
+    (Johnson, Kotz & Balakrishnan 1995, ch. 30), summed here instead of scipy's ``ncf``."""
+    from scipy.special import betainc, gammaln
+
+    x = d1 * f / (d1 * f + d2)
+    j = np.arange(int(lam / 2 + 12 * np.sqrt(lam / 2 + 1) + 60))
+    logw = -lam / 2 + j * np.log(lam / 2) - gammaln(j + 1) if lam > 0 else np.where(j == 0, 0.0, -np.inf)
+    return float(np.sum(np.exp(logw) * betainc(d1 / 2 + j, d2 / 2, x)))
+
+
+def _lambda_at(f: float, d1: float, d2: float, prob: float) -> float:
+    """The λ where the CDF at ``f`` is ``prob`` (it falls as λ grows); 0 where it is below at λ = 0."""
+    from scipy.optimize import bisect
+
+    if _ncf_cdf(f, d1, d2, 0.0) <= prob:
+        return 0.0
+    hi = 1.0
+    while _ncf_cdf(f, d1, d2, hi) > prob:
+        hi *= 2
+    return float(bisect(lambda lam: _ncf_cdf(f, d1, d2, lam) - prob, 0.0, hi, xtol=1e-12))
+
+
+@pytest.mark.parametrize(("f", "d1", "d2"), [(10.0, 3, 96), (25.0, 1, 48), (4.0, 2, 27), (1.3, 5, 200)])
+def test_the_interval_of_q_equals_an_independent_inversion(f: float, d1: int, d2: int) -> None:
+    # q = η² = λ / (λ + N) with N = d1 + d2 + 1 (the L strata's d1 = L - 1 plus d2 = N - L, plus 1)
+    n = d1 + d2 + 1
+    lam_lo, lam_hi = _lambda_at(f, d1, d2, 0.975), _lambda_at(f, d1, d2, 0.025)
+    lo, hi = q_interval(f, d1, d2)
+    assert (lo, hi) == pytest.approx((lam_lo / (lam_lo + n), lam_hi / (lam_hi + n)), rel=1e-7, abs=1e-10)
+    assert lo <= f * d1 / (f * d1 + d2) <= hi  # the point estimate q = F d1 / (F d1 + d2) inside
+    if (f, d1, d2) in ((10.0, 3, 96), (25.0, 1, 48)):
+        assert lo > 0.05
+    if (f, d1, d2) == (4.0, 2, 27):
+        # one-sided p < 0.05 (central F) and yet a lower end of 0: the 95 % interval is two-sided
+        assert stats.f.sf(f, d1, d2) < 0.05 and lo == 0.0
+
+
+def test_the_overlays_own_p_is_the_factor_test_of_the_overlay() -> None:
     from ecodask.chunked.geodetector import detect_arrays
 
     rng = np.random.default_rng(3)
@@ -59,8 +97,85 @@ def test_an_interactions_p_is_the_factor_test_of_the_overlay() -> None:
     r = detect_arrays(y, {"a": a, "b": b})
     row = r["interaction"].iloc[0]
     overlay = factor_test(stratum_sums(y, a * 10 + b))
-    got = (row["q_ab"], row["F_ab"], row["p_ab"])
+    got = (row["q_ab"], row["F_overlay"], row["p_overlay"])
     assert got == pytest.approx((overlay["q"], overlay["F"], overlay["p"]))
+
+
+def test_the_interaction_test_worked_by_hand() -> None:
+    from ecodask.chunked.geodetector import detect
+
+    a = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    b = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    y = np.array([1.0, 3, 4, 6, 5, 7, 12, 14]) + 1000.0  # the shift must not matter
+    # a=0: 1 3 4 6, mean 3.5, SS 6.25+0.25+0.25+6.25 = 13; a=1: 5 7 12 14, mean 9.5, SS 53: SSW_a = 66
+    # b=0: 1 3 5 7, SS 20; b=1: 4 6 12 14, SS 68: SSW_b = 88; SST = 476 - 8 x 6.5² = 138
+    # q_a = 72/138 > q_b = 50/138: a is the stronger. Overlay cells (1 3) (4 6) (5 7) (12 14): SSW_ab = 8
+    # F = ((66 - 8) / (4 - 2)) / (8 / (8 - 4)) = 29 / 2 = 14.5 on (2, 4) df; the F(2, d) tail is
+    # (1 + 2F/d)^(-d/2) = 8.25^-2 = 0.014692
+    row = detect(y, {"a": a, "b": b})["interaction"].iloc[0]
+    assert row["q_a"] == pytest.approx(72 / 138) and row["q_b"] == pytest.approx(50 / 138)
+    assert row["stronger"] == "a" and (row["df1_interaction"], row["df2_interaction"]) == (2, 4)
+    assert row["F_interaction"] == pytest.approx(14.5, rel=1e-9)
+    assert row["p_interaction"] == pytest.approx(1 / 8.25**2, rel=1e-9) and row["interaction_significant"]
+    # b the stronger the other way round: swap the factors' strengths by swapping y's middle pairs
+    y2 = np.array([1.0, 3, 5, 7, 4, 6, 12, 14])  # now SSW_a = 88, SSW_b = 66: F and p as above
+    row = detect(y2, {"a": a, "b": b})["interaction"].iloc[0]
+    assert row["stronger"] == "b" and row["F_interaction"] == pytest.approx(14.5, rel=1e-9)
+    # A ninth row a=1, b=2, y=10 is a one-observation stratum of the overlay. a=1: 5 7 12 14 10, mean
+    # 9.6, SS 21.16+6.76+5.76+19.36+0.16 = 53.2: SSW_a = 66.2; SSW_b = 20 + 68 + 0 = 88, a still the
+    # stronger. The nested test counts every observation and stratum whatever drop_singletons says:
+    # F = ((66.2 - 8) / (5 - 2)) / (8 / (9 - 5)) = 19.4 / 2 = 9.7 on (3, 4) df
+    a9, b9, y9 = np.append(a, 1), np.append(b, 2), np.append(y, 1010.0)
+    for drop in (True, False):
+        row = detect(y9, {"a": a9, "b": b9}, drop_singletons=drop)["interaction"].iloc[0]
+        assert row["strata_ab"] == (4 if drop else 5)
+        assert (row["df1_interaction"], row["df2_interaction"]) == (3, 4)
+        assert row["F_interaction"] == pytest.approx(9.7, rel=1e-9)
+        assert row["p_interaction"] == pytest.approx(stats.f.sf(9.7, 3, 4), rel=1e-9)
+
+
+def test_the_interaction_test_with_nothing_to_test() -> None:
+    from ecodask.chunked.geodetector import detect
+    from ecodask.science.geodetector import interaction_test
+
+    a = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    y = np.array([1.0, 3, 4, 6, 5, 7, 12, 14])
+    # b the same partition as a: the overlay has no more strata than the stronger factor, p = 1
+    row = detect(y, {"a": a, "b": a * 2 + 5})["interaction"].iloc[0]
+    assert row["df1_interaction"] == 0 and np.isnan(row["F_interaction"]) and row["p_interaction"] == 1.0
+    assert not row["interaction_significant"]
+    # one observation per overlay stratum: no degrees of freedom within, F and p undefined
+    row = detect(np.array([1.0, 2, 4, 7]), {"a": np.array([0, 0, 1, 1]),
+                                            "b": np.array([0, 1, 0, 1])})["interaction"].iloc[0]
+    assert row["df2_interaction"] == 0 and np.isnan(row["F_interaction"]) and np.isnan(row["p_interaction"])
+    # the overlay fits y exactly and the stronger factor does not: F infinite, p 0
+    assert interaction_test(10.0, 2, 0.0, 4, 8) == {"F": np.inf, "df1": 2, "df2": 4, "p": 0.0}
+
+
+def test_a_noise_factor_is_an_interaction_about_5_percent_of_the_time() -> None:
+    from ecodask.chunked.geodetector import detect
+
+    rng = np.random.default_rng(11)
+    reps, n = 300, 400
+    new = old = 0
+    for _ in range(reps):
+        a, b = rng.integers(0, 4, n), rng.integers(0, 5, n)  # b pure noise: no interaction
+        y = a * 1.0 + rng.normal(0, 1, n)
+        row = detect(y, {"a": a, "b": b})["interaction"].iloc[0]
+        new += row["p_interaction"] < 0.05
+        old += row["p_overlay"] < 0.05
+    # 5 % expected (15 of 300, sd 3.8); the overlay's own p rejects every time (q_ab > 0 from a alone)
+    assert 0.02 <= new / reps <= 0.09
+    assert old == reps
+    # a real interaction (y moves only where a = 1 and b = 1) and a real second factor are rejected
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    y = 1.0 * ((a == 1) & (b == 1)) + rng.normal(0, 1, n)
+    row = detect(y, {"a": a, "b": b})["interaction"].iloc[0]
+    assert row["p_interaction"] < 1e-6 and row["interaction_significant"]
+    # an additive second factor too: the test asks whether the overlay explains more than the
+    # stronger factor alone, not whether the effects add up
+    y = 1.0 * a + 0.8 * b + rng.normal(0, 1, n)
+    assert detect(y, {"a": a, "b": b})["interaction"].iloc[0]["p_interaction"] < 1e-6
 
 
 def test_the_size_where_q_levels_off_and_gds_best_size() -> None:
@@ -81,29 +196,137 @@ def test_the_size_where_q_levels_off_and_gds_best_size() -> None:
     assert t.index[t["levels_off"]].tolist() == [1920.0]
 
 
-@pytest.mark.usefixtures("dask_threads")
-def test_a_run_reads_q_at_each_size_from_its_one_pass(tmp_path: Path) -> None:
-    from ecodask.io.layout import RunFolder
-    from ecodask.io.store import open_store
-    from ecodask.run.config import load_config
+def _blocks(a: np.ndarray, s: int) -> np.ndarray:
+    """(rows/s, cols/s, s*s) blocks of ``a``, NaN-padded at the bottom and right edges."""
+    r, c = -(-a.shape[0] // s) * s, -(-a.shape[1] // s) * s
+    p = np.full((r, c), np.nan)
+    p[: a.shape[0], : a.shape[1]] = a
+    return p.reshape(r // s, s, c // s, s).swapaxes(1, 2).reshape(r // s, c // s, s * s)
 
-    from conftest import make_tiny_region
+
+def _mode(blocks: np.ndarray) -> np.ndarray:
+    """The most frequent finite value of each block, the smallest of a tie; NaN where none."""
+    codes = np.unique(blocks[np.isfinite(blocks)])
+    counts = np.stack([(blocks == c).sum(axis=2) for c in codes])
+    return np.where(counts.max(axis=0) > 0, codes[counts.argmax(axis=0)], np.nan)
+
+
+def _ssw(y: np.ndarray, strata: np.ndarray) -> float:
+    return float(sum(((y[strata == h] - y[strata == h].mean()) ** 2).sum() for h in np.unique(strata)))
+
+
+@pytest.fixture(scope="module")
+def scale_run(tmp_path_factory) -> object:
+    from affine import Affine
+
+    from ecodask.run.config import load_config
+    from ecodask.science.grid import CHINA_ALBERS
+
+    from conftest import COLS, RES, ROWS, X0, Y1, make_tiny_region, write_tif
     from helpers import edit_yaml, run_stages
 
-    path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
-    edit_yaml(path, lambda d: (d["grid"].update(analysis_factor=8), d.update(analysis={"scales": [2, 4]})))
+    folder = tmp_path_factory.mktemp("scale") / "r"
+    folder.mkdir()
+    soil = np.repeat(np.arange(COLS) // 64 % 3 + 1, ROWS).reshape(COLS, ROWS).T.astype(np.float32)
+    write_tif(folder / "soil.tif", soil, CHINA_ALBERS, Affine(RES, 0, X0, 0, -RES, Y1), -9999.0)
+    path = make_tiny_region(folder, years=(2000, 2010), drivers={
+        "elevation": {"path": "elev.tif"}, "soil": {"path": "soil.tif", "kind": "categorical"},
+        "cover": {"path": "lc_2000.tif", "kind": "categorical"}})  # ESV follows the land cover: a real q
+    # equal-interval breaks (k = 4): a coarse size's q can be recomputed by hand from the arrays
+    edit_yaml(path, lambda d: (d["grid"].update(analysis_factor=8),
+                               d.update(analysis={"scales": [2, 4], "discretize": "equal", "k": 4})))
     cfg = load_config(path)
-    run_stages(cfg, "ingest", "transitions_esv", "driver_analysis")
+    with dask.config.set(scheduler="threads", num_workers=2):
+        _, paths = run_stages(cfg, "ingest", "transitions_esv", "driver_analysis")
+    return cfg, paths
+
+
+def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
+    from ecodask.io.layout import RunFolder
+    from ecodask.io.store import open_store
+
+    cfg, _ = scale_run
     out = RunFolder(cfg.output)
-    scale, factor = out.table("geodetector_scale"), out.table("geodetector_factor")
+    scale, inter = out.table("geodetector_scale"), out.table("geodetector_interaction")
     assert sorted(scale["size_m"].unique()) == [240.0, 480.0, 960.0]
-    base = scale[scale["multiple"] == 1].merge(factor, on=["year", "factor"], suffixes=("", "_f"))
-    assert len(base) == len(factor) and base["q"].to_numpy() == pytest.approx(base["q_f"].to_numpy())
-    # the 480 m ESV density is the blocks' ESV over their valued area, from the one pass's arrays
     _, ana = open_store(out.store)
-    y2 = block_density(ana["esv"].isel(year=0).values, ana["esv_pixels"].isel(year=0).values, 2,
-                       0.09)
-    assert np.isfinite(y2).sum() == scale[(scale["multiple"] == 2) & (scale["year"] == 2000)]["n"].iloc[0]
+    elev, soil, cover = (ana[n].values.astype(np.float64) for n in ("elevation", "soil", "cover"))
+    for i, year in enumerate((2000, 2010)):
+        # q at 480 m from the stored arrays: the blocks' ESV over their valued area (0.09 ha a pixel),
+        # elevation the mean of its cells, soil the most frequent code (the smaller of a tie)
+        esv = _blocks(ana["esv"].isel(year=i).values.astype(np.float64), 2)
+        px = _blocks(ana["esv_pixels"].isel(year=i).values.astype(np.float64), 2)
+        area = np.nansum(np.where(px > 0, px, 0), axis=2) * 0.09
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(area > 0, np.nansum(esv, axis=2) / area, np.nan)
+            x = np.nanmean(_blocks(elev, 2), axis=2)
+        modes = {n: _mode(_blocks(c, 2)) for n, c in (("soil", soil), ("cover", cover))}
+        keep = np.isfinite(y) & np.isfinite(x) & np.isfinite(modes["soil"]) & np.isfinite(modes["cover"])
+        y, x = y[keep], x[keep]
+        inner = x.min() + (x.max() - x.min()) * np.array([1, 2, 3]) / 4
+        sst = ((y - y.mean()) ** 2).sum()
+        # a value on a break goes up (the reported breaks are bin edges: test_drivers.py reads them so)
+        want = {"elevation": 1 - _ssw(y, np.searchsorted(inner, x, side="right")) / sst,
+                **{n: 1 - _ssw(y, m[keep]) / sst for n, m in modes.items()}}
+        got = scale[(scale["year"] == year) & (scale["multiple"] == 2)].set_index("factor")
+        assert got["n"].tolist() == [keep.sum()] * 3
+        for name, q in want.items():
+            assert got.loc[name, "q"] == pytest.approx(q, rel=1e-9), (year, name)
+        assert got.loc["cover", "q"] > 0.1  # a real case, not two zeros
+        # the written interaction table's nested test, recomputed at the analysis cell: cover x soil
+        yb = ana["esv_density"].isel(year=i).values.astype(np.float64)
+        ok = np.isfinite(yb) & np.isfinite(elev) & np.isfinite(soil) & np.isfinite(cover)
+        yb, cv, so = yb[ok], cover[ok], soil[ok]
+        overlay = cv * 10 + so
+        la, lab = len(np.unique(cv)), len(np.unique(overlay))
+        ssw_a, ssw_ab = _ssw(yb, cv), _ssw(yb, overlay)
+        f = ((ssw_a - ssw_ab) / (lab - la)) / (ssw_ab / (ok.sum() - lab))
+        row = inter[(inter["year"] == year) & (inter["factor_a"] == "cover") & (inter["factor_b"] == "soil")]
+        assert len(row) == 1 and row["stronger"].iloc[0] == "cover"
+        assert row["F_interaction"].iloc[0] == pytest.approx(f, rel=1e-7)
+        want_p = stats.f.sf(f, lab - la, ok.sum() - lab)
+        assert row["p_interaction"].iloc[0] == pytest.approx(want_p, rel=1e-6)
     summary = out.table("geodetector_scale_summary")
-    assert summary.groupby("year")["best_q90"].sum().le(1).all()
+    for _, g in summary.groupby("year"):
+        # exactly one best size where some size has a significant q, none where none has
+        assert g["best_q90"].sum() == (1 if g["q90"].notna().any() else 0)
+        assert g["levels_off"].sum() == (1 if g["q_mean"].notna().any() else 0)
+    assert summary["q90"].notna().any()
     assert (out.figures / "geodetector_scale_2010.png").is_file()
+
+
+def test_the_report_shows_the_interval_the_interaction_test_and_the_scale_chart(scale_run) -> None:
+    import base64
+    import datetime as dt
+    import re
+
+    from ecodask.io.layout import RunFolder
+    from ecodask.present.report import write_report
+    from ecodask.run.record import write_run_record
+
+    cfg, paths = scale_run
+    write_run_record(cfg, {"driver_analysis": 1.0}, dict(paths), dt.datetime.now(dt.UTC))
+    text = write_report(cfg.output).read_text(encoding="utf-8")
+    out = RunFolder(cfg.output)
+    factor = out.table("geodetector_factor")
+    last = factor[factor["year"] == 2010].set_index("factor")
+    section = text[text.index("the factor detector</h3>"):text.index("The scale effect of q, 2010")]
+    for head in ("q_low", "q_high", "p_interaction"):
+        assert f"<th>{head}</th>" in section
+    for name in ("cover", "soil", "elevation"):  # each driver's row: name, q, q_low, q_high, p
+        cells = [f"{last.loc[name, c]:,.4f}" for c in ("q", "q_low", "q_high", "p")]
+        assert re.search(rf"<td>{name}</td>\s*" + r"\s*".join(f"<td>{v}</td>" for v in cells), section), name
+    inter = out.table("geodetector_interaction")
+    row = inter.set_index(["year", "factor_a", "factor_b"]).loc[(2010, "cover", "soil")]
+    assert re.search(rf"<td>cover ∩ soil</td>\s*<td>{row['q_ab']:,.4f}</td>\s*<td>{row['interaction']}</td>"
+                     rf"\s*<td>cover</td>\s*<td>{row['p_interaction']:,.4f}</td>", section)
+    # the scale chart in its section, once in the whole report; the hollow markers explained
+    scale = text[text.index("The scale effect of q, 2010"):text.index('<section id="conventions">')]
+    png = base64.b64encode((out.figures / "geodetector_scale_2010.png").read_bytes()).decode()
+    assert png in scale and text.count(png) == 1
+    assert "hollow marker" in scale
+    rows = out.table("geodetector_scale").query("year == 2010 and multiple == 2").set_index("factor")
+    for name, r in rows.iterrows():  # a q that is not significant in parentheses
+        shown = f"{r['q']:,.3f}" if r["p"] < 0.05 else f"({r['q']:,.3f})"
+        assert re.search(rf"<td>{name}</td>\s*<td>[^<]*</td>\s*<td>{re.escape(shown)}</td>", scale), name
+    assert text.count("<h3>The scale effect of q") == 1

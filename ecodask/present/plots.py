@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 
@@ -209,8 +210,9 @@ def scenario_lines(observed: pd.DataFrame, scenarios: pd.DataFrame, path: str | 
 
 def scale_chart(rows: pd.DataFrame, path: str | Path,
                 title: str = "q by analysis cell size") -> dict[str, Path]:
-    """Lines of each driver's q by cell size (m, rows of ``geodetector_scale`` for one year); hollow
-    markers where p >= 0.05. Returns ``{file name: path}``, as :func:`detector_charts` does."""
+    """Lines of each driver's q by cell size (m, rows of ``geodetector_scale`` for one year); filled
+    markers where the factor detector's p < 0.05, hollow where p >= 0.05 (not significant), both
+    explained in the legend. Returns ``{file name: path}``, as :func:`detector_charts` does."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     for name, g in rows.groupby("factor", sort=True):
@@ -226,7 +228,11 @@ def scale_chart(rows: pd.DataFrame, path: str | Path,
     ax.minorticks_off()
     ax.set_xlabel("analysis cell size, m")
     ax.set_ylabel("q")
-    ax.legend(fontsize=8, frameon=False)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], linestyle="none", marker="o", color="0.3", label="p < 0.05"),
+                Line2D([], [], linestyle="none", marker="o", markerfacecolor="none", color="0.3",
+                       label="p ≥ 0.05 (not significant)")]
+    ax.legend(handles=handles, fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
     out = save(fig, Path(path))
     return {out.name: out}

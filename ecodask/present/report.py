@@ -5,7 +5,9 @@ Built from what the run wrote, nothing recomputed: ``run.json`` (configuration, 
 checksums, stage timings), the tables (``tables/*.parquet``) and the figures (``figures/*.png``).
 Sections: key figures (the region's ESV per year, top counties, strongest drivers, compensation
 totals: :func:`ecodask.present.summaries.key_figures_markdown`), maps and charts, tables (ESV by service
-and year for the region, every county's total ESV, compensation per role), the conventions used,
+and year for the region, every county's total ESV, the last year's Geographical Detector: q with its
+95 % interval and each pair's interaction with its nested F test, the scale effect of q with its
+chart, compensation per role), the conventions used,
 the run configuration, versions and timings, and a list of the output files.
 """
 
@@ -469,30 +471,73 @@ def _scenarios(output: Path) -> list[str]:
             _frame(wide, 0)]
 
 
-def _scale_effect(output: Path) -> list[str]:
-    """The last year's q of each driver by analysis cell size, and the sizes the two rules pick
-    (tables/geodetector_scale, tables/geodetector_scale_summary)."""
+def _geodetector(output: Path) -> list[str]:
+    """The last year's factor detector (q, its 95 % interval, p) and interaction detector (q of each
+    pair's overlay, its type and the nested F test against the stronger factor), from
+    tables/geodetector_factor and tables/geodetector_interaction. Columns a run of an older version
+    did not write are left out."""
+    factor = summaries.read_output_table(output, "geodetector_factor")
+    if factor is None or not len(factor) or "year" not in factor:
+        return []
+    year = int(factor["year"].max())
+    f = factor[factor["year"] == year].sort_values("q", ascending=False).rename(columns={"factor": "driver"})
+    parts = [f"<h3>Geographical Detector, {year}: the factor detector</h3>",
+             "<p>q (share of the variance of ESV density explained by a driver's strata), its two-sided "
+             "95 % interval (q_low, q_high) and GD's one-sided p; q_low can be 0 with p &lt; 0.05 (see "
+             "docs/science.md). Every year: tables/geodetector_factor.</p>",
+             _frame(f[[c for c in ("driver", "q", "q_low", "q_high", "p") if c in f]], 4)]
+    inter = summaries.read_output_table(output, "geodetector_interaction")
+    if inter is None or "year" not in inter:
+        return parts
+    i = inter[inter["year"] == year]
+    if not len(i):
+        return parts
+    i = i.assign(pair=i["factor_a"].astype(str) + " ∩ " + i["factor_b"].astype(str),
+                 type=i["interaction"]).sort_values("q_ab", ascending=False)
+    cols = [c for c in ("pair", "q_ab", "type", "stronger", "p_interaction") if c in i]
+    parts += [f"<h3>Geographical Detector, {year}: the interaction detector</h3>",
+              "<p>q of each pair's overlay and its type (GD's, from the q alone); p_interaction: the "
+              "nested F test of whether the overlay explains more than the stronger driver alone (an "
+              "enhancement with p_interaction ≥ 0.05 cannot be told apart from that driver alone). "
+              "Every year, with the overlay's own test: tables/geodetector_interaction.</p>",
+              _frame(i[cols], 4)]
+    return parts
+
+
+def _scale_effect(output: Path) -> tuple[list[str], Path | None]:
+    """The last year's q of each driver by analysis cell size, the sizes the two rules pick and the
+    chart of that year, embedded (tables/geodetector_scale, tables/geodetector_scale_summary,
+    figures/geodetector_scale_<year>.png); also returns the chart's path (None without one)."""
     rows = summaries.read_output_table(output, "geodetector_scale")
     summary = summaries.read_output_table(output, "geodetector_scale_summary")
     if rows is None or summary is None or not len(rows):
-        return []
+        return [], None
     year = int(rows["year"].max())
     last = rows[rows["year"] == year]
-    wide = last.pivot_table(index="factor", columns="size_m", values="q", sort=True)
-    wide.columns = [f"q at {c:g} m" for c in wide.columns]
+    q = last.pivot(index="factor", columns="size_m", values="q").sort_index()
+    p = last.pivot(index="factor", columns="size_m", values="p").reindex_like(q)
+    # a q with p >= 0.05 (not significant: a hollow marker in the chart) in parentheses
+    table = pd.DataFrame({f"q at {c:g} m": ["–" if v != v else f"{v:,.3f}" if pv < 0.05 else f"({v:,.3f})"
+                                            for v, pv in zip(q[c], p[c], strict=True)] for c in q.columns},
+                         index=q.index)
     s = summary[summary["year"] == year]
     best = s.loc[s["best_q90"], "size_m"].tolist()
     flat = s.loc[s["levels_off"], "size_m"].tolist()
+    chart = RunFolder(output).figures / f"geodetector_scale_{year}.png"
 
     def said(v: list) -> str:
         return f"{v[0]:g} m" if v else "none (no significant q)"
 
-    return [f"<h3>The scale effect of q, {year}</h3>",
-            "<p>The factor detector on cells of several sizes, aggregated from the one pass's analysis "
-            f"grid. Highest 90 % quantile of the significant q (GD's sesu): {said(best)}; where the "
-            f"mean significant q levels off (grows by 5 % or less): {said(flat)}. Every year, with p and "
-            "the 95 % interval of q: tables/geodetector_scale; the chart: figures/geodetector_scale_"
-            f"{year}.png.</p>", _frame(wide.reset_index(), 3)]
+    parts = [f"<h3>The scale effect of q, {year}</h3>",
+             "<p>The factor detector on cells of several sizes, aggregated from the one pass's analysis "
+             f"grid. Highest 90 % quantile of the significant q (GD's sesu): {said(best)}; where the "
+             f"mean significant q levels off (grows by 5 % or less): {said(flat)}. A q in parentheses, "
+             "and a hollow marker in the chart, is not significant (p ≥ 0.05); filled markers are "
+             "p &lt; 0.05. Every year, with p and the 95 % interval of q: tables/geodetector_scale.</p>",
+             _frame(table.reset_index(), 3)]
+    if not chart.is_file():
+        return parts, None
+    return [*parts, '<div class="figs">', _img(chart, _caption(chart)), "</div>"], chart
 
 
 def _per_capita(output: Path) -> list[str]:
@@ -585,7 +630,9 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     parts += _per_capita(output)
     parts += _uncertainty(output)
     parts += _scenarios(output)
-    parts += _scale_effect(output)
+    parts += _geodetector(output)
+    scale_parts, scale_chart = _scale_effect(output)
+    parts += scale_parts
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]
@@ -612,7 +659,8 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
               "<details><summary>Output files</summary><pre>" + html.escape("\n".join(_outputs(output)))
               + "</pre></details></section>",
               '<section id="all"><h2>All figures</h2><div class="figs">'
-              + "".join(_img(p, _caption(p)) for p in figures if p not in key) + "</div></section>",
+              + "".join(_img(p, _caption(p)) for p in figures if p not in key and p != scale_chart)
+              + "</div></section>",
               "</main><footer style='padding:0 32px 24px;font-size:12px;color:#52606d'>Written by ecodask "
               f"{html.escape(str(record.get('ecodask_version', '')))} from the run's files.</footer>"
               "</body></html>"]

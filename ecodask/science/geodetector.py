@@ -8,7 +8,8 @@ exact on all cells. Conventions (defaults as the R packages GD and gdverse):
   the non-centrality parameter λ of the factor detector's F test;
 - ``drop_singletons``: strata with one observation are dropped from an overlay of two factors in
   the interaction detector (default True; False keeps them, as CRAN geodetector);
-- ``alpha``: level of the risk (Welch t, two-sided) and ecological (F, one-sided) detectors.
+- ``alpha``: level of the risk (Welch t, two-sided) and ecological (F, one-sided) detectors and of
+  ``interaction_significant`` (the nested F test of an overlay, :func:`interaction_test`).
 Every result table carries the conventions it was computed with.
 
 The statistics here work on per-stratum sums; :mod:`ecodask.chunked.strata` gathers those sums over the
@@ -30,6 +31,13 @@ from ecodask.errors import InputError, problem
 
 #: The result tables of the detectors, in order.
 GEODETECTOR_TABLES = ("factor", "interaction", "risk", "ecological", "discretization")
+
+#: The columns of the interaction table: the pair and its q, the GD type, the overlay's own factor test
+#: (``F_overlay``, ``p_overlay``: is q_ab different from 0?) and the nested test of the overlay against the
+#: stronger factor (``*_interaction``: does the overlay explain more than that factor alone?).
+INTERACTION_COLUMNS = ["factor_a", "factor_b", "q_a", "q_b", "q_ab", "interaction", "strata_ab", "F_overlay",
+                       "p_overlay", "stronger", "F_interaction", "df1_interaction", "df2_interaction",
+                       "p_interaction", "interaction_significant"]
 
 #: Relative tolerance for "equal" in the interaction classes (q12 = q1 + q2, q12 = min or max).
 INTERACTION_RTOL = 1e-9
@@ -158,6 +166,33 @@ def interaction_class(q1: float, q2: float, q12: float, rtol: float = INTERACTIO
     return "nonlinear enhancement"
 
 
+def interaction_test(ssw_strong: float, strata_strong: int, ssw_ab: float, strata_ab: int,
+                     n: float) -> dict:
+    """The nested F test of an overlay a∩b against the stronger factor s alone (one-way analysis of
+    variance, full model the overlay's strata, reduced model s's strata, which the overlay refines):
+    ``F = ((SSW_s - SSW_ab) / (L_ab - L_s)) / (SSW_ab / (N - L_ab))`` on (L_ab - L_s, N - L_ab) degrees
+    of freedom, L the numbers of non-empty strata and SSW the within sums of squares (units of y²).
+    It asks whether the overlay explains significantly more of y than s alone, i.e. whether
+    ``q_ab > max(q_a, q_b)`` is more than the extra strata fitting noise; not whether the two
+    factors' effects add up (``q_ab`` against ``q_a + q_b``).
+
+    ``L_ab == L_s`` (the overlay is s's strata: nothing more to explain): F NaN, p 1. ``N == L_ab``
+    (no degrees of freedom left within the overlay's strata): F and p NaN. ``SSW_ab == 0`` with
+    ``SSW_s > 0``: F inf, p 0."""
+    df1, df2 = int(strata_ab - strata_strong), int(round(n - strata_ab))
+    extra = max(float(ssw_strong) - float(ssw_ab), 0.0)  # >= 0 for a refinement; clips rounding
+    if df1 <= 0:
+        f, p = np.nan, 1.0
+    elif df2 <= 0:
+        f, p = np.nan, np.nan
+    elif ssw_ab <= 0:
+        f, p = (np.inf, 0.0) if extra > 0 else (np.nan, np.nan)
+    else:
+        f = (extra / df1) / (float(ssw_ab) / df2)
+        p = float(stats.f.sf(f, df1, df2))
+    return {"F": f, "df1": df1, "df2": df2, "p": p}
+
+
 Discretize = Literal["equal", "quantile", "natural", "geometric", "sd", "optimal"] | None
 
 
@@ -185,13 +220,23 @@ def detectors(sums: dict[str, StratumSums], pairs: list[tuple[int, int]], overla
         else:
             q12 = q_value(s)
             kind = interaction_class(qs[na], qs[nb], q12)
-            if len(s.n) >= 2:  # the overlay's own factor test: is q_ab significant?
+            if len(s.n) >= 2:  # the overlay's own factor test: is q_ab different from 0?
                 t12 = factor_test(s, variance, interval=False)
                 f12, p12 = t12["F"], t12["p"]
+        # The nested test against the stronger factor, on every observation of the overlay (its
+        # one-observation strata included whatever drop_singletons says: each costs a degree of freedom).
+        strong, axis = (na, 1) if qs[na] >= qs[nb] else (nb, 0)
+        whole = flat[flat[:, 0] > 0]
+        alone = ov.sum(axis=axis)
+        alone = alone[alone[:, 0] > 0]
+        nested = interaction_test(float(sum_squares(*alone.T).sum()), len(alone),
+                                  float(sum_squares(*whole.T).sum()), len(whole), float(whole[:, 0].sum()))
         irows.append({"factor_a": na, "factor_b": nb, "q_a": qs[na], "q_b": qs[nb], "q_ab": q12,
-                      "interaction": kind, "strata_ab": len(s.n), "F_ab": f12, "p_ab": p12})
-    interaction = pd.DataFrame(irows, columns=["factor_a", "factor_b", "q_a", "q_b", "q_ab",
-                                               "interaction", "strata_ab", "F_ab", "p_ab"])
+                      "interaction": kind, "strata_ab": len(s.n), "F_overlay": f12, "p_overlay": p12,
+                      "stronger": strong, "F_interaction": nested["F"], "df1_interaction": nested["df1"],
+                      "df2_interaction": nested["df2"], "p_interaction": nested["p"],
+                      "interaction_significant": bool(nested["p"] < alpha)})
+    interaction = pd.DataFrame(irows, columns=INTERACTION_COLUMNS)
     risk = pd.concat([risk_table(k, s, alpha) for k, s in sums.items()], ignore_index=True)
     for col in ("stratum_a", "stratum_b"):  # text labels of one factor: every label as text
         if risk[col].map(type).nunique() > 1:

@@ -96,6 +96,22 @@ def test_without_business_as_usual_there_is_no_comparison_with_it() -> None:
     assert t["scenario_esv"]["esv_cny"].notna().all()
 
 
+def test_the_report_leaves_out_the_comparison_without_business_as_usual(tmp_path: Path) -> None:
+    from ecodask.present.report import _scenarios
+
+    zones = pd.DataFrame({"zone": [1], "zone_id": ["a"], "zone_name": ["A"]})
+    t = scenario_tables(TM, [HALF], (2010, 2020), [2030], np.array([[10.0, 100.0]]), ["food"], zones,
+                        _index(), 0.09)
+    (tmp_path / "tables").mkdir()
+    for name, frame in t.items():
+        frame.to_parquet(tmp_path / "tables" / f"{name}.parquet")
+    section = "\n".join(_scenarios(tmp_path))
+    assert "business_as_usual" not in section and "business as usual" not in section
+    assert "<li>protect 0: out of crop into any other class × 0.5</li>" in section
+    assert "<td>–</td>" not in section
+    assert "data:image/png" not in section  # no chart drawn: none shown
+
+
 def test_the_region_is_the_sum_of_its_zones() -> None:
     # zone b: crop 50 px all stays, forest 50 px: 25 become crop. P_b = [[1, 0], [0.5, 0.5]], end [75, 25]
     # -> 2030 [75 + 12.5, 12.5] = [87.5, 12.5]. Zone a as above: [83, 117]. Region [170.5, 129.5]

@@ -119,8 +119,9 @@ def test_the_region_is_the_sum_of_its_zones() -> None:
     # [174.5, 125.5]).
     tm = np.concatenate([TM, [[[50.0, 0.0], [25.0, 25.0]]]])
     zones = pd.DataFrame({"zone": [1, 2], "zone_id": ["a", "b"], "zone_name": ["A", "B"]})
-    vc = np.array([[10.0, 100.0]])
-    t = scenario_tables(tm, [BAU], (2010, 2020), [2030], vc, ["food"], zones, _index(), 1.0)
+    vc = np.array([[10.0, 100.0], [0.0, 0.0]])  # a second service of another group, valued at zero
+    t = scenario_tables(tm, [BAU], (2010, 2020), [2030], vc, ["food", "climate"], zones, _index(), 1.0,
+                        g_of=np.array([0, 1]))  # the run's groups, no adjustment
     area = t["scenario_area"].set_index(["zone_id", "class_name"])["area_ha"]
     assert area.loc["b"].to_numpy() == pytest.approx([87.5, 12.5])
     assert area.loc["ALL"].to_numpy() == pytest.approx([170.5, 129.5])

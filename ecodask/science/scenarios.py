@@ -156,7 +156,8 @@ def scenario_tables(
     tm = np.asarray(tm, dtype=np.float64)
     start_px = tm.sum(axis=1) if start is None else np.asarray(start, dtype=np.float64)
     ratio = effective_ratio(start_px, effective)  # (z, n, groups)
-    ratio_f = ratio[..., np.zeros(len(services), dtype=np.int64) if g_of is None else np.asarray(g_of)]
+    one_group = effective is None or g_of is None  # the ratio (all 1) has a single group
+    ratio_f = ratio[..., np.zeros(len(services), dtype=np.int64) if one_group else np.asarray(g_of)]
     vc_zone = np.einsum("zkf,fk->zkf", ratio_f, vc)  # (z, n, F) CNY/ha/yr of plain area
     observed = landuse.with_region(start_px * pixel_area_ha, axis=0)  # (z + 1, n) ha
     items = [*services, TOTAL]

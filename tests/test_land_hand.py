@@ -151,12 +151,18 @@ def test_sensitivity(tables) -> None:
 def test_markov_projection(tables) -> None:
     p = tables["projection"]
     # P (zone 1): cropland stays 3/5, -> impervious 2/5; forest stays 3/4, -> cropland 1/4; water stays;
-    # impervious (absent in 2000) keeps its area. End areas (pixels): 4, 3, 2, 2.
-    expect = {1: 4 * 0.6 + 3 * 0.25, 2: 3 * 0.75, 5: 2.0, 8: 4 * 0.4 + 2}
+    # impervious (absent in 2000) keeps its area. From the 2010 map's areas (pixels): 4, 3, 3, 2 (the
+    # water pixel without data in 2000 counted: the transfer matrix's column sums would give 2).
+    expect = {1: 4 * 0.6 + 3 * 0.25, 2: 3 * 0.75, 5: 3.0, 8: 4 * 0.4 + 2}
     for code, px in expect.items():
         row = _one(p, zone_id="101", year=2020, class_code=code)
         assert row.area_ha == pytest.approx(px * 0.09)
     assert _one(p, zone_id="101", year=2020, class_code=1).esv_cny == pytest.approx(3.15 * 0.09 * FAL)
+    assert _one(p, zone_id="101", year=2020, class_code=5).change_ha == pytest.approx(0.0)
+    for code in expect:  # the region is the sum of its zones' projections
+        assert _one(p, zone_id="ALL", year=2020, class_code=code).area_ha == pytest.approx(
+            _one(p, zone_id="101", year=2020, class_code=code).area_ha
+            + _one(p, zone_id="102", year=2020, class_code=code).area_ha)
 
 
 def test_standard_equivalent_from_crops() -> None:

@@ -370,6 +370,9 @@ def _tradeoffs(output: Path, name: str = "service_tradeoffs", across: str = "zon
     head = (f"<h3>Trade-offs and synergies between services across the {where}, {int(t['year'].max())}</h3>"
             f"<p>Spearman's rho of the {where}' ESV densities, p &lt; 0.05; every year and pair: "
             f"tables/{name}.</p>")
+    chart = RunFolder(output).figures / f"{name}.png"
+    if chart.is_file():
+        head += f'<div class="figs">{_img(chart, _caption(chart))}</div>'
     if across == "cells":
         head += ("<p>Neighbouring cells share their land cover, so these p-values overstate "
                  "significance; the zones' test is the one to read for it.</p>")
@@ -446,9 +449,25 @@ def _area_adjusted(output: Path) -> list[str]:
             _frame(last[cols], 1)]
 
 
+def _restriction_lines(rules: pd.DataFrame | None, names: list[str]) -> list[str]:
+    """One line per scenario of ``names``: the transitions it restricts and by what factor, from the
+    run's tables/scenario_rules (none where the run wrote no such table)."""
+    if rules is None:
+        return []
+    out = []
+    for name in names:
+        rows = rules[rules["scenario"] == name].sort_values("rule")
+        said = "; ".join(f"out of {r.out_of} into {r.into or 'any other class'} × {r.factor:g}"
+                         for r in rows.itertuples())
+        out.append(f"<li>{html.escape(name.replace('_', ' '))}: "
+                   f"{html.escape(said) if said else 'no restriction (the observed transitions)'}</li>")
+    return ["<p>Transitions each scenario restricts (a factor scales their probabilities, what it takes "
+            "stays in the class):</p><ul>", *out, "</ul>"]
+
+
 def _scenarios(output: Path) -> list[str]:
     """The whole region's ESV and land use under each land-use scenario (tables/scenario_esv,
-    tables/scenario_area)."""
+    tables/scenario_area, tables/scenario_rules, figures/scenarios.png)."""
     from ecodask.science.landuse import REGION_ID, TOTAL
 
     esv = summaries.read_output_table(output, "scenario_esv")
@@ -456,17 +475,27 @@ def _scenarios(output: Path) -> list[str]:
     if esv is None or area is None or not len(esv):
         return []
     e = esv[(esv["zone_id"].astype(str) == REGION_ID) & (esv["item"] == TOTAL)]
-    e = e.assign(esv_1e8cny=e["esv_cny"] * 1e-8, change_1e8cny=e["change_cny"] * 1e-8,
-                 vs_business_as_usual_1e8cny=e["vs_business_as_usual_cny"] * 1e-8)
+    cols = ["scenario", "year", "esv_1e8cny", "change_1e8cny"]
+    e = e.assign(esv_1e8cny=e["esv_cny"] * 1e-8, change_1e8cny=e["change_cny"] * 1e-8)
+    vs = "vs_business_as_usual_cny" in e  # only where business as usual is one of the scenarios
+    if vs:
+        e = e.assign(vs_business_as_usual_1e8cny=e["vs_business_as_usual_cny"] * 1e-8)
+        cols.append("vs_business_as_usual_1e8cny")
     a = area[(area["zone_id"].astype(str) == REGION_ID) & (area["year"] == area["year"].max())]
     wide = a.pivot_table(index="class_name", columns="scenario", values="area_ha", sort=False).reset_index()
+    wide.columns.name = None
     base = f"{int(a['base_from'].iloc[0])}-{int(a['base_to'].iloc[0])}" if len(a) else ""
+    chart = RunFolder(output).figures / "scenarios.png"
+    names = list(dict.fromkeys(e["scenario"].astype(str)))
     return ["<h3>Land-use scenarios: the whole region's ESV, 10<sup>8</sup> CNY/yr</h3>",
-            f"<p>The Markov projection of the {base} transitions, each scenario restricting some of them "
-            "(docs/science.md); ESV at the last year's coefficients, its change from the last year and "
-            "its difference from business as usual. Per zone and service: tables/scenario_esv and "
-            "tables/scenario_area; the chart: figures/scenarios.png.</p>",
-            _frame(e[["scenario", "year", "esv_1e8cny", "change_1e8cny", "vs_business_as_usual_1e8cny"]], 3),
+            f"<p>The Markov projection of the {base} transitions zone by zone (the whole region: the sum "
+            "of its zones), each scenario restricting some of them (docs/science.md); ESV at the last "
+            "year's coefficients, its change from the last year"
+            + (" and its difference from business as usual" if vs else "")
+            + ". Per zone and service: tables/scenario_esv and tables/scenario_area.</p>",
+            *_restriction_lines(summaries.read_output_table(output, "scenario_rules"), names),
+            *([f'<div class="figs">{_img(chart, _caption(chart))}</div>'] if chart.is_file() else []),
+            _frame(e[cols], 3),
             f"<p>Class areas (ha) in {int(a['year'].max()) if len(a) else ''} by scenario:</p>",
             _frame(wide, 0)]
 
@@ -504,14 +533,14 @@ def _geodetector(output: Path) -> list[str]:
     return parts
 
 
-def _scale_effect(output: Path) -> tuple[list[str], Path | None]:
+def _scale_effect(output: Path) -> list[str]:
     """The last year's q of each driver by analysis cell size, the sizes the two rules pick and the
     chart of that year, embedded (tables/geodetector_scale, tables/geodetector_scale_summary,
-    figures/geodetector_scale_<year>.png); also returns the chart's path (None without one)."""
+    figures/geodetector_scale_<year>.png)."""
     rows = summaries.read_output_table(output, "geodetector_scale")
     summary = summaries.read_output_table(output, "geodetector_scale_summary")
     if rows is None or summary is None or not len(rows):
-        return [], None
+        return []
     year = int(rows["year"].max())
     last = rows[rows["year"] == year]
     q = last.pivot(index="factor", columns="size_m", values="q").sort_index()
@@ -536,8 +565,8 @@ def _scale_effect(output: Path) -> tuple[list[str], Path | None]:
              "p &lt; 0.05. Every year, with p and the 95 % interval of q: tables/geodetector_scale.</p>",
              _frame(table.reset_index(), 3)]
     if not chart.is_file():
-        return parts, None
-    return [*parts, '<div class="figs">', _img(chart, _caption(chart)), "</div>"], chart
+        return parts
+    return [*parts, '<div class="figs">', _img(chart, _caption(chart)), "</div>"]
 
 
 def _per_capita(output: Path) -> list[str]:
@@ -631,8 +660,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     parts += _uncertainty(output)
     parts += _scenarios(output)
     parts += _geodetector(output)
-    scale_parts, scale_chart = _scale_effect(output)
-    parts += scale_parts
+    parts += _scale_effect(output)
     totals = summaries.read_output_table(output, "compensation_totals")
     if totals is not None and len(totals):
         cols = ["variant", "year", "role", "direction", "counties", "amount_1e8cny", "sign_mismatches"]
@@ -642,6 +670,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
     parts += ['<section id="conventions"><h2>Conventions</h2><ul>',
               *[f"<li>{html.escape(c)}</li>" for c in conventions(config, record.get("tables"))],
               "</ul></section>"]
+    shown = {p for p in figures if f"{_DATA}{p}{_DATA}" in "".join(parts)}  # in a section above
     timing = pd.DataFrame([{"stage": s, "seconds": v, "status": _status(s, record, config)}
                            for s, v in record.get("stage_seconds", {}).items()])
     versions = pd.DataFrame(list(record.get("versions", {}).items()), columns=["package", "version"])
@@ -659,7 +688,7 @@ def render(output: str | Path, shown_as: Path | None = None) -> str:
               "<details><summary>Output files</summary><pre>" + html.escape("\n".join(_outputs(output)))
               + "</pre></details></section>",
               '<section id="all"><h2>All figures</h2><div class="figs">'
-              + "".join(_img(p, _caption(p)) for p in figures if p not in key and p != scale_chart)
+              + "".join(_img(p, _caption(p)) for p in figures if p not in key and p not in shown)
               + "</div></section>",
               "</main><footer style='padding:0 32px 24px;font-size:12px;color:#52606d'>Written by ecodask "
               f"{html.escape(str(record.get('ecodask_version', '')))} from the run's files.</footer>"

@@ -186,15 +186,33 @@ class GridConfig(_Strict):
         )
 
 
+class _KeyedError(ValueError):
+    """A validator's error about one part of its field's value: ``key`` (dotted, below the field)
+    and ``value`` name that part in the message (:func:`_problem`)."""
+
+    def __init__(self, message: str, key: str, value: object):
+        super().__init__(message)
+        self.key = key
+        self.value = value
+
+
 class ScenariosConfig(_Strict):
     """Land-use scenarios: the Markov projection of the last pair's transitions to ``years`` (each the
-    last year plus a multiple of the last interval) under each named scenario, and its ESV;
+    last year plus a multiple of the last interval, each once) under each named scenario, and its ESV;
     ``named``: scenario name -> restrictions (``out_of`` / ``into`` class names of the scheme,
     ``factor``); default: the class scheme's own (business as usual, ecological protection, cropland
     protection)."""
 
     years: list[Annotated[int, Field(ge=1900, le=2500)]] = Field(min_length=1)
     named: dict[str, list[ScenarioRule]] | None = None
+
+    @field_validator("years")
+    @classmethod
+    def _once(cls, years: list[int]) -> list[int]:
+        twice = sorted({y for y in years if years.count(y) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(str, twice))} given more than once: give each year once")
+        return years
 
 
 class LandcoverConfig(_Strict):
@@ -238,8 +256,10 @@ class LandcoverConfig(_Strict):
         if sc is not None:
             bad, last, step = cls._outside_the_last_interval(sc.years, info)
             if bad:
-                raise ValueError(f"years {bad} must each be {last} plus a multiple of the last interval "
-                                 f"({step} years)")
+                # a Markov chain steps whole intervals (docs/science.md, "Land-use transitions")
+                ok = ", ".join(str(last + k * step) for k in (1, 2, 3))
+                raise _KeyedError(f"each year must be {last} plus a whole multiple of the last interval "
+                                  f"({step} years): {ok}, ...", "years", bad)
         return sc
 
 
@@ -655,6 +675,9 @@ def _problem(file: Path, err: dict[str, Any]) -> Problem:
     key = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     value = objstore.redact(err.get("input"))
+    keyed = err.get("ctx", {}).get("error")
+    if isinstance(keyed, _KeyedError):  # about one part of the field's value: name that part
+        key, value = f"{key}.{keyed.key}", keyed.value
     if err["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(err["loc"][-1]), _field_names(), n=1)
         msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
@@ -776,8 +799,9 @@ def _scenarios_fit(sc: ScenariosConfig, scheme: ClassScheme, file: Path) -> list
     if not sc.named:
         return [problem(file, "landcover.scenarios.named", {}, "names no scenario")]
     names = [c.name for c in scheme.classes.values()]
-    return [problem(file, f"landcover.scenarios.named.{name}", None, message)
-            for name, rules in sc.named.items() for message in scenario_rule_problems(rules, names)]
+    return [problem(file, f"landcover.scenarios.named.{name}.{where}", value, message)
+            for name, rules in sc.named.items()
+            for where, value, message in scenario_rule_problems(rules, names, scheme.name)]
 
 
 def _uncertainty_fits(cfg: RunConfig, scheme: ClassScheme, table: EsvTable, file: Path) -> list[Problem]:

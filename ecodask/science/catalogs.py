@@ -51,9 +51,10 @@ class ClassScheme(_Strict):
             if unknown:
                 raise ValueError(f"mappings.{set_name} maps codes {unknown} not in classes")
         for name, rules in self.scenarios.items():
-            bad = scenario_rule_problems(rules, [c.name for c in self.classes.values()])
+            bad = scenario_rule_problems(rules, [c.name for c in self.classes.values()], self.name)
             if bad:
-                raise ValueError(f"scenarios.{name}: {bad[0]}")
+                where, value, message = bad[0]
+                raise ValueError(f"scenarios.{name}.{where} = {value!r}: {message}")
         return self
 
     def mapping_to(self, class_set: str) -> dict[int, str]:
@@ -61,13 +62,18 @@ class ClassScheme(_Strict):
         return self.mappings[class_set]
 
 
-def scenario_rule_problems(rules: list[ScenarioRule], names: list[str]) -> list[str]:
-    """What is wrong with ``rules`` for a scheme whose classes are ``names``: unknown class names."""
+def scenario_rule_problems(rules: list[ScenarioRule], names: list[str], scheme: str,
+                           ) -> list[tuple[str, list[str], str]]:
+    """What is wrong with ``rules`` for the class scheme ``scheme`` whose classes are ``names``: class
+    names it does not have, as (where: the rule's place and field, e.g. ``0.out_of``, its value,
+    the message)."""
     out = []
     for k, rule in enumerate(rules):
-        unknown = [c for c in [*rule.out_of, *(rule.into or [])] if c not in names]
-        if unknown:
-            out.append(f"rule {k} names classes {unknown} the scheme does not have ({', '.join(names)})")
+        for field, given in (("out_of", rule.out_of), ("into", rule.into or [])):
+            unknown = [c for c in given if c not in names]
+            if unknown:
+                out.append((f"{k}.{field}", list(given), f"{', '.join(map(repr, unknown))} not a class of "
+                            f"scheme {scheme!r} ({', '.join(names)})"))
     return out
 
 

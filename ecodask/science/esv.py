@@ -408,14 +408,16 @@ class EsvModel:
             last = len(years) - 2  # the last consecutive pair
             step = years[-1] - years[-2]
             target = self.projection_year or years[-1] + step
-            proj = landuse.markov_projection(tm[last], (target - years[-1]) // step) * area
-            observed = tm[last].sum(axis=1) * area
-            yield "projection", projection_table(proj, vc[-1].sum(axis=0), (years[-2], years[-1]), target,
-                                                 zones, index, observed)
+            # zone by zone from the last year's class areas; the region: the sum of its zones
+            start = pixels[-1]  # (z, n) px
+            proj = landuse.markov_projection(tm[last, :-1], (target - years[-1]) // step, start) * area
+            yield "projection", projection_table(landuse.with_region(proj, axis=0), vc[-1].sum(axis=0),
+                                                 (years[-2], years[-1]), target, zones, index, areas[-1])
             if self.scenarios:
-                yield from _handed_over(scenario_tables(tm[last], self.scenarios, (years[-2], years[-1]),
+                effective = None if zone_sums is None else zone_sums[-1, :, :n, :]
+                yield from _handed_over(scenario_tables(tm[last, :-1], self.scenarios, (years[-2], years[-1]),
                                                         self.scenario_years, vc[-1], table.service_names,
-                                                        zones, index, area))
+                                                        zones, index, area, start, effective, g_of))
 
 
 def _handed_over(tables: dict[str, pd.DataFrame | Iterator[pd.DataFrame]],

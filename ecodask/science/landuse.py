@@ -376,15 +376,16 @@ def transition_probabilities(tm: np.ndarray) -> np.ndarray:
     return np.where(rows > 0, t / np.where(rows > 0, rows, 1.0), np.eye(t.shape[1])[None])
 
 
-def markov_projection(tm: np.ndarray, steps: int) -> np.ndarray:
+def markov_projection(tm: np.ndarray, steps: int, start: np.ndarray | None = None) -> np.ndarray:
     """First-order Markov projection of class areas ``steps`` periods past the pair's end.
 
     ``tm``: transfer matrices (zones, n, n) of one pair of years (any area unit); probabilities
-    :func:`transition_probabilities`; areas at the pair's end ``A = sum_i T[i, :]``; projection
-    ``A P^steps``. Returns (zones, n) in the unit of ``tm``.
+    :func:`transition_probabilities`; areas at the pair's end ``A = start`` (zones, n; default
+    ``sum_i T[i, :]``, which leaves out the pixels without data in the pair's first year);
+    projection ``A P^steps``. Returns (zones, n) in the unit of ``start`` (default: of ``tm``).
     """
     p = transition_probabilities(tm)
-    area = np.asarray(tm, dtype=np.float64).sum(axis=1)  # (zones, n): areas at the later year
+    area = np.asarray(tm, dtype=np.float64).sum(axis=1) if start is None else np.asarray(start, np.float64)
     for _ in range(steps):
         area = np.einsum("zi,zij->zj", area, p)
     return area

@@ -13,7 +13,7 @@ import numpy as np
 
 from ecodask.kernels.draws import check_draws, summarize_draws
 
-#: A task's share of the work, in zones x draws: 500,000 is 50 zones at 10,000 draws, ~1.1 s of one
+#: A task's share of the work, in zones x draws: 500,000 is 50 zones at 10,000 draws, ~0.9 s of one
 #: core at 39 years (BENCHMARKS.md, "ESV uncertainty"); 2,800 zones make 56 tasks.
 ZONE_DRAWS_PER_TASK = 500_000
 

@@ -324,7 +324,8 @@ def test_adjustment_naming_a_group_the_table_lacks(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("years", "proj", "why"), [
     ((2000, 2010), 2025,
-     "landcover.projection_year = 2025: must be 2010 plus a multiple of the last interval (10 years)"),
+     "landcover.projection_year = 2025: must be 2010 plus a whole multiple of the last interval (10 years): "
+     "2020, 2030, 2040, ..."),
     ((2000, 2010), 2010, "landcover.projection_year = 2010: must be 2010 plus"),
     ((2000, 2010), 2005, "landcover.projection_year = 2005: must be 2010 plus"),
     ((2000,), 2015, "landcover.projection_year = 2015: needs at least two land-cover years"),

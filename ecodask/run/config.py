@@ -247,7 +247,9 @@ class LandcoverConfig(_Strict):
         if year is not None:
             bad, last, step = cls._outside_the_last_interval([year], info)
             if bad:
-                raise ValueError(f"must be {last} plus a multiple of the last interval ({step} years)")
+                ok = ", ".join(str(last + k * step) for k in (1, 2, 3))
+                raise ValueError(f"must be {last} plus a whole multiple of the last interval ({step} years): "
+                                 f"{ok}, ...")
         return year
 
     @field_validator("scenarios")

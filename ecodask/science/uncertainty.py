@@ -217,7 +217,9 @@ def area_adjusted_tables(errors: np.ndarray, areas: np.ndarray, years: Sequence[
     """Olofsson et al. (2014)'s estimates from the map's error matrix ``errors`` (K, K) and the mapped
     areas ``areas`` (years, zones + region, K) ha: ``area_adjusted`` (per zone, year and class: the
     mapped and the adjusted area, its standard error and 95 % interval, ha) and ``map_accuracy`` (per
-    year, the region's user's, producer's and overall accuracy with standard errors)."""
+    year, the region's user's, producer's and overall accuracy with standard errors). The region's rows
+    are the paper's estimator; a zone's apply the region's sample to the zone's mapped shares, which
+    assumes the map errs alike in every zone: approximate, and so are their standard errors."""
     ids, names = zone_labels(zones)
     n_t, n_z, n = areas.shape
     adj, se = accuracy.adjusted_area(areas, errors)

@@ -29,6 +29,28 @@ def test_blocks_worked_by_hand() -> None:
     assert np.isnan(block_density(esv * np.nan, pixels * 0, 2, 0.09)[0, 0])
 
 
+def test_a_coarse_cells_driver_weighs_each_cell_by_its_valued_pixels() -> None:
+    # a zone's edge: the left column's cells hold 4 and 2 valued pixels, the top right one 1, the
+    # centre cell has no driver value (its 3 pixels do not count), a cell with 0 pixels lies outside
+    x = np.array([[10, 20, 5], [30, np.nan, 7], [1, 2, 3.0]])
+    px = np.array([[4, 1, 0], [2, 3, 6], [0, 5, 0]])
+    got = block_mean(x, 2, weights=px)
+    # (10 x 4 + 20 x 1 + 30 x 2) / (4 + 1 + 2) = 120 / 7 = 17.142857 (unweighted: 60 / 3 = 20)
+    assert got[0, 0] == pytest.approx(120 / 7) and block_mean(x, 2)[0, 0] == pytest.approx(20.0)
+    # 7 x 6 / 6 = 7 (unweighted 6); 2 x 5 / 5 = 2 (unweighted 1.5); the last cell weighs 0: NaN
+    assert got[0, 1] == pytest.approx(7.0) and got[1, 0] == pytest.approx(2.0) and np.isnan(got[1, 1])
+    codes = np.array([[1, 2, 3], [2, np.nan, 3], [1, 1, 2.0]])
+    got = block_mode(codes, 2, weights=px)
+    # code 1 holds 4 pixels, code 2 holds 1 + 2 = 3: 1, though 2 is the code of more cells
+    assert got[0, 0] == 1.0 and block_mode(codes, 2)[0, 0] == 2.0
+    assert got[0, 1] == 3.0 and got[1, 0] == 1.0 and np.isnan(got[1, 1])
+    # equal weights give the unweighted rules; a tie in weight keeps the smaller code
+    assert block_mean(x, 2, weights=np.full(x.shape, 7)) == pytest.approx(block_mean(x, 2), nan_ok=True)
+    assert block_mode(np.array([[5, 4], [4, 5.0]]), 2, weights=np.array([[2, 1], [2, 1]]))[0, 0] == 4.0
+    with pytest.raises(ValueError, match="weights of shape"):
+        block_mean(x, 2, weights=px[:2])
+
+
 def test_the_interval_of_q_puts_a_central_f_quantile_at_zero_and_covers_eta_squared() -> None:
     # F(1, 10) at 0.975 is 6.937 in the tables: observed there, the lower end of λ (and q) is 0
     f = stats.f.ppf(0.975, 1, 10)
@@ -204,10 +226,11 @@ def _blocks(a: np.ndarray, s: int) -> np.ndarray:
     return p.reshape(r // s, s, c // s, s).swapaxes(1, 2).reshape(r // s, c // s, s * s)
 
 
-def _mode(blocks: np.ndarray) -> np.ndarray:
-    """The most frequent finite value of each block, the smallest of a tie; NaN where none."""
+def _mode(blocks: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The finite value of each block with the largest total weight, the smallest of a tie; NaN where
+    none weighs anything."""
     codes = np.unique(blocks[np.isfinite(blocks)])
-    counts = np.stack([(blocks == c).sum(axis=2) for c in codes])
+    counts = np.stack([np.where(blocks == c, weights, 0).sum(axis=2) for c in codes])
     return np.where(counts.max(axis=0) > 0, codes[counts.argmax(axis=0)], np.nan)
 
 
@@ -232,6 +255,13 @@ def scale_run(tmp_path_factory) -> object:
     path = make_tiny_region(folder, years=(2000, 2010), drivers={
         "elevation": {"path": "elev.tif"}, "soil": {"path": "soil.tif", "kind": "categorical"},
         "cover": {"path": "lc_2000.tif", "kind": "categorical"}})  # ESV follows the land cover: a real q
+    import rasterio
+
+    for lc in sorted(folder.glob("lc_*.tif")):  # no land cover in a corner: cells along its diagonal
+        with rasterio.open(lc) as src:  # edge are partly valued, so a coarse cell's drivers are weighted
+            a = src.read(1)
+        a[np.add.outer(np.arange(ROWS), np.arange(COLS)) < 150] = 0
+        write_tif(lc, a, CHINA_ALBERS, Affine(RES, 0, X0, 0, -RES, Y1), 0)
     # equal-interval breaks (k = 4): a coarse size's q can be recomputed by hand from the arrays
     edit_yaml(path, lambda d: (d["grid"].update(analysis_factor=8),
                                d.update(analysis={"scales": [2, 4], "discretize": "equal", "k": 4})))
@@ -253,15 +283,23 @@ def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
     elev, soil, cover = (ana[n].values.astype(np.float64) for n in ("elevation", "soil", "cover"))
     for i, year in enumerate((2000, 2010)):
         # q at 480 m from the stored arrays: the blocks' ESV over their valued area (0.09 ha a pixel),
-        # elevation the mean of its cells, soil the most frequent code (the smaller of a tie)
+        # elevation the mean of its cells weighted by their valued pixels, soil the code holding the
+        # most valued pixels (the smaller of a tie)
         esv = _blocks(ana["esv"].isel(year=i).values.astype(np.float64), 2)
         px = _blocks(ana["esv_pixels"].isel(year=i).values.astype(np.float64), 2)
-        area = np.nansum(np.where(px > 0, px, 0), axis=2) * 0.09
+        px = np.where(px > 0, px, 0)  # the padding's NaN
+        area = px.sum(axis=2) * 0.09
+        eb = _blocks(elev, 2)
+        w = np.where(np.isfinite(eb), px, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(area > 0, np.nansum(esv, axis=2) / area, np.nan)
-            x = np.nanmean(_blocks(elev, 2), axis=2)
-        modes = {n: _mode(_blocks(c, 2)) for n, c in (("soil", soil), ("cover", cover))}
+            x = np.where(w.sum(axis=2) > 0, np.nansum(eb * w, axis=2) / w.sum(axis=2), np.nan)
+            plain = np.nanmean(eb, axis=2)
+        modes = {n: _mode(_blocks(c, 2), px) for n, c in (("soil", soil), ("cover", cover))}
         keep = np.isfinite(y) & np.isfinite(x) & np.isfinite(modes["soil"]) & np.isfinite(modes["cover"])
+        # the tiny region's edge: some blocks' unweighted mean differs from the weighted one
+        assert np.abs(x[keep] - plain[keep]).max() > 0.5
+        assert ((px > 0) & (px < 64)).any()
         y, x = y[keep], x[keep]
         inner = x.min() + (x.max() - x.min()) * np.array([1, 2, 3]) / 4
         sst = ((y - y.mean()) ** 2).sum()

@@ -11,7 +11,7 @@ from scipy import stats
 
 from ecodask.kernels.coarsen import block_density, block_mean, block_mode, block_sum
 from ecodask.science.geodetector import factor_test, q_interval, stratum_sums
-from ecodask.science.scale import levels_off, scale_summary
+from ecodask.science.scale import driver_levels_off, levels_off, scale_summary
 
 
 def test_blocks_worked_by_hand() -> None:
@@ -218,6 +218,28 @@ def test_the_size_where_q_levels_off_and_gds_best_size() -> None:
     assert t.index[t["levels_off"]].tolist() == [1920.0]
 
 
+def test_the_size_where_each_drivers_q_levels_off() -> None:
+    sizes = [240.0, 480.0, 960.0, 1920.0]
+    rows = pd.DataFrame({
+        "year": 2020, "size_m": sizes * 4, "factor": np.repeat(["x1", "x2", "x3", "x4"], 4),
+        "q": [0.1, 0.2, 0.205, 0.3,  0.3, 0.6, 0.4, 0.41,  0.2, 0.3, 0.31, 0.32,  0.4, 0.3, 0.2, 0.1],
+        "p": [0.01] * 4 + [0.01, 0.5, 0.01, 0.01] + [0.5] * 4 + [0.01] * 4})
+    got = rows.assign(flat=driver_levels_off(rows))
+    flat = got[got["flat"]].set_index("factor")["size_m"].to_dict()
+    # x1: +100 %, then +2.5 %: 960. x2: 480 is not significant and left out, so 0.3 -> 0.4 (+33 %) at
+    # 960, then 0.41 (+2.5 %): 1920 (with 480's 0.6: +100 %, -33 %, 960). x3: nothing significant.
+    # x4: q only falls, no growth above 5 %: the size of its highest q, 240 (no lower rate is tried)
+    assert flat == {"x1": 960.0, "x2": 1920.0, "x4": 240.0}
+    assert levels_off(np.array(sizes), np.array([0.3, 0.6, 0.4, 0.41])) == 960.0
+    # each year apart: in 2021 x1's q falls from 240 m on (its highest q at 240), the others as in 2020
+    later = rows.assign(year=2021)
+    later.loc[later["factor"] == "x1", "q"] = [0.3, 0.2, 0.1, 0.05]
+    two = pd.concat([later, rows], ignore_index=True)
+    got = two[driver_levels_off(two).to_numpy()].set_index(["year", "factor"])["size_m"].to_dict()
+    assert got == {(2020, "x1"): 960.0, (2020, "x2"): 1920.0, (2020, "x4"): 240.0,
+                   (2021, "x1"): 240.0, (2021, "x2"): 1920.0, (2021, "x4"): 240.0}
+
+
 def _blocks(a: np.ndarray, s: int) -> np.ndarray:
     """(rows/s, cols/s, s*s) blocks of ``a``, NaN-padded at the bottom and right edges."""
     r, c = -(-a.shape[0] // s) * s, -(-a.shape[1] // s) * s
@@ -324,6 +346,8 @@ def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
         assert row["F_interaction"].iloc[0] == pytest.approx(f, rel=1e-7)
         want_p = stats.f.sf(f, lab - la, ok.sum() - lab)
         assert row["p_interaction"].iloc[0] == pytest.approx(want_p, rel=1e-6)
+    for (_, _), g in scale.groupby(["year", "factor"]):  # each driver's own size, where it has a q
+        assert g["levels_off"].sum() == (1 if (g["p"] < 0.05).any() else 0)
     summary = out.table("geodetector_scale_summary")
     for _, g in summary.groupby("year"):
         # exactly one best size where some size has a significant q, none where none has
@@ -368,3 +392,7 @@ def test_the_report_shows_the_interval_the_interaction_test_and_the_scale_chart(
         shown = f"{r['q']:,.3f}" if r["p"] < 0.05 else f"({r['q']:,.3f})"
         assert re.search(rf"<td>{name}</td>\s*<td>[^<]*</td>\s*<td>{re.escape(shown)}</td>", scale), name
     assert text.count("<h3>The scale effect of q") == 1
+    own = out.table("geodetector_scale").query("year == 2010 and levels_off").set_index("factor")["size_m"]
+    assert len(own)
+    for name, size in own.items():  # each driver's own level-off size in the table's last column
+        assert re.search(rf"<td>{name}</td>(\s*<td>[^<]*</td>)*\s*<td>{size:g} m</td>\s*</tr>", scale), name

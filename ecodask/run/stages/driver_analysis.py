@@ -387,9 +387,10 @@ def _tables(cfg: RunConfig, results: list[YearResult], continuous: list[str]) ->
         tables |= regression
     scaled = [r.scale for r in results if r.scale is not None]
     if scaled:
-        from ecodask.science.scale import scale_summary
+        from ecodask.science.scale import driver_levels_off, scale_summary
 
-        tables["geodetector_scale"] = pd.concat(scaled, ignore_index=True)
+        t = pd.concat(scaled, ignore_index=True)
+        tables["geodetector_scale"] = t.assign(levels_off=driver_levels_off(t, a.alpha))
         tables["geodetector_scale_summary"] = scale_summary(tables["geodetector_scale"], a.alpha)
     if a.hotspots:
         tables["morans_i"] = pd.DataFrame([r.moran for r in results])

@@ -258,6 +258,7 @@ def _scale_rows(job: YearJob, index: int, year: int, base: pd.DataFrame, x_np: d
     esv, pixels = read_analysis_esv_year(job.store, index)
     for s in job.scales:
         y = block_density(esv, pixels, s, job.pixel_area_ha)
+        # weighted by this year's valued pixels: not the same every year, so not hoisted out of the year
         xs = {n: (block_mean if n in job.continuous else block_mode)(x_np[n], s, weights=pixels)
               for n in factors}
         try:

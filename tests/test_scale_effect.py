@@ -11,7 +11,7 @@ from scipy import stats
 
 from ecodask.kernels.coarsen import block_density, block_mean, block_mode, block_sum
 from ecodask.science.geodetector import factor_test, q_interval, stratum_sums
-from ecodask.science.scale import levels_off, scale_summary
+from ecodask.science.scale import driver_levels_off, levels_off, scale_summary
 
 
 def test_blocks_worked_by_hand() -> None:
@@ -27,6 +27,28 @@ def test_blocks_worked_by_hand() -> None:
     # (100 + 50 + 30) CNY/yr over 18 px x 0.09 ha
     assert block_density(esv, pixels, 2, 0.09)[0, 0] == pytest.approx(180 / (18 * 0.09))
     assert np.isnan(block_density(esv * np.nan, pixels * 0, 2, 0.09)[0, 0])
+
+
+def test_a_coarse_cells_driver_weighs_each_cell_by_its_valued_pixels() -> None:
+    # a zone's edge: the left column's cells hold 4 and 2 valued pixels, the top right one 1, the
+    # centre cell has no driver value (its 3 pixels do not count), a cell with 0 pixels lies outside
+    x = np.array([[10, 20, 5], [30, np.nan, 7], [1, 2, 3.0]])
+    px = np.array([[4, 1, 0], [2, 3, 6], [0, 5, 0]])
+    got = block_mean(x, 2, weights=px)
+    # (10 x 4 + 20 x 1 + 30 x 2) / (4 + 1 + 2) = 120 / 7 = 17.142857 (unweighted: 60 / 3 = 20)
+    assert got[0, 0] == pytest.approx(120 / 7) and block_mean(x, 2)[0, 0] == pytest.approx(20.0)
+    # 7 x 6 / 6 = 7 (unweighted 6); 2 x 5 / 5 = 2 (unweighted 1.5); the last cell weighs 0: NaN
+    assert got[0, 1] == pytest.approx(7.0) and got[1, 0] == pytest.approx(2.0) and np.isnan(got[1, 1])
+    codes = np.array([[1, 2, 3], [2, np.nan, 3], [1, 1, 2.0]])
+    got = block_mode(codes, 2, weights=px)
+    # code 1 holds 4 pixels, code 2 holds 1 + 2 = 3: 1, though 2 is the code of more cells
+    assert got[0, 0] == 1.0 and block_mode(codes, 2)[0, 0] == 2.0
+    assert got[0, 1] == 3.0 and got[1, 0] == 1.0 and np.isnan(got[1, 1])
+    # equal weights give the unweighted rules; a tie in weight keeps the smaller code
+    assert block_mean(x, 2, weights=np.full(x.shape, 7)) == pytest.approx(block_mean(x, 2), nan_ok=True)
+    assert block_mode(np.array([[5, 4], [4, 5.0]]), 2, weights=np.array([[2, 1], [2, 1]]))[0, 0] == 4.0
+    with pytest.raises(ValueError, match="weights of shape"):
+        block_mean(x, 2, weights=px[:2])
 
 
 def test_the_interval_of_q_puts_a_central_f_quantile_at_zero_and_covers_eta_squared() -> None:
@@ -196,6 +218,28 @@ def test_the_size_where_q_levels_off_and_gds_best_size() -> None:
     assert t.index[t["levels_off"]].tolist() == [1920.0]
 
 
+def test_the_size_where_each_drivers_q_levels_off() -> None:
+    sizes = [240.0, 480.0, 960.0, 1920.0]
+    rows = pd.DataFrame({
+        "year": 2020, "size_m": sizes * 4, "factor": np.repeat(["x1", "x2", "x3", "x4"], 4),
+        "q": [0.1, 0.2, 0.205, 0.3,  0.3, 0.6, 0.4, 0.41,  0.2, 0.3, 0.31, 0.32,  0.4, 0.3, 0.2, 0.1],
+        "p": [0.01] * 4 + [0.01, 0.5, 0.01, 0.01] + [0.5] * 4 + [0.01] * 4})
+    got = rows.assign(flat=driver_levels_off(rows))
+    flat = got[got["flat"]].set_index("factor")["size_m"].to_dict()
+    # x1: +100 %, then +2.5 %: 960. x2: 480 is not significant and left out, so 0.3 -> 0.4 (+33 %) at
+    # 960, then 0.41 (+2.5 %): 1920 (with 480's 0.6: +100 %, -33 %, 960). x3: nothing significant.
+    # x4: q only falls, no growth above 5 %: the size of its highest q, 240 (no lower rate is tried)
+    assert flat == {"x1": 960.0, "x2": 1920.0, "x4": 240.0}
+    assert levels_off(np.array(sizes), np.array([0.3, 0.6, 0.4, 0.41])) == 960.0
+    # each year apart: in 2021 x1's q falls from 240 m on (its highest q at 240), the others as in 2020
+    later = rows.assign(year=2021)
+    later.loc[later["factor"] == "x1", "q"] = [0.3, 0.2, 0.1, 0.05]
+    two = pd.concat([later, rows], ignore_index=True)
+    got = two[driver_levels_off(two).to_numpy()].set_index(["year", "factor"])["size_m"].to_dict()
+    assert got == {(2020, "x1"): 960.0, (2020, "x2"): 1920.0, (2020, "x4"): 240.0,
+                   (2021, "x1"): 240.0, (2021, "x2"): 1920.0, (2021, "x4"): 240.0}
+
+
 def _blocks(a: np.ndarray, s: int) -> np.ndarray:
     """(rows/s, cols/s, s*s) blocks of ``a``, NaN-padded at the bottom and right edges."""
     r, c = -(-a.shape[0] // s) * s, -(-a.shape[1] // s) * s
@@ -204,10 +248,11 @@ def _blocks(a: np.ndarray, s: int) -> np.ndarray:
     return p.reshape(r // s, s, c // s, s).swapaxes(1, 2).reshape(r // s, c // s, s * s)
 
 
-def _mode(blocks: np.ndarray) -> np.ndarray:
-    """The most frequent finite value of each block, the smallest of a tie; NaN where none."""
+def _mode(blocks: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The finite value of each block with the largest total weight, the smallest of a tie; NaN where
+    none weighs anything."""
     codes = np.unique(blocks[np.isfinite(blocks)])
-    counts = np.stack([(blocks == c).sum(axis=2) for c in codes])
+    counts = np.stack([np.where(blocks == c, weights, 0).sum(axis=2) for c in codes])
     return np.where(counts.max(axis=0) > 0, codes[counts.argmax(axis=0)], np.nan)
 
 
@@ -232,6 +277,13 @@ def scale_run(tmp_path_factory) -> object:
     path = make_tiny_region(folder, years=(2000, 2010), drivers={
         "elevation": {"path": "elev.tif"}, "soil": {"path": "soil.tif", "kind": "categorical"},
         "cover": {"path": "lc_2000.tif", "kind": "categorical"}})  # ESV follows the land cover: a real q
+    import rasterio
+
+    for lc in sorted(folder.glob("lc_*.tif")):  # no land cover in a corner: cells along its diagonal
+        with rasterio.open(lc) as src:  # edge are partly valued, so a coarse cell's drivers are weighted
+            a = src.read(1)
+        a[np.add.outer(np.arange(ROWS), np.arange(COLS)) < 150] = 0
+        write_tif(lc, a, CHINA_ALBERS, Affine(RES, 0, X0, 0, -RES, Y1), 0)
     # equal-interval breaks (k = 4): a coarse size's q can be recomputed by hand from the arrays
     edit_yaml(path, lambda d: (d["grid"].update(analysis_factor=8),
                                d.update(analysis={"scales": [2, 4], "discretize": "equal", "k": 4})))
@@ -253,15 +305,23 @@ def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
     elev, soil, cover = (ana[n].values.astype(np.float64) for n in ("elevation", "soil", "cover"))
     for i, year in enumerate((2000, 2010)):
         # q at 480 m from the stored arrays: the blocks' ESV over their valued area (0.09 ha a pixel),
-        # elevation the mean of its cells, soil the most frequent code (the smaller of a tie)
+        # elevation the mean of its cells weighted by their valued pixels, soil the code holding the
+        # most valued pixels (the smaller of a tie)
         esv = _blocks(ana["esv"].isel(year=i).values.astype(np.float64), 2)
         px = _blocks(ana["esv_pixels"].isel(year=i).values.astype(np.float64), 2)
-        area = np.nansum(np.where(px > 0, px, 0), axis=2) * 0.09
+        px = np.where(px > 0, px, 0)  # the padding's NaN
+        area = px.sum(axis=2) * 0.09
+        eb = _blocks(elev, 2)
+        w = np.where(np.isfinite(eb), px, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(area > 0, np.nansum(esv, axis=2) / area, np.nan)
-            x = np.nanmean(_blocks(elev, 2), axis=2)
-        modes = {n: _mode(_blocks(c, 2)) for n, c in (("soil", soil), ("cover", cover))}
+            x = np.where(w.sum(axis=2) > 0, np.nansum(eb * w, axis=2) / w.sum(axis=2), np.nan)
+            plain = np.nanmean(eb, axis=2)
+        modes = {n: _mode(_blocks(c, 2), px) for n, c in (("soil", soil), ("cover", cover))}
         keep = np.isfinite(y) & np.isfinite(x) & np.isfinite(modes["soil"]) & np.isfinite(modes["cover"])
+        # the tiny region's edge: some blocks' unweighted mean differs from the weighted one
+        assert np.abs(x[keep] - plain[keep]).max() > 0.5
+        assert ((px > 0) & (px < 64)).any()
         y, x = y[keep], x[keep]
         inner = x.min() + (x.max() - x.min()) * np.array([1, 2, 3]) / 4
         sst = ((y - y.mean()) ** 2).sum()
@@ -286,6 +346,8 @@ def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
         assert row["F_interaction"].iloc[0] == pytest.approx(f, rel=1e-7)
         want_p = stats.f.sf(f, lab - la, ok.sum() - lab)
         assert row["p_interaction"].iloc[0] == pytest.approx(want_p, rel=1e-6)
+    for (_, _), g in scale.groupby(["year", "factor"]):  # each driver's own size, where it has a q
+        assert g["levels_off"].sum() == (1 if (g["p"] < 0.05).any() else 0)
     summary = out.table("geodetector_scale_summary")
     for _, g in summary.groupby("year"):
         # exactly one best size where some size has a significant q, none where none has
@@ -330,3 +392,7 @@ def test_the_report_shows_the_interval_the_interaction_test_and_the_scale_chart(
         shown = f"{r['q']:,.3f}" if r["p"] < 0.05 else f"({r['q']:,.3f})"
         assert re.search(rf"<td>{name}</td>\s*<td>[^<]*</td>\s*<td>{re.escape(shown)}</td>", scale), name
     assert text.count("<h3>The scale effect of q") == 1
+    own = out.table("geodetector_scale").query("year == 2010 and levels_off").set_index("factor")["size_m"]
+    assert len(own)
+    for name, size in own.items():  # each driver's own level-off size in the table's last column
+        assert re.search(rf"<td>{name}</td>(\s*<td>[^<]*</td>)*\s*<td>{size:g} m</td>\s*</tr>", scale), name

@@ -3,7 +3,9 @@
 A grid whose sides are not multiples of ``s`` gets partial blocks at its right and bottom edges (the
 cells there count as they are). Used for the scale effect of the Geographical Detector: the ESV of a
 coarse cell is the sum of its cells', its density that sum over the valued area, a continuous driver
-the mean of its cells' values and a categorical one their most frequent value.
+the mean of its cells' values and a categorical one their most frequent value, each cell counted
+with a weight (its valued pixels: a cell at a zone's edge with 3 valued pixels weighs 3, not as
+much as a full one).
 """
 
 from __future__ import annotations
@@ -31,22 +33,40 @@ def block_sum(a: np.ndarray, s: int) -> np.ndarray:
     return np.nansum(_blocks(np.asarray(a, dtype=np.float64), s, np.nan), axis=2)
 
 
-def block_mean(a: np.ndarray, s: int) -> np.ndarray:
-    """Mean of each block's finite cells; NaN where it has none."""
+def _weights(a: np.ndarray, weights: np.ndarray | None, s: int) -> np.ndarray:
+    """``weights`` (1 per cell where None; a negative or NaN weight counts 0) in ``a``'s blocks."""
+    if weights is None:
+        w = np.ones(np.shape(a))
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != np.shape(a):
+            raise ValueError(f"weights of shape {w.shape} for a grid of shape {np.shape(a)}")
+        w = np.where(w > 0, w, 0.0)  # NaN > 0 is False
+    return _blocks(w, s, 0.0)
+
+
+def block_mean(a: np.ndarray, s: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted mean of each block's finite cells, ``Σ w a / Σ w`` (``weights`` w per cell, e.g.
+    its valued pixels; every cell 1 where None); NaN where the block's finite cells weigh 0."""
     b = _blocks(np.asarray(a, dtype=np.float64), s, np.nan)
-    n = np.isfinite(b).sum(axis=2)
-    total = np.where(np.isfinite(b), b, 0.0).sum(axis=2)
+    ok = np.isfinite(b)
+    w = np.where(ok, _weights(a, weights, s), 0.0)
+    n = w.sum(axis=2)
+    total = (w * np.where(ok, b, 0.0)).sum(axis=2)
     return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
 
 
-def block_mode(a: np.ndarray, s: int) -> np.ndarray:
-    """Most frequent finite value of each block (the smallest of a tie); NaN where it has none."""
+def block_mode(a: np.ndarray, s: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Value of each block whose finite cells weigh most (``weights`` per cell, e.g. its valued
+    pixels: a cell's value votes with its weight; every cell 1 where None, the most frequent
+    value); the smallest of a tie; NaN where the block's finite cells weigh 0."""
     b = _blocks(np.asarray(a, dtype=np.float64), s, np.nan)
+    w = _weights(a, weights, s)
     values = np.unique(b[np.isfinite(b)])  # a categorical driver's few codes, ascending
     out = np.full(b.shape[:2], np.nan)
-    best = np.zeros(b.shape[:2], dtype=np.int64)
-    for v in values:  # one pass per code; a strictly larger count wins, so ties keep the smaller code
-        count = (b == v).sum(axis=2)
+    best = np.zeros(b.shape[:2])
+    for v in values:  # one pass per code; a strictly larger weight wins, so ties keep the smaller code
+        count = np.where(b == v, w, 0.0).sum(axis=2)
         more = count > best
         out[more] = v
         best[more] = count[more]

@@ -549,6 +549,9 @@ def _scale_effect(output: Path) -> list[str]:
     table = pd.DataFrame({f"q at {c:g} m": ["–" if v != v else f"{v:,.3f}" if pv < 0.05 else f"({v:,.3f})"
                                             for v, pv in zip(q[c], p[c], strict=True)] for c in q.columns},
                          index=q.index)
+    if "levels_off" in last:  # each driver's own size where its significant q levels off
+        own = last[last["levels_off"].astype(bool)].set_index("factor")["size_m"]
+        table["q levels off at"] = [f"{own[n]:g} m" if n in own.index else "–" for n in table.index]
     s = summary[summary["year"] == year]
     best = s.loc[s["best_q90"], "size_m"].tolist()
     flat = s.loc[s["levels_off"], "size_m"].tolist()
@@ -560,7 +563,8 @@ def _scale_effect(output: Path) -> list[str]:
     parts = [f"<h3>The scale effect of q, {year}</h3>",
              "<p>The factor detector on cells of several sizes, aggregated from the one pass's analysis "
              f"grid. Highest 90 % quantile of the significant q (GD's sesu): {said(best)}; where the "
-             f"mean significant q levels off (grows by 5 % or less): {said(flat)}. A q in parentheses, "
+             f"mean significant q levels off (grows by 5 % or less): {said(flat)}; each driver's own "
+             "such size in the last column. A q in parentheses, "
              "and a hollow marker in the chart, is not significant (p ≥ 0.05); filled markers are "
              "p &lt; 0.05. Every year, with p and the 95 % interval of q: tables/geodetector_scale.</p>",
              _frame(table.reset_index(), 3)]

@@ -9,7 +9,14 @@ Per year and cell size, from the factor detector's rows (``q``, ``p``) at every 
 - ``levels_off``: the first size at which ``q_mean`` grows by at most ``rate`` (5 %) over the next
   smaller size after having grown by more (gdverse's ``loess_optscale`` rule, read here on the q
   themselves rather than on a LOESS curve through them: with a handful of sizes there is nothing to
-  smooth; ours); where no size qualifies, the size of the highest ``q_mean``, as gdverse does.
+  smooth; ours); where no size qualifies, the size of the highest ``q_mean``, as gdverse does. No
+  lower rate is tried first: gdverse up to 1.0 did (its own ``loess_optdiscnum`` retried with
+  ``rate * 0.1`` when no growth reached ``rate``), but since 1.1 ``loess_optscale`` calls
+  sdsfun's ``loess_optnum``, which since sdsfun 0.4.0 has no such retry (a growth that is not
+  defined, the first size's, counts 0 there and here).
+
+Per year and driver (:func:`driver_levels_off`, the ``levels_off`` column of the scale table): the
+same rule on that driver's significant q alone (ours: gdverse reads the mean over drivers only).
 """
 
 from __future__ import annotations
@@ -35,6 +42,19 @@ def levels_off(sizes: np.ndarray, q: np.ndarray, rate: float = LEVEL_RATE) -> fl
         if growth[i] <= rate and growth[i - 1] > rate:
             return float(sizes[i])
     return float(sizes[np.argmax(q)])
+
+
+def driver_levels_off(rows: pd.DataFrame, alpha: float = 0.05, rate: float = LEVEL_RATE) -> pd.Series:
+    """Per row of ``rows`` (year, size_m in m, factor, q, p), whether ``size_m`` is the size at which
+    that year's q of that driver levels off (:func:`levels_off` on its q with p < ``alpha``, the
+    others left out); all False for a driver with no significant q."""
+    sig = rows["q"].where(rows["p"] < alpha)
+    out = pd.Series(False, index=rows.index)
+    for _, g in rows.assign(_q=sig).groupby(["year", "factor"], sort=False):
+        g = g.sort_values("size_m")
+        flat = levels_off(g["size_m"].to_numpy(), g["_q"].to_numpy(), rate)
+        out[g.index] = g["size_m"].to_numpy(np.float64) == flat
+    return out
 
 
 def scale_summary(rows: pd.DataFrame, alpha: float = 0.05, rate: float = LEVEL_RATE) -> pd.DataFrame:

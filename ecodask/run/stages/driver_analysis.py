@@ -242,8 +242,10 @@ def _scale_rows(job: YearJob, index: int, year: int, base: pd.DataFrame, x_np: d
                 factors: list[str]) -> pd.DataFrame:
     """The factor detector at the analysis cell (``base``) and at each of ``job.scales`` times it: y
     the ESV density of the coarse cells (their cells' ESV over their valued area), a continuous
-    driver the mean of its cells, a categorical one their most frequent value. A size the detector
-    cannot read (too few cells or strata) gets rows with its problem in ``note`` and no q."""
+    driver the mean of its cells weighted by their valued pixels of the year (the pixels y is
+    over: a cell with no valued pixel counts 0), a categorical one the value whose cells hold the
+    most valued pixels. A size the detector cannot read (too few cells or strata) gets rows with
+    its problem in ``note`` and no q."""
     import dask.array as da
     import pandas as pd
 
@@ -256,7 +258,9 @@ def _scale_rows(job: YearJob, index: int, year: int, base: pd.DataFrame, x_np: d
     esv, pixels = read_analysis_esv_year(job.store, index)
     for s in job.scales:
         y = block_density(esv, pixels, s, job.pixel_area_ha)
-        xs = {n: (block_mean if n in job.continuous else block_mode)(x_np[n], s) for n in factors}
+        # weighted by this year's valued pixels: not the same every year, so not hoisted out of the year
+        xs = {n: (block_mean if n in job.continuous else block_mode)(x_np[n], s, weights=pixels)
+              for n in factors}
         try:
             r = detect_arrays(da.from_array(y, chunks=(BLOCK, BLOCK)),
                               {n: da.from_array(x, chunks=(BLOCK, BLOCK)) for n, x in xs.items()},
@@ -384,9 +388,10 @@ def _tables(cfg: RunConfig, results: list[YearResult], continuous: list[str]) ->
         tables |= regression
     scaled = [r.scale for r in results if r.scale is not None]
     if scaled:
-        from ecodask.science.scale import scale_summary
+        from ecodask.science.scale import driver_levels_off, scale_summary
 
-        tables["geodetector_scale"] = pd.concat(scaled, ignore_index=True)
+        t = pd.concat(scaled, ignore_index=True)
+        tables["geodetector_scale"] = t.assign(levels_off=driver_levels_off(t, a.alpha))
         tables["geodetector_scale_summary"] = scale_summary(tables["geodetector_scale"], a.alpha)
     if a.hotspots:
         tables["morans_i"] = pd.DataFrame([r.moran for r in results])

@@ -359,27 +359,35 @@ def _intensity(output: Path) -> list[str]:
 
 
 def _tradeoffs(output: Path, name: str = "service_tradeoffs", across: str = "zones") -> list[str]:
-    """The last year's significant trade-offs and synergies between services across the zones
-    (tables/service_tradeoffs) or the analysis cells (``name="service_tradeoffs_cells"``,
-    ``across="cells"``)."""
+    """The last year's trade-offs and synergies between services across the zones
+    (tables/service_tradeoffs: p < 0.05) or the analysis cells (``name="service_tradeoffs_cells"``,
+    ``across="cells"``: ``|rho| >= RHO_MIN``, p not used)."""
+    from ecodask.science.tradeoffs import EXACT_MAX, RHO_MIN
+
     t = summaries.read_output_table(output, name)
     if t is None or not len(t):
         return []
     last = t[(t["year"] == t["year"].max()) & (t["relation"] != "none")]
     where = "analysis cells" if across == "cells" else across
+    if across == "cells":
+        rule = (f"|rho| ≥ {RHO_MIN:g} (p not used: over so many cells every p is ~0, and neighbouring "
+                "cells share their land cover, so they are not independent)")
+    else:
+        rule = (f"p &lt; 0.05 (exact up to {EXACT_MAX} zones, every pairing of the ranks enumerated; "
+                "beyond, Student's t: column p_method)")
     head = (f"<h3>Trade-offs and synergies between services across the {where}, {int(t['year'].max())}</h3>"
-            f"<p>Spearman's rho of the {where}' ESV densities, p &lt; 0.05; every year and pair: "
-            f"tables/{name}.</p>")
+            f"<p>Spearman's rho of the {where}' ESV densities, {rule}; every year and pair: "
+            f"tables/{name}. Every service's density mixes the same land-cover shares, so part of "
+            "a correlation comes from the ESV table's coefficients themselves.</p>")
     chart = RunFolder(output).figures / f"{name}.png"
     if chart.is_file():
         head += f'<div class="figs">{_img(chart, _caption(chart))}</div>'
-    if across == "cells":
-        head += ("<p>Neighbouring cells share their land cover, so these p-values overstate "
-                 "significance; the zones' test is the one to read for it.</p>")
     if not len(last):
-        return [head, "<p>No pair of services is significantly correlated that year.</p>"]
-    return [head, _frame(last.sort_values("rho")[["service_a", "service_b", "rho", "p_value", across,
-                                                   "relation"]])]
+        what = "correlated that strongly" if across == "cells" else "significantly correlated"
+        return [head, f"<p>No pair of services is {what} that year.</p>"]
+    p = ["p_value", "p_method"] if across != "cells" else []
+    columns = ["service_a", "service_b", "rho", *p, across, "relation"]
+    return [head, _frame(last.sort_values("rho")[[c for c in columns if c in last.columns]])]
 
 
 def _uncertainty(output: Path) -> list[str]:

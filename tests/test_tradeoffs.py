@@ -191,6 +191,27 @@ def test_a_run_counts_people_from_a_density_driver_and_the_county_statistics(tmp
 
 
 @pytest.mark.usefixtures("dask_threads")
+def test_county_statistics_without_population_or_gdp_give_no_per_capita_table(tmp_path: Path) -> None:
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.config import load_config
+    from ecodask.science.per_capita import with_values
+
+    from conftest import make_tiny_region
+    from helpers import edit_yaml, run_stages
+
+    nothing = np.full((1, 3), np.nan)
+    assert list(with_values({"a": (nothing, nothing), "b": (nothing, np.array([[1.0, 2, 3]]))})) == ["b"]
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
+    pd.DataFrame({"code": [420101, 420102], "year": [2000, 2000], "area_km2": [36.9, 36.9]}
+                 ).to_csv(path.parent / "stats.csv", index=False)  # rows, but no population or GDP
+    edit_yaml(path, lambda d: d.update(county_stats="stats.csv", compensation={"enabled": False}))
+    cfg = load_config(path)
+    run_stages(cfg, "ingest", "transitions_esv")
+    out = RunFolder(cfg.output)
+    assert out.table("esv_by_service") is not None and out.table("esv_per_capita") is None
+
+
+@pytest.mark.usefixtures("dask_threads")
 def test_a_rerun_without_the_density_driver_and_the_cells_leaves_none_of_their_tables(tmp_path: Path) -> None:
     # A run publishes a fresh work folder: the tables of options the rerun turned off do not stay.
     from affine import Affine

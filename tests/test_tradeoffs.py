@@ -211,6 +211,36 @@ def test_county_statistics_without_population_or_gdp_give_no_per_capita_table(tm
     assert out.table("esv_by_service") is not None and out.table("esv_per_capita") is None
 
 
+def test_the_report_prints_counts_as_whole_numbers_and_the_drivers_caveat(tmp_path: Path) -> None:
+    from ecodask.present.report import _per_capita, _tradeoffs
+
+    (tmp_path / "tables").mkdir()
+    rows = pd.DataFrame({"zone_id": ["ALL", "ALL"], "zone_name": ["all", "all"], "year": [2020, 2020],
+                         "source": ["county_stats", "driver:pop"], "esv_cny": [3.0e9, 3.0e9],
+                         "population": [3005878.0, 3686.4], "esv_per_capita_cny": [998.0406, 813802.9],
+                         "gdp_cny": [1.5e11, np.nan], "esv_per_gdp": [0.02, np.nan]})
+    rows[:1].to_parquet(tmp_path / "tables" / "esv_per_capita.parquet")
+    section = "".join(_per_capita(tmp_path))
+    assert "<td>3,005,878</td>" in section and "<td>150,000,000,000</td>" in section
+    assert "<td>998.0406</td>" in section and "applied to every year" not in section
+    rows.to_parquet(tmp_path / "tables" / "esv_per_capita.parquet")
+    section = "".join(_per_capita(tmp_path))
+    assert "<td>3,686</td>" in section and "applied to every year" in section and "<td>–</td>" in section
+    # the trade-offs: the zones' p and how it was got; across the cells, the rule on rho
+    t = service_tradeoffs(np.stack([np.arange(6.0), np.arange(6.0) ** 2], axis=1)[None], [2020], ["a", "b"])
+    t.to_parquet(tmp_path / "tables" / "service_tradeoffs.parquet")
+    section = "".join(_tradeoffs(tmp_path))
+    assert "<th>p_method</th>" in section and "<td>exact</td>" in section and "synergy" in section
+    t.rename(columns={"zones": "cells"}).to_parquet(tmp_path / "tables" / "service_tradeoffs_cells.parquet")
+    section = "".join(_tradeoffs(tmp_path, "service_tradeoffs_cells", "cells"))
+    assert "|rho| ≥ 0.3" in section and "<th>p_value</th>" not in section
+    from ecodask.present.store_maps import tradeoff_chart
+
+    chart = tradeoff_chart(tmp_path / "tables" / "service_tradeoffs_cells.parquet", tmp_path / "cells.png",
+                           "cells", across="analysis cells")
+    assert chart.stat().st_size > 0
+
+
 @pytest.mark.usefixtures("dask_threads")
 def test_a_rerun_without_the_density_driver_and_the_cells_leaves_none_of_their_tables(tmp_path: Path) -> None:
     # A run publishes a fresh work folder: the tables of options the rerun turned off do not stay.

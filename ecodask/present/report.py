@@ -578,19 +578,25 @@ def _scale_effect(output: Path) -> list[str]:
 
 
 def _per_capita(output: Path) -> list[str]:
-    """The whole region's ESV per capita and per unit GDP by year and source (tables/esv_per_capita)."""
+    """The whole region's ESV per capita and per unit GDP by year and source (tables/esv_per_capita);
+    population and GDP as whole numbers."""
     from ecodask.science.landuse import REGION_ID
 
     t = summaries.read_output_table(output, "esv_per_capita")
     if t is None or not len(t):
         return []
     region = t[t["zone_id"].astype(str) == REGION_ID]
-    return ["<h3>ESV per capita and per unit GDP, the whole region</h3>",
-            "<p>ESV (CNY/yr) over the population (persons) and over the GDP (CNY/yr), from each source "
-            "the run has: the county statistics, and drivers that are densities. Per zone: "
-            "tables/esv_per_capita.</p>",
-            _frame(region[["year", "source", "population", "esv_per_capita_cny", "gdp_cny",
-                           "esv_per_gdp"]], 4)]
+    shown = region[["year", "source", "population", "esv_per_capita_cny", "gdp_cny", "esv_per_gdp"]]
+    shown = shown.assign(**{c: shown[c].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}")
+                            for c in ("population", "gdp_cny")})
+    parts = ["<h3>ESV per capita and per unit GDP, the whole region</h3>",
+             "<p>ESV (CNY/yr) over the population (persons) and over the GDP (CNY/yr), from each source "
+             "the run has: the county statistics, and drivers that are densities. Per zone: "
+             "tables/esv_per_capita.</p>"]
+    if region["source"].astype(str).str.startswith("driver:").any():
+        parts.append("<p>A driver's population or GDP is one raster, applied to every year: its rows "
+                     "change only with ESV, so their trend is the ESV's, not a per-capita trend.</p>")
+    return [*parts, _frame(shown, 4)]
 
 
 def _status(stage: str, record: dict, config: dict) -> str:

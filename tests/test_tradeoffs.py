@@ -9,7 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecodask.science.tradeoffs import service_tradeoffs, spearman
+from ecodask.science.tradeoffs import exact_p, service_tradeoffs, spearman
+
+
+def _enumerated_p(x: list[float], y: list[float]) -> float:
+    """Two-sided exact p of Spearman's rho by brute force: scipy's rho of x against every ordering of
+    y, ``2 min(P(rho' >= rho), P(rho' <= rho))`` (a route independent of the code under test)."""
+    import itertools
+
+    from scipy import stats
+
+    rho = stats.spearmanr(x, y).statistic
+    null = np.array([stats.spearmanr(x, q).statistic for q in itertools.permutations(y)])
+    up, down = np.mean(null >= rho - 1e-12), np.mean(null <= rho + 1e-12)
+    return min(1.0, 2 * min(up, down))
 
 
 def test_rho_with_ties_worked_by_hand() -> None:
@@ -17,13 +30,42 @@ def test_rho_with_ties_worked_by_hand() -> None:
     # 2.5: (-1.5, 0, 0, 1.5) and (-1.5, 0.5, -0.5, 1.5); covariance 4.5, variances 4.5 and 5:
     # rho = 4.5 / sqrt(4.5 * 5) = 0.948683.
     x = np.array([[1, 1], [2, 3], [2, 2], [3, 4]], float)
-    rho, p = spearman(x)
+    rho, p = spearman(x, exact_max=0)
     assert rho[0, 1] == pytest.approx(4.5 / np.sqrt(22.5)) and rho[1, 0] == rho[0, 1]
     # p from Student's t with n - 2 = 2 degrees of freedom: t = rho sqrt(2 / (1 - rho^2)) = 4.243.
     from scipy import stats
 
     t = rho[0, 1] * np.sqrt(2 / (1 - rho[0, 1] ** 2))
     assert t == pytest.approx(4.2426, abs=1e-4) and p[0, 1] == pytest.approx(2 * stats.t.sf(t, 2))
+    # Exact: of the 24 orderings of b's ranks against a's (1, 2.5, 2.5, 4), rho is this high for
+    # 1-3-2-4 and 1-2-3-4 (a's tie makes them one value, 0.9487) and this low for their mirror images
+    # 4-2-3-1 and 4-3-2-1: P(rho' >= rho) = 2/24, two-sided 4/24 (t gave 0.051).
+    _, p_exact = spearman(x)
+    assert p_exact[0, 1] == pytest.approx(4 / 24, rel=1e-12) == _enumerated_p([1, 2, 2, 3], [1, 3, 2, 4])
+
+
+def test_exact_p_by_enumeration_without_and_with_ties() -> None:
+    from scipy import stats
+
+    # n = 5, no ties: b = 1, 2, 3, 5, 4 against a = 1..5: sum d² = 2, rho = 1 - 6·2/(5·24) = 0.9.
+    # sum d² is even and 0 only for the identity; 2 only for the 4 swaps of neighbours (any other
+    # swap gives 2·(j - i)² >= 8, two swaps >= 4): P(rho' >= 0.9) = 5/120, and as the distribution
+    # is symmetric the two-sided p is 10/120 = 0.0833 (R's cor.test enumerates the same n! orderings
+    # up to n = 9, AS 89 in its prho.c: 2 P(S <= 2) = 10/120).
+    a, b = [1, 2, 3, 4, 5], [1, 2, 3, 5, 4]
+    assert exact_p(a, b) == pytest.approx(10 / 120, rel=1e-12) == _enumerated_p(a, b)
+    assert stats.spearmanr(a, b).pvalue == pytest.approx(0.0374, abs=1e-4)  # the t's, far below
+    assert exact_p(a, a[::-1]) == pytest.approx(2 / 120) and exact_p(a, [2, 5, 3, 1, 4]) == 1.0  # rho = 0
+    # ties on both sides, n = 7: against the brute force and scipy's permutation test
+    x, y = [1.0, 2, 2, 3, 5, 5, 5], [2.0, 1, 4, 3, 6, 6, 7]
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    ref = stats.permutation_test((rx,), lambda u, axis=-1: stats.pearsonr(u, np.broadcast_to(ry, u.shape),
+                                                                          axis=-1).statistic,
+                                 permutation_type="pairings", n_resamples=np.inf, vectorized=True)
+    assert exact_p(x, y) == pytest.approx(ref.pvalue, rel=1e-12) == _enumerated_p(x, y)
+    assert 0 < exact_p(x, y) < 0.05
+    with pytest.raises(ValueError, match="exact p needs 2 to 9"):
+        exact_p(np.arange(10), np.arange(10))
 
 
 def test_synergy_trade_off_and_what_cannot_be_ranked() -> None:
@@ -38,6 +80,36 @@ def test_synergy_trade_off_and_what_cannot_be_ranked() -> None:
     assert got[("b", "c")] == (pytest.approx(-1.0), "trade-off")
     assert np.isnan(got[("a", "d")][0]) and got[("a", "d")][1] == "none"
     assert set(t["zones"]) == {6} and len(t) == 6  # each pair once
+    # six zones: exact p, rho = 1 only in the 1 ordering of 720 that matches, -1 in its mirror
+    assert set(t["p_method"]) == {"exact"} and t.loc[0, "p_value"] == pytest.approx(2 / 720)
+
+
+def test_over_nine_zones_p_comes_from_t_and_four_zones_are_never_significant() -> None:
+    from scipy import stats
+
+    a = np.array([3.0, 1, 4, 1.5, 5, 9, 2, 6, 5.5, 3.5])
+    b = np.array([2.0, 7, 1, 8, 2.5, 8.5, 1.5, 8.2, 4, 6])
+    t = service_tradeoffs(np.stack([a, b], axis=1)[None], [2020], ["a", "b"])
+    assert t.loc[0, "p_method"] == "t" and t.loc[0, "zones"] == 10
+    assert t.loc[0, "p_value"] == pytest.approx(stats.spearmanr(a, b).pvalue, rel=1e-12)
+    # four zones: the smallest exact two-sided p is 2/24 = 0.083, so rho = 1 is no synergy (t: 0)
+    t = service_tradeoffs(np.stack([a[:4], 2 * a[:4]], axis=1)[None], [2020], ["a", "b"])
+    assert t.loc[0, "rho"] == pytest.approx(1.0) and t.loc[0, "p_value"] == pytest.approx(2 / 24)
+    assert t.loc[0, "relation"] == "none"
+
+
+def test_proportional_coefficient_columns_correlate_perfectly_whatever_the_land() -> None:
+    from ecodask.science.tradeoffs import cell_densities, cell_tradeoffs
+
+    # service b's coefficients are 0.3 x a's: every cell's density of b is 0.3 x its density of a,
+    # so their ranks are the same and rho = 1, across any composition; c's are not proportional.
+    vc = np.array([[100.0, 20.0, 0.0, 60.0], [30.0, 6.0, 0.0, 18.0], [5.0, 80.0, 10.0, 0.0]])
+    counts = np.random.default_rng(8).integers(0, 50, size=(4, 500))
+    t = cell_tradeoffs(2020, cell_densities(counts, vc, np.zeros(3, int)), ["a", "b", "c"])
+    got = t.set_index(["service_a", "service_b"])
+    assert got.loc[("a", "b"), "rho"] == pytest.approx(1.0, abs=1e-6)
+    assert got.loc[("a", "b"), "relation"] == "synergy"
+    assert abs(got.loc[("a", "c"), "rho"]) < 0.99
 
 
 def test_two_zones_give_no_correlation() -> None:
@@ -70,6 +142,9 @@ def test_a_run_writes_the_service_correlations_of_its_zones(tmp_path: Path) -> N
     want = stats.spearmanr(dens[services[0]], dens[services[1]]).statistic
     row = t[(t["year"] == year) & (t["service_a"] == services[0]) & (t["service_b"] == services[1])]
     assert row["rho"].iloc[0] == pytest.approx(want) and row["zones"].iloc[0] == len(dens) == 6
+    assert row["p_method"].iloc[0] == "exact"
+    assert row["p_value"].iloc[0] == pytest.approx(_enumerated_p(list(dens[services[0]]),
+                                                                 list(dens[services[1]])))
 
 
 def test_esv_per_capita_and_per_gdp_by_hand() -> None:
@@ -113,6 +188,57 @@ def test_a_run_counts_people_from_a_density_driver_and_the_county_statistics(tmp
     stats = t[(t["source"] == "county_stats") & (t["year"] == 2010)].set_index("zone_id")
     assert stats.loc["420101", "esv_per_capita_cny"] == pytest.approx(stats.loc["420101", "esv_cny"] / 1100)
     assert stats.loc["ALL", "esv_per_gdp"] == pytest.approx(stats.loc["ALL", "esv_cny"] / 4e8)
+
+
+@pytest.mark.usefixtures("dask_threads")
+def test_county_statistics_without_population_or_gdp_give_no_per_capita_table(tmp_path: Path) -> None:
+    from ecodask.io.layout import RunFolder
+    from ecodask.run.config import load_config
+    from ecodask.science.per_capita import with_values
+
+    from conftest import make_tiny_region
+    from helpers import edit_yaml, run_stages
+
+    nothing = np.full((1, 3), np.nan)
+    assert list(with_values({"a": (nothing, nothing), "b": (nothing, np.array([[1.0, 2, 3]]))})) == ["b"]
+    path = make_tiny_region(tmp_path / "r", years=(2000, 2010))
+    pd.DataFrame({"code": [420101, 420102], "year": [2000, 2000], "area_km2": [36.9, 36.9]}
+                 ).to_csv(path.parent / "stats.csv", index=False)  # rows, but no population or GDP
+    edit_yaml(path, lambda d: d.update(county_stats="stats.csv", compensation={"enabled": False}))
+    cfg = load_config(path)
+    run_stages(cfg, "ingest", "transitions_esv")
+    out = RunFolder(cfg.output)
+    assert out.table("esv_by_service") is not None and out.table("esv_per_capita") is None
+
+
+def test_the_report_prints_counts_as_whole_numbers_and_the_drivers_caveat(tmp_path: Path) -> None:
+    from ecodask.present.report import _per_capita, _tradeoffs
+
+    (tmp_path / "tables").mkdir()
+    rows = pd.DataFrame({"zone_id": ["ALL", "ALL"], "zone_name": ["all", "all"], "year": [2020, 2020],
+                         "source": ["county_stats", "driver:pop"], "esv_cny": [3.0e9, 3.0e9],
+                         "population": [3005878.0, 3686.4], "esv_per_capita_cny": [998.0406, 813802.9],
+                         "gdp_cny": [1.5e11, np.nan], "esv_per_gdp": [0.02, np.nan]})
+    rows[:1].to_parquet(tmp_path / "tables" / "esv_per_capita.parquet")
+    section = "".join(_per_capita(tmp_path))
+    assert "<td>3,005,878</td>" in section and "<td>150,000,000,000</td>" in section
+    assert "<td>998.0406</td>" in section and "applied to every year" not in section
+    rows.to_parquet(tmp_path / "tables" / "esv_per_capita.parquet")
+    section = "".join(_per_capita(tmp_path))
+    assert "<td>3,686</td>" in section and "applied to every year" in section and "<td>–</td>" in section
+    # the trade-offs: the zones' p and how it was got; across the cells, the rule on rho
+    t = service_tradeoffs(np.stack([np.arange(6.0), np.arange(6.0) ** 2], axis=1)[None], [2020], ["a", "b"])
+    t.to_parquet(tmp_path / "tables" / "service_tradeoffs.parquet")
+    section = "".join(_tradeoffs(tmp_path))
+    assert "<th>p_method</th>" in section and "<td>exact</td>" in section and "synergy" in section
+    t.rename(columns={"zones": "cells"}).to_parquet(tmp_path / "tables" / "service_tradeoffs_cells.parquet")
+    section = "".join(_tradeoffs(tmp_path, "service_tradeoffs_cells", "cells"))
+    assert "|rho| ≥ 0.3" in section and "<th>p_value</th>" not in section
+    from ecodask.present.store_maps import tradeoff_chart
+
+    chart = tradeoff_chart(tmp_path / "tables" / "service_tradeoffs_cells.parquet", tmp_path / "cells.png",
+                           "cells", across="analysis cells")
+    assert chart.stat().st_size > 0
 
 
 @pytest.mark.usefixtures("dask_threads")
@@ -223,7 +349,31 @@ def test_ranked_correlation_equals_scipy_with_ties_and_in_blocks(monkeypatch: py
     assert np.isnan(rho[3]).all() and np.isnan(p[:, 3]).all()
     t = tradeoffs.cell_tradeoffs(2020, list(x.T), ["a", "b", "c", "d"])
     assert list(t.columns) == tradeoffs.CELL_COLUMNS and set(t["cells"]) == {1000}
+    assert set(t["p_method"]) == {"t"}
     assert t.set_index(["service_a", "service_b"]).loc[("a", "c"), "relation"] == "trade-off"
+
+
+def test_across_cells_the_relation_reads_rho_not_p() -> None:
+    from scipy import stats
+
+    from ecodask.science.tradeoffs import RHO_MIN, cell_tradeoffs
+
+    # 2,000 cells: b follows a weakly (rho ~0.15, p ~1e-11): not a synergy; c strongly (rho ~0.9)
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=2000)
+    b, c = 0.15 * a + rng.normal(size=2000), a + 0.4 * rng.normal(size=2000)
+    got = cell_tradeoffs(2020, [a, b, c], ["a", "b", "c"]).set_index(["service_a", "service_b"])
+    weak = stats.spearmanr(a, b)
+    assert 0.05 < weak.statistic < RHO_MIN == 0.3 and weak.pvalue < 1e-6
+    assert got.loc[("a", "b"), "rho"] == pytest.approx(weak.statistic, rel=1e-5)
+    assert got.loc[("a", "b"), "relation"] == "none" and got.loc[("a", "c"), "relation"] == "synergy"
+    # the threshold itself: rho of 0 and of -0.9 (sum d² = 38 over 5 values: 1 - 6·38/120)
+    got = cell_tradeoffs(2020, [np.arange(5.0), np.array([2.0, 5, 3, 1, 4]), np.array([5.0, 3, 4, 2, 1])],
+                         ["a", "b", "c"]).set_index(["service_a", "service_b"])
+    assert got.loc[("a", "b"), "rho"] == pytest.approx(0.0, abs=1e-7)
+    assert got.loc[("a", "b"), "relation"] == "none"
+    assert got.loc[("a", "c"), "rho"] == pytest.approx(-0.9)
+    assert got.loc[("a", "c"), "relation"] == "trade-off"
 
 
 @pytest.mark.usefixtures("dask_threads")

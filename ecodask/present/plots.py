@@ -239,10 +239,11 @@ def scale_chart(rows: pd.DataFrame, path: str | Path,
 
 
 def tradeoff_heatmap(rows: pd.DataFrame, path: str | Path,
-                     title: str = "Trade-offs and synergies between services", across: str = "zones") -> Path:
+                     title: str = "Trade-offs and synergies between services", across: str = "zones",
+                     marked: str = "p < 0.05") -> Path:
     """A service x service heat map of Spearman's rho (diverging, -1 to 1) from the rows of
     ``service_tradeoffs`` (or ``service_tradeoffs_cells``: ``across="analysis cells"``) for one year;
-    a dot marks the pairs significant at p < 0.05."""
+    a dot marks the pairs whose ``relation`` is not ``none`` (``marked`` says the rule in the title)."""
     names = list(dict.fromkeys([*rows["service_a"], *rows["service_b"]]))
     pos = {n: i for i, n in enumerate(names)}
     m = np.full((len(names), len(names)), np.nan)
@@ -262,7 +263,7 @@ def tradeoff_heatmap(rows: pd.DataFrame, path: str | Path,
     ii, jj = np.nonzero(sig)
     ax.scatter(jj, ii, s=10, color="black")
     fig.colorbar(im, ax=ax, label=f"Spearman's rho (across the {across})")
-    ax.set_title(f"{title}\n(dots: p < 0.05; blue synergy, red trade-off)", fontsize=9)
+    ax.set_title(f"{title}\n(dots: {marked}; blue synergy, red trade-off)", fontsize=9)
     return save(fig, Path(path))
 
 

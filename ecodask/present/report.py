@@ -359,27 +359,35 @@ def _intensity(output: Path) -> list[str]:
 
 
 def _tradeoffs(output: Path, name: str = "service_tradeoffs", across: str = "zones") -> list[str]:
-    """The last year's significant trade-offs and synergies between services across the zones
-    (tables/service_tradeoffs) or the analysis cells (``name="service_tradeoffs_cells"``,
-    ``across="cells"``)."""
+    """The last year's trade-offs and synergies between services across the zones
+    (tables/service_tradeoffs: p < 0.05) or the analysis cells (``name="service_tradeoffs_cells"``,
+    ``across="cells"``: ``|rho| >= RHO_MIN``, p not used)."""
+    from ecodask.science.tradeoffs import EXACT_MAX, RHO_MIN
+
     t = summaries.read_output_table(output, name)
     if t is None or not len(t):
         return []
     last = t[(t["year"] == t["year"].max()) & (t["relation"] != "none")]
     where = "analysis cells" if across == "cells" else across
+    if across == "cells":
+        rule = (f"|rho| ≥ {RHO_MIN:g} (p not used: over so many cells every p is ~0, and neighbouring "
+                "cells share their land cover, so they are not independent)")
+    else:
+        rule = (f"p &lt; 0.05 (exact up to {EXACT_MAX} zones, every pairing of the ranks enumerated; "
+                "beyond, Student's t: column p_method)")
     head = (f"<h3>Trade-offs and synergies between services across the {where}, {int(t['year'].max())}</h3>"
-            f"<p>Spearman's rho of the {where}' ESV densities, p &lt; 0.05; every year and pair: "
-            f"tables/{name}.</p>")
+            f"<p>Spearman's rho of the {where}' ESV densities, {rule}; every year and pair: "
+            f"tables/{name}. Every service's density mixes the same land-cover shares, so part of "
+            "a correlation comes from the ESV table's coefficients themselves.</p>")
     chart = RunFolder(output).figures / f"{name}.png"
     if chart.is_file():
         head += f'<div class="figs">{_img(chart, _caption(chart))}</div>'
-    if across == "cells":
-        head += ("<p>Neighbouring cells share their land cover, so these p-values overstate "
-                 "significance; the zones' test is the one to read for it.</p>")
     if not len(last):
-        return [head, "<p>No pair of services is significantly correlated that year.</p>"]
-    return [head, _frame(last.sort_values("rho")[["service_a", "service_b", "rho", "p_value", across,
-                                                   "relation"]])]
+        what = "correlated that strongly" if across == "cells" else "significantly correlated"
+        return [head, f"<p>No pair of services is {what} that year.</p>"]
+    p = ["p_value", "p_method"] if across != "cells" else []
+    columns = ["service_a", "service_b", "rho", *p, across, "relation"]
+    return [head, _frame(last.sort_values("rho")[[c for c in columns if c in last.columns]])]
 
 
 def _uncertainty(output: Path) -> list[str]:
@@ -574,19 +582,25 @@ def _scale_effect(output: Path) -> list[str]:
 
 
 def _per_capita(output: Path) -> list[str]:
-    """The whole region's ESV per capita and per unit GDP by year and source (tables/esv_per_capita)."""
+    """The whole region's ESV per capita and per unit GDP by year and source (tables/esv_per_capita);
+    population and GDP as whole numbers."""
     from ecodask.science.landuse import REGION_ID
 
     t = summaries.read_output_table(output, "esv_per_capita")
     if t is None or not len(t):
         return []
     region = t[t["zone_id"].astype(str) == REGION_ID]
-    return ["<h3>ESV per capita and per unit GDP, the whole region</h3>",
-            "<p>ESV (CNY/yr) over the population (persons) and over the GDP (CNY/yr), from each source "
-            "the run has: the county statistics, and drivers that are densities. Per zone: "
-            "tables/esv_per_capita.</p>",
-            _frame(region[["year", "source", "population", "esv_per_capita_cny", "gdp_cny",
-                           "esv_per_gdp"]], 4)]
+    shown = region[["year", "source", "population", "esv_per_capita_cny", "gdp_cny", "esv_per_gdp"]]
+    shown = shown.assign(**{c: shown[c].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}")
+                            for c in ("population", "gdp_cny")})
+    parts = ["<h3>ESV per capita and per unit GDP, the whole region</h3>",
+             "<p>ESV (CNY/yr) over the population (persons) and over the GDP (CNY/yr), from each source "
+             "the run has: the county statistics, and drivers that are densities. Per zone: "
+             "tables/esv_per_capita.</p>"]
+    if region["source"].astype(str).str.startswith("driver:").any():
+        parts.append("<p>A driver's population or GDP is one raster, applied to every year: its rows "
+                     "change only with ESV, so their trend is the ESV's, not a per-capita trend.</p>")
+    return [*parts, _frame(shown, 4)]
 
 
 def _status(stage: str, record: dict, config: dict) -> str:

@@ -285,11 +285,14 @@ def scenario_chart(esv: Path | BinaryIO, table: Path | BinaryIO, region_id: str,
 def tradeoff_chart(table: Path | BinaryIO, path: Path, title: str, across: str = "zones") -> Path:
     """``service_tradeoffs.png`` from the table ``service_tradeoffs`` (parquet), or
     ``service_tradeoffs_cells.png`` from ``service_tradeoffs_cells`` (``across="analysis cells"``):
-    its last year."""
+    its last year. Dots: p < 0.05 across the zones, ``|rho| >= RHO_MIN`` across the cells."""
     import pandas as pd
 
     from ecodask.present import plots
+    from ecodask.science.tradeoffs import RHO_MIN
 
     use_agg()
     t = pd.read_parquet(table)
-    return plots.tradeoff_heatmap(t[t["year"] == t["year"].max()], path, title=title, across=across)
+    marked = f"|rho| ≥ {RHO_MIN:g}" if "cells" in across else "p < 0.05"
+    return plots.tradeoff_heatmap(t[t["year"] == t["year"].max()], path, title=title, across=across,
+                                  marked=marked)

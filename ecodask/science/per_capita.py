@@ -4,7 +4,9 @@
 (CNY of ESV a year per CNY of GDP a year), from each source of population and GDP the run has: the
 county statistics (persons and CNY per zone and year) and drivers that are densities (persons/km²,
 CNY/km²) summed over each zone's analysis cells (the zone of a cell's centre pixel), the same for
-every year. The region's row sums its zones' where every zone has a value.
+every year: a driver's ratios change only with ESV, so their trend is the ESV's, not a per-capita
+trend. The region's row sums its zones' where every zone has a value. A source without a single
+population or GDP figure (a statistics file with neither column) is left out.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def driver_source(per_zone: np.ndarray, density_of: str, n_years: int) -> tuple[
     totals = np.broadcast_to(with_region_total(per_zone), (n_years, len(per_zone) + 1))
     nothing = np.full(totals.shape, np.nan)
     return (np.array(totals), nothing) if density_of == "population" else (nothing, np.array(totals))
+
+
+def with_values(sources: Mapping[str, tuple[np.ndarray, np.ndarray]]
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The ``sources`` (name -> (population, GDP)) with at least one finite population or GDP figure."""
+    return {name: (pop, gdp) for name, (pop, gdp) in sources.items()
+            if np.isfinite(pop).any() or np.isfinite(gdp).any()}
 
 
 def per_capita_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame,

@@ -211,18 +211,18 @@ def _cell_tradeoffs(model: EsvModel, cells: dict[str, str | Path], years: list[i
 
 def _per_capita(cfg: RunConfig, pix, ana, zones, years: list[int], esv_table):  # noqa: ANN001, ANN202
     """``esv_per_capita`` from the county statistics' population and GDP and from the drivers that are
-    densities (``density_of``), or None where the run has neither."""
+    densities (``density_of``), or None where the run has neither with a single figure."""
     from ecodask.chunked.cells import cell_zones, zone_totals
     from ecodask.io.county_stats import population_and_gdp
     from ecodask.io.objstore import here
     from ecodask.io.store import ZONE
-    from ecodask.science.per_capita import driver_source, per_capita_table, stats_source, zone_esv
+    from ecodask.science import per_capita as pc
 
     sources = {}
     if cfg.county_stats is not None:
         stats = population_and_gdp(here(cfg.county_stats), zones, years)
         if len(stats):
-            sources["county_stats"] = stats_source(stats, zones, years)
+            sources["county_stats"] = pc.stats_source(stats, zones, years)
     dense = {n: d.density_of for n, d in sorted(cfg.drivers.items()) if d.density_of is not None}
     if dense:
         factor = int(pix.attrs["analysis_factor"])
@@ -230,9 +230,12 @@ def _per_capita(cfg: RunConfig, pix, ana, zones, years: list[int], esv_table):  
         totals = zone_totals(cell_zones(pix[ZONE].data, factor), {n: ana[n].data for n in dense}, len(zones),
                              cell_km2)
         order = zones.sort_values("zone")["zone"].to_numpy()
-        sources |= {f"driver:{n}": driver_source(totals[n][order], what, len(years))
+        sources |= {f"driver:{n}": pc.driver_source(totals[n][order], what, len(years))
                     for n, what in dense.items()}
-    return per_capita_table(zone_esv(esv_table, zones, years), years, zones, sources) if sources else None
+    sources = pc.with_values(sources)
+    if not sources:
+        return None
+    return pc.per_capita_table(pc.zone_esv(esv_table, zones, years), years, zones, sources)
 
 
 STAGE = Stage("transitions_esv", ("ingest",), config_parts, input_files, run)

@@ -425,6 +425,15 @@ def test_a_run_writes_the_intensity_tables_of_its_transitions_when_asked(tmp_pat
         f.stem for f in out.tables.glob("intensity_*.parquet")}
 
 
+def _level_row(a: int, b: int, name: str, amount: float, uniform: float, shares: dict[str, float]) -> str:
+    """The report's row of a class's gain (or loss) over ``a``-``b``: its size and the uniform intensity
+    per year, then the classes whose share exceeds the uniform intensity, largest first."""
+    targets = [k for k in sorted(shares, key=lambda k: -shares[k]) if shares[k] > uniform]
+    return (f"<td>{a}</td>\n      <td>{b}</td>\n      <td>{name}</td>\n"
+            f"      <td>{amount / (b - a):,.4f}</td>\n      <td>{100 * uniform / (b - a):,.4f}</td>\n"
+            f"      <td>{', '.join(targets) or '–'}</td>")
+
+
 def test_the_report_shows_the_regions_transition_level_and_components(tmp_path: Path) -> None:
     import datetime as dt
 
@@ -464,21 +473,17 @@ def test_the_report_shows_the_regions_transition_level_and_components(tmp_path: 
         c = c.reindex(index=codes, columns=codes, fill_value=0.0).to_numpy()
         start, end, stay = c.sum(axis=1), c.sum(axis=0), np.diag(c)
         gain, loss = end - stay, start - stay
-        n = int(np.argmax(gain))
+
+        label = [names.get(code, str(code)) for code in codes]
+        n = int(np.argmax(gain))  # the largest gain: W, and the classes it takes from (R against W)
         w = gain[n] / (c.sum() - start[n])
-        r = {i: c[i, n] / start[i] for i in range(len(codes)) if i != n and start[i] > 0}
-        targets = [names.get(codes[i], str(codes[i])) for i in sorted(r, key=lambda i: -r[i]) if r[i] > w]
-        row = (f"<td>{a}</td>\n      <td>{b}</td>\n      <td>{names.get(codes[n], codes[n])}</td>\n"
-               f"      <td>{gain[n] / (b - a):,.4f}</td>\n      <td>{100 * w / (b - a):,.4f}</td>\n"
-               f"      <td>{', '.join(targets) or '–'}</td>")
+        r = {label[i]: c[i, n] / start[i] for i in range(len(codes)) if i != n and start[i] > 0}
+        row = _level_row(a, b, label[n], gain[n], w, r)
         assert row in section, row
-        m = int(np.argmax(loss))
+        m = int(np.argmax(loss))  # the largest loss: V, and the classes it goes to (Q against V)
         v = loss[m] / (c.sum() - end[m])
-        q = {j: c[m, j] / end[j] for j in range(len(codes)) if j != m and end[j] > 0}
-        targets = [names.get(codes[j], str(codes[j])) for j in sorted(q, key=lambda j: -q[j]) if q[j] > v]
-        row = (f"<td>{a}</td>\n      <td>{b}</td>\n      <td>{names.get(codes[m], codes[m])}</td>\n"
-               f"      <td>{loss[m] / (b - a):,.4f}</td>\n      <td>{100 * v / (b - a):,.4f}</td>\n"
-               f"      <td>{', '.join(targets) or '–'}</td>")
+        q = {label[j]: c[m, j] / end[j] for j in range(len(codes)) if j != m and end[j] > 0}
+        row = _level_row(a, b, label[m], loss[m], v, q)
         assert row in section, row
         d = gain.sum()
         q = np.abs(gain - loss).sum() / 2

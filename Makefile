@@ -8,7 +8,7 @@ PY        := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 DEMO_OUT  ?= demo-output
 BENCH_ARGS ?=
-BENCH_SUITES ?= hubei30m texture texture_budget drivers figures transaction stage_commit remote_inputs remote_run driver_windows zone_burn terrain tables stage_tables zones uncertainty cell_tradeoffs flow_idle manifest_size
+BENCH_SUITES ?= hubei30m texture texture_budget drivers figures transaction stage_commit remote_inputs remote_run driver_windows zone_burn terrain tables stage_tables zones uncertainty cell_tradeoffs flow_idle manifest_size scale_effect
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export UV_NO_PROGRESS := 1
@@ -30,7 +30,8 @@ help:
 	@echo "              input rasters read in place from S3, a whole run's requests to S3 by chunk size,"
 	@echo "              the drivers read onto the analysis grid window by window,"
 	@echo "              slope + aspect, the real texture: Wuhan's land cover tiled,"
-	@echo "              tables through Arrow, the land pass for thousands of zones, the Monte Carlo of ESV);"
+	@echo "              tables through Arrow, the land pass for thousands of zones, the Monte Carlo of ESV,"
+	@echo "              the scale effect of the Geographical Detector);"
 	@echo "              BENCH_SUITES=drivers (or figures) for one;"
 	@echo "              BENCH_ARGS go to every suite ('--repeats 1'), or '--suite foundation' runs that one only"
 	@echo "make bench-national - set up (bench group) and run the whole flow on a synthetic country of 1.07e10 px"

@@ -78,6 +78,12 @@
                                                           of services across the national grid's
                                                           cells against scipy
                                                           (see benchmarks/cell_tradeoffs.py)
+    python -m benchmarks.run --suite scale_effect [--side 3240] [--sizes 2 4 8 16] [--repeats 3]
+                                                          the scale effect of the Geographical
+                                                          Detector on a national-size analysis
+                                                          grid: the coarsening, weighted by valued
+                                                          pixels against unweighted, and one year's
+                                                          scale rows (see benchmarks/scale_effect.py)
     python -m benchmarks.run --suite flow_idle [--seconds 30] [--workers 2]
                                                           the flow process's CPU while its local
                                                           cluster idles, Dask's periods and the run's
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
                               "stage_commit", "tables", "zones", "texture", "texture_budget", "driver_years",
                               "figures_workers", "remote_inputs", "remote_run", "uncertainty",
                               "cell_tradeoffs", "flow_idle", "manifest_size", "driver_windows",
-                              "zone_burn", "stage_tables"])
+                              "zone_burn", "stage_tables", "scale_effect"])
     ns, rest = pre.parse_known_args(argv)
     if ns.suite == "foundation":
         foundation(rest)
@@ -244,6 +250,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.cell_tradeoffs import main as cell_tradeoffs
 
         cell_tradeoffs(rest)
+    elif ns.suite == "scale_effect":
+        from benchmarks.scale_effect import main as scale_effect
+
+        scale_effect(rest)
     elif ns.suite == "transaction":
         from benchmarks.transaction import main as transaction
 

@@ -7,6 +7,8 @@ import dask
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from ecodask.kernels.coarsen import block_density, block_mean, block_mode, block_sum
@@ -27,6 +29,38 @@ def test_blocks_worked_by_hand() -> None:
     # (100 + 50 + 30) CNY/yr over 18 px x 0.09 ha
     assert block_density(esv, pixels, 2, 0.09)[0, 0] == pytest.approx(180 / (18 * 0.09))
     assert np.isnan(block_density(esv * np.nan, pixels * 0, 2, 0.09)[0, 0])
+
+
+def _plain_blocks(a: np.ndarray, s: int, fill: float) -> np.ndarray:
+    """(R, C, s * s): ``a`` padded with ``fill`` to multiples of ``s``, one block a row."""
+    a = np.pad(a, ((0, -a.shape[0] % s), (0, -a.shape[1] % s)), constant_values=fill)
+    r, c = a.shape[0] // s, a.shape[1] // s
+    return a.reshape(r, s, c, s).transpose(0, 2, 1, 3).reshape(r, c, s * s)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=st.tuples(st.integers(1, 23), st.integers(1, 23)), s=st.integers(1, 6),
+       seed=st.integers(0, 2**32 - 1), weighted=st.booleans())
+def test_the_blocks_loops_equal_plain_numpy(shape: tuple[int, int], s: int, seed: int,
+                                            weighted: bool) -> None:
+    # numpy over padded blocks, as the code was before its loops: the same means and modes
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random(shape) < 0.2, np.nan, rng.normal(0, 100, shape))
+    codes = np.where(rng.random(shape) < 0.2, np.nan, rng.integers(0, 4, shape).astype(float))
+    bad = rng.choice([0.0, -3.0, np.nan], shape)  # weights that count 0
+    w = np.where(rng.random(shape) < 0.2, bad, rng.integers(1, 1025, shape))
+    weights = w if weighted else None
+    wb = _plain_blocks(np.where(w > 0, w, 0.0) if weighted else np.ones(shape), s, 0.0)
+    b = _plain_blocks(x, s, np.nan)
+    ww = np.where(np.isfinite(b), wb, 0.0)
+    want = np.divide((ww * np.nan_to_num(b)).sum(axis=2), ww.sum(axis=2),
+                     out=np.full(ww.shape[:2], np.nan), where=ww.sum(axis=2) > 0)
+    assert block_mean(x, s, weights=weights) == pytest.approx(want, rel=1e-12, nan_ok=True)
+    c = _plain_blocks(codes, s, np.nan)
+    votes = np.stack([np.where(c == v, wb, 0.0).sum(axis=2) for v in range(4)], axis=2)  # codes 0..3
+    top = votes.argmax(axis=2)  # the first of a tie: the smaller code
+    mode = np.where(votes.max(axis=2) > 0, top.astype(float), np.nan)
+    np.testing.assert_array_equal(block_mode(codes, s, weights=weights), mode)
 
 
 def test_a_coarse_cells_driver_weighs_each_cell_by_its_valued_pixels() -> None:

@@ -1,4 +1,5 @@
-"""Analysis-grid arrays at a coarser cell: ``s`` x ``s`` blocks of cells (numpy).
+"""Analysis-grid arrays at a coarser cell: ``s`` x ``s`` blocks of cells (numpy; the weighted mean
+and mode in one pass of a numba loop).
 
 A grid whose sides are not multiples of ``s`` gets partial blocks at its right and bottom edges (the
 cells there count as they are). Used for the scale effect of the Geographical Detector: the ESV of a
@@ -11,6 +12,7 @@ much as a full one).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 
 def _blocks(a: np.ndarray, s: int, fill: float) -> np.ndarray:
@@ -33,44 +35,89 @@ def block_sum(a: np.ndarray, s: int) -> np.ndarray:
     return np.nansum(_blocks(np.asarray(a, dtype=np.float64), s, np.nan), axis=2)
 
 
-def _weights(a: np.ndarray, weights: np.ndarray | None, s: int) -> np.ndarray:
-    """``weights`` (1 per cell where None; a negative or NaN weight counts 0) in ``a``'s blocks."""
+@njit(nogil=True, cache=True)
+def _weighted_sums(a, w, unit, s, total, weight):  # pragma: no cover - compiled
+    """``total[R, C] += w a`` and ``weight[R, C] += w`` over each block's cells with a finite value
+    and a weight above 0 (``unit``: every weight 1, ``w`` unread), in one pass over the grid."""
+    rows, cols = a.shape
+    for i in range(rows):
+        bi = i // s
+        for j in range(cols):
+            v = a[i, j]
+            x = 1.0 if unit else w[i, j]
+            if np.isfinite(v) and x > 0.0:  # NaN > 0 is False
+                bj = j // s
+                total[bi, bj] += x * v
+                weight[bi, bj] += x
+
+
+@njit(nogil=True, cache=True)
+def _weighted_mode(k, w, unit, s, n_codes, out):  # pragma: no cover - compiled
+    """``out[R, C]``: the index (into the ascending codes) whose cells weigh most in each block, the
+    smallest of a tie, -1 where none weighs above 0; ``k`` each cell's index (-1: no value). A row of
+    blocks at a time: its weights per code are (C, n_codes)."""
+    rows, cols = k.shape
+    n_r, n_c = out.shape
+    acc = np.zeros((n_c, n_codes))
+    for bi in range(n_r):
+        acc[:] = 0.0
+        for i in range(bi * s, min((bi + 1) * s, rows)):
+            for j in range(cols):
+                c = k[i, j]
+                x = 1.0 if unit else w[i, j]
+                if c >= 0 and x > 0.0:
+                    acc[j // s, c] += x
+        for bj in range(n_c):
+            best = -1
+            most = 0.0
+            for c in range(n_codes):  # a strictly larger weight wins: a tie keeps the smaller code
+                if acc[bj, c] > most:
+                    most = acc[bj, c]
+                    best = c
+            out[bi, bj] = best
+
+
+def _checked(a: np.ndarray, s: int, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool, int]:
+    """(a float64, weights float64 or a dummy, whether every weight is 1, s) for the loops."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D grid, not {a.shape}")
+    if int(s) < 1:
+        raise ValueError(f"the block side must be >= 1, not {s}")
     if weights is None:
-        w = np.ones(np.shape(a))
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != np.shape(a):
-            raise ValueError(f"weights of shape {w.shape} for a grid of shape {np.shape(a)}")
-        w = np.where(w > 0, w, 0.0)  # NaN > 0 is False
-    return _blocks(w, s, 0.0)
+        return a, np.zeros((1, 1)), True, int(s)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if w.shape != a.shape:
+        raise ValueError(f"weights of shape {w.shape} for a grid of shape {a.shape}")
+    return a, w, False, int(s)
+
+
+def _coarse_shape(shape: tuple[int, ...], s: int) -> tuple[int, int]:
+    return -(-shape[0] // s), -(-shape[1] // s)
 
 
 def block_mean(a: np.ndarray, s: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Weighted mean of each block's finite cells, ``Σ w a / Σ w`` (``weights`` w per cell, e.g.
-    its valued pixels; every cell 1 where None); NaN where the block's finite cells weigh 0."""
-    b = _blocks(np.asarray(a, dtype=np.float64), s, np.nan)
-    ok = np.isfinite(b)
-    w = np.where(ok, _weights(a, weights, s), 0.0)
-    n = w.sum(axis=2)
-    total = (w * np.where(ok, b, 0.0)).sum(axis=2)
-    return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
+    its valued pixels, a negative or NaN weight counting 0; every cell 1 where None); NaN where the
+    block's finite cells weigh 0. One pass over the grid (numba)."""
+    a, w, unit, s = _checked(a, s, weights)
+    total, weight = np.zeros(_coarse_shape(a.shape, s)), np.zeros(_coarse_shape(a.shape, s))
+    _weighted_sums(a, w, unit, s, total, weight)
+    return np.divide(total, weight, out=np.full(total.shape, np.nan), where=weight > 0)
 
 
 def block_mode(a: np.ndarray, s: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Value of each block whose finite cells weigh most (``weights`` per cell, e.g. its valued
-    pixels: a cell's value votes with its weight; every cell 1 where None, the most frequent
-    value); the smallest of a tie; NaN where the block's finite cells weigh 0."""
-    b = _blocks(np.asarray(a, dtype=np.float64), s, np.nan)
-    w = _weights(a, weights, s)
-    values = np.unique(b[np.isfinite(b)])  # a categorical driver's few codes, ascending
-    out = np.full(b.shape[:2], np.nan)
-    best = np.zeros(b.shape[:2])
-    for v in values:  # one pass per code; a strictly larger weight wins, so ties keep the smaller code
-        count = np.where(b == v, w, 0.0).sum(axis=2)
-        more = count > best
-        out[more] = v
-        best[more] = count[more]
-    return out
+    pixels: a cell's value votes with its weight, a negative or NaN weight counting 0; every cell 1
+    where None, the most frequent value); the smallest of a tie; NaN where the block's finite cells
+    weigh 0. One pass over the grid (numba) once each cell's value is indexed."""
+    a, w, unit, s = _checked(a, s, weights)
+    ok = np.isfinite(a)
+    values = np.unique(a[ok])  # a categorical driver's few codes, ascending
+    k = np.where(ok, np.searchsorted(values, np.where(ok, a, 0.0)), -1).astype(np.int64)
+    best = np.empty(_coarse_shape(a.shape, s), dtype=np.int64)
+    _weighted_mode(k, w, unit, s, len(values), best)
+    return np.where(best >= 0, values[np.maximum(best, 0)] if len(values) else np.nan, np.nan)
 
 
 def block_density(esv: np.ndarray, pixels: np.ndarray, s: int, pixel_area_ha: float) -> np.ndarray:

@@ -43,8 +43,8 @@ def _weighted_sums(a, w, unit, s, total, weight):  # pragma: no cover - compiled
     for i in range(rows):
         bi = i // s
         for j in range(cols):
-            v = a[i, j]
-            x = 1.0 if unit else w[i, j]
+            v = np.float64(a[i, j])
+            x = 1.0 if unit else np.float64(w[i, j])
             if np.isfinite(v) and x > 0.0:  # NaN > 0 is False
                 bj = j // s
                 total[bi, bj] += x * v
@@ -64,7 +64,7 @@ def _weighted_mode(k, w, unit, s, n_codes, out):  # pragma: no cover - compiled
         for i in range(bi * s, min((bi + 1) * s, rows)):
             for j in range(cols):
                 c = k[i, j]
-                x = 1.0 if unit else w[i, j]
+                x = 1.0 if unit else np.float64(w[i, j])
                 if c >= 0 and x > 0.0:
                     acc[j // s, c] += x
         for bj in range(n_c):
@@ -77,16 +77,23 @@ def _weighted_mode(k, w, unit, s, n_codes, out):  # pragma: no cover - compiled
             out[bi, bj] = best
 
 
+def _numbers(x: np.ndarray) -> np.ndarray:
+    """``x`` as the loops take it: C-contiguous, its own type where it is a float or an integer (no
+    copy of a driver's float32 grid or of the pixel counts), else float64."""
+    x = np.ascontiguousarray(x)
+    return x if x.dtype.kind in "fiu" else x.astype(np.float64)
+
+
 def _checked(a: np.ndarray, s: int, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool, int]:
-    """(a float64, weights float64 or a dummy, whether every weight is 1, s) for the loops."""
-    a = np.ascontiguousarray(a, dtype=np.float64)
+    """(a, weights or a dummy, whether every weight is 1, s) for the loops (:func:`_numbers`)."""
+    a = _numbers(a)
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D grid, not {a.shape}")
     if int(s) < 1:
         raise ValueError(f"the block side must be >= 1, not {s}")
     if weights is None:
         return a, np.zeros((1, 1)), True, int(s)
-    w = np.ascontiguousarray(weights, dtype=np.float64)
+    w = _numbers(weights)
     if w.shape != a.shape:
         raise ValueError(f"weights of shape {w.shape} for a grid of shape {a.shape}")
     return a, w, False, int(s)

@@ -230,38 +230,36 @@ class LandcoverConfig(_Strict):
     scenarios: ScenariosConfig | None = Field(None, exclude_if=lambda v: v is None)
 
     @staticmethod
-    def _outside_the_last_interval(targets: list[int], info: ValidationInfo) -> tuple[list[int], int, int]:
-        """The ``targets`` that are not the last land-cover year plus a multiple of the last interval,
-        that year and that interval (none where the years are missing); ValueError with one year."""
+    def _outside_the_last_interval(targets: list[int], info: ValidationInfo) -> tuple[list[int], str]:
+        """The ``targets`` that are not the last land-cover year plus a whole multiple of the last
+        interval, and what the years must be, with the first three that would do (none where the years
+        are missing: a Markov chain steps whole intervals, docs/science.md); ValueError with one year."""
         if "years" not in info.data:
-            return [], 0, 0
+            return [], ""
         ys = sorted(info.data["years"])
         if len(ys) < 2:
             raise ValueError("needs at least two land-cover years")
-        step = ys[-1] - ys[-2]
-        return [y for y in targets if y <= ys[-1] or (y - ys[-1]) % step], ys[-1], step
+        last, step = ys[-1], ys[-1] - ys[-2]
+        ok = ", ".join(str(last + k * step) for k in (1, 2, 3))
+        rule = f"{last} plus a whole multiple of the last interval ({step} years): {ok}, ..."
+        return [y for y in targets if y <= last or (y - last) % step], rule
 
     @field_validator("projection_year")
     @classmethod
     def _projection(cls, year: int | None, info: ValidationInfo) -> int | None:
         if year is not None:
-            bad, last, step = cls._outside_the_last_interval([year], info)
+            bad, rule = cls._outside_the_last_interval([year], info)
             if bad:
-                ok = ", ".join(str(last + k * step) for k in (1, 2, 3))
-                raise ValueError(f"must be {last} plus a whole multiple of the last interval ({step} years): "
-                                 f"{ok}, ...")
+                raise ValueError(f"must be {rule}")
         return year
 
     @field_validator("scenarios")
     @classmethod
     def _scenario_years(cls, sc: ScenariosConfig | None, info: ValidationInfo) -> ScenariosConfig | None:
         if sc is not None:
-            bad, last, step = cls._outside_the_last_interval(sc.years, info)
+            bad, rule = cls._outside_the_last_interval(sc.years, info)
             if bad:
-                # a Markov chain steps whole intervals (docs/science.md, "Land-use transitions")
-                ok = ", ".join(str(last + k * step) for k in (1, 2, 3))
-                raise _KeyedError(f"each year must be {last} plus a whole multiple of the last interval "
-                                  f"({step} years): {ok}, ...", "years", bad)
+                raise _KeyedError(f"each year must be {rule}", "years", bad)
         return sc
 
 

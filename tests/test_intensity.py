@@ -377,9 +377,10 @@ def test_a_class_absent_from_every_map_has_no_stationarity(tmp_path: Path) -> No
 
 
 @pytest.mark.usefixtures("dask_threads")
-def test_the_transition_table_in_parts_is_the_whole_table_an_interval_at_a_time() -> None:
+def test_the_tables_made_an_interval_at_a_time_equal_the_levels_of_all_intervals_at_once() -> None:
     from types import SimpleNamespace
 
+    from ecodask.science import intensity as ia
     from ecodask.science.intensity_tables import intensity_tables
 
     rng = np.random.default_rng(5)
@@ -387,14 +388,43 @@ def test_the_transition_table_in_parts_is_the_whole_table_an_interval_at_a_time(
     zones = pd.DataFrame({"zone": [1, 2, 3], "zone_id": ["a", "b", "c"], "zone_name": ["A", "B", "C"]})
     tm = rng.integers(0, 5, (3, 4, 3, 3)).astype(float)  # 3 intervals, 3 zones + region
     tm[1, 2] = np.diag([4.0, 2.0, 1.0])  # a zone where nothing moved in an interval: no rows there
+    tm[:, 1] = [[3.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 2.0]]  # forest in no map; water gains cropland
+    tm[0, 0, 2, :] = tm[0, 0, :, 2] = 0.0  # water in no map of the first interval only: not missing
     years, pairs = [2000, 2005, 2010, 2015], [(0, 1), (1, 2), (2, 3)]
     whole = intensity_tables(tm, pairs, years, zones, index, 0.09)
     parts = intensity_tables(tm, pairs, years, zones, index, 0.09, parts=True)
-    frames = list(parts["intensity_transition"])
-    assert len(frames) == 3 and [set(f["year_from"]) for f in frames] == [{2000}, {2005}, {2010}]
-    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole["intensity_transition"])
-    for name in ("intensity_interval", "intensity_category", "intensity_components"):
-        pd.testing.assert_frame_equal(parts[name], whole[name])
+    for name, table in whole.items():
+        frames = list(parts[name])
+        assert len(frames) == 3 and [set(f["year_from"]) for f in frames] == [{2000}, {2005}, {2010}]
+        pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), table)
+
+    # Each column against the levels of every interval at once and their stationarity across them.
+    dur = np.array([5.0, 5.0, 5.0])
+    iv, cat, tr = ia.interval_level(tm, dur[:, None]), ia.category_level(tm, dur[:, None]), \
+        ia.transition_level(tm, dur[:, None])
+    u = ia.uniform_intensity(iv.change, iv.extent, dur[:, None])
+    interval = whole["intensity_interval"]
+    assert np.allclose(interval["S_pct_per_yr"], iv.S.reshape(-1), equal_nan=True)
+    assert np.allclose(interval["U_pct_per_yr"], np.tile(u, 3), equal_nan=True)
+    category = whole["intensity_category"]
+    assert np.allclose(category["gain_intensity_pct_per_yr"], cat.G.reshape(-1), equal_nan=True)
+    assert np.allclose(category["loss_uniform_transition_pct_per_yr"], tr.V.reshape(-1), equal_nan=True)
+    gain = ia.compare(cat.G, iv.S[..., None])
+    held = np.tile(ia.stationary(gain).reshape(-1), 3)
+    missing = np.tile(np.all(gain == ia.NONE, axis=0).reshape(-1), 3)
+    assert (category["gain_stationary"].isna().to_numpy() == missing).all() and missing.any()
+    assert (category["gain_stationary"].fillna(False).to_numpy(bool) == (held & ~missing)).all()
+    assert held.any()
+    transition = whole["intensity_transition"]
+    moved = ((cat.gain[..., None, :] > 0) | (cat.loss[..., :, None] > 0)) & ~np.eye(3, dtype=bool)
+    loss = ia.compare(tr.Q, tr.V[..., :, None])
+    assert len(transition) == moved.sum()
+    assert np.allclose(transition["loss_intensity_pct_per_yr"], tr.Q[moved], equal_nan=True)
+    assert (transition["loss_stationary"].fillna(False).to_numpy(bool)
+            == np.broadcast_to(ia.stationary(loss), loss.shape)[moved]).all()
+    one = intensity_tables(tm[:1], pairs[:1], years[:2], zones, index, 0.09)  # nothing holds over one
+    assert not one["intensity_category"]["gain_stationary"].fillna(False).any()
+    assert not one["intensity_transition"]["loss_stationary"].fillna(False).any()
 
 
 def test_a_run_writes_the_intensity_tables_of_its_transitions_when_asked(tmp_path: Path) -> None:

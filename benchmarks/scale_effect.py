@@ -23,6 +23,8 @@ Cases (each in a fresh process; a warm-up on a 256² window at the centre first:
 - ``coarsen_unweighted``: the same by the current code with ``weights=None`` (the same values as
   before; a weight of 1 per cell is built and multiplied in).
 - ``coarsen_weighted``: the same with ``weights=esv_pixels``: what ``_scale_rows`` does now.
+- ``density_before`` / ``density``: ``block_density`` of the ESV alone at every size, by the code
+  at :data:`BEFORE` (numpy's sums over padded blocks) / by the code now (one numba pass).
 - ``detector_base``: the factor detector of the analysis cell as ``analyse_year`` calls it
   (``detect_arrays`` on dask arrays of 1024² cells, ``discretize: optimal`` with ks 3..10 for the
   continuous drivers, the categorical as given, ``dropna``; Dask's synchronous scheduler).
@@ -53,7 +55,8 @@ import numpy as np
 
 from benchmarks.env import REPO, code_state, hwm_mb, machine, reset_peak
 
-CASES = ("coarsen_before", "coarsen_unweighted", "coarsen_weighted", "detector_base", "scale_rows")
+CASES = ("coarsen_before", "coarsen_unweighted", "coarsen_weighted", "density_before", "density",
+         "detector_base", "scale_rows")
 PACKAGES = ("numpy", "numba", "dask", "pandas", "scipy")
 SIDE = 3240
 SIZES = (2, 4, 8, 16)
@@ -139,6 +142,17 @@ def _runner(case: str, esv: np.ndarray, pixels: np.ndarray, drivers: dict[str, n
     from ecodask.run.stages import driver_analysis as stage
 
     job = _job(sizes)
+    if case.startswith("density"):
+        density = coarsen_before().block_density if case == "density_before" else block_density
+
+        def run() -> dict:
+            per_size = {}
+            for s in sizes:
+                t0 = time.perf_counter()
+                y = density(esv, pixels, s, PIXEL_AREA_HA)
+                per_size[s] = time.perf_counter() - t0
+            return {"coarse_cells_with_y": int(np.isfinite(y).sum()), "seconds_by_size": per_size}
+        return run
     if case.startswith("coarsen_"):
         if case == "coarsen_before":
             old = coarsen_before()
@@ -229,6 +243,8 @@ _WHAT = {
     "coarsen_before": "coarsening, unweighted, the code before f7ac337: baseline",
     "coarsen_unweighted": "coarsening, unweighted, the code now (`weights=None`)",
     "coarsen_weighted": "coarsening, weighted by valued pixels (now)",
+    "density_before": "ESV density alone, the numpy code before (baseline of the next)",
+    "density": "ESV density alone, one numba pass (now)",
     "detector_base": "factor detector at the analysis cell (x1)",
     "scale_rows": "`_scale_rows`: coarsening + factor detector per size",
 }
@@ -277,8 +293,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {_WHAT[r['case']]} | {r['cells']:,} | {sz} | {r['seconds']:.2f} | "
               f"{r['peak_above_mb']:.0f} | {r['load_before']:.2f} |")
     by = {r["case"]: r for r in rows}
-    coarse = [c for c in ("coarsen_before", "coarsen_unweighted", "coarsen_weighted") if c in by]
-    if coarse:
+    for coarse in ([c for c in ("coarsen_before", "coarsen_unweighted", "coarsen_weighted") if c in by],
+                   [c for c in ("density_before", "density") if c in by]):
+        if not coarse:
+            continue
         b = by[coarse[0]]
         print(f"\ncoarsening, seconds by size (the fastest call), ratio to {coarse[0]}:")
         for c in coarse:

@@ -61,6 +61,11 @@ def test_the_blocks_loops_equal_plain_numpy(shape: tuple[int, int], s: int, seed
     top = votes.argmax(axis=2)  # the first of a tie: the smaller code
     mode = np.where(votes.max(axis=2) > 0, top.astype(float), np.nan)
     np.testing.assert_array_equal(block_mode(codes, s, weights=weights), mode)
+    esv = np.where(np.isfinite(x), np.abs(x) * 1e6, np.nan)  # CNY/yr, NaN where nothing is valued
+    pb = _plain_blocks(np.where(w > 0, w, 0.0), s, 0.0).sum(axis=2)
+    dens = np.divide(np.nansum(_plain_blocks(esv, s, np.nan), axis=2), pb * 0.09,
+                     out=np.full(pb.shape, np.nan), where=pb > 0)
+    assert block_density(esv, w, s, 0.09) == pytest.approx(dens, rel=1e-12, nan_ok=True)
 
 
 def test_a_coarse_cells_driver_weighs_each_cell_by_its_valued_pixels() -> None:

@@ -1,5 +1,5 @@
-"""Analysis-grid arrays at a coarser cell: ``s`` x ``s`` blocks of cells (numpy; the weighted mean
-and mode in one pass of a numba loop).
+"""Analysis-grid arrays at a coarser cell: ``s`` x ``s`` blocks of cells (the density, the weighted
+mean and the mode each in one pass of a numba loop; the plain block sum in numpy).
 
 A grid whose sides are not multiples of ``s`` gets partial blocks at its right and bottom edges (the
 cells there count as they are). Used for the scale effect of the Geographical Detector: the ESV of a
@@ -49,6 +49,23 @@ def _weighted_sums(a, w, unit, s, total, weight):  # pragma: no cover - compiled
                 bj = j // s
                 total[bi, bj] += x * v
                 weight[bi, bj] += x
+
+
+@njit(nogil=True, cache=True)
+def _density_sums(esv, pixels, s, total, count):  # pragma: no cover - compiled
+    """``total[R, C] +=`` each cell's finite ESV and ``count[R, C] +=`` its valued pixels (those
+    above 0), in one pass over the grid."""
+    rows, cols = esv.shape
+    for i in range(rows):
+        bi = i // s
+        for j in range(cols):
+            v = np.float64(esv[i, j])
+            p = np.float64(pixels[i, j])
+            bj = j // s
+            if np.isfinite(v):
+                total[bi, bj] += v
+            if p > 0.0:  # NaN > 0 is False
+                count[bi, bj] += p
 
 
 @njit(nogil=True, cache=True)
@@ -128,8 +145,10 @@ def block_mode(a: np.ndarray, s: int, weights: np.ndarray | None = None) -> np.n
 
 
 def block_density(esv: np.ndarray, pixels: np.ndarray, s: int, pixel_area_ha: float) -> np.ndarray:
-    """ESV density of each block, CNY/ha/yr: its cells' ESV (CNY/yr) over their valued pixels' area
-    (``pixels`` x ``pixel_area_ha``); NaN where no pixel is valued."""
-    e = block_sum(esv, s)
-    n = block_sum(np.where(np.asarray(pixels) > 0, pixels, 0), s)
-    return np.divide(e, n * float(pixel_area_ha), out=np.full(e.shape, np.nan), where=n > 0)
+    """ESV density of each block, CNY/ha/yr: its cells' finite ESV (CNY/yr) summed over their valued
+    pixels' area (``pixels`` above 0, x ``pixel_area_ha`` ha); NaN where no pixel is valued. One pass
+    over the grid (numba)."""
+    esv, pixels, _, s = _checked(esv, s, pixels)
+    total, count = np.zeros(_coarse_shape(esv.shape, s)), np.zeros(_coarse_shape(esv.shape, s))
+    _density_sums(esv, pixels, s, total, count)
+    return np.divide(total, count * float(pixel_area_ha), out=np.full(total.shape, np.nan), where=count > 0)

@@ -1,7 +1,7 @@
 """The Monte Carlo of ESV at archive scale: draws x counties x years, against numpy on the same draws.
 
     python -m benchmarks.run --suite uncertainty [--zones 2800] [--years 39] [--draws 1000 10000]
-        [--numpy-zones 40] [--workers 1 2] [--repeats 1]
+        [--numpy-zones 40] [--workers 1 2] [--repeats 1] [--parts-zones 40]
 
 Per-zone class areas of a CLCD scheme (9 classes) drift over the years (random walks, seed 0); the
 run's table is xinzhou_2023 with xie2015 as the alternative, coefficients +/- 50 %, and a hand-made
@@ -13,8 +13,9 @@ threads (one per core), and as a run does it, the zones dealt out to a Dask clus
 of one thread (a LocalCluster, started and the kernel compiled on it outside the clock). The
 baseline draws the same ESV with numpy (one einsum of every draw) and takes ``np.quantile`` over
 them, on ``--numpy-zones`` zones (all zones do not fit in memory at 10,000 draws: 2,800 x 39 x 12 x
-10,000 x 8 B = 105 GB), and is scaled to all zones. Prints a Markdown table and writes
-uncertainty-results.json.
+10,000 x 8 B = 105 GB), and is scaled to all zones. Then, on ``--parts-zones`` zones and one thread,
+where the kernel's time goes: making the rows of draws, summarizing each year's, summarizing each
+change's (:func:`_parts`). Prints Markdown tables and writes uncertainty-results.json.
 """
 
 from __future__ import annotations
@@ -111,6 +112,81 @@ def _numpy(zones: int, years: int, draws: int, all_zones: int) -> dict:
             "mdraws_per_s": series * draws / seconds / 1e6}
 
 
+def _rows_only():  # noqa: ANN202
+    """A numba loop making every row the kernel makes (each zone, service and year, and their sum), as
+    :func:`ecodask.kernels.draws._zones` does, and nothing else: the rows' share of its time."""
+    from numba import njit
+
+    from ecodask.kernels import draws as k
+
+    @njit(nogil=True)
+    def rows(eff, g_of, w, scale):  # noqa: ANN001, ANN202
+        n_t, n_z, n_k, _ = eff.shape
+        n_f, _, n_d = w.shape
+        n_pad = (n_k + 3) // 4 * 4
+        buf = np.empty((n_t, n_d))
+        tot = np.empty((n_t, n_d))
+        e = np.zeros(n_pad)
+        ks = np.zeros(n_pad, dtype=np.int64)
+        kept = 0.0
+        for z in range(n_z):
+            tot[:] = 0.0
+            for f in range(n_f):
+                for y in range(n_t):
+                    n = 0
+                    for c in range(n_k):
+                        if eff[y, z, c, g_of[f]] != 0.0:
+                            e[n] = eff[y, z, c, g_of[f]]
+                            ks[n] = c
+                            n += 1
+                    while n % 4:
+                        e[n] = 0.0
+                        ks[n] = 0
+                        n += 1
+                    k._level(e, w[f], ks, n, scale[y], buf[y], tot[y])
+                kept += buf[n_t - 1, 0]
+            kept += tot[n_t - 1, 0]
+        return kept
+    return rows
+
+
+def _parts(zones: int, years: int, draws: int, repeats: int = 3) -> dict:
+    """Where the kernel's time goes, on one thread, ms a zone (the fastest of ``repeats``): making the
+    rows of draws (:func:`_rows_only`), summarizing each year's (the kernel without pairs, less the
+    rows) and each pair's change (the whole kernel, less that)."""
+    from ecodask.kernels.draws import check_draws, summarize_draws
+    from ecodask.science.uncertainty import QUANTILES, coefficient_draws, land_cover_error
+
+    scheme, index, table, spec = _spec(draws, years)
+    rng = np.random.default_rng(spec.seed)
+    w, scale, _ = coefficient_draws(spec, scheme, index, rng)
+    w = land_cover_error(w, spec.errors, rng)
+    eff = _areas(zones, years, index.n)
+    g_of = np.zeros(len(table.service_names), dtype=np.int64)
+    pairs = np.array([(i, i + 1) for i in range(years - 1)] + [(0, years - 1)])
+    none = pairs[:0]
+    eff, g_of, w, scale, pairs = check_draws(eff, g_of, w, scale, pairs, QUANTILES)
+    rows = _rows_only()
+    calls = {"rows": lambda: rows(eff, g_of, w, scale),
+             "levels": lambda: summarize_draws(eff, g_of, w, scale, none, QUANTILES, threaded=False),
+             "all": lambda: summarize_draws(eff, g_of, w, scale, pairs, QUANTILES, threaded=False)}
+    ms = {}
+    for name, call in calls.items():
+        call()  # compiled, warm
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        ms[name] = min(times) / (zones + 1) * 1e3
+    items = len(table.service_names) + 1
+    return {"zones": zones, "years": years, "draws": draws, "ms_per_zone": ms["all"],
+            "rows_ms": ms["rows"], "level_summaries_ms": ms["levels"] - ms["rows"],
+            "change_summaries_ms": ms["all"] - ms["levels"],
+            "us_per_level_series": (ms["levels"] - ms["rows"]) * 1e3 / (items * years),
+            "us_per_change_series": (ms["all"] - ms["levels"]) * 1e3 / (items * len(pairs))}
+
+
 def _timed(case) -> dict:  # noqa: ANN001
     load = os.getloadavg()[0]
     return case() | {"load_before": round(load, 2)}
@@ -135,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--numpy-zones", type=int, default=40)
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--parts-zones", type=int, default=40,
+                    help="zones of the kernel's breakdown on one thread (0: none)")
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -150,14 +228,25 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(best)
             print(f"{best['case']}: {draws} draws, {best['seconds']:.1f} s (load {best['load_before']:.2f})",
                   flush=True)
+    parts = [_timed(lambda d=draws: _parts(a.parts_zones, a.years, d)) for draws in a.draws] \
+        if a.parts_zones else []
     info = {"machine": machine(["numpy", "numba", "pandas"]), "code": code_state(), "rows": rows,
-            "load_after": round(os.getloadavg()[0], 2)}
+            "parts": parts, "load_after": round(os.getloadavg()[0], 2)}
     (a.out / "uncertainty-results.json").write_text(json.dumps(info, indent=2))
     print("\n| case | zones x years | draws | seconds | M draw-values / s | load before |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['case']} | {r['zones']:,} x {r['years']} | {r['draws']:,} | {r['seconds']:.1f} | "
               f"{r['mdraws_per_s']:.0f} | {r['load_before']} |")
+    if parts:
+        print(f"\nThe kernel on one thread, ms a zone ({a.parts_zones} zones, the fastest of 3):\n")
+        print("| draws | all | making the rows | summarizing the years | summarizing the changes | "
+              "us a year's series | us a change's series | load before |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for p in parts:
+            print(f"| {p['draws']:,} | {p['ms_per_zone']:.2f} | {p['rows_ms']:.2f} | "
+                  f"{p['level_summaries_ms']:.2f} | {p['change_summaries_ms']:.2f} | "
+                  f"{p['us_per_level_series']:.1f} | {p['us_per_change_series']:.1f} | {p['load_before']} |")
 
 
 if __name__ == "__main__":

@@ -147,19 +147,22 @@ def esv_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame, table:
     items.append((landuse.TOTAL, landuse.TOTAL, "", esv.sum(axis=2)))
     ids, znames = zone_labels(zones)
     n_t, n_z = esv.shape[:2]
-    parts = []
-    for level, item, group, v in items:
-        parts.append(pd.DataFrame({
-            "zone_id": tile_text(ids, n_t), "zone_name": tile_text(znames, n_t),
-            "year": np.repeat(np.asarray(years, dtype=np.int64), n_z),
-            "level": level, "item": item, "group": group, "esv_cny": v.reshape(-1),
-        }))
-    out = pd.concat(parts, ignore_index=True)
+    n_i = len(items)
+    # by zone (in zone order, the region last), then year, then the items in the order above: made in
+    # that order (an item's label a code per row, its values laid out once)
+    values = np.empty((n_z, n_t, n_i))
+    for i, (*_, v) in enumerate(items):
+        values[:, :, i] = v.T
+    each = n_t * n_i
+    out = pd.DataFrame({
+        "zone_id": repeat_text(ids, each), "zone_name": repeat_text(znames, each),
+        "year": np.tile(np.repeat(np.asarray(years, dtype=np.int64), n_i), n_z),
+        **{col: tile_text(text([it[k] for it in items]), n_t * n_z)
+           for k, col in enumerate(("level", "item", "group"))},
+        "esv_cny": values.reshape(-1)})
+    del values
     out["esv_1e8cny"] = out["esv_cny"] * E8
-    # by zone (in zone order, the region last), then year; items in the order above (a stable sort)
-    zone_pos = np.tile(np.tile(np.arange(n_z), n_t), len(items))
-    order = np.lexsort((out["year"].to_numpy(), zone_pos))
-    return out.iloc[order].reset_index(drop=True)
+    return out
 
 
 def esv_change_table(

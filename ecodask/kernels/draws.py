@@ -159,7 +159,8 @@ def _interpolate(band: np.ndarray, m: int, h: float, k: int, k2: int, below: int
     return _lerp(a, b, h - k)
 
 
-#: Draws a series may hold: :func:`_count_mask` counts them in float32 lanes, exact below 2**24.
+#: Draws a series may hold: fewer than 2**24 (a thread's two buffers of years x draws in float64 hold
+#: 5 GB at 39 years there).
 MAX_DRAWS = 2**24
 
 #: A pilot's bracket spans this share of the draws either side of each quantile it expects (at least
@@ -173,19 +174,19 @@ def _count_mask(x: np.ndarray, t: np.ndarray, mask: np.ndarray) -> tuple:
     """The numbers of values of ``x`` below each of the four thresholds ``t`` (of x's type), and each
     value's brackets into ``mask``: 1 in [t0, t1), 2 in [t2, t3), 3 in both (one vectorized pass)."""
     t0, t1, t2, t3 = t[0], t[1], t[2], t[3]
-    c0 = c1 = c2 = c3 = np.float32(0.0)  # float32 lanes: exact below 2**24 values
+    c0 = c1 = c2 = c3 = np.int64(0)  # integer lanes as wide as the draws' (float32 lanes: twice the time)
     for i in range(x.size):
         v = x[i]
         a0 = v < t0
         a1 = v < t1
         a2 = v < t2
         a3 = v < t3
-        c0 += np.float32(a0)
-        c1 += np.float32(a1)
-        c2 += np.float32(a2)
-        c3 += np.float32(a3)
+        c0 += a0
+        c1 += a1
+        c2 += a2
+        c3 += a3
         mask[i] = np.uint8(a1 & ~a0) | (np.uint8(a3 & ~a2) << np.uint8(1))
-    return int(c0), int(c1), int(c2), int(c3)
+    return c0, c1, c2, c3
 
 
 #: De Bruijn's sequence for 64 bits and its table: the index of a word's lowest set bit in a multiply,

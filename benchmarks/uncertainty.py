@@ -133,16 +133,7 @@ def _rows_only():  # noqa: ANN202
             tot[:] = 0.0
             for f in range(n_f):
                 for y in range(n_t):
-                    n = 0
-                    for c in range(n_k):
-                        if eff[y, z, c, g_of[f]] != 0.0:
-                            e[n] = eff[y, z, c, g_of[f]]
-                            ks[n] = c
-                            n += 1
-                    while n % 4:
-                        e[n] = 0.0
-                        ks[n] = 0
-                        n += 1
+                    n = k._with_area(eff[y, z, :, g_of[f]], e, ks)
                     k._level(e, w[f], ks, n, scale[y], buf[y], tot[y])
                 kept += buf[n_t - 1, 0]
             kept += tot[n_t - 1, 0]

@@ -355,6 +355,24 @@ def _level(e: np.ndarray, w: np.ndarray, ks: np.ndarray, n: int, scale: np.ndarr
 
 
 @njit(nogil=True, cache=True)
+def _with_area(a: np.ndarray, e: np.ndarray, ks: np.ndarray) -> int:
+    """The classes of ``a`` (a zone's areas in a year, per class) with area: their areas into ``e`` and
+    their indices into ``ks``, padded with zero areas to a multiple of 4 (:func:`_level`'s passes);
+    their number with the padding."""
+    n = 0
+    for k in range(a.size):
+        if a[k] != 0.0:
+            e[n] = a[k]
+            ks[n] = k
+            n += 1
+    while n % 4:
+        e[n] = 0.0
+        ks[n] = 0
+        n += 1
+    return n
+
+
+@njit(nogil=True, cache=True)
 def _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2, mask, t,
           diff, level, change):
     """Summarize item ``f``'s level in zone ``z`` and year ``y`` (``buf[y]``, just made; ``pilot``: its
@@ -405,17 +423,7 @@ def _zones(eff, g_of, w, scale, pairs, order, start, q_lo, q_hi, first, step, le
             g = g_of[f]
             pilot[0] = 0.0
             for y in range(n_t):
-                n = 0
-                for k in range(n_k):  # the classes with area, padded to a multiple of 4
-                    a = eff[y, z, k, g]
-                    if a != 0.0:
-                        e[n] = a
-                        ks[n] = k
-                        n += 1
-                while n % 4:
-                    e[n] = 0.0
-                    ks[n] = 0
-                    n += 1
+                n = _with_area(eff[y, z, :, g], e, ks)
                 _level(e, w[f], ks, n, scale[y], buf[y], tot[y])
                 _year(buf, y, f, z, pairs, order, start, q_lo, q_hi, pilot, none, hist, idx, band1, band2,
                       mask, t, diff, level, change)

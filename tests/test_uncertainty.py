@@ -434,6 +434,7 @@ def test_a_run_draws_around_its_own_esv_and_refuses_a_bad_alternative(tmp_path: 
     for col in ("mean_cny", "p05_cny", "p95_cny"):
         assert mine[col].to_numpy() == pytest.approx(mine["esv_cny"].to_numpy(), rel=1e-6)
     assert out.table("area_adjusted") is None
+    assert "no land-cover error: the run names no error matrix" in "".join(report._uncertainty(cfg.output))
 
     edit_yaml(path, lambda d: d["esv"]["uncertainty"].update(spread=0.5, tables=["xie2015"],
                                                               error_matrix="hand"))
@@ -457,6 +458,7 @@ def test_a_run_draws_around_its_own_esv_and_refuses_a_bad_alternative(tmp_path: 
     page = "".join(report._uncertainty(cfg.output))  # the report's section on the Monte Carlo
     assert "xie2015 (1,158.67 CNY/ha/yr per equivalent, the price basis" in page
     assert "Area-adjusted class areas of the whole region, 2020, ha" in page
+    assert "the land-cover error of the map's error matrix" in page and "no land-cover error" not in page
 
     edit_yaml(path, lambda d: d["esv"]["uncertainty"].update(tables=["hubei_cultivated_2017"]))
     err = config_error(path)

@@ -410,12 +410,15 @@ def _uncertainty(output: Path) -> list[str]:
     lv = in_1e8(region(level)[["year", "esv_cny", *money]], ["esv_cny", *money])
     ch = in_1e8(region(change)[["year_from", "year_to", "change_cny", *money, "p_fell"]],
                 ["change_cny", *money])
+    adjusted = _area_adjusted(output)
+    error = ("the land-cover error of the map's error matrix" if adjusted else
+             "no land-cover error: the run names no error matrix (esv.uncertainty.error_matrix), so every "
+             "pixel's class counts as right")
     return ["<h3>Uncertainty of the whole region's ESV (Monte Carlo), 10<sup>8</sup> CNY/yr</h3>",
             "<p>The run's ESV beside the mean and the 5 % and 95 % quantiles of the draws (coefficients "
-            "within their ranges, the alternative tables and the land-cover error configured), and the "
-            "probability that ESV fell. Per zone and service: tables/esv_uncertainty and "
-            "tables/esv_change_uncertainty.</p>", *_draw_tables(output), _frame(lv, 3), _frame(ch, 3),
-            *_area_adjusted(output)]
+            f"within their ranges and the alternative tables; {error}), and the probability that ESV "
+            "fell. Per zone and service: tables/esv_uncertainty and tables/esv_change_uncertainty.</p>",
+            *_draw_tables(output), _frame(lv, 3), _frame(ch, 3), *adjusted]
 
 
 def _draw_tables(output: Path) -> list[str]:

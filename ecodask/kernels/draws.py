@@ -159,8 +159,8 @@ def _interpolate(band: np.ndarray, m: int, h: float, k: int, k2: int, below: int
     return _lerp(a, b, h - k)
 
 
-#: Draws a series may hold: fewer than 2**24 (a thread's two buffers of years x draws in float64 hold
-#: 5 GB at 39 years there).
+#: Draws a series may hold: fewer than 2**24 (there a thread's two buffers of years x draws in float64
+#: hold 10 GB at 39 years).
 MAX_DRAWS = 2**24
 
 #: A pilot's bracket spans this share of the draws either side of each quantile it expects (at least

@@ -133,7 +133,9 @@ def esv_table(esv: np.ndarray, years: Sequence[int], zones: pd.DataFrame, table:
     """ESV per zone (and region) and year, by service, group, market / non-market and in total.
 
     ``esv``: (years, zones + region, services) CNY/yr. Columns: zone_id, zone_name, year, level
-    (service, group, market, total), item, group, esv_cny, esv_1e8cny.
+    (service, group, market, total), item, group, esv_cny, esv_1e8cny; the labels are categoricals
+    (written as their text, :func:`ecodask.io.tables.write_table`). Rows by zone (the region last),
+    then year, then item.
     """
     groups, g_of, market = service_groups(table)
     names = table.service_names

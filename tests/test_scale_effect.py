@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from ecodask.kernels.coarsen import block_density, block_mean, block_mode, block_sum
+from ecodask.kernels.coarsen import block_density, block_mean, block_mode
 from ecodask.science.geodetector import factor_test, q_interval, stratum_sums
 from ecodask.science.scale import driver_levels_off, levels_off, scale_summary
 
@@ -19,7 +19,6 @@ from ecodask.science.scale import driver_levels_off, levels_off, scale_summary
 def test_blocks_worked_by_hand() -> None:
     a = np.array([[1, 2, 3], [4, np.nan, 6], [7, 8, 9.0]])
     # 2 x 2 blocks, partial at the right and bottom edges
-    assert block_sum(a, 2) == pytest.approx(np.array([[7.0, 9.0], [15.0, 9.0]]))
     assert block_mean(a, 2) == pytest.approx(np.array([[7 / 3, 4.5], [7.5, 9.0]]))
     codes = np.array([[1, 1, 2], [2, np.nan, 3], [3, 3, np.nan]])
     got = block_mode(codes, 2)  # [1, 1, 2, nan] -> 1; [2, 3] tie -> 2; [3, 3] -> 3; [nan] -> nan
@@ -279,14 +278,6 @@ def test_the_size_where_each_drivers_q_levels_off() -> None:
                    (2021, "x1"): 240.0, (2021, "x2"): 1920.0, (2021, "x4"): 240.0}
 
 
-def _blocks(a: np.ndarray, s: int) -> np.ndarray:
-    """(rows/s, cols/s, s*s) blocks of ``a``, NaN-padded at the bottom and right edges."""
-    r, c = -(-a.shape[0] // s) * s, -(-a.shape[1] // s) * s
-    p = np.full((r, c), np.nan)
-    p[: a.shape[0], : a.shape[1]] = a
-    return p.reshape(r // s, s, c // s, s).swapaxes(1, 2).reshape(r // s, c // s, s * s)
-
-
 def _mode(blocks: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The finite value of each block with the largest total weight, the smallest of a tie; NaN where
     none weighs anything."""
@@ -346,17 +337,17 @@ def test_a_run_reads_q_at_each_size_from_its_one_pass(scale_run) -> None:
         # q at 480 m from the stored arrays: the blocks' ESV over their valued area (0.09 ha a pixel),
         # elevation the mean of its cells weighted by their valued pixels, soil the code holding the
         # most valued pixels (the smaller of a tie)
-        esv = _blocks(ana["esv"].isel(year=i).values.astype(np.float64), 2)
-        px = _blocks(ana["esv_pixels"].isel(year=i).values.astype(np.float64), 2)
+        esv = _plain_blocks(ana["esv"].isel(year=i).values.astype(np.float64), 2, np.nan)
+        px = _plain_blocks(ana["esv_pixels"].isel(year=i).values.astype(np.float64), 2, np.nan)
         px = np.where(px > 0, px, 0)  # the padding's NaN
         area = px.sum(axis=2) * 0.09
-        eb = _blocks(elev, 2)
+        eb = _plain_blocks(elev, 2, np.nan)
         w = np.where(np.isfinite(eb), px, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(area > 0, np.nansum(esv, axis=2) / area, np.nan)
             x = np.where(w.sum(axis=2) > 0, np.nansum(eb * w, axis=2) / w.sum(axis=2), np.nan)
             plain = np.nanmean(eb, axis=2)
-        modes = {n: _mode(_blocks(c, 2), px) for n, c in (("soil", soil), ("cover", cover))}
+        modes = {n: _mode(_plain_blocks(c, 2, np.nan), px) for n, c in (("soil", soil), ("cover", cover))}
         keep = np.isfinite(y) & np.isfinite(x) & np.isfinite(modes["soil"]) & np.isfinite(modes["cover"])
         # the tiny region's edge: some blocks' unweighted mean differs from the weighted one
         assert np.abs(x[keep] - plain[keep]).max() > 0.5

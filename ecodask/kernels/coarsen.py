@@ -1,5 +1,5 @@
 """Analysis-grid arrays at a coarser cell: ``s`` x ``s`` blocks of cells (the density, the weighted
-mean and the mode each in one pass of a numba loop; the plain block sum in numpy).
+mean and the mode each in one pass of a numba loop).
 
 A grid whose sides are not multiples of ``s`` gets partial blocks at its right and bottom edges (the
 cells there count as they are). Used for the scale effect of the Geographical Detector: the ESV of a
@@ -13,26 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-
-def _blocks(a: np.ndarray, s: int, fill: float) -> np.ndarray:
-    """``a`` (rows, cols) padded with ``fill`` to multiples of ``s`` and viewed as (R, C, s * s)."""
-    if a.ndim != 2:
-        raise ValueError(f"expected a 2-D grid, not {a.shape}")
-    if int(s) < 1:
-        raise ValueError(f"the block side must be >= 1, not {s}")
-    s = int(s)
-    rows, cols = a.shape
-    pr, pc = -rows % s, -cols % s
-    if pr or pc:
-        a = np.pad(a, ((0, pr), (0, pc)), constant_values=fill)
-    r, c = a.shape[0] // s, a.shape[1] // s
-    return a.reshape(r, s, c, s).transpose(0, 2, 1, 3).reshape(r, c, s * s)
-
-
-def block_sum(a: np.ndarray, s: int) -> np.ndarray:
-    """Sum of each block, NaN cells left out (a block of NaN only sums to 0)."""
-    return np.nansum(_blocks(np.asarray(a, dtype=np.float64), s, np.nan), axis=2)
 
 
 @njit(nogil=True, cache=True)

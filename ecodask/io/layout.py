@@ -35,6 +35,18 @@ POINTER = f"{STATE_DIR}/current.json"
 EXPORT = "export"
 #: The separator under which Zarr v3 keeps an array's chunks (``<array>/c/<i>/<j>``).
 CHUNKS = "c"
+#: Figures the report embeds in its sections (``figures/<name>``), named here once for their writers
+#: and the report: the land-use scenarios' chart; the trade-off heat map of a table
+#: (``service_tradeoffs`` or ``service_tradeoffs_cells``); a year's scale chart of q (``"*"``: every year's).
+SCENARIOS_FIGURE = "scenarios.png"
+
+
+def tradeoffs_figure(table: str) -> str:
+    return f"{table}.png"
+
+
+def scale_figure(year: int | str) -> str:
+    return f"geodetector_scale_{year}.png"
 
 
 def in_chunk_folder(parts: list[str]) -> bool:

@@ -25,7 +25,15 @@ from markdown_it import MarkdownIt
 from ecodask.errors import InputError, problem
 from ecodask.io.atomic import write_atomic
 from ecodask.io.layers import STAGES
-from ecodask.io.layout import REPORT, STATE_DIR, STORE, RunFolder
+from ecodask.io.layout import (
+    REPORT,
+    SCENARIOS_FIGURE,
+    STATE_DIR,
+    STORE,
+    RunFolder,
+    scale_figure,
+    tradeoffs_figure,
+)
 from ecodask.present import summaries
 from ecodask.science.landuse import REGION_ID, TOTAL
 
@@ -88,6 +96,12 @@ def _write_with_figures(text: str, out: Path) -> None:
 
 def _caption(path: Path) -> str:
     return path.stem.replace("_", " ")
+
+
+def _run_figure(output: Path, name: str) -> list[str]:
+    """The run's ``figures/<name>`` embedded in a section; nothing where the run did not draw it."""
+    path = RunFolder(output).figures / name
+    return [f'<div class="figs">{_img(path, _caption(path))}</div>'] if path.is_file() else []
 
 
 def _frame(df: pd.DataFrame, digits: int = 4) -> str:
@@ -379,9 +393,7 @@ def _tradeoffs(output: Path, name: str = "service_tradeoffs", across: str = "zon
             f"<p>Spearman's rho of the {where}' ESV densities, {rule}; every year and pair: "
             f"tables/{name}. Every service's density mixes the same land-cover shares, so part of "
             "a correlation comes from the ESV table's coefficients themselves.</p>")
-    chart = RunFolder(output).figures / f"{name}.png"
-    if chart.is_file():
-        head += f'<div class="figs">{_img(chart, _caption(chart))}</div>'
+    head += "".join(_run_figure(output, tradeoffs_figure(name)))
     if not len(last):
         what = "correlated that strongly" if across == "cells" else "significantly correlated"
         return [head, f"<p>No pair of services is {what} that year.</p>"]
@@ -496,7 +508,6 @@ def _scenarios(output: Path) -> list[str]:
     wide = a.pivot_table(index="class_name", columns="scenario", values="area_ha", sort=False).reset_index()
     wide.columns.name = None
     base = f"{int(a['base_from'].iloc[0])}-{int(a['base_to'].iloc[0])}" if len(a) else ""
-    chart = RunFolder(output).figures / "scenarios.png"
     names = list(dict.fromkeys(e["scenario"].astype(str)))
     return ["<h3>Land-use scenarios: the whole region's ESV, 10<sup>8</sup> CNY/yr</h3>",
             f"<p>The Markov projection of the {base} transitions zone by zone (the whole region: the sum "
@@ -505,7 +516,7 @@ def _scenarios(output: Path) -> list[str]:
             + (" and its difference from business as usual" if vs else "")
             + ". Per zone and service: tables/scenario_esv and tables/scenario_area.</p>",
             *_restriction_lines(summaries.read_output_table(output, "scenario_rules"), names),
-            *([f'<div class="figs">{_img(chart, _caption(chart))}</div>'] if chart.is_file() else []),
+            *_run_figure(output, SCENARIOS_FIGURE),
             _frame(e[cols], 3),
             f"<p>Class areas (ha) in {int(a['year'].max()) if len(a) else ''} by scenario:</p>",
             _frame(wide, 0)]
@@ -566,22 +577,18 @@ def _scale_effect(output: Path) -> list[str]:
     s = summary[summary["year"] == year]
     best = s.loc[s["best_q90"], "size_m"].tolist()
     flat = s.loc[s["levels_off"], "size_m"].tolist()
-    chart = RunFolder(output).figures / f"geodetector_scale_{year}.png"
 
     def said(v: list) -> str:
         return f"{v[0]:g} m" if v else "none (no significant q)"
 
-    parts = [f"<h3>The scale effect of q, {year}</h3>",
-             "<p>The factor detector on cells of several sizes, aggregated from the one pass's analysis "
-             f"grid. Highest 90 % quantile of the significant q (GD's sesu): {said(best)}; where the "
-             f"mean significant q levels off (grows by 5 % or less): {said(flat)}; each driver's own "
-             "such size in the last column. A q in parentheses, "
-             "and a hollow marker in the chart, is not significant (p ≥ 0.05); filled markers are "
-             "p &lt; 0.05. Every year, with p and the 95 % interval of q: tables/geodetector_scale.</p>",
-             _frame(table.reset_index(), 3)]
-    if not chart.is_file():
-        return parts
-    return [*parts, '<div class="figs">', _img(chart, _caption(chart)), "</div>"]
+    return [f"<h3>The scale effect of q, {year}</h3>",
+            "<p>The factor detector on cells of several sizes, aggregated from the one pass's analysis "
+            f"grid. Highest 90 % quantile of the significant q (GD's sesu): {said(best)}; where the "
+            f"mean significant q levels off (grows by 5 % or less): {said(flat)}; each driver's own "
+            "such size in the last column. A q in parentheses, "
+            "and a hollow marker in the chart, is not significant (p ≥ 0.05); filled markers are "
+            "p &lt; 0.05. Every year, with p and the 95 % interval of q: tables/geodetector_scale.</p>",
+            _frame(table.reset_index(), 3), *_run_figure(output, scale_figure(year))]
 
 
 def _per_capita(output: Path) -> list[str]:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 from ecodask.errors import InputError, Problem, problem
 from ecodask.io.atomic import write_atomic
 from ecodask.io.layers import Layers
-from ecodask.io.layout import RunFolder
+from ecodask.io.layout import RunFolder, scale_figure
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage
 
@@ -221,7 +221,7 @@ def analyse_year(job: YearJob, index: int, year: int, cell_zone: np.ndarray | No
                 with tempfile.TemporaryDirectory(prefix="ecodask-charts-") as tmp:
                     charts = detector_charts(r, Path(tmp), f"_{year}", y=Y_LABEL)
                     if out.scale is not None:
-                        charts |= scale_chart(out.scale, Path(tmp) / f"geodetector_scale_{year}.png",
+                        charts |= scale_chart(out.scale, Path(tmp) / scale_figure(year),
                                               f"q of each driver by analysis cell size, ESV of {year}")
                     out.charts = {name: Path(path).read_bytes() for name, path in charts.items()}
                 out.detector = {k: v.assign(year=year) for k, v in r.items()}
@@ -410,7 +410,7 @@ def _remove_stale(out: RunFolder, written: dict[str, Path]) -> None:
     kept = {Path(p).resolve() for p in written.values()}
     stale = [out.table_path(name, ext) for name in names for ext in ("csv", "parquet")]
     stale += [*out.figures.glob("geodetector_q_*.png"), *out.figures.glob("geodetector_interaction_*.png"),
-              *out.figures.glob("geodetector_scale_*.png")]
+              *out.figures.glob(scale_figure("*"))]
     for path in stale:
         if path.is_file() and path.resolve() not in kept:
             path.unlink()

@@ -29,7 +29,7 @@ from pathlib import Path
 from ecodask.errors import InputError, problem
 from ecodask.io.catalogs import load_class_scheme
 from ecodask.io.layers import Layers
-from ecodask.io.layout import RunFolder
+from ecodask.io.layout import SCENARIOS_FIGURE, RunFolder, tradeoffs_figure
 from ecodask.run.config import RunConfig
 from ecodask.run.stages import Stage, catalog_entry
 
@@ -131,14 +131,15 @@ def run(cfg: RunConfig, store: Path | Layers | None) -> dict[str, Path]:
     if folder.table_path("service_tradeoffs").is_file():
         title = f"Trade-offs and synergies between services across the zones, {name}, {max(years)}"
         draws.append(drawn(store_maps.tradeoff_chart, table=table("service_tradeoffs"),
-                           path="service_tradeoffs.png", title=title))
+                           path=tradeoffs_figure("service_tradeoffs"), title=title))
     if folder.table_path("service_tradeoffs_cells").is_file():
         title = f"Trade-offs and synergies between services across the analysis cells, {name}, {max(years)}"
         draws.append(drawn(store_maps.tradeoff_chart, table=table("service_tradeoffs_cells"),
-                           path="service_tradeoffs_cells.png", title=title, across="analysis cells"))
+                           path=tradeoffs_figure("service_tradeoffs_cells"), title=title,
+                           across="analysis cells"))
     if folder.table_path("scenario_esv").is_file():
         draws.append(drawn(store_maps.scenario_chart, esv=table("esv_by_service"),
-                           table=table("scenario_esv"), region_id=region, path="scenarios.png",
+                           table=table("scenario_esv"), region_id=region, path=SCENARIOS_FIGURE,
                            title=f"ESV of the whole region under land-use scenarios, {name}"))
     if len(years) > 1:
         draws.append(drawn(store_maps.flows_chart, table=table("transitions"), region_id=region,

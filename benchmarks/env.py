@@ -50,15 +50,27 @@ def print_targets(targets: list[dict]) -> None:
             print(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |")
 
 
-def hwm_mb() -> float:
-    """This process's peak resident memory (VmHWM), MB; ru_maxrss where /proc is missing."""
+def _status_mb(field: str) -> float | None:
+    """A field of ``/proc/self/status`` in kB (``VmHWM``, ``VmRSS``), as MB; None where /proc is missing."""
     try:
         for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def hwm_mb() -> float:
+    """This process's peak resident memory (VmHWM), MB; ru_maxrss where /proc is missing."""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (VmRSS), MB; NaN where /proc is missing."""
+    rss = _status_mb("VmRSS")
+    return rss if rss is not None else float("nan")
 
 
 def reset_peak() -> bool:

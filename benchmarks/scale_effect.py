@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.env import REPO, code_state, hwm_mb, machine, reset_peak
+from benchmarks.env import REPO, code_state, hwm_mb, machine, reset_peak, rss_mb
 
 CASES = ("coarsen_before", "coarsen_unweighted", "coarsen_weighted", "density_before", "density",
          "detector_base", "scale_rows")
@@ -199,13 +199,6 @@ def _runner(case: str, esv: np.ndarray, pixels: np.ndarray, drivers: dict[str, n
     return run
 
 
-def _rss_mb() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def case_main(case: str, side: int, sizes: tuple[int, ...], repeats: int) -> dict:
     """One case in this process (the data, a warm-up, ``repeats`` timed calls)."""
     import warnings
@@ -220,7 +213,7 @@ def case_main(case: str, side: int, sizes: tuple[int, ...], repeats: int) -> dic
     run = _runner(case, esv, pixels, drivers, sizes)
     gc.collect()
     peak_reset = reset_peak()
-    base = _rss_mb() if peak_reset else hwm_mb()
+    base = rss_mb() if peak_reset else hwm_mb()
     seconds, out = [], None
     for _ in range(repeats):
         gc.collect()

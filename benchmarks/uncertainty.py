@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.env import code_state, machine
+from benchmarks.env import code_state, fastest, machine
 
 
 def _areas(zones: int, years: int, classes: int, seed: int = 0) -> np.ndarray:
@@ -164,12 +164,7 @@ def _parts(zones: int, years: int, draws: int, repeats: int = 3) -> dict:
     ms = {}
     for name, call in calls.items():
         call()  # compiled, warm
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t0)
-        ms[name] = min(times) / (zones + 1) * 1e3
+        ms[name] = fastest(call, repeats)[0] / (zones + 1) * 1e3
     items = len(table.service_names) + 1
     return {"zones": zones, "years": years, "draws": draws, "ms_per_zone": ms["all"],
             "rows_ms": ms["rows"], "level_summaries_ms": ms["levels"] - ms["rows"],

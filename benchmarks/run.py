@@ -69,8 +69,9 @@
                                                           year, glibc's heap, the profiler's trees)
                                                           (see benchmarks/figures_workers.py)
     python -m benchmarks.run --suite uncertainty [--zones 2800] [--years 39] [--draws 1000 10000]
-                                                          the Monte Carlo of ESV per zone, service
-                                                          and year against numpy on the same draws
+        [--parts-zones 40]                                the Monte Carlo of ESV per zone, service
+                                                          and year against numpy on the same draws,
+                                                          and where the kernel's time goes
                                                           (see benchmarks/uncertainty.py)
     python -m benchmarks.run --suite cell_tradeoffs [--cells 10485760] [--repeats 3]
                                                           the class composition in the land pass on
@@ -82,8 +83,10 @@
                                                           the scale effect of the Geographical
                                                           Detector on a national-size analysis
                                                           grid: the coarsening, weighted by valued
-                                                          pixels against unweighted, and one year's
-                                                          scale rows (see benchmarks/scale_effect.py)
+                                                          pixels against unweighted, the ESV density
+                                                          against the numpy code before, and one
+                                                          year's scale rows
+                                                          (see benchmarks/scale_effect.py)
     python -m benchmarks.run --suite flow_idle [--seconds 30] [--workers 2]
                                                           the flow process's CPU while its local
                                                           cluster idles, Dask's periods and the run's
